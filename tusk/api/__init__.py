@@ -1,0 +1,1 @@
+"""The HTTP contract between tuskd and its clients: wire models and the put-stream framing."""

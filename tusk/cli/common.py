@@ -1,0 +1,54 @@
+"""What every command module shares: the client of this invocation, ``--raw`` and JSON output."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import click
+from pydantic import BaseModel
+
+from tusk.cli.format import render_json
+from tusk.client import Client
+from tusk.client.config import ClientConfig
+from tusk.client.local import ensure_server
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def client() -> Client:
+    """The client of this invocation; starts a local server first when none answers."""
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    obj = root.meta.get("tusk.client")
+    if obj is None:
+        cfg = ClientConfig.from_env()
+        ensure_server(cfg)
+        obj = Client(cfg.address, token=cfg.token)
+        root.meta["tusk.client"] = obj
+        root.call_on_close(obj.close)
+    assert isinstance(obj, Client)
+    return obj
+
+
+def raw_option(f: F) -> F:
+    """``--raw``: print the wire model(s) as JSON instead of the 1.7 text layout."""
+    return click.option("--raw", is_flag=True, help="Print the raw JSON of the result.")(f)
+
+
+def print_raw(models: BaseModel | Iterable[BaseModel]) -> None:
+    """One indented JSON object per model (pachctl concatenates them; we end each with a newline)."""
+    items = [models] if isinstance(models, BaseModel) else list(models)
+    for m in items:
+        click.echo(render_json(m.model_dump(mode="json")))
+
+
+def out(text: str) -> None:
+    """Write already formatted text (tables end in a newline) to stdout."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    click.echo(message, err=True)

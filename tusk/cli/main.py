@@ -1,0 +1,77 @@
+"""Entry point of ``tusk`` and ``pachctl``: the root group and the one place errors are reported."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from tusk import __version__
+from tusk.errors import TuskError
+
+# Each module defines ``COMMANDS`` (a list of click commands); adding a module is one line here.
+COMMAND_MODULES = (
+    "tusk.cli.server_cmds",
+    "tusk.cli.pfs_cmds",
+    "tusk.cli.pps_cmds",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="tusk", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", is_flag=True, help="Output verbose logs (accepted, as in 1.7).")
+@click.option("--no-metrics", is_flag=True, help="Don't report user metrics (accepted, as in 1.7).")
+def cli(verbose: bool, no_metrics: bool) -> None:
+    """tusk: versioned data repositories and pipelines (pachctl 1.7 compatible)."""
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # an optional module not written yet
+                continue
+            raise
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def report(err: TuskError) -> int:
+    """Print a user error as ``<message>`` plus ``  hint: <hint>``; return its exit code."""
+    click.echo(err.message, err=True)
+    if err.hint:
+        click.echo(f"  hint: {err.hint}", err=True)
+    return err.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    name = os.path.basename(sys.argv[0])
+    prog = name if name in ("tusk", "pachctl") else "tusk"
+    try:
+        rv = cli.main(args=argv, prog_name=prog, standalone_mode=False)
+    except TuskError as err:
+        sys.exit(report(err))
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (`tusk get-file … | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,435 @@
+"""PFS commands in pachctl 1.7's grammar: repos, commits, branches and file reads/edits.
+
+``put-file`` lives in :mod:`tusk.cli.put_cmds`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+
+import click
+
+from tusk.api.models import CommitInfo, FileInfo
+from tusk.cli.common import client, out, print_raw, raw_option, warn
+from tusk.cli.format import HeaderTabWriter, Table, ago, bytes_size, print_table, time_difference
+from tusk.cli.put_cmds import put_file
+from tusk.errors import InvalidArgument
+
+COMMIT_HEADER = ("REPO", "ID", "PARENT", "STARTED", "DURATION", "SIZE")
+FILE_HEADER = ("NAME", "TYPE", "SIZE")
+
+
+# -- repos ------------------------------------------------------------------------------------
+@click.command("create-repo")
+@click.argument("repo")
+@click.option("-d", "--description", default="", help="A description of the repo.")
+def create_repo(repo: str, description: str) -> None:
+    """Create a new repo."""
+    client().create_repo(repo, description)
+
+
+@click.command("update-repo")
+@click.argument("repo")
+@click.option("-d", "--description", default="", help="A description of the repo.")
+def update_repo(repo: str, description: str) -> None:
+    """Update a repo."""
+    client().update_repo(repo, description)
+
+
+@click.command("inspect-repo")
+@click.argument("repo")
+@raw_option
+def inspect_repo(repo: str, raw: bool) -> None:
+    """Return info about a repo."""
+    info = client().inspect_repo(repo)
+    if raw:
+        print_raw(info)
+        return
+    lines = [f"Name: {info.name}"]
+    if info.description:
+        lines.append(f"Description: {info.description}")
+    lines += [f"Created: {ago(info.created)}", f"Size: {bytes_size(info.size_bytes)}"]
+    out("\n".join(lines) + "\n")
+
+
+@click.command("list-repo")
+@raw_option
+def list_repo(raw: bool) -> None:
+    """Return all repos."""
+    repos = client().list_repo()
+    if raw:
+        print_raw(repos)
+        return
+    rows = [(r.name, ago(r.created), bytes_size(r.size_bytes)) for r in repos]
+    out(print_table(("NAME", "CREATED", "SIZE"), rows))
+
+
+@click.command("delete-repo")
+@click.argument("repo", required=False)
+@click.option("-f", "--force", is_flag=True, help="Remove the repo regardless of errors.")
+@click.option("--all", "all_", is_flag=True, help="Remove all repos.")
+def delete_repo(repo: str | None, force: bool, all_: bool) -> None:
+    """Delete a repo."""
+    if bool(repo) == all_:
+        raise InvalidArgument(
+            "either a repo name or the --all flag needs to be provided",
+            hint="tusk delete-repo <repo>, or tusk delete-repo --all",
+        )
+    client().delete_repo(repo, all=all_, force=force)
+
+
+# -- commits ----------------------------------------------------------------------------------
+@click.command("start-commit")
+@click.argument("repo")
+@click.argument("branch", required=False)
+@click.option("-p", "--parent", default=None, help="The parent of the new commit.")
+@click.option("-m", "--message", "--description", "description", default="", help="A description.")
+def start_commit(repo: str, branch: str | None, parent: str | None, description: str) -> None:
+    """Start a new commit; prints its id."""
+    info = client().start_commit(repo, branch, parent=parent or None, description=description)
+    click.echo(info.commit.id)
+
+
+@click.command("finish-commit")
+@click.argument("repo")
+@click.argument("commit")
+@click.option(
+    "-m", "--message", "--description", "description", default=None, help="A description."
+)
+def finish_commit(repo: str, commit: str, description: str | None) -> None:
+    """Finish a started commit."""
+    client().finish_commit(repo, commit, description=description)
+
+
+def commit_details(info: CommitInfo) -> str:
+    lines = [f"Commit: {info.commit.repo}/{info.commit.id}"]
+    if info.description:
+        lines.append(f"Description: {info.description}")
+    if info.parent:
+        lines.append(f"Parent: {info.parent}")
+    lines.append(f"Started: {ago(info.started)}")
+    if info.finished is not None:
+        lines.append(f"Finished: {ago(info.finished)} ")
+    lines.append(f"Size: {bytes_size(info.size_bytes)}")
+    if info.provenance:
+        entries = "".join(f" {p.commit.repo}/{p.commit.id} " for p in info.provenance)
+        lines.append(f"Provenance: {entries} ")
+    if info.failed:
+        lines.append(f"Failed: {info.reason or 'its job failed'}")
+    return "\n".join(lines) + "\n"
+
+
+@click.command("inspect-commit")
+@click.argument("repo")
+@click.argument("commit")
+@raw_option
+def inspect_commit(repo: str, commit: str, raw: bool) -> None:
+    """Return info about a commit."""
+    info = client().inspect_commit(repo, commit)
+    if raw:
+        print_raw(info)
+    else:
+        out(commit_details(info))
+
+
+def commit_row(info: CommitInfo) -> tuple[str, ...]:
+    done = info.finished is not None
+    return (
+        info.commit.repo,
+        info.commit.id,
+        info.parent or "<none>",
+        ago(info.started),
+        time_difference(info.started, info.finished) if done else "-",
+        bytes_size(info.size_bytes) if done else "-",
+    )
+
+
+@click.command("list-commit")
+@click.argument("repo")
+@click.argument("commit", required=False)
+@click.option(
+    "-f", "--from", "from_", default=None, help="List commits after this one (exclusive)."
+)
+@click.option("-n", "--number", default=0, type=int, help="At most this many commits (0 = all).")
+@raw_option
+def list_commit(repo: str, commit: str | None, from_: str | None, number: int, raw: bool) -> None:
+    """Return all commits of a repo, or the ancestors of a commit or branch, newest first."""
+    commits = client().list_commit(repo, commit, from_=from_ or None, number=number)
+    if raw:
+        print_raw(commits)
+    else:
+        out(print_table(COMMIT_HEADER, [commit_row(c) for c in commits]))
+
+
+@click.command("delete-commit")
+@click.argument("repo")
+@click.argument("commit")
+def delete_commit(repo: str, commit: str) -> None:
+    """Delete an input commit (and everything downstream of it)."""
+    client().delete_commit(repo, commit)
+
+
+@click.command("subscribe-commit")
+@click.argument("repo")
+@click.argument("branch")
+@click.option("--from", "from_", default=None, help="Subscribe to commits after this one.")
+@click.option("--new", is_flag=True, help="Only new commits, not the existing ones.")
+@raw_option
+def subscribe_commit(repo: str, branch: str, from_: str | None, new: bool, raw: bool) -> None:
+    """Print commits on a branch as they are created (runs until interrupted)."""
+    if new and from_:
+        raise InvalidArgument("--new and --from cannot both be given", hint="use one of them")
+    writer = HeaderTabWriter(Table(COMMIT_HEADER).header_line)
+    try:
+        for info in client().subscribe_commit(repo, branch, from_=from_ or None, new=new):
+            if raw:
+                print_raw(info)
+                sys.stdout.flush()
+                continue
+            writer.write("".join(f"{c}\t" for c in commit_row(info)) + "\n")
+            out(writer.flush())
+    except KeyboardInterrupt:
+        pass
+
+
+# -- branches ---------------------------------------------------------------------------------
+def _branch_ref(text: str) -> tuple[str, str]:
+    repo, sep, branch = text.partition("/")
+    if not sep or not repo or not branch:
+        raise InvalidArgument(
+            f"invalid provenance {text!r}: expected repo/branch", hint="e.g. -p images/master"
+        )
+    return repo, branch
+
+
+@click.command("create-branch")
+@click.argument("repo")
+@click.argument("branch")
+@click.option("--head", default=None, help="The head of the branch (a commit or branch).")
+@click.option("-p", "--provenance", multiple=True, help="Provenance, as repo/branch (repeatable).")
+def create_branch(repo: str, branch: str, head: str | None, provenance: Sequence[str]) -> None:
+    """Create a new branch, or update an existing one."""
+    prov = [_branch_ref(p) for p in provenance] if provenance else None
+    client().create_branch(repo, branch, head=head or None, provenance=prov)
+
+
+@click.command("list-branch")
+@click.argument("repo")
+@raw_option
+def list_branch(repo: str, raw: bool) -> None:
+    """Return all branches of a repo."""
+    branches = client().list_branch(repo)
+    if raw:
+        print_raw(branches)
+    else:
+        out(print_table(("BRANCH", "HEAD"), [(b.branch.name, b.head or "-") for b in branches]))
+
+
+@click.command("delete-branch")
+@click.argument("repo")
+@click.argument("branch")
+@click.option("-f", "--force", is_flag=True, help="Delete even if other branches depend on it.")
+def delete_branch(repo: str, branch: str, force: bool) -> None:
+    """Delete a branch (its commits are kept)."""
+    client().delete_branch(repo, branch, force=force)
+
+
+@click.command("set-branch")
+@click.argument("repo")
+@click.argument("commit")
+@click.argument("branch")
+def set_branch(repo: str, commit: str, branch: str) -> None:
+    """DEPRECATED: use create-branch --head."""
+    warn("set-branch is DEPRECATED, use create-branch instead.")
+    client().create_branch(repo, branch, head=commit)
+
+
+# -- files ------------------------------------------------------------------------------------
+def file_rows(files: Sequence[FileInfo], *, strip_root: bool = False) -> list[tuple[str, ...]]:
+    return [(f.path[1:] if strip_root else f.path, f.type, bytes_size(f.size_bytes)) for f in files]
+
+
+@click.command("get-file")
+@click.argument("repo")
+@click.argument("commit")
+@click.argument("path")
+@click.option("-r", "--recursive", is_flag=True, help="Download a directory tree (needs -o).")
+@click.option("-o", "--output", default="", help="Write to this file (or directory with -r).")
+@click.option("-p", "--parallelism", default=10, type=int, help="Accepted for 1.7 compatibility.")
+def get_file(
+    repo: str, commit: str, path: str, recursive: bool, output: str, parallelism: int
+) -> None:
+    """Return the contents of a file (or of every file matching a glob)."""
+    c = client()
+    if recursive:
+        if not output:
+            raise InvalidArgument(
+                "an output path needs to be specified when using the --recursive flag",
+                hint=f"tusk get-file -r -o <dir> {repo} {commit} {path}",
+            )
+        base = path.rstrip("/") or "/"
+        for f in c.walk_file(repo, commit, base):
+            if f.type != "file":
+                continue
+            rel = f.path[len(base) :].lstrip("/") if base != "/" else f.path.lstrip("/")
+            dest = os.path.join(output, rel) if rel else output
+            os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+            _write_file(dest, c.get_file(repo, commit, f.path))
+        return
+    blocks = c.get_file(repo, commit, path)
+    if output:
+        _write_file(output, blocks)
+        return
+    stdout = sys.stdout.buffer
+    for block in blocks:
+        stdout.write(block)
+    stdout.flush()
+
+
+def _write_file(dest: str, blocks: Iterable[bytes]) -> None:
+    """Write ``blocks`` to ``dest`` via a temporary name, so a failed read leaves no file."""
+    tmp = dest + ".tusk-partial"
+    try:
+        with open(tmp, "wb") as fh:
+            for block in blocks:
+                fh.write(block)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@click.command("inspect-file")
+@click.argument("repo")
+@click.argument("commit")
+@click.argument("path")
+@raw_option
+def inspect_file(repo: str, commit: str, path: str, raw: bool) -> None:
+    """Return info about a file."""
+    info = client().inspect_file(repo, commit, path)
+    if raw:
+        print_raw(info)
+        return
+    lines = [f"Path: {info.path}", f"Type: {info.type}", f"Size: {bytes_size(info.size_bytes)}"]
+    if info.type == "dir":
+        lines.append("Children: " + "".join(f" {name} " for name in info.children))
+    out("\n".join(lines) + "\n")
+
+
+@click.command("list-file")
+@click.argument("repo")
+@click.argument("commit")
+@click.argument("path", required=False, default="/")
+@raw_option
+def list_file(repo: str, commit: str, path: str, raw: bool) -> None:
+    """Return the files in a directory (the path may be a glob)."""
+    files = client().list_file(repo, commit, path)
+    if raw:
+        print_raw(files)
+        return
+    at_root = path.strip("/") in ("", ".")
+    out(print_table(FILE_HEADER, file_rows(files, strip_root=at_root)))
+
+
+@click.command("glob-file")
+@click.argument("repo")
+@click.argument("commit")
+@click.argument("pattern")
+@raw_option
+def glob_file(repo: str, commit: str, pattern: str, raw: bool) -> None:
+    """Return the files that match a glob pattern."""
+    files = client().glob_file(repo, commit, pattern)
+    if raw:
+        print_raw(files)
+    else:
+        out(print_table(FILE_HEADER, file_rows(files)))
+
+
+@click.command("diff-file")
+@click.argument("new_repo")
+@click.argument("new_commit")
+@click.argument("new_path")
+@click.argument("old", nargs=-1)
+@click.option("-s", "--shallow", is_flag=True, help="Don't descend into sub-directories.")
+@raw_option
+def diff_file(
+    new_repo: str, new_commit: str, new_path: str, old: Sequence[str], shallow: bool, raw: bool
+) -> None:
+    """Show the differences between two files or directories (default: against the parent)."""
+    if len(old) not in (0, 3):
+        raise InvalidArgument(
+            "diff-file takes 3 or 6 arguments",
+            hint="tusk diff-file new-repo new-commit new-path [old-repo old-commit old-path]",
+        )
+    old_repo, old_commit, old_path = old if old else (None, None, None)
+    diff = client().diff_file(
+        new_repo, new_commit, new_path, old_repo, old_commit, old_path, shallow=shallow
+    )
+    if raw:
+        print_raw(diff)
+        return
+    if diff.new_files:
+        out("New Files:\n" + print_table(FILE_HEADER, file_rows(diff.new_files)))
+    if diff.old_files:
+        out("Old Files:\n" + print_table(FILE_HEADER, file_rows(diff.old_files)))
+
+
+@click.command("delete-file")
+@click.argument("repo")
+@click.argument("commit")
+@click.argument("path")
+def delete_file(repo: str, commit: str, path: str) -> None:
+    """Delete a file (or directory, or glob matches)."""
+    client().delete_file(repo, commit, path)
+
+
+@click.command("copy-file")
+@click.argument("src_repo")
+@click.argument("src_commit")
+@click.argument("src_path")
+@click.argument("dst_repo")
+@click.argument("dst_commit")
+@click.argument("dst_path")
+@click.option("-o", "--overwrite", is_flag=True, help="Overwrite the destination.")
+def copy_file(
+    src_repo: str,
+    src_commit: str,
+    src_path: str,
+    dst_repo: str,
+    dst_commit: str,
+    dst_path: str,
+    overwrite: bool,
+) -> None:
+    """Copy files between commits (no data is uploaded again)."""
+    client().copy_file(
+        src_repo, src_commit, src_path, dst_repo, dst_commit, dst_path, overwrite=overwrite
+    )
+
+
+COMMANDS = [
+    create_repo,
+    update_repo,
+    inspect_repo,
+    list_repo,
+    delete_repo,
+    start_commit,
+    finish_commit,
+    inspect_commit,
+    list_commit,
+    delete_commit,
+    subscribe_commit,
+    create_branch,
+    list_branch,
+    delete_branch,
+    set_branch,
+    put_file,
+    get_file,
+    inspect_file,
+    list_file,
+    glob_file,
+    diff_file,
+    delete_file,
+    copy_file,
+]

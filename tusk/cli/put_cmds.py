@@ -1,0 +1,277 @@
+"""``put-file`` (1.7 grammar): plan every source's destination, validate, then one streamed put."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlparse
+
+import click
+import httpx
+
+from tusk.cli.common import client, warn
+from tusk.client import PutSource
+from tusk.errors import InvalidArgument, SourceUnavailable
+
+BLOCK = 1 << 20
+PROGRESS_BYTES = 64 << 20
+PROGRESS_FILES = 1000
+URL_SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One file to put: destination path, where its bytes come from, and its size if known."""
+
+    dest: str
+    data: bytes | Path | IO[bytes] | Callable[[], Iterable[bytes]]
+    size: int | None = None
+
+
+def is_url(text: str) -> bool:
+    return "://" in text and bool(urlparse(text).scheme)
+
+
+def join_dest(prefix: str, source: str) -> str:
+    """1.7's ``joinPaths``: a URL contributes its path, anything else the string as given."""
+    if is_url(source):
+        source = urlparse(source).path
+    return normalize(f"{prefix}/{source}" if prefix else source)
+
+
+def normalize(path: str) -> str:
+    """Leading ``/``, no empty or ``.`` components (the server validates everything else)."""
+    return "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
+
+
+def url_reader(url: str) -> Callable[[], Iterator[bytes]]:
+    """Stream a URL's body lazily; failures become SourceUnavailable (nothing is committed)."""
+    if urlparse(url).scheme not in URL_SCHEMES:
+        raise SourceUnavailable(
+            f"unsupported URL scheme in {url}",
+            hint="tusk reads http:// and https:// URLs; download other sources first",
+        )
+
+    def read() -> Iterator[bytes]:
+        try:
+            with httpx.stream(
+                "GET", url, follow_redirects=True, timeout=httpx.Timeout(300.0, connect=10.0)
+            ) as resp:
+                if resp.status_code >= 400:
+                    raise SourceUnavailable(
+                        f"cannot get {url}: HTTP {resp.status_code}",
+                        hint="check the URL; nothing was stored",
+                    )
+                yield from resp.iter_bytes(BLOCK)
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(
+                f"cannot get {url}: {exc or type(exc).__name__}",
+                hint="check the URL and that its host is reachable; nothing was stored",
+            ) from None
+
+    return read
+
+
+def walk_dir(root: str, want_size: bool) -> Iterator[tuple[str, str, int | None]]:
+    """(relative path, local path, size) of every file under ``root``; symlinked dirs are not
+    followed (as Go's filepath.Walk). One scandir per directory, no stat unless sizes are wanted."""
+    stack = [(root, "")]
+    while stack:
+        directory, rel = stack.pop()
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        subdirs = []
+        for e in entries:
+            r = f"{rel}/{e.name}"
+            if e.is_dir(follow_symlinks=False):
+                subdirs.append((e.path, r))
+            elif e.is_file():
+                yield r, e.path, (e.stat().st_size if want_size else None)
+        stack.extend(reversed(subdirs))
+
+
+def local_source(source: str, dest: str, recursive: bool, want_size: bool) -> Iterator[Planned]:
+    try:
+        st = os.stat(source)
+    except FileNotFoundError:
+        raise SourceUnavailable(
+            f"open {source}: no such file or directory",
+            hint="check the -f path (relative paths start at the current directory); nothing was stored",
+        ) from None
+    except OSError as exc:
+        raise SourceUnavailable(
+            f"open {source}: {exc.strerror}", hint="nothing was stored"
+        ) from None
+    if os.path.isdir(source):
+        if not recursive:
+            raise InvalidArgument(
+                f"read {source}: is a directory", hint=f"use -r to put the contents of {source}"
+            )
+        for rel, local, size in walk_dir(source, want_size):
+            yield Planned(normalize(dest + rel), Path(local), size)
+        return
+    yield Planned(dest, Path(source), st.st_size)
+
+
+def read_source_list(input_file: str) -> list[str]:
+    """``-i``: sources one per line, from a local file, a URL or ``-`` (stdin)."""
+    if input_file == "-":
+        text = sys.stdin.read()
+    elif is_url(input_file):
+        text = b"".join(url_reader(input_file)()).decode()
+    else:
+        try:
+            text = Path(input_file).read_text()
+        except OSError as exc:
+            raise SourceUnavailable(
+                f"open {input_file}: {exc.strerror.lower() if exc.strerror else exc}",
+                hint="check the -i path; nothing was stored",
+            ) from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def plan(
+    sources: Sequence[str], path: str | None, recursive: bool, want_size: bool
+) -> list[Planned]:
+    """Destinations by 1.7's rules, validated before anything is sent."""
+    planned: list[Planned] = []
+    for source in sources:
+        if path is None:
+            if source == "-":
+                raise InvalidArgument(
+                    "must specify filename when reading data from stdin",
+                    hint="give a destination path: tusk put-file <repo> <branch> <path>",
+                )
+            dest = join_dest("", source)
+        elif len(sources) == 1:
+            dest = normalize(path)
+        else:
+            dest = join_dest(path, source)
+        if source == "-":
+            planned.append(Planned(dest, sys.stdin.buffer))
+        elif is_url(source):
+            planned.append(Planned(dest, url_reader(source)))
+        else:
+            planned.extend(local_source(source, dest, recursive, want_size))
+    seen: set[str] = set()
+    for p in planned:
+        if p.dest in seen:
+            raise InvalidArgument(
+                f"multiple files put with the path {p.dest}, aborting",
+                hint="give each source its own destination; nothing was stored",
+            )
+        seen.add(p.dest)
+    return planned
+
+
+def progress_wanted() -> bool:
+    setting = os.environ.get("TUSK_PROGRESS", "")
+    if setting in ("0", "1"):
+        return setting == "1"
+    return sys.stderr.isatty()
+
+
+@click.command("put-file")
+@click.argument("repo")
+@click.argument("branch")
+@click.argument("path", required=False)
+@click.option("-f", "--file", "files", multiple=True, help="Local file, URL, or - for stdin.")
+@click.option("-i", "--input-file", default="", help="A file (or URL, or -) listing sources.")
+@click.option("-r", "--recursive", is_flag=True, help="Put the contents of a directory.")
+@click.option("-p", "--parallelism", default=10, type=int, help="Accepted; one request is used.")
+@click.option("-o", "--overwrite", is_flag=True, help="Overwrite instead of appending.")
+@click.option("--split", type=click.Choice(["line", "json"]), default=None, help="Split records.")
+@click.option("--target-file-datums", default=0, type=int, help="Records per split file.")
+@click.option("--target-file-bytes", default=0, type=int, help="Bytes per split file.")
+@click.option("-c", "--commit", "commit_flag", is_flag=True, help="DEPRECATED (no effect).")
+@click.option("-m", "--message", "--description", "description", default="", help="Description.")
+def put_file(
+    repo: str,
+    branch: str,
+    path: str | None,
+    files: Sequence[str],
+    input_file: str,
+    recursive: bool,
+    parallelism: int,
+    overwrite: bool,
+    split: str | None,
+    target_file_datums: int,
+    target_file_bytes: int,
+    commit_flag: bool,
+    description: str,
+) -> None:
+    """Put files into a branch (one commit) or an open commit. Appends unless -o."""
+    if commit_flag:
+        warn(
+            "flag --commit / -c is deprecated; as of 1.7.2, you will get the same behavior "
+            "without it"
+        )
+    if path is not None and is_url(path):
+        warn(f'warning: PFS destination "{path}" looks like a URL; did you mean -f {path}?')
+    sources = list(files)
+    if input_file:
+        sources += read_source_list(input_file)
+    if not sources:
+        sources = ["-"]
+    show = progress_wanted()
+    planned = plan(sources, path, recursive, want_size=show)
+    put_sources = [
+        PutSource(
+            p.dest,
+            p.data,
+            overwrite=overwrite,
+            split=split,
+            target_datums=target_file_datums,
+            target_bytes=target_file_bytes,
+        )
+        for p in planned
+    ]
+    c = client()
+    total = sum(p.size or 0 for p in planned)
+    if show and (total > PROGRESS_BYTES or len(planned) > PROGRESS_FILES):
+        with_progress(
+            put_sources,
+            total,
+            lambda srcs, cb: c.put_files(repo, branch, srcs, description=description, on_bytes=cb),
+        )
+    else:
+        c.put_files(repo, branch, put_sources, description=description)
+
+
+def with_progress(
+    sources: list[PutSource],
+    total: int,
+    send: Callable[[Iterable[PutSource], Callable[[int], None]], object],
+) -> None:
+    """Run ``send`` with a Rich progress bar (bytes, rate, files) on stderr."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    n = len(sources)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as progress:
+        task = progress.add_task(f"0/{n} files", total=total or None)
+
+        def counted() -> Iterator[PutSource]:
+            for i, src in enumerate(sources, 1):
+                yield src
+                progress.update(task, description=f"{i}/{n} files")
+
+        send(counted(), lambda k: progress.advance(task, k))

@@ -1,0 +1,30 @@
+"""Client-side settings: the one place the client and CLI read the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ADDRESS = "http://127.0.0.1:30650"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    address: str
+    token: str | None
+    home: Path
+    explicit_address: bool
+
+    @classmethod
+    def from_env(cls) -> ClientConfig:
+        addr = os.environ.get("TUSK_ADDRESS") or os.environ.get("PACHD_ADDRESS")
+        if addr and "://" not in addr:
+            addr = "http://" + addr
+        home = Path(os.environ.get("TUSK_HOME") or Path.home() / ".tusk").expanduser()
+        return cls(
+            address=addr or DEFAULT_ADDRESS,
+            token=os.environ.get("TUSK_AUTH_TOKEN"),
+            home=home,
+            explicit_address=bool(addr),
+        )

@@ -1,0 +1,94 @@
+"""Finding, starting and stopping the local server for the CLI (``tusk up/down/status``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from tusk.client.config import DEFAULT_ADDRESS, ClientConfig
+from tusk.errors import ServerUnavailable
+
+
+def is_up(address: str, timeout: float = 1.0) -> bool:
+    try:
+        return httpx.get(address.rstrip("/") + "/v1/info", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_server(cfg: ClientConfig, wait: float = 60.0) -> int:
+    """Start tuskd in the background for ``cfg``'s local address; return its pid."""
+    url = urlparse(cfg.address)
+    host, port = url.hostname or "127.0.0.1", url.port or 30650
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    log = (cfg.home / "tuskd.log").open("ab")
+    env = {**os.environ, "TUSK_HOME": str(cfg.home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tusk.server.daemon", "--host", host, "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if is_up(cfg.address, timeout=0.5):
+            return proc.pid
+        if proc.poll() is not None:
+            raise ServerUnavailable(
+                f"tuskd exited at start (code {proc.returncode})",
+                hint=f"see {cfg.home / 'tuskd.log'}",
+            )
+        time.sleep(0.05)
+    raise ServerUnavailable("tuskd did not answer in time", hint=f"see {cfg.home / 'tuskd.log'}")
+
+
+def ensure_server(cfg: ClientConfig, announce: bool = True) -> None:
+    """Start a local server when none answers at the default local address."""
+    if is_up(cfg.address):
+        return
+    if cfg.explicit_address and cfg.address.rstrip("/") != DEFAULT_ADDRESS:
+        raise ServerUnavailable(
+            f"no tusk server answers at {cfg.address}",
+            hint="check TUSK_ADDRESS, or unset it to use a local server",
+        )
+    start_server(cfg)
+    if announce:
+        print(
+            f"tusk: started a local server at {cfg.address} (data in {cfg.home})",
+            file=sys.stderr,
+        )
+
+
+def pid_of(home: Path) -> int | None:
+    try:
+        return int((home / "tuskd.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stop_server(cfg: ClientConfig, wait: float = 30.0) -> bool:
+    pid = pid_of(cfg.home)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return True

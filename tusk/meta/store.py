@@ -1,0 +1,423 @@
+"""SQL metadata store: one implementation over SQLAlchemy Core for SQLite and PostgreSQL.
+
+Dialect code is limited to connecting (pragmas, ``BEGIN IMMEDIATE`` on SQLite) and translating
+driver errors. Every contract is in ``tests/functional/test_metadata_contract.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from tusk.errors import AlreadyExists, InvalidArgument, ServerUnavailable
+from tusk.meta import schema as s
+
+
+@dataclass(frozen=True, slots=True)
+class RepoRow:
+    name: str
+    created: float
+    description: str = ""
+    size_bytes: int = 0
+    kind: str = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRow:
+    repo: str
+    id: str
+    started: float
+    parent: str | None = None
+    branch: str | None = None
+    origin: str = "user"
+    finished: float | None = None
+    tree: str | None = None
+    size_bytes: int = 0
+    description: str = ""
+    failed: bool = False
+    reason: str = ""
+    pk: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BranchRow:
+    repo: str
+    name: str
+    head: str | None
+    created: float
+
+
+ProvRow = tuple[str, str, str | None]  # (repo, commit id, branch it was taken from)
+
+
+def _row(cls: type, mapping: Any) -> Any:
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in dict(mapping).items() if k in names})
+
+
+class Tx:
+    """One database transaction; every read and write of the services goes through one."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.c = conn
+
+    # -- repos -------------------------------------------------------------------------------
+    def insert_repo(self, row: RepoRow) -> None:
+        try:
+            with self.c.begin_nested():
+                self.c.execute(
+                    s.repos.insert().values(
+                        name=row.name,
+                        created=row.created,
+                        description=row.description,
+                        size_bytes=row.size_bytes,
+                        kind=row.kind,
+                    )
+                )
+        except IntegrityError:
+            raise AlreadyExists(f"repo {row.name} already exists") from None
+
+    def get_repo(self, name: str) -> RepoRow | None:
+        r = self.c.execute(select(s.repos).where(s.repos.c.name == name)).mappings().first()
+        return _row(RepoRow, r) if r else None
+
+    def list_repos(self) -> list[RepoRow]:
+        q = select(s.repos).order_by(s.repos.c.created.desc(), s.repos.c.name)
+        return [_row(RepoRow, r) for r in self.c.execute(q).mappings()]
+
+    def update_repo(self, name: str, **values: Any) -> None:
+        self.c.execute(update(s.repos).where(s.repos.c.name == name).values(**values))
+
+    def add_repo_size(self, name: str, delta: int) -> None:
+        self.c.execute(
+            update(s.repos)
+            .where(s.repos.c.name == name)
+            .values(size_bytes=s.repos.c.size_bytes + delta)
+        )
+
+    def delete_repo(self, name: str) -> None:
+        self.c.execute(delete(s.commit_provenance).where(s.commit_provenance.c.repo == name))
+        self.c.execute(delete(s.commits).where(s.commits.c.repo == name))
+        self.c.execute(delete(s.branch_provenance).where(s.branch_provenance.c.repo == name))
+        self.c.execute(delete(s.branches).where(s.branches.c.repo == name))
+        self.c.execute(delete(s.repos).where(s.repos.c.name == name))
+
+    # -- commits -----------------------------------------------------------------------------
+    def insert_commit(self, row: CommitRow, provenance: Sequence[ProvRow] = ()) -> CommitRow:
+        values = {f.name: getattr(row, f.name) for f in fields(CommitRow) if f.name != "pk"}
+        try:
+            with self.c.begin_nested():
+                pk = self.c.execute(s.commits.insert().values(**values)).inserted_primary_key
+                if provenance:
+                    self.c.execute(
+                        s.commit_provenance.insert(),
+                        [
+                            {
+                                "repo": row.repo,
+                                "id": row.id,
+                                "prov_repo": pr,
+                                "prov_id": pid,
+                                "prov_branch": pb,
+                            }
+                            for pr, pid, pb in dict.fromkeys(provenance)
+                        ],
+                    )
+        except IntegrityError:
+            raise AlreadyExists(f"commit {row.id} already exists in repo {row.repo}") from None
+        return CommitRow(**{**values, "pk": int(pk[0]) if pk else 0})
+
+    def get_commit(self, repo: str, commit_id: str) -> CommitRow | None:
+        q = select(s.commits).where(and_(s.commits.c.repo == repo, s.commits.c.id == commit_id))
+        r = self.c.execute(q).mappings().first()
+        return _row(CommitRow, r) if r else None
+
+    def commits_with_id(self, commit_id: str) -> list[CommitRow]:
+        q = select(s.commits).where(s.commits.c.id == commit_id).order_by(s.commits.c.pk)
+        return [_row(CommitRow, r) for r in self.c.execute(q).mappings()]
+
+    def list_commits(self, repo: str, limit: int = 0) -> list[CommitRow]:
+        q = select(s.commits).where(s.commits.c.repo == repo).order_by(s.commits.c.pk.desc())
+        if limit:
+            q = q.limit(limit)
+        return [_row(CommitRow, r) for r in self.c.execute(q).mappings()]
+
+    def children(self, repo: str, commit_id: str) -> list[str]:
+        q = (
+            select(s.commits.c.id)
+            .where(and_(s.commits.c.repo == repo, s.commits.c.parent == commit_id))
+            .order_by(s.commits.c.pk)
+        )
+        return [r[0] for r in self.c.execute(q)]
+
+    def update_commit(
+        self, repo: str, commit_id: str, *, expect_open: bool = False, **values: Any
+    ) -> bool:
+        cond = and_(s.commits.c.repo == repo, s.commits.c.id == commit_id)
+        if expect_open:
+            cond = and_(cond, s.commits.c.finished.is_(None))
+        if "expect_tree" in values:
+            expected = values.pop("expect_tree")
+            cond = and_(
+                cond,
+                s.commits.c.tree.is_(None) if expected is None else s.commits.c.tree == expected,
+            )
+        res = self.c.execute(update(s.commits).where(cond).values(**values))
+        return bool(res.rowcount)
+
+    def delete_commit(self, repo: str, commit_id: str) -> None:
+        cp = s.commit_provenance
+        self.c.execute(delete(cp).where(and_(cp.c.repo == repo, cp.c.id == commit_id)))
+        self.c.execute(
+            delete(s.commits).where(and_(s.commits.c.repo == repo, s.commits.c.id == commit_id))
+        )
+
+    def reparent(self, repo: str, old_parent: str, new_parent: str | None) -> None:
+        self.c.execute(
+            update(s.commits)
+            .where(and_(s.commits.c.repo == repo, s.commits.c.parent == old_parent))
+            .values(parent=new_parent)
+        )
+
+    def commit_provenance(self, repo: str, commit_id: str) -> list[ProvRow]:
+        cp = s.commit_provenance
+        q = select(cp.c.prov_repo, cp.c.prov_id, cp.c.prov_branch).where(
+            and_(cp.c.repo == repo, cp.c.id == commit_id)
+        )
+        return [(r[0], r[1], r[2]) for r in self.c.execute(q)]
+
+    def commit_subvenance(self, repo: str, commit_id: str) -> list[tuple[str, str]]:
+        cp = s.commit_provenance
+        q = (
+            select(cp.c.repo, cp.c.id)
+            .join(s.commits, and_(s.commits.c.repo == cp.c.repo, s.commits.c.id == cp.c.id))
+            .where(and_(cp.c.prov_repo == repo, cp.c.prov_id == commit_id))
+            .order_by(s.commits.c.pk)
+        )
+        return [(r[0], r[1]) for r in self.c.execute(q)]
+
+    def count_commits(self, repo: str) -> int:
+        q = select(func.count()).select_from(s.commits).where(s.commits.c.repo == repo)
+        return int(self.c.execute(q).scalar_one())
+
+    # -- branches ----------------------------------------------------------------------------
+    def get_branch(self, repo: str, name: str) -> BranchRow | None:
+        b = s.branches
+        r = self.c.execute(
+            select(b).where(and_(b.c.repo == repo, b.c.name == name))
+        ).mappings().first()
+        return _row(BranchRow, r) if r else None
+
+    def list_branches(self, repo: str) -> list[BranchRow]:
+        b = s.branches
+        q = select(b).where(b.c.repo == repo).order_by(b.c.created.desc(), b.c.name)
+        return [_row(BranchRow, r) for r in self.c.execute(q).mappings()]
+
+    def insert_branch(self, row: BranchRow) -> None:
+        try:
+            with self.c.begin_nested():
+                self.c.execute(
+                    s.branches.insert().values(
+                        repo=row.repo, name=row.name, head=row.head, created=row.created
+                    )
+                )
+        except IntegrityError:
+            raise AlreadyExists(f"branch {row.name} already exists in repo {row.repo}") from None
+
+    def set_branch_head(
+        self, repo: str, name: str, head: str | None, *, expect: str | None | object = ...
+    ) -> bool:
+        """Move a branch head; with ``expect`` only if the head is still that (compare-and-swap)."""
+        b = s.branches
+        cond = and_(b.c.repo == repo, b.c.name == name)
+        if expect is not ...:
+            cond = and_(cond, b.c.head.is_(None) if expect is None else b.c.head == expect)
+        return bool(self.c.execute(update(b).where(cond).values(head=head)).rowcount)
+
+    def branches_at(self, repo: str, head: str) -> list[str]:
+        b = s.branches
+        q = select(b.c.name).where(and_(b.c.repo == repo, b.c.head == head))
+        return [r[0] for r in self.c.execute(q)]
+
+    def delete_branch(self, repo: str, name: str) -> None:
+        bp = s.branch_provenance
+        self.c.execute(delete(bp).where(and_(bp.c.repo == repo, bp.c.branch == name)))
+        self.c.execute(
+            delete(s.branches).where(and_(s.branches.c.repo == repo, s.branches.c.name == name))
+        )
+
+    def set_branch_provenance(self, repo: str, name: str, prov: Sequence[tuple[str, str]]) -> None:
+        bp = s.branch_provenance
+        self.c.execute(delete(bp).where(and_(bp.c.repo == repo, bp.c.branch == name)))
+        if prov:
+            self.c.execute(
+                bp.insert(),
+                [
+                    {"repo": repo, "branch": name, "prov_repo": r, "prov_branch": b}
+                    for r, b in dict.fromkeys(prov)
+                ],
+            )
+
+    def branch_provenance(self, repo: str, name: str) -> list[tuple[str, str]]:
+        bp = s.branch_provenance
+        q = (
+            select(bp.c.prov_repo, bp.c.prov_branch)
+            .where(and_(bp.c.repo == repo, bp.c.branch == name))
+            .order_by(bp.c.prov_repo, bp.c.prov_branch)
+        )
+        return [(r[0], r[1]) for r in self.c.execute(q)]
+
+    def branch_subvenance(self, repo: str, name: str) -> list[tuple[str, str]]:
+        bp = s.branch_provenance
+        q = (
+            select(bp.c.repo, bp.c.branch)
+            .where(and_(bp.c.prov_repo == repo, bp.c.prov_branch == name))
+            .order_by(bp.c.repo, bp.c.branch)
+        )
+        return [(r[0], r[1]) for r in self.c.execute(q)]
+
+    # -- generic row access (PPS tables) -------------------------------------------------------
+    def insert(self, table: Table, **values: Any) -> int:
+        """Insert one row; AlreadyExists on a key clash; returns the autoincrement key if any."""
+        try:
+            with self.c.begin_nested():
+                res = self.c.execute(table.insert().values(**values))
+        except IntegrityError:
+            raise AlreadyExists(f"{table.name} row already exists") from None
+        key = res.inserted_primary_key
+        return int(key[0]) if key and isinstance(key[0], int) else 0
+
+    def insert_many(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.c.execute(table.insert(), list(rows))
+
+    def rows(
+        self,
+        table: Table,
+        where: dict[str, Any] | None = None,
+        *,
+        order_by: Sequence[Any] = (),
+        limit: int = 0,
+    ) -> list[dict[str, Any]]:
+        q = select(table)
+        for k, v in (where or {}).items():
+            q = q.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
+        if order_by:
+            q = q.order_by(*order_by)
+        if limit:
+            q = q.limit(limit)
+        return [dict(r) for r in self.c.execute(q).mappings()]
+
+    def row(self, table: Table, **where: Any) -> dict[str, Any] | None:
+        found = self.rows(table, where, limit=1)
+        return found[0] if found else None
+
+    def update_rows(self, table: Table, where: dict[str, Any], **values: Any) -> int:
+        q = update(table)
+        for k, v in where.items():
+            q = q.where(table.c[k] == v)
+        return int(self.c.execute(q.values(**values)).rowcount)
+
+    def delete_rows(self, table: Table, **where: Any) -> int:
+        q = delete(table)
+        for k, v in where.items():
+            q = q.where(table.c[k] == v)
+        return int(self.c.execute(q).rowcount)
+
+    # -- settings ----------------------------------------------------------------------------
+    def get_setting(self, key: str) -> str | None:
+        r = self.c.execute(select(s.settings.c.value).where(s.settings.c.key == key)).first()
+        return r[0] if r else None
+
+    def put_setting(self, key: str, value: str) -> None:
+        if self.get_setting(key) is None:
+            self.c.execute(s.settings.insert().values(key=key, value=value))
+        else:
+            self.c.execute(
+                update(s.settings).where(s.settings.c.key == key).values(value=value)
+            )
+
+
+class MetadataStore:
+    """Connection factory and transaction boundary for one metadata database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        self.engine = self._make_engine(url)
+        s.metadata.create_all(self.engine)
+        with self.transaction() as tx:
+            if tx.get_setting("schema_version") is None:
+                tx.put_setting("schema_version", str(s.SCHEMA_VERSION))
+
+    def _make_engine(self, url: str) -> Engine:
+        if self.dialect == "sqlite":
+            path = url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA busy_timeout=60000")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                write = conn.get_execution_options().get("tusk_write", True)
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+            return engine
+        if self.dialect == "postgresql":
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+            try:
+                return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            except ModuleNotFoundError:
+                raise InvalidArgument(
+                    "PostgreSQL support is not installed", hint="pip install 'tusk[postgres]'"
+                ) from None
+        raise InvalidArgument(
+            f"unsupported metadata URL {url!r}",
+            hint="use sqlite:///path/to/tusk.db or postgresql://user@host/db",
+        )
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[Tx]:
+        try:
+            conn = self.engine.connect().execution_options(tusk_write=write)
+        except OperationalError as e:
+            raise ServerUnavailable(f"metadata store unreachable: {e.orig}") from None
+        try:
+            with conn.begin():
+                yield Tx(conn)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_metadata_store(url: str) -> MetadataStore:
+    return MetadataStore(url)

@@ -1,0 +1,406 @@
+"""Commits and branches: refs, start/finish, inspect/list, delete, subscribe."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+from tusk.api.models import BranchInfo, BranchKey, CommitInfo, CommitKey, ProvenanceEntry
+from tusk.errors import (
+    CommitFinished,
+    Conflict,
+    HasDependents,
+    InvalidArgument,
+    NotFound,
+    OutputBranch,
+)
+from tusk.ids import is_commit_id, new_id, parse_commit_ref
+from tusk.meta import BranchRow, CommitRow, Tx
+from tusk.pfs.context import PfsContext, to_datetime
+from tusk.pfs.paths import validate_branch_name
+from tusk.pfs.repos import require_repo
+from tusk.pfs.tree import EMPTY_ROOT
+
+
+def commit_not_found(repo: str, commit: str) -> NotFound:
+    return NotFound(
+        f"commit {commit} not found in repo {repo}",
+        hint=f"list commits with `tusk list-commit {repo}`",
+        repo=repo,
+        commit=commit,
+    )
+
+
+def resolve(tx: Tx, repo: str, ref: str) -> CommitRow:
+    """Resolve ``id``, ``branch``, ``branch^``, ``branch~2`` … to a commit row."""
+    require_repo(tx, repo)
+    parsed = parse_commit_ref(ref)
+    if parsed.is_id:
+        row = tx.get_commit(repo, parsed.base)
+        if row is None:
+            raise commit_not_found(repo, parsed.base)
+    else:
+        branch = tx.get_branch(repo, parsed.base)
+        if branch is None:
+            raise NotFound(
+                f"branch {parsed.base} not found in repo {repo}",
+                hint=f"list branches with `tusk list-branch {repo}`",
+            )
+        if branch.head is None:
+            raise NotFound(f'the branch "{parsed.base}" has no head (create one with start-commit)')
+        row = tx.get_commit(repo, branch.head)
+        if row is None:
+            raise commit_not_found(repo, branch.head)
+    for _ in range(parsed.ancestors):
+        if row.parent is None:
+            raise NotFound(f"parent commit {row.id} not found in repo {repo}")
+        parent = tx.get_commit(repo, row.parent)
+        if parent is None:
+            raise NotFound(f"parent commit {row.parent} not found in repo {repo}")
+        row = parent
+    return row
+
+
+def is_output_branch(tx: Tx, repo: str, branch: str) -> bool:
+    return bool(tx.branch_provenance(repo, branch))
+
+
+def commit_info(tx: Tx, row: CommitRow) -> CommitInfo:
+    started = to_datetime(row.started)
+    assert started is not None
+    return CommitInfo(
+        commit=CommitKey(repo=row.repo, id=row.id),
+        branch=row.branch,
+        parent=row.parent,
+        children=tx.children(row.repo, row.id),
+        started=started,
+        finished=to_datetime(row.finished),
+        size_bytes=row.size_bytes,
+        description=row.description,
+        origin=row.origin,
+        failed=row.failed,
+        reason=row.reason,
+        provenance=[
+            ProvenanceEntry(commit=CommitKey(repo=r, id=i), branch=b)
+            for r, i, b in tx.commit_provenance(row.repo, row.id)
+        ],
+        subvenance=[CommitKey(repo=r, id=i) for r, i in tx.commit_subvenance(row.repo, row.id)],
+    )
+
+
+class CommitService:
+    def __init__(self, ctx: PfsContext) -> None:
+        self.ctx = ctx
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(
+        self,
+        repo: str,
+        branch: str | None = None,
+        *,
+        parent: str | None = None,
+        description: str = "",
+        commit_id: str | None = None,
+        origin: str = "user",
+        provenance: Sequence[tuple[str, str, str | None]] = (),
+        internal: bool = False,
+    ) -> CommitInfo:
+        if branch is not None:
+            validate_branch_name(branch)
+        with self.ctx.meta.transaction() as tx:
+            require_repo(tx, repo)
+            brow = tx.get_branch(repo, branch) if branch else None
+            if brow is not None and not internal and is_output_branch(tx, repo, branch or ""):
+                raise OutputBranch(
+                    f"cannot start a commit on an output branch ({repo}/{branch})",
+                    hint="output branches are written by their pipeline; use another branch",
+                )
+            parent_row: CommitRow | None = None
+            if parent:
+                parent_row = resolve(tx, repo, parent)
+            elif brow is not None and brow.head is not None:
+                parent_row = tx.get_commit(repo, brow.head)
+            if parent_row is not None and parent_row.finished is None and not internal:
+                raise Conflict(
+                    f"parent commit {parent_row.id} has not been finished",
+                    hint=f"finish it first: tusk finish-commit {repo} {parent_row.id}",
+                )
+            row = tx.insert_commit(
+                CommitRow(
+                    repo=repo,
+                    id=commit_id or new_id(),
+                    started=self.ctx.clock(),
+                    parent=parent_row.id if parent_row else None,
+                    branch=branch,
+                    origin=origin,
+                    tree=parent_row.tree if parent_row and parent_row.tree else EMPTY_ROOT,
+                    description=description,
+                ),
+                provenance,
+            )
+            if branch:
+                if brow is None:
+                    tx.insert_branch(BranchRow(repo, branch, row.id, self.ctx.clock()))
+                else:
+                    tx.set_branch_head(repo, branch, row.id)
+            info = commit_info(tx, row)
+        if branch:
+            self.ctx.feed.publish("head", repo, branch)
+        return info
+
+    def finish(
+        self,
+        repo: str,
+        ref: str,
+        description: str | None = None,
+        *,
+        tree: str | None = None,
+        failed: bool = False,
+        reason: str = "",
+        internal: bool = False,
+    ) -> CommitInfo:
+        with self.ctx.meta.transaction() as tx:
+            row = resolve(tx, repo, ref)
+            if row.finished is not None:
+                raise CommitFinished(
+                    f"commit {row.id} in repo {repo} has already finished",
+                    hint="start a new commit (or put to the branch, which makes one)",
+                )
+            if not internal and row.branch and is_output_branch(tx, repo, row.branch):
+                raise OutputBranch(f"cannot finish a commit on an output branch ({repo})")
+            root = tree if tree is not None else (row.tree or EMPTY_ROOT)
+            if failed:
+                root = EMPTY_ROOT
+            size, _ = self.ctx.tree.stats(root)
+            added = self._added_bytes(tx, row, root)
+            values: dict[str, object] = {
+                "finished": self.ctx.clock(),
+                "tree": None if failed else root,
+                "size_bytes": size,
+                "failed": failed,
+                "reason": reason,
+            }
+            if description is not None:
+                values["description"] = description
+            if not tx.update_commit(repo, row.id, expect_open=True, **values):
+                raise CommitFinished(f"commit {row.id} in repo {repo} has already finished")
+            tx.add_repo_size(repo, added)
+            info = commit_info(tx, resolve(tx, repo, row.id))
+        self.ctx.feed.publish("finish", repo, row.id)
+        return info
+
+    def _added_bytes(self, tx: Tx, row: CommitRow, root: str) -> int:
+        parent_root = EMPTY_ROOT
+        if row.parent:
+            p = tx.get_commit(row.repo, row.parent)
+            if p is not None and p.tree:
+                parent_root = p.tree
+        new, _old = self.ctx.tree.diff(root, parent_root)
+        return sum(n.size for n in new if n.kind == "file")
+
+    # -- reads -------------------------------------------------------------------------------
+    def inspect(self, repo: str, ref: str) -> CommitInfo:
+        with self.ctx.meta.transaction(write=False) as tx:
+            return commit_info(tx, resolve(tx, repo, ref))
+
+    def list(
+        self, repo: str, to: str | None = None, from_: str | None = None, number: int = 0
+    ) -> list[CommitInfo]:
+        if from_ and not to:
+            raise InvalidArgument(
+                "--from requires a commit or branch to list to",
+                hint="tusk list-commit <repo> <branch> --from <commit>",
+            )
+        with self.ctx.meta.transaction(write=False) as tx:
+            require_repo(tx, repo)
+            if not to:
+                rows = tx.list_commits(repo, limit=number)
+            else:
+                stop = resolve(tx, repo, from_).id if from_ else None
+                rows = []
+                cur: CommitRow | None = resolve(tx, repo, to)
+                while cur is not None and cur.id != stop:
+                    rows.append(cur)
+                    if number and len(rows) >= number:
+                        break
+                    cur = tx.get_commit(repo, cur.parent) if cur.parent else None
+            return [commit_info(tx, r) for r in rows]
+
+    def with_id(self, commit_id: str) -> list[CommitInfo]:
+        """Every commit of a commit set (global id), across repos."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            return [commit_info(tx, r) for r in tx.commits_with_id(commit_id)]
+
+    def subscribe(
+        self,
+        repo: str,
+        branch: str,
+        from_: str | None = None,
+        new: bool = False,
+        stop: threading.Event | None = None,
+        poll: float = 1.0,
+    ) -> Iterator[CommitInfo]:
+        """Yield the branch's commits oldest first, then each new head as the branch moves.
+
+        Bad arguments raise here, before the first commit is yielded."""
+        if new and from_:
+            raise InvalidArgument("--new and --from cannot both be given")
+        with self.ctx.meta.transaction(write=False) as tx:
+            require_repo(tx, repo)
+            if from_:
+                resolve(tx, repo, from_)
+        return self._subscribe(repo, branch, from_, new, stop, poll)
+
+    def _subscribe(
+        self,
+        repo: str,
+        branch: str,
+        from_: str | None,
+        new: bool,
+        stop: threading.Event | None,
+        poll: float,
+    ) -> Iterator[CommitInfo]:
+        seen: set[str] = set()
+        with self.ctx.meta.transaction(write=False) as tx:
+            require_repo(tx, repo)
+            b = tx.get_branch(repo, branch)
+            history: list[CommitRow] = []
+            cur = tx.get_commit(repo, b.head) if b and b.head else None
+            stop_id = resolve(tx, repo, from_).id if from_ else None
+            while cur is not None:
+                seen.add(cur.id)
+                if cur.id == stop_id:
+                    break
+                history.append(cur)
+                cur = tx.get_commit(repo, cur.parent) if cur.parent else None
+            if not new:
+                for row in reversed(history):
+                    yield commit_info(tx, row)
+        version = self.ctx.feed.version
+        while stop is None or not stop.is_set():
+            version = self.ctx.feed.wait(version, poll)
+            with self.ctx.meta.transaction(write=False) as tx:
+                if tx.get_repo(repo) is None:
+                    return
+                b = tx.get_branch(repo, branch)
+                fresh: list[CommitRow] = []
+                cur = tx.get_commit(repo, b.head) if b and b.head else None
+                while cur is not None and cur.id not in seen:
+                    fresh.append(cur)
+                    seen.add(cur.id)
+                    cur = tx.get_commit(repo, cur.parent) if cur.parent else None
+                for row in reversed(fresh):
+                    yield commit_info(tx, row)
+
+    # -- delete ------------------------------------------------------------------------------
+    def delete(self, repo: str, ref: str) -> list[CommitKey]:
+        """Delete an input commit and every commit downstream of it (a squash-out)."""
+        deleted: list[CommitKey] = []
+        with self.ctx.meta.transaction() as tx:
+            row = resolve(tx, repo, ref)
+            if tx.commit_provenance(repo, row.id) and row.origin != "spec":
+                raise InvalidArgument(
+                    f'cannot delete the commit "{repo}/{row.id}" because it has non-empty '
+                    "provenance",
+                    hint="delete the input commit it came from instead",
+                )
+            todo = [(repo, row.id)]
+            while todo:
+                r, i = todo.pop()
+                if CommitKey(repo=r, id=i) in deleted:
+                    continue
+                todo.extend(tx.commit_subvenance(r, i))
+                target = tx.get_commit(r, i)
+                if target is None:
+                    continue
+                tx.reparent(r, i, target.parent)
+                for bname in tx.branches_at(r, i):
+                    tx.set_branch_head(r, bname, target.parent)
+                tx.delete_commit(r, i)
+                tx.add_repo_size(r, -target.size_bytes)
+                deleted.append(CommitKey(repo=r, id=i))
+        for key in deleted:
+            self.ctx.feed.publish("delete", key.repo, key.id)
+        return deleted
+
+    # -- branches ----------------------------------------------------------------------------
+    def create_branch(
+        self,
+        repo: str,
+        name: str,
+        head: str | None = None,
+        provenance: Sequence[tuple[str, str]] | None = None,
+    ) -> BranchInfo:
+        validate_branch_name(name)
+        with self.ctx.meta.transaction() as tx:
+            require_repo(tx, repo)
+            head_id = resolve(tx, repo, head).id if head else None
+            existing = tx.get_branch(repo, name)
+            if existing is None:
+                tx.insert_branch(BranchRow(repo, name, head_id, self.ctx.clock()))
+            elif head is not None:
+                tx.set_branch_head(repo, name, head_id)
+            if provenance is not None:
+                for pr, pb in provenance:
+                    require_repo(tx, pr)
+                    if tx.get_branch(pr, pb) is None:
+                        tx.insert_branch(BranchRow(pr, pb, None, self.ctx.clock()))
+                    if (pr, pb) == (repo, name) or (repo, name) in self._upstream(tx, pr, pb):
+                        raise InvalidArgument(
+                            f"branch {repo}/{name} cannot be provenance of itself",
+                            hint="remove the cycle from -p",
+                        )
+                tx.set_branch_provenance(repo, name, provenance)
+            info = self._branch_info(tx, repo, name)
+        self.ctx.feed.publish("head", repo, name)
+        return info
+
+    def _upstream(self, tx: Tx, repo: str, branch: str) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        todo = [(repo, branch)]
+        while todo:
+            for p in tx.branch_provenance(*todo.pop()):
+                if p not in out:
+                    out.add(p)
+                    todo.append(p)
+        return out
+
+    def list_branches(self, repo: str) -> list[BranchInfo]:
+        with self.ctx.meta.transaction(write=False) as tx:
+            require_repo(tx, repo)
+            return [self._branch_info(tx, repo, b.name) for b in tx.list_branches(repo)]
+
+    def inspect_branch(self, repo: str, name: str) -> BranchInfo:
+        with self.ctx.meta.transaction(write=False) as tx:
+            require_repo(tx, repo)
+            return self._branch_info(tx, repo, name)
+
+    def delete_branch(self, repo: str, name: str, force: bool = False) -> None:
+        with self.ctx.meta.transaction() as tx:
+            require_repo(tx, repo)
+            if tx.get_branch(repo, name) is None:
+                raise NotFound(f"branch {name} not found in repo {repo}")
+            sub = tx.branch_subvenance(repo, name)
+            if sub and not force:
+                names = " ".join(f"{r}/{b}" for r, b in sub)
+                raise HasDependents(
+                    f"branch {name} has [{names}] as subvenance, deleting it would break those "
+                    "branches",
+                    hint="pass --force to delete it anyway",
+                )
+            tx.delete_branch(repo, name)
+
+    def _branch_info(self, tx: Tx, repo: str, name: str) -> BranchInfo:
+        b = tx.get_branch(repo, name)
+        if b is None:
+            raise NotFound(f"branch {name} not found in repo {repo}")
+        return BranchInfo(
+            branch=BranchKey(repo=repo, name=name),
+            head=b.head,
+            provenance=[BranchKey(repo=r, name=n) for r, n in tx.branch_provenance(repo, name)],
+            subvenance=[BranchKey(repo=r, name=n) for r, n in tx.branch_subvenance(repo, name)],
+        )
+
+
+def looks_like_id(text: str) -> bool:
+    return is_commit_id(text)

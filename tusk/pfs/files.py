@@ -1,0 +1,439 @@
+"""Files: reads (get, list, glob, inspect, diff) and the write path (put, delete, copy).
+
+Writes follow the crash-safe order of DESIGN.md: objects first (the ingestor flushes), then the
+tree objects, then one transaction that moves the open commit's tree or finishes a new commit and
+moves the branch head, both by compare-and-swap so two writers never lose each other's work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from tusk.api.models import CommitKey, DiffResult, FileInfo, PutResult
+from tusk.errors import CommitFailed, CommitFinished, Conflict, InvalidPath, NotFound, OutputBranch
+from tusk.ids import new_id, parse_commit_ref
+from tusk.meta import CommitRow, Tx
+from tusk.pfs.commits import commit_info, is_output_branch, resolve
+from tusk.pfs.context import PfsContext
+from tusk.pfs.glob import compile_glob
+from tusk.pfs.paths import clean_path
+from tusk.pfs.repos import require_repo
+from tusk.pfs.split import Splitter
+from tusk.pfs.tree import EMPTY_ROOT, Delete, Node, PutFile
+from tusk.storage import ChunkRef, Ingestor, file_hash, read_chunks
+from tusk.storage.chunking import FileWriter
+
+Op = PutFile | Delete
+MAX_WRITE_ATTEMPTS = 50
+
+
+def has_glob(path: str) -> bool:
+    return any(c in path for c in "*?[]{}!")
+
+
+def node_info(node: Node, children: Sequence[str] = ()) -> FileInfo:
+    return FileInfo(
+        path=node.path,
+        type=node.kind,
+        size_bytes=node.size,
+        hash=node.hash,
+        children=list(children),
+        file_count=node.file_count if node.kind == "dir" else 1,
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a write lands: an open commit (by id or as a branch head) or a new auto-commit."""
+
+    repo: str
+    base_root: str
+    open_commit: str | None  # write into this open commit
+    branch: str | None  # else auto-commit on this branch, parent = head
+    head: str | None
+
+
+class FileService:
+    def __init__(self, ctx: PfsContext) -> None:
+        self.ctx = ctx
+
+    # -- target resolution -------------------------------------------------------------------
+    def _target(self, tx: Tx, repo: str, ref: str, *, internal: bool = False) -> Target:
+        require_repo(tx, repo)
+        parsed = parse_commit_ref(ref)
+        if parsed.is_id or parsed.ancestors:
+            row = resolve(tx, repo, ref)
+            if row.finished is not None:
+                raise CommitFinished(
+                    f"commit {row.id} in repo {repo} has already finished",
+                    hint=f"write to a branch instead (tusk put-file {repo} master …)",
+                )
+            return Target(repo, row.tree or EMPTY_ROOT, row.id, None, None)
+        branch = parsed.base
+        from tusk.pfs.paths import validate_branch_name
+
+        validate_branch_name(branch)
+        if not internal and is_output_branch(tx, repo, branch):
+            raise OutputBranch(
+                f"cannot write to output branch {repo}/{branch}",
+                hint="output branches are written by their pipeline",
+            )
+        b = tx.get_branch(repo, branch)
+        head = tx.get_commit(repo, b.head) if b and b.head else None
+        if head is not None and head.finished is None:
+            return Target(repo, head.tree or EMPTY_ROOT, head.id, None, None)
+        base = head.tree if head is not None and head.tree else EMPTY_ROOT
+        return Target(repo, base, None, branch, head.id if head else None)
+
+    def check_writable(self, repo: str, ref: str) -> None:
+        with self.ctx.meta.transaction(write=False) as tx:
+            self._target(tx, repo, ref)
+
+    def _write(
+        self,
+        repo: str,
+        ref: str,
+        build: Callable[[str], list[Op]],
+        *,
+        description: str = "",
+        written_bytes: int = 0,
+    ) -> CommitKey:
+        """Apply ``build(base_root)`` to the target, retrying on concurrent writers."""
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            with self.ctx.meta.transaction(write=False) as tx:
+                t = self._target(tx, repo, ref)
+            root = self.ctx.tree.apply(t.base_root, build(t.base_root))
+            with self.ctx.meta.transaction() as tx:
+                if t.open_commit is not None:
+                    ok = tx.update_commit(
+                        repo, t.open_commit, expect_open=True, expect_tree=t.base_root, tree=root
+                    )
+                    if ok:
+                        return CommitKey(repo=repo, id=t.open_commit)
+                    continue
+                assert t.branch is not None
+                if tx.get_branch(repo, t.branch) is None:
+                    from tusk.meta import BranchRow
+
+                    tx.insert_branch(BranchRow(repo, t.branch, None, self.ctx.clock()))
+                now = self.ctx.clock()
+                size, _ = self.ctx.tree.stats(root)
+                row = tx.insert_commit(
+                    CommitRow(
+                        repo=repo,
+                        id=new_id(),
+                        started=now,
+                        finished=now,
+                        parent=t.head,
+                        branch=t.branch,
+                        origin="auto",
+                        tree=root,
+                        size_bytes=size,
+                        description=description,
+                    )
+                )
+                if not tx.set_branch_head(repo, t.branch, row.id, expect=t.head):
+                    tx.c.rollback()
+                    continue
+                tx.add_repo_size(repo, written_bytes)
+            self.ctx.feed.publish("head", repo, t.branch)
+            self.ctx.feed.publish("finish", repo, row.id)
+            return CommitKey(repo=repo, id=row.id)
+        raise Conflict(f"too many concurrent writers on {repo}@{ref}", hint="retry the command")
+
+    # -- put ---------------------------------------------------------------------------------
+    def open_put(self, repo: str, ref: str) -> PutBatch:
+        self.check_writable(repo, ref)
+        return PutBatch(self, repo, ref)
+
+    def _rechunk_append(
+        self, existing: Sequence[ChunkRef], new: Sequence[ChunkRef]
+    ) -> list[ChunkRef]:
+        """Append by re-chunking from the existing file's last chunk, so boundaries match a
+        fresh chunking of the whole file and only the tail is stored again."""
+        if not existing:
+            return list(new)
+        if not new:
+            return list(existing)
+        ingest = Ingestor(self.ctx.store)
+        w = ingest.open_file()
+        for piece in read_chunks(self.ctx.store, [existing[-1], *new]):
+            w.write(piece)
+        w.close()
+        ingest.flush()
+        return [*existing[:-1], *w.chunks]
+
+    # -- delete / copy -----------------------------------------------------------------------
+    def delete(self, repo: str, ref: str, paths: Sequence[str]) -> CommitKey:
+        def build(root: str) -> list[Op]:
+            ops: list[Op] = []
+            for p in paths:
+                if has_glob(p):
+                    ops.extend(Delete(n.path) for n in self.ctx.tree.glob(root, p))
+                else:
+                    ops.append(Delete(clean_path(p)))
+            return ops
+
+        for p in paths:
+            if not has_glob(p):
+                clean_path(p)
+        return self._write(repo, ref, build)
+
+    def copy(
+        self,
+        src_repo: str,
+        src_ref: str,
+        src_path: str,
+        dst_repo: str,
+        dst_ref: str,
+        dst_path: str,
+        overwrite: bool = False,
+    ) -> CommitKey:
+        src_root = self._read_root(src_repo, src_ref)
+        src_path, dst_path = clean_path(src_path), clean_path(dst_path)
+        node = self.ctx.tree.get(src_root, src_path)
+        if node is None:
+            raise NotFound(f"file {src_path} not found in repo {src_repo} at commit {src_ref}")
+        files = (
+            [node]
+            if node.kind == "file"
+            else [n for n in self.ctx.tree.walk(src_root, src_path) if n.kind == "file"]
+        )
+
+        def build(root: str) -> list[Op]:
+            ops: list[Op] = [Delete(dst_path)] if overwrite else []
+            for f in files:
+                rel = f.path[len(src_path) :] if node.kind == "dir" else ""
+                dest = clean_path(dst_path + rel) if rel else dst_path
+                chunks = list(f.chunks)
+                old = None if overwrite else self.ctx.tree.get(root, dest)
+                if old is not None and old.kind == "file":
+                    chunks = [*old.chunks, *chunks]
+                ops.append(
+                    PutFile(dest, tuple(chunks), sum(c.length for c in chunks), file_hash(chunks))
+                )
+            return ops
+
+        return self._write(dst_repo, dst_ref, build)
+
+    # -- reads -------------------------------------------------------------------------------
+    def _read_root(self, repo: str, ref: str) -> str:
+        with self.ctx.meta.transaction(write=False) as tx:
+            row = resolve(tx, repo, ref)
+        if row.failed:
+            raise CommitFailed(
+                f"commit {row.id} in repo {repo} failed: {row.reason or 'its job failed'}",
+                hint=f"see `tusk list-job` and `tusk get-logs`; earlier commits: tusk list-commit {repo}",
+            )
+        return row.tree or EMPTY_ROOT
+
+    def get(
+        self, repo: str, ref: str, path: str, offset: int = 0, length: int = -1
+    ) -> Iterator[bytes]:
+        """Bytes of a file, or of every file matching a glob, concatenated in path order."""
+        root = self._read_root(repo, ref)
+        if has_glob(path):
+            files = [n for n in self.ctx.tree.glob(root, path) if n.kind == "file"]
+            if not files:
+                raise NotFound(f"no file(s) found that match {path}")
+        else:
+            node = self.ctx.tree.get(root, clean_path(path))
+            if node is None:
+                raise NotFound(
+                    f"file {clean_path(path)} not found in repo {repo} at commit {ref}",
+                    hint=f"list files with `tusk list-file {repo} {ref}`",
+                )
+            if node.kind == "dir":
+                raise InvalidPath(
+                    f"cannot read directory {node.path}, no header or footer",
+                    hint="use get-file -r -o <dir> to download a directory",
+                )
+            files = [node]
+        return self._stream(files, offset, length)
+
+    def _stream(self, files: list[Node], offset: int, length: int) -> Iterator[bytes]:
+        for f in files:
+            yield from read_chunks(self.ctx.store, f.chunks, offset, length)
+
+    def inspect(self, repo: str, ref: str, path: str) -> FileInfo:
+        root = self._read_root(repo, ref)
+        node = self.ctx.tree.get(root, clean_path(path))
+        if node is None:
+            raise NotFound(f"file {clean_path(path)} not found in repo {repo} at commit {ref}")
+        children = (
+            [c.path.rsplit("/", 1)[-1] for c in self.ctx.tree.list_dir(root, node.path)]
+            if node.kind == "dir"
+            else []
+        )
+        return node_info(node, children)
+
+    def list(self, repo: str, ref: str, path: str = "/") -> list[FileInfo]:
+        root = self._read_root(repo, ref)
+        matches: list[Node]
+        if has_glob(path):
+            matches = list(self.ctx.tree.glob(root, path))
+        else:
+            node = self.ctx.tree.get(root, clean_path(path))
+            if node is None:
+                raise NotFound(f"file {clean_path(path)} not found in repo {repo} at commit {ref}")
+            matches = [node]
+        out: list[FileInfo] = []
+        for m in matches:
+            if m.kind == "dir":
+                out.extend(node_info(c) for c in self.ctx.tree.list_dir(root, m.path))
+            else:
+                out.append(node_info(m))
+        return out
+
+    def glob(self, repo: str, ref: str, pattern: str) -> list[FileInfo]:
+        compile_glob(pattern)
+        root = self._read_root(repo, ref)
+        return [node_info(n) for n in self.ctx.tree.glob(root, pattern)]
+
+    def walk(self, repo: str, ref: str, path: str = "/") -> list[FileInfo]:
+        root = self._read_root(repo, ref)
+        p = clean_path(path)
+        node = self.ctx.tree.get(root, p)
+        if node is None:
+            raise NotFound(f"file {p} not found in repo {repo} at commit {ref}")
+        if node.kind == "file":
+            return [node_info(node)]
+        return [node_info(n) for n in self.ctx.tree.walk(root, p)]
+
+    def diff(
+        self,
+        new_repo: str,
+        new_ref: str,
+        new_path: str,
+        old_repo: str | None = None,
+        old_ref: str | None = None,
+        old_path: str | None = None,
+        shallow: bool = False,
+    ) -> DiffResult:
+        new_root = self._read_root(new_repo, new_ref)
+        path = clean_path(new_path)
+        if old_ref is None:
+            with self.ctx.meta.transaction(write=False) as tx:
+                row = resolve(tx, new_repo, new_ref)
+                parent = tx.get_commit(new_repo, row.parent) if row.parent else None
+            old_root = parent.tree if parent is not None and parent.tree else EMPTY_ROOT
+        else:
+            old_root = self._read_root(old_repo or new_repo, old_ref)
+            if old_path is not None and clean_path(old_path) != path:
+                raise InvalidPath(
+                    "diff-file compares the same path in both commits",
+                    hint="give the same path twice, or omit the old path",
+                )
+        new, old = self.ctx.tree.diff(new_root, old_root, path, shallow=shallow)
+        return DiffResult(
+            new_files=[node_info(n) for n in new], old_files=[node_info(n) for n in old]
+        )
+
+    def commit_of(self, key: CommitKey) -> object:
+        with self.ctx.meta.transaction(write=False) as tx:
+            return commit_info(tx, resolve(tx, key.repo, key.id))
+
+
+class PutBatch:
+    """One put-file invocation: any number of files, ingested as they stream, one commit."""
+
+    def __init__(self, files: FileService, repo: str, ref: str) -> None:
+        self.files = files
+        self.repo = repo
+        self.ref = ref
+        self.ingestor = Ingestor(files.ctx.store)
+        self.entries: list[_Entry] = []
+        self._current: _Entry | None = None
+
+    def begin_file(
+        self,
+        path: str,
+        *,
+        overwrite: bool = False,
+        split: str | None = None,
+        target_datums: int = 0,
+        target_bytes: int = 0,
+    ) -> None:
+        entry = _Entry(clean_path(path), overwrite)
+        if split:
+            entry.splitter = Splitter(self.ingestor, split, target_datums, target_bytes)
+        else:
+            entry.writer = self.ingestor.open_file()
+        self.entries.append(entry)
+        self._current = entry
+
+    def write(self, data: bytes | memoryview) -> None:
+        assert self._current is not None, "write before begin_file"
+        if self._current.splitter is not None:
+            self._current.splitter.write(data)
+        else:
+            assert self._current.writer is not None
+            self._current.writer.write(data)
+
+    def end_file(self) -> None:
+        assert self._current is not None
+        if self._current.splitter is not None:
+            self._current.splitter.close()
+        elif self._current.writer is not None:
+            self._current.writer.close()
+        self._current = None
+
+    def commit(self, description: str = "") -> PutResult:
+        self.ingestor.flush()
+        fs = self.files
+        tree = fs.ctx.tree
+        total = sum(e.size for e in self.entries)
+
+        def build(root: str) -> list[Op]:
+            ops: list[Op] = []
+            state: dict[str, list[ChunkRef]] = {}
+            for e in self.entries:
+                if e.splitter is not None:
+                    ops.extend(e.splitter.ops(tree, root, e.path, e.overwrite))
+                    continue
+                assert e.writer is not None
+                new = list(e.writer.chunks)
+                if e.overwrite:
+                    chunks = new
+                else:
+                    if e.path in state:
+                        old_chunks = state[e.path]
+                    else:
+                        old = tree.get(root, e.path)
+                        if old is not None and old.kind == "dir":
+                            raise InvalidPath(
+                                f"cannot put file {e.path}: a directory exists at that path",
+                                hint="choose another path or delete the directory first",
+                            )
+                        old_chunks = list(old.chunks) if old is not None else []
+                    chunks = fs._rechunk_append(old_chunks, new)
+                state[e.path] = chunks
+                ops.append(
+                    PutFile(e.path, tuple(chunks), sum(c.length for c in chunks), file_hash(chunks))
+                )
+            return ops
+
+        key = fs._write(self.repo, self.ref, build, description=description, written_bytes=total)
+        return PutResult(
+            commit=key,
+            files=len(self.entries),
+            bytes=total,
+            stored_bytes=self.ingestor.ingested_bytes,
+        )
+
+
+class _Entry:
+    __slots__ = ("path", "overwrite", "writer", "splitter")
+
+    def __init__(self, path: str, overwrite: bool) -> None:
+        self.path = path
+        self.overwrite = overwrite
+        self.writer: FileWriter | None = None
+        self.splitter: Splitter | None = None
+
+    @property
+    def size(self) -> int:
+        if self.writer is not None:
+            return self.writer.size
+        return self.splitter.size if self.splitter is not None else 0

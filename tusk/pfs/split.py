@@ -1,0 +1,127 @@
+"""``put-file --split line|json``: one input stream becomes a directory of numbered files."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING
+
+from tusk.errors import InvalidArgument, InvalidPath, PathConflict
+from tusk.pfs.tree import Delete, PutFile, Tree
+from tusk.storage import Ingestor
+
+if TYPE_CHECKING:
+    from tusk.storage.chunking import FileWriter
+
+_SPLIT_NAME = re.compile(r"^[0-9a-f]{16}$")
+
+
+class Splitter:
+    def __init__(
+        self, ingestor: Ingestor, mode: str, target_datums: int, target_bytes: int
+    ) -> None:
+        if mode not in ("line", "json"):
+            raise InvalidArgument(
+                f"unknown split type {mode!r}", hint="use --split line or --split json"
+            )
+        if target_datums < 0 or target_bytes < 0:
+            raise InvalidArgument("--target-file-datums and --target-file-bytes must be >= 0")
+        self.ingestor = ingestor
+        self.mode = mode
+        self.target_datums = target_datums
+        self.target_bytes = target_bytes
+        self.writers: list[FileWriter] = []
+        self._buf = b""
+        self._records_in_file = 0
+        self._bytes_in_file = 0
+        self._decoder = json.JSONDecoder()
+        self.size = 0
+
+    def _emit(self, record: bytes) -> None:
+        full = self._records_in_file > 0 and (
+            (self.target_datums and self._records_in_file >= self.target_datums)
+            or (self.target_bytes and self._bytes_in_file >= self.target_bytes)
+            or (not self.target_datums and not self.target_bytes)
+        )
+        if not self.writers or full:
+            if self.writers:
+                self.writers[-1].close()
+            self.writers.append(self.ingestor.open_file())
+            self._records_in_file = 0
+            self._bytes_in_file = 0
+        self.writers[-1].write(record)
+        self._records_in_file += 1
+        self._bytes_in_file += len(record)
+        self.size += len(record)
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._buf += bytes(data)
+        if self.mode == "line":
+            *lines, self._buf = self._buf.split(b"\n")
+            for line in lines:
+                self._emit(line + b"\n")
+        else:
+            self._drain_json(final=False)
+
+    def _drain_json(self, final: bool) -> None:
+        text = self._buf.decode("utf-8", errors="strict") if final else None
+        if text is None:
+            try:
+                text = self._buf.decode("utf-8")
+            except UnicodeDecodeError:
+                return  # a multi-byte character is cut; wait for more bytes
+        pos = 0
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text):
+                break
+            try:
+                _, end = self._decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as e:
+                if final:
+                    raise InvalidArgument(
+                        f"--split json: invalid JSON value at byte {pos}: {e.msg}",
+                        hint="the input must be a sequence of JSON values",
+                    ) from None
+                break
+            if end == len(text) and not final and text[pos] not in '{["':
+                break  # a bare number may continue in the next block
+            self._emit(text[pos:end].encode())
+            pos = end
+        self._buf = text[pos:].encode()
+
+    def close(self) -> None:
+        if self.mode == "line":
+            if self._buf:
+                self._emit(self._buf)
+                self._buf = b""
+        else:
+            self._drain_json(final=True)
+        if self.writers:
+            self.writers[-1].close()
+
+    def ops(self, tree: Tree, root: str, path: str, overwrite: bool) -> list[PutFile | Delete]:
+        node = tree.get(root, path)
+        ops: list[PutFile | Delete] = []
+        start = 0
+        if node is not None and node.kind == "file":
+            raise PathConflict(
+                f"cannot split into {path}: it is a file",
+                hint="split into a new path, or delete the file first",
+            )
+        if node is not None and overwrite:
+            ops.append(Delete(path))
+        elif node is not None:
+            names = [c.path.rsplit("/", 1)[-1] for c in tree.list_dir(root, path)]
+            bad = [n for n in names if not _SPLIT_NAME.match(n)]
+            if bad:
+                raise InvalidPath(
+                    f"cannot split into {path}: it holds files that were not made by a split "
+                    f"({bad[0]})",
+                    hint="split into an empty or new directory",
+                )
+            start = max((int(n, 16) for n in names), default=-1) + 1
+        for i, w in enumerate(self.writers):
+            ops.append(PutFile(f"{path}/{start + i:016x}", tuple(w.chunks), w.size, w.hash))
+        return ops

@@ -1,0 +1,1 @@
+"""Pipelines: specs, datums, triggering, jobs and the scheduler."""

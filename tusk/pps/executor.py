@@ -1,0 +1,246 @@
+"""Executors run datum tasks on workers. The local one keeps long-lived worker processes per
+pipeline version (``python -m tusk.worker``), hands datums out dynamically and restarts a worker
+that dies; a Ray executor implements the same small interface."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import random
+import string
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+from tusk.worker.protocol import DatumResult, DatumTask
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    name: str
+    pipeline: str
+    version: int
+    state: str
+    restarts: int
+    started: float
+
+
+class Executor(Protocol):
+    name: str
+    supports_containers: bool
+
+    def ensure_pool(self, pipeline: str, version: int, workers: int) -> None: ...
+
+    def drop_pool(self, pipeline: str) -> None: ...
+
+    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]: ...
+
+    def cancel(self, pipeline: str) -> None: ...
+
+    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]: ...
+
+    def capacity(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def worker_name(pipeline: str, version: int) -> str:
+    suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+    return f"pipeline-{pipeline.lower().replace('_', '-')}-v{version}-{suffix}"
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class WorkerProcess:
+    """One long-lived worker process speaking JSON lines."""
+
+    def __init__(self, pipeline: str, version: int, env: dict[str, str]) -> None:
+        self.pipeline = pipeline
+        self.version = version
+        self.name = worker_name(pipeline, version)
+        self.env = env
+        self.restarts = 0
+        self.started = time.time()
+        self.state = "Pending"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tusk.worker", "--name", self.name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=self.env,
+        )
+        self.state = "Running"
+
+    def run(self, task: DatumTask) -> DatumResult:
+        proc = self.proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write((json.dumps(task.to_json()) + "\n").encode())
+            proc.stdin.flush()
+            line = _readline(proc.stdout)
+        except (BrokenPipeError, OSError):
+            line = b""
+        if not line:
+            raise WorkerDied(f"worker {self.name} died")
+        return DatumResult.from_json(json.loads(line))
+
+    def restart(self) -> None:
+        self.kill()
+        self.restarts += 1
+        self._spawn()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self.state = "Terminated"
+
+
+def _readline(stream: IO[bytes]) -> bytes:
+    return stream.readline()
+
+
+class LocalPool:
+    def __init__(self, pipeline: str, version: int, count: int, env: dict[str, str]) -> None:
+        self.pipeline = pipeline
+        self.version = version
+        self.workers = [WorkerProcess(pipeline, version, env) for _ in range(max(1, count))]
+        self.cancelled = threading.Event()
+
+    def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        todo: queue.Queue[DatumTask | None] = queue.Queue()
+        n = 0
+        for t in tasks:
+            todo.put(t)
+            n += 1
+        results: queue.Queue[DatumResult] = queue.Queue()
+        self.cancelled.clear()
+
+        def serve(w: WorkerProcess) -> None:
+            while not self.cancelled.is_set():
+                try:
+                    task = todo.get_nowait()
+                except queue.Empty:
+                    return
+                assert task is not None
+                with w.lock:
+                    try:
+                        res = w.run(task)
+                    except WorkerDied as e:
+                        w.restart()
+                        res = DatumResult(
+                            task_id=task.task_id,
+                            ok=False,
+                            reason=f"{e}; it was restarted",
+                            worker=w.name,
+                        )
+                results.put(res)
+
+        threads = [
+            threading.Thread(target=serve, args=(w,), daemon=True)
+            for w in self.workers[: max(1, min(n, len(self.workers)))]
+        ]
+        for th in threads:
+            th.start()
+        got = 0
+        while got < n:
+            try:
+                res = results.get(timeout=0.2)
+            except queue.Empty:
+                if self.cancelled.is_set() and not any(th.is_alive() for th in threads):
+                    return
+                continue
+            got += 1
+            yield res
+        for th in threads:
+            th.join()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        for w in self.workers:
+            w.kill()
+        for w in self.workers:
+            with w.lock:
+                if w.proc is not None and w.proc.poll() is not None:
+                    w.restart()
+
+    def close(self) -> None:
+        self.cancelled.set()
+        for w in self.workers:
+            w.stop()
+
+
+class LocalExecutor:
+    name = "local"
+    supports_containers = False
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = dict(env or os.environ)
+        self._pools: dict[str, LocalPool] = {}
+        self._lock = threading.Lock()
+
+    def capacity(self) -> int:
+        return os.cpu_count() or 1
+
+    def ensure_pool(self, pipeline: str, version: int, workers: int) -> None:
+        with self._lock:
+            pool = self._pools.get(pipeline)
+            if pool is not None and pool.version == version and len(pool.workers) == workers:
+                return
+            if pool is not None:
+                pool.close()
+            self._pools[pipeline] = LocalPool(pipeline, version, workers, self.env)
+
+    def drop_pool(self, pipeline: str) -> None:
+        with self._lock:
+            pool = self._pools.pop(pipeline, None)
+        if pool is not None:
+            pool.close()
+
+    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        with self._lock:
+            pool = self._pools[pipeline]
+        return pool.run(tasks)
+
+    def cancel(self, pipeline: str) -> None:
+        with self._lock:
+            pool = self._pools.get(pipeline)
+        if pool is not None:
+            pool.cancel()
+
+    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
+        with self._lock:
+            pools = [p for n, p in self._pools.items() if pipeline in (None, n)]
+        return [
+            WorkerInfo(w.name, p.pipeline, p.version, w.state, w.restarts, w.started)
+            for p in pools
+            for w in p.workers
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for p in pools:
+            p.close()

@@ -1,0 +1,135 @@
+"""The composition root: settings in, concrete stores, services and executor out.
+
+This is the only module of the core that reads environment variables or picks backends.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tusk.errors import InvalidArgument
+from tusk.meta import open_metadata_store
+from tusk.pfs.commits import CommitService
+from tusk.pfs.context import SPEC_REPO, PfsContext
+from tusk.pfs.files import FileService
+from tusk.pfs.repos import RepoService
+from tusk.pfs.tree import Tree
+from tusk.pps.executor import Executor, LocalExecutor
+from tusk.pps.jobs import JobService
+from tusk.pps.pipelines import PipelineService
+from tusk.pps.runner import JobRunner
+from tusk.pps.scheduler import Scheduler
+from tusk.pps.spec import PipelineSpec
+from tusk.pps.trigger import Trigger
+from tusk.storage import open_object_store
+
+DEFAULT_PORT = 30650
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    metadata_url: str
+    object_url: str
+    executor: str = "local"
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    auth_token: str | None = None
+    sandbox: str = "auto"
+
+    @classmethod
+    def for_home(cls, home: str | Path, **overrides: object) -> Settings:
+        home = Path(home).expanduser().resolve()
+        values: dict[str, object] = {
+            "home": home,
+            "metadata_url": f"sqlite:///{home / 'tusk.db'}",
+            "object_url": f"file://{home / 'objects'}",
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None) -> Settings:
+        env = os.environ
+        port = env.get("TUSK_PORT")
+        return cls.for_home(
+            home or env.get("TUSK_HOME") or Path.home() / ".tusk",
+            metadata_url=env.get("TUSK_METADATA_URL"),
+            object_url=env.get("TUSK_OBJECT_URL"),
+            executor=env.get("TUSK_EXECUTOR"),
+            host=env.get("TUSK_HOST"),
+            port=int(port) if port else None,
+            auth_token=env.get("TUSK_AUTH_TOKEN"),
+            sandbox=env.get("TUSK_SANDBOX"),
+        )
+
+
+def make_executor(url: str) -> Executor:
+    if url == "local":
+        return LocalExecutor()
+    if url.startswith("ray://") or url == "ray":
+        try:
+            from tusk.pps.ray_executor import RayExecutor  # type: ignore[import-not-found]
+        except ImportError:
+            raise InvalidArgument(
+                "the Ray executor is not available", hint="pip install 'tusk[ray]'"
+            ) from None
+        return RayExecutor(url)  # type: ignore[no-any-return]
+    raise InvalidArgument(f"unknown executor {url!r}", hint="use local or ray://host:port")
+
+
+class Engine:
+    """All of tusk's services in-process (embedded mode); tuskd is an HTTP skin over one."""
+
+    def __init__(self, settings: Settings | str | Path) -> None:
+        if not isinstance(settings, Settings):
+            settings = Settings.for_home(settings)
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.meta = open_metadata_store(settings.metadata_url)
+        self.store = open_object_store(settings.object_url)
+        self.ctx = PfsContext(meta=self.meta, store=self.store, tree=Tree(self.store))
+        self.repos = RepoService(self.ctx)
+        self.commits = CommitService(self.ctx)
+        self.files = FileService(self.ctx)
+        self.repos.ensure(SPEC_REPO, kind="spec")
+        self.executor = make_executor(settings.executor)
+        self.runner = JobRunner(self.ctx, self.executor, settings.object_url, settings.sandbox)
+        self.scheduler = Scheduler(self.ctx, self.executor, self.runner)
+        self.trigger = Trigger(self.ctx)
+        self.pipelines = PipelineService(
+            self.ctx, self.repos, self.commits, self.files, self.scheduler, self.executor
+        )
+        self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
+        self._started = False
+
+    def start(self) -> None:
+        """Start the scheduler: worker pools and one loop per pipeline; resume unfinished jobs."""
+        if self._started:
+            return
+        self._started = True
+        for info in self.pipelines.list():
+            if not info["stopped"]:
+                spec = PipelineSpec.model_validate(info["spec"])
+                self.executor.ensure_pool(
+                    info["name"], info["version"], spec.worker_count(self.executor.capacity())
+                )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+        self.executor.close()
+
+    def close(self) -> None:
+        if self._started:
+            self.stop()
+            self._started = False
+        self.meta.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

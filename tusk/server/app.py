@@ -1,0 +1,89 @@
+"""The FastAPI application: routes, error mapping and auth, over one Engine."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from tusk import __version__
+from tusk.api.models import ServerInfo
+from tusk.errors import TuskError
+from tusk.runtime import Engine
+from tusk.server import pfs_routes
+
+
+def create_app(engine: Engine) -> FastAPI:
+    app = FastAPI(title="tuskd", version=__version__)
+    app.state.engine = engine
+
+    @app.exception_handler(TuskError)
+    async def _tusk_error(_req: Request, exc: TuskError) -> JSONResponse:
+        return JSONResponse({"error": exc.to_wire()}, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = f"invalid request: {where}: {first.get('msg', 'invalid')}"
+        return JSONResponse(
+            {"error": {"code": "invalid", "message": msg, "hint": None, "fields": {}}},
+            status_code=400,
+        )
+
+    token = engine.settings.auth_token
+    if token:
+
+        @app.middleware("http")
+        async def _auth(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given, token):
+                return JSONResponse(
+                    {
+                        "error": {
+                            "code": "invalid",
+                            "message": "missing or wrong auth token",
+                            "hint": "set TUSK_AUTH_TOKEN to the server's token",
+                            "fields": {},
+                        }
+                    },
+                    status_code=401,
+                )
+            return await call_next(request)
+
+    @app.get("/v1/info")
+    def info() -> ServerInfo:
+        s = engine.settings
+        return ServerInfo(
+            version=__version__,
+            home=str(s.home),
+            pid=os.getpid(),
+            metadata_url=s.metadata_url,
+            object_url=s.object_url,
+            executor=s.executor,
+        )
+
+    app.include_router(pfs_routes.router, prefix="/v1")
+    try:
+        from tusk.server import pps_routes
+    except ImportError:
+        pass
+    else:
+        app.include_router(pps_routes.router, prefix="/v1")
+    return app
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,63 @@
+"""``tuskd``: run the server in the foreground (the CLI's ``tusk up`` starts it in the background)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from tusk.runtime import Engine, Settings
+from tusk.server.app import create_app, is_loopback
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tuskd", description="the tusk server")
+    parser.add_argument("--home", help="data directory (default $TUSK_HOME or ~/.tusk)")
+    parser.add_argument("--host", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default 30650)")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env(args.home)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        settings = Settings(**{**settings.__dict__, **overrides})
+    if not is_loopback(settings.host) and not settings.auth_token:
+        print(
+            f"tuskd: refusing to listen on {settings.host} without an auth token; "
+            "set TUSK_AUTH_TOKEN (clients set the same variable)",
+            file=sys.stderr,
+        )
+        return 2
+    engine = Engine(settings)
+    pidfile = Path(settings.home) / "tuskd.pid"
+    pidfile.write_text(f"{os.getpid()}\n{settings.host}:{settings.port}\n")
+    app = create_app(engine)
+    start = getattr(engine, "start", None)
+    if callable(start):
+        start()
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    try:
+        server.run()
+    finally:
+        stop = getattr(engine, "stop", None)
+        if callable(stop):
+            stop()
+        engine.close()
+        try:
+            if pidfile.read_text().split()[0] == str(os.getpid()):
+                pidfile.unlink()
+        except OSError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""PFS routes: repos, commits, branches, files."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from tusk.api.framing import COMMIT, DATA, END, HEADER, FrameParser
+from tusk.api.models import (
+    BranchInfo,
+    CommitInfo,
+    CommitKey,
+    CopyFile,
+    CreateBranch,
+    CreateRepo,
+    DeleteFiles,
+    DiffResult,
+    FileInfo,
+    FinishCommit,
+    PutResult,
+    RepoInfo,
+    StartCommit,
+)
+from tusk.errors import InvalidArgument
+from tusk.pfs.files import PutBatch
+from tusk.runtime import Engine
+
+router = APIRouter()
+STREAM_BLOCK = 1 << 20
+
+
+def eng(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+# -- repos ------------------------------------------------------------------------------------
+@router.post("/repos")
+def create_repo(body: CreateRepo, request: Request) -> RepoInfo:
+    e = eng(request)
+    if body.update:
+        try:
+            return e.repos.update(body.name, body.description)
+        except Exception:  # noqa: BLE001 - fall through to create when it does not exist
+            pass
+    return e.repos.create(body.name, body.description)
+
+
+@router.get("/repos")
+def list_repos(request: Request, hidden: bool = False) -> list[RepoInfo]:
+    return eng(request).repos.list(include_hidden=hidden)
+
+
+@router.get("/repos/{repo}")
+def inspect_repo(repo: str, request: Request) -> RepoInfo:
+    return eng(request).repos.inspect(repo)
+
+
+@router.put("/repos/{repo}")
+def update_repo(repo: str, body: CreateRepo, request: Request) -> RepoInfo:
+    return eng(request).repos.update(repo, body.description)
+
+
+@router.delete("/repos/{repo}")
+def delete_repo(repo: str, request: Request, force: bool = False) -> list[str]:
+    return eng(request).repos.delete(repo, force=force)
+
+
+@router.delete("/repos")
+def delete_all_repos(request: Request, force: bool = False) -> list[str]:
+    return eng(request).repos.delete(None, all=True, force=force)
+
+
+# -- commits ----------------------------------------------------------------------------------
+@router.post("/repos/{repo}/commits")
+def start_commit(repo: str, body: StartCommit, request: Request) -> CommitInfo:
+    return eng(request).commits.start(
+        repo,
+        body.branch,
+        parent=body.parent,
+        description=body.description,
+        provenance=[(p.repo, p.name, None) for p in body.provenance],
+    )
+
+
+@router.get("/repos/{repo}/commits")
+def list_commits(
+    repo: str,
+    request: Request,
+    to: str | None = None,
+    from_: str | None = None,
+    number: int = 0,
+) -> list[CommitInfo]:
+    return eng(request).commits.list(repo, to=to, from_=from_, number=number)
+
+
+@router.get("/repos/{repo}/commit")
+def inspect_commit(repo: str, ref: str, request: Request) -> CommitInfo:
+    return eng(request).commits.inspect(repo, ref)
+
+
+@router.post("/repos/{repo}/commit/finish")
+def finish_commit(repo: str, ref: str, body: FinishCommit, request: Request) -> CommitInfo:
+    return eng(request).commits.finish(repo, ref, body.description)
+
+
+@router.delete("/repos/{repo}/commit")
+def delete_commit(repo: str, ref: str, request: Request) -> list[CommitKey]:
+    return eng(request).commits.delete(repo, ref)
+
+
+@router.get("/commitsets/{commit_id}")
+def commit_set(commit_id: str, request: Request) -> list[CommitInfo]:
+    return eng(request).commits.with_id(commit_id)
+
+
+@router.get("/repos/{repo}/subscribe")
+def subscribe(
+    repo: str, branch: str, request: Request, from_: str | None = None, new: bool = False
+) -> StreamingResponse:
+    e = eng(request)
+    stop = threading.Event()
+    it = e.commits.subscribe(repo, branch, from_=from_, new=new, stop=stop)
+
+    def lines() -> Iterator[bytes]:
+        try:
+            for info in it:
+                yield (info.model_dump_json() + "\n").encode()
+        finally:
+            stop.set()
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+# -- branches ---------------------------------------------------------------------------------
+@router.post("/repos/{repo}/branches")
+def create_branch(repo: str, body: CreateBranch, request: Request) -> BranchInfo:
+    prov = None if body.provenance is None else [(p.repo, p.name) for p in body.provenance]
+    return eng(request).commits.create_branch(repo, body.name, body.head, prov)
+
+
+@router.get("/repos/{repo}/branches")
+def list_branches(repo: str, request: Request) -> list[BranchInfo]:
+    return eng(request).commits.list_branches(repo)
+
+
+@router.get("/repos/{repo}/branches/{name}")
+def inspect_branch(repo: str, name: str, request: Request) -> BranchInfo:
+    return eng(request).commits.inspect_branch(repo, name)
+
+
+@router.delete("/repos/{repo}/branches/{name}")
+def delete_branch(repo: str, name: str, request: Request, force: bool = False) -> None:
+    eng(request).commits.delete_branch(repo, name, force)
+
+
+# -- files ------------------------------------------------------------------------------------
+@router.post("/repos/{repo}/put")
+async def put_files(repo: str, ref: str, request: Request) -> PutResult:
+    e = eng(request)
+    batch: PutBatch = await anyio.to_thread.run_sync(e.files.open_put, repo, ref)
+    parser = FrameParser()
+    pending: list[tuple[bytes, bytes]] = []
+    pending_bytes = 0
+    description: str | None = None
+    async for chunk in request.stream():
+        for kind, payload in parser.feed(chunk):
+            if kind == COMMIT:
+                description = json.loads(payload or b"{}").get("description", "")
+                continue
+            pending.append((kind, payload))
+            pending_bytes += len(payload) + 64
+        if pending_bytes >= 8 << 20:
+            await anyio.to_thread.run_sync(_apply_frames, batch, pending)
+            pending, pending_bytes = [], 0
+    await anyio.to_thread.run_sync(_apply_frames, batch, pending)
+    if description is None or parser.pending:
+        raise InvalidArgument(
+            "the put-file stream ended before it was complete; nothing was stored",
+            hint="run the command again",
+        )
+    return await anyio.to_thread.run_sync(batch.commit, description)
+
+
+def _apply_frames(batch: PutBatch, frames: list[tuple[bytes, bytes]]) -> None:
+    for kind, payload in frames:
+        if kind == DATA:
+            batch.write(payload)
+        elif kind == HEADER:
+            h = json.loads(payload)
+            batch.begin_file(
+                str(h["path"]),
+                overwrite=bool(h.get("overwrite", False)),
+                split=h.get("split") or None,
+                target_datums=int(h.get("target_datums") or 0),
+                target_bytes=int(h.get("target_bytes") or 0),
+            )
+        elif kind == END:
+            batch.end_file()
+
+
+def _blocks(it: Iterator[bytes]) -> Iterator[bytes]:
+    buf: list[bytes] = []
+    size = 0
+    for piece in it:
+        buf.append(piece)
+        size += len(piece)
+        if size >= STREAM_BLOCK:
+            yield b"".join(buf)
+            buf, size = [], 0
+    if buf:
+        yield b"".join(buf)
+
+
+@router.get("/repos/{repo}/file")
+def get_file(
+    repo: str, ref: str, path: str, request: Request, offset: int = 0, length: int = -1
+) -> StreamingResponse:
+    it = eng(request).files.get(repo, ref, path, offset, length)
+    return StreamingResponse(_blocks(it), media_type="application/octet-stream")
+
+
+@router.get("/repos/{repo}/files")
+def list_files(repo: str, ref: str, request: Request, path: str = "/") -> list[FileInfo]:
+    return eng(request).files.list(repo, ref, path)
+
+
+@router.get("/repos/{repo}/glob")
+def glob_files(repo: str, ref: str, pattern: str, request: Request) -> list[FileInfo]:
+    return eng(request).files.glob(repo, ref, pattern)
+
+
+@router.get("/repos/{repo}/inspect-file")
+def inspect_file(repo: str, ref: str, path: str, request: Request) -> FileInfo:
+    return eng(request).files.inspect(repo, ref, path)
+
+
+@router.get("/repos/{repo}/walk")
+def walk_files(repo: str, ref: str, request: Request, path: str = "/") -> list[FileInfo]:
+    return eng(request).files.walk(repo, ref, path)
+
+
+@router.get("/repos/{repo}/diff")
+def diff_files(
+    repo: str,
+    ref: str,
+    path: str,
+    request: Request,
+    old_repo: str | None = None,
+    old_ref: str | None = None,
+    old_path: str | None = None,
+    shallow: bool = False,
+) -> DiffResult:
+    return eng(request).files.diff(repo, ref, path, old_repo, old_ref, old_path, shallow)
+
+
+@router.post("/repos/{repo}/delete-files")
+def delete_files(repo: str, ref: str, body: DeleteFiles, request: Request) -> CommitKey:
+    return eng(request).files.delete(repo, ref, body.paths)
+
+
+@router.post("/repos/{repo}/copy")
+def copy_file(repo: str, ref: str, body: CopyFile, request: Request) -> CommitKey:
+    return eng(request).files.copy(
+        body.src_repo, body.src_ref, body.src_path, repo, ref, body.dst_path, body.overwrite
+    )

@@ -1,0 +1,162 @@
+"""Object store in a local directory: ``root/objects/<first 2 chars of id>/<rest of id>``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from tusk.errors import Internal, InvalidArgument, NotFound
+from tusk.storage.hashing import hash_bytes
+
+_ID_RE = re.compile(r"[0-9a-z_-]{3,200}")
+_TMP_PREFIX = "."  # ids never start with a dot, so temp files never look like objects
+_MAX_WRITE = 1 << 30
+
+
+def validate_object_id(object_id: str) -> str:
+    if not isinstance(object_id, str) or not _ID_RE.fullmatch(object_id):
+        raise InvalidArgument(
+            f"invalid object id {object_id!r}",
+            hint="object ids are 3-200 characters of [0-9a-z_-] (content hashes are lowercase hex)",
+        )
+    return object_id
+
+
+class LocalObjectStore:
+    """Immutable objects as files; each put is atomic (temp file + rename) and idempotent.
+
+    With ``durable`` (the default) the file and its directory are fsynced before ``put`` returns,
+    so metadata written afterwards never points at an object a crash could lose.
+    """
+
+    def __init__(self, root: Path | str, durable: bool = True) -> None:
+        self.root = Path(root).absolute()
+        self.durable = durable
+        self.url = self.root.as_uri()
+        self._objects = self.root / "objects"
+        self._objects.mkdir(parents=True, exist_ok=True)
+        self._made_dirs: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"LocalObjectStore({str(self.root)!r}, durable={self.durable})"
+
+    def _path(self, object_id: str) -> str:
+        validate_object_id(object_id)
+        return f"{self._objects}/{object_id[:2]}/{object_id[2:]}"
+
+    def put(self, data: bytes | memoryview, object_id: str | None = None) -> str:
+        if object_id is None:
+            object_id = hash_bytes(data)
+        path = self._path(object_id)
+        if os.path.exists(path):
+            return object_id
+        directory = os.path.dirname(path)
+        if directory not in self._made_dirs:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, exist_ok=True)
+                if self.durable:
+                    _fsync_dir(str(self._objects))
+            self._made_dirs.add(directory)
+        tmp = f"{directory}/{_TMP_PREFIX}{object_id[2:]}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            try:
+                view = memoryview(data).cast("B")
+                while view:
+                    written = os.write(fd, view[:_MAX_WRITE])
+                    view = view[written:]
+                if self.durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        if self.durable:
+            _fsync_dir(directory)
+        return object_id
+
+    def get(self, object_id: str, offset: int = 0, length: int = -1) -> bytes:
+        if offset < 0 or length < -1:
+            raise InvalidArgument(f"invalid range offset={offset} length={length}")
+        path = self._path(object_id)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise NotFound(f"object {object_id} not found in {self.url}") from None
+        try:
+            size = os.fstat(fd).st_size
+            if length == -1:
+                length = max(size - offset, 0)
+            if offset + length > size:
+                raise InvalidArgument(
+                    f"range {offset}+{length} is past the end of object {object_id} ({size} bytes)"
+                )
+            if offset == 0 and length == size:
+                return _read_all(fd, size)
+            return _pread_all(fd, length, offset)
+        finally:
+            os.close(fd)
+
+    def exists(self, object_id: str) -> bool:
+        return os.path.exists(self._path(object_id))
+
+    def size(self, object_id: str) -> int:
+        try:
+            return os.stat(self._path(object_id)).st_size
+        except FileNotFoundError:
+            raise NotFound(f"object {object_id} not found in {self.url}") from None
+
+    def delete(self, object_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(object_id))
+
+    def iter_ids(self) -> Iterator[str]:
+        try:
+            prefixes = sorted(e.name for e in os.scandir(self._objects) if e.is_dir())
+        except FileNotFoundError:
+            return
+        for prefix in prefixes:
+            try:
+                names = sorted(os.listdir(self._objects / prefix))
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if not name.startswith(_TMP_PREFIX):
+                    yield prefix + name
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    data = os.read(fd, size)
+    if len(data) == size:
+        return data
+    return _pread_all(fd, size, 0)
+
+
+def _pread_all(fd: int, length: int, offset: int) -> bytes:
+    data = os.pread(fd, length, offset)
+    if len(data) == length:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < length:
+        part = os.pread(fd, length - got, offset + got)
+        if not part:
+            raise Internal(f"object file truncated while reading ({got} of {length} bytes)")
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

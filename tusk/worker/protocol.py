@@ -1,0 +1,229 @@
+"""Datum tasks and results: the JSON-lines messages between an executor and a worker.
+
+A task carries everything a stateless worker needs to run one datum (the transform, the input
+file references, the object store's URL); a result carries the output manifest, logs and timings.
+``to_json`` gives a JSON-ready dict and ``from_json`` parses one, as for :class:`ChunkRef`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tusk.errors import InvalidArgument
+from tusk.storage import ChunkRef
+
+SandboxMode = Literal["bwrap", "none", "auto"]
+LogStream = Literal["stdout", "stderr", "system"]
+
+SANDBOX_MODES: tuple[SandboxMode, ...] = ("bwrap", "none", "auto")
+DEFAULT_MAX_OUTPUT_BYTES = 10 << 30
+
+
+def _chunks_to_json(chunks: tuple[ChunkRef, ...]) -> list[list[str | int]]:
+    return [c.to_json() for c in chunks]
+
+
+def _chunks_from_json(raw: list[list[str | int]]) -> tuple[ChunkRef, ...]:
+    return tuple(ChunkRef.from_json(c) for c in raw)
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """One input file of a datum, at its full repo path (``/dir/a.json``)."""
+
+    path: str
+    chunks: tuple[ChunkRef, ...]
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "chunks": _chunks_to_json(self.chunks), "size": self.size}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> InputFile:
+        return cls(str(raw["path"]), _chunks_from_json(raw["chunks"]), int(raw["size"]))
+
+
+@dataclass(frozen=True, slots=True)
+class DatumInput:
+    """One input of a datum: its files (those under the matched ``glob_path``) and empty dirs."""
+
+    name: str
+    commit: str
+    glob_path: str
+    files: tuple[InputFile, ...] = ()
+    dirs: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "commit": self.commit,
+            "glob_path": self.glob_path,
+            "files": [f.to_json() for f in self.files],
+            "dirs": list(self.dirs),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DatumInput:
+        return cls(
+            name=str(raw["name"]),
+            commit=str(raw["commit"]),
+            glob_path=str(raw["glob_path"]),
+            files=tuple(InputFile.from_json(f) for f in raw.get("files", ())),
+            dirs=tuple(str(d) for d in raw.get("dirs", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DatumTask:
+    """Run one datum: ``task_id`` is ``<job>-<datum index>-<attempt>`` so retries never collide."""
+
+    task_id: str
+    job_id: str
+    datum_id: str
+    output_commit_id: str
+    pipeline: str
+    store_url: str
+    cmd: tuple[str, ...]
+    stdin: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    accept_return_code: tuple[int, ...] = ()
+    working_dir: str = ""
+    timeout_seconds: float | None = None
+    sandbox: SandboxMode = "auto"
+    inputs: tuple[DatumInput, ...] = ()
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "job_id": self.job_id,
+            "datum_id": self.datum_id,
+            "output_commit_id": self.output_commit_id,
+            "pipeline": self.pipeline,
+            "store_url": self.store_url,
+            "cmd": list(self.cmd),
+            "stdin": list(self.stdin),
+            "env": dict(self.env),
+            "accept_return_code": list(self.accept_return_code),
+            "working_dir": self.working_dir,
+            "timeout_seconds": self.timeout_seconds,
+            "sandbox": self.sandbox,
+            "inputs": [i.to_json() for i in self.inputs],
+            "max_output_bytes": self.max_output_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DatumTask:
+        sandbox = raw.get("sandbox", "auto")
+        if sandbox not in SANDBOX_MODES:
+            raise InvalidArgument(
+                f"invalid sandbox {sandbox!r}", hint="use one of " + ", ".join(SANDBOX_MODES)
+            )
+        timeout = raw.get("timeout_seconds")
+        return cls(
+            task_id=str(raw["task_id"]),
+            job_id=str(raw["job_id"]),
+            datum_id=str(raw["datum_id"]),
+            output_commit_id=str(raw["output_commit_id"]),
+            pipeline=str(raw["pipeline"]),
+            store_url=str(raw["store_url"]),
+            cmd=tuple(str(c) for c in raw["cmd"]),
+            stdin=tuple(str(s) for s in raw.get("stdin") or ()),
+            env={str(k): str(v) for k, v in (raw.get("env") or {}).items()},
+            accept_return_code=tuple(int(c) for c in raw.get("accept_return_code") or ()),
+            working_dir=str(raw.get("working_dir") or ""),
+            timeout_seconds=None if timeout is None else float(timeout),
+            sandbox=sandbox,
+            inputs=tuple(DatumInput.from_json(i) for i in raw.get("inputs") or ()),
+            max_output_bytes=int(raw.get("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """One file a datum wrote, at its path under ``/pfs/out`` (with a leading ``/``)."""
+
+    path: str
+    chunks: tuple[ChunkRef, ...]
+    size: int
+    hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "chunks": _chunks_to_json(self.chunks),
+            "size": self.size,
+            "hash": self.hash,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> OutputFile:
+        return cls(
+            str(raw["path"]), _chunks_from_json(raw["chunks"]), int(raw["size"]), str(raw["hash"])
+        )
+
+
+LogLine = tuple[float, LogStream, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DatumResult:
+    """What running a datum produced. User code failing is ``ok=False`` with a ``reason``."""
+
+    task_id: str
+    ok: bool
+    exit_code: int | None = None
+    reason: str = ""
+    logs: tuple[LogLine, ...] = ()
+    outputs: tuple[OutputFile, ...] = ()
+    dirs: tuple[str, ...] = ()
+    bytes_down: int = 0
+    bytes_up: int = 0
+    seconds_download: float = 0.0
+    seconds_process: float = 0.0
+    seconds_upload: float = 0.0
+    worker: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            "logs": [list(line) for line in self.logs],
+            "outputs": [o.to_json() for o in self.outputs],
+            "dirs": list(self.dirs),
+            "bytes_down": self.bytes_down,
+            "bytes_up": self.bytes_up,
+            "seconds_download": self.seconds_download,
+            "seconds_process": self.seconds_process,
+            "seconds_upload": self.seconds_upload,
+            "worker": self.worker,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DatumResult:
+        exit_code = raw.get("exit_code")
+        return cls(
+            task_id=str(raw["task_id"]),
+            ok=bool(raw["ok"]),
+            exit_code=None if exit_code is None else int(exit_code),
+            reason=str(raw.get("reason") or ""),
+            logs=tuple(_log_line(line) for line in raw.get("logs") or ()),
+            outputs=tuple(OutputFile.from_json(o) for o in raw.get("outputs") or ()),
+            dirs=tuple(str(d) for d in raw.get("dirs") or ()),
+            bytes_down=int(raw.get("bytes_down", 0)),
+            bytes_up=int(raw.get("bytes_up", 0)),
+            seconds_download=float(raw.get("seconds_download", 0.0)),
+            seconds_process=float(raw.get("seconds_process", 0.0)),
+            seconds_upload=float(raw.get("seconds_upload", 0.0)),
+            worker=str(raw.get("worker") or ""),
+        )
+
+
+def _log_line(raw: list[Any]) -> LogLine:
+    ts, stream, line = raw
+    if stream not in ("stdout", "stderr", "system"):
+        raise InvalidArgument(f"invalid log stream {stream!r}")
+    return (float(ts), stream, str(line))
