@@ -191,12 +191,14 @@ def _walk_dir(
         if entry.is_symlink():
             _follow_link(walk, entry.path, rel, ancestors, max_bytes)
             continue
-        mode = entry.stat(follow_symlinks=False).st_mode
-        if stat.S_ISDIR(mode):
+        if entry.is_dir(follow_symlinks=False):
             _walk_dir(walk, entry.path, rel, ancestors, max_bytes)
-        elif stat.S_ISREG(mode):
-            _add_file(walk, rel, entry.path, entry.stat(follow_symlinks=False).st_size, max_bytes)
+            continue
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISREG(st.st_mode):
+            _add_file(walk, rel, entry.path, st.st_size, max_bytes)
         else:
+            mode = st.st_mode
             raise DatumFailed(
                 f"output {rel} is {_kind(mode)}; outputs must be regular files, directories "
                 "or symlinks to them"
@@ -220,12 +222,7 @@ def _follow_link(
             raise DatumFailed(f"output {rel} is a symlink to {target}, which makes a loop")
         _walk_dir(walk, resolved, rel, ancestors | {key}, max_bytes)
     elif stat.S_ISREG(st.st_mode):
-        input_file = walk.inputs.get(resolved)
-        if input_file is not None:
-            walk.by_reference.append((rel, input_file))
-            _count(walk, input_file.size, max_bytes)
-        else:
-            _add_file(walk, rel, resolved, st.st_size, max_bytes)
+        _add_file(walk, rel, resolved, st.st_size, max_bytes)
     else:
         raise DatumFailed(f"output {rel} is a symlink to {target}, which is {_kind(st.st_mode)}")
 
@@ -263,7 +260,12 @@ def resolve_in_pfs(path: str, real_pfs: str) -> str:
 
 
 def _add_file(walk: _Walk, rel: str, host: str, size: int, max_bytes: int) -> None:
-    walk.to_ingest.append((rel, host, size))
+    input_file = walk.inputs.get(host)
+    if input_file is not None:  # reached through a symlink: reuse the stored chunks
+        walk.by_reference.append((rel, input_file))
+        size = input_file.size
+    else:
+        walk.to_ingest.append((rel, host, size))
     _count(walk, size, max_bytes)
 
 

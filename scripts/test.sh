@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up and run every check and test: lint, format, types, unit, functional, integration.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dev,postgres,s3
+export PATH="$PWD/.venv/bin:$PATH"
+echo "== ruff check"; ruff check tusk tests bench examples
+echo "== ruff format --check"; ruff format --check tusk tests bench examples
+echo "== mypy"; mypy
+echo "== pytest"
+pytest -q -p no:cacheprovider tests "$@"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up tusk and run the Pachyderm diabetes workshop end to end on the embedded defaults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m tusk.workshop "$@"

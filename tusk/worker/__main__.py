@@ -1,0 +1,67 @@
+"""``python -m tusk.worker --name NAME``: run datum tasks read as JSON lines from stdin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import IO, Any, NoReturn
+
+from tusk.worker import worker_from_environ
+from tusk.worker.datum import Worker
+from tusk.worker.protocol import DatumResult, DatumTask
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tusk.worker", description=__doc__)
+    parser.add_argument("--name", required=True, help="worker name, pipeline-<name>-v<N>-<xxxxx>")
+    args = parser.parse_args(argv)
+    results = _private_stdout()
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    serve(worker_from_environ(args.name), sys.stdin.buffer, results)
+    return 0
+
+
+def serve(worker: Worker, tasks: IO[bytes], results: IO[bytes]) -> None:
+    """One result line per task line, in order, until EOF."""
+    for line in tasks:
+        if not line.strip():
+            continue
+        result = _run_line(worker, line)
+        results.write(json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n")
+        results.flush()
+
+
+def _run_line(worker: Worker, line: bytes) -> DatumResult:
+    raw: Any = None
+    try:
+        raw = json.loads(line)
+        task = DatumTask.from_json(raw)
+    except Exception as e:
+        task_id = raw.get("task_id", "") if isinstance(raw, dict) else ""
+        return DatumResult(str(task_id), False, reason=f"invalid task: {e!r}", worker=worker.name)
+    try:
+        return worker.run(task)
+    except Exception as e:
+        traceback.print_exc(file=sys.stderr)
+        return DatumResult(task.task_id, False, reason=f"worker error: {e!r}", worker=worker.name)
+
+
+def _private_stdout() -> IO[bytes]:
+    """Keep fd 1 for results alone: anything else written to stdout goes to stderr."""
+    results = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return results
+
+
+def _exit_on_signal(signum: int, frame: object) -> NoReturn:
+    # SystemExit unwinds a running datum, which kills the user's process group on the way out.
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
