@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m tusk.workshop "$@"
+exec .venv/bin/python examples/diabetes/workshop.py "$@"

@@ -39,7 +39,12 @@ class TuskError(Exception):
         self.fields = fields
 
     def to_wire(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "hint": self.hint, "fields": self.fields}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "fields": self.fields,
+        }
 
 
 class Internal(TuskError):

@@ -71,12 +71,12 @@ def make_executor(url: str) -> Executor:
         return LocalExecutor()
     if url.startswith("ray://") or url == "ray":
         try:
-            from tusk.pps.ray_executor import RayExecutor  # type: ignore[import-not-found]
+            from tusk.pps.ray_executor import RayExecutor
         except ImportError:
             raise InvalidArgument(
                 "the Ray executor is not available", hint="pip install 'tusk[ray]'"
             ) from None
-        return RayExecutor(url)  # type: ignore[no-any-return]
+        return RayExecutor(url)
     raise InvalidArgument(f"unknown executor {url!r}", hint="use local or ray://host:port")
 
 

@@ -82,7 +82,9 @@ class PpsMixin:
     def extract_pipeline(self, name: str) -> dict[str, Any]:
         return dict(self._json("GET", f"/pipelines/{name}/extract"))
 
-    def delete_pipeline(self, name: str | None = None, *, all: bool = False, force: bool = False) -> list[str]:
+    def delete_pipeline(
+        self, name: str | None = None, *, all: bool = False, force: bool = False
+    ) -> list[str]:
         params = _clean({"force": force or None})
         if all and not name:
             return list(self._json("DELETE", "/pipelines", params=params))
@@ -104,7 +106,9 @@ class PpsMixin:
         params = _clean({"pipeline": pipeline, "input": inputs or None, "output": output})
         return list(self._json("GET", "/jobs", params=params))
 
-    def inspect_job(self, job_id: str, *, pipeline: str | None = None, block: bool = False) -> dict[str, Any]:
+    def inspect_job(
+        self, job_id: str, *, pipeline: str | None = None, block: bool = False
+    ) -> dict[str, Any]:
         params = _clean({"pipeline": pipeline, "block": block or None})
         return dict(self._json("GET", f"/jobs/{job_id}", params=params, timeout=None))
 
@@ -115,11 +119,17 @@ class PpsMixin:
         self._send("DELETE", f"/jobs/{job_id}", params=_clean({"pipeline": pipeline}))
 
     def list_datum(self, job_id: str, *, pipeline: str | None = None) -> list[dict[str, Any]]:
-        return list(self._json("GET", f"/jobs/{job_id}/datums", params=_clean({"pipeline": pipeline})))
+        return list(
+            self._json("GET", f"/jobs/{job_id}/datums", params=_clean({"pipeline": pipeline}))
+        )
 
-    def inspect_datum(self, job_id: str, datum_id: str, *, pipeline: str | None = None) -> dict[str, Any]:
+    def inspect_datum(
+        self, job_id: str, datum_id: str, *, pipeline: str | None = None
+    ) -> dict[str, Any]:
         return dict(
-            self._json("GET", f"/jobs/{job_id}/datums/{datum_id}", params=_clean({"pipeline": pipeline}))
+            self._json(
+                "GET", f"/jobs/{job_id}/datums/{datum_id}", params=_clean({"pipeline": pipeline})
+            )
         )
 
     def get_logs(
@@ -152,12 +162,16 @@ class PpsMixin:
             if not follow:
                 return
 
-    def flush_commit(self, commits: list[tuple[str, str]], *, repos: list[str] | None = None) -> list[CommitInfo]:
+    def flush_commit(
+        self, commits: list[tuple[str, str]], *, repos: list[str] | None = None
+    ) -> list[CommitInfo]:
         body = {"commits": commits, "repos": repos}
         rows = self._json("POST", "/flush/commits", json=body, timeout=None)
         return [CommitInfo.model_validate(r) for r in rows]
 
-    def flush_job(self, commits: list[tuple[str, str]], *, pipelines: list[str] | None = None) -> list[dict[str, Any]]:
+    def flush_job(
+        self, commits: list[tuple[str, str]], *, pipelines: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         body = {"commits": commits, "pipelines": pipelines}
         return list(self._json("POST", "/flush/jobs", json=body, timeout=None))
 
@@ -208,7 +222,9 @@ class Client(PpsMixin):
         resp = self._send("GET", url, params=_clean(params))
         return TypeAdapter(model).validate_json(resp.content)
 
-    def _post(self, url: str, body: BaseModel | dict[str, Any] | None, model: Any, **params: Any) -> Any:
+    def _post(
+        self, url: str, body: BaseModel | dict[str, Any] | None, model: Any, **params: Any
+    ) -> Any:
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         resp = self._send("POST", url, json=payload, params=_clean(params))
         return TypeAdapter(model).validate_json(resp.content) if model is not None else None
@@ -233,16 +249,25 @@ class Client(PpsMixin):
     def list_repo(self, *, include_hidden: bool = False) -> list[RepoInfo]:
         return self._get("/repos", list[RepoInfo], hidden=include_hidden or None)
 
-    def delete_repo(self, name: str | None = None, *, all: bool = False, force: bool = False) -> list[str]:
+    def delete_repo(
+        self, name: str | None = None, *, all: bool = False, force: bool = False
+    ) -> list[str]:
         if all and not name:
             resp = self._send("DELETE", "/repos", params=_clean({"force": force or None}))
         else:
-            resp = self._send("DELETE", f"/repos/{name or ''}", params=_clean({"force": force or None}))
+            resp = self._send(
+                "DELETE", f"/repos/{name or ''}", params=_clean({"force": force or None})
+            )
         return list(resp.json())
 
     # -- commits -----------------------------------------------------------------------------
     def start_commit(
-        self, repo: str, branch: str | None = None, *, parent: str | None = None, description: str = ""
+        self,
+        repo: str,
+        branch: str | None = None,
+        *,
+        parent: str | None = None,
+        description: str = "",
     ) -> CommitInfo:
         body = {"branch": branch, "parent": parent, "description": description}
         return self._post(f"/repos/{repo}/commits", body, CommitInfo)
@@ -322,7 +347,9 @@ class Client(PpsMixin):
         return self._get(f"/repos/{repo}/branches/{name}", BranchInfo)
 
     def delete_branch(self, repo: str, name: str, *, force: bool = False) -> None:
-        self._send("DELETE", f"/repos/{repo}/branches/{name}", params=_clean({"force": force or None}))
+        self._send(
+            "DELETE", f"/repos/{repo}/branches/{name}", params=_clean({"force": force or None})
+        )
 
     # -- files -------------------------------------------------------------------------------
     def put_files(
@@ -353,7 +380,9 @@ class Client(PpsMixin):
                 yield frame(END)
             yield commit_frame(description)
 
-        resp = self._send("POST", f"/repos/{repo}/put", params={"ref": ref}, content=_coalesce(body()))
+        resp = self._send(
+            "POST", f"/repos/{repo}/put", params={"ref": ref}, content=_coalesce(body())
+        )
         return PutResult.model_validate_json(resp.content)
 
     def put_file(
@@ -377,7 +406,14 @@ class Client(PpsMixin):
     def get_file(
         self, repo: str, ref: str, path: str, *, offset: int = 0, length: int = -1
     ) -> Iterator[bytes]:
-        params = _clean({"ref": ref, "path": path, "offset": offset or None, "length": None if length < 0 else length})
+        params = _clean(
+            {
+                "ref": ref,
+                "path": path,
+                "offset": offset or None,
+                "length": None if length < 0 else length,
+            }
+        )
         try:
             with self._http.stream("GET", f"/repos/{repo}/file", params=params) as resp:
                 if resp.status_code >= 400:
@@ -496,6 +532,3 @@ def _raise_for(resp: httpx.Response) -> None:
             f"tusk server error {resp.status_code}: {resp.text[:200]}"
         ) from None
     raise from_wire(payload)
-
-
-

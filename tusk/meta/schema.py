@@ -70,9 +70,7 @@ commit_provenance = Table(
     Column("prov_id", String(32), nullable=False),
     Column("prov_branch", String(128)),
     UniqueConstraint("repo", "id", "prov_repo", "prov_id", name="uq_commit_prov"),
-    ForeignKeyConstraint(
-        ["repo", "id"], ["commits.repo", "commits.id"], ondelete="CASCADE"
-    ),
+    ForeignKeyConstraint(["repo", "id"], ["commits.repo", "commits.id"], ondelete="CASCADE"),
 )
 Index("ix_commit_subv", commit_provenance.c.prov_repo, commit_provenance.c.prov_id)
 

@@ -220,9 +220,11 @@ class Tx:
     # -- branches ----------------------------------------------------------------------------
     def get_branch(self, repo: str, name: str) -> BranchRow | None:
         b = s.branches
-        r = self.c.execute(
-            select(b).where(and_(b.c.repo == repo, b.c.name == name))
-        ).mappings().first()
+        r = (
+            self.c.execute(select(b).where(and_(b.c.repo == repo, b.c.name == name)))
+            .mappings()
+            .first()
+        )
         return _row(BranchRow, r) if r else None
 
     def list_branches(self, repo: str) -> list[BranchRow]:
@@ -350,9 +352,7 @@ class Tx:
         if self.get_setting(key) is None:
             self.c.execute(s.settings.insert().values(key=key, value=value))
         else:
-            self.c.execute(
-                update(s.settings).where(s.settings.c.key == key).values(value=value)
-            )
+            self.c.execute(update(s.settings).where(s.settings.c.key == key).values(value=value))
 
 
 class MetadataStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -205,7 +206,7 @@ class CommitService:
 
     def list(
         self, repo: str, to: str | None = None, from_: str | None = None, number: int = 0
-    ) -> list[CommitInfo]:
+    ) -> builtins.list[CommitInfo]:
         if from_ and not to:
             raise InvalidArgument(
                 "--from requires a commit or branch to list to",
@@ -226,7 +227,7 @@ class CommitService:
                     cur = tx.get_commit(repo, cur.parent) if cur.parent else None
             return [commit_info(tx, r) for r in rows]
 
-    def with_id(self, commit_id: str) -> list[CommitInfo]:
+    def with_id(self, commit_id: str) -> builtins.list[CommitInfo]:
         """Every commit of a commit set (global id), across repos."""
         with self.ctx.meta.transaction(write=False) as tx:
             return [commit_info(tx, r) for r in tx.commits_with_id(commit_id)]
@@ -264,7 +265,7 @@ class CommitService:
         with self.ctx.meta.transaction(write=False) as tx:
             require_repo(tx, repo)
             b = tx.get_branch(repo, branch)
-            history: list[CommitRow] = []
+            history: builtins.list[CommitRow] = []
             cur = tx.get_commit(repo, b.head) if b and b.head else None
             stop_id = resolve(tx, repo, from_).id if from_ else None
             while cur is not None:
@@ -283,7 +284,7 @@ class CommitService:
                 if tx.get_repo(repo) is None:
                     return
                 b = tx.get_branch(repo, branch)
-                fresh: list[CommitRow] = []
+                fresh: builtins.list[CommitRow] = []
                 cur = tx.get_commit(repo, b.head) if b and b.head else None
                 while cur is not None and cur.id not in seen:
                     fresh.append(cur)
@@ -293,9 +294,9 @@ class CommitService:
                     yield commit_info(tx, row)
 
     # -- delete ------------------------------------------------------------------------------
-    def delete(self, repo: str, ref: str) -> list[CommitKey]:
+    def delete(self, repo: str, ref: str) -> builtins.list[CommitKey]:
         """Delete an input commit and every commit downstream of it (a squash-out)."""
-        deleted: list[CommitKey] = []
+        deleted: builtins.list[CommitKey] = []
         with self.ctx.meta.transaction() as tx:
             row = resolve(tx, repo, ref)
             if tx.commit_provenance(repo, row.id) and row.origin != "spec":
@@ -365,7 +366,7 @@ class CommitService:
                     todo.append(p)
         return out
 
-    def list_branches(self, repo: str) -> list[BranchInfo]:
+    def list_branches(self, repo: str) -> builtins.list[BranchInfo]:
         with self.ctx.meta.transaction(write=False) as tx:
             require_repo(tx, repo)
             return [self._branch_info(tx, repo, b.name) for b in tx.list_branches(repo)]

@@ -7,6 +7,7 @@ moves the branch head, both by compare-and-swap so two writers never lose each o
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -149,7 +150,7 @@ class FileService:
 
     def _rechunk_append(
         self, existing: Sequence[ChunkRef], new: Sequence[ChunkRef]
-    ) -> list[ChunkRef]:
+    ) -> builtins.list[ChunkRef]:
         """Append by re-chunking from the existing file's last chunk, so boundaries match a
         fresh chunking of the whole file and only the tail is stored again."""
         if not existing:
@@ -166,8 +167,8 @@ class FileService:
 
     # -- delete / copy -----------------------------------------------------------------------
     def delete(self, repo: str, ref: str, paths: Sequence[str]) -> CommitKey:
-        def build(root: str) -> list[Op]:
-            ops: list[Op] = []
+        def build(root: str) -> builtins.list[Op]:
+            ops: builtins.list[Op] = []
             for p in paths:
                 if has_glob(p):
                     ops.extend(Delete(n.path) for n in self.ctx.tree.glob(root, p))
@@ -201,8 +202,8 @@ class FileService:
             else [n for n in self.ctx.tree.walk(src_root, src_path) if n.kind == "file"]
         )
 
-        def build(root: str) -> list[Op]:
-            ops: list[Op] = [Delete(dst_path)] if overwrite else []
+        def build(root: str) -> builtins.list[Op]:
+            ops: builtins.list[Op] = [Delete(dst_path)] if overwrite else []
             for f in files:
                 rel = f.path[len(src_path) :] if node.kind == "dir" else ""
                 dest = clean_path(dst_path + rel) if rel else dst_path
@@ -252,7 +253,7 @@ class FileService:
             files = [node]
         return self._stream(files, offset, length)
 
-    def _stream(self, files: list[Node], offset: int, length: int) -> Iterator[bytes]:
+    def _stream(self, files: builtins.list[Node], offset: int, length: int) -> Iterator[bytes]:
         for f in files:
             yield from read_chunks(self.ctx.store, f.chunks, offset, length)
 
@@ -268,9 +269,9 @@ class FileService:
         )
         return node_info(node, children)
 
-    def list(self, repo: str, ref: str, path: str = "/") -> list[FileInfo]:
+    def list(self, repo: str, ref: str, path: str = "/") -> builtins.list[FileInfo]:
         root = self._read_root(repo, ref)
-        matches: list[Node]
+        matches: builtins.list[Node]
         if has_glob(path):
             matches = list(self.ctx.tree.glob(root, path))
         else:
@@ -278,7 +279,7 @@ class FileService:
             if node is None:
                 raise NotFound(f"file {clean_path(path)} not found in repo {repo} at commit {ref}")
             matches = [node]
-        out: list[FileInfo] = []
+        out: builtins.list[FileInfo] = []
         for m in matches:
             if m.kind == "dir":
                 out.extend(node_info(c) for c in self.ctx.tree.list_dir(root, m.path))
@@ -286,12 +287,12 @@ class FileService:
                 out.append(node_info(m))
         return out
 
-    def glob(self, repo: str, ref: str, pattern: str) -> list[FileInfo]:
+    def glob(self, repo: str, ref: str, pattern: str) -> builtins.list[FileInfo]:
         compile_glob(pattern)
         root = self._read_root(repo, ref)
         return [node_info(n) for n in self.ctx.tree.glob(root, pattern)]
 
-    def walk(self, repo: str, ref: str, path: str = "/") -> list[FileInfo]:
+    def walk(self, repo: str, ref: str, path: str = "/") -> builtins.list[FileInfo]:
         root = self._read_root(repo, ref)
         p = clean_path(path)
         node = self.ctx.tree.get(root, p)
@@ -343,7 +344,7 @@ class PutBatch:
         self.repo = repo
         self.ref = ref
         self.ingestor = Ingestor(files.ctx.store)
-        self.entries: list[_Entry] = []
+        self.entries: builtins.list[_Entry] = []
         self._current: _Entry | None = None
 
     def begin_file(
@@ -385,8 +386,8 @@ class PutBatch:
         tree = fs.ctx.tree
         total = sum(e.size for e in self.entries)
 
-        def build(root: str) -> list[Op]:
-            ops: list[Op] = []
+        def build(root: str) -> builtins.list[Op]:
+            ops: builtins.list[Op] = []
             state: dict[str, list[ChunkRef]] = {}
             for e in self.entries:
                 if e.splitter is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from tusk.api.models import RepoInfo
 from tusk.errors import HasDependents, InvalidArgument, NotFound
 from tusk.meta import RepoRow, Tx
@@ -49,13 +51,15 @@ class RepoService:
         with self.ctx.meta.transaction(write=False) as tx:
             return self._info(tx, require_repo(tx, name))
 
-    def list(self, include_hidden: bool = False) -> list[RepoInfo]:
+    def list(self, include_hidden: bool = False) -> builtins.list[RepoInfo]:
         with self.ctx.meta.transaction(write=False) as tx:
             return [
                 self._info(tx, r) for r in tx.list_repos() if include_hidden or r.name != SPEC_REPO
             ]
 
-    def delete(self, name: str | None, *, all: bool = False, force: bool = False) -> list[str]:
+    def delete(
+        self, name: str | None, *, all: bool = False, force: bool = False
+    ) -> builtins.list[str]:
         if bool(name) == bool(all):
             raise InvalidArgument(
                 "either a repo name or the --all flag needs to be provided",
@@ -76,7 +80,7 @@ class RepoService:
             self.ctx.feed.publish("delete", n, "")
         return names
 
-    def _check_no_subvenance(self, tx: Tx, repo: str, deleting: list[str]) -> None:
+    def _check_no_subvenance(self, tx: Tx, repo: str, deleting: builtins.list[str]) -> None:
         for b in tx.list_branches(repo):
             sub = [f"{r}/{br}" for r, br in tx.branch_subvenance(repo, b.name) if r not in deleting]
             if sub:

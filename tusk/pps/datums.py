@@ -61,7 +61,11 @@ def enumerate_datums(
         nodes.sort(key=lambda n: (-n.size, n.path))
         name = atom.name or atom.repo
         return [
-            (DatumInput(name, ic.repo, ic.branch, ic.commit, ic.root, n.path, n.hash, n.size, n.kind),)
+            (
+                DatumInput(
+                    name, ic.repo, ic.branch, ic.commit, ic.root, n.path, n.hash, n.size, n.kind
+                ),
+            )
             for n in nodes
         ]
     cron = getattr(inp, "cron", None)
@@ -71,7 +75,11 @@ def enumerate_datums(
             return []
         nodes = [n for n in tree.glob(ic.root, "/*")]
         return [
-            (DatumInput(cron.name, ic.repo, "master", ic.commit, ic.root, n.path, n.hash, n.size, n.kind),)
+            (
+                DatumInput(
+                    cron.name, ic.repo, "master", ic.commit, ic.root, n.path, n.hash, n.size, n.kind
+                ),
+            )
             for n in nodes
         ]
     cross = getattr(inp, "cross", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from typing import Any
@@ -17,7 +18,9 @@ from tusk.pps.scheduler import Scheduler
 
 
 class JobService:
-    def __init__(self, ctx: PfsContext, scheduler: Scheduler, runner: JobRunner, executor: Executor) -> None:
+    def __init__(
+        self, ctx: PfsContext, scheduler: Scheduler, runner: JobRunner, executor: Executor
+    ) -> None:
         self.ctx = ctx
         self.scheduler = scheduler
         self.runner = runner
@@ -55,9 +58,9 @@ class JobService:
     def list(
         self,
         pipeline: str | None = None,
-        inputs: list[tuple[str, str]] | None = None,
+        inputs: builtins.list[tuple[str, str]] | None = None,
         output: tuple[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         with self.ctx.meta.transaction(write=False) as tx:
             where = {"pipeline": pipeline} if pipeline else {}
             if pipeline and tx.row(s.pipelines, name=pipeline) is None:
@@ -69,12 +72,12 @@ class JobService:
             infos = [self._info(tx, j) for j in jobs]
             if inputs:
                 want = {(r, resolve(tx, r, c).id) for r, c in inputs}
-                infos = [
-                    j for j in infos if want <= {(i["repo"], i["id"]) for i in j["inputs"]}
-                ]
+                infos = [j for j in infos if want <= {(i["repo"], i["id"]) for i in j["inputs"]}]
             return infos
 
-    def inspect(self, job_id: str, pipeline: str | None = None, block: bool = False) -> dict[str, Any]:
+    def inspect(
+        self, job_id: str, pipeline: str | None = None, block: bool = False
+    ) -> dict[str, Any]:
         version = self.ctx.feed.version
         while True:
             with self.ctx.meta.transaction(write=False) as tx:
@@ -107,7 +110,7 @@ class JobService:
             tx.delete_rows(s.job_datums, pipeline=job["pipeline"], job_id=job_id)
 
     # -- datums ------------------------------------------------------------------------------
-    def datums(self, job_id: str, pipeline: str | None = None) -> list[dict[str, Any]]:
+    def datums(self, job_id: str, pipeline: str | None = None) -> builtins.list[dict[str, Any]]:
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
             rows = tx.rows(
@@ -149,8 +152,8 @@ class JobService:
         datum_id: str | None = None,
         master: bool = False,
         after: int = 0,
-        inputs: list[str] | None = None,
-    ) -> list[dict[str, Any]]:
+        inputs: builtins.list[str] | None = None,
+    ) -> builtins.list[dict[str, Any]]:
         with self.ctx.meta.transaction(write=False) as tx:
             if pipeline and tx.row(s.pipelines, name=pipeline) is None:
                 raise NotFound(f"pipeline {pipeline} not found")
@@ -175,7 +178,12 @@ class JobService:
         return rows
 
     # -- flush -------------------------------------------------------------------------------
-    def flush_commits(self, commits: list[tuple[str, str]], repos: list[str] | None = None, timeout: float = 3600) -> list[dict[str, Any]]:
+    def flush_commits(
+        self,
+        commits: builtins.list[tuple[str, str]],
+        repos: builtins.list[str] | None = None,
+        timeout: float = 3600,
+    ) -> builtins.list[dict[str, Any]]:
         """Wait until every commit downstream of all the given commits is finished."""
         deadline = time.time() + timeout
         version = self.ctx.feed.version
@@ -199,7 +207,7 @@ class JobService:
     def _subvenance(self, tx: Tx, repo: str, cid: str) -> set[tuple[str, str]]:
         return {(r, i) for r, i in tx.commit_subvenance(repo, cid)}
 
-    def workers(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+    def workers(self, pipeline: str | None = None) -> builtins.list[dict[str, Any]]:
         if pipeline:
             with self.ctx.meta.transaction(write=False) as tx:
                 if tx.row(s.pipelines, name=pipeline) is None:

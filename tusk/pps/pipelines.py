@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from typing import Any
@@ -43,7 +44,9 @@ class PipelineService:
         self.executor = executor
 
     # -- create / update ---------------------------------------------------------------------
-    def create(self, spec: PipelineSpec, *, update: bool = False, reprocess: bool = False) -> dict[str, Any]:
+    def create(
+        self, spec: PipelineSpec, *, update: bool = False, reprocess: bool = False
+    ) -> dict[str, Any]:
         spec = spec.normalized()
         name = spec.pipeline.name
         inputs = sorted(set(spec.input_repos()))
@@ -68,7 +71,12 @@ class PipelineService:
                         hint="a pipeline's inputs must come from upstream of it",
                     )
             repo_row = tx.get_repo(name)
-            if existing is None and repo_row is not None and repo_row.kind == "user" and tx.list_branches(name):
+            if (
+                existing is None
+                and repo_row is not None
+                and repo_row.kind == "user"
+                and tx.list_branches(name)
+            ):
                 for b in tx.list_branches(name):
                     if b.name == spec.output_branch and b.head is not None:
                         raise AlreadyExists(
@@ -76,9 +84,7 @@ class PipelineService:
                             hint="pick another pipeline name or delete the repo",
                         )
         version = int(existing["version"]) + 1 if existing else 1
-        salt = spec.salt or (
-            str(existing["salt"]) if existing and not reprocess else new_id()
-        )
+        salt = spec.salt or (str(existing["salt"]) if existing and not reprocess else new_id())
         stopped = bool(existing["stopped"]) if existing else False
         for repo, _b in inputs:
             if self._is_cron_repo(spec, repo):
@@ -124,7 +130,9 @@ class PipelineService:
         self.scheduler.add(name)
         return self.inspect(name)
 
-    def _write_spec(self, name: str, spec: PipelineSpec, version: int, salt: str, stopped: bool) -> str:
+    def _write_spec(
+        self, name: str, spec: PipelineSpec, version: int, salt: str, stopped: bool
+    ) -> str:
         doc = {
             "spec": json.loads(spec.to_json()),
             "version": version,
@@ -168,7 +176,7 @@ class PipelineService:
         with self.ctx.meta.transaction(write=False) as tx:
             return self._info(tx, self._row(tx, name))
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         with self.ctx.meta.transaction(write=False) as tx:
             rows = tx.rows(s.pipelines, order_by=[s.pipelines.c.created.desc()])
             return [self._info(tx, r) for r in rows]
@@ -179,7 +187,9 @@ class PipelineService:
             counts[j["state"]] = counts.get(j["state"], 0) + 1
         state = row["state"]
         if not row["stopped"] and counts.get("failure") and not counts.get("running"):
-            last = tx.rows(s.jobs, {"pipeline": row["name"]}, order_by=[s.jobs.c.pk.desc()], limit=1)
+            last = tx.rows(
+                s.jobs, {"pipeline": row["name"]}, order_by=[s.jobs.c.pk.desc()], limit=1
+            )
             if last and last[0]["state"] == "failure":
                 state = "failure"
         return {
@@ -202,9 +212,15 @@ class PipelineService:
         return spec
 
     # -- delete / stop / start ---------------------------------------------------------------
-    def delete(self, name: str | None, *, all: bool = False, force: bool = False) -> list[str]:
+    def delete(
+        self, name: str | None, *, all: bool = False, force: bool = False
+    ) -> builtins.list[str]:
         with self.ctx.meta.transaction(write=False) as tx:
-            names = [str(r["name"]) for r in tx.rows(s.pipelines)] if all else [str(self._row(tx, name or "")["name"])]
+            names = (
+                [str(r["name"]) for r in tx.rows(s.pipelines)]
+                if all
+                else [str(self._row(tx, name or "")["name"])]
+            )
             if not force and not all:
                 for n in names:
                     users = [
@@ -252,6 +268,8 @@ class PipelineService:
         if stopped:
             self.executor.drop_pool(name)
         else:
-            self.executor.ensure_pool(name, int(row["version"]), spec.worker_count(self.executor.capacity()))
+            self.executor.ensure_pool(
+                name, int(row["version"]), spec.worker_count(self.executor.capacity())
+            )
             self.ctx.feed.publish("head", SPEC_REPO, name)
         return self.inspect(name)

@@ -143,9 +143,7 @@ class JobRunner:
         todo = self._pending(pipeline, job_id, datums, hashes)
         tries = max(1, spec.datum_tries or 3)
         attempt = 0
-        deadline = (
-            time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
-        )
+        deadline = time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
         while todo and attempt < tries:
             attempt += 1
             tasks = [self._task(spec, pipeline, job_id, i, datums[i], attempt) for i in todo]
@@ -162,7 +160,9 @@ class JobRunner:
                 return
             if deadline and time.time() > deadline:
                 self.executor.cancel(pipeline)
-                self.fail(pipeline, job_id, f"job exceeded its timeout ({spec.job_timeout})", "killed")
+                self.fail(
+                    pipeline, job_id, f"job exceeded its timeout ({spec.job_timeout})", "killed"
+                )
                 return
             todo = sorted(failed)
         self._finish(pipeline, job_id, datums, hashes)
@@ -186,10 +186,16 @@ class JobRunner:
                 if i not in existing
             ]
             tx.insert_many(s.job_datums, rows)
-            cached = {
-                r["hash"]
-                for r in tx.rows(s.datum_cache, {"pipeline": pipeline, "hash": list(set(hashes))})
-            } if hashes else set()
+            cached = (
+                {
+                    r["hash"]
+                    for r in tx.rows(
+                        s.datum_cache, {"pipeline": pipeline, "hash": list(set(hashes))}
+                    )
+                }
+                if hashes
+                else set()
+            )
             skipped = 0
             for i, h in enumerate(hashes):
                 if h in cached and i not in existing:
@@ -199,7 +205,9 @@ class JobRunner:
                         state="skipped",
                     )
                     skipped += 1
-            states = [r["state"] for r in tx.rows(s.job_datums, {"pipeline": pipeline, "job_id": job_id})]
+            states = [
+                r["state"] for r in tx.rows(s.job_datums, {"pipeline": pipeline, "job_id": job_id})
+            ]
             tx.update_rows(
                 s.jobs,
                 {"pipeline": pipeline, "id": job_id},
@@ -212,12 +220,16 @@ class JobRunner:
             )
             self._log(tx, pipeline, job_id, f"job running: {len(datums)} datums, {skipped} skipped")
 
-    def _pending(self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]) -> list[int]:
+    def _pending(
+        self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]
+    ) -> list[int]:
         with self.ctx.meta.transaction(write=False) as tx:
             rows = tx.rows(s.job_datums, {"pipeline": pipeline, "job_id": job_id})
         return sorted(r["idx"] for r in rows if r["state"] in ("pending", "failed", "running"))
 
-    def _task(self, spec: PipelineSpec, pipeline: str, job_id: str, idx: int, datum: Datum, attempt: int) -> DatumTask:
+    def _task(
+        self, spec: PipelineSpec, pipeline: str, job_id: str, idx: int, datum: Datum, attempt: int
+    ) -> DatumTask:
         t = spec.transform
         inputs = []
         for c in datum:
@@ -231,10 +243,24 @@ class JobRunner:
                     dirs.append(c.path)
             for n in nodes:
                 if n.kind == "file":
-                    files.append({"path": n.path, "chunks": [ch.to_json() for ch in n.chunks], "size": n.size})
+                    files.append(
+                        {
+                            "path": n.path,
+                            "chunks": [ch.to_json() for ch in n.chunks],
+                            "size": n.size,
+                        }
+                    )
                 elif n.file_count == 0:
                     dirs.append(n.path)
-            inputs.append({"name": c.name, "commit": c.commit, "glob_path": c.path, "files": files, "dirs": dirs})
+            inputs.append(
+                {
+                    "name": c.name,
+                    "commit": c.commit,
+                    "glob_path": c.path,
+                    "files": files,
+                    "dirs": dirs,
+                }
+            )
         return DatumTask.from_json(
             {
                 "task_id": f"{job_id}-{idx}-{attempt}",
@@ -254,7 +280,9 @@ class JobRunner:
             }
         )
 
-    def _record(self, pipeline: str, job_id: str, idx: int, h: str, res: DatumResult, last: bool) -> bool:
+    def _record(
+        self, pipeline: str, job_id: str, idx: int, h: str, res: DatumResult, last: bool
+    ) -> bool:
         """Store one datum result; return whether it succeeded."""
         did = ""
         with self.ctx.meta.transaction() as tx:
@@ -290,12 +318,47 @@ class JobRunner:
                     {"files": [o.to_json() for o in res.outputs], "dirs": list(res.dirs)}
                 )
                 if tx.row(s.datum_cache, pipeline=pipeline, hash=h) is None:
-                    tx.insert(s.datum_cache, pipeline=pipeline, hash=h, manifest=manifest, bytes_up=res.bytes_up, job_id=job_id)
-                tx.update_rows(s.job_datums, key, state="success", tries=row["tries"] + 1, reason="", bytes_down=res.bytes_down, bytes_up=res.bytes_up, worker=res.worker, seconds=res.seconds_process)
-                tx.update_rows(s.jobs, {"pipeline": pipeline, "id": job_id}, processed=job["processed"] + 1, bytes_up=job["bytes_up"] + res.bytes_up, **common)
+                    tx.insert(
+                        s.datum_cache,
+                        pipeline=pipeline,
+                        hash=h,
+                        manifest=manifest,
+                        bytes_up=res.bytes_up,
+                        job_id=job_id,
+                    )
+                tx.update_rows(
+                    s.job_datums,
+                    key,
+                    state="success",
+                    tries=row["tries"] + 1,
+                    reason="",
+                    bytes_down=res.bytes_down,
+                    bytes_up=res.bytes_up,
+                    worker=res.worker,
+                    seconds=res.seconds_process,
+                )
+                tx.update_rows(
+                    s.jobs,
+                    {"pipeline": pipeline, "id": job_id},
+                    processed=job["processed"] + 1,
+                    bytes_up=job["bytes_up"] + res.bytes_up,
+                    **common,
+                )
                 return True
-            tx.update_rows(s.job_datums, key, state="failed" if last else "pending", tries=row["tries"] + 1, reason=res.reason, worker=res.worker)
-            tx.update_rows(s.jobs, {"pipeline": pipeline, "id": job_id}, failed=job["failed"] + (1 if last else 0), **common)
+            tx.update_rows(
+                s.job_datums,
+                key,
+                state="failed" if last else "pending",
+                tries=row["tries"] + 1,
+                reason=res.reason,
+                worker=res.worker,
+            )
+            tx.update_rows(
+                s.jobs,
+                {"pipeline": pipeline, "id": job_id},
+                failed=job["failed"] + (1 if last else 0),
+                **common,
+            )
             tx.insert(
                 s.logs,
                 pipeline=pipeline,
@@ -312,21 +375,34 @@ class JobRunner:
 
     def _finish(self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]) -> None:
         with self.ctx.meta.transaction(write=False) as tx:
-            rows = sorted(tx.rows(s.job_datums, {"pipeline": pipeline, "job_id": job_id}), key=lambda r: r["idx"])
+            rows = sorted(
+                tx.rows(s.job_datums, {"pipeline": pipeline, "job_id": job_id}),
+                key=lambda r: r["idx"],
+            )
             bad = [r for r in rows if r["state"] not in ("success", "skipped")]
             manifests = {
                 r["hash"]: r["manifest"]
-                for r in (tx.rows(s.datum_cache, {"pipeline": pipeline, "hash": list(set(hashes))}) if hashes else [])
+                for r in (
+                    tx.rows(s.datum_cache, {"pipeline": pipeline, "hash": list(set(hashes))})
+                    if hashes
+                    else []
+                )
             }
         if bad:
-            self.fail(pipeline, job_id, f"failed to process datum: {bad[0]['datum_id']} ({bad[0]['reason']})")
+            self.fail(
+                pipeline,
+                job_id,
+                f"failed to process datum: {bad[0]['datum_id']} ({bad[0]['reason']})",
+            )
             return
         root = self.ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in hashes)))
         from tusk.pfs.commits import CommitService
 
         CommitService(self.ctx).finish(pipeline, job_id, tree=root, internal=True)
         with self.ctx.meta.transaction() as tx:
-            tx.update_rows(s.jobs, {"pipeline": pipeline, "id": job_id}, state="success", finished=time.time())
+            tx.update_rows(
+                s.jobs, {"pipeline": pipeline, "id": job_id}, state="success", finished=time.time()
+            )
             self._log(tx, pipeline, job_id, "job success")
         self.ctx.feed.publish("jobs", pipeline, job_id)
 

@@ -40,7 +40,9 @@ def downstream(tx: Tx, branch: Branch) -> list[Branch]:
     return sorted(seen, key=lambda b: (len(upstream(tx, b)), b))
 
 
-def propagate(ctx: PfsContext, tx: Tx, repo: str, branch: str, origin_id: str | None) -> list[Branch]:
+def propagate(
+    ctx: PfsContext, tx: Tx, repo: str, branch: str, origin_id: str | None
+) -> list[Branch]:
     """Start an open output commit and a job on each downstream output branch whose provenance
     heads moved; return the branches that got one."""
     started: list[Branch] = []
