@@ -357,6 +357,21 @@ class MetadataContract:
             assert tx.delete_rows(s.jobs, id=_id(1)) == 1
             assert [j["state"] for j in tx.rows(s.jobs)] == ["killed"]
 
+    def test_rows_in_many_values(self, meta: MetadataStore) -> None:
+        ids = [_id(i) for i in range(1200)]
+        with meta.transaction() as tx:
+            tx.insert_many(
+                s.datum_cache,
+                [
+                    {"pipeline": "p", "hash": h, "manifest": "[]", "job_id": _id(0)}
+                    for h in ids
+                ],
+            )
+        with meta.transaction(write=False) as tx:
+            got = tx.rows_in(s.datum_cache, "hash", [*ids[::2], ids[0], _id(99999)], pipeline="p")
+            assert sorted(r["hash"] for r in got) == ids[::2]
+            assert tx.rows_in(s.datum_cache, "hash", ids, pipeline="other") == []
+
     def test_settings_and_schema_version(self, meta: MetadataStore) -> None:
         with meta.transaction() as tx:
             assert tx.get_setting("schema_version") == str(s.SCHEMA_VERSION)

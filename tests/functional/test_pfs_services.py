@@ -466,7 +466,7 @@ def test_inspect_file(pfs: Pfs, tree_repo: str) -> None:
     d = pfs.files.inspect(tree_repo, "master", "/imgs")
     assert (d.type, d.size_bytes, d.children, d.file_count) == ("dir", 4, ["sub", "x.png"], 2)
     root = pfs.files.inspect(tree_repo, "master", "/")
-    assert root.size_bytes == 13 and root.children == ["imgs", "top.txt", "users"]
+    assert root.size_bytes == 12 and root.children == ["imgs", "top.txt", "users"]
     with pytest.raises(NotFound):
         pfs.files.inspect(tree_repo, "master", "/imgs/none")
 
@@ -520,6 +520,20 @@ def test_repo_size_counts_changed_files_alike_for_auto_and_open_commits(
         pfs.commits.finish("manual", "master")
     assert pfs.read("auto", "master", "/f") == pfs.read("manual", "master", "/f")
     assert pfs.repos.inspect("auto").size_bytes == pfs.repos.inspect("manual").size_bytes
+
+
+def test_deleting_every_commit_brings_the_repo_size_back_to_zero(pfs: Pfs, data: str) -> None:
+    a = pfs.put(data, "master", {"/a": b"x" * 10}).commit.id
+    b = pfs.put(data, "master", {"/b": b"y" * 5}).commit.id
+    pfs.commits.start(data, "master")
+    pfs.put(data, "master", {"/c": b"z" * 7})  # open: not counted yet
+    assert pfs.repos.inspect(data).size_bytes == 15
+    pfs.commits.delete(data, "master")
+    assert pfs.repos.inspect(data).size_bytes == 15
+    pfs.commits.delete(data, b)
+    assert pfs.repos.inspect(data).size_bytes == 10
+    pfs.commits.delete(data, a)
+    assert pfs.repos.inspect(data).size_bytes == 0
 
 
 # -- delete-commit / delete-repo / delete-branch --------------------------------------------------

@@ -130,7 +130,7 @@ def test_env_names_inputs_commits_and_job(
     env = json.loads(user_lines(result)[0])
     pfs = "/pfs" if sandbox == "bwrap" else env["PFS"]
     if sandbox == "none":
-        assert pfs.startswith(str(scratch)) and pfs.endswith("/pfs")
+        assert pfs.startswith(f"{scratch}/tusk-pfs-")
     else:
         assert env["PFS"] == "/pfs"
     assert env["data"] == f"{pfs}/data/bar"
@@ -194,7 +194,7 @@ def test_stdin_lines_are_fed_with_pfs_rewritten(worker: Worker, store: LocalObje
     assert result.ok, result.reason
     lines = user_lines(result)
     real_pfs = lines[1].split("-in=")[1].split(" ")[0].removesuffix("/data")
-    assert real_pfs.endswith("/pfs") and real_pfs != "/pfs"
+    assert "/tusk-pfs-" in real_pfs
     assert lines == [
         "first line",
         f"python3 /code/x.py -in={real_pfs}/data -out {real_pfs}/out",
@@ -409,6 +409,9 @@ def test_symlink_leaving_pfs_fails_the_datum(
     assert not dangling.ok
     assert dangling.reason.startswith("output /d is a symlink to ")
     assert "does not exist" in dangling.reason
+    loop = worker.run(task(store, ["sh", "-c", "mkdir /pfs/out/a && ln -s .. /pfs/out/a/up"]))
+    assert not loop.ok
+    assert loop.reason.endswith(", which makes a loop")
 
 
 def test_named_pipe_output_fails_the_datum(worker: Worker, store: LocalObjectStore) -> None:
@@ -609,4 +612,31 @@ def test_worker_process_answers_a_bad_line(store: LocalObjectStore) -> None:
         ("", False),
         ("ok-0-1", True),
     ]
-    assert results[0].reason.startswith("invalid task: ")
+    assert results[0].reason == "invalid task: InvalidArgument(\"task field 'cmd' must be a list\")"
+
+
+def test_terminating_the_worker_kills_the_running_command(
+    store: LocalObjectStore, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    t = task(
+        store,
+        ["sh", "-c", f"echo $$ > {pid_file}.tmp; mv {pid_file}.tmp {pid_file}; exec sleep 60"],
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tusk.worker", "--name", "w"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(t.to_json()).encode() + b"\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not pid_file.exists():
+        assert time.monotonic() < deadline, "the command never started"
+        assert proc.poll() is None
+        time.sleep(0.01)
+    proc.terminate()
+    assert proc.wait(timeout=30) == 128 + 15
+    proc.stdin.close()
+    assert not alive(int(pid_file.read_text()))

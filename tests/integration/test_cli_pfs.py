@@ -528,7 +528,7 @@ def test_list_inspect_glob_diff_delete_copy(tusk: Tusk) -> None:
     put(tusk, "reads", "/users/u2", "cc")
     out = tusk("diff-file", "reads", "master", "/users")[1]
     new, old = out.split("Old Files:\n")
-    assert rows(new)[1:] == [["/users/u2", "file", "4B"]]
+    assert rows(new)[2:] == [["/users/u2", "file", "4B"]]
     assert rows(old) == [["NAME", "TYPE", "SIZE"], ["/users/u2", "file", "2B"]]
     # 6-arg form and --shallow
     out = tusk("diff-file", "reads", "master", "/", "reads", "master~3", "/", "-s")[1]

@@ -327,6 +327,16 @@ class Tx:
             q = q.limit(limit)
         return [dict(r) for r in self.c.execute(q).mappings()]
 
+    def rows_in(
+        self, table: Table, column: str, values: Sequence[Any], **where: Any
+    ) -> list[dict[str, Any]]:
+        """Rows whose ``column`` is in ``values``, queried in batches (SQL parameter limits)."""
+        out: list[dict[str, Any]] = []
+        distinct = list(dict.fromkeys(values))
+        for i in range(0, len(distinct), 500):
+            out.extend(self.rows(table, {**where, column: distinct[i : i + 500]}))
+        return out
+
     def row(self, table: Table, **where: Any) -> dict[str, Any] | None:
         found = self.rows(table, where, limit=1)
         return found[0] if found else None

@@ -243,41 +243,42 @@ class CommitService:
     ) -> Iterator[CommitInfo]:
         """Yield the branch's commits oldest first, then each new head as the branch moves.
 
-        Bad arguments raise here, before the first commit is yielded."""
+        Bad arguments raise here, and the branch is read here too, before the first commit is
+        yielded: a commit made after this call returns is streamed even with ``new``."""
         if new and from_:
             raise InvalidArgument("--new and --from cannot both be given")
-        with self.ctx.meta.transaction(write=False) as tx:
-            require_repo(tx, repo)
-            if from_:
-                resolve(tx, repo, from_)
-        return self._subscribe(repo, branch, from_, new, stop, poll)
-
-    def _subscribe(
-        self,
-        repo: str,
-        branch: str,
-        from_: str | None,
-        new: bool,
-        stop: threading.Event | None,
-        poll: float,
-    ) -> Iterator[CommitInfo]:
+        version = self.ctx.feed.version
         seen: set[str] = set()
+        history: builtins.list[CommitRow] = []
         with self.ctx.meta.transaction(write=False) as tx:
             require_repo(tx, repo)
-            b = tx.get_branch(repo, branch)
-            history: builtins.list[CommitRow] = []
-            cur = tx.get_commit(repo, b.head) if b and b.head else None
             stop_id = resolve(tx, repo, from_).id if from_ else None
+            b = tx.get_branch(repo, branch)
+            cur = tx.get_commit(repo, b.head) if b and b.head else None
             while cur is not None:
                 seen.add(cur.id)
                 if cur.id == stop_id:
                     break
                 history.append(cur)
                 cur = tx.get_commit(repo, cur.parent) if cur.parent else None
-            if not new:
-                for row in reversed(history):
-                    yield commit_info(tx, row)
-        version = self.ctx.feed.version
+        if new:
+            history = []
+        return self._subscribe(repo, branch, history[::-1], seen, version, stop, poll)
+
+    def _subscribe(
+        self,
+        repo: str,
+        branch: str,
+        history: builtins.list[CommitRow],
+        seen: set[str],
+        version: int,
+        stop: threading.Event | None,
+        poll: float,
+    ) -> Iterator[CommitInfo]:
+        if history:
+            with self.ctx.meta.transaction(write=False) as tx:
+                infos = [commit_info(tx, row) for row in history]
+            yield from infos
         while stop is None or not stop.is_set():
             version = self.ctx.feed.wait(version, poll)
             with self.ctx.meta.transaction(write=False) as tx:
@@ -290,8 +291,8 @@ class CommitService:
                     fresh.append(cur)
                     seen.add(cur.id)
                     cur = tx.get_commit(repo, cur.parent) if cur.parent else None
-                for row in reversed(fresh):
-                    yield commit_info(tx, row)
+                infos = [commit_info(tx, row) for row in reversed(fresh)]
+            yield from infos
 
     # -- delete ------------------------------------------------------------------------------
     def delete(self, repo: str, ref: str) -> builtins.list[CommitKey]:
@@ -314,11 +315,14 @@ class CommitService:
                 target = tx.get_commit(r, i)
                 if target is None:
                     continue
+                # Take back what finishing it added (1.7 took its whole snapshot size, which
+                # drove repo sizes negative); an open commit has added nothing yet.
+                if target.finished is not None:
+                    tx.add_repo_size(r, -self._added_bytes(tx, target, target.tree or EMPTY_ROOT))
                 tx.reparent(r, i, target.parent)
                 for bname in tx.branches_at(r, i):
                     tx.set_branch_head(r, bname, target.parent)
                 tx.delete_commit(r, i)
-                tx.add_repo_size(r, -target.size_bytes)
                 deleted.append(CommitKey(repo=r, id=i))
         for key in deleted:
             self.ctx.feed.publish("delete", key.repo, key.id)

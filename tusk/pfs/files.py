@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tusk.api.models import CommitKey, DiffResult, FileInfo, PutResult
-from tusk.errors import CommitFailed, CommitFinished, Conflict, InvalidPath, NotFound, OutputBranch
+from tusk.errors import (
+    CommitFailed,
+    CommitFinished,
+    Conflict,
+    InvalidPath,
+    NotFound,
+    OutputBranch,
+    PathConflict,
+)
 from tusk.ids import new_id, parse_commit_ref
 from tusk.meta import CommitRow, Tx
 from tusk.pfs.commits import commit_info, is_output_branch, resolve
@@ -98,13 +106,17 @@ class FileService:
         build: Callable[[str], list[Op]],
         *,
         description: str = "",
-        written_bytes: int = 0,
     ) -> CommitKey:
         """Apply ``build(base_root)`` to the target, retrying on concurrent writers."""
         for _ in range(MAX_WRITE_ATTEMPTS):
             with self.ctx.meta.transaction(write=False) as tx:
                 t = self._target(tx, repo, ref)
             root = self.ctx.tree.apply(t.base_root, build(t.base_root))
+            # Repo size counts new and changed files, as finish-commit does for open commits.
+            added = 0
+            if t.open_commit is None:
+                new, _old = self.ctx.tree.diff(root, t.base_root)
+                added = sum(n.size for n in new if n.kind == "file")
             with self.ctx.meta.transaction() as tx:
                 if t.open_commit is not None:
                     ok = tx.update_commit(
@@ -137,7 +149,7 @@ class FileService:
                 if not tx.set_branch_head(repo, t.branch, row.id, expect=t.head):
                     tx.c.rollback()
                     continue
-                tx.add_repo_size(repo, written_bytes)
+                tx.add_repo_size(repo, added)
             self.ctx.feed.publish("head", repo, t.branch)
             self.ctx.feed.publish("finish", repo, row.id)
             return CommitKey(repo=repo, id=row.id)
@@ -356,7 +368,9 @@ class PutBatch:
         target_datums: int = 0,
         target_bytes: int = 0,
     ) -> None:
-        entry = _Entry(clean_path(path), overwrite)
+        # Only a split may target the root (it becomes the directory); a file needs a name, and
+        # a bad path must fail before any bytes are uploaded.
+        entry = _Entry(clean_path(path, allow_root=bool(split)), overwrite)
         if split:
             entry.splitter = Splitter(self.ingestor, split, target_datums, target_bytes)
         else:
@@ -403,7 +417,7 @@ class PutBatch:
                     else:
                         old = tree.get(root, e.path)
                         if old is not None and old.kind == "dir":
-                            raise InvalidPath(
+                            raise PathConflict(
                                 f"cannot put file {e.path}: a directory exists at that path",
                                 hint="choose another path or delete the directory first",
                             )
@@ -415,7 +429,7 @@ class PutBatch:
                 )
             return ops
 
-        key = fs._write(self.repo, self.ref, build, description=description, written_bytes=total)
+        key = fs._write(self.repo, self.ref, build, description=description)
         return PutResult(
             commit=key,
             files=len(self.entries),

@@ -4,6 +4,7 @@ that dies; a Ray executor implements the same small interface."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -98,13 +99,19 @@ class WorkerProcess:
 
     def restart(self) -> None:
         self.kill()
+        self._close_pipes()
         self.restarts += 1
         self._spawn()
 
     def kill(self) -> None:
+        """SIGTERM first (the worker then kills its datum's process group), SIGKILL if it lingers."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -114,7 +121,16 @@ class WorkerProcess:
                 self.proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 self.kill()
+        self._close_pipes()
         self.state = "Terminated"
+
+    def _close_pipes(self) -> None:
+        # Only with the worker's lock held (or no reader left): a reader may be in readline.
+        if self.proc is not None:
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
 
 
 def _readline(stream: IO[bytes]) -> bytes:

@@ -158,7 +158,12 @@ class JobService:
             if pipeline and tx.row(s.pipelines, name=pipeline) is None:
                 raise NotFound(f"pipeline {pipeline} not found")
             if job_id:
-                self._find(tx, job_id, pipeline)
+                # one change, one id: without --pipeline, the logs of every job of that id
+                where: dict[str, Any] = {"id": job_id}
+                if pipeline:
+                    where["pipeline"] = pipeline
+                if not tx.rows(s.jobs, where):
+                    raise NotFound(f"job {job_id} not found", hint="list jobs with `tusk list-job`")
             q = s.logs.select().where(s.logs.c.pk > after).order_by(s.logs.c.pk)
             if pipeline:
                 q = q.where(s.logs.c.pipeline == pipeline)
@@ -198,7 +203,16 @@ class JobService:
                     keys = {k for k in keys if k[0] in repos}
                 rows = [tx.get_commit(r, i) for r, i in sorted(keys)]
                 pending = [r for r in rows if r is not None and r.finished is None]
-                if not pending or time.time() > deadline:
+                # A job's output commit is finished a moment before the job row says success;
+                # wait for that too, so `flush-commit` then `list-job` shows the finished jobs.
+                running = [
+                    j
+                    for r in rows
+                    if r is not None
+                    for j in tx.rows(s.jobs, {"pipeline": r.repo, "id": r.id})
+                    if j["state"] not in TERMINAL
+                ]
+                if not (pending or running) or time.time() > deadline:
                     return [
                         commit_info(tx, r).model_dump(mode="json") for r in rows if r is not None
                     ]

@@ -84,7 +84,11 @@ class PipelineService:
                             hint="pick another pipeline name or delete the repo",
                         )
         version = int(existing["version"]) + 1 if existing else 1
-        salt = spec.salt or (str(existing["salt"]) if existing and not reprocess else new_id())
+        # --reprocess always takes a new salt, even when the spec (e.g. an extracted one) has one
+        if reprocess and existing is not None:
+            salt = new_id()
+        else:
+            salt = spec.salt or (str(existing["salt"]) if existing else new_id())
         stopped = bool(existing["stopped"]) if existing else False
         for repo, _b in inputs:
             if self._is_cron_repo(spec, repo):

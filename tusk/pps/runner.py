@@ -7,6 +7,7 @@ mid-job resumes where it stopped: done datums count once, none is lost or run tw
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,9 +142,32 @@ class JobRunner:
         hashes = [datum_hash(d, pipeline, salt) for d in datums]
         self._prepare(pipeline, job_id, datums, hashes)
         todo = self._pending(pipeline, job_id, datums, hashes)
+        deadline = time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
+        # A hanging datum must not hold the job past its timeout: stop the workers at the deadline.
+        watchdog = None
+        if deadline is not None:
+            watchdog = threading.Timer(deadline - time.time(), self.executor.cancel, (pipeline,))
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            self._attempts(pipeline, job_id, spec, datums, hashes, todo, deadline, cancelled)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _attempts(
+        self,
+        pipeline: str,
+        job_id: str,
+        spec: PipelineSpec,
+        datums: list[Datum],
+        hashes: list[str],
+        todo: list[int],
+        deadline: float | None,
+        cancelled: Any,
+    ) -> None:
         tries = max(1, spec.datum_tries or 3)
         attempt = 0
-        deadline = time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
         while todo and attempt < tries:
             attempt += 1
             tasks = [self._task(spec, pipeline, job_id, i, datums[i], attempt) for i in todo]
@@ -168,57 +192,47 @@ class JobRunner:
         self._finish(pipeline, job_id, datums, hashes)
 
     def _prepare(self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]) -> None:
+        """Record the job's datums once (a resumed job keeps what it had) and mark the ones whose
+        hash any earlier job of the pipeline already processed as skipped."""
         with self.ctx.meta.transaction() as tx:
-            existing = {
-                r["idx"] for r in tx.rows(s.job_datums, {"pipeline": pipeline, "job_id": job_id})
+            key = {"pipeline": pipeline, "job_id": job_id}
+            existing = {r["idx"] for r in tx.rows(s.job_datums, key)}
+            cached = {
+                r["hash"] for r in tx.rows_in(s.datum_cache, "hash", hashes, pipeline=pipeline)
             }
-            rows = [
-                {
-                    "pipeline": pipeline,
-                    "job_id": job_id,
-                    "idx": i,
-                    "datum_id": datum_id(d),
-                    "hash": hashes[i],
-                    "state": "pending",
-                    "inputs": json.dumps([c.to_json() for c in d]),
-                }
-                for i, d in enumerate(datums)
-                if i not in existing
-            ]
-            tx.insert_many(s.job_datums, rows)
-            cached = (
-                {
-                    r["hash"]
-                    for r in tx.rows(
-                        s.datum_cache, {"pipeline": pipeline, "hash": list(set(hashes))}
-                    )
-                }
-                if hashes
-                else set()
+            tx.insert_many(
+                s.job_datums,
+                [
+                    {
+                        **key,
+                        "idx": i,
+                        "datum_id": datum_id(d),
+                        "hash": hashes[i],
+                        "state": "skipped" if hashes[i] in cached else "pending",
+                        "inputs": json.dumps([c.to_json() for c in d]),
+                    }
+                    for i, d in enumerate(datums)
+                    if i not in existing
+                ],
             )
-            skipped = 0
-            for i, h in enumerate(hashes):
-                if h in cached and i not in existing:
-                    tx.update_rows(
-                        s.job_datums,
-                        {"pipeline": pipeline, "job_id": job_id, "idx": i},
-                        state="skipped",
-                    )
-                    skipped += 1
-            states = [
-                r["state"] for r in tx.rows(s.job_datums, {"pipeline": pipeline, "job_id": job_id})
-            ]
+            states = [r["state"] for r in tx.rows(s.job_datums, key)]
+            job = self._job(tx, pipeline, job_id)
             tx.update_rows(
                 s.jobs,
                 {"pipeline": pipeline, "id": job_id},
                 state="running",
-                started=tx.row(s.jobs, pipeline=pipeline, id=job_id)["started"] or time.time(),  # type: ignore[index]
+                started=job["started"] or time.time(),
                 total=len(datums),
                 skipped=states.count("skipped"),
                 processed=states.count("success"),
                 failed=0,
             )
-            self._log(tx, pipeline, job_id, f"job running: {len(datums)} datums, {skipped} skipped")
+            self._log(
+                tx,
+                pipeline,
+                job_id,
+                f"job running: {len(datums)} datums, {states.count('skipped')} skipped",
+            )
 
     def _pending(
         self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]
@@ -382,11 +396,7 @@ class JobRunner:
             bad = [r for r in rows if r["state"] not in ("success", "skipped")]
             manifests = {
                 r["hash"]: r["manifest"]
-                for r in (
-                    tx.rows(s.datum_cache, {"pipeline": pipeline, "hash": list(set(hashes))})
-                    if hashes
-                    else []
-                )
+                for r in tx.rows_in(s.datum_cache, "hash", hashes, pipeline=pipeline)
             }
         if bad:
             self.fail(

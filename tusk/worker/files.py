@@ -50,11 +50,10 @@ def check_input_name(name: str) -> str:
 
 
 def materialise_inputs(
-    inputs: tuple[DatumInput, ...], real_pfs: str, stores: dict[str, ObjectStore], store_url: str
+    inputs: tuple[DatumInput, ...], real_pfs: str, store: ObjectStore
 ) -> Materialised:
     """Copy every input file to ``<real_pfs>/<input name><path>`` and make the copies read-only."""
     done = Materialised()
-    store = stores[store_url]
     seen: set[str] = set()
     for datum_input in inputs:
         name = check_input_name(datum_input.name)
@@ -182,8 +181,11 @@ def _dir_key(path: str) -> tuple[int, int]:
 def _walk_dir(
     walk: _Walk, host_dir: str, rel_dir: str, ancestors: set[tuple[int, int]], max_bytes: int
 ) -> None:
-    with os.scandir(host_dir) as entries:
-        listing = list(entries)
+    try:
+        with os.scandir(host_dir) as entries:
+            listing = list(entries)
+    except OSError as e:
+        raise DatumFailed(f"cannot read output {rel_dir or '/'}: {_describe(e)}") from e
     if not listing and rel_dir:
         walk.dirs.append(rel_dir)
     for entry in listing:

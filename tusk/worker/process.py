@@ -79,6 +79,7 @@ class _LineSplitter:
 def run_command(
     argv: list[str],
     *,
+    executable: str | None = None,
     env: dict[str, str],
     cwd: str | None,
     stdin: bytes | None,
@@ -91,6 +92,7 @@ def run_command(
     """
     proc = subprocess.Popen(
         argv,
+        executable=executable,
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

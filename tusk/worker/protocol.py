@@ -120,6 +120,9 @@ class DatumTask:
             raise InvalidArgument(
                 f"invalid sandbox {sandbox!r}", hint="use one of " + ", ".join(SANDBOX_MODES)
             )
+        for key in ("cmd", "stdin", "accept_return_code", "inputs"):
+            if not isinstance(raw.get(key) or [], list):
+                raise InvalidArgument(f"task field {key!r} must be a list")
         timeout = raw.get("timeout_seconds")
         return cls(
             task_id=str(raw["task_id"]),

@@ -1,0 +1,165 @@
+"""An in-process tusk (``tusk.Engine``) on SQLite and a local object store, with the few verbs the
+pipeline tests need: put files, create pipelines, wait for jobs, read outputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tusk.pps.runner import TERMINAL
+from tusk.pps.spec import parse_specs
+from tusk.runtime import Engine, Settings
+
+PY = sys.executable
+
+
+class Pps:
+    """A started engine plus helpers; every wait has a deadline."""
+
+    def __init__(self, home: Path, sandbox: str = "auto") -> None:
+        self.home = home
+        self.engine = Engine(Settings.for_home(home, sandbox=sandbox))
+        self.engine.start()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    # -- data ----------------------------------------------------------------------------------
+    def repo(self, *names: str) -> None:
+        for name in names:
+            self.engine.repos.create(name)
+
+    def put(
+        self, repo: str, files: dict[str, bytes | str], *, overwrite: bool = False, ref: str = "master"
+    ) -> str:
+        """One commit with ``files``; returns its id."""
+        batch = self.engine.files.open_put(repo, ref)
+        for path, data in files.items():
+            batch.begin_file(path, overwrite=overwrite)
+            batch.write(data.encode() if isinstance(data, str) else data)
+            batch.end_file()
+        return batch.commit().commit.id
+
+    def delete(self, repo: str, *paths: str, ref: str = "master") -> str:
+        return self.engine.files.delete(repo, ref, list(paths)).id
+
+    def read(self, repo: str, ref: str, path: str) -> bytes:
+        return b"".join(self.engine.files.get(repo, ref, path))
+
+    def tree(self, repo: str, ref: str = "master") -> dict[str, bytes]:
+        """Every file of a commit: path -> content."""
+        return {
+            f.path: self.read(repo, ref, f.path)
+            for f in self.engine.files.walk(repo, ref, "/")
+            if f.type == "file"
+        }
+
+    # -- pipelines -----------------------------------------------------------------------------
+    def create(
+        self,
+        name: str,
+        input: dict[str, Any],
+        cmd: list[str],
+        *,
+        update: bool = False,
+        reprocess: bool = False,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        spec = {"pipeline": {"name": name}, "transform": {"cmd": cmd}, "input": input}
+        transform = fields.pop("transform", {})
+        spec["transform"].update(transform)
+        spec.update(fields)
+        (parsed,) = parse_specs(json.dumps(spec), "test")
+        return self.engine.pipelines.create(parsed, update=update, reprocess=reprocess)
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def jobs(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+        """Jobs, oldest first."""
+        return list(reversed(self.engine.jobs.list(pipeline)))
+
+    def wait_for(
+        self, what: str, check: Callable[[], Any], timeout: float = 60.0
+    ) -> Any:  # noqa: ANN401 - returns whatever ``check`` returns
+        """Wait (on the change feed, re-checking at least every 0.1 s) until ``check()`` is truthy."""
+        deadline = time.monotonic() + timeout
+        feed = self.engine.ctx.feed
+        while True:
+            seen = feed.version
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+            feed.wait(seen, 0.1)
+
+    def wait_jobs(self, pipeline: str, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Wait until ``pipeline`` has ``count`` jobs and all are done; return them oldest first."""
+
+        def done() -> list[dict[str, Any]] | None:
+            jobs = self.jobs(pipeline)
+            if len(jobs) >= count and all(j["state"] in TERMINAL for j in jobs):
+                return jobs
+            return None
+
+        jobs: list[dict[str, Any]] = self.wait_for(f"{count} finished jobs of {pipeline}", done, timeout)
+        assert len(jobs) == count, [(j["id"], j["state"]) for j in jobs]
+        return jobs
+
+    def wait_job(self, pipeline: str, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            job = self.engine.jobs.inspect(job_id, pipeline)
+            return job if job["state"] in TERMINAL else None
+
+        result: dict[str, Any] = self.wait_for(f"job {pipeline}/{job_id}", done, timeout)
+        return result
+
+    def wait_state(self, pipeline: str, job_id: str, state: str, timeout: float = 60.0) -> None:
+        self.wait_for(
+            f"job {pipeline}/{job_id} to be {state}",
+            lambda: self.engine.jobs.inspect(job_id, pipeline)["state"] == state,
+            timeout,
+        )
+
+    def user_logs(self, pipeline: str, job_id: str | None = None) -> list[str]:
+        return [
+            r["message"]
+            for r in self.engine.jobs.logs(pipeline, job_id)
+            if r["stream"] in ("stdout", "stderr")
+        ]
+
+
+def progress(job: dict[str, Any]) -> tuple[int, int, int]:
+    """(processed, skipped, total), as list-job's PROGRESS shows ``p + s / t``."""
+    return int(job["processed"]), int(job["skipped"]), int(job["total"])
+
+
+def atom(repo: str, glob: str = "/*", **extra: Any) -> dict[str, Any]:
+    return {"atom": {"repo": repo, "glob": glob, **extra}}
+
+
+COPY = ["sh", "-c", "cp -r /pfs/in/* /pfs/out/"]
+
+
+@pytest.fixture
+def pps(tmp_path: Path) -> Iterator[Pps]:
+    p = Pps(tmp_path / "home")
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture(params=["bwrap", "none"])
+def sandboxed_pps(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pps]:
+    """The engine once with bubblewrap (required, never skipped: CI installs it) and once without."""
+    p = Pps(tmp_path / "home", sandbox=request.param)
+    try:
+        yield p
+    finally:
+        p.close()
