@@ -59,6 +59,8 @@ class Workshop:
         if show:
             print(f"$ {line}")
             sys.stdout.write(proc.stdout)
+            if proc.stdout and not proc.stdout.endswith("\n"):
+                sys.stdout.write("\n")  # get-file prints the file as is; keep the prompt apart
             if proc.stderr.strip():
                 sys.stdout.write(proc.stderr)
             sys.stdout.flush()

@@ -36,7 +36,12 @@ class Pps:
             self.engine.repos.create(name)
 
     def put(
-        self, repo: str, files: dict[str, bytes | str], *, overwrite: bool = False, ref: str = "master"
+        self,
+        repo: str,
+        files: dict[str, bytes | str],
+        *,
+        overwrite: bool = False,
+        ref: str = "master",
     ) -> str:
         """One commit with ``files``; returns its id."""
         batch = self.engine.files.open_put(repo, ref)
@@ -83,9 +88,7 @@ class Pps:
         """Jobs, oldest first."""
         return list(reversed(self.engine.jobs.list(pipeline)))
 
-    def wait_for(
-        self, what: str, check: Callable[[], Any], timeout: float = 60.0
-    ) -> Any:  # noqa: ANN401 - returns whatever ``check`` returns
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
         """Wait (on the change feed, re-checking at least every 0.1 s) until ``check()`` is truthy."""
         deadline = time.monotonic() + timeout
         feed = self.engine.ctx.feed
@@ -107,7 +110,9 @@ class Pps:
                 return jobs
             return None
 
-        jobs: list[dict[str, Any]] = self.wait_for(f"{count} finished jobs of {pipeline}", done, timeout)
+        jobs: list[dict[str, Any]] = self.wait_for(
+            f"{count} finished jobs of {pipeline}", done, timeout
+        )
         assert len(jobs) == count, [(j["id"], j["state"]) for j in jobs]
         return jobs
 

@@ -22,9 +22,7 @@ from tusk.errors import AlreadyExists
 from tusk.meta import BranchRow, CommitRow, MetadataStore, RepoRow
 from tusk.meta import schema as s
 
-POSTGRES_URL = os.environ.get(
-    "TUSK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("TUSK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _commit(repo: str, cid: str, parent: str | None = None, **kw: object) -> CommitRow:
@@ -362,10 +360,7 @@ class MetadataContract:
         with meta.transaction() as tx:
             tx.insert_many(
                 s.datum_cache,
-                [
-                    {"pipeline": "p", "hash": h, "manifest": "[]", "job_id": _id(0)}
-                    for h in ids
-                ],
+                [{"pipeline": "p", "hash": h, "manifest": "[]", "job_id": _id(0)} for h in ids],
             )
         with meta.transaction(write=False) as tx:
             got = tx.rows_in(s.datum_cache, "hash", [*ids[::2], ids[0], _id(99999)], pipeline="p")

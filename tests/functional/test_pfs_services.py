@@ -252,8 +252,15 @@ def test_delete_file_dir_glob_missing_and_root(pfs: Pfs, data: str) -> None:
     pfs.put(
         data,
         "master",
-        {"/keep": b"k", "/gone": b"g", "/d/a": b"a", "/d/b": b"b", "/logs/1.txt": b"1",
-         "/logs/2.txt": b"2", "/logs/3.csv": b"3"},
+        {
+            "/keep": b"k",
+            "/gone": b"g",
+            "/d/a": b"a",
+            "/d/b": b"b",
+            "/logs/1.txt": b"1",
+            "/logs/2.txt": b"2",
+            "/logs/3.csv": b"3",
+        },
     )
     pfs.files.delete(data, "master", ["/gone"])
     assert pfs.names(data, "master") == ["/d", "/keep", "/logs"]
@@ -362,9 +369,7 @@ def test_file_under_a_file_is_a_path_conflict_and_makes_no_commit(pfs: Pfs, data
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
-def test_file_where_a_directory_is_is_a_path_conflict(
-    pfs: Pfs, data: str, overwrite: bool
-) -> None:
+def test_file_where_a_directory_is_is_a_path_conflict(pfs: Pfs, data: str, overwrite: bool) -> None:
     pfs.put(data, "master", {"/d/x": b"x"})
     head = pfs.head(data)
     with pytest.raises(PathConflict, match="directory"):
@@ -382,12 +387,8 @@ def test_file_and_directory_clash_in_one_open_commit(pfs: Pfs, data: str) -> Non
     assert pfs.read(data, "master", "/a") == b"file"
 
 
-@pytest.mark.parametrize(
-    "path", ["/a*b", "/a?", "/[x]", "/{a,b}", "/a!", "/d/../etc", "../x", "/"]
-)
-def test_bad_paths_are_rejected_before_anything_is_stored(
-    pfs: Pfs, data: str, path: str
-) -> None:
+@pytest.mark.parametrize("path", ["/a*b", "/a?", "/[x]", "/{a,b}", "/a!", "/d/../etc", "../x", "/"])
+def test_bad_paths_are_rejected_before_anything_is_stored(pfs: Pfs, data: str, path: str) -> None:
     objects_before = sorted(pfs.ctx.store.iter_ids())
     with pytest.raises(InvalidPath):
         pfs.put(data, "master", {path: b"x"})
@@ -408,8 +409,13 @@ def tree_repo(pfs: Pfs, data: str) -> str:
     pfs.put(
         data,
         "master",
-        {"/top.txt": b"12345", "/users/b": b"bb", "/users/a": b"a", "/imgs/x.png": b"xyz",
-         "/imgs/sub/y.png": b"y"},
+        {
+            "/top.txt": b"12345",
+            "/users/b": b"bb",
+            "/users/a": b"a",
+            "/imgs/x.png": b"xyz",
+            "/imgs/sub/y.png": b"y",
+        },
     )
     return data
 
@@ -764,7 +770,7 @@ def _best_put_seconds(pfs: Pfs, repo: str, rounds: int = 5) -> float:
     best = float("inf")
     for i in range(rounds):
         t0 = time.perf_counter()
-        pfs.put(repo, "master", {f"/new/file-{i}": b"one more file"})
+        pfs.put(repo, "master", {f"/files/new-{i}": b"one more file"})
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -775,15 +781,12 @@ def test_put_cost_does_not_grow_with_repo_size(pfs: Pfs) -> None:
     pfs.put("small", "master", {f"/files/{i:06d}": b"%d" % i for i in range(10)})
     big = {f"/files/{i:06d}": b"%d" % i for i in range(20_000)}
     pfs.put("big", "master", big)
-    assert pfs.ctx.tree.stats(pfs.files._read_root("big", "master"))[1] == 20_000
+    assert pfs.files.inspect("big", "master", "/files").file_count == 20_000
     small_t = _best_put_seconds(pfs, "small")
     big_t = _best_put_seconds(pfs, "big")
-    # generous: one put is O(changed), a 2,000x bigger repo must not cost 3x as much
+    # generous: a put is O(changed), so one more file in a directory of 20,000 must not cost
+    # 3x what it costs in a directory of 10
     assert big_t < 3 * small_t + 0.02, (small_t, big_t)
-    # appending into the big directory itself is also cheap
-    t0 = time.perf_counter()
-    pfs.put("big", "master", {"/files/zzz": b"z"})
-    assert time.perf_counter() - t0 < 3 * small_t + 0.05
 
 
 def test_appending_to_a_large_file_stores_only_the_change(pfs: Pfs, data: str) -> None:

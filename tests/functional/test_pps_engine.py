@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,11 @@ from tusk.errors import AlreadyExists, HasDependents, InvalidSpec, NotFound
 from tusk.pfs.context import SPEC_REPO
 
 # Each datum appends its file names to /pfs/out/all: concatenation shows the datum order.
-APPEND_NAMES = ["sh", "-c", "for f in $(cd /pfs/in && find . -type f | sort); do echo $f >> /pfs/out/all; done"]
+APPEND_NAMES = [
+    "sh",
+    "-c",
+    "for f in $(cd /pfs/in && find . -type f | sort); do echo $f >> /pfs/out/all; done",
+]
 # One upper-cased copy per input file, and a line on stdout naming it.
 UPPER = [
     "sh",
@@ -208,7 +214,11 @@ def test_datum_environment(pps: Pps) -> None:
 def test_stdin_lines_are_fed_to_the_command(pps: Pps) -> None:
     pps.repo("data")
     pps.put("data", {"/f": "x"})
-    stdin = ["echo one > /pfs/out/lines", "echo $GREETING >> /pfs/out/lines", "cat /pfs/data/f >> /pfs/out/lines"]
+    stdin = [
+        "echo one > /pfs/out/lines",
+        "echo $GREETING >> /pfs/out/lines",
+        "cat /pfs/data/f >> /pfs/out/lines",
+    ]
     pps.create(
         "p", atom("data", glob="/"), ["sh"], transform={"stdin": stdin, "env": {"GREETING": "hi"}}
     )
@@ -237,7 +247,11 @@ def test_union_concatenates_its_inputs_in_name_order(pps: Pps) -> None:
     pps.put("a", {"/a1": "1", "/a2": "2"})
     pps.put("b", {"/b1": "1"})
     # only the datum's own input is mounted: one of /pfs/a, /pfs/b
-    names = ["sh", "-c", "for f in ${a:-} ${b:-}; do echo $(ls /pfs | grep -v out) $(basename $f) >> /pfs/out/all; done"]
+    names = [
+        "sh",
+        "-c",
+        "for f in ${a:-} ${b:-}; do echo $(ls /pfs | grep -v out) $(basename $f) >> /pfs/out/all; done",
+    ]
     # given out of order: the stored spec sorts union inputs by name
     pps.create("p", {"union": [atom("b"), atom("a")]}, names)
     (job,) = pps.wait_jobs("p", 1)
@@ -311,7 +325,9 @@ def test_parallelism_only_update_skips_everything_and_replaces_the_workers(pps: 
     (v1,) = pps.engine.jobs.workers("p")
     assert re.fullmatch(r"pipeline-p-v1-[a-z0-9]{5}", v1["name"])
 
-    info = pps.create("p", atom("x", name="in"), UPPER, update=True, parallelism_spec={"constant": 3})
+    info = pps.create(
+        "p", atom("x", name="in"), UPPER, update=True, parallelism_spec={"constant": 3}
+    )
     assert info["version"] == 2
     jobs = pps.wait_jobs("p", 2)
     assert progress(jobs[-1]) == (0, 3, 3) and jobs[-1]["state"] == "success"
@@ -349,8 +365,25 @@ def test_a_transform_change_without_reprocess_keeps_old_outputs(pps: Pps) -> Non
     assert progress(job) == (1, 2, 3)
     assert pps.tree("p") == {"/a": b"A", "/b": b"B", "/c": b"c"}  # the new code for new data
     # each job reports the transform of the spec version it ran
-    specs = [pps.engine.jobs.inspect(j["id"], "p")["spec"]["transform"]["cmd"] for j in pps.jobs("p")]
+    specs = [
+        pps.engine.jobs.inspect(j["id"], "p")["spec"]["transform"]["cmd"] for j in pps.jobs("p")
+    ]
     assert specs == [UPPER, COPY, COPY]
+
+
+def test_an_update_kills_the_running_job_and_runs_a_new_one(pps: Pps, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    pps.repo("x")
+    pps.put("x", {"/a": "a"})
+    pps.create("p", atom("x", name="in"), ["sh", "-c", f"touch {started}; sleep 60"])
+    pps.wait_for("the datum to start", started.exists)
+    t0 = time.monotonic()
+    pps.create("p", atom("x", name="in"), COPY, update=True)
+    old, new = pps.wait_jobs("p", 2, timeout=30)
+    assert time.monotonic() - t0 < 20
+    assert (old["state"], old["reason"]) == ("killed", "pipeline was updated")
+    assert new["state"] == "success" and progress(new) == (1, 0, 1)
+    assert pps.tree("p") == {"/a": b"a"}
 
 
 # -- provenance ------------------------------------------------------------------------------------
@@ -373,7 +406,9 @@ def test_provenance_of_a_three_stage_dag_and_flush(pps: Pps) -> None:
     assert [j["state"] for j in pps.engine.jobs.list()] == ["success"] * 3
 
     spec_commits = {n: pps.engine.pipelines.inspect(n)["spec_commit"] for n in "abc"}
-    prov = {(p.commit.repo, p.commit.id) for p in pps.engine.commits.inspect("c", commit).provenance}
+    prov = {
+        (p.commit.repo, p.commit.id) for p in pps.engine.commits.inspect("c", commit).provenance
+    }
     assert prov == {
         ("x", commit),
         ("a", commit),
@@ -420,6 +455,7 @@ def test_delete_pipeline(pps: Pps) -> None:
     assert pps.engine.pipelines.delete("b") == ["b"]
     assert [p["name"] for p in pps.engine.pipelines.list()] == ["a"]
     assert "b" not in [r.name for r in pps.engine.repos.list()]
+    assert "b" not in [b.branch.name for b in pps.engine.commits.list_branches(SPEC_REPO)]
     assert [j["pipeline"] for j in pps.engine.jobs.list()] == ["a"]
     assert {w["pipeline"] for w in pps.engine.jobs.workers()} == {"a"}
     with pytest.raises(NotFound):
@@ -435,7 +471,11 @@ def test_delete_pipeline(pps: Pps) -> None:
 def test_user_output_is_logged_and_outlives_the_workers(pps: Pps) -> None:
     pps.repo("x")
     pps.put("x", {"/a": "a", "/b": "b"})
-    chatty = ["sh", "-c", 'for f in /pfs/in/*; do echo "out $(basename $f)"; echo "err $(basename $f)" >&2; done']
+    chatty = [
+        "sh",
+        "-c",
+        'for f in /pfs/in/*; do echo "out $(basename $f)"; echo "err $(basename $f)" >&2; done',
+    ]
     pps.create("p", atom("x", name="in"), chatty)
     (job,) = pps.wait_jobs("p", 1)
     datums = {d["inputs"][0]["path"]: d["id"] for d in pps.engine.jobs.datums(job["id"], "p")}

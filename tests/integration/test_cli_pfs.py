@@ -363,7 +363,7 @@ def test_put_file_bad_input_changes_nothing(tusk: Tusk, tree: Path) -> None:
     )
     fails(tusk("put-file", "bad", "master", "/x/../../y", input="x"), 2, "'..'")
     fails(
-        tusk("put-file", "bad", "master", "/dir", input="x"), 2, "a directory exists at that path"
+        tusk("put-file", "bad", "master", "/dir", input="x"), 5, "a directory exists at that path"
     )
     fails(tusk("put-file", "bad", "master", "/plain/below", input="x"), 5, "plain")
     port = free_port()  # nothing listens there

@@ -7,9 +7,10 @@ import os
 import sys
 
 import click
+import httpx
 
 from tusk import __version__
-from tusk.errors import TuskError
+from tusk.errors import ServerUnavailable, TuskError
 
 # Each module defines ``COMMANDS`` (a list of click commands); adding a module is one line here.
 COMMAND_MODULES = (
@@ -70,6 +71,13 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(141)
+    except httpx.HTTPError as err:  # a transport failure the client did not translate
+        click.echo(f"lost the connection to the tusk server: {err or type(err).__name__}", err=True)
+        sys.exit(ServerUnavailable.exit_code)
+    except OSError as err:  # a local file (get-file -o, put-file -f) could not be used
+        where = f" {err.filename}" if err.filename else ""
+        click.echo(f"error{where}: {(err.strerror or str(err)).lower()}", err=True)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -15,7 +15,7 @@ from tusk.api.models import CommitInfo, FileInfo
 from tusk.cli.common import client, out, print_raw, raw_option, warn
 from tusk.cli.format import HeaderTabWriter, Table, ago, bytes_size, print_table, time_difference
 from tusk.cli.put_cmds import put_file
-from tusk.errors import InvalidArgument
+from tusk.errors import InvalidArgument, SourceUnavailable
 
 COMMIT_HEADER = ("REPO", "ID", "PARENT", "STARTED", "DURATION", "SIZE")
 FILE_HEADER = ("NAME", "TYPE", "SIZE")
@@ -289,13 +289,20 @@ def get_file(
 
 
 def _write_file(dest: str, blocks: Iterable[bytes]) -> None:
-    """Write ``blocks`` to ``dest`` via a temporary name, so a failed read leaves no file."""
+    """Write ``blocks`` to ``dest``; a read that fails (e.g. not found) leaves no file behind."""
+    it = iter(blocks)
+    first = next(it, b"")  # server errors surface here, before anything is created
     tmp = dest + ".tusk-partial"
     try:
         with open(tmp, "wb") as fh:
-            for block in blocks:
+            fh.write(first)
+            for block in it:
                 fh.write(block)
         os.replace(tmp, dest)
+    except OSError as err:
+        raise SourceUnavailable(
+            f"open {dest}: {(err.strerror or str(err)).lower()}", hint="check the -o path"
+        ) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -76,6 +76,20 @@ def url_reader(url: str) -> Callable[[], Iterator[bytes]]:
     return read
 
 
+class LocalFile:
+    """A local file opened only when its bytes are sent (cheaper than a Path per file)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self) -> Iterator[bytes]:
+        with open(self.path, "rb") as fh:
+            while block := fh.read(BLOCK):
+                yield block
+
+
 def walk_dir(root: str, want_size: bool) -> Iterator[tuple[str, str, int | None]]:
     """(relative path, local path, size) of every file under ``root``; symlinked dirs are not
     followed (as Go's filepath.Walk). One scandir per directory, no stat unless sizes are wanted."""
@@ -111,10 +125,11 @@ def local_source(source: str, dest: str, recursive: bool, want_size: bool) -> It
             raise InvalidArgument(
                 f"read {source}: is a directory", hint=f"use -r to put the contents of {source}"
             )
+        prefix = "" if dest == "/" else dest  # names from scandir need no normalizing
         for rel, local, size in walk_dir(source, want_size):
-            yield Planned(normalize(dest + rel), Path(local), size)
+            yield Planned(prefix + rel, LocalFile(local), size)
         return
-    yield Planned(dest, Path(source), st.st_size)
+    yield Planned(dest, LocalFile(source), st.st_size)
 
 
 def read_source_list(input_file: str) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,8 +215,18 @@ class Client(PpsMixin):
                 f"no tusk server answers at {self.address}",
                 hint="start one with `tusk up` (or set TUSK_ADDRESS)",
             ) from None
+        except httpx.TransportError as e:
+            raise self._lost(e) from None
         _raise_for(resp)
         return resp
+
+    def _lost(self, e: httpx.TransportError) -> ServerUnavailable:
+        """The server went away (or stopped answering) in the middle of a request."""
+        return ServerUnavailable(
+            f"lost the connection to the tusk server at {self.address} "
+            f"({type(e).__name__}: {e or 'no detail'})",
+            hint="check the server with `tusk status`, then run the command again",
+        )
 
     def _get(self, url: str, model: Any, **params: Any) -> Any:
         resp = self._send("GET", url, params=_clean(params))
@@ -296,7 +306,7 @@ class Client(PpsMixin):
 
     def subscribe_commit(
         self, repo: str, branch: str, *, from_: str | None = None, new: bool = False
-    ) -> Iterator[CommitInfo]:
+    ) -> Generator[CommitInfo, None, None]:
         params = _clean({"branch": branch, "from_": from_, "new": new or None})
         try:
             with self._http.stream(
@@ -310,6 +320,8 @@ class Client(PpsMixin):
                         yield CommitInfo.model_validate_json(line)
         except httpx.ConnectError:
             raise ServerUnavailable(f"no tusk server answers at {self.address}") from None
+        except httpx.TransportError as e:
+            raise self._lost(e) from None
 
     @contextmanager
     def commit(self, repo: str, branch: str, *, description: str = "") -> Iterator[OpenCommit]:
@@ -422,6 +434,8 @@ class Client(PpsMixin):
                 yield from resp.iter_bytes(BLOCK)
         except httpx.ConnectError:
             raise ServerUnavailable(f"no tusk server answers at {self.address}") from None
+        except httpx.TransportError as e:
+            raise self._lost(e) from None
 
     def get_file_bytes(self, repo: str, ref: str, path: str) -> bytes:
         return b"".join(self.get_file(repo, ref, path))

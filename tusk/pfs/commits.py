@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 from tusk.api.models import BranchInfo, BranchKey, CommitInfo, CommitKey, ProvenanceEntry
 from tusk.errors import (
@@ -240,7 +240,7 @@ class CommitService:
         new: bool = False,
         stop: threading.Event | None = None,
         poll: float = 1.0,
-    ) -> Iterator[CommitInfo]:
+    ) -> Generator[CommitInfo, None, None]:
         """Yield the branch's commits oldest first, then each new head as the branch moves.
 
         Bad arguments raise here, and the branch is read here too, before the first commit is
@@ -274,7 +274,7 @@ class CommitService:
         version: int,
         stop: threading.Event | None,
         poll: float,
-    ) -> Iterator[CommitInfo]:
+    ) -> Generator[CommitInfo, None, None]:
         if history:
             with self.ctx.meta.transaction(write=False) as tx:
                 infos = [commit_info(tx, row) for row in history]

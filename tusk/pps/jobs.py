@@ -97,8 +97,9 @@ class JobService:
     def stop(self, job_id: str, pipeline: str | None = None) -> None:
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
-        self.scheduler.kill_job(job["pipeline"], job_id)
+        # ended first, so the pipeline's loop cannot take it up again once its workers stop
         self.runner.fail(job["pipeline"], job_id, "stopped by the user", "killed")
+        self.scheduler.kill_job(job["pipeline"], job_id)
 
     def delete(self, job_id: str, pipeline: str | None = None) -> None:
         with self.ctx.meta.transaction(write=False) as tx:

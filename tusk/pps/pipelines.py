@@ -166,8 +166,8 @@ class PipelineService:
         with self.ctx.meta.transaction(write=False) as tx:
             jobs = [j for j in tx.rows(s.jobs, {"pipeline": name}) if j["state"] not in TERMINAL]
         for j in jobs:
-            self.scheduler.kill_job(name, str(j["id"]))
             self.scheduler.runner.fail(name, str(j["id"]), "pipeline was updated", "killed")
+            self.scheduler.kill_job(name, str(j["id"]))
 
     # -- reads -------------------------------------------------------------------------------
     def _row(self, tx: Tx, name: str) -> dict[str, Any]:

@@ -140,7 +140,8 @@ class JobRunner:
         inputs = self._inputs(pipeline, job_id)
         datums = enumerate_datums(spec.input, inputs, self.ctx.tree)
         hashes = [datum_hash(d, pipeline, salt) for d in datums]
-        self._prepare(pipeline, job_id, datums, hashes)
+        if not self._prepare(pipeline, job_id, datums, hashes):
+            return  # stopped (or its pipeline updated) while it was being set up
         todo = self._pending(pipeline, job_id, datums, hashes)
         deadline = time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
         # A hanging datum must not hold the job past its timeout: stop the workers at the deadline.
@@ -173,6 +174,8 @@ class JobRunner:
             tasks = [self._task(spec, pipeline, job_id, i, datums[i], attempt) for i in todo]
             failed: list[int] = []
             for res in self.executor.run(pipeline, tasks):
+                if cancelled.is_set() and not res.ok:
+                    break  # killed by stop-job or a shutdown: not a try of the datum
                 idx = int(res.task_id.rsplit("-", 2)[1])
                 last = attempt >= tries
                 if self._record(pipeline, job_id, idx, hashes[idx], res, last):
@@ -191,11 +194,14 @@ class JobRunner:
             todo = sorted(failed)
         self._finish(pipeline, job_id, datums, hashes)
 
-    def _prepare(self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]) -> None:
+    def _prepare(self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]) -> bool:
         """Record the job's datums once (a resumed job keeps what it had) and mark the ones whose
-        hash any earlier job of the pipeline already processed as skipped."""
+        hash any earlier job of the pipeline already processed as skipped; False if the job has
+        ended meanwhile (a killed job must not come back to life as running)."""
         with self.ctx.meta.transaction() as tx:
             key = {"pipeline": pipeline, "job_id": job_id}
+            if self._job(tx, pipeline, job_id)["state"] in TERMINAL:
+                return False
             existing = {r["idx"] for r in tx.rows(s.job_datums, key)}
             cached = {
                 r["hash"] for r in tx.rows_in(s.datum_cache, "hash", hashes, pipeline=pipeline)
@@ -233,6 +239,7 @@ class JobRunner:
                 job_id,
                 f"job running: {len(datums)} datums, {states.count('skipped')} skipped",
             )
+        return True
 
     def _pending(
         self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]

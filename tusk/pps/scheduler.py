@@ -82,6 +82,7 @@ class PipelineLoop:
     def stop(self) -> None:
         self.stop_event.set()
         self.cancel_job.set()
+        self.ctx.feed.publish("jobs", self.name, "")  # wake the loop from its wait on the feed
 
 
 class Scheduler:
@@ -130,5 +131,8 @@ class Scheduler:
             self.loops.clear()
         for loop in loops:
             loop.stop()
+            if loop.current is not None:
+                # a running datum would hold shutdown until it ends; it runs again on restart
+                self.executor.cancel(loop.name)
         for loop in loops:
             loop.thread.join(timeout=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 from fastapi import APIRouter, Request
@@ -32,6 +32,7 @@ from tusk.runtime import Engine
 
 router = APIRouter()
 STREAM_BLOCK = 1 << 20
+SUBSCRIBE_POLL = 0.5  # seconds a subscription waits between checks of its stop flag
 
 
 def eng(request: Request) -> Engine:
@@ -125,11 +126,17 @@ def subscribe(
 ) -> StreamingResponse:
     e = eng(request)
     stop = threading.Event()
-    it = e.commits.subscribe(repo, branch, from_=from_, new=new, stop=stop)
+    it = e.commits.subscribe(repo, branch, from_=from_, new=new, stop=stop, poll=SUBSCRIBE_POLL)
 
-    def lines() -> Iterator[bytes]:
+    async def lines() -> AsyncIterator[bytes]:
+        # When the client goes away Starlette cancels this generator; the thread waiting for
+        # the next commit is abandoned and ``stop`` ends it within one poll, so abandoned
+        # subscriptions do not pile up in (and finally exhaust) the server's thread pool.
         try:
-            for info in it:
+            while True:
+                info = await anyio.to_thread.run_sync(next, it, None, abandon_on_cancel=True)
+                if info is None:
+                    return
                 yield (info.model_dump_json() + "\n").encode()
         finally:
             stop.set()

@@ -1,0 +1,5 @@
+"""``python -m tusk.cli``."""
+
+from tusk.cli.main import main
+
+main()

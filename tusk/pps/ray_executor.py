@@ -1,0 +1,395 @@
+"""The Ray executor: per pipeline version, long-lived named Ray actors that each hold a datum
+:class:`~tusk.worker.Worker`; datums go to whichever actor is free, one call in flight per actor.
+
+Addresses (``make_executor``):
+
+- ``ray://host:port`` -- with Ray Client installed (``grpcio``, as ``ray[client]`` or
+  ``ray[default]`` bring), the Ray Client server at that address (port 10001 by default);
+  without it, the GCS address of a cluster this machine reaches directly (port 6379 by default),
+  which is how tusk joins a cluster started with ``ray start --head`` on the same network.
+- ``ray`` -- whatever ``ray.init()`` picks: the cluster named by ``RAY_ADDRESS``, else a Ray
+  instance started for this process.
+
+Ray is global to a process: one RayExecutor per process. Actors are owned by this process (not
+detached), so a tuskd that exits takes its workers with it.
+
+Workers must be able to import tusk (install it in the cluster's image) and reach the object
+store named in each task: a ``file://`` store works only while every node sees the same disk, as
+nodes on one machine do; a cluster of several machines needs an ``s3://`` store.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayError
+
+from tusk.errors import InvalidArgument
+from tusk.pps.executor import WorkerInfo, worker_name
+from tusk.worker import worker_from_environ
+from tusk.worker.__main__ import _run_line
+from tusk.worker.protocol import DatumResult, DatumTask
+
+NAMESPACE = "tusk"
+# A worker is long-lived and idle between jobs, yet holds its CPU reservation all the while: a
+# whole CPU each would let a 3-CPU cluster hold three workers across all pipelines. A quarter still
+# bounds the user processes per CPU, so parallelism 10 fits a 3-CPU cluster with room for other
+# pipelines. Workers that do not fit stay Pending and get no datums (see RayPool.run).
+DEFAULT_NUM_CPUS = 0.25
+RESPAWN_TIMEOUT = 10.0
+_POLL = 0.5
+
+
+class RayWorker:
+    """The actor body: one :class:`~tusk.worker.Worker` running one datum task at a time."""
+
+    def __init__(self, name: str) -> None:
+        self.worker = worker_from_environ(name)
+
+    def ready(self) -> int:
+        return os.getpid()
+
+    def run(self, task_json: str) -> str:
+        return json.dumps(_run_line(self.worker, task_json.encode()).to_json())
+
+
+def actor_options(
+    resources: dict[str, Any] | None, image: str | None, containers: bool
+) -> dict[str, Any]:
+    """Ray actor options for a pipeline's ``resource_requests`` (``cpu``, ``memory``, ``gpu``) and
+    ``transform.image`` (used only where the cluster runs containers)."""
+    resources = resources or {}
+    options: dict[str, Any] = {"num_cpus": DEFAULT_NUM_CPUS}
+    if resources.get("cpu") is not None:
+        options["num_cpus"] = parse_quantity(resources["cpu"])
+    if resources.get("memory") is not None:
+        options["memory"] = int(parse_quantity(resources["memory"]))
+    gpu = resources.get("gpu")
+    if isinstance(gpu, dict):
+        gpu = gpu.get("number")
+    if gpu:
+        options["num_gpus"] = int(gpu)
+    if containers and image:
+        options["runtime_env"] = {"image_uri": image}
+    return options
+
+
+_SUFFIXES = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+    "m": 1e-3,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+}
+
+
+def parse_quantity(value: int | float | str) -> float:
+    """A Kubernetes quantity (``0.5``, ``"500m"``, ``"64M"``, ``"1Gi"``) as a number."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            number, scale = text[: -len(suffix)], _SUFFIXES[suffix]
+            break
+    else:
+        number, scale = text, 1
+    try:
+        return float(number) * scale
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid resource quantity {value!r}", hint='e.g. "cpu": 0.5, "memory": "64M"'
+        ) from None
+
+
+@dataclass
+class _Actor:
+    name: str
+    handle: Any
+    ready: Any  # the ObjectRef of its ready() call, until it resolves
+    started: float = field(default_factory=time.time)
+    state: str = "Pending"
+    restarts: int = 0
+    problem: str = ""
+
+
+@dataclass
+class _Call:
+    actor: _Actor
+    handle: Any  # the handle the call went to (the actor's may be replaced meanwhile)
+    task: DatumTask
+
+
+class RayPool:
+    def __init__(
+        self, pipeline: str, version: int, count: int, options: dict[str, Any], actor_class: Any
+    ) -> None:
+        self.pipeline = pipeline
+        self.version = version
+        self.options = options
+        self._class = actor_class
+        self.lock = threading.Lock()
+        self.cancelled = threading.Event()
+        self.calls: dict[Any, _Call] = {}
+        self.actors = [self._spawn(worker_name(pipeline, version)) for _ in range(max(1, count))]
+
+    def _spawn(self, name: str) -> _Actor:
+        handle = self._create(name)
+        return _Actor(name, handle, handle.ready.remote())
+
+    def _create(self, name: str) -> Any:
+        # A killed actor's name is released asynchronously: retry while it is still taken.
+        deadline = time.monotonic() + RESPAWN_TIMEOUT
+        while True:
+            try:
+                return self._class.options(
+                    name=name,
+                    namespace=NAMESPACE,
+                    max_restarts=0,
+                    max_task_retries=0,
+                    scheduling_strategy="SPREAD",
+                    **self.options,
+                ).remote(name)
+            except ValueError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _respawn(self, actor: _Actor) -> None:
+        """Kill the actor (whatever it runs) and start a fresh one under the same name."""
+        ray.kill(actor.handle, no_restart=True)
+        actor.handle = self._create(actor.name)
+        actor.ready = actor.handle.ready.remote()
+        actor.state = "Pending"
+        actor.problem = ""
+        actor.restarts += 1
+
+    # -- running datums --------------------------------------------------------------------------
+    def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        todo = deque(tasks)
+        self.cancelled.clear()
+        with self.lock:
+            for actor in self.actors:
+                if actor.state == "Failed":
+                    self._respawn(actor)
+        while True:
+            with self.lock:
+                if self.cancelled.is_set():
+                    todo.clear()
+                self._dispatch(todo)
+                if not todo and not self.calls:
+                    return
+                waiting = list(self.calls) + [a.ready for a in self.actors if a.ready is not None]
+            if not waiting:
+                # No worker runs or may still start: fail the datums rather than wait forever.
+                reasons = "; ".join(sorted({a.problem for a in self.actors}))
+                while todo:
+                    task = todo.popleft()
+                    yield DatumResult(task.task_id, False, reason=f"no ray worker: {reasons}")
+                return
+            done, _ = ray.wait(waiting, num_returns=1, timeout=_POLL)
+            for ref in done:
+                result = self._collect(ref)
+                if result is not None:
+                    yield result
+
+    def _dispatch(self, todo: deque[DatumTask]) -> None:
+        busy = {id(c.actor) for c in self.calls.values()}
+        for actor in self.actors:
+            if not todo:
+                return
+            if actor.state == "Running" and id(actor) not in busy:
+                task = todo.popleft()
+                ref = actor.handle.run.remote(json.dumps(task.to_json()))
+                self.calls[ref] = _Call(actor, actor.handle, task)
+
+    def _collect(self, ref: Any) -> DatumResult | None:
+        with self.lock:
+            call = self.calls.pop(ref, None)
+            if call is None:
+                self._became_ready(ref)
+                return None
+            try:
+                return DatumResult.from_json(json.loads(ray.get(ref)))
+            except RayActorError as e:
+                if call.handle is call.actor.handle:  # not replaced by cancel() already
+                    self._respawn(call.actor)
+                reason = "cancelled" if self.cancelled.is_set() else _died(e)
+            except RayError as e:
+                reason = f"ray task failed: {_first_line(e)}"
+            return DatumResult(call.task.task_id, False, reason=reason, worker=call.actor.name)
+
+    def _became_ready(self, ref: Any) -> None:
+        for actor in self.actors:
+            if actor.ready is ref:
+                actor.ready = None
+                try:
+                    ray.get(ref)
+                    actor.state = "Running"
+                except RayError as e:
+                    actor.state, actor.problem = "Failed", _first_line(e)
+
+    def cancel(self) -> None:
+        """Stop handing out datums and kill the busy actors (a sync actor cannot be interrupted),
+        each replaced by a fresh one of the same name."""
+        self.cancelled.set()
+        with self.lock:
+            busy = {id(c.actor): c.actor for c in self.calls.values()}
+            for actor in busy.values():
+                self._respawn(actor)
+
+    def close(self) -> None:
+        self.cancelled.set()
+        with self.lock:
+            for actor in self.actors:
+                ray.kill(actor.handle, no_restart=True)
+                actor.state = "Terminated"
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(e).__name__
+
+
+def _died(e: RayActorError) -> str:
+    lines = [line.strip() for line in str(e).splitlines()]
+    why = next((line for line in lines if line.startswith("The actor is dead because")), "")
+    return f"ray actor died: {(why or _first_line(e))[:300]}; it was restarted"
+
+
+class RayExecutor:
+    """Runs datums on a Ray cluster (see the module docstring for addresses).
+
+    ``supports_containers``: when the cluster can run container images (Ray's ``image_uri``
+    runtime environment, which needs podman on every node), set it and each pipeline's
+    ``transform.image`` becomes its actors' image; the image must hold the cluster's Python and
+    Ray versions and tusk. Off by default: the image is then recorded only.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        url: str = "ray",
+        *,
+        supports_containers: bool = False,
+        client: bool | None = None,
+    ) -> None:
+        self.url = url
+        self.supports_containers = supports_containers
+        self._client = client
+        self._pools: dict[str, RayPool] = {}
+        self._lock = threading.Lock()
+        self._connected = False
+        self._owns_ray = False
+        self._actor_class: Any = None
+
+    def address(self) -> str | None:
+        if self.url == "ray":
+            return None
+        if not self.url.startswith("ray://") or not self.url[len("ray://") :]:
+            raise InvalidArgument(f"invalid Ray address {self.url!r}", hint="use ray://host:port")
+        client = self._client
+        if client is None:
+            client = importlib.util.find_spec("grpc") is not None
+        return self.url if client else self.url[len("ray://") :]
+
+    def _connect(self) -> None:
+        with self._lock:
+            if self._connected:
+                return
+            if not ray.is_initialized():
+                ray.init(
+                    address=self.address(),
+                    namespace=NAMESPACE,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
+                self._owns_ray = True
+            self._actor_class = ray.remote(RayWorker)
+            self._connected = True
+
+    def capacity(self) -> int:
+        """Alive nodes that have CPUs (a KubeRay head often has none for work)."""
+        self._connect()
+        nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+        return max(1, len(nodes))
+
+    def ensure_pool(
+        self,
+        pipeline: str,
+        version: int,
+        workers: int,
+        resources: dict[str, Any] | None = None,
+        image: str | None = None,
+    ) -> None:
+        self._connect()
+        options = actor_options(resources, image, self.supports_containers)
+        with self._lock:
+            pool = self._pools.get(pipeline)
+            if (
+                pool is not None
+                and pool.version == version
+                and len(pool.actors) == max(1, workers)
+                and pool.options == options
+            ):
+                return
+            if pool is not None:
+                pool.close()
+            self._pools[pipeline] = RayPool(pipeline, version, workers, options, self._actor_class)
+
+    def drop_pool(self, pipeline: str) -> None:
+        with self._lock:
+            pool = self._pools.pop(pipeline, None)
+        if pool is not None:
+            pool.close()
+
+    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        with self._lock:
+            pool = self._pools[pipeline]
+        return pool.run(tasks)
+
+    def cancel(self, pipeline: str) -> None:
+        with self._lock:
+            pool = self._pools.get(pipeline)
+        if pool is not None:
+            pool.cancel()
+
+    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
+        with self._lock:
+            pools = [p for n, p in self._pools.items() if pipeline in (None, n)]
+        return [
+            WorkerInfo(a.name, p.pipeline, p.version, a.state, a.restarts, a.started)
+            for p in pools
+            for a in p.actors
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for p in pools:
+            p.close()
+        with self._lock:
+            if self._owns_ray and ray.is_initialized():
+                ray.shutdown()
+            self._connected = self._owns_ray = False
