@@ -1,0 +1,326 @@
+"""The contract every executor passes, run against local worker processes and a real two-node Ray
+cluster (``tests/raycluster.py``, one per module). Tasks are real datum tasks: user commands
+reading ``/pfs/in`` and writing ``/pfs/out`` against a local object store. A Ray cluster that
+cannot start fails the Ray tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tusk.pps.executor import Executor, LocalExecutor
+from tusk.storage import Ingestor, read_chunks
+from tusk.storage.local import LocalObjectStore
+from tusk.worker import DatumInput, DatumResult, DatumTask, InputFile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared helpers
+from raycluster import RayCluster, ray_cluster  # noqa: E402
+
+PIPELINE = "edges"
+COPY = ["sh", "-c", "cp /pfs/in/a.txt /pfs/out/$PACH_DATUM_ID.txt"]
+WAIT = 60.0
+
+
+def name_pattern(version: int) -> re.Pattern[str]:
+    return re.compile(rf"pipeline-{PIPELINE}-v{version}-[a-z0-9]{{5}}")
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Tasks:
+    """Datum tasks over one input file ``/a.txt`` (repo ``in``) in a local object store."""
+
+    def __init__(self, root: Path) -> None:
+        self.store = LocalObjectStore(root / "store", durable=False)
+        self.marks = root / "marks"
+        self.marks.mkdir()
+        self.data = b"the input\n"
+        with Ingestor(self.store) as ingestor:
+            writer = ingestor.open_file()
+            writer.write(self.data)
+            writer.close()
+        self.file = InputFile("/a.txt", tuple(writer.chunks), writer.size)
+
+    def task(self, idx: int, cmd: list[str], attempt: int = 1, job: str = "job1") -> DatumTask:
+        return DatumTask(
+            task_id=f"{job}-{idx}-{attempt}",
+            job_id=job,
+            datum_id=f"datum{idx}",
+            output_commit_id=job,
+            pipeline=PIPELINE,
+            store_url=self.store.url,
+            cmd=tuple(cmd),
+            sandbox="none",
+            inputs=(DatumInput("in", "c0ffee", "/", (self.file,)),),
+        )
+
+    def marking(self, seconds: float) -> list[str]:
+        """Touch marks/<datum id> on starting, then sleep."""
+        return ["sh", "-c", f"touch {self.marks}/$PACH_DATUM_ID; exec sleep {seconds}"]
+
+    def started(self) -> set[str]:
+        return {p.name for p in self.marks.iterdir()}
+
+    def output(self, result: DatumResult) -> dict[str, bytes]:
+        return {o.path: b"".join(read_chunks(self.store, o.chunks)) for o in result.outputs}
+
+
+class Background:
+    """Consumes ``executor.run`` in a thread, so a test can act while datums run."""
+
+    def __init__(self, results: Iterable[DatumResult]) -> None:
+        self.results: list[DatumResult] = []
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._consume, args=(results,), daemon=True)
+        self._thread.start()
+
+    def _consume(self, results: Iterable[DatumResult]) -> None:
+        try:
+            for result in results:
+                self.results.append(result)
+        except BaseException as e:  # handed to the test in join()
+            self.error = e
+
+    def join(self, timeout: float = WAIT) -> list[DatumResult]:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "executor.run did not end"
+        if self.error is not None:
+            raise self.error
+        return self.results
+
+
+class ExecutorContract:
+    """Subclasses provide the ``executor`` fixture and the two backend hooks."""
+
+    @pytest.fixture
+    def executor(self) -> Iterator[Executor]:
+        raise NotImplementedError("override the executor fixture")
+
+    def kill_worker(self, executor: Executor, name: str) -> None:
+        """Kill the worker (its process or actor) as a crash or an OOM kill would."""
+        raise NotImplementedError
+
+    def probe(self, executor: Executor, name: str) -> Callable[[], bool]:
+        """A function telling whether the worker that has ``name`` now is still alive."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def tasks(self, tmp_path: Path) -> Tasks:
+        return Tasks(tmp_path)
+
+    def pool(self, executor: Executor, workers: int, version: int = 1) -> list[str]:
+        """Ensure the pool and wait until its workers run; their names."""
+        executor.ensure_pool(PIPELINE, version, workers)
+        wait_for(
+            lambda: all(w.state == "Running" for w in executor.workers(PIPELINE)),
+            what="workers running",
+        )
+        return [w.name for w in executor.workers(PIPELINE)]
+
+    # -- pools ---------------------------------------------------------------------------------
+    def test_ensure_pool_creates_named_workers(self, executor: Executor) -> None:
+        names = self.pool(executor, 3)
+        assert len(set(names)) == 3
+        assert all(name_pattern(1).fullmatch(n) for n in names), names
+        infos = executor.workers()
+        assert {(w.pipeline, w.version, w.restarts) for w in infos} == {(PIPELINE, 1, 0)}
+        executor.ensure_pool(PIPELINE, 1, 3)  # unchanged: the same workers stay
+        assert [w.name for w in executor.workers(PIPELINE)] == names
+        assert executor.workers("other") == []
+        assert executor.capacity() >= 1
+
+    def test_update_to_a_new_version_replaces_the_workers(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        old = self.pool(executor, 2)
+        alive = [self.probe(executor, n) for n in old]
+        new = self.pool(executor, 2, version=2)
+        assert all(name_pattern(2).fullmatch(n) for n in new), new
+        wait_for(lambda: not any(a() for a in alive), what="v1 workers gone")
+        [result] = executor.run(PIPELINE, [tasks.task(0, COPY)])
+        assert result.ok, result.reason
+        assert result.worker in new
+
+    def test_drop_pool_stops_the_workers(self, executor: Executor) -> None:
+        names = self.pool(executor, 2)
+        alive = [self.probe(executor, n) for n in names]
+        executor.drop_pool(PIPELINE)
+        assert executor.workers(PIPELINE) == []
+        wait_for(lambda: not any(a() for a in alive), what="workers gone")
+
+    # -- running datums ------------------------------------------------------------------------
+    def test_one_result_per_task_with_its_outputs(self, executor: Executor, tasks: Tasks) -> None:
+        names = self.pool(executor, 2)
+        batch = [tasks.task(i, COPY) for i in range(5)] + [tasks.task(0, COPY, attempt=2)]
+        results = list(executor.run(PIPELINE, batch))
+        assert sorted(r.task_id for r in results) == sorted(t.task_id for t in batch)
+        for r in results:
+            assert r.ok, r.reason
+            datum = r.task_id.split("-")[1]
+            assert tasks.output(r) == {f"/datum{datum}.txt": tasks.data}
+            assert r.worker in names
+
+    def test_datums_go_to_whichever_worker_is_free(self, executor: Executor, tasks: Tasks) -> None:
+        names = self.pool(executor, 2)
+        quick = ["sh", "-c", "sleep 0.2"]
+        batch = [tasks.task(0, ["sleep", "4"])] + [tasks.task(i, quick) for i in range(1, 6)]
+        results = {r.task_id: r for r in executor.run(PIPELINE, batch)}
+        assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
+        slow = results.pop("job1-0-1").worker
+        assert {r.worker for r in results.values()} == set(names) - {slow}
+
+    def test_a_failing_command_is_a_failed_result(self, executor: Executor, tasks: Tasks) -> None:
+        self.pool(executor, 1)
+        fail = ["sh", "-c", "echo broken >&2; exit 3"]
+        [failed, fine] = executor.run(PIPELINE, [tasks.task(0, fail), tasks.task(1, COPY)])
+        assert (failed.task_id, failed.ok, failed.exit_code) == ("job1-0-1", False, 3)
+        assert "exit code 3" in failed.reason
+        assert fine.ok, fine.reason
+
+    def test_a_killed_worker_fails_its_datum_and_is_restarted(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        [name] = self.pool(executor, 1)
+        running = Background(executor.run(PIPELINE, [tasks.task(0, tasks.marking(30))]))
+        wait_for(lambda: "datum0" in tasks.started(), what="datum started")
+        self.kill_worker(executor, name)
+        [result] = running.join()
+        assert (result.task_id, result.ok) == ("job1-0-1", False)
+        assert "died" in result.reason, result.reason
+        [info] = executor.workers(PIPELINE)
+        assert (info.name, info.restarts) == (name, 1)
+        [again] = executor.run(PIPELINE, [tasks.task(0, COPY, attempt=2)])
+        assert again.ok, again.reason
+
+    def test_cancel_stops_running_datums(self, executor: Executor, tasks: Tasks) -> None:
+        self.pool(executor, 2)
+        batch = [tasks.task(i, tasks.marking(60)) for i in range(4)]
+        started = time.monotonic()
+        running = Background(executor.run(PIPELINE, batch))
+        wait_for(lambda: len(tasks.started()) == 2, what="two datums started")
+        executor.cancel(PIPELINE)
+        results = running.join(timeout=30)
+        assert time.monotonic() - started < 30
+        assert not any(r.ok for r in results)
+        assert len(tasks.started()) == 2  # the other datums never started
+        [after] = executor.run(PIPELINE, [tasks.task(0, COPY, job="job2")])
+        assert after.ok, after.reason
+
+
+class TestLocalExecutor(ExecutorContract):
+    @pytest.fixture
+    def executor(self) -> Iterator[Executor]:
+        executor = LocalExecutor()
+        yield executor
+        executor.close()
+
+    def _process(self, executor: Executor, name: str) -> Any:
+        assert isinstance(executor, LocalExecutor)
+        for pool in executor._pools.values():
+            for w in pool.workers:
+                if w.name == name:
+                    return w.proc
+        raise AssertionError(f"no worker {name}")
+
+    def kill_worker(self, executor: Executor, name: str) -> None:
+        os.kill(self._process(executor, name).pid, signal.SIGKILL)
+
+    def probe(self, executor: Executor, name: str) -> Callable[[], bool]:
+        proc = self._process(executor, name)
+        return lambda: proc.poll() is None
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RayCluster]:
+    temp_dir = Path(tempfile.mkdtemp(prefix="tuskray", dir="/tmp"))  # Ray's socket paths are long
+    try:
+        with ray_cluster(temp_dir) as cluster:
+            yield cluster
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+class TestRayExecutor(ExecutorContract):
+    @pytest.fixture
+    def executor(self, cluster: RayCluster) -> Iterator[Executor]:
+        from tusk.pps.ray_executor import RayExecutor
+
+        # The GCS address: Ray Client (ray[client]) would serve another port.
+        executor = RayExecutor(cluster.url, client=False)
+        yield executor
+        executor.close()
+
+    def _actor(self, name: str) -> Any:
+        import ray
+
+        from tusk.pps.ray_executor import NAMESPACE
+
+        return ray.get_actor(name, namespace=NAMESPACE)
+
+    def kill_worker(self, executor: Executor, name: str) -> None:
+        import ray
+
+        ray.kill(self._actor(name))
+
+    def probe(self, executor: Executor, name: str) -> Callable[[], bool]:
+        def alive() -> bool:  # a dead actor's name is released (these names are never reused)
+            try:
+                self._actor(name)
+            except ValueError:
+                return False
+            return True
+
+        return alive
+
+    def test_capacity_counts_the_nodes(self, executor: Executor) -> None:
+        assert executor.capacity() == 2
+
+    def test_a_worker_process_killed_by_signal_is_restarted(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        import ray
+
+        [name] = self.pool(executor, 1)
+        pid = ray.get(self._actor(name).ready.remote())
+        running = Background(executor.run(PIPELINE, [tasks.task(0, tasks.marking(30))]))
+        wait_for(lambda: "datum0" in tasks.started(), what="datum started")
+        os.kill(pid, signal.SIGKILL)
+        [result] = running.join()
+        assert not result.ok and result.reason.startswith("ray actor died"), result.reason
+        [again] = executor.run(PIPELINE, [tasks.task(0, COPY, attempt=2)])
+        assert again.ok and again.worker == name, again.reason
+        assert executor.workers(PIPELINE)[0].restarts == 1
+
+
+def test_resources_become_actor_options() -> None:
+    from tusk.pps.ray_executor import DEFAULT_NUM_CPUS, actor_options, parse_quantity
+
+    assert actor_options(None, "ubuntu:16.04", containers=False) == {"num_cpus": DEFAULT_NUM_CPUS}
+    spec = {"cpu": "500m", "memory": "64Mi", "gpu": {"type": "nvidia.com/gpu", "number": 1}}
+    assert actor_options(spec, "img:1", containers=True) == {
+        "num_cpus": 0.5,
+        "memory": 64 << 20,
+        "num_gpus": 1,
+        "runtime_env": {"image_uri": "img:1"},
+    }
+    assert parse_quantity("1G") == 1e9
+    assert parse_quantity(2) == 2.0
