@@ -62,6 +62,7 @@ class MotoServer:
         self.log_path = log_dir / "moto.log"
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
+        self._client: Any = None
 
     @property
     def endpoint(self) -> str:
@@ -71,6 +72,7 @@ class MotoServer:
         # The port may be taken between choosing and binding it; then try another.
         for _ in range(3):
             self.port = free_port()
+            self._client = None
             with open(self.log_path, "ab") as log:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
@@ -134,6 +136,11 @@ class MotoServer:
 
     def client(self) -> Any:
         """A boto3 S3 client for setting up and inspecting buckets (not the store under test)."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Any:
         import boto3
         from botocore.config import Config
 

@@ -5,6 +5,7 @@ cannot start fails the Ray tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ from tusk.storage.local import LocalObjectStore
 from tusk.worker import DatumInput, DatumResult, DatumTask, InputFile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared helpers
-from raycluster import RayCluster, ray_cluster  # noqa: E402
+from raycluster import RayCluster, group_members, ray_cluster  # noqa: E402
 
 PIPELINE = "edges"
 COPY = ["sh", "-c", "cp /pfs/in/a.txt /pfs/out/$PACH_DATUM_ID.txt"]
@@ -74,11 +75,14 @@ class Tasks:
         )
 
     def marking(self, seconds: float) -> list[str]:
-        """Touch marks/<datum id> on starting, then sleep."""
-        return ["sh", "-c", f"touch {self.marks}/$PACH_DATUM_ID; exec sleep {seconds}"]
+        """Write the shell's pid (its process group: a user command leads a session) to
+        marks/<datum id>, then sleep in a child process."""
+        mark = f"{self.marks}/$PACH_DATUM_ID"
+        return ["sh", "-c", f"echo $$ > {mark}.tmp; mv {mark}.tmp {mark}; sleep {seconds}; true"]
 
-    def started(self) -> set[str]:
-        return {p.name for p in self.marks.iterdir()}
+    def started(self) -> dict[str, int]:
+        """Datum id -> process group of its command, for the datums that started."""
+        return {p.name: int(p.read_text()) for p in self.marks.iterdir() if p.suffix != ".tmp"}
 
     def output(self, result: DatumResult) -> dict[str, bytes]:
         return {o.path: b"".join(read_chunks(self.store, o.chunks)) for o in result.outputs}
@@ -124,8 +128,13 @@ class ExecutorContract:
         raise NotImplementedError
 
     @pytest.fixture
-    def tasks(self, tmp_path: Path) -> Tasks:
-        return Tasks(tmp_path)
+    def tasks(self, tmp_path: Path) -> Iterator[Tasks]:
+        tasks = Tasks(tmp_path)
+        yield tasks
+        # A killed worker orphans its datum's processes (in either executor): end them here.
+        for group in tasks.started().values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
 
     def pool(self, executor: Executor, workers: int, version: int = 1) -> list[str]:
         """Ensure the pool and wait until its workers run; their names."""
@@ -221,7 +230,11 @@ class ExecutorContract:
         results = running.join(timeout=30)
         assert time.monotonic() - started < 30
         assert not any(r.ok for r in results)
-        assert len(tasks.started()) == 2  # the other datums never started
+        groups = tasks.started()
+        assert len(groups) == 2  # the other datums never started
+        wait_for(
+            lambda: not any(group_members(g) for g in groups.values()), what="user processes gone"
+        )
         [after] = executor.run(PIPELINE, [tasks.task(0, COPY, job="job2")])
         assert after.ok, after.reason
 
@@ -291,8 +304,15 @@ class TestRayExecutor(ExecutorContract):
 
         return alive
 
-    def test_capacity_counts_the_nodes(self, executor: Executor) -> None:
+    def test_capacity_counts_the_nodes_and_workers_spread_over_them(
+        self, executor: Executor
+    ) -> None:
+        import ray
+
         assert executor.capacity() == 2
+        names = self.pool(executor, 3)
+        nodes = {ray.get(self._actor(n).ready.remote())["node"] for n in names}
+        assert len(nodes) == 2
 
     def test_a_worker_process_killed_by_signal_is_restarted(
         self, executor: Executor, tasks: Tasks
@@ -300,7 +320,7 @@ class TestRayExecutor(ExecutorContract):
         import ray
 
         [name] = self.pool(executor, 1)
-        pid = ray.get(self._actor(name).ready.remote())
+        pid = ray.get(self._actor(name).ready.remote())["pid"]
         running = Background(executor.run(PIPELINE, [tasks.task(0, tasks.marking(30))]))
         wait_for(lambda: "datum0" in tasks.started(), what="datum started")
         os.kill(pid, signal.SIGKILL)

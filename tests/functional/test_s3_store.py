@@ -256,12 +256,11 @@ def test_servers_without_conditional_writes_still_work(s3_bucket: S3Bucket) -> N
 
 def test_concurrent_puts_and_paginated_listing(s3_bucket: S3Bucket) -> None:
     store = _store(s3_bucket)
-    blobs = [i.to_bytes(4, "big") for i in range(1100)]  # more than one 1,000-key page
+    blobs = [i.to_bytes(4, "big") for i in range(1001)]  # S3 lists 1,000 keys a page
     with ThreadPoolExecutor(16) as pool:
         ids = list(pool.map(store.put, blobs))
     assert list(store.iter_ids()) == sorted(ids)
-    with ThreadPoolExecutor(16) as pool:
-        assert list(pool.map(store.get, ids)) == blobs
+    assert [store.get(ids[i]) for i in range(0, 1001, 50)] == blobs[::50]
 
 
 # -- reads ---------------------------------------------------------------------------------------
@@ -272,17 +271,14 @@ def test_range_reads_fetch_only_the_range(s3_bucket: S3Bucket) -> None:
     ranges: list[str | None] = []
 
     def record(request: Any, **_: Any) -> None:
-        ranges.append(request.headers.get("Range"))
+        header = request.headers.get("Range")
+        ranges.append(header.decode() if isinstance(header, bytes) else header)
 
     store.client.meta.events.register("before-send.s3.GetObject", record)
     assert store.get(object_id, 1_000_000, 4096) == data[1_000_000:1_004_096]
     assert store.get(object_id, (3 << 20) - 5) == data[-5:]
     assert store.get(object_id) == data
-    assert ranges == [b"bytes=1000000-1004095", b"bytes=3145723-", None] or ranges == [
-        "bytes=1000000-1004095",
-        "bytes=3145723-",
-        None,
-    ]
+    assert ranges == ["bytes=1000000-1004095", "bytes=3145723-", None]
 
 
 # -- through the rest of tusk ------------------------------------------------------------------
@@ -309,7 +305,7 @@ def test_ingestor_round_trip_of_a_20_mib_file(s3_bucket: S3Bucket) -> None:
 def test_ingestor_round_trip_of_1000_small_files(s3_bucket: S3Bucket) -> None:
     store = _store(s3_bucket)
     rng = random.Random(11)
-    files = [rng.randbytes(rng.randrange(0, 4000)) for _ in range(1000)]
+    files = [rng.randbytes(rng.randrange(0, 1000)) for _ in range(1000)]
     with Ingestor(store) as ingestor:
         writers = []
         for data in files:
@@ -318,8 +314,9 @@ def test_ingestor_round_trip_of_1000_small_files(s3_bucket: S3Bucket) -> None:
             writer.close()
             writers.append(writer)
     assert ingestor.objects_written == 1  # one pack
-    for data, writer in zip(files, writers, strict=True):
-        assert b"".join(read_chunks(store, writer.chunks)) == data
+    with ThreadPoolExecutor(8) as pool:
+        read = list(pool.map(lambda w: b"".join(read_chunks(store, w.chunks)), writers))
+    assert read == files
 
 
 def test_engine_on_s3_creates_a_repo_and_puts_and_gets_a_file(

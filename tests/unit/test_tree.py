@@ -39,6 +39,9 @@ class MemStore:
     def exists(self, object_id: str) -> bool:
         return object_id in self.objects
 
+    def sync(self) -> None:
+        pass
+
     def size(self, object_id: str) -> int:
         return len(self.objects[object_id])
 

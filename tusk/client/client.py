@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -12,7 +12,7 @@ from typing import IO, Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from tusk.api.framing import DATA, END, commit_frame, frame, header_frame
+from tusk.api.framing import DATA, END, commit_frame, frame, frame_head, header_frame
 from tusk.api.models import (
     BranchInfo,
     CommitInfo,
@@ -27,7 +27,7 @@ from tusk.client.config import ClientConfig
 from tusk.errors import ServerUnavailable, TuskError, from_wire
 
 T = TypeVar("T")
-BLOCK = 1 << 20
+BLOCK = 4 << 20
 
 
 @dataclass
@@ -331,10 +331,8 @@ class Client(PpsMixin):
         try:
             yield oc
         except BaseException:
-            try:
+            with suppress(TuskError):
                 self.delete_commit(repo, info.commit.id)
-            except TuskError:
-                pass
             raise
         oc.info = self.finish_commit(repo, info.commit.id)
 
@@ -386,7 +384,8 @@ class Client(PpsMixin):
                     )
                 yield header_frame(src.path, **opts)
                 for block in src.chunks():
-                    yield frame(DATA, block)
+                    yield frame_head(DATA, len(block))
+                    yield block
                     if on_bytes is not None:
                         on_bytes(len(block))
                 yield frame(END)
@@ -520,12 +519,15 @@ def _coalesce(frames: Iterator[bytes]) -> Iterator[bytes]:
     buf: list[bytes] = []
     size = 0
     for f in frames:
-        if len(f) >= BLOCK and not buf:
+        if len(f) >= 1 << 16:  # big payloads go out as they are, never copied into a join
+            if buf:
+                yield b"".join(buf)
+                buf, size = [], 0
             yield f
             continue
         buf.append(f)
         size += len(f)
-        if size >= BLOCK:
+        if size >= 1 << 20:
             yield b"".join(buf)
             buf, size = [], 0
     if buf:

@@ -419,7 +419,9 @@ class Tree:
         """Apply ``ops`` in order to the tree ``root`` and return the new root id.
 
         Only the directories on the paths of changed entries are rewritten. Every op is
-        validated before anything is written, so a failing op leaves no new root behind.
+        validated before anything is written, so a failing op leaves no new root behind. The new
+        directory objects are durable when this returns (the store is synced), so the root may be
+        recorded in metadata at once.
         """
         top = _Pending(root)
         for op in ops:
@@ -435,7 +437,9 @@ class Tree:
                 self._op_mkdir(top, clean_path(op.path))
             else:
                 raise TypeError(f"not a tree operation: {op!r}")
-        return self._finish(top)[0]
+        new_root = self._finish(top)[0]
+        self.store.sync()
+        return new_root
 
     def _child(self, p: _Pending, name: str) -> Entry | _Pending | None:
         if name in p.changes:

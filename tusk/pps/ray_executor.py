@@ -20,10 +20,12 @@ nodes on one machine do; a cluster of several machines needs an ``s3://`` store.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -47,6 +49,7 @@ NAMESPACE = "tusk"
 # pipelines. Workers that do not fit stay Pending and get no datums (see RayPool.run).
 DEFAULT_NUM_CPUS = 0.25
 RESPAWN_TIMEOUT = 10.0
+ABORT_GRACE = 5.0  # for an aborted datum to end before its actor is killed
 _POLL = 0.5
 
 
@@ -56,11 +59,37 @@ class RayWorker:
     def __init__(self, name: str) -> None:
         self.worker = worker_from_environ(name)
 
-    def ready(self) -> int:
-        return os.getpid()
+    def ready(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
     def run(self, task_json: str) -> str:
         return json.dumps(_run_line(self.worker, task_json.encode()).to_json())
+
+    def abort(self) -> int:
+        """Kill the running datum's user processes (runs beside ``run``: a threaded actor).
+
+        Each user command leads a session of its own, so killing a child's process group takes
+        its whole tree; killing the actor instead would orphan grandchildren."""
+        killed = 0
+        for pid in _children(os.getpid()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+                killed += 1
+        return killed
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == parent:
+                found.append(int(entry.name))
+    return found
 
 
 def actor_options(
@@ -150,6 +179,7 @@ class RayPool:
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
         self.calls: dict[Any, _Call] = {}
+        self.closed = False
         self.actors = [self._spawn(worker_name(pipeline, version)) for _ in range(max(1, count))]
 
     def _spawn(self, name: str) -> _Actor:
@@ -166,6 +196,7 @@ class RayPool:
                     namespace=NAMESPACE,
                     max_restarts=0,
                     max_task_retries=0,
+                    max_concurrency=2,  # run() and abort()
                     scheduling_strategy="SPREAD",
                     **self.options,
                 ).remote(name)
@@ -231,12 +262,26 @@ class RayPool:
             try:
                 return DatumResult.from_json(json.loads(ray.get(ref)))
             except RayActorError as e:
-                if call.handle is call.actor.handle:  # not replaced by cancel() already
+                if self.closed:
+                    reason = "worker stopped"
+                elif self.cancelled.is_set():
+                    reason = "cancelled"
+                else:
+                    reason = _died(e)
+                if call.handle is call.actor.handle and not self.closed:  # not replaced yet
                     self._respawn(call.actor)
-                reason = "cancelled" if self.cancelled.is_set() else _died(e)
             except RayError as e:
                 reason = f"ray task failed: {_first_line(e)}"
             return DatumResult(call.task.task_id, False, reason=reason, worker=call.actor.name)
+
+    def refresh(self) -> None:
+        """Note the workers that have started (or failed to) since last asked."""
+        with self.lock:
+            starting = [a.ready for a in self.actors if a.ready is not None]
+            if starting:
+                done, _ = ray.wait(starting, num_returns=len(starting), timeout=0)
+                for ref in done:
+                    self._became_ready(ref)
 
     def _became_ready(self, ref: Any) -> None:
         for actor in self.actors:
@@ -249,17 +294,31 @@ class RayPool:
                     actor.state, actor.problem = "Failed", _first_line(e)
 
     def cancel(self) -> None:
-        """Stop handing out datums and kill the busy actors (a sync actor cannot be interrupted),
-        each replaced by a fresh one of the same name."""
+        """Stop handing out datums and kill the running ones' user processes; an actor whose
+        datum does not end within ``ABORT_GRACE`` (stuck outside user code) is killed and
+        replaced by a fresh one of the same name."""
         self.cancelled.set()
+        self._abort_busy(ABORT_GRACE)
+
+    def _abort_busy(self, grace: float) -> None:
         with self.lock:
-            busy = {id(c.actor): c.actor for c in self.calls.values()}
-            for actor in busy.values():
-                self._respawn(actor)
+            calls = dict(self.calls)
+            for call in calls.values():
+                call.handle.abort.remote()
+        if not calls:
+            return
+        _, stuck = ray.wait(list(calls), num_returns=len(calls), timeout=grace)
+        with self.lock:
+            for ref in stuck:
+                call = calls[ref]
+                if ref in self.calls and call.handle is call.actor.handle and not self.closed:
+                    self._respawn(call.actor)
 
     def close(self) -> None:
         self.cancelled.set()
+        self._abort_busy(1.0)
         with self.lock:
+            self.closed = True
             for actor in self.actors:
                 ray.kill(actor.handle, no_restart=True)
                 actor.state = "Terminated"
@@ -377,6 +436,8 @@ class RayExecutor:
     def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
         with self._lock:
             pools = [p for n, p in self._pools.items() if pipeline in (None, n)]
+        for p in pools:
+            p.refresh()
         return [
             WorkerInfo(a.name, p.pipeline, p.version, a.state, a.restarts, a.started)
             for p in pools

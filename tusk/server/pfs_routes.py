@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
 
@@ -32,6 +33,7 @@ from tusk.runtime import Engine
 
 router = APIRouter()
 STREAM_BLOCK = 1 << 20
+INGEST_BLOCK = 4 << 20
 SUBSCRIBE_POLL = 0.5  # seconds a subscription waits between checks of its stop flag
 
 
@@ -172,20 +174,24 @@ async def put_files(repo: str, ref: str, request: Request) -> PutResult:
     e = eng(request)
     batch: PutBatch = await anyio.to_thread.run_sync(e.files.open_put, repo, ref)
     parser = FrameParser()
-    pending: list[tuple[bytes, bytes]] = []
+    ingest = _IngestThread(batch)
+    pending: list[tuple[bytes, bytes | memoryview]] = []
     pending_bytes = 0
     description: str | None = None
-    async for chunk in request.stream():
-        for kind, payload in parser.feed(chunk):
-            if kind == COMMIT:
-                description = json.loads(payload or b"{}").get("description", "")
-                continue
-            pending.append((kind, payload))
-            pending_bytes += len(payload) + 64
-        if pending_bytes >= 8 << 20:
-            await anyio.to_thread.run_sync(_apply_frames, batch, pending)
-            pending, pending_bytes = [], 0
-    await anyio.to_thread.run_sync(_apply_frames, batch, pending)
+    try:
+        async for chunk in request.stream():
+            for kind, payload in parser.feed(chunk):
+                if kind == COMMIT:
+                    description = json.loads(bytes(payload) or b"{}").get("description", "")
+                    continue
+                pending.append((kind, payload))
+                pending_bytes += len(payload) + 64
+            if pending_bytes >= INGEST_BLOCK:
+                await ingest.submit(pending)
+                pending, pending_bytes = [], 0
+        await ingest.submit(pending)
+    finally:
+        await ingest.close()
     if description is None or parser.pending:
         raise InvalidArgument(
             "the put-file stream ended before it was complete; nothing was stored",
@@ -194,12 +200,54 @@ async def put_files(repo: str, ref: str, request: Request) -> PutResult:
     return await anyio.to_thread.run_sync(batch.commit, description)
 
 
-def _apply_frames(batch: PutBatch, frames: list[tuple[bytes, bytes]]) -> None:
+class _IngestThread:
+    """Chunks, hashes and stores frames on one thread while the event loop keeps receiving the
+    body, so network, hashing and disk overlap instead of taking turns."""
+
+    def __init__(self, batch: PutBatch) -> None:
+        self.batch = batch
+        self.queue: queue.Queue[list[tuple[bytes, bytes | memoryview]] | None] = queue.Queue(
+            maxsize=4
+        )
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="put-ingest", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (frames := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    _apply_frames(self.batch, frames)
+                except BaseException as exc:  # noqa: BLE001 - re-raised on the request's side
+                    self.error = exc
+
+    async def submit(self, frames: list[tuple[bytes, bytes | memoryview]] | None) -> None:
+        if self.error is not None:
+            raise self.error
+        try:
+            self.queue.put_nowait(frames)
+        except queue.Full:
+            await anyio.to_thread.run_sync(self.queue.put, frames)
+
+    async def close(self) -> None:
+        if self.thread.is_alive():
+            await anyio.to_thread.run_sync(self.queue.put, None)
+            await anyio.to_thread.run_sync(self.thread.join)
+        if self.error is not None:
+            raise self.error
+
+
+def _apply_frames(batch: PutBatch, frames: list[tuple[bytes, bytes | memoryview]]) -> None:
+    data: list[bytes | memoryview] = []  # consecutive data pieces, written as one block
     for kind, payload in frames:
         if kind == DATA:
-            batch.write(payload)
-        elif kind == HEADER:
-            h = json.loads(payload)
+            data.append(payload)
+            continue
+        if data:
+            batch.write(data[0] if len(data) == 1 else b"".join(data))
+            data = []
+        if kind == HEADER:
+            h = json.loads(bytes(payload))
             batch.begin_file(
                 str(h["path"]),
                 overwrite=bool(h.get("overwrite", False)),
@@ -209,6 +257,8 @@ def _apply_frames(batch: PutBatch, frames: list[tuple[bytes, bytes]]) -> None:
             )
         elif kind == END:
             batch.end_file()
+    if data:
+        batch.write(data[0] if len(data) == 1 else b"".join(data))
 
 
 def _blocks(it: Iterator[bytes]) -> Iterator[bytes]:

@@ -39,7 +39,9 @@ class ObjectStore(Protocol):
     url: str
 
     def put(self, data: bytes | memoryview, object_id: str | None = None) -> str:
-        """Store ``data`` durably under ``object_id`` (default: its content hash); return the id."""
+        """Store ``data`` under ``object_id`` (default: its content hash); return the id.
+
+        The object is complete under its id when this returns; it is durable after ``sync``."""
         ...
 
     def get(self, object_id: str, offset: int = 0, length: int = -1) -> bytes:
@@ -52,6 +54,12 @@ class ObjectStore(Protocol):
 
     def delete(self, object_id: str) -> None:
         """Remove an object (garbage collection only); absent ids are ignored."""
+        ...
+
+    def sync(self) -> None:
+        """Make every object put so far durable. Callers sync before they record metadata that
+        points at new objects (objects first, then metadata); a backend whose puts are durable
+        when they return does nothing here."""
         ...
 
     def iter_ids(self) -> Iterator[str]: ...

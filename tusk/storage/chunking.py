@@ -107,9 +107,11 @@ class Ingestor:
         return writer
 
     def flush(self) -> None:
-        """Write the pending pack; afterwards every closed writer's chunks are final."""
+        """Write the pending pack and make every stored chunk durable; afterwards every closed
+        writer's chunks are final and may be recorded in metadata."""
         if self._pack_members:
             self._write_pack()
+        self.store.sync()
 
     def _add_small(self, writer: FileWriter, data: bytearray) -> None:
         digest = hash_bytes(data)

@@ -52,6 +52,9 @@ class MemoryObjectStore:
         except KeyError:
             raise NotFound(f"object {object_id} not found in {self.url}") from None
 
+    def sync(self) -> None:
+        pass
+
     def delete(self, object_id: str) -> None:
         with self._lock:
             self._objects.pop(validate_object_id(object_id), None)

@@ -237,6 +237,9 @@ class S3ObjectStore:
             self._raise(e, object_id)
         return True
 
+    def sync(self) -> None:
+        """Nothing to do: S3 has stored an object durably when its PUT succeeds."""
+
     def _abort(self, key: str, upload_id: str) -> None:
         # If this fails too, the bucket's lifecycle rule for incomplete uploads is the backstop.
         with contextlib.suppress(BotoCoreError, ClientError):
@@ -376,7 +379,12 @@ class S3ObjectStore:
                 raise InvalidArgument(
                     f"access to {where} denied ({code})", hint=_CREDENTIALS_HINT
                 ) from None
-            if status >= 500 or code in ("SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"):
+            if status >= 500 or code in (
+                "SlowDown",
+                "RequestTimeout",
+                "InternalError",
+                "ServiceUnavailable",
+            ):
                 raise ServerUnavailable(
                     f"{where} failed ({code}: {_message(error)})",
                     hint="S3 is unavailable or throttling; retry later",
