@@ -151,7 +151,7 @@ class Workshop:
         self.sh("pachctl get-file infer master 1.json")
         old_model_commit = self.head("model")
 
-        self.say("Exercise 1: parallelize the inference (parallelism_spec.constant \"10\")")
+        self.say('Exercise 1: parallelize the inference (parallelism_spec.constant "10")')
         self.sh("pachctl update-pipeline -f exercise3/infer.json")
         self.sh("pachctl list-worker")
         self.wait_for_jobs()
@@ -164,7 +164,9 @@ class Workshop:
             self.workdir / "data" / "training_prod.csv",
         )
         jobs_before = {(j["pipeline"], j["id"]) for j in self.jobs()}
-        self.sh("pachctl put-file training_data master training_prod.csv -o -f data/training_prod.csv")
+        self.sh(
+            "pachctl put-file training_data master training_prod.csv -o -f data/training_prod.csv"
+        )
         self.sh("pachctl list-job")
         self.wait_for_jobs()
         self.sh("pachctl list-job")

@@ -344,3 +344,14 @@ def test_resources_become_actor_options() -> None:
     }
     assert parse_quantity("1G") == 1e9
     assert parse_quantity(2) == 2.0
+
+
+def test_ray_addresses() -> None:
+    from tusk.errors import InvalidArgument
+    from tusk.pps.ray_executor import RayExecutor
+
+    assert RayExecutor("ray").address() is None  # ray.init() decides
+    assert RayExecutor("ray://head:6379", client=False).address() == "head:6379"
+    assert RayExecutor("ray://head:10001", client=True).address() == "ray://head:10001"
+    with pytest.raises(InvalidArgument):
+        RayExecutor("ray://").address()

@@ -137,7 +137,15 @@ def test_workshop_scenario(pachctl: Pachctl) -> None:
     before = {(j["pipeline"], j["id"]) for j in p.jobs()}
     edited = p.cwd / "data" / "training_prod.csv"
     shutil.copy(p.cwd / "data" / "training_prod_edited.csv", edited)
-    p("put-file", "training_data", "master", "training_prod.csv", "-o", "-f", "data/training_prod.csv")
+    p(
+        "put-file",
+        "training_data",
+        "master",
+        "training_prod.csv",
+        "-o",
+        "-f",
+        "data/training_prod.csv",
+    )
     new = [j for j in p.settle() if (j["pipeline"], j["id"]) not in before]
     assert sorted(j["pipeline"] for j in new) == ["infer", "model", "qcontrol"]
     assert all(j["state"] == "success" for j in new)
@@ -162,7 +170,15 @@ def test_workshop_scenario(pachctl: Pachctl) -> None:
 
     # A training set that fails QC leaves qcontrol and infer without a model or predictions.
     shutil.copy(p.cwd / "data" / "training_bad.csv", edited)
-    p("put-file", "training_data", "master", "training_prod.csv", "-o", "-f", "data/training_prod.csv")
+    p(
+        "put-file",
+        "training_data",
+        "master",
+        "training_prod.csv",
+        "-o",
+        "-f",
+        "data/training_prod.csv",
+    )
     p.settle()
     assert p.raw("list-file", "qcontrol", "master") == []
     assert p.raw("list-file", "infer", "master") == []

@@ -127,3 +127,5 @@ class ServerInfo(Wire):
     metadata_url: str
     object_url: str
     executor: str
+    machine_id: str = ""
+    uid: int = -1

@@ -242,6 +242,7 @@ def put_file(
             split=split,
             target_datums=target_file_datums,
             target_bytes=target_file_bytes,
+            local_path=p.data.path if isinstance(p.data, LocalFile) else None,
         )
         for p in planned
     ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from tusk.api.framing import DATA, END, commit_frame, frame, frame_head, header_frame
+from tusk.api.host import is_loopback, machine_identity
 from tusk.api.models import (
     BranchInfo,
     CommitInfo,
@@ -27,7 +30,9 @@ from tusk.client.config import ClientConfig
 from tusk.errors import ServerUnavailable, TuskError, from_wire
 
 T = TypeVar("T")
-BLOCK = 4 << 20
+BLOCK = 4 << 20  # upload block
+READ_BLOCK = 1 << 20  # download pieces handed to the caller
+LOCAL_INGEST_MIN = 8 << 20  # smaller files are cheaper to send than to hand over
 
 
 @dataclass
@@ -41,6 +46,12 @@ class PutSource:
     target_datums: int = 0
     target_bytes: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    local_path: str | None = None  # a local file the server may read itself (same machine)
+
+    def local_file(self) -> str | None:
+        if self.local_path is not None:
+            return self.local_path
+        return str(self.data) if isinstance(self.data, Path) else None
 
     def chunks(self) -> Iterator[bytes]:
         d = self.data
@@ -191,6 +202,7 @@ class Client(PpsMixin):
         tok = token or cfg.token
         if tok:
             headers["Authorization"] = f"Bearer {tok}"
+        self._local: bool | None = None
         self._http = httpx.Client(
             base_url=self.address + "/v1",
             headers=headers,
@@ -373,6 +385,8 @@ class Client(PpsMixin):
     ) -> PutResult:
         """Put any number of files in one request; on a branch this makes one commit."""
 
+        local = self._server_is_local()
+
         def body() -> Iterator[bytes]:
             for src in sources:
                 opts = {"overwrite": src.overwrite, **src.options}
@@ -382,6 +396,15 @@ class Client(PpsMixin):
                         target_datums=src.target_datums,
                         target_bytes=src.target_bytes,
                     )
+                size = _local_size(src) if local else None
+                if size is not None and size >= LOCAL_INGEST_MIN:
+                    # Same machine, same user: the server reads the file itself.
+                    path = os.path.abspath(src.local_file() or "")
+                    yield header_frame(src.path, **opts, local_path=path, size=size)
+                    if on_bytes is not None:
+                        on_bytes(size)
+                    yield frame(END)
+                    continue
                 yield header_frame(src.path, **opts)
                 for block in src.chunks():
                     yield frame_head(DATA, len(block))
@@ -395,6 +418,16 @@ class Client(PpsMixin):
             "POST", f"/repos/{repo}/put", params={"ref": ref}, content=_coalesce(body())
         )
         return PutResult.model_validate_json(resp.content)
+
+    def _server_is_local(self) -> bool:
+        if self._local is None:
+            host = httpx.URL(self.address).host
+            if not is_loopback(host):
+                self._local = False
+            else:
+                info = self.info()
+                self._local = info.machine_id == machine_identity() and info.uid == os.getuid()
+        return self._local
 
     def put_file(
         self,
@@ -430,7 +463,7 @@ class Client(PpsMixin):
                 if resp.status_code >= 400:
                     resp.read()
                     _raise_for(resp)
-                yield from resp.iter_bytes(BLOCK)
+                yield from resp.iter_bytes(READ_BLOCK)
         except httpx.ConnectError:
             raise ServerUnavailable(f"no tusk server answers at {self.address}") from None
         except httpx.TransportError as e:
@@ -532,6 +565,17 @@ def _coalesce(frames: Iterator[bytes]) -> Iterator[bytes]:
             buf, size = [], 0
     if buf:
         yield b"".join(buf)
+
+
+def _local_size(src: PutSource) -> int | None:
+    path = src.local_file()
+    if path is None or src.split:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:

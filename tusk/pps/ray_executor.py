@@ -285,7 +285,7 @@ class RayPool:
 
     def _became_ready(self, ref: Any) -> None:
         for actor in self.actors:
-            if actor.ready is ref:
+            if actor.ready == ref:
                 actor.ready = None
                 try:
                     ray.get(ref)

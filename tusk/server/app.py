@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 from collections.abc import Awaitable, Callable
 
@@ -12,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from tusk import __version__
+from tusk.api.host import machine_identity
 from tusk.api.models import ServerInfo
 from tusk.errors import TuskError
 from tusk.runtime import Engine
@@ -68,6 +68,8 @@ def create_app(engine: Engine) -> FastAPI:
             metadata_url=s.metadata_url,
             object_url=s.object_url,
             executor=s.executor,
+            machine_id=machine_identity(),
+            uid=os.getuid(),
         )
 
     app.include_router(pfs_routes.router, prefix="/v1")
@@ -78,12 +80,3 @@ def create_app(engine: Engine) -> FastAPI:
     else:
         app.include_router(pps_routes.router, prefix="/v1")
     return app
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

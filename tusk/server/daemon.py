@@ -10,8 +10,9 @@ from pathlib import Path
 
 import uvicorn
 
+from tusk.api.host import is_loopback
 from tusk.runtime import Engine, Settings
-from tusk.server.app import create_app, is_loopback
+from tusk.server.app import create_app
 
 
 def main(argv: list[str] | None = None) -> int:

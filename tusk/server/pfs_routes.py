@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from tusk.api.framing import COMMIT, DATA, END, HEADER, FrameParser
+from tusk.api.host import same_user_local_peer
 from tusk.api.models import (
     BranchInfo,
     CommitInfo,
@@ -27,7 +28,7 @@ from tusk.api.models import (
     RepoInfo,
     StartCommit,
 )
-from tusk.errors import InvalidArgument
+from tusk.errors import InvalidArgument, SourceUnavailable
 from tusk.pfs.files import PutBatch
 from tusk.runtime import Engine
 
@@ -184,6 +185,8 @@ async def put_files(repo: str, ref: str, request: Request) -> PutResult:
                 if kind == COMMIT:
                     description = json.loads(bytes(payload) or b"{}").get("description", "")
                     continue
+                if kind == HEADER and b'"local_path"' in payload:
+                    _check_local_ingest(request)
                 pending.append((kind, payload))
                 pending_bytes += len(payload) + 64
             if pending_bytes >= INGEST_BLOCK:
@@ -237,6 +240,25 @@ class _IngestThread:
             raise self.error
 
 
+def _check_local_ingest(request: Request) -> None:
+    peer = request.client
+    if peer is None or not same_user_local_peer(peer.host, peer.port):
+        raise InvalidArgument(
+            "this server reads local files only for clients of its own user on its own machine",
+            hint="send the file's bytes instead (the tusk client does when the server is remote)",
+        )
+
+
+def _ingest_local(batch: PutBatch, path: str) -> None:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, read in blocks
+    except OSError as exc:
+        raise SourceUnavailable(f"open {path}: {exc.strerror}") from None
+    with fh:
+        while block := fh.read(INGEST_BLOCK):
+            batch.write(block)
+
+
 def _apply_frames(batch: PutBatch, frames: list[tuple[bytes, bytes | memoryview]]) -> None:
     data: list[bytes | memoryview] = []  # consecutive data pieces, written as one block
     for kind, payload in frames:
@@ -255,6 +277,8 @@ def _apply_frames(batch: PutBatch, frames: list[tuple[bytes, bytes | memoryview]
                 target_datums=int(h.get("target_datums") or 0),
                 target_bytes=int(h.get("target_bytes") or 0),
             )
+            if h.get("local_path"):
+                _ingest_local(batch, str(h["local_path"]))
         elif kind == END:
             batch.end_file()
     if data:
