@@ -2,7 +2,7 @@
 # Set up and run every check and test: lint, format, types, unit, functional, integration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev,postgres,s3
+bash scripts/setup.sh dev,postgres,s3,ray
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff check"; ruff check tusk tests bench examples
 echo "== ruff format --check"; ruff format --check tusk tests bench examples

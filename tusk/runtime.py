@@ -18,7 +18,7 @@ from tusk.pfs.repos import RepoService
 from tusk.pfs.tree import Tree
 from tusk.pps.executor import Executor, LocalExecutor
 from tusk.pps.jobs import JobService
-from tusk.pps.pipelines import PipelineService
+from tusk.pps.pipelines import PipelineService, start_workers
 from tusk.pps.runner import JobRunner
 from tusk.pps.scheduler import Scheduler
 from tusk.pps.spec import PipelineSpec
@@ -113,9 +113,7 @@ class Engine:
         for info in self.pipelines.list():
             if not info["stopped"]:
                 spec = PipelineSpec.model_validate(info["spec"])
-                self.executor.ensure_pool(
-                    info["name"], info["version"], spec.worker_count(self.executor.capacity())
-                )
+                start_workers(self.executor, info["name"], info["version"], spec)
         self.scheduler.start()
 
     def stop(self) -> None:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from tusk.worker.protocol import DatumResult, DatumTask
 
@@ -35,7 +35,16 @@ class Executor(Protocol):
     name: str
     supports_containers: bool
 
-    def ensure_pool(self, pipeline: str, version: int, workers: int) -> None: ...
+    def ensure_pool(
+        self,
+        pipeline: str,
+        version: int,
+        workers: int,
+        resources: dict[str, Any] | None = None,
+        image: str | None = None,
+    ) -> None:
+        """Have exactly ``workers`` workers of this pipeline version (replacing older ones)."""
+        ...
 
     def drop_pool(self, pipeline: str) -> None: ...
 
@@ -219,7 +228,15 @@ class LocalExecutor:
     def capacity(self) -> int:
         return os.cpu_count() or 1
 
-    def ensure_pool(self, pipeline: str, version: int, workers: int) -> None:
+    def ensure_pool(
+        self,
+        pipeline: str,
+        version: int,
+        workers: int,
+        resources: dict[str, Any] | None = None,
+        image: str | None = None,
+    ) -> None:
+        # Local workers share this machine: resources and image are recorded by the spec only.
         with self._lock:
             pool = self._pools.get(pipeline)
             if pool is not None and pool.version == version and len(pool.workers) == workers:

@@ -22,6 +22,16 @@ from tusk.pps.spec import PipelineSpec
 from tusk.pps.trigger import upstream
 
 
+def start_workers(executor: Executor, name: str, version: int, spec: PipelineSpec) -> None:
+    executor.ensure_pool(
+        name,
+        version,
+        spec.worker_count(executor.capacity()),
+        resources=spec.worker_resources(),
+        image=spec.transform.image,
+    )
+
+
 def pipeline_not_found(name: str) -> NotFound:
     return NotFound(f"pipeline {name} not found", hint="list pipelines with `tusk list-pipeline`")
 
@@ -98,8 +108,7 @@ class PipelineService:
         now = time.time()
         if existing is not None:
             self._kill_unfinished(name)
-        workers = spec.worker_count(self.executor.capacity())
-        self.executor.ensure_pool(name, version, workers)
+        start_workers(self.executor, name, version, spec)
         with self.ctx.meta.transaction() as tx:
             if existing is None:
                 tx.insert(
@@ -272,8 +281,6 @@ class PipelineService:
         if stopped:
             self.executor.drop_pool(name)
         else:
-            self.executor.ensure_pool(
-                name, int(row["version"]), spec.worker_count(self.executor.capacity())
-            )
+            start_workers(self.executor, name, int(row["version"]), spec)
             self.ctx.feed.publish("head", SPEC_REPO, name)
         return self.inspect(name)

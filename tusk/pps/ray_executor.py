@@ -39,7 +39,7 @@ from ray.exceptions import RayActorError, RayError
 from tusk.errors import InvalidArgument
 from tusk.pps.executor import WorkerInfo, worker_name
 from tusk.worker import worker_from_environ
-from tusk.worker.__main__ import _run_line
+from tusk.worker.__main__ import run_line
 from tusk.worker.protocol import DatumResult, DatumTask
 
 NAMESPACE = "tusk"
@@ -63,7 +63,7 @@ class RayWorker:
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
     def run(self, task_json: str) -> str:
-        return json.dumps(_run_line(self.worker, task_json.encode()).to_json())
+        return json.dumps(run_line(self.worker, task_json.encode()).to_json())
 
     def abort(self) -> int:
         """Kill the running datum's user processes (runs beside ``run``: a threaded actor).

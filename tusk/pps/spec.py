@@ -704,6 +704,14 @@ class PipelineSpec(_Spec):
         t = self.scale_down_threshold
         return None if t is None else parse_duration(t)
 
+    def worker_resources(self) -> dict[str, Any]:
+        """What one worker asks of the executor: requests, with limits filling the gaps."""
+        limits = self.resource_limits.model_dump(exclude_none=True) if self.resource_limits else {}
+        requests = (
+            self.resource_requests.model_dump(exclude_none=True) if self.resource_requests else {}
+        )
+        return {**limits, **requests}
+
     def worker_count(self, capacity: int) -> int:
         """1.7 ``GetExpectedNumWorkers``: constant N, or max(1, floor(coefficient × capacity))."""
         p = self.parallelism_spec

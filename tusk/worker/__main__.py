@@ -30,12 +30,12 @@ def serve(worker: Worker, tasks: IO[bytes], results: IO[bytes]) -> None:
     for line in tasks:
         if not line.strip():
             continue
-        result = _run_line(worker, line)
+        result = run_line(worker, line)
         results.write(json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n")
         results.flush()
 
 
-def _run_line(worker: Worker, line: bytes) -> DatumResult:
+def run_line(worker: Worker, line: bytes) -> DatumResult:
     raw: Any = None
     try:
         raw = json.loads(line)
