@@ -18,6 +18,7 @@ from tusk.pfs.repos import RepoService
 from tusk.pfs.tree import Tree
 from tusk.pps.executor import Executor, LocalExecutor
 from tusk.pps.jobs import JobService
+from tusk.pps.lease import LeaderElection, lease_for
 from tusk.pps.pipelines import PipelineService, start_workers
 from tusk.pps.runner import JobRunner
 from tusk.pps.scheduler import Scheduler
@@ -106,18 +107,35 @@ class Engine:
         self._started = False
 
     def start(self) -> None:
-        """Start the scheduler: worker pools and one loop per pipeline; resume unfinished jobs."""
+        """Take part in running the scheduler: whichever server holds the scheduler lease keeps
+        the worker pools and one loop per pipeline and resumes unfinished jobs; the others serve
+        the API and take over within seconds when the leader goes away."""
         if self._started:
             return
         self._started = True
+        self.election = LeaderElection(
+            lease_for(self.meta, str(self.settings.home)), self._lead, self._step_down
+        )
+        self.election.start()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._started and self.election.leading
+
+    def _lead(self) -> None:
         for info in self.pipelines.list():
             if not info["stopped"]:
                 spec = PipelineSpec.model_validate(info["spec"])
                 start_workers(self.executor, info["name"], info["version"], spec)
         self.scheduler.start()
 
-    def stop(self) -> None:
+    def _step_down(self) -> None:
         self.scheduler.stop()
+        for info in self.pipelines.list():
+            self.executor.drop_pool(info["name"])
+
+    def stop(self) -> None:
+        self.election.stop()
         self.executor.close()
 
     def close(self) -> None:

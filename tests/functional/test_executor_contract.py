@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -19,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from raycluster import RayCluster, group_members, ray_cluster
 
 from tusk.pps.executor import Executor, LocalExecutor
 from tusk.storage import Ingestor, read_chunks
 from tusk.storage.local import LocalObjectStore
 from tusk.worker import DatumInput, DatumResult, DatumTask, InputFile
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared helpers
-from raycluster import RayCluster, group_members, ray_cluster  # noqa: E402
 
 PIPELINE = "edges"
 COPY = ["sh", "-c", "cp /pfs/in/a.txt /pfs/out/$PACH_DATUM_ID.txt"]

@@ -6,23 +6,13 @@ from __future__ import annotations
 import os
 import random
 import socket
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from test_object_store_contract import ObjectStoreContract
-
-from tusk.errors import InvalidArgument, ServerUnavailable
-from tusk.runtime import Engine, Settings
-from tusk.storage import Ingestor, ObjectStore, hash_bytes, open_object_store, read_chunks
-from tusk.storage.chunking import MAX_CHUNK_SIZE
-from tusk.storage.s3 import MIN_PART_SIZE, S3ObjectStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared helpers
-from s3server import (  # noqa: E402
+from s3server import (
     CREDENTIALS,
     MotoServer,
     S3Bucket,
@@ -30,6 +20,13 @@ from s3server import (  # noqa: E402
     moto_server_fixture,
     s3_bucket_fixture,
 )
+from test_object_store_contract import ObjectStoreContract
+
+from tusk.errors import InvalidArgument, ServerUnavailable
+from tusk.runtime import Engine, Settings
+from tusk.storage import Ingestor, ObjectStore, hash_bytes, open_object_store, read_chunks
+from tusk.storage.chunking import MAX_CHUNK_SIZE
+from tusk.storage.s3 import MIN_PART_SIZE, S3ObjectStore
 
 moto_server = moto_server_fixture()
 s3_bucket = s3_bucket_fixture()

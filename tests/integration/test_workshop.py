@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import base_env, start_daemon, stop_daemon
+from .conftest import base_env, start_daemon, stop_daemon
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "diabetes"
 PACHCTL = Path(sys.executable).parent / "pachctl"

@@ -108,7 +108,8 @@ class PipelineService:
         now = time.time()
         if existing is not None:
             self._kill_unfinished(name)
-        start_workers(self.executor, name, version, spec)
+        if self.scheduler.running:  # only the scheduler's server keeps workers
+            start_workers(self.executor, name, version, spec)
         with self.ctx.meta.transaction() as tx:
             if existing is None:
                 tx.insert(
@@ -281,6 +282,7 @@ class PipelineService:
         if stopped:
             self.executor.drop_pool(name)
         else:
-            start_workers(self.executor, name, int(row["version"]), spec)
+            if self.scheduler.running:
+                start_workers(self.executor, name, int(row["version"]), spec)
             self.ctx.feed.publish("head", SPEC_REPO, name)
         return self.inspect(name)

@@ -126,6 +126,7 @@ class Scheduler:
             self.executor.cancel(pipeline)
 
     def stop(self) -> None:
+        self.running = False
         with self._lock:
             loops = list(self.loops.values())
             self.loops.clear()
