@@ -3,12 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-if [ -n "$extras" ]; then
-  .venv/bin/python -m pip install -q -e ".[$extras]"
-else
-  .venv/bin/python -m pip install -q -e .
+target="."
+[ -n "$extras" ] && target=".[$extras]"
+if ! .venv/bin/python -m pip install -q -e "$target" >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "setup: pip install of tusk failed (output above)" >&2
+  exit 1
 fi

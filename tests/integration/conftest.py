@@ -66,14 +66,16 @@ def wait_up(address: str, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     raise RuntimeError(f"tuskd did not answer at {address}")
 
 
-def start_daemon(home: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+def start_daemon(
+    home: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     port = free_port()
     address = f"http://127.0.0.1:{port}"
     env = {"TUSK_ADDRESS": address, "TUSK_HOME": str(home)}
     log = (home.parent / f"{home.name}-tuskd.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tusk.server.daemon", "--host", "127.0.0.1", "--port", str(port)],
-        env=base_env(**env),
+        env=base_env(**env, **(extra_env or {})),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

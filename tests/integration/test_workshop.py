@@ -84,7 +84,9 @@ def pachctl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pachctl]:
     shutil.copytree(EXAMPLE / "data", work / "data")
     for spec in ("model", "qc_pre_process", "qcontrol", "infer", "infer_parallel"):
         shutil.copy(EXAMPLE / f"{spec}.json", work / f"{spec}.json")
-    proc, env = start_daemon(home)
+    # The server's workers run the stage programs: they find them on the server's PATH.
+    path = f"{EXAMPLE / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    proc, env = start_daemon(home, {"PATH": path})
     try:
         yield Pachctl(env, work)
     finally:

@@ -19,8 +19,9 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# Schema version written in `settings`; bump with an Alembic migration once released.
-SCHEMA_VERSION = 1
+# The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
+# for humans. Change the schema here and in a new revision together; a test checks they agree.
+SCHEMA_VERSION = 2
 
 settings = Table(
     "settings",
@@ -140,6 +141,7 @@ jobs = Table(
     UniqueConstraint("pipeline", "id", name="uq_job"),
 )
 Index("ix_jobs_id", jobs.c.id)
+Index("ix_jobs_pipeline_state", jobs.c.pipeline, jobs.c.state)
 
 job_datums = Table(
     "job_datums",
@@ -158,6 +160,7 @@ job_datums = Table(
     Column("seconds", Float, nullable=False, default=0.0),
     Column("worker", String(128), nullable=False, default=""),
 )
+Index("ix_job_datums_pipeline_hash", job_datums.c.pipeline, job_datums.c.hash)
 
 datum_cache = Table(
     "datum_cache",

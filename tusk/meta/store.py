@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from tusk.errors import AlreadyExists, InvalidArgument, ServerUnavailable
+from tusk.meta import migrations
 from tusk.meta import schema as s
 
 
@@ -368,14 +369,18 @@ class Tx:
 class MetadataStore:
     """Connection factory and transaction boundary for one metadata database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+        """Open the database at ``url`` and, unless ``upgrade`` is false, migrate it to the
+        schema this tusk uses (see :mod:`tusk.meta.migrations`)."""
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         self.engine = self._make_engine(url)
-        s.metadata.create_all(self.engine)
-        with self.transaction() as tx:
-            if tx.get_setting("schema_version") is None:
-                tx.put_setting("schema_version", str(s.SCHEMA_VERSION))
+        if upgrade:
+            try:
+                migrations.upgrade_to_head(self.engine)
+            except BaseException:
+                self.engine.dispose()
+                raise
 
     def _make_engine(self, url: str) -> Engine:
         if self.dialect == "sqlite":

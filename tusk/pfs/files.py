@@ -26,7 +26,7 @@ from tusk.meta import CommitRow, Tx
 from tusk.pfs.commits import commit_info, is_output_branch, resolve
 from tusk.pfs.context import PfsContext
 from tusk.pfs.glob import compile_glob
-from tusk.pfs.paths import clean_path
+from tusk.pfs.paths import clean_path, validate_branch_name
 from tusk.pfs.repos import require_repo
 from tusk.pfs.split import Splitter
 from tusk.pfs.tree import EMPTY_ROOT, Delete, Node, PutFile
@@ -80,8 +80,6 @@ class FileService:
                 )
             return Target(repo, row.tree or EMPTY_ROOT, row.id, None, None)
         branch = parsed.base
-        from tusk.pfs.paths import validate_branch_name
-
         validate_branch_name(branch)
         if not internal and is_output_branch(tx, repo, branch):
             raise OutputBranch(

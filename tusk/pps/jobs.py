@@ -13,7 +13,7 @@ from tusk.meta import schema as s
 from tusk.pfs.commits import commit_info, resolve
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pps.executor import Executor
-from tusk.pps.runner import TERMINAL, JobRunner
+from tusk.pps.runner import TERMINAL, JobRunner, load_spec
 from tusk.pps.scheduler import Scheduler
 
 
@@ -88,8 +88,6 @@ class JobService:
                 break
             version = self.ctx.feed.wait(version, 0.5)
         if spec_row is not None:
-            from tusk.pps.runner import load_spec
-
             _spec, doc = load_spec(self.ctx, job["spec_commit"])
             info["spec"] = doc["spec"]
         return info

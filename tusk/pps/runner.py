@@ -15,12 +15,13 @@ from typing import Any
 
 from tusk.meta import Tx
 from tusk.meta import schema as s
+from tusk.pfs.commits import CommitService
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.tree import EMPTY_ROOT, PutFile
 from tusk.pps.datums import Datum, InputCommit, datum_hash, datum_id, enumerate_datums
 from tusk.pps.executor import Executor
 from tusk.pps.spec import PipelineSpec, parse_specs
-from tusk.storage import ChunkRef, file_hash
+from tusk.storage import ChunkRef, file_hash, read_chunks
 from tusk.worker.protocol import DatumResult, DatumTask
 
 TERMINAL = ("success", "failure", "killed")
@@ -42,8 +43,6 @@ def load_spec(ctx: PfsContext, spec_commit: str) -> tuple[PipelineSpec, dict[str
     assert row is not None and row.tree is not None, f"spec commit {spec_commit} missing"
     node = ctx.tree.get(row.tree, "/spec")
     assert node is not None
-    from tusk.storage import read_chunks
-
     raw = b"".join(read_chunks(ctx.store, node.chunks))
     doc = json.loads(raw)
     return parse_specs(json.dumps(doc["spec"]), "__spec__")[0], doc
@@ -413,8 +412,6 @@ class JobRunner:
             )
             return
         root = self.ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in hashes)))
-        from tusk.pfs.commits import CommitService
-
         CommitService(self.ctx).finish(pipeline, job_id, tree=root, internal=True)
         with self.ctx.meta.transaction() as tx:
             tx.update_rows(

@@ -15,7 +15,7 @@ from tusk.api.host import machine_identity
 from tusk.api.models import ServerInfo
 from tusk.errors import TuskError
 from tusk.runtime import Engine
-from tusk.server import pfs_routes
+from tusk.server import pfs_routes, pps_routes
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -73,10 +73,5 @@ def create_app(engine: Engine) -> FastAPI:
         )
 
     app.include_router(pfs_routes.router, prefix="/v1")
-    try:
-        from tusk.server import pps_routes
-    except ImportError:
-        pass
-    else:
-        app.include_router(pps_routes.router, prefix="/v1")
+    app.include_router(pps_routes.router, prefix="/v1")
     return app

@@ -1,0 +1,520 @@
+"""PPS benchmarks: pipelines through a real tuskd and the real CLI, timed from the job records.
+
+    python bench/pps_bench.py            # full run (about 15-25 minutes on 2 cores)
+    python bench/pps_bench.py --quick    # smoke run (small sizes, one round, < 1 minute)
+
+Benchmarks (see bench/README.md): 1 per-datum overhead of a 1,000-datum job (``true`` and ``cp``,
+parallelism 1 and 2, sandbox ``none`` and ``bwrap``) against the bare spawn of the same argv;
+2 one new file on top of 10,000 processed datums; 3 trigger latency from put-file returning to the
+job running and its user code starting; 4 one changed file through a 5-stage chain over 10,000
+files. Trees are deleted only at the end (this machine's ext4 is slow to create files for minutes
+after mass deletes).
+"""
+
+# The lambdas handed to timed() run before the loop moves on.
+# ruff: noqa: B023
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pfs_bench import CLEAN_ENV_KEYS, CLI, Samples, free_port, machine, remove_tree  # noqa: E402
+
+from tusk import Client  # noqa: E402
+from tusk.worker.sandbox import Bubblewrap  # noqa: E402
+
+TERMINAL = ("success", "failure", "killed")
+COMMANDS = {"true": ["true"], "cp": ["cp", "-r", "/pfs/in/.", "/pfs/out/"]}
+
+
+@dataclass(frozen=True)
+class Config:
+    datums: int
+    inc_files: int
+    chain_files: int
+    stages: int
+    rounds: int
+    reps: int
+    sandboxes: tuple[str, ...]
+    workdir: Path
+    only: frozenset[int]
+
+
+# -- a server ----------------------------------------------------------------------------------
+class Server:
+    """tuskd on a fresh home and a free port, with extra environment (sandbox, executor, URLs)."""
+
+    def __init__(self, home: Path, **env: str) -> None:
+        self.home = home
+        home.mkdir(parents=True)
+        port = free_port()
+        self.address = f"http://127.0.0.1:{port}"
+        base = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV_KEYS}
+        self.env = {**base, "TUSK_HOME": str(home), "TUSK_PROGRESS": "0", **env}
+        self.log = (home.parent / f"{home.name}-tuskd.log").open("wb")
+        self.proc = subprocess.Popen(
+            [*_daemon(), "--host", "127.0.0.1", "--port", str(port)],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.env["TUSK_ADDRESS"] = self.address
+        self._wait_up()
+        self.client = Client(self.address, timeout=600.0)
+
+    def _wait_up(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tuskd exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.address + "/v1/info", timeout=0.5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"tuskd did not answer at {self.address}")
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([*CLI, *args], env=self.env, capture_output=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed: {out.stderr.decode()[-2000:]}")
+        return out.stdout.decode()
+
+    def put_tree(self, repo: str, tree: Path) -> float:
+        """CLI ``put-file -r repo master / -f tree``; returns when the CLI has exited."""
+        self.cli("put-file", "-r", repo, "master", "/", "-f", str(tree))
+        return time.time()
+
+    def put_one(self, repo: str, path: str, src: Path, overwrite: bool = False) -> float:
+        self.cli("put-file", *(["-o"] if overwrite else []), repo, "master", path, "-f", str(src))
+        return time.time()
+
+    def create_pipeline(
+        self, name: str, input: dict[str, Any], cmd: list[str], par: int, new_repo: bool = True
+    ) -> None:
+        spec = {
+            "pipeline": {"name": name},
+            "transform": {"cmd": cmd},
+            "input": input,
+            "parallelism_spec": {"constant": par},
+        }
+        path = self.home.parent / f"{name}.json"
+        path.write_text(json.dumps(spec))
+        if new_repo:
+            self.cli("create-repo", input["atom"]["repo"])
+        self.cli("create-pipeline", "-f", str(path))
+
+    def newest_job(self, pipeline: str, not_in: set[str]) -> str:
+        """The id of the pipeline's job that is not in ``not_in`` (waits until it exists)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for j in self.client.list_job(pipeline):
+                if j["id"] not in not_in:
+                    return str(j["id"])
+            time.sleep(0.005)
+        raise RuntimeError(f"no new job of {pipeline}")
+
+    def wait_job(self, pipeline: str, job_id: str) -> dict[str, Any]:
+        job = self.client.inspect_job(job_id, pipeline=pipeline, block=True)
+        if job["state"] != "success":
+            raise RuntimeError(f"job {pipeline}/{job_id} ended {job['state']}: {job.get('reason')}")
+        return job
+
+    def job_ids(self, pipeline: str) -> set[str]:
+        return {str(j["id"]) for j in self.client.list_job(pipeline)}
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def _daemon() -> list[str]:
+    return [sys.executable, "-m", "tusk.server.daemon"]
+
+
+def atom(repo: str, glob: str = "/*") -> dict[str, Any]:
+    return {"atom": {"name": "in", "repo": repo, "glob": glob}}
+
+
+def make_tree(root: Path, count: int, prefix: str = "f") -> Path:
+    """``count`` files of a few bytes, flat (glob ``/*`` gives one datum per file)."""
+    root.mkdir(parents=True)
+    for i in range(count):
+        (root / f"{prefix}{i:05d}").write_bytes(f"datum {i}\n".encode())
+    return root
+
+
+def spawn_floor(argv: list[str], n: int, work: Path, sandbox: str) -> float:
+    """Seconds per ``subprocess.run`` of the datum's argv (``/pfs`` rewritten to a real dir;
+    wrapped in the same bwrap call the worker makes when ``sandbox`` is bwrap)."""
+    pfs = work / "floor-pfs"
+    if not pfs.exists():
+        (pfs / "in").mkdir(parents=True)
+        (pfs / "out").mkdir()
+        (pfs / "in" / "f00000").write_bytes(b"datum 0\n")
+    real = [a.replace("/pfs", str(pfs)) for a in argv]
+    if sandbox == "bwrap":
+        real = Bubblewrap().wrap(argv, str(pfs), "/pfs")
+    t = time.perf_counter()
+    for _ in range(n):
+        subprocess.run(real, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - t) / n
+
+
+def ts_of(job: dict[str, Any], key: str) -> float:
+    return float(job[key])
+
+
+# -- the benchmarks ----------------------------------------------------------------------------
+class Bench:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.s = Samples()
+        self.servers: dict[str, Server] = {}
+        self.n = 0
+        self.progress = "?"
+
+    def wants(self, n: int) -> bool:
+        return not self.cfg.only or n in self.cfg.only
+
+    def server(self, sandbox: str) -> Server:
+        if sandbox not in self.servers:
+            home = self.cfg.workdir / f"home-{sandbox}"
+            self.servers[sandbox] = Server(home, TUSK_SANDBOX=sandbox)
+        return self.servers[sandbox]
+
+    def name(self, stem: str) -> str:
+        self.n += 1
+        return f"{stem}{self.n}"
+
+    def close(self) -> None:
+        for srv in self.servers.values():
+            srv.stop()
+
+    # 1 ------------------------------------------------------------------------------------------
+    def per_datum(self, r: int) -> None:
+        cfg = self.cfg
+        tree = self.cfg.workdir / "tree-datums"
+        if not tree.exists():
+            make_tree(tree, cfg.datums)
+        order = cfg.sandboxes if r % 2 == 0 else tuple(reversed(cfg.sandboxes))
+        for sandbox in order:
+            srv = self.server(sandbox)
+            for cmd_name, argv in COMMANDS.items():
+                floor = spawn_floor(argv, cfg.datums, cfg.workdir, "none")
+                self.s.add(f"d.{sandbox}.{cmd_name}.floor", floor)
+                if sandbox == "bwrap":
+                    bw = spawn_floor(argv, cfg.datums, cfg.workdir, "bwrap")
+                    self.s.add(f"d.{sandbox}.{cmd_name}.floor_bwrap", bw)
+                for par in (1, 2):
+                    name = self.name(f"d{cmd_name}")
+                    repo = name + "_in"
+                    srv.create_pipeline(name, atom(repo), argv, par)
+                    t0 = time.time()
+                    t_put = srv.put_tree(repo, tree)
+                    job = srv.wait_job(name, srv.newest_job(name, set()))
+                    t_done = time.time()
+                    assert job["processed"] == cfg.datums, job
+                    wall = ts_of(job, "finished") - ts_of(job, "started")
+                    k = f"d.{sandbox}.{cmd_name}.{par}"
+                    self.s.add(k + ".wall", wall)
+                    self.s.add(k + ".put_to_success", t_done - t0)
+                    self.s.add(k + ".put_cli", t_put - t0)
+                    self.s.add(k + ".per_datum", wall * par / cfg.datums)
+                    self.s.add(k + ".overhead", wall * par / cfg.datums - floor)
+                    srv.client.delete_pipeline(name)
+                    print(f"  1 {sandbox} {cmd_name} p{par}: {wall:.2f} s", flush=True)
+
+    # 2 ------------------------------------------------------------------------------------------
+    def incremental_setup(self) -> None:
+        srv = self.server(self.cfg.sandboxes[0])
+        tree = make_tree(self.cfg.workdir / "tree-inc", self.cfg.inc_files)
+        srv.create_pipeline("inc", atom("inc_in"), COMMANDS["cp"], 2)
+        t0 = time.time()
+        srv.put_tree("inc_in", tree)
+        job = srv.wait_job("inc", srv.newest_job("inc", set()))
+        self.s.add("inc.base.wall", ts_of(job, "finished") - ts_of(job, "started"))
+        self.s.add("inc.base.put_to_success", time.time() - t0)
+
+    def incremental(self, r: int) -> None:
+        srv = self.server(self.cfg.sandboxes[0])
+        for rep in range(self.cfg.reps):
+            src = self.cfg.workdir / f"inc-new-{r}-{rep}"
+            src.write_bytes(f"new {r} {rep}\n".encode())
+            before = srv.job_ids("inc")
+            t0 = time.time()
+            t_put = srv.put_one("inc_in", f"/new{r:02d}{rep:02d}", src)
+            job = srv.wait_job("inc", srv.newest_job("inc", before))
+            t_done = time.time()
+            total = self.cfg.inc_files + r * self.cfg.reps + rep + 1
+            got = (job["processed"], job["skipped"], job["total"])
+            assert got == (1, total - 1, total), got
+            self.s.add(f"inc.{r}.cli_put", t_put - t0)
+            self.s.add(f"inc.{r}.put_to_success", t_done - t_put)
+            self.s.add(f"inc.{r}.start_to_success", t_done - t0)
+            self.s.add(f"inc.{r}.wall", ts_of(job, "finished") - ts_of(job, "started"))
+            self.progress = f"{got[0]} + {got[1]} / {got[2]}"
+        self._fold(r, "inc", ("cli_put", "put_to_success", "start_to_success", "wall"))
+
+    def _fold(self, r: int, stem: str, keys: tuple[str, ...]) -> None:
+        """A round's median of its repetitions becomes the round's value."""
+        for k in keys:
+            vals = self.s.values.pop(f"{stem}.{r}.{k}")
+            self.s.add(f"{stem}.{k}", statistics.median(vals))
+
+    # 3 ------------------------------------------------------------------------------------------
+    def latency(self, r: int) -> None:
+        srv = self.server(self.cfg.sandboxes[0])
+        if "lat" not in {p["name"] for p in srv.client.list_pipeline()}:
+            srv.create_pipeline("lat", atom("lat_in"), ["date", "+%s.%N"], 1)
+        for rep in range(self.cfg.reps):
+            for via in ("client", "cli"):
+                before = srv.job_ids("lat")
+                path = f"/{via}{r:02d}{rep:02d}"
+                if via == "cli":
+                    src = self.cfg.workdir / "lat-src"
+                    src.write_bytes(path.encode())
+                    t0 = srv.put_one("lat_in", path, src)
+                else:
+                    srv.client.put_file("lat_in", "master", path, path.encode())
+                    t0 = time.time()
+                job_id = srv.newest_job("lat", before)
+                job = srv.wait_job("lat", job_id)
+                t_done = time.time()
+                logs = list(srv.client.get_logs(pipeline="lat", job=job_id))
+                user = [float(x["message"]) for x in logs if x["stream"] == "stdout"]
+                first = [x["ts"] for x in logs if x["stream"] == "system"]
+                master = list(srv.client.get_logs(pipeline="lat", job=job_id, master=True))
+                running = [x["ts"] for x in master if str(x["message"]).startswith("job running")]
+                k = f"lat.{r}.{via}"
+                self.s.add(k + ".created", ts_of(job, "started") - t0)
+                self.s.add(k + ".running", running[0] - t0)
+                self.s.add(k + ".datum", min(first) - t0)
+                self.s.add(k + ".user", user[0] - t0)
+                self.s.add(k + ".success", t_done - t0)
+        for via in ("client", "cli"):
+            for stage in ("created", "running", "datum", "user", "success"):
+                vals = self.s.values.pop(f"lat.{r}.{via}.{stage}")
+                self.s.add(f"lat.{via}.{stage}", statistics.median(vals))
+
+    # 4 ------------------------------------------------------------------------------------------
+    def chain_setup(self) -> None:
+        srv = self.server(self.cfg.sandboxes[0])
+        tree = make_tree(self.cfg.workdir / "tree-chain", self.cfg.chain_files)
+        prev = "chain_in"
+        for k in range(1, self.cfg.stages + 1):
+            srv.create_pipeline(f"c{k}", atom(prev), COMMANDS["cp"], 2, new_repo=k == 1)
+            prev = f"c{k}"
+        t0 = time.time()
+        srv.put_tree("chain_in", tree)
+        last = f"c{self.cfg.stages}"
+        job = srv.wait_job(last, srv.newest_job(last, set()))
+        self.s.add("chain.base.put_to_success", time.time() - t0)
+        self.s.add("chain.base.last_wall", ts_of(job, "finished") - ts_of(job, "started"))
+
+    def chain(self, r: int) -> None:
+        srv = self.server(self.cfg.sandboxes[0])
+        last = f"c{self.cfg.stages}"
+        for rep in range(self.cfg.reps):
+            src = self.cfg.workdir / f"chain-change-{r}-{rep}"
+            src.write_bytes(f"changed {r} {rep}\n".encode())
+            before = srv.job_ids(last)
+            t0 = time.time()
+            t_put = srv.put_one("chain_in", "/f00000", src, overwrite=True)
+            job_id = srv.newest_job(last, before)
+            job = srv.wait_job(last, job_id)
+            t_done = time.time()
+            n = self.cfg.chain_files
+            got = (job["processed"], job["skipped"], job["total"])
+            assert got == (1, n - 1, n), got
+            first = srv.client.inspect_job(job_id, pipeline="c1")
+            self.s.add(f"chain.{r}.cli_put", t_put - t0)
+            self.s.add(f"chain.{r}.put_to_success", t_done - t_put)
+            self.s.add(f"chain.{r}.per_stage", (t_done - t_put) / self.cfg.stages)
+            self.s.add(f"chain.{r}.first_wall", ts_of(first, "finished") - ts_of(first, "started"))
+        self._fold(r, "chain", ("cli_put", "put_to_success", "per_stage", "first_wall"))
+
+    def run(self) -> None:
+        cfg = self.cfg
+        if self.wants(2):
+            self.incremental_setup()
+        if self.wants(4):
+            self.chain_setup()
+        for r in range(cfg.rounds):
+            t = time.monotonic()
+            if self.wants(1):
+                self.per_datum(r)
+            if self.wants(2):
+                self.incremental(r)
+            if self.wants(3):
+                self.latency(r)
+            if self.wants(4):
+                self.chain(r)
+            print(f"  round {r + 1}/{cfg.rounds} done in {time.monotonic() - t:.0f} s", flush=True)
+
+
+# -- report ------------------------------------------------------------------------------------
+def goal(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def report(b: Bench) -> Iterator[str]:
+    cfg, s = b.cfg, b.s
+    n = cfg.datums
+    if s.has(f"d.{cfg.sandboxes[0]}.true.1.wall"):
+        yield f"### 1. per-datum overhead: {n:,} datums of a few bytes, glob `/*`\n"
+        yield (
+            "Wall = job record `finished − started` (server side); put→success = from starting "
+            "the CLI `put-file -r` to `inspect-job --block` returning. Overhead = wall × workers / "
+            "datums − bare spawn of the same argv (`subprocess.run`, same round).\n"
+        )
+        yield (
+            "| sandbox | command | workers | wall s | put→success s | ms per datum (wall × "
+            "workers / datums) | bare spawn ms | overhead ms per datum | goal ≤ 2 ms |"
+        )
+        yield "|---|---|---|---|---|---|---|---|---|"
+        for sandbox in cfg.sandboxes:
+            for cmd in COMMANDS:
+                for par in (1, 2):
+                    k = f"d.{sandbox}.{cmd}.{par}"
+                    floor = s.fmt(f"d.{sandbox}.{cmd}.floor", 1000, 2)
+                    if s.has(f"d.{sandbox}.{cmd}.floor_bwrap"):
+                        floor += f" (in bwrap: {s.fmt(f'd.{sandbox}.{cmd}.floor_bwrap', 1000, 2)})"
+                    yield (
+                        f"| {sandbox} | `{' '.join(COMMANDS[cmd])}` | {par} | {s.fmt(k + '.wall')} "
+                        f"| {s.fmt(k + '.put_to_success')} | {s.fmt(k + '.per_datum', 1000, 2)} "
+                        f"| {floor} | {s.fmt(k + '.overhead', 1000, 2)} "
+                        f"| {goal(s.med(k + '.overhead') <= 0.002)} |"
+                    )
+        yield "\nReference: DVC `foreach`, ≈120 ms of overhead per stage (baselines.md).\n"
+    if s.has("inc.put_to_success"):
+        m = cfg.inc_files
+        yield f"### 2. incremental: one new file on top of {m:,} processed datums (`cp`, 2 workers)\n"
+        yield "| step | s |"
+        yield "|---|---|"
+        yield f"| first job, {m:,} datums: job wall | {s.fmt('inc.base.wall')} |"
+        yield f"| first job: put→success | {s.fmt('inc.base.put_to_success')} |"
+        yield f"| CLI `put-file` of the new file (process start to exit) | {s.fmt('inc.cli_put')} |"
+        yield f"| put-file returned → job success (Client `inspect_job(block)`) | {s.fmt('inc.put_to_success')} |"
+        yield f"| CLI `put-file` started → job success | {s.fmt('inc.start_to_success')} |"
+        yield f"| job wall (record `finished − started`) | {s.fmt('inc.wall')} |"
+        ok = s.med("inc.put_to_success") <= 1
+        yield (
+            f"\nLast job's progress: `{b.progress}`. Goal ≤ 1 s from put-file "
+            f"returning: {s.med('inc.put_to_success'):.2f} s → {goal(ok)}\n"
+        )
+    if s.has("lat.client.running"):
+        yield "### 3. trigger latency (1 new datum, the pipeline has 1 worker, command `date +%s.%N`)\n"
+        yield "Time from put-file returning (Client `put_file` in process / CLI process exit) to:\n"
+        yield "| event | after Client put, ms | after CLI put, ms |"
+        yield "|---|---|---|"
+        for stage, label in (
+            ("created", "job created (record `started`, inside the put request)"),
+            ("running", "job `running` (master log `job running`)"),
+            ("datum", "first datum starts (its first system log line)"),
+            ("user", "user code runs (the timestamp it prints)"),
+            ("success", "job success seen by the Client"),
+        ):
+            yield f"| {label} | {s.fmt(f'lat.client.{stage}', 1000, 1)} | {s.fmt(f'lat.cli.{stage}', 1000, 1)} |"
+        run_ms = s.med("lat.client.running") * 1000
+        yield f"\nGoal ≤ 100 ms to `running`: {run_ms:.0f} ms → {goal(run_ms <= 100)}\n"
+    if s.has("chain.put_to_success"):
+        c = cfg.chain_files
+        yield f"### 4. {cfg.stages}-stage chain (`cp`, glob `/*`, 2 workers each) over {c:,} files, one file changed\n"
+        yield "| step | s |"
+        yield "|---|---|"
+        yield f"| build: put → last stage success ({cfg.stages} × {c:,} datums) | {s.fmt('chain.base.put_to_success')} |"
+        yield f"| CLI `put-file -o` of the changed file | {s.fmt('chain.cli_put')} |"
+        yield f"| put-file returned → stage {cfg.stages} success | {s.fmt('chain.put_to_success')} |"
+        yield f"| the same per stage | {s.fmt('chain.per_stage')} |"
+        yield f"| stage 1's job wall | {s.fmt('chain.first_wall')} |"
+        yield ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--quick", action="store_true", help="small sizes, 1 round: a smoke test")
+    p.add_argument("--rounds", type=int, help="rounds (default 3; 1 with --quick)")
+    p.add_argument("--reps", type=int, help="repetitions inside a round for 2-4 (default 3)")
+    p.add_argument("--datums", type=int, help="datums of benchmark 1 (default 1000)")
+    p.add_argument("--inc-files", type=int, help="processed datums of benchmark 2 (default 10000)")
+    p.add_argument("--chain-files", type=int, help="files of benchmark 4 (default 10000)")
+    p.add_argument("--stages", type=int, default=5, help="stages of benchmark 4 (default 5)")
+    p.add_argument(
+        "--sandboxes", default="none,bwrap", help="sandbox modes for 1 (2-4 use the first)"
+    )
+    p.add_argument("--only", default="", help="comma-separated benchmark numbers, e.g. 1,3")
+    p.add_argument("--workdir", help="where homes and trees go (default a new dir in $TMPDIR)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--out", help="also write the Markdown report to this file")
+    p.add_argument("--json", help="also write the raw samples to this file")
+    a = p.parse_args(argv)
+
+    parent = Path(a.workdir) if a.workdir else Path(tempfile.gettempdir())
+    parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="tusk-pps-bench-", dir=parent))
+    q = a.quick
+    cfg = Config(
+        datums=a.datums or (100 if q else 1000),
+        inc_files=a.inc_files or (300 if q else 10_000),
+        chain_files=a.chain_files or (200 if q else 10_000),
+        stages=a.stages,
+        rounds=a.rounds or (1 if q else 3),
+        reps=a.reps or (2 if q else 3),
+        sandboxes=tuple(x for x in a.sandboxes.split(",") if x),
+        workdir=workdir,
+        only=frozenset(int(x) for x in a.only.split(",") if x),
+    )
+    print(f"# workdir {workdir}", flush=True)
+    cmd = " ".join(["python", "bench/pps_bench.py", *(argv if argv is not None else sys.argv[1:])])
+    bench = Bench(cfg)
+    started = time.monotonic()
+    try:
+        bench.run()
+    finally:
+        bench.close()
+    text = "\n".join(
+        [
+            f"## `{cmd}`\n",
+            machine(),
+            f"- {cfg.rounds} round(s), {cfg.reps} repetition(s) per round for 2-4; a cell is the "
+            f"median over rounds (min–max); measured in {time.monotonic() - started:.0f} s\n",
+            *report(bench),
+        ]
+    )
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+    if a.json:
+        Path(a.json).write_text(json.dumps(bench.s.values, indent=1))
+    if not a.keep:
+        remove_tree(workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Alembic revisions of the metadata schema, one file each, applied in order."""
