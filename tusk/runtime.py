@@ -114,7 +114,10 @@ class Engine:
             return
         self._started = True
         self.election = LeaderElection(
-            lease_for(self.meta, str(self.settings.home)), self._lead, self._step_down
+            lease_for(self.meta, str(self.settings.home)),
+            self._lead,
+            self._step_down,
+            self._reconcile,
         )
         self.election.start()
 
@@ -128,6 +131,22 @@ class Engine:
                 spec = PipelineSpec.model_validate(info["spec"])
                 start_workers(self.executor, info["name"], info["version"], spec)
         self.scheduler.start()
+
+    def _reconcile(self) -> None:
+        """While leading: follow pipelines created, updated, stopped or deleted through other
+        servers (their PipelineService only writes the metadata)."""
+        infos = {info["name"]: info for info in self.pipelines.list()}
+        for name, info in infos.items():
+            if info["stopped"]:
+                self.executor.drop_pool(name)
+            else:
+                spec = PipelineSpec.model_validate(info["spec"])
+                start_workers(self.executor, name, info["version"], spec)
+            self.scheduler.add(name)
+        for name in list(self.scheduler.loops):
+            if name not in infos:
+                self.scheduler.remove(name)
+                self.executor.drop_pool(name)
 
     def _step_down(self) -> None:
         self.scheduler.stop()

@@ -239,6 +239,8 @@ class LocalExecutor:
         # Local workers share this machine: resources and image are recorded by the spec only.
         with self._lock:
             pool = self._pools.get(pipeline)
+            if pool is not None and pool.version > version:
+                return  # never go back to an older version's workers
             if pool is not None and pool.version == version and len(pool.workers) == workers:
                 return
             if pool is not None:

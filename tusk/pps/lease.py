@@ -17,7 +17,8 @@ from sqlalchemy import text
 from tusk.meta import MetadataStore
 
 log = logging.getLogger("tusk.lease")
-LEASE_KEY = 0x7475736B  # "tusk"
+LEASE_KEY = 0x7475736B  # "tusk"; paired with the schema, so deployments sharing a database
+# in different schemas each get their own lease
 RETRY_SECONDS = 1.0
 
 
@@ -38,7 +39,10 @@ class PostgresLease:
         try:
             conn = self.meta.engine.connect()
             ok = bool(
-                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEASE_KEY}).scalar()
+                conn.execute(
+                    text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))"),
+                    {"k": LEASE_KEY},
+                ).scalar()
             )
             conn.commit()
         except Exception as exc:  # noqa: BLE001 - the database is away; try again later
@@ -65,7 +69,10 @@ class PostgresLease:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEASE_KEY})
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))"),
+                    {"k": LEASE_KEY},
+                )
                 conn.commit()
             finally:
                 conn.close()
@@ -107,11 +114,16 @@ class LeaderElection:
     is lost (the database connection died), then tries again."""
 
     def __init__(
-        self, lease: Lease, on_lead: Callable[[], None], on_lose: Callable[[], None]
+        self,
+        lease: Lease,
+        on_lead: Callable[[], None],
+        on_lose: Callable[[], None],
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self.lease = lease
         self.on_lead = on_lead
         self.on_lose = on_lose
+        self.on_tick = on_tick
         self.leading = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scheduler-lease", daemon=True)
@@ -133,6 +145,11 @@ class LeaderElection:
                     log.warning("lost the scheduler lease; stepping down")
                     self.leading = False
                     self.on_lose()
+                elif self.on_tick is not None:
+                    try:
+                        self.on_tick()
+                    except Exception:  # noqa: BLE001 - try again next tick
+                        log.exception("scheduler lease: reconciling pipelines failed")
             elif self.lease.try_acquire():
                 self._lead()
 

@@ -108,8 +108,6 @@ class PipelineService:
         now = time.time()
         if existing is not None:
             self._kill_unfinished(name)
-        if self.scheduler.running:  # only the scheduler's server keeps workers
-            start_workers(self.executor, name, version, spec)
         with self.ctx.meta.transaction() as tx:
             if existing is None:
                 tx.insert(
@@ -135,6 +133,8 @@ class PipelineService:
                     updated=now,
                     state="running" if not stopped else "paused",
                 )
+        if self.scheduler.running:  # only the scheduler's server keeps workers; others reconcile
+            start_workers(self.executor, name, version, spec)
         self.commits.create_branch(
             name, spec.output_branch, provenance=[*inputs, (SPEC_REPO, name)]
         )

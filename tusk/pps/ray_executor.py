@@ -405,6 +405,8 @@ class RayExecutor:
         options = actor_options(resources, image, self.supports_containers)
         with self._lock:
             pool = self._pools.get(pipeline)
+            if pool is not None and pool.version > version:
+                return  # never go back to an older version's workers
             if (
                 pool is not None
                 and pool.version == version
