@@ -377,6 +377,15 @@ class MetadataStore:
         self.engine = self._make_engine(url)
         if upgrade:
             try:
+                with self.engine.connect():
+                    pass
+            except OperationalError as e:
+                self.engine.dispose()
+                raise ServerUnavailable(
+                    f"metadata store {_redact(url)} is unreachable: {e.orig}",
+                    hint="check TUSK_METADATA_URL and that the database is running",
+                ) from None
+            try:
                 migrations.upgrade_to_head(self.engine)
             except BaseException:
                 self.engine.dispose()
@@ -432,6 +441,15 @@ class MetadataStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
 def open_metadata_store(url: str) -> MetadataStore:
