@@ -59,6 +59,62 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+class WorkerPool(Protocol):
+    version: int
+
+    def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def infos(self) -> list[WorkerInfo]: ...
+
+
+class PooledExecutor:
+    """What executors with one worker pool per pipeline share: the pool table and the calls that
+    only look a pool up. Subclasses create pools in ``ensure_pool``."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, WorkerPool] = {}
+        self._lock = threading.Lock()
+
+    def _older_than_pool(self, pipeline: str, version: int) -> bool:
+        """Under the lock: a request for an older version than the pool's is ignored (a late
+        caller must never bring back an older version's workers)."""
+        pool = self._pools.get(pipeline)
+        return pool is not None and pool.version > version
+
+    def drop_pool(self, pipeline: str) -> None:
+        with self._lock:
+            pool = self._pools.pop(pipeline, None)
+        if pool is not None:
+            pool.close()
+
+    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        with self._lock:
+            pool = self._pools[pipeline]
+        return pool.run(tasks)
+
+    def cancel(self, pipeline: str) -> None:
+        with self._lock:
+            pool = self._pools.get(pipeline)
+        if pool is not None:
+            pool.cancel()
+
+    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
+        with self._lock:
+            pools = [p for n, p in self._pools.items() if pipeline in (None, n)]
+        return [info for p in pools for info in p.infos()]
+
+    def _close_pools(self) -> None:
+        with self._lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for p in pools:
+            p.close()
+
+
 def worker_name(pipeline: str, version: int) -> str:
     suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
     return f"pipeline-{pipeline.lower().replace('_', '-')}-v{version}-{suffix}"
@@ -210,20 +266,25 @@ class LocalPool:
                 if w.proc is not None and w.proc.poll() is not None:
                     w.restart()
 
+    def infos(self) -> list[WorkerInfo]:
+        return [
+            WorkerInfo(w.name, self.pipeline, self.version, w.state, w.restarts, w.started)
+            for w in self.workers
+        ]
+
     def close(self) -> None:
         self.cancelled.set()
         for w in self.workers:
             w.stop()
 
 
-class LocalExecutor:
+class LocalExecutor(PooledExecutor):
     name = "local"
     supports_containers = False
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__()
         self.env = dict(env or os.environ)
-        self._pools: dict[str, LocalPool] = {}
-        self._lock = threading.Lock()
 
     def capacity(self) -> int:
         return os.cpu_count() or 1
@@ -238,44 +299,18 @@ class LocalExecutor:
     ) -> None:
         # Local workers share this machine: resources and image are recorded by the spec only.
         with self._lock:
+            if self._older_than_pool(pipeline, version):
+                return
             pool = self._pools.get(pipeline)
-            if pool is not None and pool.version > version:
-                return  # never go back to an older version's workers
-            if pool is not None and pool.version == version and len(pool.workers) == workers:
+            if (
+                isinstance(pool, LocalPool)
+                and pool.version == version
+                and len(pool.workers) == workers
+            ):
                 return
             if pool is not None:
                 pool.close()
             self._pools[pipeline] = LocalPool(pipeline, version, workers, self.env)
 
-    def drop_pool(self, pipeline: str) -> None:
-        with self._lock:
-            pool = self._pools.pop(pipeline, None)
-        if pool is not None:
-            pool.close()
-
-    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
-        with self._lock:
-            pool = self._pools[pipeline]
-        return pool.run(tasks)
-
-    def cancel(self, pipeline: str) -> None:
-        with self._lock:
-            pool = self._pools.get(pipeline)
-        if pool is not None:
-            pool.cancel()
-
-    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
-        with self._lock:
-            pools = [p for n, p in self._pools.items() if pipeline in (None, n)]
-        return [
-            WorkerInfo(w.name, p.pipeline, p.version, w.state, w.restarts, w.started)
-            for p in pools
-            for w in p.workers
-        ]
-
     def close(self) -> None:
-        with self._lock:
-            pools = list(self._pools.values())
-            self._pools.clear()
-        for p in pools:
-            p.close()
+        self._close_pools()

@@ -37,7 +37,7 @@ import ray
 from ray.exceptions import RayActorError, RayError
 
 from tusk.errors import InvalidArgument
-from tusk.pps.executor import WorkerInfo, worker_name
+from tusk.pps.executor import PooledExecutor, WorkerInfo, worker_name
 from tusk.worker import worker_from_environ
 from tusk.worker.__main__ import run_line
 from tusk.worker.protocol import DatumResult, DatumTask
@@ -274,6 +274,13 @@ class RayPool:
                 reason = f"ray task failed: {_first_line(e)}"
             return DatumResult(call.task.task_id, False, reason=reason, worker=call.actor.name)
 
+    def infos(self) -> list[WorkerInfo]:
+        self.refresh()
+        return [
+            WorkerInfo(a.name, self.pipeline, self.version, a.state, a.restarts, a.started)
+            for a in self.actors
+        ]
+
     def refresh(self) -> None:
         """Note the workers that have started (or failed to) since last asked."""
         with self.lock:
@@ -335,7 +342,7 @@ def _died(e: RayActorError) -> str:
     return f"ray actor died: {(why or _first_line(e))[:300]}; it was restarted"
 
 
-class RayExecutor:
+class RayExecutor(PooledExecutor):
     """Runs datums on a Ray cluster (see the module docstring for addresses).
 
     ``supports_containers``: when the cluster can run container images (Ray's ``image_uri``
@@ -356,8 +363,7 @@ class RayExecutor:
         self.url = url
         self.supports_containers = supports_containers
         self._client = client
-        self._pools: dict[str, RayPool] = {}
-        self._lock = threading.Lock()
+        super().__init__()
         self._connected = False
         self._owns_ray = False
         self._actor_class: Any = None
@@ -404,11 +410,11 @@ class RayExecutor:
         self._connect()
         options = actor_options(resources, image, self.supports_containers)
         with self._lock:
+            if self._older_than_pool(pipeline, version):
+                return
             pool = self._pools.get(pipeline)
-            if pool is not None and pool.version > version:
-                return  # never go back to an older version's workers
             if (
-                pool is not None
+                isinstance(pool, RayPool)
                 and pool.version == version
                 and len(pool.actors) == max(1, workers)
                 and pool.options == options
@@ -418,40 +424,8 @@ class RayExecutor:
                 pool.close()
             self._pools[pipeline] = RayPool(pipeline, version, workers, options, self._actor_class)
 
-    def drop_pool(self, pipeline: str) -> None:
-        with self._lock:
-            pool = self._pools.pop(pipeline, None)
-        if pool is not None:
-            pool.close()
-
-    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
-        with self._lock:
-            pool = self._pools[pipeline]
-        return pool.run(tasks)
-
-    def cancel(self, pipeline: str) -> None:
-        with self._lock:
-            pool = self._pools.get(pipeline)
-        if pool is not None:
-            pool.cancel()
-
-    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
-        with self._lock:
-            pools = [p for n, p in self._pools.items() if pipeline in (None, n)]
-        for p in pools:
-            p.refresh()
-        return [
-            WorkerInfo(a.name, p.pipeline, p.version, a.state, a.restarts, a.started)
-            for p in pools
-            for a in p.actors
-        ]
-
     def close(self) -> None:
-        with self._lock:
-            pools = list(self._pools.values())
-            self._pools.clear()
-        for p in pools:
-            p.close()
+        self._close_pools()
         with self._lock:
             if self._owns_ray and ray.is_initialized():
                 ray.shutdown()
