@@ -16,6 +16,7 @@ from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pfs.tree import Tree
+from tusk.pps.cron import CronTicker
 from tusk.pps.executor import Executor, LocalExecutor
 from tusk.pps.jobs import JobService
 from tusk.pps.lease import LeaderElection, lease_for
@@ -104,6 +105,7 @@ class Engine:
             self.ctx, self.repos, self.commits, self.files, self.scheduler, self.executor
         )
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
+        self.cron = CronTicker(self.ctx, self.files)
         self._started = False
 
     def start(self) -> None:
@@ -131,6 +133,7 @@ class Engine:
                 spec = PipelineSpec.model_validate(info["spec"])
                 start_workers(self.executor, info["name"], info["version"], spec)
         self.scheduler.start()
+        self.cron.start()
 
     def _reconcile(self) -> None:
         """While leading: follow pipelines created, updated, stopped or deleted through other
@@ -149,6 +152,7 @@ class Engine:
                 self.executor.drop_pool(name)
 
     def _step_down(self) -> None:
+        self.cron.stop()
         self.scheduler.stop()
         for info in self.pipelines.list():
             self.executor.drop_pool(info["name"])
