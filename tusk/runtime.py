@@ -138,18 +138,21 @@ class Engine:
     def _reconcile(self) -> None:
         """While leading: follow pipelines created, updated, stopped or deleted through other
         servers (their PipelineService only writes the metadata)."""
-        infos = {info["name"]: info for info in self.pipelines.list()}
-        for name, info in infos.items():
-            if info["stopped"]:
-                self.executor.drop_pool(name)
-            else:
-                spec = PipelineSpec.model_validate(info["spec"])
-                start_workers(self.executor, name, info["version"], spec)
-            self.scheduler.add(name)
-        for name in list(self.scheduler.loops):
-            if name not in infos:
-                self.scheduler.remove(name)
-                self.executor.drop_pool(name)
+        with self.pipelines.lock:
+            infos = {info["name"]: info for info in self.pipelines.list()}
+            for name, info in infos.items():
+                if info["stopped"]:
+                    self.executor.drop_pool(name)
+                else:
+                    spec = PipelineSpec.model_validate(info["spec"])
+                    start_workers(self.executor, name, info["version"], spec)
+                self.scheduler.add(name)
+            for name in list(self.scheduler.loops):
+                if name not in infos:
+                    self.scheduler.remove(name)
+            for name in self.executor.pipelines():
+                if name not in infos:
+                    self.executor.drop_pool(name)
 
     def _step_down(self) -> None:
         self.cron.stop()

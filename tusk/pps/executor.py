@@ -48,6 +48,10 @@ class Executor(Protocol):
 
     def drop_pool(self, pipeline: str) -> None: ...
 
+    def pipelines(self) -> list[str]:
+        """The pipelines this executor keeps workers for."""
+        ...
+
     def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]: ...
 
     def cancel(self, pipeline: str) -> None: ...
@@ -84,6 +88,10 @@ class PooledExecutor:
         caller must never bring back an older version's workers)."""
         pool = self._pools.get(pipeline)
         return pool is not None and pool.version > version
+
+    def pipelines(self) -> list[str]:
+        with self._lock:
+            return list(self._pools)
 
     def drop_pool(self, pipeline: str) -> None:
         with self._lock:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import json
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from tusk.errors import AlreadyExists, HasDependents, InvalidSpec, NotFound
 from tusk.ids import new_id
@@ -20,6 +23,22 @@ from tusk.pps.runner import TERMINAL
 from tusk.pps.scheduler import Scheduler
 from tusk.pps.spec import PipelineSpec
 from tusk.pps.trigger import upstream
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _serialized(
+    method: Callable[Concatenate[PipelineService, P], R],
+) -> Callable[Concatenate[PipelineService, P], R]:
+    """Changes to pipelines and the leader's reconciliation of workers take turns."""
+
+    @functools.wraps(method)
+    def wrapper(self: PipelineService, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def start_workers(executor: Executor, name: str, version: int, spec: PipelineSpec) -> None:
@@ -52,8 +71,10 @@ class PipelineService:
         self.files = files
         self.scheduler = scheduler
         self.executor = executor
+        self.lock = threading.RLock()
 
     # -- create / update ---------------------------------------------------------------------
+    @_serialized
     def create(
         self, spec: PipelineSpec, *, update: bool = False, reprocess: bool = False
     ) -> dict[str, Any]:
@@ -226,6 +247,7 @@ class PipelineService:
         return spec
 
     # -- delete / stop / start ---------------------------------------------------------------
+    @_serialized
     def delete(
         self, name: str | None, *, all: bool = False, force: bool = False
     ) -> builtins.list[str]:
@@ -265,6 +287,7 @@ class PipelineService:
         with self.ctx.meta.transaction(write=False) as tx:
             return upstream(tx, (name, "master"))
 
+    @_serialized
     def set_stopped(self, name: str, stopped: bool) -> dict[str, Any]:
         with self.ctx.meta.transaction() as tx:
             row = self._row(tx, name)
