@@ -1,6 +1,6 @@
 """PPS benchmarks: pipelines through a real tuskd and the real CLI, timed from the job records.
 
-    python bench/pps_bench.py            # full run (about 15-25 minutes on 2 cores)
+    python bench/pps_bench.py            # full run (about 12 minutes on 2 cores)
     python bench/pps_bench.py --quick    # smoke run (small sizes, one round, < 1 minute)
 
 Benchmarks (see bench/README.md): 1 per-datum overhead of a 1,000-datum job (``true`` and ``cp``,
@@ -479,12 +479,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="tusk-pps-bench-", dir=parent))
     q = a.quick
     cfg = Config(
-        datums=a.datums or (100 if q else 1000),
-        inc_files=a.inc_files or (300 if q else 10_000),
-        chain_files=a.chain_files or (200 if q else 10_000),
+        datums=a.datums or (50 if q else 1000),
+        inc_files=a.inc_files or (200 if q else 10_000),
+        chain_files=a.chain_files or (100 if q else 10_000),
         stages=a.stages,
         rounds=a.rounds or (1 if q else 3),
-        reps=a.reps or (2 if q else 3),
+        reps=a.reps or (1 if q else 3),
         sandboxes=tuple(x for x in a.sandboxes.split(",") if x),
         workdir=workdir,
         only=frozenset(int(x) for x in a.only.split(",") if x),

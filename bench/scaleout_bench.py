@@ -313,10 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="tusk-scaleout-bench-", dir=parent))
     q = a.quick
     cfg = Config(
-        datums=a.datums or (100 if q else 1000),
-        inc_files=a.inc_files or (200 if q else 10_000),
-        commits=a.commits or (5 if q else 50),
-        big_bytes=(a.big_mib or (32 if q else 1024)) * MiB,
+        datums=a.datums or (50 if q else 1000),
+        inc_files=a.inc_files or (100 if q else 10_000),
+        commits=a.commits or (3 if q else 50),
+        big_bytes=(a.big_mib or (16 if q else 1024)) * MiB,
         rounds=a.rounds or (1 if q else 3),
         reps=a.reps or (1 if q else 3),
         workdir=workdir,
