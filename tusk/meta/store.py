@@ -17,6 +17,7 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from tusk.errors import AlreadyExists, InvalidArgument, ServerUnavailable
 from tusk.meta import migrations
@@ -311,6 +312,36 @@ class Tx:
         if rows:
             self.c.execute(table.insert(), list(rows))
 
+    def insert_missing(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows, skipping those whose primary key exists (the one dialect-specific upsert)."""
+        if not rows:
+            return
+        if self.c.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self.c.execute(pg_insert(table).on_conflict_do_nothing(), list(rows))
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self.c.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
+
+    def update_many(
+        self, table: Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """One statement, many rows: each row holds the ``keys`` to match and the values to set
+        (every row sets the same columns)."""
+        if not rows:
+            return
+        values = [k for k in rows[0] if k not in keys]
+        q = update(table)
+        for k in keys:
+            q = q.where(table.c[k] == bindparam(f"k_{k}"))
+        q = q.values({v: bindparam(f"v_{v}") for v in values})
+        self.c.execute(
+            q,
+            [{**{f"k_{k}": r[k] for k in keys}, **{f"v_{v}": r[v] for v in values}} for r in rows],
+        )
+
     def rows(
         self,
         table: Table,
@@ -336,6 +367,35 @@ class Tx:
         distinct = list(dict.fromkeys(values))
         for i in range(0, len(distinct), 500):
             out.extend(self.rows(table, {**where, column: distinct[i : i + 500]}))
+        return out
+
+    def values(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        where: dict[str, Any] | None = None,
+        *,
+        among: tuple[str, Sequence[Any]] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Just some columns as tuples (cheap for many rows); ``among=(column, values)`` adds an
+        IN condition, queried in batches."""
+        cols = [table.c[c] for c in columns]
+
+        def query(extra: Any = None) -> list[tuple[Any, ...]]:
+            q = select(*cols)
+            for k, v in (where or {}).items():
+                q = q.where(table.c[k] == v)
+            if extra is not None:
+                q = q.where(extra)
+            return [tuple(r) for r in self.c.execute(q)]
+
+        if among is None:
+            return query()
+        column, wanted = among
+        distinct = list(dict.fromkeys(wanted))
+        out: list[tuple[Any, ...]] = []
+        for i in range(0, len(distinct), 500):
+            out.extend(query(table.c[column].in_(distinct[i : i + 500])))
         return out
 
     def row(self, table: Table, **where: Any) -> dict[str, Any] | None:
@@ -396,7 +456,15 @@ class MetadataStore:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+            # Pooled: opening a connection per transaction costs more than the transaction, and
+            # closing the last one checkpoints the WAL each time.
+            engine = create_engine(
+                url,
+                poolclass=QueuePool,
+                pool_size=8,
+                max_overflow=32,
+                connect_args={"timeout": 60, "check_same_thread": False},
+            )
 
             @event.listens_for(engine, "connect")
             def _on_connect(dbapi_conn: Any, _rec: Any) -> None:

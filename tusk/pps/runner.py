@@ -7,6 +7,7 @@ mid-job resumes where it stopped: done datums count once, none is lost or run tw
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,78 @@ from tusk.storage import ChunkRef, file_hash, read_chunks
 from tusk.worker.protocol import DatumResult, DatumTask
 
 TERMINAL = ("success", "failure", "killed")
+_JOB_COUNTERS = (
+    "processed",
+    "failed",
+    "bytes_down",
+    "bytes_up",
+    "seconds_download",
+    "seconds_process",
+    "seconds_upload",
+)
+_BATCH = 256
+
+
+@dataclass
+class _Progress:
+    datum_ids: dict[int, str]
+    tries: dict[int, int]
+    totals: dict[str, Any]
+
+
+def _log_row(
+    pipeline: str, job_id: str, datum: str, worker: str, ts: float, stream: str, message: str
+) -> dict[str, Any]:
+    return {
+        "pipeline": pipeline,
+        "job_id": job_id,
+        "datum_id": datum,
+        "worker": worker,
+        "ts": ts,
+        "stream": stream,
+        "user": stream != "system",
+        "master": False,
+        "message": message,
+    }
+
+
+def _batches(results: Iterator[DatumResult]) -> Iterator[list[DatumResult]]:
+    """Group results as they come: the first one, plus every one that finished meanwhile.
+
+    A pump thread drains the executor, so workers never wait on the job master's writes."""
+    q: queue.Queue[DatumResult | BaseException | None] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for r in results:
+                q.put(r)
+        except BaseException as exc:  # noqa: BLE001 - handed to the job master below
+            q.put(exc)
+        q.put(None)
+
+    threading.Thread(target=pump, name="datum-results", daemon=True).start()
+    while True:
+        first = q.get()
+        batch: list[DatumResult] = []
+        end = False
+        item: DatumResult | BaseException | None = first
+        while True:
+            if item is None:
+                end = True
+                break
+            if isinstance(item, BaseException):
+                raise item
+            batch.append(item)
+            if len(batch) >= _BATCH:
+                break
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                break
+        if batch:
+            yield batch
+        if end:
+            return
 
 
 @dataclass
@@ -141,7 +214,7 @@ class JobRunner:
         hashes = [datum_hash(d, pipeline, salt) for d in datums]
         if not self._prepare(pipeline, job_id, datums, hashes):
             return  # stopped (or its pipeline updated) while it was being set up
-        todo = self._pending(pipeline, job_id, datums, hashes)
+        todo, progress = self._pending(pipeline, job_id)
         deadline = time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
         # A hanging datum must not hold the job past its timeout: stop the workers at the deadline.
         watchdog = None
@@ -150,7 +223,9 @@ class JobRunner:
             watchdog.daemon = True
             watchdog.start()
         try:
-            self._attempts(pipeline, job_id, spec, datums, hashes, todo, deadline, cancelled)
+            self._attempts(
+                pipeline, job_id, spec, datums, hashes, todo, progress, deadline, cancelled
+            )
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -163,6 +238,7 @@ class JobRunner:
         datums: list[Datum],
         hashes: list[str],
         todo: list[int],
+        progress: _Progress,
         deadline: float | None,
         cancelled: Any,
     ) -> None:
@@ -172,15 +248,17 @@ class JobRunner:
             attempt += 1
             tasks = [self._task(spec, pipeline, job_id, i, datums[i], attempt) for i in todo]
             failed: list[int] = []
-            for res in self.executor.run(pipeline, tasks):
-                if cancelled.is_set() and not res.ok:
-                    break  # killed by stop-job or a shutdown: not a try of the datum
-                idx = int(res.task_id.rsplit("-", 2)[1])
-                last = attempt >= tries
-                if self._record(pipeline, job_id, idx, hashes[idx], res, last):
-                    continue
-                failed.append(idx)
-                if cancelled.is_set() or (deadline and time.time() > deadline):
+            last = attempt >= tries
+            for batch in _batches(self.executor.run(pipeline, tasks)):
+                if cancelled.is_set():
+                    # killed by stop-job or a shutdown: a failure then is not a try of the datum
+                    batch = [r for r in batch if r.ok]
+                items = [(int(r.task_id.rsplit("-", 2)[1]), r) for r in batch]
+                ok = self._record(
+                    pipeline, job_id, [(i, hashes[i], r) for i, r in items], last, progress
+                )
+                failed.extend(i for (i, _r), good in zip(items, ok, strict=True) if not good)
+                if cancelled.is_set() or (failed and deadline and time.time() > deadline):
                     break
             if cancelled.is_set():
                 return
@@ -201,26 +279,27 @@ class JobRunner:
             key = {"pipeline": pipeline, "job_id": job_id}
             if self._job(tx, pipeline, job_id)["state"] in TERMINAL:
                 return False
-            existing = {r["idx"] for r in tx.rows(s.job_datums, key)}
+            existing = dict(tx.values(s.job_datums, ("idx", "state"), key))
             cached = {
-                r["hash"] for r in tx.rows_in(s.datum_cache, "hash", hashes, pipeline=pipeline)
+                h
+                for (h,) in tx.values(
+                    s.datum_cache, ("hash",), {"pipeline": pipeline}, among=("hash", hashes)
+                )
             }
-            tx.insert_many(
-                s.job_datums,
-                [
-                    {
-                        **key,
-                        "idx": i,
-                        "datum_id": datum_id(d),
-                        "hash": hashes[i],
-                        "state": "skipped" if hashes[i] in cached else "pending",
-                        "inputs": json.dumps([c.to_json() for c in d]),
-                    }
-                    for i, d in enumerate(datums)
-                    if i not in existing
-                ],
-            )
-            states = [r["state"] for r in tx.rows(s.job_datums, key)]
+            new = [
+                {
+                    **key,
+                    "idx": i,
+                    "datum_id": datum_id(d),
+                    "hash": hashes[i],
+                    "state": "skipped" if hashes[i] in cached else "pending",
+                    "inputs": json.dumps([c.to_json() for c in d]),
+                }
+                for i, d in enumerate(datums)
+                if i not in existing
+            ]
+            tx.insert_many(s.job_datums, new)
+            states = [*existing.values(), *(r["state"] for r in new)]
             job = self._job(tx, pipeline, job_id)
             tx.update_rows(
                 s.jobs,
@@ -240,12 +319,22 @@ class JobRunner:
             )
         return True
 
-    def _pending(
-        self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]
-    ) -> list[int]:
+    def _pending(self, pipeline: str, job_id: str) -> tuple[list[int], _Progress]:
+        """The datums still to run, and what the job master keeps in memory while it runs."""
         with self.ctx.meta.transaction(write=False) as tx:
-            rows = tx.rows(s.job_datums, {"pipeline": pipeline, "job_id": job_id})
-        return sorted(r["idx"] for r in rows if r["state"] in ("pending", "failed", "running"))
+            rows = tx.values(
+                s.job_datums,
+                ("idx", "datum_id", "tries", "state"),
+                {"pipeline": pipeline, "job_id": job_id},
+            )
+            job = self._job(tx, pipeline, job_id)
+        todo = sorted(i for i, _d, _t, state in rows if state in ("pending", "failed", "running"))
+        progress = _Progress(
+            {i: d for i, d, _t, _s in rows},
+            {i: t for i, _d, t, _s in rows},
+            {k: job[k] for k in _JOB_COUNTERS},
+        )
+        return todo, progress
 
     def _task(
         self, spec: PipelineSpec, pipeline: str, job_id: str, idx: int, datum: Datum, attempt: int
@@ -301,115 +390,93 @@ class JobRunner:
         )
 
     def _record(
-        self, pipeline: str, job_id: str, idx: int, h: str, res: DatumResult, last: bool
-    ) -> bool:
-        """Store one datum result; return whether it succeeded."""
-        did = ""
-        with self.ctx.meta.transaction() as tx:
-            key = {"pipeline": pipeline, "job_id": job_id, "idx": idx}
-            row = tx.rows(s.job_datums, key)[0]
-            did = row["datum_id"]
-            tx.insert_many(
-                s.logs,
-                [
+        self,
+        pipeline: str,
+        job_id: str,
+        results: list[tuple[int, str, DatumResult]],
+        last: bool,
+        progress: _Progress,
+    ) -> list[bool]:
+        """Store datum results in one transaction of a few statements; return which succeeded.
+
+        Results arrive in batches (whatever finished while the previous batch was written), and
+        the job master keeps ids, tries and counters in memory (it is the job's only writer), so
+        its cost per datum stays below a worker's and adding workers adds throughput."""
+        if not results:
+            return []
+        now = time.time()
+        totals = progress.totals
+        datum_rows: list[dict[str, Any]] = []
+        cache_rows: list[dict[str, Any]] = []
+        logs: list[dict[str, Any]] = []
+        for idx, h, res in results:
+            did = progress.datum_ids[idx]
+            progress.tries[idx] += 1
+            logs.extend(
+                _log_row(pipeline, job_id, did, res.worker, ts, stream, line)
+                for ts, stream, line in res.logs
+            )
+            totals["bytes_down"] += res.bytes_down
+            totals["seconds_download"] += res.seconds_download
+            totals["seconds_process"] += res.seconds_process
+            totals["seconds_upload"] += res.seconds_upload
+            if res.ok:
+                totals["processed"] += 1
+                totals["bytes_up"] += res.bytes_up
+                manifest = {"files": [o.to_json() for o in res.outputs], "dirs": list(res.dirs)}
+                cache_rows.append(
                     {
                         "pipeline": pipeline,
+                        "hash": h,
+                        "manifest": json.dumps(manifest),
+                        "bytes_up": res.bytes_up,
                         "job_id": job_id,
-                        "datum_id": did,
-                        "worker": res.worker,
-                        "ts": ts,
-                        "stream": stream,
-                        "user": stream != "system",
-                        "master": False,
-                        "message": line,
                     }
-                    for ts, stream, line in res.logs
-                ],
-            )
-            job = self._job(tx, pipeline, job_id)
-            common = {
-                "bytes_down": job["bytes_down"] + res.bytes_down,
-                "seconds_download": job["seconds_download"] + res.seconds_download,
-                "seconds_process": job["seconds_process"] + res.seconds_process,
-                "seconds_upload": job["seconds_upload"] + res.seconds_upload,
-            }
-            if res.ok:
-                manifest = json.dumps(
-                    {"files": [o.to_json() for o in res.outputs], "dirs": list(res.dirs)}
                 )
-                if tx.row(s.datum_cache, pipeline=pipeline, hash=h) is None:
-                    tx.insert(
-                        s.datum_cache,
-                        pipeline=pipeline,
-                        hash=h,
-                        manifest=manifest,
-                        bytes_up=res.bytes_up,
-                        job_id=job_id,
-                    )
-                tx.update_rows(
-                    s.job_datums,
-                    key,
-                    state="success",
-                    tries=row["tries"] + 1,
-                    reason="",
-                    bytes_down=res.bytes_down,
-                    bytes_up=res.bytes_up,
-                    worker=res.worker,
-                    seconds=res.seconds_process,
-                )
-                tx.update_rows(
-                    s.jobs,
-                    {"pipeline": pipeline, "id": job_id},
-                    processed=job["processed"] + 1,
-                    bytes_up=job["bytes_up"] + res.bytes_up,
-                    **common,
-                )
-                return True
-            tx.update_rows(
-                s.job_datums,
-                key,
-                state="failed" if last else "pending",
-                tries=row["tries"] + 1,
-                reason=res.reason,
-                worker=res.worker,
+            else:
+                totals["failed"] += 1 if last else 0
+                note = f"failed processing datum: {res.reason}" + ("" if last else ", retrying")
+                logs.append(_log_row(pipeline, job_id, did, res.worker, now, "system", note))
+            datum_rows.append(
+                {
+                    "pipeline": pipeline,
+                    "job_id": job_id,
+                    "idx": idx,
+                    "state": "success" if res.ok else ("failed" if last else "pending"),
+                    "tries": progress.tries[idx],
+                    "reason": res.reason,
+                    "bytes_down": res.bytes_down,
+                    "bytes_up": res.bytes_up,
+                    "worker": res.worker,
+                    "seconds": res.seconds_process,
+                }
             )
-            tx.update_rows(
-                s.jobs,
-                {"pipeline": pipeline, "id": job_id},
-                failed=job["failed"] + (1 if last else 0),
-                **common,
-            )
-            tx.insert(
-                s.logs,
-                pipeline=pipeline,
-                job_id=job_id,
-                datum_id=did,
-                worker=res.worker,
-                ts=time.time(),
-                stream="system",
-                user=False,
-                master=False,
-                message=f"failed processing datum: {res.reason}" + ("" if last else ", retrying"),
-            )
-        return False
+        with self.ctx.meta.transaction() as tx:
+            tx.update_many(s.job_datums, ("pipeline", "job_id", "idx"), datum_rows)
+            tx.insert_missing(s.datum_cache, cache_rows)
+            tx.insert_many(s.logs, logs)
+            tx.update_rows(s.jobs, {"pipeline": pipeline, "id": job_id}, **totals)
+        return [res.ok for _i, _h, res in results]
 
     def _finish(self, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]) -> None:
         with self.ctx.meta.transaction(write=False) as tx:
-            rows = sorted(
-                tx.rows(s.job_datums, {"pipeline": pipeline, "job_id": job_id}),
-                key=lambda r: r["idx"],
+            rows = tx.values(
+                s.job_datums,
+                ("idx", "state", "datum_id", "reason"),
+                {"pipeline": pipeline, "job_id": job_id},
             )
-            bad = [r for r in rows if r["state"] not in ("success", "skipped")]
-            manifests = {
-                r["hash"]: r["manifest"]
-                for r in tx.rows_in(s.datum_cache, "hash", hashes, pipeline=pipeline)
-            }
+            bad = sorted(r for r in rows if r[1] not in ("success", "skipped"))
+            manifests = dict(
+                tx.values(
+                    s.datum_cache,
+                    ("hash", "manifest"),
+                    {"pipeline": pipeline},
+                    among=("hash", hashes),
+                )
+            )
         if bad:
-            self.fail(
-                pipeline,
-                job_id,
-                f"failed to process datum: {bad[0]['datum_id']} ({bad[0]['reason']})",
-            )
+            _idx, _state, did, reason = bad[0]
+            self.fail(pipeline, job_id, f"failed to process datum: {did} ({reason})")
             return
         root = self.ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in hashes)))
         CommitService(self.ctx).finish(pipeline, job_id, tree=root, internal=True)
