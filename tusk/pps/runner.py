@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tusk.errors import CommitFinished
 from tusk.meta import Tx
 from tusk.meta import schema as s
 from tusk.pfs.commits import CommitService
@@ -36,6 +37,10 @@ _JOB_COUNTERS = (
     "seconds_upload",
 )
 _BATCH = 256
+
+
+class _JobEnded(Exception):
+    """The job reached a terminal state elsewhere (stop-job, update-pipeline) while it ran."""
 
 
 @dataclass
@@ -226,6 +231,8 @@ class JobRunner:
             self._attempts(
                 pipeline, job_id, spec, datums, hashes, todo, progress, deadline, cancelled
             )
+        except _JobEnded:
+            self.executor.cancel(pipeline)
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -453,8 +460,12 @@ class JobRunner:
             )
         with self.ctx.meta.transaction() as tx:
             tx.update_many(s.job_datums, ("pipeline", "job_id", "idx"), datum_rows)
-            tx.insert_missing(s.datum_cache, cache_rows)
+            tx.insert_missing(s.datum_cache, cache_rows)  # kept for later jobs in any case
             tx.insert_many(s.logs, logs)
+            ((state,),) = tx.values(s.jobs, ("state",), {"pipeline": pipeline, "id": job_id})
+            if state in TERMINAL:
+                # stopped or superseded meanwhile, possibly through another server
+                raise _JobEnded(state)
             tx.update_rows(s.jobs, {"pipeline": pipeline, "id": job_id}, **totals)
         return [res.ok for _i, _h, res in results]
 
@@ -479,7 +490,11 @@ class JobRunner:
             self.fail(pipeline, job_id, f"failed to process datum: {did} ({reason})")
             return
         root = self.ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in hashes)))
-        CommitService(self.ctx).finish(pipeline, job_id, tree=root, internal=True)
+        try:
+            CommitService(self.ctx).finish(pipeline, job_id, tree=root, internal=True)
+        except CommitFinished:
+            return  # the job was stopped while its output was being assembled
+
         with self.ctx.meta.transaction() as tx:
             tx.update_rows(
                 s.jobs, {"pipeline": pipeline, "id": job_id}, state="success", finished=time.time()
