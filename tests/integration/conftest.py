@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -50,6 +51,25 @@ def run(
     )
     out = proc.stdout if binary else proc.stdout.decode()
     return proc.returncode, out, proc.stderr.decode()
+
+
+def rows(table: str) -> list[list[str]]:
+    """Split a tabwriter table into cells (header included)."""
+    return [line.split() for line in table.splitlines() if line.strip()]
+
+
+def raw_objects(text: str) -> list[Any]:
+    """Parse the JSON objects that --raw prints one after another."""
+    dec = json.JSONDecoder()
+    objs: list[Any] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        obj, pos = dec.raw_decode(text, pos)
+        objs.append(obj)
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return objs
 
 
 def wait_up(address: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

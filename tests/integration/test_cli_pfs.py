@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import subprocess
@@ -15,28 +14,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import CLI, Tusk, base_env, free_port, run
+from .conftest import CLI, Tusk, base_env, free_port, raw_objects, rows, run
 
 ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def rows(table: str) -> list[list[str]]:
-    """Split a tabwriter table into cells (header included)."""
-    return [line.split() for line in table.splitlines() if line.strip()]
-
-
-def raw_objects(text: str) -> list[Any]:
-    """Parse concatenated JSON objects, as --raw prints them."""
-    dec = json.JSONDecoder()
-    objs, pos = [], 0
-    text = text.strip()
-    while pos < len(text):
-        obj, end = dec.raw_decode(text, pos)
-        objs.append(obj)
-        pos = end
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    return objs
 
 
 def commit_ids(tusk: Tusk, repo: str) -> list[str]:

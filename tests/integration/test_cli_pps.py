@@ -19,29 +19,13 @@ from typing import Any
 
 import pytest
 
-from .conftest import Tusk
+from .conftest import Tusk, raw_objects, rows
 
 ID = re.compile(r"^[0-9a-f]{32}$")
 WORKER = re.compile(r"^pipeline-([a-z0-9-]+)-v(\d+)-[a-z0-9]{5}$")
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def rows(table: str) -> list[list[str]]:
-    return [line.split() for line in table.splitlines() if line.strip()]
-
-
-def raw_objects(text: str) -> list[Any]:
-    dec = json.JSONDecoder()
-    objs, pos = [], 0
-    text = text.strip()
-    while pos < len(text):
-        obj, pos = dec.raw_decode(text, pos)
-        objs.append(obj)
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    return objs
-
-
 def ok(result: tuple[int, Any, str]) -> str:
     code, out, err = result
     assert code == 0, err

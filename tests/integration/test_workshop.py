@@ -14,23 +14,11 @@ from typing import Any
 
 import pytest
 
-from .conftest import base_env, start_daemon, stop_daemon
+from .conftest import base_env, raw_objects, start_daemon, stop_daemon
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "diabetes"
 PACHCTL = Path(sys.executable).parent / "pachctl"
 TERMINAL = {"success", "failure", "killed"}
-
-
-def parse_stream(text: str) -> list[Any]:
-    decoder = json.JSONDecoder()
-    out, pos = [], 0
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            return out
-        obj, pos = decoder.raw_decode(text, pos)
-        out.append(obj)
 
 
 class Pachctl:
@@ -52,7 +40,7 @@ class Pachctl:
         return proc.stdout
 
     def raw(self, *args: str) -> list[Any]:
-        return parse_stream(self(*args, "--raw"))
+        return raw_objects(self(*args, "--raw"))
 
     def jobs(self, pipeline: str | None = None) -> list[dict[str, Any]]:
         return self.raw("list-job", *(["-p", pipeline] if pipeline else []))
