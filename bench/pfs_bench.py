@@ -147,13 +147,13 @@ def free_port() -> int:
 class Server:
     """A tuskd process on a fresh home and a free port; the CLI and a Client talk to it."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, client_timeout: float = 300.0, **env: str) -> None:
         self.home = home
         home.mkdir(parents=True)
         port = free_port()
         self.address = f"http://127.0.0.1:{port}"
         base = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV_KEYS}
-        self.env = {**base, "TUSK_HOME": str(home), "TUSK_PROGRESS": "0"}
+        self.env = {**base, "TUSK_HOME": str(home), "TUSK_PROGRESS": "0", **env}
         self.log = (home.parent / f"{home.name}-tuskd.log").open("wb")
         self.proc = subprocess.Popen(
             [
@@ -172,9 +172,9 @@ class Server:
         )
         self.env["TUSK_ADDRESS"] = self.address
         self._wait_up()
-        self.client = Client(self.address)
+        self.client = Client(self.address, timeout=client_timeout)
 
-    def _wait_up(self, timeout: float = 60.0) -> None:
+    def _wait_up(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -198,7 +198,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(30)
+                self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -517,6 +517,14 @@ def remove_tree(root: Path, jobs: int = 8) -> None:
 
 
 # -- report ------------------------------------------------------------------------------------
+def write_results(text: str, samples: Samples, out: str | None, as_json: str | None) -> None:
+    """The report as Markdown (``--out``) and the raw samples as JSON (``--json``)."""
+    if out:
+        Path(out).write_text(text + "\n")
+    if as_json:
+        Path(as_json).write_text(json.dumps(samples.values, indent=1))
+
+
 def goal(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
@@ -694,10 +702,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         print("\n" + text, flush=True)
-        if a.out:
-            Path(a.out).write_text(text + "\n")
-        if a.json:
-            Path(a.json).write_text(json.dumps(bench.s.values, indent=1))
+        write_results(text, bench.s, a.out, a.json)
     finally:
         if not a.keep:
             t = time.monotonic()

@@ -17,23 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pfs_bench import CLEAN_ENV_KEYS, CLI, Samples, free_port, machine, remove_tree  # noqa: E402
+from pfs_bench import CLI, Samples, machine, remove_tree, write_results  # noqa: E402
+from pfs_bench import Server as PfsServer  # noqa: E402
 
-from tusk import Client  # noqa: E402
 from tusk.worker.sandbox import Bubblewrap  # noqa: E402
 
 TERMINAL = ("success", "failure", "killed")
@@ -54,40 +51,11 @@ class Config:
 
 
 # -- a server ----------------------------------------------------------------------------------
-class Server:
-    """tuskd on a fresh home and a free port, with extra environment (sandbox, executor, URLs)."""
+class Server(PfsServer):
+    """tuskd with extra environment (sandbox, executor, URLs) and pipeline helpers."""
 
     def __init__(self, home: Path, **env: str) -> None:
-        self.home = home
-        home.mkdir(parents=True)
-        port = free_port()
-        self.address = f"http://127.0.0.1:{port}"
-        base = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV_KEYS}
-        self.env = {**base, "TUSK_HOME": str(home), "TUSK_PROGRESS": "0", **env}
-        self.log = (home.parent / f"{home.name}-tuskd.log").open("wb")
-        self.proc = subprocess.Popen(
-            [*_daemon(), "--host", "127.0.0.1", "--port", str(port)],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.env["TUSK_ADDRESS"] = self.address
-        self._wait_up()
-        self.client = Client(self.address, timeout=600.0)
-
-    def _wait_up(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tuskd exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                with urllib.request.urlopen(self.address + "/v1/info", timeout=0.5) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"tuskd did not answer at {self.address}")
+        super().__init__(home, client_timeout=600.0, **env)
 
     def cli(self, *args: str) -> str:
         out = subprocess.run([*CLI, *args], env=self.env, capture_output=True, check=False)
@@ -137,21 +105,6 @@ class Server:
 
     def job_ids(self, pipeline: str) -> set[str]:
         return {str(j["id"]) for j in self.client.list_job(pipeline)}
-
-    def stop(self) -> None:
-        self.client.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-def _daemon() -> list[str]:
-    return [sys.executable, "-m", "tusk.server.daemon"]
 
 
 def atom(repo: str, glob: str = "/*") -> dict[str, Any]:
@@ -507,10 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     print(text)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    if a.json:
-        Path(a.json).write_text(json.dumps(bench.s.values, indent=1))
+    write_results(text, bench.s, a.out, a.json)
     if not a.keep:
         remove_tree(workdir)
     return 0

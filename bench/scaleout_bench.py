@@ -15,7 +15,6 @@ and on one branch, on SQLite vs PostgreSQL; 7 put-file of 1 GiB to the local obj
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from pfs_bench import MiB, Samples, machine, remove_tree, write_random  # noqa: E402
+from pfs_bench import MiB, Samples, machine, remove_tree, write_random, write_results  # noqa: E402
 from pps_bench import COMMANDS, Server, atom, make_tree  # noqa: E402
 
 from tusk import Client  # noqa: E402
@@ -340,10 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     print(text)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    if a.json:
-        Path(a.json).write_text(json.dumps(bench.s.values, indent=1))
+    write_results(text, bench.s, a.out, a.json)
     if not a.keep:
         remove_tree(workdir)
     return 0

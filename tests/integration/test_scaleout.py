@@ -351,16 +351,7 @@ def _run_workshop(p: Pachctl) -> None:
     assert progress(p.jobs("infer")[0]) == "0 + 2 / 2"
 
     before = {(j["pipeline"], j["id"]) for j in p.jobs()}
-    shutil.copy(p.cwd / "data" / "training_prod_edited.csv", p.cwd / "data" / "training_prod.csv")
-    p(
-        "put-file",
-        "training_data",
-        "master",
-        "training_prod.csv",
-        "-o",
-        "-f",
-        "data/training_prod.csv",
-    )
+    p.replace_training_set("training_prod_edited.csv")
     new = [j for j in p.settle(timeout=180) if (j["pipeline"], j["id"]) not in before]
     assert sorted(j["pipeline"] for j in new) == ["infer", "model", "qcontrol"]
     assert all(j["state"] == "success" for j in new), new

@@ -57,6 +57,19 @@ class Pachctl:
     def head(self, repo: str) -> str:
         return str(self.raw("inspect-commit", repo, "master")[0]["commit"]["id"])
 
+    def replace_training_set(self, name: str) -> None:
+        """The seed's exercise 2: edit data/training_prod.csv, then put it with -o."""
+        shutil.copy(self.cwd / "data" / name, self.cwd / "data" / "training_prod.csv")
+        self(
+            "put-file",
+            "training_data",
+            "master",
+            "training_prod.csv",
+            "-o",
+            "-f",
+            "data/training_prod.csv",
+        )
+
     def get_json(self, repo: str, ref: str, path: str) -> Any:
         return json.loads(self("get-file", repo, ref, path))
 
@@ -125,17 +138,7 @@ def test_workshop_scenario(pachctl: Pachctl) -> None:
     # Exercise 2: an edited training set re-runs model, qcontrol and infer, not qc_pre_process.
     old_model_commit = p.head("model")
     before = {(j["pipeline"], j["id"]) for j in p.jobs()}
-    edited = p.cwd / "data" / "training_prod.csv"
-    shutil.copy(p.cwd / "data" / "training_prod_edited.csv", edited)
-    p(
-        "put-file",
-        "training_data",
-        "master",
-        "training_prod.csv",
-        "-o",
-        "-f",
-        "data/training_prod.csv",
-    )
+    p.replace_training_set("training_prod_edited.csv")
     new = [j for j in p.settle() if (j["pipeline"], j["id"]) not in before]
     assert sorted(j["pipeline"] for j in new) == ["infer", "model", "qcontrol"]
     assert all(j["state"] == "success" for j in new)
@@ -159,16 +162,7 @@ def test_workshop_scenario(pachctl: Pachctl) -> None:
     assert len(p.raw("list-file", "infer", "master")) == 3
 
     # A training set that fails QC leaves qcontrol and infer without a model or predictions.
-    shutil.copy(p.cwd / "data" / "training_bad.csv", edited)
-    p(
-        "put-file",
-        "training_data",
-        "master",
-        "training_prod.csv",
-        "-o",
-        "-f",
-        "data/training_prod.csv",
-    )
+    p.replace_training_set("training_bad.csv")
     p.settle()
     assert p.raw("list-file", "qcontrol", "master") == []
     assert p.raw("list-file", "infer", "master") == []
