@@ -38,6 +38,7 @@ from ray.exceptions import RayActorError, RayError
 
 from tusk.errors import InvalidArgument
 from tusk.pps.executor import PooledExecutor, WorkerInfo, worker_name
+from tusk.pps.spec import parse_quantity
 from tusk.worker import worker_from_environ
 from tusk.worker.__main__ import run_line
 from tusk.worker.protocol import DatumResult, DatumTask
@@ -111,43 +112,6 @@ def actor_options(
     if containers and image:
         options["runtime_env"] = {"image_uri": image}
     return options
-
-
-_SUFFIXES = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-    "m": 1e-3,
-    "k": 1e3,
-    "K": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-    "P": 1e15,
-    "E": 1e18,
-}
-
-
-def parse_quantity(value: int | float | str) -> float:
-    """A Kubernetes quantity (``0.5``, ``"500m"``, ``"64M"``, ``"1Gi"``) as a number."""
-    if isinstance(value, int | float):
-        return float(value)
-    text = value.strip()
-    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
-        if text.endswith(suffix):
-            number, scale = text[: -len(suffix)], _SUFFIXES[suffix]
-            break
-    else:
-        number, scale = text, 1
-    try:
-        return float(number) * scale
-    except ValueError:
-        raise InvalidArgument(
-            f"invalid resource quantity {value!r}", hint='e.g. "cpu": 0.5, "memory": "64M"'
-        ) from None
 
 
 @dataclass
