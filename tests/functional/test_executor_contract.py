@@ -21,6 +21,7 @@ import pytest
 from raycluster import RayCluster, group_members, ray_cluster
 
 from tusk.pps.executor import Executor, LocalExecutor
+from tusk.runtime import worker_env
 from tusk.storage import Ingestor, read_chunks
 from tusk.storage.local import LocalObjectStore
 from tusk.worker import DatumInput, DatumResult, DatumTask, InputFile
@@ -239,7 +240,7 @@ class ExecutorContract:
 class TestLocalExecutor(ExecutorContract):
     @pytest.fixture
     def executor(self) -> Iterator[Executor]:
-        executor = LocalExecutor()
+        executor = LocalExecutor(worker_env(os.environ, "file:///"))
         yield executor
         executor.close()
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
@@ -290,9 +290,11 @@ class LocalExecutor(PooledExecutor):
     name = "local"
     supports_containers = False
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        """``env`` is the whole environment of the worker processes (the composition root
+        picks it; none of the server's own variables are passed on by default)."""
         super().__init__()
-        self.env = dict(env or os.environ)
+        self.env = dict(env or {})
 
     def capacity(self) -> int:
         return os.cpu_count() or 1
