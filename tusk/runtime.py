@@ -36,6 +36,8 @@ DEFAULT_PORT = 30650
 
 @dataclass(frozen=True)
 class Settings:
+    """Where tusk keeps its data and which backends it uses."""
+
     home: Path
     metadata_url: str
     object_url: str
@@ -47,6 +49,7 @@ class Settings:
 
     @classmethod
     def for_home(cls, home: str | Path, **overrides: object) -> Settings:
+        """Settings with every store under ``home`` unless overridden."""
         home = Path(home).expanduser().resolve()
         values: dict[str, object] = {
             "home": home,
@@ -58,6 +61,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
+        """Settings from the ``TUSK_*`` environment variables."""
         env = os.environ
         port = env.get("TUSK_PORT")
         return cls.for_home(
@@ -181,10 +185,12 @@ class Engine:
             self.executor.drop_pool(info.name)
 
     def stop(self) -> None:
+        """Leave the scheduler election and stop the workers."""
         self.election.stop()
         self.executor.close()
 
     def close(self) -> None:
+        """Stop and close the stores."""
         if self._started:
             self.stop()
             self._started = False

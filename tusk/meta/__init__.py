@@ -1,7 +1,7 @@
 """Metadata store: the only truth about repos, commits, branches, pipelines and jobs."""
 
 from tusk.meta.lease import Lease, lease_for
-from tusk.meta.pps_tx import (
+from tusk.meta.pps_records import (
     CachedDatum,
     DatumOutcome,
     DatumRecord,

@@ -22,11 +22,14 @@ LEASE_KEY = 0x7475736B  # "tusk"; paired with the schema, so deployments sharing
 class Lease(Protocol):
     """A lock that at most one process holds at a time."""
 
-    def try_acquire(self) -> bool: ...
+    def try_acquire(self) -> bool:
+        """Take the lease if no one holds it; True if this process now does."""
 
-    def still_held(self) -> bool: ...
+    def still_held(self) -> bool:
+        """Whether this process still holds the lease."""
 
-    def release(self) -> None: ...
+    def release(self) -> None:
+        """Give the lease up."""
 
 
 class PostgresLease:
@@ -37,6 +40,7 @@ class PostgresLease:
         self._conn: Any = None
 
     def try_acquire(self) -> bool:
+        """Take the advisory lock on a connection of its own, without waiting."""
         try:
             conn = self.meta.engine.connect()
             ok = bool(
@@ -56,6 +60,7 @@ class PostgresLease:
         return ok
 
     def still_held(self) -> bool:
+        """Whether the lock's connection (and with it the lock) is still alive."""
         if self._conn is None:
             return False
         try:
@@ -67,6 +72,7 @@ class PostgresLease:
             return False
 
     def release(self) -> None:
+        """Unlock and close the lock's connection."""
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -87,6 +93,7 @@ class FileLease:
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
+        """Take the file lock, without waiting."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -97,9 +104,11 @@ class FileLease:
         return True
 
     def still_held(self) -> bool:
+        """Whether this process holds the file lock."""
         return self._fd is not None
 
     def release(self) -> None:
+        """Unlock and close the lock file."""
         fd, self._fd = self._fd, None
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)

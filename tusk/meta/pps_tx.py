@@ -1,10 +1,11 @@
-"""The PPS half of a metadata transaction: typed records and filters for pipelines, jobs, datums,
-stored datum outputs and logs (the PFS half is in :mod:`tusk.meta.store`)."""
+"""The PPS half of a metadata transaction: pipelines, jobs, datums, stored datum outputs and
+logs, as the typed records of :mod:`tusk.meta.pps_records` (the PFS half is in
+:mod:`tusk.meta.store`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -14,151 +15,20 @@ from sqlalchemy.exc import IntegrityError
 from tusk.api.pps import TERMINAL_JOB_STATES, DatumState, JobState, PipelineState
 from tusk.errors import AlreadyExists
 from tusk.meta import schema as s
+from tusk.meta.pps_records import (
+    CachedDatum,
+    DatumOutcome,
+    DatumRecord,
+    JobCounters,
+    JobFilter,
+    JobRecord,
+    LogFilter,
+    LogRecord,
+    PipelineRecord,
+)
 
 _BATCH = 500  # values per IN (...) query: below every dialect's parameter limit
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineRecord:
-    name: str
-    version: int
-    salt: str
-    spec: str  # the normalized spec, JSON
-    spec_commit: str
-    state: PipelineState
-    created: float
-    updated: float
-    reason: str = ""
-    stopped: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class JobCounters:
-    """What a job's master adds up while it runs."""
-
-    processed: int = 0
-    failed: int = 0
-    bytes_down: int = 0
-    bytes_up: int = 0
-    seconds_download: float = 0.0
-    seconds_process: float = 0.0
-    seconds_upload: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    pipeline: str
-    id: str
-    version: int
-    spec_commit: str
-    state: JobState
-    created: float
-    started: float | None = None
-    finished: float | None = None
-    processed: int = 0
-    skipped: int = 0
-    failed: int = 0
-    total: int = 0
-    bytes_down: int = 0
-    bytes_up: int = 0
-    seconds_download: float = 0.0
-    seconds_process: float = 0.0
-    seconds_upload: float = 0.0
-    restarts: int = 0
-    reason: str = ""
-    pk: int = 0
-
-    @property
-    def counters(self) -> JobCounters:
-        return JobCounters(
-            self.processed,
-            self.failed,
-            self.bytes_down,
-            self.bytes_up,
-            self.seconds_download,
-            self.seconds_process,
-            self.seconds_upload,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class JobFilter:
-    """Which jobs ``list_jobs`` returns; None means any."""
-
-    pipeline: str | None = None
-    id: str | None = None
-    states: Sequence[JobState] | None = None
-    unfinished: bool = False
-    newest_first: bool = True
-    limit: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DatumRecord:
-    pipeline: str
-    job_id: str
-    idx: int
-    datum_id: str
-    hash: str
-    state: DatumState
-    inputs: str = "[]"  # JSON list of the datum's inputs ("" when read with brief=True)
-    tries: int = 0
-    reason: str = ""
-    bytes_down: int = 0
-    bytes_up: int = 0
-    seconds: float = 0.0
-    worker: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class DatumOutcome:
-    """One try of a datum, as ``record_results`` stores it."""
-
-    idx: int
-    state: DatumState
-    tries: int
-    reason: str
-    bytes_down: int
-    bytes_up: int
-    seconds: float
-    worker: str
-
-
-@dataclass(frozen=True, slots=True)
-class CachedDatum:
-    """A processed datum's output manifest, reused by any later job with the same datum hash."""
-
-    pipeline: str
-    hash: str
-    manifest: str
-    bytes_up: int
-    job_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    pipeline: str
-    ts: float
-    message: str
-    job_id: str = ""
-    datum_id: str = ""
-    worker: str = ""
-    stream: str = "stdout"
-    user: bool = True
-    master: bool = False
-    pk: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LogFilter:
-    """Which log lines ``list_logs`` returns: after ``after`` (a pk), oldest first."""
-
-    master: bool = False
-    pipeline: str | None = None
-    job_id: str | None = None
-    datum_prefix: str | None = None
-    after: int = 0
 
 
 def _record(cls: type[T], mapping: Any, state: type[StrEnum] | None = None) -> T:
@@ -216,6 +86,7 @@ class PpsTx:
 
     # -- pipelines ---------------------------------------------------------------------------
     def insert_pipeline(self, record: PipelineRecord) -> None:
+        """Add a pipeline; AlreadyExists if one has that name."""
         try:
             with self.c.begin_nested():
                 self.c.execute(s.pipelines.insert().values(**_values(record)))
@@ -223,6 +94,7 @@ class PpsTx:
             raise AlreadyExists(f"pipeline {record.name} already exists") from None
 
     def get_pipeline(self, name: str) -> PipelineRecord | None:
+        """The pipeline of that name, if any."""
         p = s.pipelines
         r = self.c.execute(select(p).where(p.c.name == name)).mappings().first()
         return _pipeline(r) if r else None
@@ -271,6 +143,7 @@ class PpsTx:
 
     # -- jobs --------------------------------------------------------------------------------
     def insert_job(self, record: JobRecord) -> JobRecord:
+        """Add a job; return it with its creation-order key."""
         try:
             with self.c.begin_nested():
                 key = self.c.execute(
@@ -281,6 +154,7 @@ class PpsTx:
         return _job({**_values(record), "pk": int(key[0]) if key else 0})
 
     def get_job(self, pipeline: str, job_id: str) -> JobRecord | None:
+        """One job of a pipeline, if it exists."""
         j = s.jobs
         q = select(j).where(and_(j.c.pipeline == pipeline, j.c.id == job_id))
         r = self.c.execute(q).mappings().first()
@@ -332,6 +206,7 @@ class PpsTx:
         )
 
     def set_job_counters(self, pipeline: str, job_id: str, counters: JobCounters) -> None:
+        """Store what the job's master has counted so far."""
         self._update_job(pipeline, job_id, **asdict(counters))
 
     def end_job(
@@ -351,6 +226,7 @@ class PpsTx:
         return bool(self.c.execute(update(j).where(cond).values(**values)).rowcount)
 
     def add_job_restart(self, pipeline: str, job_id: str) -> None:
+        """Count one restart of the job (its loop failed and took it up again)."""
         j = s.jobs
         self.c.execute(
             update(j)
@@ -372,6 +248,7 @@ class PpsTx:
 
     # -- datums ------------------------------------------------------------------------------
     def insert_datums(self, records: Sequence[DatumRecord]) -> None:
+        """Add datum rows of a job."""
         if records:
             self.c.execute(s.job_datums.insert(), [_values(r) for r in records])
 
@@ -471,10 +348,12 @@ class PpsTx:
 
     # -- logs --------------------------------------------------------------------------------
     def insert_logs(self, records: Sequence[LogRecord]) -> None:
+        """Store log lines."""
         if records:
             self.c.execute(s.logs.insert(), [_values(r, "pk") for r in records])
 
     def list_logs(self, where: LogFilter) -> list[LogRecord]:
+        """Log lines matching the filter, oldest first."""
         lg = s.logs
         q = select(lg).where(lg.c.pk > where.after, lg.c.master == where.master).order_by(lg.c.pk)
         if where.pipeline:

@@ -33,6 +33,7 @@ class LeaderElection:
         self._thread = threading.Thread(target=self._run, name="scheduler-lease", daemon=True)
 
     def start(self, wait_first: bool = True) -> None:
+        """Try the lease once now (unless told not to), then keep trying in a thread."""
         if wait_first and self.lease.try_acquire():
             self._lead()
         self._thread.start()
@@ -58,6 +59,7 @@ class LeaderElection:
                 self._lead()
 
     def stop(self) -> None:
+        """Stop trying, step down if leading, and release the lease."""
         self._stop.set()
         self._thread.join(timeout=10)
         if self.leading:

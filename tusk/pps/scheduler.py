@@ -74,9 +74,11 @@ class PipelineLoop:
         return True
 
     def start(self) -> None:
+        """Start the loop's thread."""
         self.thread.start()
 
     def stop(self) -> None:
+        """Ask the loop to end (and its running job to stop)."""
         self.stop_event.set()
         self.cancel_job.set()
         self.ctx.feed.publish("jobs", self.name, "")  # wake the loop from its wait on the feed
