@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import time
 
@@ -69,30 +70,15 @@ class JobService:
         if job.state.terminal and commit is not None and commit.finished is not None:
             finished = commit.finished
         inputs = tx.commit_provenance(job.pipeline, job.id) if commit else []
-        return JobInfo(
-            pipeline=job.pipeline,
-            id=job.id,
-            version=job.version,
-            spec_commit=job.spec_commit,
-            state=job.state,
-            created=job.created,
+        data = {k: v for k, v in dataclasses.asdict(job).items() if k != "pk"}
+        data.update(
             started=started,
             finished=finished,
-            processed=job.processed,
-            skipped=job.skipped,
-            failed=job.failed,
-            total=job.total,
-            bytes_down=job.bytes_down,
-            bytes_up=job.bytes_up,
-            seconds_download=job.seconds_download,
-            seconds_process=job.seconds_process,
-            seconds_upload=job.seconds_upload,
-            restarts=job.restarts,
-            reason=job.reason,
             output_commit=CommitKey(repo=job.pipeline, id=job.id) if commit else None,
             inputs=[JobInput(repo=r, id=i, branch=b) for r, i, b in inputs],
             duration_seconds=finished - started if finished is not None and started else None,
         )
+        return JobInfo.model_validate(data)
 
     def list(
         self,
@@ -237,21 +223,7 @@ class JobService:
                     if all(any(f in (c["path"], c["hash"]) for c in files) for f in inputs):
                         keep.add(did)
                 rows = [r for r in rows if r.datum_id in keep]
-        return [
-            LogLine(
-                pk=r.pk,
-                pipeline=r.pipeline,
-                job_id=r.job_id,
-                datum_id=r.datum_id,
-                worker=r.worker,
-                ts=r.ts,
-                stream=r.stream,
-                user=r.user,
-                master=r.master,
-                message=r.message,
-            )
-            for r in rows
-        ]
+        return [LogLine.model_validate(r, from_attributes=True) for r in rows]
 
     # -- flush -------------------------------------------------------------------------------
     def flush_commits(
@@ -307,13 +279,6 @@ class JobService:
             with self.ctx.meta.transaction(write=False) as tx:
                 self._require_pipeline(tx, pipeline)
         return [
-            WorkerInfo(
-                name=w.name,
-                pipeline=w.pipeline,
-                version=w.version,
-                state=w.state,
-                restarts=w.restarts,
-                started=w.started,
-            )
+            WorkerInfo.model_validate(w, from_attributes=True)
             for w in self.executor.workers(pipeline)
         ]

@@ -85,21 +85,8 @@ def record_results(
     cached: list[CachedDatum] = []
     logs: list[LogRecord] = []
     for idx, h, res in results:
-        did = progress.datum_ids[idx]
         progress.tries[idx] += 1
-        logs.extend(
-            LogRecord(
-                pipeline=pipeline,
-                job_id=job_id,
-                datum_id=did,
-                worker=res.worker,
-                ts=ts,
-                stream=stream,
-                user=stream != "system",
-                message=line,
-            )
-            for ts, stream, line in res.logs
-        )
+        lines: list[tuple[float, str, str]] = [(ts, st, ln) for ts, st, ln in res.logs]
         totals["bytes_down"] += res.bytes_down
         totals["seconds_download"] += res.seconds_download
         totals["seconds_process"] += res.seconds_process
@@ -112,18 +99,20 @@ def record_results(
         else:
             totals["failed"] += 1 if last else 0
             note = f"failed processing datum: {res.reason}" + ("" if last else ", retrying")
-            logs.append(
-                LogRecord(
-                    pipeline=pipeline,
-                    job_id=job_id,
-                    datum_id=did,
-                    worker=res.worker,
-                    ts=now,
-                    stream="system",
-                    user=False,
-                    message=note,
-                )
+            lines.append((now, "system", note))
+        logs.extend(
+            LogRecord(
+                pipeline=pipeline,
+                job_id=job_id,
+                datum_id=progress.datum_ids[idx],
+                worker=res.worker,
+                ts=ts,
+                stream=stream,
+                user=stream != "system",
+                message=line,
             )
+            for ts, stream, line in lines
+        )
         state = (
             DatumState.SUCCESS if res.ok else (DatumState.FAILED if last else DatumState.PENDING)
         )
