@@ -236,7 +236,8 @@ def test_cross_varies_the_first_input_fastest(pps: Pps) -> None:
     pps.put("a", {"/a1": "1", "/a2": "2"})
     pps.put("b", {"/b1": "1", "/b2": "2", "/b3": "3"})
     # given out of order: the stored spec sorts cross inputs by name
-    pps.create("p", {"cross": [atom("b"), atom("a")]}, PAIR)
+    created = pps.create("p", {"cross": [atom("b"), atom("a")]}, PAIR)
+    assert created.input_summary == "(a:/* ⨯ b:/*)"  # list-pipeline's INPUT column
     jobs = pps.wait_jobs("p", 1)
     assert progress(jobs[-1]) == (6, 0, 6)
     pairs = pps.read("p", "master", "/pairs").decode().split()
@@ -345,7 +346,7 @@ def test_reprocess_runs_every_datum_again(pps: Pps) -> None:
     pps.create("p", atom("x", name="in"), UPPER)
     pps.wait_jobs("p", 1)
     salt = pps.engine.pipelines.inspect("p").salt
-    pps.create("p", atom("x", name="in"), COPY, update=True, reprocess=True)
+    assert pps.create("p", atom("x", name="in"), COPY, update=True, reprocess=True).warnings == []
     job = pps.wait_jobs("p", 2)[-1]
     assert progress(job) == (2, 0, 2)
     assert pps.engine.pipelines.inspect("p").salt != salt
@@ -357,7 +358,11 @@ def test_a_transform_change_without_reprocess_keeps_old_outputs(pps: Pps) -> Non
     pps.put("x", {"/a": "a", "/b": "b"})
     pps.create("p", atom("x", name="in"), UPPER)
     pps.wait_jobs("p", 1)
-    pps.create("p", atom("x", name="in"), COPY, update=True)
+    updated = pps.create("p", atom("x", name="in"), COPY, update=True)
+    # every client hears that the old results were kept
+    (warning,) = updated.warnings
+    assert warning.startswith("The transform of pipeline p changed: its old results were kept")
+    assert "--reprocess" in warning
     job = pps.wait_jobs("p", 2)[-1]
     assert progress(job) == (0, 2, 2)
     assert pps.tree("p") == {"/a": b"A", "/b": b"B"}  # made by the old code, kept

@@ -138,11 +138,17 @@ def test_job_timeout_kills_the_job(pps: Pps) -> None:
     pps.repo("x")
     pps.put("x", {"/a": "a"})
     t0 = time.monotonic()
-    pps.create("p", atom("x", name="in"), ["sleep", "60"], job_timeout="2s")
+    created = pps.create("p", atom("x", name="in"), ["sleep", "60"], job_timeout="2s")
+    # the server gives clients the timeouts in seconds
+    assert (created.job_timeout_seconds, created.datum_timeout_seconds) == (2.0, None)
     (job,) = pps.wait_jobs("p", 1, timeout=30)
     assert time.monotonic() - t0 < 20
     assert job.state == "killed"
     assert "timeout" in job.reason
+    inspected = pps.engine.jobs.inspect(job.id, "p")
+    assert inspected.job_timeout_seconds == 2.0
+    assert inspected.started is not None and inspected.finished is not None
+    assert inspected.duration_seconds == inspected.finished - inspected.started
     output = pps.engine.commits.inspect("p", job.id)
     assert output.finished is not None
     # the pipeline is not stuck behind the killed job
