@@ -1,7 +1,8 @@
 """The composition root: settings in, concrete stores, services and executor out.
 
-This is the only module of the core that reads environment variables or picks backends: it
-also decides which of them the local executor's worker processes get (:func:`worker_env`).
+This is the only module of the server that reads environment variables or picks backends. It
+also decides the environment of the local executor's worker processes (:func:`worker_env`):
+a minimal one, which :mod:`tusk.worker` reads on the worker's side of the datum protocol.
 """
 
 from __future__ import annotations

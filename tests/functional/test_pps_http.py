@@ -136,6 +136,7 @@ def test_pipeline_job_datum_and_log_json(pps: Pps, http: Http) -> None:
 
     (worker,) = _ok(http.get("/v1/workers", params={"pipeline": "p"}))
     assert {"name", "pipeline", "version", "state", "restarts", "started"} <= set(worker)
+    assert 0 <= worker["age_seconds"] < 600
     (flushed,) = _ok(http.post("/v1/flush/jobs", json={"commits": [["x", "master"]]}))
     assert flushed["id"] == job.id
 

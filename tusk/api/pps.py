@@ -191,3 +191,4 @@ class WorkerInfo(Wire):
     state: str
     restarts: int = 0
     started: float
+    age_seconds: float = 0.0  # at the time of the answer (list-worker's AGE)

@@ -278,7 +278,8 @@ class JobService:
         if pipeline:
             with self.ctx.meta.transaction(write=False) as tx:
                 self._require_pipeline(tx, pipeline)
+        now = time.time()
         return [
-            WorkerInfo.model_validate(w, from_attributes=True)
+            WorkerInfo(**dataclasses.asdict(w), age_seconds=max(0.0, now - w.started))
             for w in self.executor.workers(pipeline)
         ]

@@ -243,7 +243,7 @@ class PipelineService:
             reason=row.reason,
             created=row.created,
             job_counts=counts,
-            input_summary=spec.input.shorthand() if spec.input is not None else "none",
+            input_summary=spec.input_shorthand(),
             datum_timeout_seconds=spec.datum_timeout_seconds,
             job_timeout_seconds=spec.job_timeout_seconds,
         )
