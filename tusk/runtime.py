@@ -1,16 +1,19 @@
 """The composition root: settings in, concrete stores, services and executor out.
 
-This is the only module of the core that reads environment variables or picks backends.
+This is the only module of the server that reads environment variables or picks backends. It
+also decides the environment of the local executor's worker processes (:func:`worker_env`):
+a minimal one, which :mod:`tusk.worker` reads on the worker's side of the datum protocol.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tusk.errors import InvalidArgument
-from tusk.meta import open_metadata_store
+from tusk.meta import lease_for, open_metadata_store
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
@@ -19,19 +22,23 @@ from tusk.pfs.tree import Tree
 from tusk.pps.cron import CronTicker
 from tusk.pps.executor import Executor, LocalExecutor
 from tusk.pps.jobs import JobService
-from tusk.pps.lease import LeaderElection, lease_for
+from tusk.pps.lease import LeaderElection
 from tusk.pps.pipelines import PipelineService, start_workers
 from tusk.pps.runner import JobRunner
 from tusk.pps.scheduler import Scheduler
 from tusk.pps.spec import PipelineSpec
 from tusk.pps.trigger import Trigger
 from tusk.storage import open_object_store
+from tusk.worker import SCRATCH_ENV
+from tusk.worker.datum import basic_env
 
 DEFAULT_PORT = 30650
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Where tusk keeps its data and which backends it uses."""
+
     home: Path
     metadata_url: str
     object_url: str
@@ -43,6 +50,7 @@ class Settings:
 
     @classmethod
     def for_home(cls, home: str | Path, **overrides: object) -> Settings:
+        """Settings with every store under ``home`` unless overridden."""
         home = Path(home).expanduser().resolve()
         values: dict[str, object] = {
             "home": home,
@@ -54,6 +62,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
+        """Settings from the ``TUSK_*`` environment variables."""
         env = os.environ
         port = env.get("TUSK_PORT")
         return cls.for_home(
@@ -68,9 +77,27 @@ class Settings:
         )
 
 
-def make_executor(url: str) -> Executor:
+# What a worker process needs besides the basic variables user code gets: where to find tusk,
+# and (for an S3 object store) the S3 client's settings, since workers upload their outputs.
+_WORKER_PASSTHROUGH = ("PYTHONPATH", SCRATCH_ENV)
+_S3_CLIENT_PREFIXES = ("AWS_",)
+
+
+def worker_env(environ: Mapping[str, str], object_url: str) -> dict[str, str]:
+    """The environment of a local worker process: a minimal one, never the server's own
+    (no auth token, no metadata URL; S3 client settings only when the object store is S3)."""
+    env = basic_env(dict(environ))
+    env.update({k: environ[k] for k in _WORKER_PASSTHROUGH if environ.get(k)})
+    if object_url.startswith("s3://"):
+        env.update({k: v for k, v in environ.items() if k.startswith(_S3_CLIENT_PREFIXES)})
+    return env
+
+
+def make_executor(url: str, env: Mapping[str, str] | None = None) -> Executor:
+    """The executor for ``url`` (``local`` or ``ray://host:port``); ``env`` is the local
+    workers' environment."""
     if url == "local":
-        return LocalExecutor()
+        return LocalExecutor(env)
     if url.startswith("ray://") or url == "ray":
         try:
             from tusk.pps.ray_executor import RayExecutor
@@ -97,7 +124,9 @@ class Engine:
         self.commits = CommitService(self.ctx)
         self.files = FileService(self.ctx)
         self.repos.ensure(SPEC_REPO, kind="spec")
-        self.executor = make_executor(settings.executor)
+        self.executor = make_executor(
+            settings.executor, worker_env(os.environ, settings.object_url)
+        )
         self.runner = JobRunner(self.ctx, self.executor, settings.object_url, settings.sandbox)
         self.scheduler = Scheduler(self.ctx, self.executor, self.runner)
         self.trigger = Trigger(self.ctx)
@@ -123,15 +152,11 @@ class Engine:
         )
         self.election.start()
 
-    @property
-    def is_leader(self) -> bool:
-        return self._started and self.election.leading
-
     def _lead(self) -> None:
         for info in self.pipelines.list():
-            if not info["stopped"]:
-                spec = PipelineSpec.model_validate(info["spec"])
-                start_workers(self.executor, info["name"], info["version"], spec)
+            if not info.stopped:
+                spec = PipelineSpec.model_validate(info.spec)
+                start_workers(self.executor, info.name, info.version, spec)
         self.scheduler.start()
         self.cron.start()
 
@@ -139,13 +164,13 @@ class Engine:
         """While leading: follow pipelines created, updated, stopped or deleted through other
         servers (their PipelineService only writes the metadata)."""
         with self.pipelines.lock:
-            infos = {info["name"]: info for info in self.pipelines.list()}
+            infos = {info.name: info for info in self.pipelines.list()}
             for name, info in infos.items():
-                if info["stopped"]:
+                if info.stopped:
                     self.executor.drop_pool(name)
                 else:
-                    spec = PipelineSpec.model_validate(info["spec"])
-                    start_workers(self.executor, name, info["version"], spec)
+                    spec = PipelineSpec.model_validate(info.spec)
+                    start_workers(self.executor, name, info.version, spec)
                 self.scheduler.add(name)
             for name in list(self.scheduler.loops):
                 if name not in infos:
@@ -158,13 +183,15 @@ class Engine:
         self.cron.stop()
         self.scheduler.stop()
         for info in self.pipelines.list():
-            self.executor.drop_pool(info["name"])
+            self.executor.drop_pool(info.name)
 
     def stop(self) -> None:
+        """Leave the scheduler election and stop the workers."""
         self.election.stop()
         self.executor.close()
 
     def close(self) -> None:
+        """Stop and close the stores."""
         if self._started:
             self.stop()
             self._started = False

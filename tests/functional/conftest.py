@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tusk.pps.runner import TERMINAL
+from tusk.api.pps import JobInfo, PipelineCreated
 from tusk.pps.spec import parse_specs
 from tusk.runtime import Engine, Settings
 
@@ -75,7 +75,7 @@ class Pps:
         update: bool = False,
         reprocess: bool = False,
         **fields: Any,
-    ) -> dict[str, Any]:
+    ) -> PipelineCreated:
         spec = {"pipeline": {"name": name}, "transform": {"cmd": cmd}, "input": input}
         transform = fields.pop("transform", {})
         spec["transform"].update(transform)
@@ -84,7 +84,7 @@ class Pps:
         return self.engine.pipelines.create(parsed, update=update, reprocess=reprocess)
 
     # -- jobs ----------------------------------------------------------------------------------
-    def jobs(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+    def jobs(self, pipeline: str | None = None) -> list[JobInfo]:
         """Jobs, oldest first."""
         return list(reversed(self.engine.jobs.list(pipeline)))
 
@@ -101,47 +101,45 @@ class Pps:
                 raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
             feed.wait(seen, 0.1)
 
-    def wait_jobs(self, pipeline: str, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+    def wait_jobs(self, pipeline: str, count: int, timeout: float = 60.0) -> list[JobInfo]:
         """Wait until ``pipeline`` has ``count`` jobs and all are done; return them oldest first."""
 
-        def done() -> list[dict[str, Any]] | None:
+        def done() -> list[JobInfo] | None:
             jobs = self.jobs(pipeline)
-            if len(jobs) >= count and all(j["state"] in TERMINAL for j in jobs):
+            if len(jobs) >= count and all(j.state.terminal for j in jobs):
                 return jobs
             return None
 
-        jobs: list[dict[str, Any]] = self.wait_for(
-            f"{count} finished jobs of {pipeline}", done, timeout
-        )
-        assert len(jobs) == count, [(j["id"], j["state"]) for j in jobs]
+        jobs: list[JobInfo] = self.wait_for(f"{count} finished jobs of {pipeline}", done, timeout)
+        assert len(jobs) == count, [(j.id, j.state) for j in jobs]
         return jobs
 
-    def wait_job(self, pipeline: str, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
-        def done() -> dict[str, Any] | None:
+    def wait_job(self, pipeline: str, job_id: str, timeout: float = 60.0) -> JobInfo:
+        def done() -> JobInfo | None:
             job = self.engine.jobs.inspect(job_id, pipeline)
-            return job if job["state"] in TERMINAL else None
+            return job if job.state.terminal else None
 
-        result: dict[str, Any] = self.wait_for(f"job {pipeline}/{job_id}", done, timeout)
+        result: JobInfo = self.wait_for(f"job {pipeline}/{job_id}", done, timeout)
         return result
 
     def wait_state(self, pipeline: str, job_id: str, state: str, timeout: float = 60.0) -> None:
         self.wait_for(
             f"job {pipeline}/{job_id} to be {state}",
-            lambda: self.engine.jobs.inspect(job_id, pipeline)["state"] == state,
+            lambda: self.engine.jobs.inspect(job_id, pipeline).state == state,
             timeout,
         )
 
     def user_logs(self, pipeline: str, job_id: str | None = None) -> list[str]:
         return [
-            r["message"]
+            r.message
             for r in self.engine.jobs.logs(pipeline, job_id)
-            if r["stream"] in ("stdout", "stderr")
+            if r.stream in ("stdout", "stderr")
         ]
 
 
-def progress(job: dict[str, Any]) -> tuple[int, int, int]:
+def progress(job: JobInfo) -> tuple[int, int, int]:
     """(processed, skipped, total), as list-job's PROGRESS shows ``p + s / t``."""
-    return int(job["processed"]), int(job["skipped"]), int(job["total"])
+    return job.processed, job.skipped, job.total
 
 
 def atom(repo: str, glob: str = "/*", **extra: Any) -> dict[str, Any]:

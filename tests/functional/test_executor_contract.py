@@ -21,6 +21,7 @@ import pytest
 from raycluster import RayCluster, group_members, ray_cluster
 
 from tusk.pps.executor import Executor, LocalExecutor
+from tusk.runtime import worker_env
 from tusk.storage import Ingestor, read_chunks
 from tusk.storage.local import LocalObjectStore
 from tusk.worker import DatumInput, DatumResult, DatumTask, InputFile
@@ -239,7 +240,7 @@ class ExecutorContract:
 class TestLocalExecutor(ExecutorContract):
     @pytest.fixture
     def executor(self) -> Iterator[Executor]:
-        executor = LocalExecutor()
+        executor = LocalExecutor(worker_env(os.environ, "file:///"))
         yield executor
         executor.close()
 
@@ -257,6 +258,39 @@ class TestLocalExecutor(ExecutorContract):
     def probe(self, executor: Executor, name: str) -> Callable[[], bool]:
         proc = self._process(executor, name)
         return lambda: proc.poll() is None
+
+    def test_workers_get_a_minimal_environment(self) -> None:
+        server_env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": "/home/tusk",
+            "TUSK_WORKER_SCRATCH": "/scratch",
+            "TUSK_AUTH_TOKEN": "secret",
+            "TUSK_METADATA_URL": "postgresql://user:pw@db/tusk",
+            "AWS_SECRET_ACCESS_KEY": "s3-secret",
+            "UNRELATED": "x",
+        }
+        executor = LocalExecutor(worker_env(server_env, "file:///objects"))
+        try:
+            executor.ensure_pool(PIPELINE, 1, 1)
+            (worker,) = executor.workers(PIPELINE)
+            pid = self._process(executor, worker.name).pid
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            got = dict(e.decode().split("=", 1) for e in environ if e)
+        finally:
+            executor.close()
+        assert got == {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": "/home/tusk",
+            "TUSK_WORKER_SCRATCH": "/scratch",
+        }
+        # workers upload outputs, so with an S3 store they get the S3 client's settings
+        s3 = worker_env(server_env, "s3://bucket/prefix")
+        assert s3["AWS_SECRET_ACCESS_KEY"] == "s3-secret"
+        assert "TUSK_AUTH_TOKEN" not in s3 and "TUSK_METADATA_URL" not in s3
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,23 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tusk.api.pps import DatumState, JobState, PipelineState
 from tusk.errors import AlreadyExists
-from tusk.meta import BranchRow, CommitRow, MetadataStore, RepoRow
+from tusk.meta import (
+    BranchRow,
+    CachedDatum,
+    CommitRow,
+    DatumOutcome,
+    DatumRecord,
+    JobCounters,
+    JobFilter,
+    JobRecord,
+    LogFilter,
+    LogRecord,
+    MetadataStore,
+    PipelineRecord,
+    RepoRow,
+)
 from tusk.meta import schema as s
 
 POSTGRES_URL = os.environ.get("TUSK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -31,6 +46,22 @@ def _commit(repo: str, cid: str, parent: str | None = None, **kw: object) -> Com
 
 def _id(n: int) -> str:
     return f"{n:032x}"
+
+
+def _job(pipeline: str, n: int, state: JobState = JobState.STARTING) -> JobRecord:
+    return JobRecord(
+        pipeline=pipeline, id=_id(n), version=1, spec_commit=_id(0), state=state, created=1.0
+    )
+
+
+def _datum(pipeline: str, n: int, idx: int) -> DatumRecord:
+    return DatumRecord(
+        pipeline, _id(n), idx, f"d{idx}", f"h{idx}", DatumState.PENDING, f'[{{"path": "/{idx}"}}]'
+    )
+
+
+def _cached(pipeline: str, h: str, manifest: str = "{}") -> CachedDatum:
+    return CachedDatum(pipeline=pipeline, hash=h, manifest=manifest, bytes_up=0, job_id=_id(0))
 
 
 class _Rollback(Exception):
@@ -314,59 +345,211 @@ class MetadataContract:
             assert tx.get_repo("r") is None
             assert tx.get_commit("r", _id(1)) is None
 
-    # -- generic rows and settings -----------------------------------------------------------
-    def test_generic_rows(self, meta: MetadataStore) -> None:
-        pipe = {
-            "name": "edges",
-            "version": 1,
-            "salt": "s",
-            "spec": "{}",
-            "spec_commit": _id(1),
-            "state": "running",
-            "created": 1.0,
-            "updated": 1.0,
-        }
+    # -- pipelines, jobs, datums, logs (PPS) --------------------------------------------------
+    def test_pipelines(self, meta: MetadataStore) -> None:
+        pipe = PipelineRecord(
+            name="edges",
+            version=1,
+            salt="s",
+            spec="{}",
+            spec_commit=_id(1),
+            state=PipelineState.RUNNING,
+            created=1.0,
+            updated=1.0,
+        )
         with meta.transaction() as tx:
-            assert tx.insert(s.pipelines, **pipe) == 0  # no integer key
+            tx.insert_pipeline(pipe)
             with pytest.raises(AlreadyExists):
-                tx.insert(s.pipelines, **pipe)
-            job = {"pipeline": "edges", "version": 1, "spec_commit": _id(1), "created": 1.0}
-            k1 = tx.insert(s.jobs, id=_id(1), state="running", **job)
-            k2 = tx.insert(s.jobs, id=_id(2), state="success", **job)
-            assert 0 < k1 < k2
-            tx.insert_many(
-                s.logs,
-                [{"pipeline": "edges", "ts": float(i), "message": f"line {i}"} for i in range(5)],
-            )
-            tx.insert_many(s.logs, [])
+                tx.insert_pipeline(pipe)
+            tx.insert_pipeline(replace(pipe, name="later", created=2.0))
         with meta.transaction() as tx:
-            got = tx.row(s.pipelines, name="edges")
-            assert got is not None and got["stopped"] is False and got["reason"] == ""
-            assert tx.row(s.pipelines, name="nope") is None
-            jobs = tx.rows(s.jobs, {"pipeline": "edges"}, order_by=[s.jobs.c.pk.desc()])
-            assert [j["id"] for j in jobs] == [_id(2), _id(1)]
-            assert jobs[0]["processed"] == 0 and jobs[0]["bytes_up"] == 0
-            picked = tx.rows(s.jobs, {"state": ["success", "failed"]})
-            assert [j["id"] for j in picked] == [_id(2)]
-            logs = tx.rows(s.logs, {"pipeline": "edges"}, order_by=[s.logs.c.pk], limit=2)
-            assert [x["message"] for x in logs] == ["line 0", "line 1"]
-            assert tx.update_rows(s.jobs, {"pipeline": "edges"}, state="killed") == 2
-            assert tx.update_rows(s.jobs, {"id": _id(9)}, state="killed") == 0
-            assert tx.delete_rows(s.jobs, id=_id(1)) == 1
-            assert [j["state"] for j in tx.rows(s.jobs)] == ["killed"]
+            got = tx.get_pipeline("edges")
+            assert got == pipe and got.stopped is False and got.reason == ""
+            assert got.state is PipelineState.RUNNING
+            assert tx.get_pipeline("nope") is None
+            assert [p.name for p in tx.list_pipelines()] == ["later", "edges"]  # newest first
+            assert tx.update_pipeline(
+                "edges", version=2, state=PipelineState.PAUSED, stopped=True, spec_commit=_id(2)
+            )
+            assert not tx.update_pipeline("nope", version=2)
+        with meta.transaction(write=False) as tx:
+            assert tx.get_pipeline("edges") == replace(
+                pipe, version=2, state=PipelineState.PAUSED, stopped=True, spec_commit=_id(2)
+            )
 
-    def test_rows_in_many_values(self, meta: MetadataStore) -> None:
+    def test_delete_pipeline_takes_its_jobs_datums_and_outputs(self, meta: MetadataStore) -> None:
+        with meta.transaction() as tx:
+            for name in ("a", "b"):
+                tx.insert_pipeline(
+                    PipelineRecord(name, 1, "s", "{}", _id(1), PipelineState.RUNNING, 1.0, 1.0)
+                )
+                tx.insert_job(_job(name, 1))
+                tx.insert_datums([_datum(name, 1, 0)])
+                tx.record_results(name, _id(1), [], [_cached(name, "h0")], [], JobCounters())
+        with meta.transaction() as tx:
+            tx.delete_pipeline("a")
+        with meta.transaction(write=False) as tx:
+            assert [p.name for p in tx.list_pipelines()] == ["b"]
+            assert [j.pipeline for j in tx.list_jobs()] == ["b"]
+            assert tx.list_datums("a", _id(1)) == [] and len(tx.list_datums("b", _id(1))) == 1
+            assert tx.cached_hashes("a", ["h0"]) == set()
+            assert tx.cached_hashes("b", ["h0"]) == {"h0"}
+
+    def test_jobs(self, meta: MetadataStore) -> None:
+        with meta.transaction() as tx:
+            k1 = tx.insert_job(_job("edges", 1, state=JobState.RUNNING)).pk
+            k2 = tx.insert_job(_job("edges", 2, state=JobState.SUCCESS)).pk
+            assert 0 < k1 < k2
+            with pytest.raises(AlreadyExists):
+                tx.insert_job(_job("edges", 1))
+            tx.insert_job(_job("other", 1))  # one change, one id: shared by pipelines
+        with meta.transaction(write=False) as tx:
+            jobs = tx.list_jobs(JobFilter(pipeline="edges"))
+            assert [j.id for j in jobs] == [_id(2), _id(1)]
+            assert jobs[0].processed == 0 and jobs[0].bytes_up == 0
+            assert jobs[0].state is JobState.SUCCESS
+            picked = tx.list_jobs(JobFilter(states=[JobState.SUCCESS, JobState.FAILURE]))
+            assert [j.id for j in picked] == [_id(2)]
+            assert [j.pipeline for j in tx.list_jobs(JobFilter(id=_id(1)))] == ["other", "edges"]
+            oldest = tx.list_jobs(JobFilter(unfinished=True, newest_first=False, limit=1))
+            assert [(j.pipeline, j.id) for j in oldest] == [("edges", _id(1))]
+            assert tx.list_jobs(JobFilter(pipeline="edges", limit=1))[0].id == _id(2)
+            assert tx.job_counts("edges") == {"running": 1, "success": 1}
+            assert tx.get_job("edges", _id(9)) is None
+        with meta.transaction() as tx:
+            tx.start_job("other", _id(1), started=5.0, total=4, skipped=1, processed=1)
+            tx.set_job_counters("other", _id(1), JobCounters(processed=2, bytes_up=7))
+            tx.add_job_restart("other", _id(1))
+            assert tx.end_job("other", _id(1), JobState.KILLED, 9.0, "stopped")
+            assert not tx.end_job("other", _id(1), JobState.SUCCESS, 10.0)  # ended already
+        with meta.transaction(write=False) as tx:
+            job = tx.get_job("other", _id(1))
+            assert job is not None
+            assert (job.state, job.started, job.finished, job.reason) == (
+                JobState.KILLED,
+                5.0,
+                9.0,
+                "stopped",
+            )
+            assert (job.total, job.skipped, job.processed, job.bytes_up, job.restarts) == (
+                4,
+                1,
+                2,
+                7,
+                1,
+            )
+        with meta.transaction() as tx:
+            tx.insert_datums([_datum("edges", 1, 0)])
+            tx.delete_job("edges", _id(1))
+        with meta.transaction(write=False) as tx:
+            assert [j.state for j in tx.list_jobs(JobFilter(pipeline="edges"))] == [
+                JobState.SUCCESS
+            ]
+            assert tx.list_datums("edges", _id(1)) == []
+
+    def test_datums_and_stored_outputs(self, meta: MetadataStore) -> None:
+        with meta.transaction() as tx:
+            tx.insert_job(_job("p", 1))
+            tx.insert_datums([_datum("p", 1, i) for i in range(3)])
+        with meta.transaction(write=False) as tx:
+            full = tx.list_datums("p", _id(1))
+            assert [d.idx for d in full] == [0, 1, 2]
+            assert full[0].inputs == '[{"path": "/0"}]' and full[0].state is DatumState.PENDING
+            assert [d.inputs for d in tx.list_datums("p", _id(1), brief=True)] == ["", "", ""]
+        outcomes = [
+            DatumOutcome(0, DatumState.SUCCESS, 1, "", 3, 4, 0.5, "w1"),
+            DatumOutcome(1, DatumState.FAILED, 3, "boom", 3, 0, 0.1, "w2"),
+        ]
+        logs = [LogRecord("p", float(i), f"line {i}", job_id=_id(1)) for i in range(3)]
+        with meta.transaction() as tx:
+            state = tx.record_results(
+                "p", _id(1), outcomes, [_cached("p", "h0")], logs, JobCounters(processed=1)
+            )
+            assert state is JobState.STARTING
+            # a result stored twice (a resumed job) keeps the first output
+            tx.record_results("p", _id(1), [], [_cached("p", "h0", "other")], [], JobCounters(1))
+        with meta.transaction(write=False) as tx:
+            d0, d1, d2 = tx.list_datums("p", _id(1))
+            assert (d0.state, d0.tries, d0.bytes_up, d0.seconds, d0.worker) == (
+                DatumState.SUCCESS,
+                1,
+                4,
+                0.5,
+                "w1",
+            )
+            assert (d1.state, d1.reason, d1.tries) == (DatumState.FAILED, "boom", 3)
+            assert d2.state is DatumState.PENDING and d2.tries == 0
+            assert tx.cached_outputs("p", ["h0", "h9"]) == {"h0": "{}"}
+            job = tx.get_job("p", _id(1))
+            assert job is not None and job.processed == 1
+            assert [r.message for r in tx.list_logs(LogFilter(pipeline="p"))] == [
+                "line 0",
+                "line 1",
+                "line 2",
+            ]
+        with meta.transaction() as tx:
+            tx.end_job("p", _id(1), JobState.KILLED, 2.0)
+            # an ended job keeps its counters; the caller sees its state and rolls back
+            state = tx.record_results("p", _id(1), [], [], [], JobCounters(processed=9))
+            assert state is JobState.KILLED
+            assert tx.record_results("p", _id(5), [], [], [], JobCounters()) is None
+        with meta.transaction(write=False) as tx:
+            job = tx.get_job("p", _id(1))
+            assert job is not None and job.processed == 1
+
+    def test_lookups_of_many_values(self, meta: MetadataStore) -> None:
         ids = [_id(i) for i in range(1200)]
         with meta.transaction() as tx:
-            tx.insert_many(
-                s.datum_cache,
-                [{"pipeline": "p", "hash": h, "manifest": "[]", "job_id": _id(0)} for h in ids],
+            tx.record_results("p", _id(0), [], [_cached("p", h) for h in ids], [], JobCounters())
+            tx.insert_datums(
+                [
+                    DatumRecord("p", _id(0), i, h, h, DatumState.PENDING, f'["{i}"]')
+                    for i, h in enumerate(ids)
+                ]
             )
         with meta.transaction(write=False) as tx:
-            got = tx.rows_in(s.datum_cache, "hash", [*ids[::2], ids[0], _id(99999)], pipeline="p")
-            assert sorted(r["hash"] for r in got) == ids[::2]
-            assert tx.rows_in(s.datum_cache, "hash", ids, pipeline="other") == []
+            wanted = [*ids[::2], ids[0], _id(99999)]
+            assert sorted(tx.cached_hashes("p", wanted)) == ids[::2]
+            assert sorted(tx.cached_outputs("p", wanted)) == ids[::2]
+            assert tx.cached_hashes("other", ids) == set()
+            got = tx.datum_inputs(wanted)
+            assert sorted(d for d, _ in got) == ids[::2]
+            assert dict(got)[ids[2]] == '["2"]'
 
+    def test_logs(self, meta: MetadataStore) -> None:
+        with meta.transaction() as tx:
+            tx.insert_logs([])
+            tx.insert_logs(
+                [
+                    LogRecord("p", 1.0, "user a", job_id=_id(1), datum_id="abc", worker="w"),
+                    LogRecord("p", 2.0, "master", job_id=_id(1), user=False, master=True),
+                    LogRecord("p", 3.0, "user b", job_id=_id(2), datum_id="abd"),
+                    LogRecord("q", 4.0, "user q", job_id=_id(1), datum_id="abc"),
+                ]
+            )
+        with meta.transaction(write=False) as tx:
+            user = tx.list_logs(LogFilter(pipeline="p"))
+            assert [r.message for r in user] == ["user a", "user b"]
+            assert user[0].pk < user[1].pk and user[0].worker == "w" and user[0].user
+            assert [r.message for r in tx.list_logs(LogFilter(pipeline="p", master=True))] == [
+                "master"
+            ]
+            assert [r.message for r in tx.list_logs(LogFilter(job_id=_id(1)))] == [
+                "user a",
+                "user q",
+            ]
+            assert [r.message for r in tx.list_logs(LogFilter(datum_prefix="abd"))] == ["user b"]
+            after = tx.list_logs(LogFilter(pipeline="p", after=user[0].pk))
+            assert [r.message for r in after] == ["user b"]
+
+    def test_rollback_undoes_the_transaction_so_far(self, meta: MetadataStore) -> None:
+        with meta.transaction() as tx:
+            tx.insert_repo(RepoRow("gone", 1.0))
+            tx.rollback()
+        with meta.transaction(write=False) as tx:
+            assert tx.get_repo("gone") is None
+
+    # -- settings ----------------------------------------------------------------------------
     def test_settings_and_schema_version(self, meta: MetadataStore) -> None:
         with meta.transaction() as tx:
             assert tx.get_setting("schema_version") == str(s.SCHEMA_VERSION)

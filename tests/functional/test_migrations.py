@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from sqlalchemy import MetaData, inspect, text
 
 from tusk.errors import Internal
-from tusk.meta import BranchRow, CommitRow, MetadataStore, RepoRow, migrations
+from tusk.meta import BranchRow, CommitRow, JobFilter, MetadataStore, RepoRow, migrations
 from tusk.meta import schema as s
 from tusk.meta.migrations.__main__ import main as cli
 
@@ -113,8 +113,8 @@ def _assert_old_rows_readable(store: MetadataStore) -> None:
         commit = tx.get_commit("images", _id(2))
         assert commit is not None and commit.parent == _id(1) and commit.tree == "t2"
         assert tx.get_branch("images", "master") == BranchRow("images", "master", _id(2), 1.0)
-        jobs = tx.rows(s.jobs, {"pipeline": "edges"})
-        assert [(j["id"], j["state"], j["processed"]) for j in jobs] == [(_id(7), "success", 3)]
+        jobs = tx.list_jobs(JobFilter(pipeline="edges"))
+        assert [(j.id, j.state, j.processed) for j in jobs] == [(_id(7), "success", 3)]
 
 
 def _insert_old_rows(url: str) -> None:

@@ -16,15 +16,15 @@ def test_cron_ticks_trigger_jobs_and_overwrite_time(pps: Pps) -> None:
     )
     assert "ticker_tick" in [r.name for r in pps.engine.repos.list()]
     pps.wait_for("two ticks", lambda: len(pps.jobs("ticker")) >= 2, timeout=30)
-    first, second = (pps.wait_job("ticker", j["id"]) for j in pps.jobs("ticker")[:2])
+    first, second = (pps.wait_job("ticker", j.id) for j in pps.jobs("ticker")[:2])
     stamps = []
     for job in (first, second):
-        assert job["state"] == "success"
-        (tick,) = [i for i in job["inputs"] if i["repo"] == "ticker_tick"]
+        assert job.state == "success"
+        (tick,) = [i for i in job.inputs if i.repo == "ticker_tick"]
         # the tick commit holds exactly one file, /time, with a JSON-quoted RFC 3339 time
-        assert [f.path for f in pps.engine.files.list("ticker_tick", tick["id"])] == ["/time"]
-        time_file = pps.read("ticker_tick", tick["id"], "/time")
-        assert pps.read("ticker", job["id"], "/seen") == time_file
+        assert [f.path for f in pps.engine.files.list("ticker_tick", tick.id)] == ["/time"]
+        time_file = pps.read("ticker_tick", tick.id, "/time")
+        assert pps.read("ticker", job.id, "/seen") == time_file
         stamps.append(datetime.fromisoformat(json.loads(time_file)))
     # ticks fall on the schedule (one second apart, or a whole number of seconds when the
     # ticker had to skip missed ticks on a loaded machine)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import COPY, PY, Pps, atom, progress
 
+from tusk.api.pps import JobInfo
 from tusk.errors import AlreadyExists, HasDependents, InvalidSpec, NotFound
 from tusk.pfs.context import SPEC_REPO
 
@@ -31,7 +32,7 @@ UPPER = [
 ]
 
 
-def job_of(pps: Pps, pipeline: str, job_id: str) -> dict[str, Any]:
+def job_of(pps: Pps, pipeline: str, job_id: str) -> JobInfo:
     return pps.engine.jobs.inspect(job_id, pipeline)
 
 
@@ -39,7 +40,7 @@ def job_of(pps: Pps, pipeline: str, job_id: str) -> dict[str, Any]:
 
 
 def _nothing_created(pps: Pps, name: str) -> None:
-    assert [p["name"] for p in pps.engine.pipelines.list()] == []
+    assert [p.name for p in pps.engine.pipelines.list()] == []
     assert name not in [r.name for r in pps.engine.repos.list(include_hidden=True)]
     assert name not in [b.branch.name for b in pps.engine.commits.list_branches(SPEC_REPO)]
     assert pps.engine.jobs.workers() == []
@@ -86,8 +87,8 @@ def test_creating_an_existing_pipeline_or_updating_a_missing_one_fails(pps: Pps)
         pps.create("p", atom("in", name="in"), ["true"])
     assert "already exists" in e.value.message
     info = pps.engine.pipelines.inspect("p")
-    assert info["version"] == 1
-    assert info["spec"]["transform"]["cmd"] == COPY
+    assert info.version == 1
+    assert info.spec["transform"]["cmd"] == COPY
 
 
 def test_a_cycle_is_rejected_and_changes_nothing(pps: Pps) -> None:
@@ -101,8 +102,8 @@ def test_a_cycle_is_rejected_and_changes_nothing(pps: Pps) -> None:
         pps.create("a", atom("b"), COPY, update=True)
     assert "cycle" in e.value.message
     info = pps.engine.pipelines.inspect("a")
-    assert info["version"] == 1
-    assert info["spec"]["input"]["atom"]["repo"] == "x"
+    assert info.version == 1
+    assert info.spec["input"]["atom"]["repo"] == "x"
 
 
 # -- triggering ------------------------------------------------------------------------------------
@@ -116,16 +117,16 @@ def test_a_put_creates_the_jobs_of_the_whole_dag_at_once(pps: Pps) -> None:
     assert pps.engine.jobs.list() == []  # no data, no job
     commit = pps.put("x", {"/f": "hello"})
     wave = pps.engine.jobs.list()  # right after the put, before anything ran
-    assert sorted(j["pipeline"] for j in wave) == ["a", "b", "c"]
-    assert {j["id"] for j in wave} == {commit}
-    assert {(j["output_commit"]["repo"], j["output_commit"]["id"]) for j in wave} == {
+    assert sorted(j.pipeline for j in wave) == ["a", "b", "c"]
+    assert {j.id for j in wave} == {commit}
+    assert {(j.output_commit.repo, j.output_commit.id) for j in wave} == {
         ("a", commit),
         ("b", commit),
         ("c", commit),
     }
     for name in "abc":
         (job,) = pps.wait_jobs(name, 1)
-        assert job["state"] == "success"
+        assert job.state == "success"
     assert pps.read("c", commit, "/f") == b"hello"
 
 
@@ -141,7 +142,7 @@ def test_create_over_existing_data_runs_one_job_and_an_empty_repo_none(pps: Pps)
     assert pps.jobs("over_empty") == []
     commit = pps.put("empty", {"/3": "c"})
     (job,) = pps.wait_jobs("over_empty", 1)
-    assert job["id"] == commit and job["state"] == "success"
+    assert job.id == commit and job.state == "success"
 
 
 def test_jobs_of_one_pipeline_run_one_at_a_time_in_commit_order(pps: Pps) -> None:
@@ -150,13 +151,13 @@ def test_jobs_of_one_pipeline_run_one_at_a_time_in_commit_order(pps: Pps) -> Non
     pps.create("p", atom("x", name="in"), slow)
     commits = [pps.put("x", {f"/{i}": str(i)}) for i in range(4)]
     jobs = pps.wait_jobs("p", 4)
-    assert [j["id"] for j in jobs] == commits
-    assert all(j["state"] == "success" for j in jobs)
+    assert [j.id for j in jobs] == commits
+    assert all(j.state == "success" for j in jobs)
     # the master's log: each job runs and ends before the next one starts
     events = [
-        (r["job_id"], r["message"].split(":")[0])
+        (r.job_id, r.message.split(":")[0])
         for r in pps.engine.jobs.logs("p", master=True)
-        if r["message"].startswith(("job running", "job success"))
+        if r.message.startswith(("job running", "job success"))
     ]
     assert events == [e for c in commits for e in ((c, "job running"), (c, "job success"))]
     assert [progress(j) for j in jobs] == [(1, 0, 1), (1, 1, 2), (1, 2, 3), (1, 3, 4)]
@@ -185,7 +186,7 @@ def test_glob_star_gives_one_datum_per_top_level_entry_at_its_full_path(pps: Pps
     pps.put("data", {"/a.txt": "a", "/dir/b.txt": "bb", "/dir/sub/c.txt": "ccc"})
     pps.create("p", atom("data"), [PY, "-c", DESCRIBE])
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "success" and progress(job) == (2, 0, 2)
+    assert job.state == "success" and progress(job) == (2, 0, 2)
     seen = {d["env"]["data"]: d["files"] for d in _described(pps, "p")}
     assert seen == {
         "/pfs/data/a.txt": ["/pfs/data/a.txt"],
@@ -198,15 +199,15 @@ def test_datum_environment(pps: Pps) -> None:
     commit = pps.put("data", {"/f": "x"})
     pps.create("p", atom("data", glob="/"), [PY, "-c", DESCRIBE], transform={"env": {"FOO": "bar"}})
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "success", job["reason"]
-    (datum,) = pps.engine.jobs.datums(job["id"], "p")
+    assert job.state == "success", job.reason
+    (datum,) = pps.engine.jobs.datums(job.id, "p")
     (described,) = _described(pps, "p")
     env = described["env"]
     assert env["data"] == "/pfs/data"
     assert env["data_COMMIT"] == commit
-    assert env["PACH_JOB_ID"] == job["id"]
-    assert env["PACH_OUTPUT_COMMIT_ID"] == job["output_commit"]["id"]
-    assert env["PACH_DATUM_ID"] == datum["id"]
+    assert env["PACH_JOB_ID"] == job.id
+    assert env["PACH_OUTPUT_COMMIT_ID"] == job.output_commit.id
+    assert env["PACH_DATUM_ID"] == datum.id
     assert env["FOO"] == "bar"
     assert described["files"] == ["/pfs/data/f"]
 
@@ -223,7 +224,7 @@ def test_stdin_lines_are_fed_to_the_command(pps: Pps) -> None:
         "p", atom("data", glob="/"), ["sh"], transform={"stdin": stdin, "env": {"GREETING": "hi"}}
     )
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "success", job["reason"]
+    assert job.state == "success", job.reason
     assert pps.read("p", "master", "/lines") == b"one\nhi\nx"
 
 
@@ -235,7 +236,8 @@ def test_cross_varies_the_first_input_fastest(pps: Pps) -> None:
     pps.put("a", {"/a1": "1", "/a2": "2"})
     pps.put("b", {"/b1": "1", "/b2": "2", "/b3": "3"})
     # given out of order: the stored spec sorts cross inputs by name
-    pps.create("p", {"cross": [atom("b"), atom("a")]}, PAIR)
+    created = pps.create("p", {"cross": [atom("b"), atom("a")]}, PAIR)
+    assert created.input_summary == "(a:/* ⨯ b:/*)"  # list-pipeline's INPUT column
     jobs = pps.wait_jobs("p", 1)
     assert progress(jobs[-1]) == (6, 0, 6)
     pairs = pps.read("p", "master", "/pairs").decode().split()
@@ -273,19 +275,19 @@ def test_a_new_file_is_processed_alone_and_rolling_back_restores_old_outputs(pps
 
     added = pps.put("x", {"/d": "d"})
     job = pps.wait_jobs("p", 2)[-1]
-    assert job["id"] == added and progress(job) == (1, 3, 4)
+    assert job.id == added and progress(job) == (1, 3, 4)
     assert pps.user_logs("p", added) == ["processed d"]
     assert pps.tree("p") == {**before, "/d": b"D"}
 
     removed = pps.delete("x", "/d")
     job = pps.wait_jobs("p", 3)[-1]
-    assert job["id"] == removed and progress(job) == (0, 3, 3)
+    assert job.id == removed and progress(job) == (0, 3, 3)
     assert pps.tree("p") == before  # the output of the vanished datum vanished too
     assert pps.user_logs("p", removed) == []
 
     again = pps.put("x", {"/d": "d"})
     job = pps.wait_jobs("p", 4)[-1]
-    assert job["id"] == again and progress(job) == (0, 4, 4)
+    assert job.id == again and progress(job) == (0, 4, 4)
     assert pps.tree("p") == {**before, "/d": b"D"}
 
 
@@ -306,7 +308,7 @@ def test_datums_writing_the_same_path_concatenate_in_datum_order(pps: Pps) -> No
     pps.put("x", {"/a": "1", "/b": "333", "/c": "22", "/d": "22"})
     pps.create("p", atom("x", name="in"), APPEND_NAMES, parallelism_spec={"constant": 2})
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "success", job["reason"]
+    assert job.state == "success", job.reason
     assert pps.read("p", "master", "/all") == b"./b\n./c\n./d\n./a\n"
     pps.create("p", atom("x", name="in"), APPEND_NAMES, update=True, reprocess=True)
     job = pps.wait_jobs("p", 2)[-1]
@@ -323,18 +325,18 @@ def test_parallelism_only_update_skips_everything_and_replaces_the_workers(pps: 
     pps.create("p", atom("x", name="in"), UPPER)
     pps.wait_jobs("p", 1)
     (v1,) = pps.engine.jobs.workers("p")
-    assert re.fullmatch(r"pipeline-p-v1-[a-z0-9]{5}", v1["name"])
+    assert re.fullmatch(r"pipeline-p-v1-[a-z0-9]{5}", v1.name)
 
     info = pps.create(
         "p", atom("x", name="in"), UPPER, update=True, parallelism_spec={"constant": 3}
     )
-    assert info["version"] == 2
+    assert info.version == 2
     jobs = pps.wait_jobs("p", 2)
-    assert progress(jobs[-1]) == (0, 3, 3) and jobs[-1]["state"] == "success"
+    assert progress(jobs[-1]) == (0, 3, 3) and jobs[-1].state == "success"
     workers = pps.engine.jobs.workers("p")
     assert len(workers) == 3
-    assert all(re.fullmatch(r"pipeline-p-v2-[a-z0-9]{5}", w["name"]) for w in workers)
-    assert v1["name"] not in {w["name"] for w in workers}
+    assert all(re.fullmatch(r"pipeline-p-v2-[a-z0-9]{5}", w.name) for w in workers)
+    assert v1.name not in {w.name for w in workers}
     assert pps.tree("p") == {"/a": b"A", "/b": b"B", "/c": b"C"}
 
 
@@ -343,11 +345,11 @@ def test_reprocess_runs_every_datum_again(pps: Pps) -> None:
     pps.put("x", {"/a": "a", "/b": "b"})
     pps.create("p", atom("x", name="in"), UPPER)
     pps.wait_jobs("p", 1)
-    salt = pps.engine.pipelines.inspect("p")["salt"]
-    pps.create("p", atom("x", name="in"), COPY, update=True, reprocess=True)
+    salt = pps.engine.pipelines.inspect("p").salt
+    assert pps.create("p", atom("x", name="in"), COPY, update=True, reprocess=True).warnings == []
     job = pps.wait_jobs("p", 2)[-1]
     assert progress(job) == (2, 0, 2)
-    assert pps.engine.pipelines.inspect("p")["salt"] != salt
+    assert pps.engine.pipelines.inspect("p").salt != salt
     assert pps.tree("p") == {"/a": b"a", "/b": b"b"}
 
 
@@ -356,7 +358,11 @@ def test_a_transform_change_without_reprocess_keeps_old_outputs(pps: Pps) -> Non
     pps.put("x", {"/a": "a", "/b": "b"})
     pps.create("p", atom("x", name="in"), UPPER)
     pps.wait_jobs("p", 1)
-    pps.create("p", atom("x", name="in"), COPY, update=True)
+    updated = pps.create("p", atom("x", name="in"), COPY, update=True)
+    # every client hears that the old results were kept
+    (warning,) = updated.warnings
+    assert warning.startswith("The transform of pipeline p changed: its old results were kept")
+    assert "--reprocess" in warning
     job = pps.wait_jobs("p", 2)[-1]
     assert progress(job) == (0, 2, 2)
     assert pps.tree("p") == {"/a": b"A", "/b": b"B"}  # made by the old code, kept
@@ -365,9 +371,7 @@ def test_a_transform_change_without_reprocess_keeps_old_outputs(pps: Pps) -> Non
     assert progress(job) == (1, 2, 3)
     assert pps.tree("p") == {"/a": b"A", "/b": b"B", "/c": b"c"}  # the new code for new data
     # each job reports the transform of the spec version it ran
-    specs = [
-        pps.engine.jobs.inspect(j["id"], "p")["spec"]["transform"]["cmd"] for j in pps.jobs("p")
-    ]
+    specs = [pps.engine.jobs.inspect(j.id, "p").spec["transform"]["cmd"] for j in pps.jobs("p")]
     assert specs == [UPPER, COPY, COPY]
 
 
@@ -381,8 +385,8 @@ def test_an_update_kills_the_running_job_and_runs_a_new_one(pps: Pps, tmp_path: 
     pps.create("p", atom("x", name="in"), COPY, update=True)
     old, new = pps.wait_jobs("p", 2, timeout=30)
     assert time.monotonic() - t0 < 20
-    assert (old["state"], old["reason"]) == ("killed", "pipeline was updated")
-    assert new["state"] == "success" and progress(new) == (1, 0, 1)
+    assert (old.state, old.reason) == ("killed", "pipeline was updated")
+    assert new.state == "success" and progress(new) == (1, 0, 1)
     assert pps.tree("p") == {"/a": b"a"}
 
 
@@ -396,16 +400,16 @@ def test_provenance_of_a_three_stage_dag_and_flush(pps: Pps) -> None:
         pps.create(name, atom(source, name="in"), slow)
     commit = pps.put("x", {"/f": "data"})
     flushed = pps.engine.jobs.flush_commits([("x", commit)], timeout=60)
-    assert sorted((c["commit"]["repo"], c["commit"]["id"]) for c in flushed) == [
+    assert sorted((c.commit.repo, c.commit.id) for c in flushed) == [
         ("a", commit),
         ("b", commit),
         ("c", commit),
     ]
-    assert all(c["finished"] is not None and not c["failed"] for c in flushed)
+    assert all(c.finished is not None and not c.failed for c in flushed)
     # flush waited for the jobs too, not only for their commits
-    assert [j["state"] for j in pps.engine.jobs.list()] == ["success"] * 3
+    assert [j.state for j in pps.engine.jobs.list()] == ["success"] * 3
 
-    spec_commits = {n: pps.engine.pipelines.inspect(n)["spec_commit"] for n in "abc"}
+    spec_commits = {n: pps.engine.pipelines.inspect(n).spec_commit for n in "abc"}
     prov = {
         (p.commit.repo, p.commit.id) for p in pps.engine.commits.inspect("c", commit).provenance
     }
@@ -427,7 +431,7 @@ def test_a_stopped_pipeline_makes_no_jobs_and_start_runs_one_over_the_heads(pps:
     pps.create("p", atom("x", name="in"), UPPER)
     pps.wait_jobs("p", 1)
     info = pps.engine.pipelines.set_stopped("p", True)
-    assert info["stopped"] and info["state"] == "paused"
+    assert info.stopped and info.state == "paused"
     pps.put("x", {"/b": "b"})
     head = pps.put("x", {"/c": "c"})
     assert len(pps.jobs("p")) == 1
@@ -436,7 +440,7 @@ def test_a_stopped_pipeline_makes_no_jobs_and_start_runs_one_over_the_heads(pps:
     pps.engine.pipelines.set_stopped("p", False)
     jobs = pps.wait_jobs("p", 2)
     assert progress(jobs[-1]) == (2, 1, 3)
-    assert {(i["repo"], i["id"]) for i in jobs[-1]["inputs"] if i["repo"] == "x"} == {("x", head)}
+    assert {(i.repo, i.id) for i in jobs[-1].inputs if i.repo == "x"} == {("x", head)}
     assert pps.tree("p") == {"/a": b"A", "/b": b"B", "/c": b"C"}
     assert len(pps.engine.jobs.workers("p")) == 1
 
@@ -450,19 +454,19 @@ def test_delete_pipeline(pps: Pps) -> None:
     with pytest.raises(HasDependents) as e:
         pps.engine.pipelines.delete("a")
     assert "b" in e.value.message
-    assert {p["name"] for p in pps.engine.pipelines.list()} == {"a", "b"}
+    assert {p.name for p in pps.engine.pipelines.list()} == {"a", "b"}
 
     assert pps.engine.pipelines.delete("b") == ["b"]
-    assert [p["name"] for p in pps.engine.pipelines.list()] == ["a"]
+    assert [p.name for p in pps.engine.pipelines.list()] == ["a"]
     assert "b" not in [r.name for r in pps.engine.repos.list()]
     assert "b" not in [b.branch.name for b in pps.engine.commits.list_branches(SPEC_REPO)]
-    assert [j["pipeline"] for j in pps.engine.jobs.list()] == ["a"]
-    assert {w["pipeline"] for w in pps.engine.jobs.workers()} == {"a"}
+    assert [j.pipeline for j in pps.engine.jobs.list()] == ["a"]
+    assert {w.pipeline for w in pps.engine.jobs.workers()} == {"a"}
     with pytest.raises(NotFound):
         pps.engine.pipelines.inspect("b")
     # the name is free again, and a put no longer makes jobs for it
     pps.put("x", {"/b": "b"})
-    assert [j["pipeline"] for j in pps.engine.jobs.list()] == ["a", "a"]
+    assert [j.pipeline for j in pps.engine.jobs.list()] == ["a", "a"]
 
 
 # -- logs ------------------------------------------------------------------------------------------
@@ -478,29 +482,29 @@ def test_user_output_is_logged_and_outlives_the_workers(pps: Pps) -> None:
     ]
     pps.create("p", atom("x", name="in"), chatty)
     (job,) = pps.wait_jobs("p", 1)
-    datums = {d["inputs"][0]["path"]: d["id"] for d in pps.engine.jobs.datums(job["id"], "p")}
-    (worker,) = [w["name"] for w in pps.engine.jobs.workers("p")]
+    datums = {d.inputs[0].path: d.id for d in pps.engine.jobs.datums(job.id, "p")}
+    (worker,) = [w.name for w in pps.engine.jobs.workers("p")]
 
     def user_lines() -> set[tuple[str, str, str, str, str]]:
         return {
-            (r["job_id"], r["datum_id"], r["worker"], r["stream"], r["message"])
-            for r in pps.engine.jobs.logs("p", job["id"])
-            if r["user"]
+            (r.job_id, r.datum_id, r.worker, r.stream, r.message)
+            for r in pps.engine.jobs.logs("p", job.id)
+            if r.user
         }
 
     expected = {
-        (job["id"], datums[f"/{n}"], worker, stream, f"{word} {n}")
+        (job.id, datums[f"/{n}"], worker, stream, f"{word} {n}")
         for n in "ab"
         for stream, word in (("stdout", "out"), ("stderr", "err"))
     }
     assert user_lines() == expected
     # per datum
-    only_a = {r["message"] for r in pps.engine.jobs.logs("p", datum_id=datums["/a"]) if r["user"]}
+    only_a = {r.message for r in pps.engine.jobs.logs("p", datum_id=datums["/a"]) if r.user}
     assert only_a == {"out a", "err a"}
 
     pps.create("p", atom("x", name="in"), chatty, update=True)  # v2 workers replace v1
     pps.wait_jobs("p", 2)
-    assert worker not in {w["name"] for w in pps.engine.jobs.workers("p")}
+    assert worker not in {w.name for w in pps.engine.jobs.workers("p")}
     pps.engine.pipelines.set_stopped("p", True)  # and then no workers at all
     assert pps.engine.jobs.workers("p") == []
     assert user_lines() == expected

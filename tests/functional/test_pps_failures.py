@@ -41,41 +41,39 @@ def test_a_failing_datum_fails_the_job_and_the_next_good_input_succeeds(
     pps.create("p", atom("x", name="in"), FLAKY, transform={"env": {"COUNTS": str(counts)}})
     pps.create("down", atom("p", name="in"), COPY)
     (job,) = pps.wait_jobs("p", 1)
-    datums = {d["inputs"][0]["path"]: d for d in pps.engine.jobs.datums(job["id"], "p")}
+    datums = {d.inputs[0].path: d for d in pps.engine.jobs.datums(job.id, "p")}
 
-    assert job["state"] == "failure"
-    assert f"failed to process datum: {datums['/b']['id']}" in job["reason"]
-    assert "exit code 3: boom b" in job["reason"]
+    assert job.state == "failure"
+    assert f"failed to process datum: {datums['/b'].id}" in job.reason
+    assert "exit code 3: boom b" in job.reason
     assert attempts(counts) == {"a": 1, "b": 3, "c": 1}  # datum_tries defaults to 3
-    assert (datums["/b"]["state"], datums["/b"]["tries"]) == ("failed", 3)
-    assert {datums[p]["state"] for p in ("/a", "/c")} == {"success"}
-    assert progress(job) == (2, 0, 3) and job["failed"] == 1
+    assert (datums["/b"].state, datums["/b"].tries) == ("failed", 3)
+    assert {datums[p].state for p in ("/a", "/c")} == {"success"}
+    assert progress(job) == (2, 0, 3) and job.failed == 1
     # the sandbox asked for is the one used
     mode = "bwrap" if pps.engine.settings.sandbox == "bwrap" else "none"
-    started = [
-        r["message"] for r in pps.engine.jobs.logs("p", job["id"]) if r["stream"] == "system"
-    ]
+    started = [r.message for r in pps.engine.jobs.logs("p", job.id) if r.stream == "system"]
     assert any(m.startswith(f"beginning to run user code (sandbox: {mode}") for m in started), (
         started
     )
-    assert pps.user_logs("p", job["id"]).count("boom b") == 3
+    assert pps.user_logs("p", job.id).count("boom b") == 3
 
-    output = pps.engine.commits.inspect("p", job["id"])
+    output = pps.engine.commits.inspect("p", job.id)
     assert output.finished is not None and output.failed
-    assert datums["/b"]["id"] in output.reason
+    assert datums["/b"].id in output.reason
     with pytest.raises(CommitFailed):
-        pps.read("p", job["id"], "/a")
+        pps.read("p", job.id, "/a")
     (down,) = pps.wait_jobs("down", 1)
-    assert (down["state"], down["reason"]) == ("failure", "input p failed")
+    assert (down.state, down.reason) == ("failure", "input p failed")
 
     fixed = pps.put("x", {"/b": "b"}, overwrite=True)
     job = pps.wait_jobs("p", 2)[-1]
-    assert job["id"] == fixed and job["state"] == "success"
+    assert job.id == fixed and job.state == "success"
     assert progress(job) == (1, 2, 3)  # a and c were kept from the failed job
     assert attempts(counts) == {"a": 1, "b": 4, "c": 1}
     assert pps.tree("p") == {"/a": b"a", "/b": b"b", "/c": b"c"}
     down = pps.wait_jobs("down", 2)[-1]
-    assert down["state"] == "success"
+    assert down.state == "success"
     assert pps.tree("down") == {"/a": b"a", "/b": b"b", "/c": b"c"}
 
 
@@ -90,7 +88,7 @@ def test_datum_tries_counts_attempts(pps: Pps, tmp_path: Path) -> None:
         datum_tries=1,
     )
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "failure"
+    assert job.state == "failure"
     assert attempts(tmp_path) == {"b": 1}
 
 
@@ -101,10 +99,10 @@ def test_accept_return_code(pps: Pps) -> None:
     pps.create("ok", atom("x", name="in"), code7, transform={"accept_return_code": [7]})
     pps.create("bad", atom("x", name="in"), code7, datum_tries=1)
     (job,) = pps.wait_jobs("ok", 1)
-    assert job["state"] == "success", job["reason"]
+    assert job.state == "success", job.reason
     assert pps.tree("ok") == {"/a": b"a"}
     (job,) = pps.wait_jobs("bad", 1)
-    assert job["state"] == "failure" and "exit code 7" in job["reason"]
+    assert job.state == "failure" and "exit code 7" in job.reason
 
 
 def test_a_command_not_on_path_fails_the_datum_saying_so(pps: Pps) -> None:
@@ -112,11 +110,11 @@ def test_a_command_not_on_path_fails_the_datum_saying_so(pps: Pps) -> None:
     pps.put("x", {"/a": "a"})
     pps.create("p", atom("x", name="in"), ["no-such-command-tusk", "arg"])
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "failure"
-    (datum,) = pps.engine.jobs.datums(job["id"], "p")
-    assert datum["state"] == "failed" and datum["tries"] == 3
-    assert datum["reason"] == "command not found: no-such-command-tusk"
-    assert "command not found: no-such-command-tusk" in job["reason"]
+    assert job.state == "failure"
+    (datum,) = pps.engine.jobs.datums(job.id, "p")
+    assert datum.state == "failed" and datum.tries == 3
+    assert datum.reason == "command not found: no-such-command-tusk"
+    assert "command not found: no-such-command-tusk" in job.reason
 
 
 def test_datum_timeout_kills_a_hanging_datum(sandboxed_pps: Pps) -> None:
@@ -128,28 +126,34 @@ def test_datum_timeout_kills_a_hanging_datum(sandboxed_pps: Pps) -> None:
     pps.create("p", atom("x", name="in"), hang, datum_timeout="1s", datum_tries=2)
     (job,) = pps.wait_jobs("p", 1, timeout=30)
     assert time.monotonic() - t0 < 20
-    datums = {d["inputs"][0]["path"]: d for d in pps.engine.jobs.datums(job["id"], "p")}
-    assert job["state"] == "failure"
-    assert (datums["/hang"]["state"], datums["/hang"]["tries"]) == ("failed", 2)
-    assert datums["/hang"]["reason"] == "datum timed out after 1s"
-    assert datums["/fast"]["state"] == "success"
-    assert "timed out" in job["reason"]
+    datums = {d.inputs[0].path: d for d in pps.engine.jobs.datums(job.id, "p")}
+    assert job.state == "failure"
+    assert (datums["/hang"].state, datums["/hang"].tries) == ("failed", 2)
+    assert datums["/hang"].reason == "datum timed out after 1s"
+    assert datums["/fast"].state == "success"
+    assert "timed out" in job.reason
 
 
 def test_job_timeout_kills_the_job(pps: Pps) -> None:
     pps.repo("x")
     pps.put("x", {"/a": "a"})
     t0 = time.monotonic()
-    pps.create("p", atom("x", name="in"), ["sleep", "60"], job_timeout="2s")
+    created = pps.create("p", atom("x", name="in"), ["sleep", "60"], job_timeout="2s")
+    # the server gives clients the timeouts in seconds
+    assert (created.job_timeout_seconds, created.datum_timeout_seconds) == (2.0, None)
     (job,) = pps.wait_jobs("p", 1, timeout=30)
     assert time.monotonic() - t0 < 20
-    assert job["state"] == "killed"
-    assert "timeout" in job["reason"]
-    output = pps.engine.commits.inspect("p", job["id"])
+    assert job.state == "killed"
+    assert "timeout" in job.reason
+    inspected = pps.engine.jobs.inspect(job.id, "p")
+    assert inspected.job_timeout_seconds == 2.0
+    assert inspected.started is not None and inspected.finished is not None
+    assert inspected.duration_seconds == inspected.finished - inspected.started
+    output = pps.engine.commits.inspect("p", job.id)
     assert output.finished is not None
     # the pipeline is not stuck behind the killed job
     pps.create("p", atom("x", name="in"), COPY, update=True)
-    assert pps.wait_jobs("p", 2)[-1]["state"] == "success"
+    assert pps.wait_jobs("p", 2)[-1].state == "success"
 
 
 def _alive(pid: int) -> bool:
@@ -172,20 +176,20 @@ def test_stop_job_kills_the_running_job(sandboxed_pps: Pps, tmp_path: Path) -> N
     (job,) = pps.wait_for("a job", lambda: pps.jobs("p"))
     pps.wait_for("the datum to start", lambda: starts.exists() and starts.read_text(), 30)
     (pid,) = map(int, starts.read_text().split())
-    assert pps.engine.jobs.inspect(job["id"], "p")["state"] == "running"
+    assert pps.engine.jobs.inspect(job.id, "p").state == "running"
     t0 = time.monotonic()
-    pps.engine.jobs.stop(job["id"], "p")
-    job = pps.wait_job("p", job["id"], timeout=10)
-    assert (job["state"], job["reason"]) == ("killed", "stopped by the user")
-    output = pps.engine.commits.inspect("p", job["id"])
+    pps.engine.jobs.stop(job.id, "p")
+    job = pps.wait_job("p", job.id, timeout=10)
+    assert (job.state, job.reason) == ("killed", "stopped by the user")
+    output = pps.engine.commits.inspect("p", job.id)
     assert output.finished is not None
     pps.wait_for("the user process to end", lambda: not _alive(pid), timeout=10)
     # the pipeline goes on at once with its next job; the stopped one stays stopped
     pps.create("p", atom("x", name="in"), COPY, update=True)
     stopped, new = pps.wait_jobs("p", 2, timeout=20)
-    assert new["state"] == "success"
+    assert new.state == "success"
     assert time.monotonic() - t0 < 20
-    assert (stopped["state"], stopped["reason"]) == ("killed", "stopped by the user")
+    assert (stopped.state, stopped.reason) == ("killed", "stopped by the user")
     assert starts.read_text().split() == [str(pid)]  # never started again
 
 
@@ -197,9 +201,9 @@ def test_a_symlink_out_of_pfs_fails_the_datum(sandboxed_pps: Pps, tmp_path: Path
     pps.put("x", {"/a": "a"})
     pps.create("p", atom("x", name="in"), ["ln", "-s", str(secret), "/pfs/out/leak"], datum_tries=1)
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "failure"
-    (datum,) = pps.engine.jobs.datums(job["id"], "p")
-    assert datum["reason"] == f"output /leak is a symlink to {secret}, outside /pfs/out"
+    assert job.state == "failure"
+    (datum,) = pps.engine.jobs.datums(job.id, "p")
+    assert datum.reason == f"output /leak is a symlink to {secret}, outside /pfs/out"
 
 
 def test_a_symlink_to_an_input_is_an_output(sandboxed_pps: Pps) -> None:
@@ -208,7 +212,7 @@ def test_a_symlink_to_an_input_is_an_output(sandboxed_pps: Pps) -> None:
     pps.put("x", {"/a": "a"})
     pps.create("p", atom("x", name="in"), ["ln", "-s", "/pfs/in/a", "/pfs/out/a"])
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "success", job["reason"]
+    assert job.state == "success", job.reason
     assert pps.tree("p") == {"/a": b"a"}
 
 
@@ -226,7 +230,7 @@ def test_user_code_cannot_change_stored_input(sandboxed_pps: Pps) -> None:
     ]
     pps.create("p", atom("x", name="in", glob="/"), vandal)
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "success", job["reason"]
+    assert job.state == "success", job.reason
     assert pps.tree("x", commit) == original
     assert {
         f.path: f.hash for f in pps.engine.files.walk("x", commit) if f.type == "file"
@@ -248,7 +252,7 @@ def test_inputs_are_read_only_in_the_sandbox(sandboxed_pps: Pps) -> None:
     ]
     pps.create("p", atom("x", name="in"), probe)
     (job,) = pps.wait_jobs("p", 1)
-    assert job["state"] == "success", job["reason"]
+    assert job.state == "success", job.reason
     # root ignores file modes; the bwrap mount is read-only even for root
     if pps.engine.settings.sandbox == "bwrap" or os.geteuid() != 0:
         assert pps.user_logs("p") == ["read-only"]
@@ -276,11 +280,11 @@ def test_a_shutdown_mid_datum_is_quick_and_the_datum_runs_again_after_start(
     assert time.monotonic() - t0 < 10
     pps = Pps(tmp_path / "home")
     try:
-        job = pps.wait_job("p", job["id"])
+        job = pps.wait_job("p", job.id)
         # the interrupted attempt was not the datum's fault: with datum_tries 1 it still succeeds
-        assert job["state"] == "success", job["reason"]
-        (datum,) = pps.engine.jobs.datums(job["id"], "p")
-        assert datum["tries"] == 1
+        assert job.state == "success", job.reason
+        (datum,) = pps.engine.jobs.datums(job.id, "p")
+        assert datum.tries == 1
         assert pps.tree("p") == {"/a": b"a"}
     finally:
         pps.close()

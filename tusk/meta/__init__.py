@@ -1,5 +1,35 @@
 """Metadata store: the only truth about repos, commits, branches, pipelines and jobs."""
 
+from tusk.meta.lease import Lease, lease_for
+from tusk.meta.pps_records import (
+    CachedDatum,
+    DatumOutcome,
+    DatumRecord,
+    JobCounters,
+    JobFilter,
+    JobRecord,
+    LogFilter,
+    LogRecord,
+    PipelineRecord,
+)
 from tusk.meta.store import BranchRow, CommitRow, MetadataStore, RepoRow, Tx, open_metadata_store
 
-__all__ = ["BranchRow", "CommitRow", "MetadataStore", "RepoRow", "Tx", "open_metadata_store"]
+__all__ = [
+    "BranchRow",
+    "CachedDatum",
+    "CommitRow",
+    "DatumOutcome",
+    "DatumRecord",
+    "JobCounters",
+    "JobFilter",
+    "JobRecord",
+    "Lease",
+    "LogFilter",
+    "LogRecord",
+    "MetadataStore",
+    "PipelineRecord",
+    "RepoRow",
+    "Tx",
+    "lease_for",
+    "open_metadata_store",
+]

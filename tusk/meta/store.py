@@ -15,9 +15,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
     and_,
-    bindparam,
     create_engine,
     delete,
     event,
@@ -31,6 +29,7 @@ from sqlalchemy.pool import QueuePool
 from tusk.errors import AlreadyExists, InvalidArgument, ServerUnavailable
 from tusk.meta import migrations
 from tusk.meta import schema as s
+from tusk.meta.pps_tx import PpsTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +74,15 @@ def _row(cls: type, mapping: Any) -> Any:
     return cls(**{k: v for k, v in dict(mapping).items() if k in names})
 
 
-class Tx:
+class Tx(PpsTx):
     """One database transaction; every read and write of the services goes through one."""
 
     def __init__(self, conn: Connection) -> None:
         self.c = conn
+
+    def rollback(self) -> None:
+        """Undo everything this transaction wrote so far."""
+        self.c.rollback()
 
     # -- repos -------------------------------------------------------------------------------
     def insert_repo(self, row: RepoRow) -> None:
@@ -296,123 +299,6 @@ class Tx:
             .order_by(bp.c.repo, bp.c.branch)
         )
         return [(r[0], r[1]) for r in self.c.execute(q)]
-
-    # -- generic row access (PPS tables) -------------------------------------------------------
-    def insert(self, table: Table, **values: Any) -> int:
-        """Insert one row; AlreadyExists on a key clash; returns the autoincrement key if any."""
-        try:
-            with self.c.begin_nested():
-                res = self.c.execute(table.insert().values(**values))
-        except IntegrityError:
-            raise AlreadyExists(f"{table.name} row already exists") from None
-        key = res.inserted_primary_key
-        return int(key[0]) if key and isinstance(key[0], int) else 0
-
-    def insert_many(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            self.c.execute(table.insert(), list(rows))
-
-    def insert_missing(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert rows, skipping those whose primary key exists (the one dialect-specific upsert)."""
-        if not rows:
-            return
-        if self.c.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            self.c.execute(pg_insert(table).on_conflict_do_nothing(), list(rows))
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            self.c.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
-
-    def update_many(
-        self, table: Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]
-    ) -> None:
-        """One statement, many rows: each row holds the ``keys`` to match and the values to set
-        (every row sets the same columns)."""
-        if not rows:
-            return
-        values = [k for k in rows[0] if k not in keys]
-        q = update(table)
-        for k in keys:
-            q = q.where(table.c[k] == bindparam(f"k_{k}"))
-        q = q.values({v: bindparam(f"v_{v}") for v in values})
-        self.c.execute(
-            q,
-            [{**{f"k_{k}": r[k] for k in keys}, **{f"v_{v}": r[v] for v in values}} for r in rows],
-        )
-
-    def rows(
-        self,
-        table: Table,
-        where: dict[str, Any] | None = None,
-        *,
-        order_by: Sequence[Any] = (),
-        limit: int = 0,
-    ) -> list[dict[str, Any]]:
-        q = select(table)
-        for k, v in (where or {}).items():
-            q = q.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
-        if order_by:
-            q = q.order_by(*order_by)
-        if limit:
-            q = q.limit(limit)
-        return [dict(r) for r in self.c.execute(q).mappings()]
-
-    def rows_in(
-        self, table: Table, column: str, values: Sequence[Any], **where: Any
-    ) -> list[dict[str, Any]]:
-        """Rows whose ``column`` is in ``values``, queried in batches (SQL parameter limits)."""
-        out: list[dict[str, Any]] = []
-        distinct = list(dict.fromkeys(values))
-        for i in range(0, len(distinct), 500):
-            out.extend(self.rows(table, {**where, column: distinct[i : i + 500]}))
-        return out
-
-    def values(
-        self,
-        table: Table,
-        columns: Sequence[str],
-        where: dict[str, Any] | None = None,
-        *,
-        among: tuple[str, Sequence[Any]] | None = None,
-    ) -> list[tuple[Any, ...]]:
-        """Just some columns as tuples (cheap for many rows); ``among=(column, values)`` adds an
-        IN condition, queried in batches."""
-        cols = [table.c[c] for c in columns]
-
-        def query(extra: Any = None) -> list[tuple[Any, ...]]:
-            q = select(*cols)
-            for k, v in (where or {}).items():
-                q = q.where(table.c[k] == v)
-            if extra is not None:
-                q = q.where(extra)
-            return [tuple(r) for r in self.c.execute(q)]
-
-        if among is None:
-            return query()
-        column, wanted = among
-        distinct = list(dict.fromkeys(wanted))
-        out: list[tuple[Any, ...]] = []
-        for i in range(0, len(distinct), 500):
-            out.extend(query(table.c[column].in_(distinct[i : i + 500])))
-        return out
-
-    def row(self, table: Table, **where: Any) -> dict[str, Any] | None:
-        found = self.rows(table, where, limit=1)
-        return found[0] if found else None
-
-    def update_rows(self, table: Table, where: dict[str, Any], **values: Any) -> int:
-        q = update(table)
-        for k, v in where.items():
-            q = q.where(table.c[k] == v)
-        return int(self.c.execute(q.values(**values)).rowcount)
-
-    def delete_rows(self, table: Table, **where: Any) -> int:
-        q = delete(table)
-        for k, v in where.items():
-            q = q.where(table.c[k] == v)
-        return int(self.c.execute(q).rowcount)
 
     # -- settings ----------------------------------------------------------------------------
     def get_setting(self, key: str) -> str | None:

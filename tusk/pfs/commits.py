@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from tusk.api.models import BranchInfo, BranchKey, CommitInfo, CommitKey, ProvenanceEntry
 from tusk.errors import (
@@ -350,7 +350,7 @@ class CommitService:
                     require_repo(tx, pr)
                     if tx.get_branch(pr, pb) is None:
                         tx.insert_branch(BranchRow(pr, pb, None, self.ctx.clock()))
-                    if (pr, pb) == (repo, name) or (repo, name) in self._upstream(tx, pr, pb):
+                    if (pr, pb) == (repo, name) or (repo, name) in upstream_branches(tx, (pr, pb)):
                         raise InvalidArgument(
                             f"branch {repo}/{name} cannot be provenance of itself",
                             hint="remove the cycle from -p",
@@ -359,16 +359,6 @@ class CommitService:
             info = self._branch_info(tx, repo, name)
         self.ctx.feed.publish("head", repo, name)
         return info
-
-    def _upstream(self, tx: Tx, repo: str, branch: str) -> set[tuple[str, str]]:
-        out: set[tuple[str, str]] = set()
-        todo = [(repo, branch)]
-        while todo:
-            for p in tx.branch_provenance(*todo.pop()):
-                if p not in out:
-                    out.add(p)
-                    todo.append(p)
-        return out
 
     def list_branches(self, repo: str) -> builtins.list[BranchInfo]:
         with self.ctx.meta.transaction(write=False) as tx:
@@ -409,3 +399,26 @@ class CommitService:
 
 def looks_like_id(text: str) -> bool:
     return is_commit_id(text)
+
+
+def upstream_branches(tx: Tx, branch: tuple[str, str]) -> set[tuple[str, str]]:
+    """Every branch ``branch`` is built from: its transitive branch provenance."""
+    return _branch_closure(tx.branch_provenance, branch)
+
+
+def downstream_branches(tx: Tx, branch: tuple[str, str]) -> set[tuple[str, str]]:
+    """Every branch built from ``branch``: its transitive branch subvenance."""
+    return _branch_closure(tx.branch_subvenance, branch)
+
+
+def _branch_closure(
+    step: Callable[[str, str], list[tuple[str, str]]], start: tuple[str, str]
+) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    todo = [start]
+    while todo:
+        for b in step(*todo.pop()):
+            if b not in out:
+                out.add(b)
+                todo.append(b)
+    return out

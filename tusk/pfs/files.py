@@ -145,7 +145,7 @@ class FileService:
                     )
                 )
                 if not tx.set_branch_head(repo, t.branch, row.id, expect=t.head):
-                    tx.c.rollback()
+                    tx.rollback()
                     continue
                 tx.add_repo_size(repo, added)
             self.ctx.feed.publish("head", repo, t.branch)

@@ -10,7 +10,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from tusk.errors import TuskError
-from tusk.meta import schema as s
 from tusk.pfs.context import PfsContext
 from tusk.pfs.files import FileService
 from tusk.pps.spec import PipelineSpec, parse_duration
@@ -99,11 +98,13 @@ class CronTicker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Start ticking in a background thread."""
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="cron", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop ticking (waits for the thread)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -119,10 +120,10 @@ class CronTicker:
         """Write every tick that is due at ``now``; return how many were written."""
         written = 0
         with self.ctx.meta.transaction(write=False) as tx:
-            pipes = [p for p in tx.rows(s.pipelines) if not p["stopped"]]
+            pipes = [p for p in tx.list_pipelines() if not p.stopped]
         for pipe in pipes:
-            spec = PipelineSpec.model_validate(json.loads(pipe["spec"]))
-            created = datetime.fromtimestamp(float(pipe["created"]), UTC)
+            spec = PipelineSpec.model_validate(json.loads(pipe.spec))
+            created = datetime.fromtimestamp(pipe.created, UTC)
             for leaf in spec.input.leaves() if spec.input else ():
                 if leaf.cron is None:
                     continue

@@ -13,6 +13,8 @@ from tusk.storage import hash_bytes
 
 @dataclass(frozen=True, slots=True)
 class InputCommit:
+    """One input commit of a job: the branch it came from and its tree root."""
+
     repo: str
     branch: str
     commit: str
@@ -34,6 +36,7 @@ class DatumInput:
     kind: str
 
     def to_json(self) -> dict[str, object]:
+        """The JSON stored with the datum (and shown by inspect-datum)."""
         return {
             "name": self.name,
             "repo": self.repo,

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
@@ -23,6 +23,8 @@ from tusk.worker.protocol import DatumResult, DatumTask
 
 @dataclass(frozen=True)
 class WorkerInfo:
+    """One worker as an executor reports it."""
+
     name: str
     pipeline: str
     version: int
@@ -32,6 +34,8 @@ class WorkerInfo:
 
 
 class Executor(Protocol):
+    """Runs datum tasks on workers kept per pipeline version (local processes or Ray)."""
+
     name: str
     supports_containers: bool
 
@@ -46,33 +50,45 @@ class Executor(Protocol):
         """Have exactly ``workers`` workers of this pipeline version (replacing older ones)."""
         ...
 
-    def drop_pool(self, pipeline: str) -> None: ...
+    def drop_pool(self, pipeline: str) -> None:
+        """Stop and forget every worker of the pipeline."""
 
     def pipelines(self) -> list[str]:
         """The pipelines this executor keeps workers for."""
         ...
 
-    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]: ...
+    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        """Run the tasks on the pipeline's workers; yield each result as it arrives."""
 
-    def cancel(self, pipeline: str) -> None: ...
+    def cancel(self, pipeline: str) -> None:
+        """Stop the pipeline's running tasks (its workers stay)."""
 
-    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]: ...
+    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
+        """The workers of one pipeline, or of all."""
 
-    def capacity(self) -> int: ...
+    def capacity(self) -> int:
+        """How many workers a parallelism coefficient of 1 means."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop every worker."""
 
 
 class WorkerPool(Protocol):
+    """The workers of one pipeline version."""
+
     version: int
 
-    def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]: ...
+    def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        """Run the tasks on these workers; yield each result as it arrives."""
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """Stop the running tasks."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop the workers."""
 
-    def infos(self) -> list[WorkerInfo]: ...
+    def infos(self) -> list[WorkerInfo]:
+        """The workers as list-worker shows them."""
 
 
 class PooledExecutor:
@@ -90,27 +106,32 @@ class PooledExecutor:
         return pool is not None and pool.version > version
 
     def pipelines(self) -> list[str]:
+        """The pipelines this executor keeps workers for."""
         with self._lock:
             return list(self._pools)
 
     def drop_pool(self, pipeline: str) -> None:
+        """Stop and forget every worker of the pipeline."""
         with self._lock:
             pool = self._pools.pop(pipeline, None)
         if pool is not None:
             pool.close()
 
     def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        """Run the tasks on the pipeline's pool."""
         with self._lock:
             pool = self._pools[pipeline]
         return pool.run(tasks)
 
     def cancel(self, pipeline: str) -> None:
+        """Stop the pipeline's running tasks."""
         with self._lock:
             pool = self._pools.get(pipeline)
         if pool is not None:
             pool.cancel()
 
     def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
+        """The workers of one pipeline, or of all."""
         with self._lock:
             pools = [p for n, p in self._pools.items() if pipeline in (None, n)]
         return [info for p in pools for info in p.infos()]
@@ -124,11 +145,14 @@ class PooledExecutor:
 
 
 def worker_name(pipeline: str, version: int) -> str:
+    """A worker's name: ``pipeline-<name>-v<version>-<5 chars>``, as list-worker shows."""
     suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
     return f"pipeline-{pipeline.lower().replace('_', '-')}-v{version}-{suffix}"
 
 
 class WorkerDied(Exception):
+    """A worker process ended while it ran a datum."""
+
     pass
 
 
@@ -158,6 +182,7 @@ class WorkerProcess:
         self.state = "Running"
 
     def run(self, task: DatumTask) -> DatumResult:
+        """Run one task on this process and wait for its result."""
         proc = self.proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
         try:
@@ -171,6 +196,7 @@ class WorkerProcess:
         return DatumResult.from_json(json.loads(line))
 
     def restart(self) -> None:
+        """Kill the process and start a new one (counted as a restart)."""
         self.kill()
         self._close_pipes()
         self.restarts += 1
@@ -187,6 +213,7 @@ class WorkerProcess:
                 self.proc.wait()
 
     def stop(self) -> None:
+        """Let the process end after its current task (kill it if it lingers)."""
         if self.proc is not None and self.proc.poll() is None:
             try:
                 assert self.proc.stdin is not None
@@ -211,6 +238,8 @@ def _readline(stream: IO[bytes]) -> bytes:
 
 
 class LocalPool:
+    """The worker processes of one pipeline version on this machine."""
+
     def __init__(self, pipeline: str, version: int, count: int, env: dict[str, str]) -> None:
         self.pipeline = pipeline
         self.version = version
@@ -218,6 +247,7 @@ class LocalPool:
         self.cancelled = threading.Event()
 
     def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        """Hand the tasks to whichever worker is free; yield results as they arrive."""
         todo: queue.Queue[DatumTask | None] = queue.Queue()
         n = 0
         for t in tasks:
@@ -266,6 +296,7 @@ class LocalPool:
             th.join()
 
     def cancel(self) -> None:
+        """Kill the running datums (their workers restart)."""
         self.cancelled.set()
         for w in self.workers:
             w.kill()
@@ -275,26 +306,33 @@ class LocalPool:
                     w.restart()
 
     def infos(self) -> list[WorkerInfo]:
+        """The workers as list-worker shows them."""
         return [
             WorkerInfo(w.name, self.pipeline, self.version, w.state, w.restarts, w.started)
             for w in self.workers
         ]
 
     def close(self) -> None:
+        """Stop every worker process."""
         self.cancelled.set()
         for w in self.workers:
             w.stop()
 
 
 class LocalExecutor(PooledExecutor):
+    """Runs datums in long-lived ``python -m tusk.worker`` processes on this machine."""
+
     name = "local"
     supports_containers = False
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        """``env`` is the whole environment of the worker processes (the composition root
+        picks it; none of the server's own variables are passed on by default)."""
         super().__init__()
-        self.env = dict(env or os.environ)
+        self.env = dict(env or {})
 
     def capacity(self) -> int:
+        """The number of CPUs of this machine."""
         return os.cpu_count() or 1
 
     def ensure_pool(
@@ -306,6 +344,7 @@ class LocalExecutor(PooledExecutor):
         image: str | None = None,
     ) -> None:
         # Local workers share this machine: resources and image are recorded by the spec only.
+        """Have exactly ``workers`` processes of this pipeline version."""
         with self._lock:
             if self._older_than_pool(pipeline, version):
                 return
@@ -321,4 +360,5 @@ class LocalExecutor(PooledExecutor):
             self._pools[pipeline] = LocalPool(pipeline, version, workers, self.env)
 
     def close(self) -> None:
+        """Stop every worker process."""
         self._close_pools()

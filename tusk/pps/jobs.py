@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import time
-from typing import Any
 
+from tusk.api.models import CommitInfo, CommitKey
+from tusk.api.pps import (
+    DatumInfo,
+    DatumInputInfo,
+    DatumState,
+    JobInfo,
+    JobInput,
+    JobState,
+    LogLine,
+    WorkerInfo,
+)
 from tusk.errors import InvalidArgument, NotFound
-from tusk.meta import Tx
-from tusk.meta import schema as s
+from tusk.meta import JobFilter, JobRecord, LogFilter, Tx
 from tusk.pfs.commits import commit_info, resolve
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pps.executor import Executor
-from tusk.pps.runner import TERMINAL, JobRunner, load_spec
+from tusk.pps.job_inputs import load_spec
+from tusk.pps.runner import JobRunner
 from tusk.pps.scheduler import Scheduler
+
+# list-datum shows failed datums first, then processed, then skipped ones
+_DATUM_ORDER = {DatumState.FAILED: 0, DatumState.SUCCESS: 1, DatumState.SKIPPED: 2}
+
+
+def job_not_found(job_id: str) -> NotFound:
+    """The error for a job id that matches no job."""
+    return NotFound(f"job {job_id} not found", hint="list jobs with `tusk list-job`")
 
 
 class JobService:
+    """Reads jobs, datums, logs and workers; stops and deletes jobs; waits for commits (flush)."""
+
     def __init__(
         self, ctx: PfsContext, scheduler: Scheduler, runner: JobRunner, executor: Executor
     ) -> None:
@@ -26,120 +47,127 @@ class JobService:
         self.runner = runner
         self.executor = executor
 
-    def _find(self, tx: Tx, job_id: str, pipeline: str | None) -> dict[str, Any]:
-        where: dict[str, Any] = {"id": job_id}
-        if pipeline:
-            where["pipeline"] = pipeline
-        rows = tx.rows(s.jobs, where)
+    def _find(self, tx: Tx, job_id: str, pipeline: str | None) -> JobRecord:
+        rows = tx.list_jobs(JobFilter(pipeline=pipeline or None, id=job_id))
         if not rows:
-            raise NotFound(f"job {job_id} not found", hint="list jobs with `tusk list-job`")
+            raise job_not_found(job_id)
         if len(rows) > 1:
-            names = ", ".join(sorted(r["pipeline"] for r in rows))
+            names = ", ".join(sorted(r.pipeline for r in rows))
             raise InvalidArgument(
                 f"job id {job_id} is shared by the jobs of pipelines {names} (one change, one id)",
                 hint="pick one with --pipeline <name>",
             )
         return rows[0]
 
-    def _info(self, tx: Tx, job: dict[str, Any]) -> dict[str, Any]:
-        commit = tx.get_commit(job["pipeline"], job["id"])
-        out = dict(job)
-        out.pop("pk", None)
-        out["output_commit"] = {"repo": job["pipeline"], "id": job["id"]} if commit else None
-        out["started"] = commit.started if commit else job["created"]
-        if job["state"] in TERMINAL and commit is not None and commit.finished is not None:
-            out["finished"] = commit.finished
-        out["inputs"] = [
-            {"repo": r, "id": i, "branch": b}
-            for r, i, b in (tx.commit_provenance(job["pipeline"], job["id"]) if commit else [])
-        ]
-        return out
+    def _require_pipeline(self, tx: Tx, pipeline: str | None) -> None:
+        if pipeline and tx.get_pipeline(pipeline) is None:
+            raise NotFound(f"pipeline {pipeline} not found")
+
+    def _info(self, tx: Tx, job: JobRecord) -> JobInfo:
+        commit = tx.get_commit(job.pipeline, job.id)
+        started = commit.started if commit else job.created
+        finished = job.finished
+        if job.state.terminal and commit is not None and commit.finished is not None:
+            finished = commit.finished
+        inputs = tx.commit_provenance(job.pipeline, job.id) if commit else []
+        data = {k: v for k, v in dataclasses.asdict(job).items() if k != "pk"}
+        data.update(
+            started=started,
+            finished=finished,
+            output_commit=CommitKey(repo=job.pipeline, id=job.id) if commit else None,
+            inputs=[JobInput(repo=r, id=i, branch=b) for r, i, b in inputs],
+            duration_seconds=finished - started if finished is not None and started else None,
+        )
+        return JobInfo.model_validate(data)
 
     def list(
         self,
         pipeline: str | None = None,
         inputs: builtins.list[tuple[str, str]] | None = None,
         output: tuple[str, str] | None = None,
-    ) -> builtins.list[dict[str, Any]]:
+    ) -> builtins.list[JobInfo]:
+        """Jobs, newest first: of one pipeline, with all these input commits, or of an output
+        commit."""
         with self.ctx.meta.transaction(write=False) as tx:
-            where = {"pipeline": pipeline} if pipeline else {}
-            if pipeline and tx.row(s.pipelines, name=pipeline) is None:
-                raise NotFound(f"pipeline {pipeline} not found")
-            jobs = tx.rows(s.jobs, where, order_by=[s.jobs.c.pk.desc()])
+            self._require_pipeline(tx, pipeline)
+            jobs = tx.list_jobs(JobFilter(pipeline=pipeline or None))
             if output:
                 oc = resolve(tx, output[0], output[1])
-                jobs = [j for j in jobs if j["pipeline"] == oc.repo and j["id"] == oc.id]
+                jobs = [j for j in jobs if j.pipeline == oc.repo and j.id == oc.id]
             infos = [self._info(tx, j) for j in jobs]
             if inputs:
                 want = {(r, resolve(tx, r, c).id) for r, c in inputs}
-                infos = [j for j in infos if want <= {(i["repo"], i["id"]) for i in j["inputs"]}]
+                infos = [j for j in infos if want <= {(i.repo, i.id) for i in j.inputs}]
             return infos
 
-    def inspect(
-        self, job_id: str, pipeline: str | None = None, block: bool = False
-    ) -> dict[str, Any]:
+    def inspect(self, job_id: str, pipeline: str | None = None, block: bool = False) -> JobInfo:
+        """One job with the spec it ran; ``block`` waits until it has ended."""
         version = self.ctx.feed.version
         while True:
             with self.ctx.meta.transaction(write=False) as tx:
                 job = self._find(tx, job_id, pipeline)
                 info = self._info(tx, job)
-                spec_row = tx.get_commit(SPEC_REPO, job["spec_commit"])
-            if not block or job["state"] in TERMINAL:
+                spec_row = tx.get_commit(SPEC_REPO, job.spec_commit)
+            if not block or job.state.terminal:
                 break
             version = self.ctx.feed.wait(version, 0.5)
-        if spec_row is not None:
-            _spec, doc = load_spec(self.ctx, job["spec_commit"])
-            info["spec"] = doc["spec"]
-        return info
+        if spec_row is None:
+            return info
+        spec, doc = load_spec(self.ctx, job.spec_commit)
+        return info.model_copy(
+            update={
+                "spec": doc["spec"],
+                "datum_timeout_seconds": spec.datum_timeout_seconds,
+                "job_timeout_seconds": spec.job_timeout_seconds,
+            }
+        )
 
     def stop(self, job_id: str, pipeline: str | None = None) -> None:
+        """Kill a job: its output commit is finished without data."""
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
         # ended first, so the pipeline's loop cannot take it up again once its workers stop
-        self.runner.fail(job["pipeline"], job_id, "stopped by the user", "killed")
-        self.scheduler.kill_job(job["pipeline"], job_id)
+        self.runner.fail(job.pipeline, job_id, "stopped by the user", JobState.KILLED)
+        self.scheduler.kill_job(job.pipeline, job_id)
 
     def delete(self, job_id: str, pipeline: str | None = None) -> None:
+        """Delete a job record (stopping it first); its output commit stays."""
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
-        if job["state"] not in TERMINAL:
-            self.stop(job_id, job["pipeline"])
+        if not job.state.terminal:
+            self.stop(job_id, job.pipeline)
         with self.ctx.meta.transaction() as tx:
-            tx.delete_rows(s.jobs, pipeline=job["pipeline"], id=job_id)
-            tx.delete_rows(s.job_datums, pipeline=job["pipeline"], job_id=job_id)
+            tx.delete_job(job.pipeline, job_id)
 
     # -- datums ------------------------------------------------------------------------------
-    def datums(self, job_id: str, pipeline: str | None = None) -> builtins.list[dict[str, Any]]:
+    def datums(self, job_id: str, pipeline: str | None = None) -> builtins.list[DatumInfo]:
+        """The datums of a job, failed ones first."""
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
-            rows = tx.rows(
-                s.job_datums,
-                {"pipeline": job["pipeline"], "job_id": job_id},
-                order_by=[s.job_datums.c.idx],
-            )
-        order = {"failed": 0, "success": 1, "skipped": 2}
+            rows = tx.list_datums(job.pipeline, job_id)
         out = [
-            {
-                "id": r["datum_id"],
-                "state": r["state"],
-                "tries": r["tries"],
-                "reason": r["reason"],
-                "inputs": json.loads(r["inputs"]),
-                "bytes_down": r["bytes_down"],
-                "bytes_up": r["bytes_up"],
-                "seconds": r["seconds"],
-                "worker": r["worker"],
-                "job_id": job_id,
-                "pipeline": job["pipeline"],
-            }
+            DatumInfo(
+                id=r.datum_id,
+                state=r.state,
+                tries=r.tries,
+                reason=r.reason,
+                inputs=[DatumInputInfo.model_validate(i) for i in json.loads(r.inputs)],
+                bytes_down=r.bytes_down,
+                bytes_up=r.bytes_up,
+                seconds=r.seconds,
+                worker=r.worker,
+                job_id=job_id,
+                pipeline=job.pipeline,
+            )
             for r in rows
         ]
-        out.sort(key=lambda d: order.get(str(d["state"]), 3))
+        out.sort(key=lambda d: _DATUM_ORDER.get(d.state, 3))
         return out
 
-    def datum(self, job_id: str, datum_id: str, pipeline: str | None = None) -> dict[str, Any]:
+    def datum(self, job_id: str, datum_id: str, pipeline: str | None = None) -> DatumInfo:
+        """One datum of a job, by its id or a prefix of it."""
         for d in self.datums(job_id, pipeline):
-            if d["id"] == datum_id or d["id"].startswith(datum_id):
+            if d.id == datum_id or d.id.startswith(datum_id):
                 return d
         raise NotFound(f"datum {datum_id} not found in job {job_id}")
 
@@ -152,34 +180,50 @@ class JobService:
         master: bool = False,
         after: int = 0,
         inputs: builtins.list[str] | None = None,
-    ) -> builtins.list[dict[str, Any]]:
+        wait: float = 0.0,
+    ) -> builtins.list[LogLine]:
+        """Stored log lines after ``after``, oldest first; ``inputs`` keeps the lines of datums
+        that read every one of these paths (or file hashes). With ``wait``, wait up to that
+        many seconds (at most 30) for a first line."""
+        deadline = time.time() + min(wait, 30.0)
+        version = self.ctx.feed.version
+        while True:
+            lines = self._logs(pipeline, job_id, datum_id, master, after, inputs)
+            if lines or time.time() >= deadline:
+                return lines
+            version = self.ctx.feed.wait(version, 0.5)
+
+    def _logs(
+        self,
+        pipeline: str | None,
+        job_id: str | None,
+        datum_id: str | None,
+        master: bool,
+        after: int,
+        inputs: builtins.list[str] | None,
+    ) -> builtins.list[LogLine]:
         with self.ctx.meta.transaction(write=False) as tx:
-            if pipeline and tx.row(s.pipelines, name=pipeline) is None:
-                raise NotFound(f"pipeline {pipeline} not found")
-            if job_id:
+            self._require_pipeline(tx, pipeline)
+            if job_id and not tx.list_jobs(JobFilter(pipeline=pipeline or None, id=job_id)):
                 # one change, one id: without --pipeline, the logs of every job of that id
-                where: dict[str, Any] = {"id": job_id}
-                if pipeline:
-                    where["pipeline"] = pipeline
-                if not tx.rows(s.jobs, where):
-                    raise NotFound(f"job {job_id} not found", hint="list jobs with `tusk list-job`")
-            q = s.logs.select().where(s.logs.c.pk > after).order_by(s.logs.c.pk)
-            if pipeline:
-                q = q.where(s.logs.c.pipeline == pipeline)
-            if job_id:
-                q = q.where(s.logs.c.job_id == job_id)
-            if datum_id:
-                q = q.where(s.logs.c.datum_id.startswith(datum_id))
-            q = q.where(s.logs.c.master == master)
-            rows = [dict(r) for r in tx.c.execute(q).mappings()]
+                raise job_not_found(job_id)
+            rows = tx.list_logs(
+                LogFilter(
+                    master=master,
+                    pipeline=pipeline or None,
+                    job_id=job_id or None,
+                    datum_prefix=datum_id or None,
+                    after=after,
+                )
+            )
             if inputs:
                 keep = set()
-                for d in tx.rows(s.job_datums, {"datum_id": list({r["datum_id"] for r in rows})}):
-                    files = json.loads(d["inputs"])
+                for did, text in tx.datum_inputs(r.datum_id for r in rows):
+                    files = json.loads(text)
                     if all(any(f in (c["path"], c["hash"]) for c in files) for f in inputs):
-                        keep.add(d["datum_id"])
-                rows = [r for r in rows if r["datum_id"] in keep]
-        return rows
+                        keep.add(did)
+                rows = [r for r in rows if r.datum_id in keep]
+        return [LogLine.model_validate(r, from_attributes=True) for r in rows]
 
     # -- flush -------------------------------------------------------------------------------
     def flush_commits(
@@ -187,7 +231,7 @@ class JobService:
         commits: builtins.list[tuple[str, str]],
         repos: builtins.list[str] | None = None,
         timeout: float = 3600,
-    ) -> builtins.list[dict[str, Any]]:
+    ) -> builtins.list[CommitInfo]:
         """Wait until every commit downstream of all the given commits is finished."""
         deadline = time.time() + timeout
         version = self.ctx.feed.version
@@ -196,7 +240,7 @@ class JobService:
                 sets = []
                 for repo, ref in commits:
                     row = resolve(tx, repo, ref)
-                    sets.append(self._subvenance(tx, row.repo, row.id))
+                    sets.append(set(tx.commit_subvenance(row.repo, row.id)))
                 keys = set.intersection(*sets) if sets else set()
                 if repos:
                     keys = {k for k in keys if k[0] in repos}
@@ -208,21 +252,34 @@ class JobService:
                     j
                     for r in rows
                     if r is not None
-                    for j in tx.rows(s.jobs, {"pipeline": r.repo, "id": r.id})
-                    if j["state"] not in TERMINAL
+                    for j in tx.list_jobs(JobFilter(pipeline=r.repo, id=r.id, unfinished=True))
                 ]
                 if not (pending or running) or time.time() > deadline:
-                    return [
-                        commit_info(tx, r).model_dump(mode="json") for r in rows if r is not None
-                    ]
+                    return [commit_info(tx, r) for r in rows if r is not None]
             version = self.ctx.feed.wait(version, 0.5)
 
-    def _subvenance(self, tx: Tx, repo: str, cid: str) -> set[tuple[str, str]]:
-        return {(r, i) for r, i in tx.commit_subvenance(repo, cid)}
+    def flush_jobs(
+        self, commits: builtins.list[tuple[str, str]], pipelines: builtins.list[str] | None = None
+    ) -> builtins.list[JobInfo]:
+        """Wait for the jobs caused by the given commits (of these pipelines) and return them."""
+        out = []
+        for c in self.flush_commits(commits):
+            repo, cid = c.commit.repo, c.commit.id
+            if pipelines and repo not in pipelines:
+                continue
+            try:
+                out.append(self.inspect(cid, repo, block=True))
+            except NotFound:  # commits without a job (none expected) are skipped
+                continue
+        return out
 
-    def workers(self, pipeline: str | None = None) -> builtins.list[dict[str, Any]]:
+    def workers(self, pipeline: str | None = None) -> builtins.list[WorkerInfo]:
+        """The workers the executor keeps (for one pipeline or all)."""
         if pipeline:
             with self.ctx.meta.transaction(write=False) as tx:
-                if tx.row(s.pipelines, name=pipeline) is None:
-                    raise NotFound(f"pipeline {pipeline} not found")
-        return [w.__dict__ for w in self.executor.workers(pipeline)]
+                self._require_pipeline(tx, pipeline)
+        now = time.time()
+        return [
+            WorkerInfo(**dataclasses.asdict(w), age_seconds=max(0.0, now - w.started))
+            for w in self.executor.workers(pipeline)
+        ]

@@ -8,21 +8,19 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
+from tusk.api.pps import JobState, PipelineCreated, PipelineInfo, PipelineSpecDoc, PipelineState
 from tusk.errors import AlreadyExists, HasDependents, InvalidSpec, NotFound
 from tusk.ids import new_id
-from tusk.meta import Tx
-from tusk.meta import schema as s
-from tusk.pfs.commits import CommitService
+from tusk.meta import JobFilter, PipelineRecord, Tx
+from tusk.pfs.commits import CommitService, downstream_branches, upstream_branches
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pps.executor import Executor
-from tusk.pps.runner import TERMINAL
 from tusk.pps.scheduler import Scheduler
 from tusk.pps.spec import PipelineSpec
-from tusk.pps.trigger import upstream
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,6 +40,7 @@ def _serialized(
 
 
 def start_workers(executor: Executor, name: str, version: int, spec: PipelineSpec) -> None:
+    """Have the executor keep the workers this pipeline version asks for."""
     executor.ensure_pool(
         name,
         version,
@@ -52,10 +51,22 @@ def start_workers(executor: Executor, name: str, version: int, spec: PipelineSpe
 
 
 def pipeline_not_found(name: str) -> NotFound:
+    """The error for a pipeline name that does not exist."""
     return NotFound(f"pipeline {name} not found", hint="list pipelines with `tusk list-pipeline`")
 
 
+def transform_changed_warning(name: str) -> str:
+    """What update-pipeline says when the transform changed but old results were kept."""
+    return (
+        f"The transform of pipeline {name} changed: its old results were kept, and datums whose "
+        "inputs didn't change won't be rerun (use --reprocess to rerun them)."
+    )
+
+
 class PipelineService:
+    """Creates, updates, reads, stops and deletes pipelines (each version's spec is a commit in
+    ``__spec__``)."""
+
     def __init__(
         self,
         ctx: PfsContext,
@@ -77,12 +88,14 @@ class PipelineService:
     @_serialized
     def create(
         self, spec: PipelineSpec, *, update: bool = False, reprocess: bool = False
-    ) -> dict[str, Any]:
+    ) -> PipelineCreated:
+        """Create a pipeline (or, with ``update``, its next version); ``reprocess`` takes a new
+        salt so every datum runs again."""
         spec = spec.normalized()
         name = spec.pipeline.name
         inputs = sorted(set(spec.input_repos()))
         with self.ctx.meta.transaction(write=False) as tx:
-            existing = tx.row(s.pipelines, name=name)
+            existing = tx.get_pipeline(name)
             if existing is not None and not update:
                 raise AlreadyExists(
                     f"pipeline {name} already exists",
@@ -114,13 +127,18 @@ class PipelineService:
                             f"repo {name} already exists and has data on {spec.output_branch}",
                             hint="pick another pipeline name or delete the repo",
                         )
-        version = int(existing["version"]) + 1 if existing else 1
+        version = existing.version + 1 if existing else 1
         # --reprocess always takes a new salt, even when the spec (e.g. an extracted one) has one
         if reprocess and existing is not None:
             salt = new_id()
         else:
-            salt = spec.salt or (str(existing["salt"]) if existing else new_id())
-        stopped = bool(existing["stopped"]) if existing else False
+            salt = spec.salt or (existing.salt if existing else new_id())
+        stopped = existing.stopped if existing else False
+        warnings = []
+        if existing is not None and not reprocess:
+            old = json.loads(existing.spec).get("transform")
+            if old != json.loads(spec.to_json()).get("transform"):
+                warnings.append(transform_changed_warning(name))
         for repo, _b in inputs:
             if self._is_cron_repo(spec, repo):
                 self.repos.ensure(repo, kind="cron")
@@ -129,30 +147,25 @@ class PipelineService:
         now = time.time()
         if existing is not None:
             self._kill_unfinished(name)
+        state = PipelineState.PAUSED if stopped else PipelineState.RUNNING
         with self.ctx.meta.transaction() as tx:
             if existing is None:
-                tx.insert(
-                    s.pipelines,
-                    name=name,
-                    version=version,
-                    salt=salt,
-                    spec=spec.to_json(),
-                    spec_commit="",
-                    state="running" if not stopped else "paused",
-                    reason="",
-                    stopped=stopped,
-                    created=now,
-                    updated=now,
+                tx.insert_pipeline(
+                    PipelineRecord(
+                        name=name,
+                        version=version,
+                        salt=salt,
+                        spec=spec.to_json(),
+                        spec_commit="",
+                        state=state,
+                        stopped=stopped,
+                        created=now,
+                        updated=now,
+                    )
                 )
             else:
-                tx.update_rows(
-                    s.pipelines,
-                    {"name": name},
-                    version=version,
-                    salt=salt,
-                    spec=spec.to_json(),
-                    updated=now,
-                    state="running" if not stopped else "paused",
+                tx.update_pipeline(
+                    name, version=version, salt=salt, spec=spec.to_json(), updated=now, state=state
                 )
         if self.scheduler.running:  # only the scheduler's server keeps workers; others reconcile
             start_workers(self.executor, name, version, spec)
@@ -161,9 +174,9 @@ class PipelineService:
         )
         spec_commit = self._write_spec(name, spec, version, salt, stopped)
         with self.ctx.meta.transaction() as tx:
-            tx.update_rows(s.pipelines, {"name": name}, spec_commit=spec_commit)
+            tx.update_pipeline(name, spec_commit=spec_commit)
         self.scheduler.add(name)
-        return self.inspect(name)
+        return PipelineCreated(**dict(self.inspect(name)), warnings=warnings)
 
     def _write_spec(
         self, name: str, spec: PipelineSpec, version: int, salt: str, stopped: bool
@@ -184,78 +197,71 @@ class PipelineService:
         return repo in {c for c in getattr(spec, "cron_repos", lambda: [])()}
 
     def _downstream_of(self, tx: Tx, name: str) -> set[tuple[str, str]]:
-        out: set[tuple[str, str]] = set()
-        todo = [(name, "master")]
-        while todo:
-            for sub in tx.branch_subvenance(*todo.pop()):
-                if sub not in out:
-                    out.add(sub)
-                    todo.append(sub)
-        return out
+        return downstream_branches(tx, (name, "master"))
 
     def _kill_unfinished(self, name: str) -> None:
         with self.ctx.meta.transaction(write=False) as tx:
-            jobs = [j for j in tx.rows(s.jobs, {"pipeline": name}) if j["state"] not in TERMINAL]
+            jobs = tx.list_jobs(JobFilter(pipeline=name, unfinished=True, newest_first=False))
         for j in jobs:
-            self.scheduler.runner.fail(name, str(j["id"]), "pipeline was updated", "killed")
-            self.scheduler.kill_job(name, str(j["id"]))
+            self.scheduler.runner.fail(name, j.id, "pipeline was updated", JobState.KILLED)
+            self.scheduler.kill_job(name, j.id)
 
     # -- reads -------------------------------------------------------------------------------
-    def _row(self, tx: Tx, name: str) -> dict[str, Any]:
-        row = tx.row(s.pipelines, name=name)
+    def _row(self, tx: Tx, name: str) -> PipelineRecord:
+        row = tx.get_pipeline(name)
         if row is None:
             raise pipeline_not_found(name)
         return row
 
-    def inspect(self, name: str) -> dict[str, Any]:
+    def inspect(self, name: str) -> PipelineInfo:
+        """One pipeline."""
         with self.ctx.meta.transaction(write=False) as tx:
             return self._info(tx, self._row(tx, name))
 
-    def list(self) -> builtins.list[dict[str, Any]]:
+    def list(self) -> builtins.list[PipelineInfo]:
+        """Every pipeline, newest first."""
         with self.ctx.meta.transaction(write=False) as tx:
-            rows = tx.rows(s.pipelines, order_by=[s.pipelines.c.created.desc()])
-            return [self._info(tx, r) for r in rows]
+            return [self._info(tx, r) for r in tx.list_pipelines()]
 
-    def _info(self, tx: Tx, row: dict[str, Any]) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for j in tx.rows(s.jobs, {"pipeline": row["name"]}):
-            counts[j["state"]] = counts.get(j["state"], 0) + 1
-        state = row["state"]
-        if not row["stopped"] and counts.get("failure") and not counts.get("running"):
-            last = tx.rows(
-                s.jobs, {"pipeline": row["name"]}, order_by=[s.jobs.c.pk.desc()], limit=1
-            )
-            if last and last[0]["state"] == "failure":
-                state = "failure"
-        return {
-            "name": row["name"],
-            "version": row["version"],
-            "spec": json.loads(row["spec"]),
-            "salt": row["salt"],
-            "spec_commit": row["spec_commit"],
-            "state": state,
-            "stopped": bool(row["stopped"]),
-            "reason": row["reason"],
-            "created": row["created"],
-            "job_counts": counts,
-        }
+    def _info(self, tx: Tx, row: PipelineRecord) -> PipelineInfo:
+        counts = tx.job_counts(row.name)
+        state = row.state
+        if not row.stopped and counts.get(JobState.FAILURE) and not counts.get(JobState.RUNNING):
+            last = tx.list_jobs(JobFilter(pipeline=row.name, limit=1))
+            if last and last[0].state is JobState.FAILURE:
+                state = PipelineState.FAILURE
+        doc = json.loads(row.spec)
+        spec = PipelineSpec.model_validate(doc)
+        return PipelineInfo(
+            name=row.name,
+            version=row.version,
+            spec=doc,
+            salt=row.salt,
+            spec_commit=row.spec_commit,
+            state=state,
+            stopped=row.stopped,
+            reason=row.reason,
+            created=row.created,
+            job_counts=counts,
+            input_summary=spec.input_shorthand(),
+            datum_timeout_seconds=spec.datum_timeout_seconds,
+            job_timeout_seconds=spec.job_timeout_seconds,
+        )
 
-    def extract(self, name: str) -> dict[str, Any]:
+    def extract(self, name: str) -> PipelineSpecDoc:
+        """The spec the pipeline was created from, with its salt (so a re-create keeps it)."""
         info = self.inspect(name)
-        spec: dict[str, Any] = dict(info["spec"])
-        spec["salt"] = info["salt"]
-        return spec
+        return PipelineSpecDoc({**info.spec, "salt": info.salt})
 
     # -- delete / stop / start ---------------------------------------------------------------
     @_serialized
     def delete(
         self, name: str | None, *, all: bool = False, force: bool = False
     ) -> builtins.list[str]:
+        """Delete a pipeline (or ``all``) with its output repo and jobs; return the names."""
         with self.ctx.meta.transaction(write=False) as tx:
             names = (
-                [str(r["name"]) for r in tx.rows(s.pipelines)]
-                if all
-                else [str(self._row(tx, name or "")["name"])]
+                [r.name for r in tx.list_pipelines()] if all else [self._row(tx, name or "").name]
             )
             if not force and not all:
                 for n in names:
@@ -273,10 +279,7 @@ class PipelineService:
             self.scheduler.remove(n)
             self.executor.drop_pool(n)
             with self.ctx.meta.transaction() as tx:
-                tx.delete_rows(s.jobs, pipeline=n)
-                tx.delete_rows(s.job_datums, pipeline=n)
-                tx.delete_rows(s.datum_cache, pipeline=n)
-                tx.delete_rows(s.pipelines, name=n)
+                tx.delete_pipeline(n)
                 tx.delete_branch(SPEC_REPO, n)
                 for b in tx.list_branches(n):
                     tx.delete_branch(n, b.name)
@@ -285,27 +288,27 @@ class PipelineService:
 
     def _downstream_depth(self, name: str) -> set[tuple[str, str]]:
         with self.ctx.meta.transaction(write=False) as tx:
-            return upstream(tx, (name, "master"))
+            return upstream_branches(tx, (name, "master"))
 
     @_serialized
-    def set_stopped(self, name: str, stopped: bool) -> dict[str, Any]:
+    def set_stopped(self, name: str, stopped: bool) -> PipelineInfo:
+        """Stop a pipeline (no new jobs, no workers) or start it again."""
         with self.ctx.meta.transaction() as tx:
             row = self._row(tx, name)
-            tx.update_rows(
-                s.pipelines,
-                {"name": name},
+            tx.update_pipeline(
+                name,
                 stopped=stopped,
-                state="paused" if stopped else "running",
+                state=PipelineState.PAUSED if stopped else PipelineState.RUNNING,
                 updated=time.time(),
             )
-        spec = PipelineSpec.model_validate(json.loads(row["spec"]))
-        commit = self._write_spec(name, spec, int(row["version"]), str(row["salt"]), stopped)
+        spec = PipelineSpec.model_validate(json.loads(row.spec))
+        commit = self._write_spec(name, spec, row.version, row.salt, stopped)
         with self.ctx.meta.transaction() as tx:
-            tx.update_rows(s.pipelines, {"name": name}, spec_commit=commit)
+            tx.update_pipeline(name, spec_commit=commit)
         if stopped:
             self.executor.drop_pool(name)
         else:
             if self.scheduler.running:
-                start_workers(self.executor, name, int(row["version"]), spec)
+                start_workers(self.executor, name, row.version, spec)
             self.ctx.feed.publish("head", SPEC_REPO, name)
         return self.inspect(name)

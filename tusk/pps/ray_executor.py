@@ -61,9 +61,11 @@ class RayWorker:
         self.worker = worker_from_environ(name)
 
     def ready(self) -> dict[str, Any]:
+        """The actor's process id and node: a cheap call to wait on until it is up."""
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
     def run(self, task_json: str) -> str:
+        """Run one datum task in this actor."""
         return json.dumps(run_line(self.worker, task_json.encode()).to_json())
 
     def abort(self) -> int:
@@ -133,6 +135,8 @@ class _Call:
 
 
 class RayPool:
+    """The Ray actors of one pipeline version."""
+
     def __init__(
         self, pipeline: str, version: int, count: int, options: dict[str, Any], actor_class: Any
     ) -> None:
@@ -180,6 +184,7 @@ class RayPool:
 
     # -- running datums --------------------------------------------------------------------------
     def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
+        """Hand the tasks to whichever actor is free; yield results as they arrive."""
         todo = deque(tasks)
         self.cancelled.clear()
         with self.lock:
@@ -239,6 +244,7 @@ class RayPool:
             return DatumResult(call.task.task_id, False, reason=reason, worker=call.actor.name)
 
     def infos(self) -> list[WorkerInfo]:
+        """The actors as list-worker shows them."""
         self.refresh()
         return [
             WorkerInfo(a.name, self.pipeline, self.version, a.state, a.restarts, a.started)
@@ -286,6 +292,7 @@ class RayPool:
                     self._respawn(call.actor)
 
     def close(self) -> None:
+        """Kill every actor of the pool."""
         self.cancelled.set()
         self._abort_busy(1.0)
         with self.lock:
@@ -333,6 +340,7 @@ class RayExecutor(PooledExecutor):
         self._actor_class: Any = None
 
     def address(self) -> str | None:
+        """The Ray cluster address to connect to (None: start or join a local one)."""
         if self.url == "ray":
             return None
         if not self.url.startswith("ray://") or not self.url[len("ray://") :]:
@@ -371,6 +379,7 @@ class RayExecutor(PooledExecutor):
         resources: dict[str, Any] | None = None,
         image: str | None = None,
     ) -> None:
+        """Have exactly ``workers`` actors of this pipeline version."""
         self._connect()
         options = actor_options(resources, image, self.supports_containers)
         with self._lock:
@@ -389,6 +398,7 @@ class RayExecutor(PooledExecutor):
             self._pools[pipeline] = RayPool(pipeline, version, workers, options, self._actor_class)
 
     def close(self) -> None:
+        """Kill every actor and disconnect from the cluster."""
         self._close_pools()
         with self._lock:
             if self._owns_ray and ray.is_initialized():

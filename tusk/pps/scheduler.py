@@ -7,16 +7,19 @@ import logging
 import threading
 import traceback
 
-from tusk.meta import schema as s
+from tusk.meta import JobFilter, JobRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.executor import Executor
-from tusk.pps.runner import TERMINAL, JobRunner
+from tusk.pps.job_inputs import InputState
+from tusk.pps.runner import JobRunner
 
 log = logging.getLogger("tusk.scheduler")
 POLL_SECONDS = 1.0
 
 
 class PipelineLoop:
+    """One pipeline's runner thread: takes its oldest unfinished job whose inputs are ready."""
+
     def __init__(self, name: str, ctx: PfsContext, runner: JobRunner) -> None:
         self.name = name
         self.ctx = ctx
@@ -26,15 +29,15 @@ class PipelineLoop:
         self.current: str | None = None
         self.thread = threading.Thread(target=self._loop, name=f"pipeline-{name}", daemon=True)
 
-    def _next_job(self) -> dict[str, object] | None:
+    def _next_job(self) -> JobRecord | None:
         with self.ctx.meta.transaction(write=False) as tx:
-            pipe = tx.row(s.pipelines, name=self.name)
-            if pipe is None or pipe["stopped"]:
+            pipe = tx.get_pipeline(self.name)
+            if pipe is None or pipe.stopped:
                 return None
-            for job in tx.rows(s.jobs, {"pipeline": self.name}, order_by=[s.jobs.c.pk]):
-                if job["state"] not in TERMINAL:
-                    return job
-        return None
+            jobs = tx.list_jobs(
+                JobFilter(pipeline=self.name, unfinished=True, newest_first=False, limit=1)
+            )
+        return jobs[0] if jobs else None
 
     def _loop(self) -> None:
         version = self.ctx.feed.version
@@ -45,13 +48,7 @@ class PipelineLoop:
                 log.error("pipeline %s: %s", self.name, traceback.format_exc())
                 if self.current:
                     with self.ctx.meta.transaction() as tx:
-                        job = tx.row(s.jobs, pipeline=self.name, id=self.current)
-                        if job is not None:
-                            tx.update_rows(
-                                s.jobs,
-                                {"pipeline": self.name, "id": self.current},
-                                restarts=int(job["restarts"]) + 1,
-                            )
+                        tx.add_job_restart(self.name, self.current)
                 worked = False
                 self.stop_event.wait(POLL_SECONDS)
             if not worked:
@@ -61,11 +58,11 @@ class PipelineLoop:
         job = self._next_job()
         if job is None:
             return False
-        job_id = str(job["id"])
+        job_id = job.id
         state, failed = self.runner.input_state(self.name, job_id)
-        if state == "waiting":
+        if state is InputState.WAITING:
             return False
-        if state == "failed":
+        if state is InputState.FAILED:
             self.runner.fail(self.name, job_id, f"input {', '.join(failed)} failed")
             return True
         self.current = job_id
@@ -77,15 +74,19 @@ class PipelineLoop:
         return True
 
     def start(self) -> None:
+        """Start the loop's thread."""
         self.thread.start()
 
     def stop(self) -> None:
+        """Ask the loop to end (and its running job to stop)."""
         self.stop_event.set()
         self.cancel_job.set()
         self.ctx.feed.publish("jobs", self.name, "")  # wake the loop from its wait on the feed
 
 
 class Scheduler:
+    """Keeps one :class:`PipelineLoop` per pipeline while this server holds the lease."""
+
     def __init__(self, ctx: PfsContext, executor: Executor, runner: JobRunner) -> None:
         self.ctx = ctx
         self.executor = executor
@@ -95,13 +96,15 @@ class Scheduler:
         self.running = False
 
     def start(self) -> None:
+        """Start a loop for every pipeline (resuming their unfinished jobs)."""
         self.running = True
         with self.ctx.meta.transaction(write=False) as tx:
-            names = [str(p["name"]) for p in tx.rows(s.pipelines)]
+            names = [p.name for p in tx.list_pipelines()]
         for n in names:
             self.add(n)
 
     def add(self, name: str) -> None:
+        """Start the loop of a pipeline unless it has one (or the scheduler is not running)."""
         if not self.running:
             return
         with self._lock:
@@ -112,6 +115,7 @@ class Scheduler:
         loop.start()
 
     def remove(self, name: str) -> None:
+        """Stop the loop of a pipeline and cancel its running datums."""
         with self._lock:
             loop = self.loops.pop(name, None)
         if loop is not None:
@@ -120,12 +124,14 @@ class Scheduler:
             loop.thread.join(timeout=30)
 
     def kill_job(self, pipeline: str, job_id: str) -> None:
+        """Stop the job if its pipeline's loop is running it."""
         loop = self.loops.get(pipeline)
         if loop is not None and loop.current == job_id:
             loop.cancel_job.set()
             self.executor.cancel(pipeline)
 
     def stop(self) -> None:
+        """Stop every loop (running jobs resume when a scheduler starts again)."""
         self.running = False
         with self._lock:
             loops = list(self.loops.values())

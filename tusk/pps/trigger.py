@@ -7,37 +7,19 @@ one query.
 
 from __future__ import annotations
 
+from tusk.api.pps import JobState
 from tusk.ids import new_id
-from tusk.meta import CommitRow, Tx
-from tusk.meta import schema as s
+from tusk.meta import CommitRow, JobRecord, Tx
+from tusk.pfs.commits import downstream_branches, upstream_branches
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.tree import EMPTY_ROOT
 
 Branch = tuple[str, str]
 
 
-def upstream(tx: Tx, branch: Branch) -> set[Branch]:
-    """The transitive provenance of a branch."""
-    out: set[Branch] = set()
-    todo = [branch]
-    while todo:
-        for p in tx.branch_provenance(*todo.pop()):
-            if p not in out:
-                out.add(p)
-                todo.append(p)
-    return out
-
-
 def downstream(tx: Tx, branch: Branch) -> list[Branch]:
     """Every branch below ``branch``, upstream ones first."""
-    seen: set[Branch] = set()
-    todo = [branch]
-    while todo:
-        for sub in tx.branch_subvenance(*todo.pop()):
-            if sub not in seen:
-                seen.add(sub)
-                todo.append(sub)
-    return sorted(seen, key=lambda b: (len(upstream(tx, b)), b))
+    return sorted(downstream_branches(tx, branch), key=lambda b: (len(upstream_branches(tx, b)), b))
 
 
 def propagate(
@@ -47,10 +29,10 @@ def propagate(
     heads moved; return the branches that got one."""
     started: list[Branch] = []
     for d_repo, d_branch in downstream(tx, (repo, branch)):
-        pipe = tx.row(s.pipelines, name=d_repo)
-        if pipe is None or pipe["stopped"]:
+        pipe = tx.get_pipeline(d_repo)
+        if pipe is None or pipe.stopped:
             continue
-        prov = upstream(tx, (d_repo, d_branch))
+        prov = upstream_branches(tx, (d_repo, d_branch))
         heads: list[tuple[str, str, str]] = []
         for p_repo, p_branch in sorted(prov):
             b = tx.get_branch(p_repo, p_branch)
@@ -79,14 +61,15 @@ def propagate(
         )
         tx.set_branch_head(d_repo, d_branch, cid)
         spec_head = next((i for r, i, b in heads if r == SPEC_REPO and b == d_repo), "")
-        tx.insert(
-            s.jobs,
-            pipeline=d_repo,
-            id=cid,
-            version=int(pipe["version"]),
-            spec_commit=spec_head or str(pipe["spec_commit"]),
-            state="starting",
-            created=now,
+        tx.insert_job(
+            JobRecord(
+                pipeline=d_repo,
+                id=cid,
+                version=pipe.version,
+                spec_commit=spec_head or pipe.spec_commit,
+                state=JobState.STARTING,
+                created=now,
+            )
         )
         started.append((d_repo, d_branch))
     return started
@@ -105,6 +88,7 @@ class Trigger:
         self.run(repo, name)
 
     def run(self, repo: str, branch: str) -> list[Branch]:
+        """Propagate the head of ``repo``/``branch``; return the branches that got a job."""
         with self.ctx.meta.transaction() as tx:
             b = tx.get_branch(repo, branch)
             if b is None or not tx.branch_subvenance(repo, branch):

@@ -1,0 +1,194 @@
+"""PPS wire models: pipelines, jobs, datums, logs and workers as tuskd sends them, and the request
+bodies it takes. The states are ``str`` enums holding Pachyderm 1.7's spellings, so they travel
+(and are stored) as those strings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, RootModel
+
+from tusk.api.models import CommitKey, Wire
+
+
+class JobState(StrEnum):
+    """Where a job is: 1.7's ``JOB_*`` states, lower-case as list-job prints them."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    KILLED = "killed"
+
+    @property
+    def terminal(self) -> bool:
+        """True once the job has ended (it never runs again)."""
+        return self in TERMINAL_JOB_STATES
+
+
+TERMINAL_JOB_STATES = frozenset({JobState.SUCCESS, JobState.FAILURE, JobState.KILLED})
+
+
+class DatumState(StrEnum):
+    """Where one datum of a job is; ``failed`` only after its last try."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+    @property
+    def done(self) -> bool:
+        """True when the datum's output is there (processed now or reused from earlier)."""
+        return self in (DatumState.SUCCESS, DatumState.SKIPPED)
+
+
+class PipelineState(StrEnum):
+    """A pipeline's state as inspect-pipeline shows it (``failure``: its last job failed)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    FAILURE = "failure"
+
+
+# -- pipelines --------------------------------------------------------------------------------------
+class PipelineInfo(Wire):
+    """One pipeline: its current spec version, state and how many jobs are in each state."""
+
+    name: str
+    version: int
+    spec: dict[str, Any]
+    salt: str
+    spec_commit: str
+    state: PipelineState
+    stopped: bool = False
+    reason: str = ""
+    created: float
+    job_counts: dict[str, int] = Field(default_factory=dict)
+    input_summary: str = ""  # the INPUT column of list-pipeline
+    datum_timeout_seconds: float | None = None
+    job_timeout_seconds: float | None = None
+
+
+class PipelineCreated(PipelineInfo):
+    """The result of create/update-pipeline: the pipeline, plus warnings for the user."""
+
+    warnings: list[str] = Field(default_factory=list)
+
+
+class PipelineSpecDoc(RootModel[dict[str, Any]]):
+    """A pipeline spec document as the user wrote it (extract-pipeline), with its salt."""
+
+
+class CreatePipelines(Wire):
+    """Body of ``POST /pipelines``: one or more specs (JSON or YAML text)."""
+
+    specs: str
+    source: str = "spec"
+    update: bool = False
+    reprocess: bool = False
+
+
+class CommitRefs(Wire):
+    """Body of the flush calls: ``(repo, commit or branch)`` pairs and optional filters."""
+
+    commits: list[tuple[str, str]]
+    repos: list[str] | None = None
+    pipelines: list[str] | None = None
+
+
+# -- jobs -------------------------------------------------------------------------------------------
+class JobInput(Wire):
+    """One input commit of a job (its provenance), with the branch it was taken from."""
+
+    repo: str
+    id: str
+    branch: str | None = None
+
+
+class JobInfo(Wire):
+    """One job: the run of one pipeline version over one set of input commits."""
+
+    pipeline: str
+    id: str
+    version: int
+    spec_commit: str
+    state: JobState
+    created: float
+    started: float | None = None
+    finished: float | None = None
+    processed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    total: int = 0
+    bytes_down: int = 0
+    bytes_up: int = 0
+    seconds_download: float = 0.0
+    seconds_process: float = 0.0
+    seconds_upload: float = 0.0
+    restarts: int = 0
+    reason: str = ""
+    output_commit: CommitKey | None = None
+    inputs: list[JobInput] = Field(default_factory=list)
+    spec: dict[str, Any] | None = None  # inspect-job only
+    duration_seconds: float | None = None
+    datum_timeout_seconds: float | None = None
+    job_timeout_seconds: float | None = None
+
+
+# -- datums, logs, workers --------------------------------------------------------------------------
+class DatumInputInfo(Wire):
+    """One input's part of a datum: the matched path in one input commit."""
+
+    name: str
+    repo: str
+    branch: str
+    commit: str
+    path: str
+    hash: str
+    size: int
+
+
+class DatumInfo(Wire):
+    """One datum of a job: its inputs, state, tries and what it moved."""
+
+    id: str
+    state: DatumState
+    tries: int = 0
+    reason: str = ""
+    inputs: list[DatumInputInfo] = Field(default_factory=list)
+    bytes_down: int = 0
+    bytes_up: int = 0
+    seconds: float = 0.0
+    worker: str = ""
+    job_id: str
+    pipeline: str
+
+
+class LogLine(Wire):
+    """One stored log line (user code's stdout/stderr, or the job master's notes)."""
+
+    pk: int
+    pipeline: str
+    job_id: str = ""
+    datum_id: str = ""
+    worker: str = ""
+    ts: float
+    stream: str = "stdout"
+    user: bool = True
+    master: bool = False
+    message: str
+
+
+class WorkerInfo(Wire):
+    """One worker of a pipeline version (``list-worker``)."""
+
+    name: str
+    pipeline: str
+    version: int
+    state: str
+    restarts: int = 0
+    started: float
+    age_seconds: float = 0.0  # at the time of the answer (list-worker's AGE)

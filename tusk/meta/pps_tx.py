@@ -1,0 +1,365 @@
+"""The PPS half of a metadata transaction: pipelines, jobs, datums, stored datum outputs and
+logs, as the typed records of :mod:`tusk.meta.pps_records` (the PFS half is in
+:mod:`tusk.meta.store`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, fields
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tusk.api.pps import TERMINAL_JOB_STATES, DatumState, JobState, PipelineState
+from tusk.errors import AlreadyExists
+from tusk.meta import schema as s
+from tusk.meta.pps_records import (
+    CachedDatum,
+    DatumOutcome,
+    DatumRecord,
+    JobCounters,
+    JobFilter,
+    JobRecord,
+    LogFilter,
+    LogRecord,
+    PipelineRecord,
+)
+
+_BATCH = 500  # values per IN (...) query: below every dialect's parameter limit
+T = TypeVar("T")
+
+
+def _record(cls: type[T], mapping: Any, state: type[StrEnum] | None = None) -> T:
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    data = {k: v for k, v in dict(mapping).items() if k in names}
+    if state is not None:
+        data["state"] = state(data["state"])
+    return cls(**data)
+
+
+def _pipeline(mapping: Any) -> PipelineRecord:
+    return _record(PipelineRecord, mapping, PipelineState)
+
+
+def _job(mapping: Any) -> JobRecord:
+    return _record(JobRecord, mapping, JobState)
+
+
+def _datum(mapping: Any) -> DatumRecord:
+    return _record(DatumRecord, mapping, DatumState)
+
+
+def _plain(value: Any) -> Any:
+    """Enums as the plain strings the database drivers expect."""
+    return str(value) if isinstance(value, StrEnum) else value
+
+
+def _values(record: Any, *skip: str) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in asdict(record).items() if k not in skip}
+
+
+def _batches(values: Iterable[T]) -> Iterable[list[T]]:
+    distinct = list(dict.fromkeys(values))
+    for i in range(0, len(distinct), _BATCH):
+        yield distinct[i : i + _BATCH]
+
+
+class PpsTx:
+    """Pipelines, jobs, datums and logs, read and written inside one transaction."""
+
+    c: Connection
+
+    def _insert_missing(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert rows, skipping those whose key exists (the one dialect-specific upsert)."""
+        if not rows:
+            return
+        if self.c.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self.c.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self.c.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+
+    # -- pipelines ---------------------------------------------------------------------------
+    def insert_pipeline(self, record: PipelineRecord) -> None:
+        """Add a pipeline; AlreadyExists if one has that name."""
+        try:
+            with self.c.begin_nested():
+                self.c.execute(s.pipelines.insert().values(**_values(record)))
+        except IntegrityError:
+            raise AlreadyExists(f"pipeline {record.name} already exists") from None
+
+    def get_pipeline(self, name: str) -> PipelineRecord | None:
+        """The pipeline of that name, if any."""
+        p = s.pipelines
+        r = self.c.execute(select(p).where(p.c.name == name)).mappings().first()
+        return _pipeline(r) if r else None
+
+    def list_pipelines(self) -> list[PipelineRecord]:
+        """Every pipeline, newest first."""
+        q = select(s.pipelines).order_by(s.pipelines.c.created.desc())
+        return [_pipeline(r) for r in self.c.execute(q).mappings()]
+
+    def update_pipeline(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        salt: str | None = None,
+        spec: str | None = None,
+        spec_commit: str | None = None,
+        state: PipelineState | None = None,
+        stopped: bool | None = None,
+        updated: float | None = None,
+    ) -> bool:
+        """Change the given fields of a pipeline (None: unchanged); False if there is none."""
+        changes = {
+            k: v
+            for k, v in {
+                "version": version,
+                "salt": salt,
+                "spec": spec,
+                "spec_commit": spec_commit,
+                "state": state,
+                "stopped": stopped,
+                "updated": updated,
+            }.items()
+            if v is not None
+        }
+        p = s.pipelines
+        changes = {k: _plain(v) for k, v in changes.items()}
+        return bool(self.c.execute(update(p).where(p.c.name == name).values(**changes)).rowcount)
+
+    def delete_pipeline(self, name: str) -> None:
+        """The pipeline with its jobs, datums and stored datum outputs (its logs stay)."""
+        self.c.execute(delete(s.jobs).where(s.jobs.c.pipeline == name))
+        self.c.execute(delete(s.job_datums).where(s.job_datums.c.pipeline == name))
+        self.c.execute(delete(s.datum_cache).where(s.datum_cache.c.pipeline == name))
+        self.c.execute(delete(s.pipelines).where(s.pipelines.c.name == name))
+
+    # -- jobs --------------------------------------------------------------------------------
+    def insert_job(self, record: JobRecord) -> JobRecord:
+        """Add a job; return it with its creation-order key."""
+        try:
+            with self.c.begin_nested():
+                key = self.c.execute(
+                    s.jobs.insert().values(**_values(record, "pk"))
+                ).inserted_primary_key
+        except IntegrityError:
+            raise AlreadyExists(f"job {record.id} of pipeline {record.pipeline} exists") from None
+        return _job({**_values(record), "pk": int(key[0]) if key else 0})
+
+    def get_job(self, pipeline: str, job_id: str) -> JobRecord | None:
+        """One job of a pipeline, if it exists."""
+        j = s.jobs
+        q = select(j).where(and_(j.c.pipeline == pipeline, j.c.id == job_id))
+        r = self.c.execute(q).mappings().first()
+        return _job(r) if r else None
+
+    def list_jobs(self, where: JobFilter | None = None) -> list[JobRecord]:
+        """Jobs in creation order (newest first unless the filter says otherwise)."""
+        f = where or JobFilter()
+        j = s.jobs
+        q = select(j).order_by(j.c.pk.desc() if f.newest_first else j.c.pk)
+        if f.pipeline is not None:
+            q = q.where(j.c.pipeline == f.pipeline)
+        if f.id is not None:
+            q = q.where(j.c.id == f.id)
+        if f.states is not None:
+            q = q.where(j.c.state.in_([str(x) for x in f.states]))
+        if f.unfinished:
+            q = q.where(j.c.state.not_in([str(x) for x in TERMINAL_JOB_STATES]))
+        if f.limit:
+            q = q.limit(f.limit)
+        return [_job(r) for r in self.c.execute(q).mappings()]
+
+    def job_counts(self, pipeline: str) -> dict[str, int]:
+        """How many jobs of the pipeline are in each state."""
+        j = s.jobs
+        q = select(j.c.state, func.count()).where(j.c.pipeline == pipeline).group_by(j.c.state)
+        return {str(JobState(state)): int(n) for state, n in self.c.execute(q)}
+
+    def start_job(
+        self,
+        pipeline: str,
+        job_id: str,
+        *,
+        started: float,
+        total: int,
+        skipped: int,
+        processed: int,
+    ) -> None:
+        """Mark a job running with its datum counts (its failures are counted afresh)."""
+        self._update_job(
+            pipeline,
+            job_id,
+            state=str(JobState.RUNNING),
+            started=started,
+            total=total,
+            skipped=skipped,
+            processed=processed,
+            failed=0,
+        )
+
+    def set_job_counters(self, pipeline: str, job_id: str, counters: JobCounters) -> None:
+        """Store what the job's master has counted so far."""
+        self._update_job(pipeline, job_id, **asdict(counters))
+
+    def end_job(
+        self, pipeline: str, job_id: str, state: JobState, finished: float, reason: str = ""
+    ) -> bool:
+        """Put a job that has not ended yet into a terminal state; False if it had ended."""
+        assert state.terminal, state
+        j = s.jobs
+        cond = and_(
+            j.c.pipeline == pipeline,
+            j.c.id == job_id,
+            j.c.state.not_in([str(x) for x in TERMINAL_JOB_STATES]),
+        )
+        values: dict[str, Any] = {"state": str(state), "finished": finished}
+        if reason:
+            values["reason"] = reason
+        return bool(self.c.execute(update(j).where(cond).values(**values)).rowcount)
+
+    def add_job_restart(self, pipeline: str, job_id: str) -> None:
+        """Count one restart of the job (its loop failed and took it up again)."""
+        j = s.jobs
+        self.c.execute(
+            update(j)
+            .where(and_(j.c.pipeline == pipeline, j.c.id == job_id))
+            .values(restarts=j.c.restarts + 1)
+        )
+
+    def _update_job(self, pipeline: str, job_id: str, **values: Any) -> None:
+        j = s.jobs
+        self.c.execute(
+            update(j).where(and_(j.c.pipeline == pipeline, j.c.id == job_id)).values(**values)
+        )
+
+    def delete_job(self, pipeline: str, job_id: str) -> None:
+        """The job and its datums (their stored outputs stay for later jobs)."""
+        j, d = s.jobs, s.job_datums
+        self.c.execute(delete(j).where(and_(j.c.pipeline == pipeline, j.c.id == job_id)))
+        self.c.execute(delete(d).where(and_(d.c.pipeline == pipeline, d.c.job_id == job_id)))
+
+    # -- datums ------------------------------------------------------------------------------
+    def insert_datums(self, records: Sequence[DatumRecord]) -> None:
+        """Add datum rows of a job."""
+        if records:
+            self.c.execute(s.job_datums.insert(), [_values(r) for r in records])
+
+    def list_datums(self, pipeline: str, job_id: str, *, brief: bool = False) -> list[DatumRecord]:
+        """A job's datums in datum order; ``brief`` leaves out their inputs (cheap for many)."""
+        d = s.job_datums
+        cols = [c for c in d.c if not (brief and c.name == "inputs")]
+        q = (
+            select(*cols)
+            .where(and_(d.c.pipeline == pipeline, d.c.job_id == job_id))
+            .order_by(d.c.idx)
+        )
+        return [_datum({**r, "inputs": ""} if brief else r) for r in self.c.execute(q).mappings()]
+
+    def datum_inputs(self, datum_ids: Iterable[str]) -> list[tuple[str, str]]:
+        """``(datum id, inputs JSON)`` of every datum row with one of these ids."""
+        d = s.job_datums
+        out: list[tuple[str, str]] = []
+        for chunk in _batches(datum_ids):
+            q = select(d.c.datum_id, d.c.inputs).where(d.c.datum_id.in_(chunk))
+            out.extend((r[0], r[1]) for r in self.c.execute(q))
+        return out
+
+    def cached_outputs(self, pipeline: str, hashes: Iterable[str]) -> dict[str, str]:
+        """Stored output manifests of the pipeline's datums with these hashes: hash -> manifest."""
+        dc = s.datum_cache
+        out: dict[str, str] = {}
+        for chunk in _batches(hashes):
+            q = select(dc.c.hash, dc.c.manifest).where(
+                and_(dc.c.pipeline == pipeline, dc.c.hash.in_(chunk))
+            )
+            out.update((r[0], r[1]) for r in self.c.execute(q))
+        return out
+
+    def cached_hashes(self, pipeline: str, hashes: Iterable[str]) -> set[str]:
+        """Which of these datum hashes have a stored output for the pipeline."""
+        dc = s.datum_cache
+        out: set[str] = set()
+        for chunk in _batches(hashes):
+            q = select(dc.c.hash).where(and_(dc.c.pipeline == pipeline, dc.c.hash.in_(chunk)))
+            out.update(r[0] for r in self.c.execute(q))
+        return out
+
+    def record_results(
+        self,
+        pipeline: str,
+        job_id: str,
+        outcomes: Sequence[DatumOutcome],
+        cached: Sequence[CachedDatum],
+        logs: Sequence[LogRecord],
+        counters: JobCounters,
+    ) -> JobState | None:
+        """Store a batch of datum results, their outputs (kept for later jobs in any case) and
+        log lines, and the job's new counters unless the job has ended meanwhile; return the
+        job's state (None if it is gone). The caller rolls back on a terminal state."""
+        d = s.job_datums
+        if outcomes:
+            q = (
+                update(d)
+                .where(
+                    and_(
+                        d.c.pipeline == pipeline,
+                        d.c.job_id == job_id,
+                        d.c.idx == bindparam("k_idx"),
+                    )
+                )
+                .values(
+                    {
+                        name: bindparam(f"v_{name}")
+                        for name in (
+                            "state",
+                            "tries",
+                            "reason",
+                            "bytes_down",
+                            "bytes_up",
+                            "seconds",
+                            "worker",
+                        )
+                    }
+                )
+            )
+            self.c.execute(
+                q,
+                [
+                    {("k_idx" if k == "idx" else f"v_{k}"): _plain(v) for k, v in asdict(o).items()}
+                    for o in outcomes
+                ],
+            )
+        self._insert_missing(s.datum_cache, [asdict(c) for c in cached])
+        self.insert_logs(logs)
+        job = self.get_job(pipeline, job_id)
+        if job is None:
+            return None
+        if not job.state.terminal:
+            self.set_job_counters(pipeline, job_id, counters)
+        return job.state
+
+    # -- logs --------------------------------------------------------------------------------
+    def insert_logs(self, records: Sequence[LogRecord]) -> None:
+        """Store log lines."""
+        if records:
+            self.c.execute(s.logs.insert(), [_values(r, "pk") for r in records])
+
+    def list_logs(self, where: LogFilter) -> list[LogRecord]:
+        """Log lines matching the filter, oldest first."""
+        lg = s.logs
+        q = select(lg).where(lg.c.pk > where.after, lg.c.master == where.master).order_by(lg.c.pk)
+        if where.pipeline:
+            q = q.where(lg.c.pipeline == where.pipeline)
+        if where.job_id:
+            q = q.where(lg.c.job_id == where.job_id)
+        if where.datum_prefix:
+            q = q.where(lg.c.datum_id.startswith(where.datum_prefix))
+        return [_record(LogRecord, r) for r in self.c.execute(q).mappings()]

@@ -1,0 +1,150 @@
+"""Preparing a job's datums: recording them once, skipping those already processed, and turning
+each one still to run into a self-contained :class:`DatumTask` for a worker."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tusk.api.pps import DatumState
+from tusk.meta import DatumRecord, JobCounters, LogRecord
+from tusk.pfs.context import PfsContext
+from tusk.pps.datums import Datum, DatumInput, datum_id
+from tusk.pps.spec import PipelineSpec
+from tusk.worker.protocol import DatumTask
+
+
+@dataclass
+class Progress:
+    """What the job master keeps in memory while a job runs (it is the job's only writer)."""
+
+    datum_ids: dict[int, str]
+    tries: dict[int, int]
+    totals: JobCounters
+
+
+def master_log(pipeline: str, job_id: str, message: str) -> LogRecord:
+    """A line of the job master's log."""
+    return LogRecord(
+        pipeline=pipeline,
+        job_id=job_id,
+        ts=time.time(),
+        message=message,
+        user=False,
+        master=True,
+    )
+
+
+def prepare_datums(
+    ctx: PfsContext, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]
+) -> bool:
+    """Record the job's datums once (a resumed job keeps what it had) and mark the ones whose
+    hash any earlier job of the pipeline already processed as skipped; False if the job has
+    ended meanwhile (a killed job must not come back to life as running)."""
+    with ctx.meta.transaction() as tx:
+        job = tx.get_job(pipeline, job_id)
+        assert job is not None
+        if job.state.terminal:
+            return False
+        existing = {d.idx: d.state for d in tx.list_datums(pipeline, job_id, brief=True)}
+        cached = tx.cached_hashes(pipeline, hashes)
+        new = [
+            DatumRecord(
+                pipeline=pipeline,
+                job_id=job_id,
+                idx=i,
+                datum_id=datum_id(d),
+                hash=hashes[i],
+                state=DatumState.SKIPPED if hashes[i] in cached else DatumState.PENDING,
+                inputs=json.dumps([c.to_json() for c in d]),
+            )
+            for i, d in enumerate(datums)
+            if i not in existing
+        ]
+        tx.insert_datums(new)
+        states = [*existing.values(), *(r.state for r in new)]
+        skipped = states.count(DatumState.SKIPPED)
+        tx.start_job(
+            pipeline,
+            job_id,
+            started=job.started or time.time(),
+            total=len(datums),
+            skipped=skipped,
+            processed=states.count(DatumState.SUCCESS),
+        )
+        tx.insert_logs(
+            [master_log(pipeline, job_id, f"job running: {len(datums)} datums, {skipped} skipped")]
+        )
+    return True
+
+
+def pending_datums(ctx: PfsContext, pipeline: str, job_id: str) -> tuple[list[int], Progress]:
+    """The datums still to run, and the job master's starting :class:`Progress`."""
+    with ctx.meta.transaction(write=False) as tx:
+        rows = tx.list_datums(pipeline, job_id, brief=True)
+        job = tx.get_job(pipeline, job_id)
+        assert job is not None
+    todo = sorted(r.idx for r in rows if not r.state.done)
+    progress = Progress(
+        {r.idx: r.datum_id for r in rows}, {r.idx: r.tries for r in rows}, job.counters
+    )
+    return todo, progress
+
+
+class TaskBuilder:
+    """Turns a datum into a :class:`DatumTask`: everything a stateless worker needs to run it."""
+
+    def __init__(self, ctx: PfsContext, store_url: str, sandbox: str) -> None:
+        self.ctx = ctx
+        self.store_url = store_url
+        self.sandbox = sandbox
+
+    def task(
+        self, spec: PipelineSpec, pipeline: str, job_id: str, idx: int, datum: Datum, attempt: int
+    ) -> DatumTask:
+        """The task of one try of datum ``idx`` (its id ``job-datum-attempt`` never collides)."""
+        t = spec.transform
+        return DatumTask.from_json(
+            {
+                "task_id": f"{job_id}-{idx}-{attempt}",
+                "job_id": job_id,
+                "datum_id": datum_id(datum),
+                "output_commit_id": job_id,
+                "pipeline": pipeline,
+                "store_url": self.store_url,
+                "cmd": list(t.cmd or []),
+                "stdin": list(t.stdin or []),
+                "env": dict(t.env or {}),
+                "accept_return_code": list(t.accept_return_code or []),
+                "working_dir": t.working_dir or "",
+                "timeout_seconds": spec.datum_timeout_seconds,
+                "sandbox": self.sandbox,
+                "inputs": [self._input(c) for c in datum],
+            }
+        )
+
+    def _input(self, c: DatumInput) -> dict[str, Any]:
+        files, dirs = [], []
+        if c.kind == "file":
+            node = self.ctx.tree.get(c.root, c.path)
+            nodes = [node] if node is not None else []
+        else:
+            nodes = list(self.ctx.tree.walk(c.root, c.path))
+            if not nodes:
+                dirs.append(c.path)
+        for n in nodes:
+            if n.kind == "file":
+                files.append(
+                    {"path": n.path, "chunks": [ch.to_json() for ch in n.chunks], "size": n.size}
+                )
+            elif n.file_count == 0:
+                dirs.append(n.path)
+        return {
+            "name": c.name,
+            "commit": c.commit,
+            "glob_path": c.path,
+            "files": files,
+            "dirs": dirs,
+        }

@@ -1,0 +1,76 @@
+"""Ending a job: merging the outputs of all its datums into the output commit, or finishing that
+commit as failed with the reason (reading it then says so; it is not silently empty)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+
+from tusk.api.pps import JobState
+from tusk.errors import CommitFinished
+from tusk.pfs.commits import CommitService
+from tusk.pfs.context import PfsContext
+from tusk.pfs.tree import EMPTY_ROOT, PutFile
+from tusk.pps.datum_tasks import master_log
+from tusk.storage import ChunkRef, file_hash
+
+
+def end_job(
+    ctx: PfsContext, pipeline: str, job_id: str, reason: str, state: JobState = JobState.FAILURE
+) -> None:
+    """End a job that has not ended yet (failed or killed) and finish its output commit as
+    failed with ``reason``."""
+    with ctx.meta.transaction() as tx:
+        if not tx.end_job(pipeline, job_id, state, time.time(), reason):
+            return
+        tx.insert_logs([master_log(pipeline, job_id, f"job {state}: {reason}")])
+        row = tx.get_commit(pipeline, job_id)
+        if row is not None and row.finished is None:
+            tx.update_commit(
+                pipeline,
+                job_id,
+                expect_open=True,
+                finished=time.time(),
+                tree=None,
+                failed=True,
+                reason=reason,
+                size_bytes=0,
+            )
+    ctx.feed.publish("finish", pipeline, job_id)
+
+
+def finish_job(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) -> None:
+    """After the last try: fail the job on its first failed datum, else write the merged
+    outputs of all its datums (processed and skipped) as its output commit."""
+    with ctx.meta.transaction(write=False) as tx:
+        bad = [d for d in tx.list_datums(pipeline, job_id, brief=True) if not d.state.done]
+        manifests = tx.cached_outputs(pipeline, hashes)
+    if bad:
+        first = bad[0]
+        end_job(
+            ctx, pipeline, job_id, f"failed to process datum: {first.datum_id} ({first.reason})"
+        )
+        return
+    root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in hashes)))
+    try:
+        CommitService(ctx).finish(pipeline, job_id, tree=root, internal=True)
+    except CommitFinished:
+        return  # the job was stopped while its output was being assembled
+    with ctx.meta.transaction() as tx:
+        tx.end_job(pipeline, job_id, JobState.SUCCESS, time.time())
+        tx.insert_logs([master_log(pipeline, job_id, "job success")])
+    ctx.feed.publish("jobs", pipeline, job_id)
+
+
+def merge_ops(manifests: Iterable[str]) -> Iterator[PutFile]:
+    """Outputs of all datums; a path written by several datums is their concatenation, in datum order."""
+    files: dict[str, list[ChunkRef]] = {}
+    for m in manifests:
+        doc = json.loads(m)
+        for f in doc["files"]:
+            chunks = [ChunkRef.from_json(c) for c in f["chunks"]]
+            files.setdefault(f["path"], []).extend(chunks)
+    for path in sorted(files):
+        chunks = files[path]
+        yield PutFile(path, tuple(chunks), sum(c.length for c in chunks), file_hash(chunks))

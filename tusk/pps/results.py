@@ -1,0 +1,138 @@
+"""Recording datum results as they arrive: each batch in one transaction (datums, stored outputs,
+log lines, the job's counters), so a server killed mid-job resumes where it stopped: done datums
+count once, none is lost or run twice."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+from tusk.api.pps import DatumState
+from tusk.meta import CachedDatum, DatumOutcome, LogRecord
+from tusk.pfs.context import PfsContext
+from tusk.pps.datum_tasks import Progress
+from tusk.worker.protocol import DatumResult
+
+BATCH = 256
+
+
+class JobEnded(Exception):
+    """The job reached a terminal state elsewhere (stop-job, update-pipeline) while it ran."""
+
+
+def result_batches(results: Iterator[DatumResult]) -> Iterator[list[DatumResult]]:
+    """Group results as they come: the first one, plus every one that finished meanwhile.
+
+    A pump thread drains the executor, so workers never wait on the job master's writes."""
+    q: queue.Queue[DatumResult | BaseException | None] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for r in results:
+                q.put(r)
+        except BaseException as exc:  # noqa: BLE001 - handed to the job master below
+            q.put(exc)
+        q.put(None)
+
+    threading.Thread(target=pump, name="datum-results", daemon=True).start()
+    while True:
+        first = q.get()
+        batch: list[DatumResult] = []
+        end = False
+        item: DatumResult | BaseException | None = first
+        while True:
+            if item is None:
+                end = True
+                break
+            if isinstance(item, BaseException):
+                raise item
+            batch.append(item)
+            if len(batch) >= BATCH:
+                break
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                break
+        if batch:
+            yield batch
+        if end:
+            return
+
+
+def record_results(
+    ctx: PfsContext,
+    pipeline: str,
+    job_id: str,
+    results: list[tuple[int, str, DatumResult]],
+    last: bool,
+    progress: Progress,
+) -> list[bool]:
+    """Store ``(datum index, datum hash, result)`` triples in one transaction of a few statements;
+    return which succeeded; raise :class:`JobEnded` (writing nothing) if the job has ended.
+
+    Results arrive in batches (whatever finished while the previous batch was written), and the
+    job master keeps ids, tries and counters in memory (it is the job's only writer), so its
+    cost per datum stays below a worker's and adding workers adds throughput."""
+    if not results:
+        return []
+    now = time.time()
+    totals = dataclasses.asdict(progress.totals)
+    outcomes: list[DatumOutcome] = []
+    cached: list[CachedDatum] = []
+    logs: list[LogRecord] = []
+    for idx, h, res in results:
+        progress.tries[idx] += 1
+        lines: list[tuple[float, str, str]] = [(ts, st, ln) for ts, st, ln in res.logs]
+        totals["bytes_down"] += res.bytes_down
+        totals["seconds_download"] += res.seconds_download
+        totals["seconds_process"] += res.seconds_process
+        totals["seconds_upload"] += res.seconds_upload
+        if res.ok:
+            totals["processed"] += 1
+            totals["bytes_up"] += res.bytes_up
+            manifest = {"files": [o.to_json() for o in res.outputs], "dirs": list(res.dirs)}
+            cached.append(CachedDatum(pipeline, h, json.dumps(manifest), res.bytes_up, job_id))
+        else:
+            totals["failed"] += 1 if last else 0
+            note = f"failed processing datum: {res.reason}" + ("" if last else ", retrying")
+            lines.append((now, "system", note))
+        logs.extend(
+            LogRecord(
+                pipeline=pipeline,
+                job_id=job_id,
+                datum_id=progress.datum_ids[idx],
+                worker=res.worker,
+                ts=ts,
+                stream=stream,
+                user=stream != "system",
+                message=line,
+            )
+            for ts, stream, line in lines
+        )
+        state = (
+            DatumState.SUCCESS if res.ok else (DatumState.FAILED if last else DatumState.PENDING)
+        )
+        outcomes.append(
+            DatumOutcome(
+                idx=idx,
+                state=state,
+                tries=progress.tries[idx],
+                reason=res.reason,
+                bytes_down=res.bytes_down,
+                bytes_up=res.bytes_up,
+                seconds=res.seconds_process,
+                worker=res.worker,
+            )
+        )
+    counters = type(progress.totals)(**totals)
+    with ctx.meta.transaction() as tx:
+        state_now = tx.record_results(pipeline, job_id, outcomes, cached, logs, counters)
+        if state_now is None or state_now.terminal:
+            # stopped or superseded meanwhile, possibly through another server: roll back
+            raise JobEnded(state_now)
+    progress.totals = counters
+    return [res.ok for _i, _h, res in results]
