@@ -8,7 +8,6 @@ import hashlib
 import os
 import queue
 import random
-import socket
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -33,18 +32,13 @@ from tusk.errors import (
 )
 from tusk.runtime import Engine
 from tusk.server.app import create_app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tusk.testing import free_port
 
 
 @pytest.fixture(scope="module")
 def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     engine = Engine(tmp_path_factory.mktemp("tusk-http"))
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(engine), host="127.0.0.1", port=port, log_level="warning", access_log=False
     )
