@@ -168,7 +168,10 @@ def _run_failover_scenario(tmp_path: Path, a: Tuskd, b: Tuskd) -> None:
     a.kill()
     killed = time.monotonic()
     wait_for(
-        "B to take the scheduler lease", lambda: pb.raw("list-worker"), FAILOVER_DEADLINE, 0.05
+        "B to take the scheduler lease",
+        lambda: pb.raw("list-worker"),
+        FAILOVER_DEADLINE,
+        interval=0.05,
     )
     failover = time.monotonic() - killed
     print(f"failover: B leads {failover:.2f}s after the leader was killed")
