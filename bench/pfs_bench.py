@@ -7,8 +7,8 @@ Benchmarks (see bench/README.md): 1 put of a large file (vs ``dvc add``, ``dd``,
 2 the same file with 1 MiB appended (new bytes stored), 3 ``put-file -r`` of many 1 KiB files (vs
 ``dvc add`` of the directory), 4 change one file of 10,000 (vs of 10), 5 list/glob/diff over
 100,000 files. Each round starts a fresh server and fresh DVC repos; the order of tusk and the
-reference alternates between rounds. Trees are deleted only at the end of the whole run: on this
-machine's journal-less ext4, creating files right after deleting tens of thousands is 4-5x slower.
+reference alternates between rounds. Trees are deleted only at the end of the whole run: on ext4
+without a journal, creating files right after deleting tens of thousands is 4-5x slower.
 """
 
 # The lambdas handed to timed()/median_of() run before the loop moves on.
@@ -21,14 +21,11 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,12 +33,11 @@ from pathlib import Path
 
 import blake3
 
-from tusk import Client
+from tusk.testing import Tuskd, clean_env
 
 MiB = 1 << 20
 CLI = [sys.executable, "-m", "tusk.cli.main"]
 PER_DIR = 100
-CLEAN_ENV_KEYS = ("TUSK_ADDRESS", "PACHD_ADDRESS", "TUSK_AUTH_TOKEN", "TUSK_HOME", "TUSK_PORT")
 
 
 @dataclass(frozen=True)
@@ -138,54 +134,17 @@ def make_small_tree(root: Path, count: int, size: int) -> None:
 
 
 # -- tusk --------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """A tuskd process on a fresh home and a free port; the CLI and a Client talk to it."""
 
     def __init__(self, home: Path, *, client_timeout: float = 300.0, **env: str) -> None:
         self.home = home
         home.mkdir(parents=True)
-        port = free_port()
-        self.address = f"http://127.0.0.1:{port}"
-        base = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV_KEYS}
-        self.env = {**base, "TUSK_HOME": str(home), "TUSK_PROGRESS": "0", **env}
-        self.log = (home.parent / f"{home.name}-tuskd.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tusk.server.daemon",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.env["TUSK_ADDRESS"] = self.address
-        self._wait_up()
-        self.client = Client(self.address, timeout=client_timeout)
-
-    def _wait_up(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tuskd exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                with urllib.request.urlopen(self.address + "/v1/info", timeout=0.5) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"tuskd did not answer at {self.address}")
+        server_env = {"TUSK_PROGRESS": "0", **env}
+        self.tuskd = Tuskd(home, server_env).start(timeout=120.0)
+        self.address = self.tuskd.address
+        self.env = clean_env(server_env, **self.tuskd.env)
+        self.client = self.tuskd.client(timeout=client_timeout)
 
     def cli(self, *args: str) -> str:
         return run([*CLI, *args], env=self.env)
@@ -195,14 +154,7 @@ class Server:
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.tuskd.stop(timeout=60)
 
 
 # -- dvc ---------------------------------------------------------------------------------------
@@ -234,12 +186,10 @@ class DvcRepo:
 
 
 def find_dvc(option: str | None) -> str | None:
+    """The ``--dvc`` binary, else ``dvc`` on ``PATH``; None (no DVC reference) for ``none``."""
     if option:
         return option if option != "none" else None
-    for candidate in (shutil.which("dvc"), "/tmp/benchvenv/bin/dvc"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    return shutil.which("dvc")
 
 
 def link_tree(src: Path, dst: Path) -> None:
@@ -629,14 +579,40 @@ def report(b: Bench) -> Iterator[str]:
         yield ""
 
 
-def machine() -> str:
+def machine(workdir: Path) -> str:
+    """Date, CPU, Python, memory and the file system of ``workdir``, for the report."""
     free = run(["free", "-h"]).strip()
-    df = run(["df", "-hT", "/tmp"]).strip()
+    df = run(["df", "-hT", str(workdir)]).strip()
     return (
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}\n"
         f"- machine: {platform.machine()}, nproc {os.cpu_count()}, Python {platform.python_version()}, "
         f"{platform.platform()}\n\n```\n{free}\n{df}\n```\n"
     )
+
+
+def add_run_options(p: argparse.ArgumentParser, only_example: str) -> None:
+    """The options every benchmark script takes besides its sizes."""
+    p.add_argument(
+        "--only", default="", help=f"comma-separated benchmark numbers, e.g. {only_example}"
+    )
+    p.add_argument(
+        "--workdir",
+        help="where homes and trees go (default a new dir in $TMPDIR; deleted at the end)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--out", help="also write the Markdown report to this file")
+    p.add_argument("--json", help="also write the raw samples to this file")
+
+
+def new_workdir(parent: str | None, prefix: str) -> Path:
+    """A new directory under ``parent`` (default: the temporary directory)."""
+    root = Path(parent) if parent else Path(tempfile.gettempdir())
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
+def parse_only(option: str) -> frozenset[int]:
+    return frozenset(int(x) for x in option.split(",") if x)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -649,22 +625,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--big-mib", type=int, help="size of the large file in MiB (default 1024)")
     p.add_argument(
         "--dvc",
-        help="dvc binary (default: dvc on PATH, else /tmp/benchvenv/bin/dvc; "
-        "'none' to skip the DVC reference)",
+        help="dvc binary (default: dvc on PATH; 'none' to skip the DVC reference)",
     )
-    p.add_argument("--only", default="", help="comma-separated benchmark numbers, e.g. 1,2")
-    p.add_argument(
-        "--workdir", help="where trees go (default a new dir in $TMPDIR; deleted at the end)"
-    )
-    p.add_argument("--keep", action="store_true", help="keep the work directory")
-    p.add_argument("--out", help="also write the Markdown report to this file")
-    p.add_argument("--json", help="also write the raw samples to this file")
+    add_run_options(p, "1,2")
     a = p.parse_args(argv)
 
     dvc = find_dvc(a.dvc)
-    parent = Path(a.workdir) if a.workdir else Path(tempfile.gettempdir())
-    parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="tusk-pfs-bench-", dir=parent))
+    workdir = new_workdir(a.workdir, "tusk-pfs-bench-")
     cfg = Config(
         big_bytes=(a.big_mib or (16 if a.quick else 1024)) * MiB,
         append_bytes=MiB,
@@ -675,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         reps=a.reps or (2 if a.quick else 5),
         dvc=dvc,
         workdir=workdir,
-        only=frozenset(int(x) for x in a.only.split(",") if x),
+        only=parse_only(a.only),
     )
     command = "python bench/pfs_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"# workdir {workdir}; dvc: {dvc or 'not found (DVC reference skipped)'}", flush=True)
@@ -694,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         text = "\n".join(
             [
                 f"## `{command}`\n",
-                machine(),
+                machine(workdir),
                 f"- DVC {dvc_version}; {cfg.rounds} round(s); a cell is the median over rounds "
                 f"(min–max); tests 4 and 5 take each round's median of {cfg.reps} repetitions; "
                 f"measured in {time.monotonic() - started:.0f} s (clean-up not included)\n",

@@ -5,7 +5,7 @@
                                               # plus the Ray cluster's start)
 
 Benchmarks (see bench/README.md): 5 a 1,000-datum job and one new file on top of 10,000
-processed datums, on the local executor vs Ray (a real 2-node cluster from tests/raycluster.py);
+processed datums, on the local executor vs Ray (a real 2-node cluster from tusk.testing.ray);
 6 commits per second with 8 concurrent writers (threads, one Client each), on their own branches
 and on one branch, on SQLite vs PostgreSQL; 7 put-file of 1 GiB to the local object store vs S3
 (moto server). Every server is a real tuskd driven through the CLI or a Client.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -25,13 +24,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-from pfs_bench import MiB, Samples, machine, remove_tree, write_random, write_results  # noqa: E402
-from pps_bench import COMMANDS, Server, atom, make_tree  # noqa: E402
+from pfs_bench import (
+    MiB,
+    Samples,
+    add_run_options,
+    machine,
+    new_workdir,
+    parse_only,
+    remove_tree,
+    write_random,
+    write_results,
+)
+from pps_bench import COMMANDS, Server, atom, make_tree
 
-from tusk import Client  # noqa: E402
+from tusk import Client
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 WRITERS = 8
@@ -67,7 +73,7 @@ class Bench:
 
     # 5 ------------------------------------------------------------------------------------------
     def executors(self) -> None:
-        from raycluster import start_cluster, stop_cluster
+        from tusk.testing.ray import start_cluster, stop_cluster
 
         cfg = self.cfg
         t = time.monotonic()
@@ -199,7 +205,7 @@ class Bench:
 
     # 7 ------------------------------------------------------------------------------------------
     def big_put(self) -> None:
-        from s3server import MotoServer
+        from tusk.testing.moto import MotoServer
 
         cfg = self.cfg
         src = cfg.workdir / "big.bin"
@@ -275,7 +281,7 @@ def report(b: Bench) -> Iterator[str]:
                 f"| {db} | {s.fmt(f'c.{db}.branches', digits=0)} "
                 f"| {s.fmt(f'c.{db}.one-branch', digits=0)} |"
             )
-        yield "\nReference: lakeFS sizing guide, 7.6k writes/s on large hardware (baselines.md).\n"
+        yield "\nReference: lakeFS sizing guide, 7.6k writes/s on large hardware.\n"
     if s.has("b.local"):
         mib = cfg.big_bytes / MiB
         yield f"### 7. CLI put-file of one {mib:.0f} MiB file (random bytes), local store vs S3 (moto)\n"
@@ -300,16 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commits", type=int, help="commits per writer in 6 (default 50)")
     p.add_argument("--big-mib", type=int, help="size of the file in 7 in MiB (default 1024)")
     p.add_argument("--postgres", default=POSTGRES_URL, help=f"PostgreSQL (default {POSTGRES_URL})")
-    p.add_argument("--only", default="", help="comma-separated benchmark numbers, e.g. 6,7")
-    p.add_argument("--workdir", help="where homes and trees go (default a new dir in $TMPDIR)")
-    p.add_argument("--keep", action="store_true", help="keep the work directory")
-    p.add_argument("--out", help="also write the Markdown report to this file")
-    p.add_argument("--json", help="also write the raw samples to this file")
+    add_run_options(p, "6,7")
     a = p.parse_args(argv)
 
-    parent = Path(a.workdir) if a.workdir else Path(tempfile.gettempdir())
-    parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="tusk-scaleout-bench-", dir=parent))
+    workdir = new_workdir(a.workdir, "tusk-scaleout-bench-")
     q = a.quick
     cfg = Config(
         datums=a.datums or (50 if q else 1000),
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=a.rounds or (1 if q else 3),
         reps=a.reps or (1 if q else 3),
         workdir=workdir,
-        only=frozenset(int(x) for x in a.only.split(",") if x),
+        only=parse_only(a.only),
         postgres=a.postgres,
     )
     print(f"# workdir {workdir}", flush=True)
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(
         [
             f"## `{cmd}`\n",
-            machine(),
+            machine(cfg.workdir),
             f"- {cfg.rounds} round(s); a cell is the median over rounds (min–max); measured in "
             f"{time.monotonic() - started:.0f} s\n",
             *report(bench),

@@ -5,8 +5,8 @@ This script is *not* run by the tests or by the pipelines: the files it writes a
 under ``data/``.  It needs scikit-learn (``pip install scikit-learn`` into a throwaway
 virtualenv) and only exists so that anyone can check where the data came from::
 
-    python3 -m venv /tmp/skvenv && /tmp/skvenv/bin/pip install scikit-learn
-    /tmp/skvenv/bin/python examples/diabetes/make_data.py
+    python3 -m venv sk-venv && sk-venv/bin/pip install scikit-learn
+    sk-venv/bin/python examples/diabetes/make_data.py
 
 It writes, next to itself, in ``data/``:
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from tusk.api.pps import JobInfo, PipelineCreated
 from tusk.pps.spec import parse_specs
 from tusk.runtime import Engine, Settings
+from tusk.testing import wait_for
 
 PY = sys.executable
 
@@ -90,16 +90,15 @@ class Pps:
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
         """Wait (on the change feed, re-checking at least every 0.1 s) until ``check()`` is truthy."""
-        deadline = time.monotonic() + timeout
         feed = self.engine.ctx.feed
-        while True:
-            seen = feed.version
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        seen = feed.version  # taken before each check, so no change between the two is missed
+
+        def pause() -> None:
+            nonlocal seen
             feed.wait(seen, 0.1)
+            seen = feed.version
+
+        return wait_for(what, check, timeout, pause=pause)
 
     def wait_jobs(self, pipeline: str, count: int, timeout: float = 60.0) -> list[JobInfo]:
         """Wait until ``pipeline`` has ``count`` jobs and all are done; return them oldest first."""

@@ -1,5 +1,5 @@
 """The contract every executor passes, run against local worker processes and a real two-node Ray
-cluster (``tests/raycluster.py``, one per module). Tasks are real datum tasks: user commands
+cluster (``tusk.testing.ray``, one per module). Tasks are real datum tasks: user commands
 reading ``/pfs/in`` and writing ``/pfs/out`` against a local object store. A Ray cluster that
 cannot start fails the Ray tests."""
 
@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from raycluster import RayCluster, group_members, ray_cluster
 
 from tusk.pps.executor import Executor, LocalExecutor
 from tusk.runtime import worker_env
 from tusk.storage import Ingestor, read_chunks
 from tusk.storage.local import LocalObjectStore
+from tusk.testing import wait_for
+from tusk.testing.process import group_members
+from tusk.testing.ray import RayCluster, ray_cluster
 from tusk.worker import DatumInput, DatumResult, DatumTask, InputFile
 
 PIPELINE = "edges"
@@ -33,16 +35,6 @@ WAIT = 60.0
 
 def name_pattern(version: int) -> re.Pattern[str]:
     return re.compile(rf"pipeline-{PIPELINE}-v{version}-[a-z0-9]{{5}}")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Tasks:
@@ -138,8 +130,7 @@ class ExecutorContract:
         """Ensure the pool and wait until its workers run; their names."""
         executor.ensure_pool(PIPELINE, version, workers)
         wait_for(
-            lambda: all(w.state == "Running" for w in executor.workers(PIPELINE)),
-            what="workers running",
+            "workers running", lambda: all(w.state == "Running" for w in executor.workers(PIPELINE))
         )
         return [w.name for w in executor.workers(PIPELINE)]
 
@@ -162,7 +153,7 @@ class ExecutorContract:
         alive = [self.probe(executor, n) for n in old]
         new = self.pool(executor, 2, version=2)
         assert all(name_pattern(2).fullmatch(n) for n in new), new
-        wait_for(lambda: not any(a() for a in alive), what="v1 workers gone")
+        wait_for("v1 workers gone", lambda: not any(a() for a in alive))
         [result] = executor.run(PIPELINE, [tasks.task(0, COPY)])
         assert result.ok, result.reason
         assert result.worker in new
@@ -172,7 +163,7 @@ class ExecutorContract:
         alive = [self.probe(executor, n) for n in names]
         executor.drop_pool(PIPELINE)
         assert executor.workers(PIPELINE) == []
-        wait_for(lambda: not any(a() for a in alive), what="workers gone")
+        wait_for("workers gone", lambda: not any(a() for a in alive))
 
     # -- running datums ------------------------------------------------------------------------
     def test_one_result_per_task_with_its_outputs(self, executor: Executor, tasks: Tasks) -> None:
@@ -208,7 +199,7 @@ class ExecutorContract:
     ) -> None:
         [name] = self.pool(executor, 1)
         running = Background(executor.run(PIPELINE, [tasks.task(0, tasks.marking(30))]))
-        wait_for(lambda: "datum0" in tasks.started(), what="datum started")
+        wait_for("datum started", lambda: "datum0" in tasks.started())
         self.kill_worker(executor, name)
         [result] = running.join()
         assert (result.task_id, result.ok) == ("job1-0-1", False)
@@ -223,16 +214,14 @@ class ExecutorContract:
         batch = [tasks.task(i, tasks.marking(60)) for i in range(4)]
         started = time.monotonic()
         running = Background(executor.run(PIPELINE, batch))
-        wait_for(lambda: len(tasks.started()) == 2, what="two datums started")
+        wait_for("two datums started", lambda: len(tasks.started()) == 2)
         executor.cancel(PIPELINE)
         results = running.join(timeout=30)
         assert time.monotonic() - started < 30
         assert not any(r.ok for r in results)
         groups = tasks.started()
         assert len(groups) == 2  # the other datums never started
-        wait_for(
-            lambda: not any(group_members(g) for g in groups.values()), what="user processes gone"
-        )
+        wait_for("user processes gone", lambda: not any(group_members(g) for g in groups.values()))
         [after] = executor.run(PIPELINE, [tasks.task(0, COPY, job="job2")])
         assert after.ok, after.reason
 
@@ -353,7 +342,7 @@ class TestRayExecutor(ExecutorContract):
         [name] = self.pool(executor, 1)
         pid = ray.get(self._actor(name).ready.remote())["pid"]
         running = Background(executor.run(PIPELINE, [tasks.task(0, tasks.marking(30))]))
-        wait_for(lambda: "datum0" in tasks.started(), what="datum started")
+        wait_for("datum started", lambda: "datum0" in tasks.started())
         os.kill(pid, signal.SIGKILL)
         [result] = running.join()
         assert not result.ok and result.reason.startswith("ray actor died"), result.reason

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from tusk.api.framing import END, commit_frame, frame, header_frame
 from tusk.api.host import peer_uid, same_user_local_peer
@@ -18,28 +16,16 @@ from tusk.client import Client, PutSource
 from tusk.client.client import LOCAL_INGEST_MIN
 from tusk.errors import InvalidArgument
 from tusk.runtime import Engine
-from tusk.server.app import create_app
+from tusk.testing.inprocess import serve_in_thread
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engine]]:
     engine = Engine(tmp_path_factory.mktemp("tusk-local"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        while not server.started:
-            assert thread.is_alive(), "uvicorn did not start"
-            thread.join(0.01)
-        yield f"http://127.0.0.1:{port}", engine
+        with serve_in_thread(engine) as address:
+            yield address, engine
     finally:
-        server.should_exit = True
-        thread.join(30)
         engine.close()
 
 

@@ -8,14 +8,12 @@ import hashlib
 import os
 import queue
 import random
-import socket
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from tusk.api.framing import DATA, END, frame, header_frame
 from tusk.api.models import CommitInfo
@@ -32,36 +30,17 @@ from tusk.errors import (
     TuskError,
 )
 from tusk.runtime import Engine
-from tusk.server.app import create_app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tusk.testing.inprocess import serve_in_thread
 
 
 @pytest.fixture(scope="module")
 def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     engine = Engine(tmp_path_factory.mktemp("tusk-http"))
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(engine), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
     try:
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            thread.join(0.01)
-        yield f"http://127.0.0.1:{port}"
+        with serve_in_thread(engine) as address:
+            yield address
     finally:
-        server.should_exit = True
-        thread.join(30)
         engine.close()
-    assert not thread.is_alive()
 
 
 @pytest.fixture

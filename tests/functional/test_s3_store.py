@@ -12,14 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from s3server import (
-    CREDENTIALS,
-    MotoServer,
-    S3Bucket,
-    free_port,
-    moto_server_fixture,
-    s3_bucket_fixture,
-)
+from s3server import S3Bucket, moto_server_fixture, s3_bucket_fixture
 from test_object_store_contract import ObjectStoreContract
 
 from tusk.errors import InvalidArgument, ServerUnavailable
@@ -27,6 +20,8 @@ from tusk.runtime import Engine, Settings
 from tusk.storage import Ingestor, ObjectStore, hash_bytes, open_object_store, read_chunks
 from tusk.storage.chunking import MAX_CHUNK_SIZE
 from tusk.storage.s3 import MIN_PART_SIZE, S3ObjectStore
+from tusk.testing import free_port
+from tusk.testing.moto import CREDENTIALS, MotoServer
 
 moto_server = moto_server_fixture()
 s3_bucket = s3_bucket_fixture()

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import CLI, Tusk, base_env, free_port, raw_objects, rows, run
+from tusk.testing import clean_env, free_port
+
+from .conftest import CLI, Tusk, raw_objects, rows, run
 
 ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -188,7 +190,7 @@ def test_subscribe_commit(tusk: Tusk, tusk_server: dict[str, str]) -> None:
         [*CLI, "subscribe-commit", "subs", "master"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=base_env(**tusk_server),
+        env=clean_env(tusk_server),
     )
     try:
         assert proc.stdout is not None

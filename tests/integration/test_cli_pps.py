@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tusk import testing
 
 from .conftest import Tusk, raw_objects, rows
 
@@ -75,13 +76,13 @@ def progress(row: list[str]) -> str:
 
 
 def wait_for(tusk: Tusk, pipeline: str, check: Any, timeout: float = 60) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The jobs of ``pipeline`` (newest first) once ``check(jobs)`` holds."""
+
+    def met() -> list[dict[str, Any]] | None:
         js = jobs(tusk, pipeline)
-        if check(js):
-            return js
-        assert time.monotonic() < deadline, f"timed out waiting on {pipeline}: {js}"
-        time.sleep(0.2)
+        return js if check(js) else None
+
+    return testing.wait_for(f"the jobs of {pipeline}", met, timeout, interval=0.2)
 
 
 def head(tusk: Tusk, repo: str) -> str:
@@ -294,10 +295,12 @@ def test_update_parallelism_reprocess_edit_and_workers(tusk: Tusk, tmp_path: Pat
     def v5_only() -> list[list[str]]:
         return rows(ok(tusk("list-worker", "u1")))[1:]
 
-    deadline = time.monotonic() + 30
-    while [WORKER.match(w[0]).group(2) for w in v5_only()] != ["5"]:  # type: ignore[union-attr]
-        assert time.monotonic() < deadline, v5_only()
-        time.sleep(0.2)
+    testing.wait_for(
+        "only the v5 worker",
+        lambda: [WORKER.match(w[0]).group(2) for w in v5_only()] == ["5"],  # type: ignore[union-attr]
+        30,
+        interval=0.2,
+    )
     ok(tusk("delete-pipeline", "u1"))
 
 

@@ -9,92 +9,30 @@ import hashlib
 import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tusk.client import Client, PutSource
 from tusk.errors import NotFound, ServerUnavailable
+from tusk.testing import Tuskd
 
 MiB = 1 << 20
 GiB = 1 << 30
 
 
-class Tuskd:
-    """One tuskd process on a free port over ``home``; ``kill`` is SIGKILL, ``stop`` SIGTERM."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.address = ""
-        self.log = home.parent / f"{home.name}-tuskd.log"
-
-    def start(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        self.address = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TUSK_", "PACHD_"))}
-        env["TUSK_HOME"] = str(self.home)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tusk.server.daemon", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tuskd exited with {self.proc.returncode}: {self.log_tail()}")
-            try:
-                if httpx.get(self.address + "/v1/info", timeout=0.5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"tuskd did not answer at {self.address}: {self.log_tail()}")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-
-
 @pytest.fixture
 def tuskd(tmp_path: Path) -> Iterator[Tuskd]:
-    server = Tuskd(tmp_path / "home")
-    server.start()
-    try:
+    with Tuskd(tmp_path / "home") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @contextmanager
 def connect(server: Tuskd) -> Iterator[Client]:
-    with Client(server.address, timeout=120) as c:
+    with server.client(timeout=120) as c:
         yield c
 
 

@@ -8,31 +8,16 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from tusk import Client
+from tusk.testing import Tuskd, wait_for
 
-from .conftest import start_daemon, stop_daemon
-
-T = TypeVar("T")
 TERMINAL = ("success", "failure", "killed")
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def worker_pids(server_pid: int) -> list[int]:
@@ -61,46 +46,41 @@ def kill_all(pids: list[int]) -> None:
 class Server:
     """tuskd on ``home``; ``kill`` (SIGKILL) and ``start`` again on the same home."""
 
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.proc: subprocess.Popen[bytes] | None = None
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.tuskd = Tuskd(home, env)
         self.client: Client | None = None
         self.workers: set[int] = set()  # every worker pid seen, to clean up orphans
 
     def start(self) -> Client:
-        self.proc, env = start_daemon(self.home)
-        self.client = Client(env["TUSK_ADDRESS"])
+        self.tuskd.start()
+        self.client = self.tuskd.client()
         return self.client
 
     def note_workers(self) -> list[int]:
-        assert self.proc is not None
-        pids = worker_pids(self.proc.pid)
+        pids = worker_pids(self.tuskd.pid) if self.tuskd.running else []
         self.workers.update(pids)
         return pids
 
     def kill(self) -> None:
-        assert self.proc is not None and self.client is not None
+        assert self.client is not None
         self.note_workers()
-        self.proc.kill()
-        self.proc.wait()
+        self.tuskd.kill()
         self.client.close()
 
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
-        if self.proc is not None:
-            self.note_workers()
-            stop_daemon(self.proc)
+        self.note_workers()
+        self.tuskd.stop()
         kill_all(sorted(self.workers))
 
 
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+def server(tmp_path: Path) -> Iterator[Server]:
     # datum scratch dirs of killed workers stay inside the test's directory
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    monkeypatch.setenv("TUSK_WORKER_SCRATCH", str(scratch))
-    s = Server(tmp_path / "home")
+    s = Server(tmp_path / "home", {"TUSK_WORKER_SCRATCH": str(scratch)})
     try:
         yield s
     finally:

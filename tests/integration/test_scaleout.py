@@ -13,24 +13,21 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
-from raycluster import descendants, ray_cluster
 from s3server import MotoServer, S3Bucket, moto_server_fixture, s3_bucket_fixture
 
-from .conftest import base_env, free_port, wait_up
+from tusk.testing import Tuskd, wait_for
+from tusk.testing.process import descendants
+from tusk.testing.ray import ray_cluster
+
 from .test_workshop import EXAMPLE, TERMINAL, Pachctl, progress
 
 POSTGRES_URL = os.environ.get("TUSK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -58,91 +55,20 @@ def postgres_database() -> Iterator[str]:
 
 
 # -- tuskd processes ----------------------------------------------------------------------------
-@dataclass
-class Tuskd:
-    proc: subprocess.Popen[bytes]
-    address: str
-    home: Path
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def info(self) -> dict[str, Any]:
-        response = httpx.get(self.address + "/v1/info", timeout=5)
-        response.raise_for_status()
-        return dict(response.json())
-
-    def worker_processes(self) -> list[int]:
-        """This server's ``python -m tusk.worker`` processes (the local executor's workers)."""
-        found = []
-        for pid in descendants(self.pid):
-            with contextlib.suppress(OSError):
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                if b"tusk.worker" in cmdline:
-                    found.append(pid)
-        return found
-
-    def kill(self) -> None:
-        """SIGKILL the server and everything it started, at once (as when its machine dies)."""
-        tree = descendants(self.pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)  # the server leads a session of its own
-        for pid in tree | descendants(self.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        tree = descendants(self.pid) if self.proc.poll() is None else set()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        for pid in tree:  # stragglers only; a clean stop has already ended them
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-    def log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
-        return ""
-
-
 def start_tuskd(home: Path, env: dict[str, str]) -> Tuskd:
-    """``python -m tusk.server.daemon`` with ``env`` on top of the test's, in a session of its own."""
-    home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    address = f"http://127.0.0.1:{port}"
-    log = home.parent / f"{home.name}-tuskd.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tusk.server.daemon",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=base_env(TUSK_HOME=str(home), **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    server = Tuskd(proc, address, home, log)
-    try:
-        wait_up(address, proc)
-    except BaseException:
-        server.stop()
-        raise RuntimeError(f"tuskd did not start; its log:\n{server.log_tail()}") from None
-    return server
+    """tuskd with ``env`` in a session of its own: ``kill`` takes its workers with it."""
+    return Tuskd(home, env, new_session=True).start()
+
+
+def worker_processes(server: Tuskd) -> list[int]:
+    """The server's ``python -m tusk.worker`` processes (the local executor's workers)."""
+    found = []
+    for pid in descendants(server.pid):
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"tusk.worker" in cmdline:
+                found.append(pid)
+    return found
 
 
 def backend_env(
@@ -155,17 +81,6 @@ def backend_env(
         **moto.env(),
         **extra,
     }
-
-
-def wait_for(what: str, check: Any, timeout: float, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def sleeper_spec(name: str, repo: str, sleep: float) -> dict[str, Any]:
@@ -238,7 +153,7 @@ def _run_failover_scenario(tmp_path: Path, a: Tuskd, b: Tuskd) -> None:
     pb("create-pipeline", "-f", "copy.json")
     wait_for("the leader A to start the pipeline's worker", lambda: pa.raw("list-worker"), 20)
     assert pb.raw("list-worker") == [], "B is not the leader yet reports workers"
-    assert a.worker_processes() and not b.worker_processes()
+    assert worker_processes(a) and not worker_processes(b)
 
     def running_job() -> dict[str, Any] | None:
         jobs = pb.jobs("copy")
@@ -253,12 +168,15 @@ def _run_failover_scenario(tmp_path: Path, a: Tuskd, b: Tuskd) -> None:
     a.kill()
     killed = time.monotonic()
     wait_for(
-        "B to take the scheduler lease", lambda: pb.raw("list-worker"), FAILOVER_DEADLINE, 0.05
+        "B to take the scheduler lease",
+        lambda: pb.raw("list-worker"),
+        FAILOVER_DEADLINE,
+        interval=0.05,
     )
     failover = time.monotonic() - killed
     print(f"failover: B leads {failover:.2f}s after the leader was killed")
     assert failover < FAILOVER_DEADLINE
-    assert b.worker_processes()
+    assert worker_processes(b)
 
     jobs = pb.settle(timeout=120)
     copy_jobs = [j for j in jobs if j["pipeline"] == "copy"]

@@ -7,14 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import base_env, raw_objects, start_daemon, stop_daemon
+from tusk.testing import Tuskd, clean_env, wait_for
+
+from .conftest import raw_objects
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "diabetes"
 PACHCTL = Path(sys.executable).parent / "pachctl"
@@ -24,7 +25,7 @@ TERMINAL = {"success", "failure", "killed"}
 class Pachctl:
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         path = f"{EXAMPLE / 'bin'}{os.pathsep}{PACHCTL.parent}{os.pathsep}{os.environ['PATH']}"
-        self.env = base_env(**env, PATH=path)
+        self.env = clean_env(env, PATH=path)
         self.cwd = cwd
 
     def __call__(self, *args: str) -> str:
@@ -46,13 +47,11 @@ class Pachctl:
         return self.raw("list-job", *(["-p", pipeline] if pipeline else []))
 
     def settle(self, timeout: float = 120) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def finished() -> list[dict[str, Any]] | None:
             jobs = self.jobs()
-            if all(j["state"] in TERMINAL for j in jobs):
-                return jobs
-            time.sleep(0.1)
-        raise AssertionError(f"jobs did not finish: {self.jobs()}")
+            return jobs if all(j["state"] in TERMINAL for j in jobs) else None
+
+        return wait_for("every job to finish", finished, timeout, interval=0.1)
 
     def head(self, repo: str) -> str:
         return str(self.raw("inspect-commit", repo, "master")[0]["commit"]["id"])
@@ -87,11 +86,8 @@ def pachctl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pachctl]:
         shutil.copy(EXAMPLE / f"{spec}.json", work / f"{spec}.json")
     # The server's workers run the stage programs: they find them on the server's PATH.
     path = f"{EXAMPLE / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    proc, env = start_daemon(home, {"PATH": path})
-    try:
-        yield Pachctl(env, work)
-    finally:
-        stop_daemon(proc)
+    with Tuskd(home, {"PATH": path}) as server:
+        yield Pachctl(server.env, work)
 
 
 def test_workshop_scenario(pachctl: Pachctl) -> None:

@@ -14,10 +14,8 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ import jsonschema
 import kubernetes_validate  # the dev extra
 import pytest
 import yaml
+
+from tusk.testing import Tuskd, clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.30.0"
@@ -431,49 +431,23 @@ def test_probes_hit_v1_info() -> None:
         assert "TUSK_AUTH_TOKEN" in command[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.timeout(60)
 def test_probe_command_against_a_real_tuskd(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TUSK_", "RAY_"))}
-    env.update(TUSK_AUTH_TOKEN="probe-token", TUSK_HOME=str(tmp_path / "home"))
-    log = tmp_path / "tuskd.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tusk.server.daemon", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    script = _probes()["readinessProbe"]["exec"]["command"][2]
-    script = script.replace(f":{render.PORT}/", f":{port}/")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            probe = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
-            if probe.returncode == 0:
-                break
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, probe.stderr
-            time.sleep(0.3)
+    with Tuskd(tmp_path / "home", token="probe-token") as server:
+        script = _probes()["readinessProbe"]["exec"]["command"][2]
+        script = script.replace(f":{render.PORT}/", f":{server.port}/")
+        env = clean_env(TUSK_AUTH_TOKEN="probe-token")
+        probe = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
+        assert probe.returncode == 0, probe.stderr
         wrong = {**env, "TUSK_AUTH_TOKEN": "wrong"}
         probe = subprocess.run([sys.executable, "-c", script], env=wrong, capture_output=True)
         assert probe.returncode != 0 and b"401" in probe.stderr
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 @pytest.mark.timeout(120)
 def test_bucket_job_script_against_moto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from s3server import CREDENTIALS, MotoServer
-
     from tusk.storage import open_object_store
+    from tusk.testing.moto import CREDENTIALS, MotoServer
 
     with MotoServer(tmp_path) as moto:
         url = f"s3://tusk-deploy/objects?endpoint={moto.endpoint}&path_style=1"

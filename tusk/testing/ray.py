@@ -1,12 +1,11 @@
-"""A real two-node Ray cluster on this machine for tests: a head (2 CPUs) and a second node (1 CPU).
+"""A real two-node Ray cluster on this machine: a head (2 CPUs) and a second node (1 CPU).
+Needs ``tusk[ray]``.
 
 Each node is ``ray start --block`` in a session of its own; stopping SIGKILLs its process group and
 descendants (its GCS, raylet, agents and workers) and nothing else: unlike ``ray stop``, which
 would kill every Ray process of this user on the machine. Every process,
 the driver included, gets the same ``RAY_AUTH_MODE`` (a node whose auth mode differs cannot
-join). Starting fails loudly: a test that needs Ray must fail, not skip, when Ray cannot start.
-
-``tests/`` must be on ``sys.path`` (as for ``s3server``)::
+join). Starting fails loudly: a test that needs Ray must fail, not skip, when Ray cannot start::
 
     with ray_cluster(Path(tempfile.mkdtemp(prefix="tuskray"))) as cluster:
         executor = RayExecutor(cluster.url, client=False)
@@ -24,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s3server import free_port
+from tusk.testing.process import alive, descendants, free_port, group_members, log_tail
 
 AUTH_MODE = "disabled"
 START_TIMEOUT = 90.0
@@ -105,44 +104,38 @@ def start_cluster(temp_dir: Path) -> RayCluster:
                 temp_dir / "head.log",
             )
         )
-        _wait_for(cluster, 1, temp_dir / "head.log")
+        _wait_for_nodes(cluster, 1, temp_dir / "head.log")
         cluster.nodes.append(
             _start_node(
                 [f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1"],
                 temp_dir / "node2.log",
             )
         )
-        _wait_for(cluster, 2, temp_dir / "node2.log")
+        _wait_for_nodes(cluster, 2, temp_dir / "node2.log")
     except BaseException:
         stop_cluster(cluster)
         raise
     return cluster
 
 
-def _wait_for(cluster: RayCluster, nodes: int, log: Path) -> None:
+def _wait_for_nodes(cluster: RayCluster, nodes: int, log: Path) -> None:
     """Until ``ray start`` says the node runs (then, for the last node, the GCS counts them all)."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         for proc in cluster.nodes:
             if proc.poll() is not None:
-                raise RuntimeError(f"ray start exited with {proc.returncode}:\n{_tail(log)}")
+                raise RuntimeError(f"ray start exited with {proc.returncode}:\n{log_tail(log)}")
         if STARTED in log.read_text(errors="replace"):
             break
         time.sleep(0.2)
     else:
-        raise RuntimeError(f"Ray node did not start in {START_TIMEOUT}s:\n{_tail(log)}")
+        raise RuntimeError(f"Ray node did not start in {START_TIMEOUT}s:\n{log_tail(log)}")
     if nodes > 1:
         while time.monotonic() < deadline:
             if _alive_nodes(cluster.address) >= nodes:
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"Ray cluster did not reach {nodes} nodes:\n{_tail(log)}")
-
-
-def _tail(log: Path) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-    return ""
+        raise RuntimeError(f"Ray cluster did not reach {nodes} nodes:\n{log_tail(log)}")
 
 
 def stop_cluster(cluster: RayCluster) -> set[int]:
@@ -164,51 +157,13 @@ def stop_cluster(cluster: RayCluster) -> set[int]:
         for proc in cluster.nodes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.1)
-        doomed = {pid for pid in doomed if _alive(pid)}
+        doomed = {pid for pid in doomed if alive(pid)}
         if not doomed and not any(group_members(p.pid) for p in cluster.nodes):
             break
         time.sleep(0.1)
     left = doomed | {pid for p in cluster.nodes for pid in group_members(p.pid)}
     cluster.nodes.clear()
     return left
-
-
-def _stat(pid: int | str) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def _alive(pid: int) -> bool:
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
-
-
-def descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        fields = _stat(entry.name) if entry.name.isdigit() else None
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of process group ``pgid``."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        fields = _stat(entry.name) if entry.name.isdigit() else None
-        if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
 
 
 @contextlib.contextmanager
