@@ -4,7 +4,6 @@ through :class:`InProcessTransport`, and the one mapping of transport failures."
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -135,31 +134,27 @@ def test_a_bad_spec_arrives_as_its_error_class(client: Client) -> None:
 
 
 # -- transport failures ------------------------------------------------------------------------
-def _unused_address() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+def _failing(error: type[httpx.TransportError], text: str) -> httpx.MockTransport:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise error(text, request=request)
+
+    return httpx.MockTransport(fail)
 
 
 def test_no_server_is_server_unavailable_naming_the_address() -> None:
-    address = _unused_address()
-    with Client(address, timeout=5) as c:
+    with Client(ADDRESS, transport=_failing(httpx.ConnectError, "connection refused")) as c:
         for call in (c.list_repo, lambda: c.get_file_bytes("r", "master", "/f")):
             with pytest.raises(ServerUnavailable) as err:
                 call()
-            assert err.value.message == f"no tusk server answers at {address}"
+            assert err.value.message == f"no tusk server answers at {ADDRESS}"
             assert err.value.hint and "tusk up" in err.value.hint
 
 
 def test_a_connection_lost_mid_request_is_server_unavailable() -> None:
-    def drop(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadError("connection reset", request=request)
-
-    with Client(ADDRESS, transport=httpx.MockTransport(drop)) as c:
+    with Client(ADDRESS, transport=_failing(httpx.ReadError, "connection reset")) as c:
         for call in (c.list_pipeline, lambda: next(c.subscribe_commit("r", "master"))):
             with pytest.raises(ServerUnavailable) as err:
                 call()
-            assert err.value.message.startswith(
-                f"lost the connection to the tusk server at {ADDRESS}"
-            )
-            assert "ReadError: connection reset" in err.value.message
+            message = err.value.message
+            assert message.startswith(f"lost the connection to the tusk server at {ADDRESS}")
+            assert "ReadError: connection reset" in message

@@ -1,4 +1,5 @@
-"""What every command module shares: the client of this invocation, ``--raw`` and JSON output."""
+"""What every command module shares: the client of this invocation, ``repo/ref`` arguments,
+``--raw`` and JSON output."""
 
 from __future__ import annotations
 
