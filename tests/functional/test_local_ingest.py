@@ -13,7 +13,7 @@ import pytest
 from tusk.api.framing import END, commit_frame, frame, header_frame
 from tusk.api.host import peer_uid, same_user_local_peer
 from tusk.client import Client, PutSource
-from tusk.client.client import LOCAL_INGEST_MIN
+from tusk.client.pfs import LOCAL_INGEST_MIN
 from tusk.errors import InvalidArgument
 from tusk.runtime import Engine
 from tusk.testing.inprocess import serve_in_thread
@@ -51,7 +51,7 @@ def test_big_local_file_is_read_by_the_server(served: tuple[str, Engine], tmp_pa
     sent: list[int] = []
     with Client(address) as c:
         c.create_repo("local")
-        assert c._server_is_local()
+        assert c.pfs.server_is_local()
         src = PutSource("/big.bin", big)
         c.put_files("local", "master", [src], on_bytes=sent.append)
         assert c.get_file_bytes("local", "master", "/big.bin") == payload

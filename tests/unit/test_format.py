@@ -1,4 +1,4 @@
-"""Tests for tusk.cli.format: exact reproductions of pachctl 1.7 / go-units / tabwriter output."""
+"""pachctl 1.7, go-units and tabwriter output, reproduced exactly (tusk.cli.units, tables, jsonpb)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tusk.cli.format import (
-    HeaderTabWriter,
-    Table,
-    TabWriter,
+from tusk.cli.jsonpb import proto_duration_json, proto_timestamp_json, render_json
+from tusk.cli.tables import HeaderTabWriter, Table, TabWriter, print_table
+from tusk.cli.units import (
     ago,
     bytes_size,
     format_duration_go,
@@ -18,10 +17,6 @@ from tusk.cli.format import (
     go_format_g,
     human_duration,
     human_duration_ns,
-    print_table,
-    proto_duration_json,
-    proto_timestamp_json,
-    render_json,
     time_difference,
 )
 

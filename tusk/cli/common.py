@@ -1,4 +1,5 @@
-"""What every command module shares: the client of this invocation, ``--raw`` and JSON output."""
+"""What every command module shares: the client of this invocation, ``repo/ref`` arguments,
+``--raw`` and JSON output."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any, TypeVar
 import click
 from pydantic import BaseModel
 
-from tusk.cli.format import render_json
+from tusk.cli.jsonpb import render_json
 from tusk.client import Client
 from tusk.client.config import ClientConfig
 from tusk.client.local import ensure_server
+from tusk.errors import InvalidArgument
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,6 +44,21 @@ def print_raw(models: BaseModel | Iterable[BaseModel]) -> None:
     items = [models] if isinstance(models, BaseModel) else list(models)
     for m in items:
         click.echo(render_json(m.model_dump(mode="json")))
+
+
+def echo_json(obj: Any) -> None:
+    """One plain JSON value (a PPS answer) in the ``--raw`` layout."""
+    click.echo(render_json(obj))
+
+
+def repo_ref(
+    text: str, *, what: str = "commit", ref: str = "commit", hint: str = "e.g. images/master"
+) -> tuple[str, str]:
+    """``repo/<ref>`` from the command line (the ref a branch or a commit id)."""
+    repo, sep, name = text.partition("/")
+    if not sep or not repo or not name:
+        raise InvalidArgument(f"invalid {what} {text!r}: expected repo/{ref}", hint=hint)
+    return repo, name
 
 
 def out(text: str) -> None:

@@ -16,7 +16,9 @@ from tusk.errors import ServerUnavailable, TuskError
 COMMAND_MODULES = (
     "tusk.cli.server_cmds",
     "tusk.cli.pfs_cmds",
-    "tusk.cli.pps_cmds",
+    "tusk.cli.pipeline_cmds",
+    "tusk.cli.job_cmds",
+    "tusk.cli.worker_cmds",
 )
 
 

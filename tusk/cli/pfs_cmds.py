@@ -12,9 +12,10 @@ from collections.abc import Iterable, Sequence
 import click
 
 from tusk.api.models import CommitInfo, FileInfo
-from tusk.cli.common import client, out, print_raw, raw_option, warn
-from tusk.cli.format import HeaderTabWriter, Table, ago, bytes_size, print_table, time_difference
+from tusk.cli.common import client, out, print_raw, raw_option, repo_ref, warn
 from tusk.cli.put_cmds import put_file
+from tusk.cli.tables import HeaderTabWriter, Table, print_table
+from tusk.cli.units import ago, bytes_size, time_difference
 from tusk.errors import InvalidArgument, SourceUnavailable
 
 COMMIT_HEADER = ("REPO", "ID", "PARENT", "STARTED", "DURATION", "SIZE")
@@ -195,13 +196,8 @@ def subscribe_commit(repo: str, branch: str, from_: str | None, new: bool, raw: 
 
 
 # -- branches ---------------------------------------------------------------------------------
-def _branch_ref(text: str) -> tuple[str, str]:
-    repo, sep, branch = text.partition("/")
-    if not sep or not repo or not branch:
-        raise InvalidArgument(
-            f"invalid provenance {text!r}: expected repo/branch", hint="e.g. -p images/master"
-        )
-    return repo, branch
+def _provenance(text: str) -> tuple[str, str]:
+    return repo_ref(text, what="provenance", ref="branch", hint="e.g. -p images/master")
 
 
 @click.command("create-branch")
@@ -211,7 +207,7 @@ def _branch_ref(text: str) -> tuple[str, str]:
 @click.option("-p", "--provenance", multiple=True, help="Provenance, as repo/branch (repeatable).")
 def create_branch(repo: str, branch: str, head: str | None, provenance: Sequence[str]) -> None:
     """Create a new branch, or update an existing one."""
-    prov = [_branch_ref(p) for p in provenance] if provenance else None
+    prov = [_provenance(p) for p in provenance] if provenance else None
     client().create_branch(repo, branch, head=head or None, provenance=prov)
 
 

@@ -11,6 +11,8 @@ DEFAULT_ADDRESS = "http://127.0.0.1:30650"
 
 @dataclass(frozen=True)
 class ClientConfig:
+    """Where the server is, the token to send, and the home of a server the CLI starts."""
+
     address: str
     token: str | None
     home: Path
@@ -18,6 +20,7 @@ class ClientConfig:
 
     @classmethod
     def from_env(cls) -> ClientConfig:
+        """The settings from ``TUSK_ADDRESS`` (or ``PACHD_ADDRESS``), ``TUSK_AUTH_TOKEN``, ``TUSK_HOME``."""
         addr = os.environ.get("TUSK_ADDRESS") or os.environ.get("PACHD_ADDRESS")
         if addr and "://" not in addr:
             addr = "http://" + addr

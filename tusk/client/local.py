@@ -17,6 +17,7 @@ from tusk.errors import ServerUnavailable
 
 
 def is_up(address: str, timeout: float = 1.0) -> bool:
+    """Whether a tusk server answers at ``address``."""
     try:
         return httpx.get(address.rstrip("/") + "/v1/info", timeout=timeout).status_code == 200
     except httpx.HTTPError:
@@ -69,6 +70,7 @@ def ensure_server(cfg: ClientConfig, announce: bool = True) -> None:
 
 
 def pid_of(home: Path) -> int | None:
+    """The pid the server of ``home`` recorded, if any."""
     try:
         return int((home / "tuskd.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -76,6 +78,7 @@ def pid_of(home: Path) -> int | None:
 
 
 def stop_server(cfg: ClientConfig, wait: float = 30.0) -> bool:
+    """Stop the server of ``cfg.home`` (SIGTERM, then SIGKILL after ``wait``); False if none ran."""
     pid = pid_of(cfg.home)
     if pid is None:
         return False

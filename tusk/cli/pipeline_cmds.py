@@ -1,0 +1,223 @@
+"""Pipeline commands in pachctl 1.7's grammar: create, update, edit, extract, inspect, list,
+delete, start and stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+import click
+import httpx
+
+from tusk.cli.common import client, echo_json, out, raw_option, warn
+from tusk.cli.jsonpb import render_json
+from tusk.cli.legacy_derive import input_shorthand, specs_before_update, transform_warnings
+from tusk.cli.pps_details import pipeline_details
+from tusk.cli.tables import print_table
+from tusk.cli.units import ago, from_timestamp
+from tusk.errors import InvalidArgument, SourceUnavailable
+
+PIPELINE_HEADER = ("NAME", "INPUT", "OUTPUT", "CREATED", "STATE")
+
+
+# -- pipelines: create / update / edit ----------------------------------------------------------
+def _read_spec(path: str) -> tuple[str, str]:
+    """The text of ``-f`` (a file, an http(s) URL or ``-`` for stdin) and a name for errors."""
+    if path == "-":
+        warn("Reading from stdin.")
+        return sys.stdin.read(), "stdin"
+    if path.startswith(("http://", "https://")):
+        try:
+            resp = httpx.get(path, follow_redirects=True, timeout=60)
+            resp.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise SourceUnavailable(
+                f"could not read pipeline spec from {path}: {exc}", hint="check the URL"
+            ) from None
+        return resp.text, path
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read(), path
+    except OSError as exc:
+        raise SourceUnavailable(
+            f"could not read pipeline spec {path}: {exc.strerror}",
+            hint="pass the spec with -f <file>, -f <url>, or on stdin",
+        ) from None
+
+
+def _send_specs(text: str, source: str, *, update: bool, reprocess: bool) -> None:
+    pps = client().pps
+    before = specs_before_update(pps, text) if update and not reprocess else {}
+    infos = pps.create_pipeline(text, source=source, update=update, reprocess=reprocess)
+    for warning in transform_warnings(before, infos):
+        warn(warning)
+
+
+def _pipeline_file_options(f: Any) -> Any:
+    f = click.option("--password", default="", help="Registry password (accepted; unused).")(f)
+    f = click.option("-u", "--username", default="", help="Registry user (accepted; unused).")(f)
+    f = click.option(
+        "-r", "--registry", default="docker.io", help="Image registry (accepted; unused)."
+    )(f)
+    f = click.option(
+        "-p", "--push-images", is_flag=True, help="Not supported by tusk (no registry)."
+    )(f)
+    return click.option(
+        "-f", "--file", "path", default="-", help="The spec: a file, a URL, or - for stdin."
+    )(f)
+
+
+def _warn_push(push_images: bool) -> None:
+    if push_images:
+        warn("--push-images is not supported by tusk (there is no image registry); continuing.")
+
+
+@click.command("create-pipeline")
+@_pipeline_file_options
+def create_pipeline(
+    path: str, push_images: bool, registry: str, username: str, password: str
+) -> None:
+    """Create a new pipeline from a spec (several specs may stand in one file)."""
+    _warn_push(push_images)
+    text, source = _read_spec(path)
+    _send_specs(text, source, update=False, reprocess=False)
+
+
+@click.command("update-pipeline")
+@_pipeline_file_options
+@click.option("--reprocess", is_flag=True, help="Reprocess datums that were already processed.")
+def update_pipeline(
+    path: str, push_images: bool, registry: str, username: str, password: str, reprocess: bool
+) -> None:
+    """Update an existing pipeline from a spec."""
+    _warn_push(push_images)
+    text, source = _read_spec(path)
+    _send_specs(text, source, update=True, reprocess=reprocess)
+
+
+@click.command("edit-pipeline")
+@click.argument("pipeline")
+@click.option("--editor", default="", help="Editor to use ($EDITOR, else vi).")
+@click.option("--reprocess", is_flag=True, help="Reprocess datums that were already processed.")
+def edit_pipeline(pipeline: str, editor: str, reprocess: bool) -> None:
+    """Edit a pipeline's spec in an editor, then update the pipeline."""
+    original = render_json(client().extract_pipeline(pipeline)) + "\n"
+    fd, path = tempfile.mkstemp(prefix=f"{pipeline}-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(original)
+        command = shlex.split(editor or os.environ.get("EDITOR") or "vi")
+        try:
+            code = subprocess.call([*command, path])
+        except OSError as exc:
+            raise InvalidArgument(
+                f"could not start editor {command[0]}: {exc.strerror}",
+                hint="pass --editor <program> or set $EDITOR",
+            ) from None
+        if code != 0:
+            raise InvalidArgument(f"editor {command[0]} exited with {code}; nothing was changed")
+        with open(path, encoding="utf-8") as fh:
+            edited = fh.read()
+    finally:
+        os.unlink(path)
+    if edited == original or _same_json(edited, original):
+        click.echo("Pipeline unchanged, no update will be performed.")
+        return
+    _send_specs(edited, f"edit-pipeline {pipeline}", update=True, reprocess=reprocess)
+
+
+def _same_json(a: str, b: str) -> bool:
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except ValueError:
+        return False
+
+
+# -- pipelines: read ----------------------------------------------------------------------------
+@click.command("extract-pipeline")
+@click.argument("pipeline")
+def extract_pipeline(pipeline: str) -> None:
+    """Print the spec a pipeline was created from (with its salt), as JSON."""
+    echo_json(client().extract_pipeline(pipeline))
+
+
+@click.command("inspect-pipeline")
+@click.argument("pipeline")
+@raw_option
+def inspect_pipeline(pipeline: str, raw: bool) -> None:
+    """Return info about a pipeline."""
+    info = client().inspect_pipeline(pipeline)
+    if raw:
+        echo_json(info)
+    else:
+        out(pipeline_details(info))
+
+
+@click.command("list-pipeline")
+@click.option("-s", "--spec", is_flag=True, help="Print the specs of the pipelines as JSON.")
+@raw_option
+def list_pipeline(spec: bool, raw: bool) -> None:
+    """Return info about all pipelines, newest first."""
+    infos = client().list_pipeline()
+    if raw or spec:
+        for info in infos:
+            echo_json(info["spec"] if spec else info)
+        return
+    rows = [
+        (
+            i["name"],
+            input_shorthand(i["spec"].get("input")),
+            f"{i['name']}/{i['spec'].get('output_branch') or 'master'}",
+            ago(from_timestamp(i["created"])),
+            i["state"],
+        )
+        for i in infos
+    ]
+    out(print_table(PIPELINE_HEADER, rows))
+
+
+# -- pipelines: delete / start / stop -----------------------------------------------------------
+@click.command("delete-pipeline")
+@click.argument("pipeline", required=False)
+@click.option("--all", "all_", is_flag=True, help="Delete all pipelines.")
+@click.option("-f", "--force", is_flag=True, help="Delete even if other pipelines read it.")
+def delete_pipeline(pipeline: str | None, all_: bool, force: bool) -> None:
+    """Delete a pipeline (its output repo and jobs go with it)."""
+    if bool(pipeline) == all_:
+        raise InvalidArgument(
+            "either a pipeline name or the --all flag needs to be provided",
+            hint="tusk delete-pipeline <pipeline>, or tusk delete-pipeline --all",
+        )
+    client().delete_pipeline(pipeline, all=all_, force=force)
+
+
+@click.command("start-pipeline")
+@click.argument("pipeline")
+def start_pipeline(pipeline: str) -> None:
+    """Restart a stopped pipeline (one job over the current inputs)."""
+    client().start_pipeline(pipeline)
+
+
+@click.command("stop-pipeline")
+@click.argument("pipeline")
+def stop_pipeline(pipeline: str) -> None:
+    """Stop a pipeline: no new jobs start until start-pipeline."""
+    client().stop_pipeline(pipeline)
+
+
+COMMANDS = [
+    create_pipeline,
+    update_pipeline,
+    edit_pipeline,
+    extract_pipeline,
+    inspect_pipeline,
+    list_pipeline,
+    delete_pipeline,
+    start_pipeline,
+    stop_pipeline,
+]

@@ -1,0 +1,123 @@
+"""What the workers of pipelines do, in pachctl 1.7's grammar: get-logs and list-worker."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from tusk.cli.common import client, echo_json, out, raw_option
+from tusk.cli.jsonpb import proto_timestamp_json
+from tusk.cli.tables import TabWriter
+from tusk.errors import InvalidArgument
+
+WORKER_HEADER = ("NAME", "READY", "STATUS", "RESTARTS", "AGE")
+
+
+# -- logs ---------------------------------------------------------------------------------------
+def _log_message(row: dict[str, Any]) -> dict[str, Any]:
+    """A log row as 1.7's LogMessage JSON (zero-valued fields left out)."""
+    msg = {
+        "pipelineName": row.get("pipeline"),
+        "jobId": row.get("job_id"),
+        "workerId": row.get("worker"),
+        "datumId": row.get("datum_id"),
+        "master": row.get("master"),
+        "user": row.get("user"),
+        "ts": proto_timestamp_json(datetime.fromtimestamp(row["ts"], UTC))
+        if row.get("ts")
+        else None,
+        "message": row.get("message"),
+    }
+    return {k: v for k, v in msg.items() if v}
+
+
+@click.command("get-logs")
+@click.option("-p", "--pipeline", default="", help="Only this pipeline's logs.")
+@click.option("--job", default="", help="Only this job's logs.")
+@click.option("--datum", default="", help="Only this datum's logs.")
+@click.option("--inputs", default="", help="Only datums with these inputs (comma-separated).")
+@click.option("--master", is_flag=True, help="The master process's logs (needs --pipeline).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-t", "--tail", default=0, type=int, help="Only the last N lines (0 = all).")
+@raw_option
+def get_logs(
+    pipeline: str,
+    job: str,
+    datum: str,
+    inputs: str,
+    master: bool,
+    follow: bool,
+    tail: int,
+    raw: bool,
+) -> None:
+    """Return the logs of user code (and, with --master, of the pipeline master)."""
+    if master and not pipeline:
+        raise InvalidArgument("--master requires --pipeline", hint="tusk get-logs --master -p <p>")
+    if not pipeline and not job:
+        raise InvalidArgument(
+            "get-logs needs --pipeline or --job",
+            hint="tusk get-logs -p <pipeline>, or tusk get-logs --job <id>",
+        )
+    rows = client().get_logs(
+        pipeline=pipeline or None,
+        job=job or None,
+        datum=datum or None,
+        master=master,
+        inputs=[i for i in inputs.split(",") if i] or None,
+        follow=follow,
+    )
+    if tail > 0 and not follow:
+        rows = iter(list(rows)[-tail:])
+    try:
+        for row in rows:
+            if raw:
+                out(json.dumps(_log_message(row), ensure_ascii=False, separators=(",", ":")) + "\n")
+            elif row.get("user") or (master and row.get("master")):
+                out(str(row.get("message", "")).rstrip("\n") + "\n")
+    except KeyboardInterrupt:
+        pass
+
+
+# -- workers -----------------------------------------------------------------------------------
+def kube_age(seconds: float) -> str:
+    """kubectl's ``ShortHumanDuration``: ``4s``, ``1m``, ``16m``, ``1h``, ``2d``, ``1y``."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h"
+    if s < 86400 * 365:
+        return f"{s // 86400}d"
+    return f"{s // (86400 * 365)}y"
+
+
+@click.command("list-worker")
+@click.argument("pipeline", required=False)
+@raw_option
+def list_worker(pipeline: str | None, raw: bool) -> None:
+    """List the workers of every pipeline (or of one), like `kubectl get pods`."""
+    workers = client().list_worker(pipeline or None)
+    if raw:
+        for w in workers:
+            echo_json(w)
+        return
+    now = datetime.now(UTC).timestamp()
+    tw = TabWriter(10, 4, 3)
+    tw.write("\t".join(WORKER_HEADER) + "\n")
+    for w in sorted(workers, key=lambda w: str(w["name"])):
+        ready = "1/1" if w["state"] == "Running" else "0/1"
+        age = kube_age(now - float(w["started"]))
+        tw.write(f"{w['name']}\t{ready}\t{w['state']}\t{w['restarts']}\t{age}\n")
+    out(tw.flush())
+
+
+COMMANDS = [get_logs, list_worker]
