@@ -30,7 +30,7 @@ from tusk.pfs.paths import clean_path, validate_branch_name
 from tusk.pfs.repos import require_repo
 from tusk.pfs.split import Splitter
 from tusk.pfs.tree import EMPTY_ROOT, Delete, Node, PutFile
-from tusk.storage import ChunkRef, Ingestor, file_hash, read_chunks
+from tusk.storage import ChunkRef, Ingestor, append_chunks, file_hash, read_chunks
 from tusk.storage.chunking import FileWriter
 
 Op = PutFile | Delete
@@ -157,23 +157,6 @@ class FileService:
     def open_put(self, repo: str, ref: str) -> PutBatch:
         self.check_writable(repo, ref)
         return PutBatch(self, repo, ref)
-
-    def _rechunk_append(
-        self, existing: Sequence[ChunkRef], new: Sequence[ChunkRef]
-    ) -> builtins.list[ChunkRef]:
-        """Append by re-chunking from the existing file's last chunk, so boundaries match a
-        fresh chunking of the whole file and only the tail is stored again."""
-        if not existing:
-            return list(new)
-        if not new:
-            return list(existing)
-        ingest = Ingestor(self.ctx.store)
-        w = ingest.open_file()
-        for piece in read_chunks(self.ctx.store, [existing[-1], *new]):
-            w.write(piece)
-        w.close()
-        ingest.flush()
-        return [*existing[:-1], *w.chunks]
 
     # -- delete / copy -----------------------------------------------------------------------
     def delete(self, repo: str, ref: str, paths: Sequence[str]) -> CommitKey:
@@ -420,7 +403,7 @@ class PutBatch:
                                 hint="choose another path or delete the directory first",
                             )
                         old_chunks = list(old.chunks) if old is not None else []
-                    chunks = fs._rechunk_append(old_chunks, new)
+                    chunks = append_chunks(fs.ctx.store, old_chunks, new)
                 state[e.path] = chunks
                 ops.append(
                     PutFile(e.path, tuple(chunks), sum(c.length for c in chunks), file_hash(chunks))

@@ -293,6 +293,24 @@ class FileWriter:
         return self._prefix_size + self._written
 
 
+def append_chunks(
+    store: ObjectStore, existing: Sequence[ChunkRef], new: Sequence[ChunkRef]
+) -> list[ChunkRef]:
+    """The chunks of a file ``existing`` with the stored bytes of ``new`` appended.
+
+    Re-chunks as :meth:`Ingestor.open_append` does, so only the tail is stored again; the new
+    objects are durable when this returns.
+    """
+    if not existing or not new:
+        return [*existing, *new]
+    with Ingestor(store) as ingestor:
+        writer = ingestor.open_append(existing)
+        for piece in read_chunks(store, new):
+            writer.write(piece)
+        writer.close()
+    return writer.chunks
+
+
 def read_chunks(
     store: ObjectStore, chunks: Sequence[ChunkRef], offset: int = 0, length: int = -1
 ) -> Iterator[bytes]:
