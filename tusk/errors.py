@@ -17,9 +17,10 @@
     ├── ServerUnavailable          unavailable     503   8
     └── Internal                   internal        500   1
 
-Every error carries a stable ``code``, a message and an optional ``hint`` (the fix). The server
-maps codes to HTTP statuses with :data:`HTTP_STATUS`; the client rebuilds the same class from the
-code with :func:`from_wire`; the CLI maps classes to exit codes with ``exit_code``.
+Every error carries a stable ``code``, a message and an optional ``hint`` (the fix). The table
+above is the one mapping: each class holds its ``http_status``, which the server answers with, and
+its ``exit_code``, which the CLI exits with; the client rebuilds the same class from the code with
+:func:`from_wire`.
 """
 
 from __future__ import annotations
@@ -129,7 +130,6 @@ def _all_subclasses(cls: type[TuskError]) -> list[type[TuskError]]:
 
 
 BY_CODE: dict[str, type[TuskError]] = {c.code: c for c in _all_subclasses(TuskError)}
-HTTP_STATUS: dict[str, int] = {c.code: c.http_status for c in _all_subclasses(TuskError)}
 
 
 def from_wire(payload: dict[str, Any]) -> TuskError:

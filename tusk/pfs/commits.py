@@ -15,7 +15,7 @@ from tusk.errors import (
     NotFound,
     OutputBranch,
 )
-from tusk.ids import is_commit_id, new_id, parse_commit_ref
+from tusk.ids import new_id, parse_commit_ref
 from tusk.meta import BranchRow, CommitRow, Tx
 from tusk.pfs.context import PfsContext, to_datetime
 from tusk.pfs.paths import validate_branch_name
@@ -405,7 +405,3 @@ class CommitService:
             provenance=[BranchKey(repo=r, name=n) for r, n in tx.branch_provenance(repo, name)],
             subvenance=[BranchKey(repo=r, name=n) for r, n in tx.branch_subvenance(repo, name)],
         )
-
-
-def looks_like_id(text: str) -> bool:
-    return is_commit_id(text)

@@ -23,7 +23,7 @@ from tusk.errors import (
 )
 from tusk.ids import new_id, parse_commit_ref
 from tusk.meta import CommitRow, Tx
-from tusk.pfs.commits import commit_info, is_output_branch, resolve
+from tusk.pfs.commits import is_output_branch, resolve
 from tusk.pfs.context import PfsContext
 from tusk.pfs.glob import compile_glob
 from tusk.pfs.paths import clean_path, validate_branch_name
@@ -323,10 +323,6 @@ class FileService:
         return DiffResult(
             new_files=[node_info(n) for n in new], old_files=[node_info(n) for n in old]
         )
-
-    def commit_of(self, key: CommitKey) -> object:
-        with self.ctx.meta.transaction(write=False) as tx:
-            return commit_info(tx, resolve(tx, key.repo, key.id))
 
 
 class PutBatch:

@@ -8,9 +8,6 @@ import blake3
 
 from tusk.storage.base import ChunkRef
 
-HASH_NAME = "blake3"
-HASH_HEX_LENGTH = 64
-
 # Below this size blake3's thread pool costs more than it saves.
 _MULTITHREAD_THRESHOLD = 1 << 20
 
