@@ -1,8 +1,9 @@
 """Files: reads (get, list, glob, inspect, diff) and the write path (put, delete, copy).
 
-Writes follow the crash-safe order of DESIGN.md: objects first (the ingestor flushes), then the
+Writes go in the order that makes a crash harmless: objects first (the ingestor flushes), then the
 tree objects, then one transaction that moves the open commit's tree or finishes a new commit and
-moves the branch head, both by compare-and-swap so two writers never lose each other's work.
+moves the branch head. A crash before that transaction leaves only unreferenced objects; both
+moves are compare-and-swap, so two writers never lose each other's work.
 """
 
 from __future__ import annotations

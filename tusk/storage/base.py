@@ -1,7 +1,8 @@
 """Object store interface: immutable, content-addressed blobs by id.
 
-Backends are chosen by URL scheme in :func:`tusk.storage.open_object_store` (``file://`` now,
-``s3://`` later). Every backend must pass ``tests/functional/test_object_store_contract.py``.
+Backends are chosen by URL scheme in :func:`tusk.storage.open_object_store` (``file://`` for a
+local directory, ``s3://`` for a bucket). Every backend must pass the contract suite in
+``tests/functional/test_object_store_contract.py``.
 """
 
 from __future__ import annotations
