@@ -20,7 +20,7 @@ from types import TracebackType
 from pyfastcdc import FastCDC
 
 from tusk.errors import Internal, InvalidArgument
-from tusk.storage.base import ChunkRef, ObjectStore
+from tusk.storage.base import ChunkRef, ObjectStore, check_range
 from tusk.storage.hashing import file_hash, hash_bytes
 
 AVG_CHUNK_SIZE = 1 << 20
@@ -315,8 +315,7 @@ def read_chunks(
     store: ObjectStore, chunks: Sequence[ChunkRef], offset: int = 0, length: int = -1
 ) -> Iterator[bytes]:
     """Stream ``length`` bytes (to the end when -1) of a file from ``offset``, chunk by chunk."""
-    if offset < 0 or length < -1:
-        raise InvalidArgument(f"invalid range offset={offset} length={length}")
+    check_range(offset, length)
     end = None if length == -1 else offset + length
     position = 0
     for chunk in chunks:
