@@ -39,10 +39,12 @@ MAX_WRITE_ATTEMPTS = 50
 
 
 def has_glob(path: str) -> bool:
+    """Whether ``path`` holds glob syntax (and so names a set of files)."""
     return any(c in path for c in "*?[]{}!")
 
 
 def node_info(node: Node, children: Sequence[str] = ()) -> FileInfo:
+    """The wire form of a tree node."""
     return FileInfo(
         path=node.path,
         type=node.kind,
@@ -65,6 +67,8 @@ class Target:
 
 
 class FileService:
+    """Files in commits: reads (get, list, glob, inspect, walk, diff) and writes."""
+
     def __init__(self, ctx: PfsContext) -> None:
         self.ctx = ctx
 
@@ -95,6 +99,7 @@ class FileService:
         return Target(repo, base, None, branch, head.id if head else None)
 
     def check_writable(self, repo: str, ref: str) -> None:
+        """Raise now if ``repo@ref`` cannot take writes (before any bytes are sent)."""
         with self.ctx.meta.transaction(write=False) as tx:
             self._target(tx, repo, ref)
 
@@ -156,11 +161,14 @@ class FileService:
 
     # -- put ---------------------------------------------------------------------------------
     def open_put(self, repo: str, ref: str) -> PutBatch:
+        """Start a put-file batch into ``repo@ref``; its ``commit`` writes it."""
         self.check_writable(repo, ref)
         return PutBatch(self, repo, ref)
 
     # -- delete / copy -----------------------------------------------------------------------
     def delete(self, repo: str, ref: str, paths: Sequence[str]) -> CommitKey:
+        """Delete files, directories or glob matches in one commit."""
+
         def build(root: str) -> builtins.list[Op]:
             ops: builtins.list[Op] = []
             for p in paths:
@@ -185,6 +193,7 @@ class FileService:
         dst_path: str,
         overwrite: bool = False,
     ) -> CommitKey:
+        """Copy a file or directory from one commit into another (appending unless ``overwrite``)."""
         src_root = self._read_root(src_repo, src_ref)
         src_path, dst_path = clean_path(src_path), clean_path(dst_path)
         node = self.ctx.tree.get(src_root, src_path)
@@ -252,6 +261,7 @@ class FileService:
             yield from read_chunks(self.ctx.store, f.chunks, offset, length)
 
     def inspect(self, repo: str, ref: str, path: str) -> FileInfo:
+        """One file or directory, with a directory's child names."""
         root = self._read_root(repo, ref)
         node = self.ctx.tree.get(root, clean_path(path))
         if node is None:
@@ -264,6 +274,7 @@ class FileService:
         return node_info(node, children)
 
     def list(self, repo: str, ref: str, path: str = "/") -> builtins.list[FileInfo]:
+        """What list-file shows: a directory's children or a file, for ``path`` or each glob match."""
         root = self._read_root(repo, ref)
         matches: builtins.list[Node]
         if has_glob(path):
@@ -282,11 +293,13 @@ class FileService:
         return out
 
     def glob(self, repo: str, ref: str, pattern: str) -> builtins.list[FileInfo]:
+        """Files and directories matching ``pattern``."""
         compile_glob(pattern)
         root = self._read_root(repo, ref)
         return [node_info(n) for n in self.ctx.tree.glob(root, pattern)]
 
     def walk(self, repo: str, ref: str, path: str = "/") -> builtins.list[FileInfo]:
+        """Every file and directory under ``path``, depth-first."""
         root = self._read_root(repo, ref)
         p = clean_path(path)
         node = self.ctx.tree.get(root, p)
@@ -306,6 +319,7 @@ class FileService:
         old_path: str | None = None,
         shallow: bool = False,
     ) -> DiffResult:
+        """Files that differ between a commit and its parent (or another commit)."""
         new_root = self._read_root(new_repo, new_ref)
         path = clean_path(new_path)
         if old_ref is None:
@@ -346,6 +360,7 @@ class PutBatch:
         target_datums: int = 0,
         target_bytes: int = 0,
     ) -> None:
+        """Start the next file; its bytes follow through ``write``."""
         # Only a split may target the root (it becomes the directory); a file needs a name, and
         # a bad path must fail before any bytes are uploaded.
         entry = _Entry(clean_path(path, allow_root=bool(split)), overwrite)
@@ -357,6 +372,7 @@ class PutBatch:
         self._current = entry
 
     def write(self, data: bytes | memoryview) -> None:
+        """Bytes of the current file."""
         assert self._current is not None, "write before begin_file"
         if self._current.splitter is not None:
             self._current.splitter.write(data)
@@ -365,6 +381,7 @@ class PutBatch:
             self._current.writer.write(data)
 
     def end_file(self) -> None:
+        """End the current file."""
         assert self._current is not None
         if self._current.splitter is not None:
             self._current.splitter.close()
@@ -373,6 +390,7 @@ class PutBatch:
         self._current = None
 
     def commit(self, description: str = "") -> PutResult:
+        """Store what was written as one commit (or into the open commit) and report it."""
         self.ingestor.flush()
         fs = self.files
         tree = fs.ctx.tree

@@ -31,10 +31,12 @@ class ChunkRef:
     length: int
 
     def to_json(self) -> list[str | int]:
+        """The compact wire and tree form: ``[hash, object, offset, length]``."""
         return [self.hash, self.object, self.offset, self.length]
 
     @classmethod
     def from_json(cls, raw: list[str | int]) -> ChunkRef:
+        """The inverse of :meth:`to_json`."""
         h, o, off, ln = raw
         return cls(str(h), str(o), int(off), int(ln))
 
@@ -54,9 +56,13 @@ class ObjectStore(Protocol):
         """Read ``length`` bytes (all when -1) from ``offset``; raise NotFound if absent."""
         ...
 
-    def exists(self, object_id: str) -> bool: ...
+    def exists(self, object_id: str) -> bool:
+        """Whether the object is stored."""
+        ...
 
-    def size(self, object_id: str) -> int: ...
+    def size(self, object_id: str) -> int:
+        """The object's size in bytes; raise NotFound if absent."""
+        ...
 
     def delete(self, object_id: str) -> None:
         """Remove an object (garbage collection only); absent ids are ignored."""
@@ -68,7 +74,9 @@ class ObjectStore(Protocol):
         when they return does nothing here."""
         ...
 
-    def iter_ids(self) -> Iterator[str]: ...
+    def iter_ids(self) -> Iterator[str]:
+        """Every stored object id (garbage collection and checks)."""
+        ...
 
 
 # What every backend checks the same way, with the same errors.

@@ -85,6 +85,7 @@ class Ingestor:
             self.flush()
 
     def open_file(self) -> FileWriter:
+        """A writer for a new file."""
         return FileWriter(self)
 
     def open_append(self, existing: Sequence[ChunkRef]) -> FileWriter:
@@ -199,6 +200,7 @@ class FileWriter:
             self._buf = bytearray()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes to the file."""
         if self._closed:
             raise InvalidArgument("write to a closed file")
         view = data if isinstance(data, memoryview) else memoryview(data)
@@ -242,6 +244,7 @@ class FileWriter:
                 return
 
     def close(self) -> None:
+        """End the file; its chunks are final after the ingestor's ``flush``."""
         if self._closed:
             return
         self._closed = True
@@ -263,22 +266,26 @@ class FileWriter:
 
     @property
     def final(self) -> bool:
+        """Whether ``chunks`` and ``hash`` are final."""
         return self._chunks is not None
 
     @property
     def chunks(self) -> list[ChunkRef]:
+        """The file's chunks, once final."""
         if self._chunks is None:
             raise Internal("a file's chunks are final only after close() and Ingestor.flush()")
         return self._chunks
 
     @property
     def hash(self) -> str:
+        """The file's hash, once final."""
         if self._hash is None:
             raise Internal("a file's hash is final only after close() and Ingestor.flush()")
         return self._hash
 
     @property
     def size(self) -> int:
+        """Bytes in the file so far."""
         return self._prefix_size + self._written
 
 

@@ -13,6 +13,7 @@ _MULTITHREAD_THRESHOLD = 1 << 20
 
 
 def hash_bytes(data: bytes | bytearray | memoryview) -> str:
+    """The content hash (object id) of ``data``."""
     if len(data) > _MULTITHREAD_THRESHOLD:
         return blake3.blake3(data, max_threads=blake3.blake3.AUTO).hexdigest()
     return blake3.blake3(data).hexdigest()

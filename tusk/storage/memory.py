@@ -10,6 +10,8 @@ from tusk.storage.hashing import hash_bytes
 
 
 class MemoryObjectStore:
+    """Objects in a dict (for tests and throwaway engines)."""
+
     def __init__(self) -> None:
         self.url = f"memory://{id(self):x}"
         self._objects: dict[str, bytes] = {}

@@ -51,6 +51,7 @@ class Worker:
         self._stores: dict[str, ObjectStore] = {}
 
     def store(self, url: str) -> ObjectStore:
+        """The object store at ``url``, opened once per worker."""
         store = self._stores.get(url)
         if store is None:
             store = self._stores[url] = self._open_store(url)

@@ -56,6 +56,7 @@ class Bubblewrap:
 
     @property
     def available(self) -> bool:
+        """Whether bubblewrap can be used here."""
         return self.problem is None
 
     def _probe(self) -> str | None:

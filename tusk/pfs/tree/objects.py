@@ -38,6 +38,7 @@ class Node:
 
     @property
     def is_dir(self) -> bool:
+        """Whether this is a directory."""
         return self.kind == "dir"
 
 
