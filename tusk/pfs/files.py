@@ -1,5 +1,7 @@
 """Files: reads (get, list, glob, inspect, diff) and the write path (put, delete, copy).
 
+A put-file batch (:mod:`tusk.pfs.put`) ingests as the bytes stream in and writes through here.
+
 Writes go in the order that makes a crash harmless: objects first (the ingestor flushes), then the
 tree objects, then one transaction that moves the open commit's tree or finishes a new commit and
 moves the branch head. A crash before that transaction leaves only unreferenced objects; both
@@ -9,10 +11,10 @@ moves are compare-and-swap, so two writers never lose each other's work.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tusk.api.models import CommitKey, DiffResult, FileInfo, PutResult
+from tusk.api.models import CommitKey, DiffResult, FileInfo
 from tusk.errors import (
     CommitFailed,
     CommitFinished,
@@ -20,7 +22,6 @@ from tusk.errors import (
     InvalidPath,
     NotFound,
     OutputBranch,
-    PathConflict,
 )
 from tusk.ids import new_id, parse_commit_ref
 from tusk.meta import CommitRow, Tx
@@ -28,11 +29,10 @@ from tusk.pfs.commits import is_output_branch, resolve
 from tusk.pfs.context import PfsContext
 from tusk.pfs.glob import compile_glob
 from tusk.pfs.paths import clean_path, validate_branch_name
+from tusk.pfs.put import BuildOps, PutBatch
 from tusk.pfs.repos import require_repo
-from tusk.pfs.split import Splitter
 from tusk.pfs.tree import EMPTY_ROOT, Delete, Node, PutFile
-from tusk.storage import ChunkRef, Ingestor, append_chunks, file_hash, read_chunks
-from tusk.storage.chunking import FileWriter
+from tusk.storage import file_hash, read_chunks
 
 Op = PutFile | Delete
 MAX_WRITE_ATTEMPTS = 50
@@ -107,7 +107,7 @@ class FileService:
         self,
         repo: str,
         ref: str,
-        build: Callable[[str], list[Op]],
+        build: BuildOps,
         *,
         description: str = "",
     ) -> CommitKey:
@@ -163,7 +163,11 @@ class FileService:
     def open_put(self, repo: str, ref: str) -> PutBatch:
         """Start a put-file batch into ``repo@ref``; its ``commit`` writes it."""
         self.check_writable(repo, ref)
-        return PutBatch(self, repo, ref)
+
+        def write(build: BuildOps, description: str) -> CommitKey:
+            return self._write(repo, ref, build, description=description)
+
+        return PutBatch(self.ctx.store, self.ctx.tree, write)
 
     # -- delete / copy -----------------------------------------------------------------------
     def delete(self, repo: str, ref: str, paths: Sequence[str]) -> CommitKey:
@@ -338,113 +342,3 @@ class FileService:
         return DiffResult(
             new_files=[node_info(n) for n in new], old_files=[node_info(n) for n in old]
         )
-
-
-class PutBatch:
-    """One put-file invocation: any number of files, ingested as they stream, one commit."""
-
-    def __init__(self, files: FileService, repo: str, ref: str) -> None:
-        self.files = files
-        self.repo = repo
-        self.ref = ref
-        self.ingestor = Ingestor(files.ctx.store)
-        self.entries: builtins.list[_Entry] = []
-        self._current: _Entry | None = None
-
-    def begin_file(
-        self,
-        path: str,
-        *,
-        overwrite: bool = False,
-        split: str | None = None,
-        target_datums: int = 0,
-        target_bytes: int = 0,
-    ) -> None:
-        """Start the next file; its bytes follow through ``write``."""
-        # Only a split may target the root (it becomes the directory); a file needs a name, and
-        # a bad path must fail before any bytes are uploaded.
-        entry = _Entry(clean_path(path, allow_root=bool(split)), overwrite)
-        if split:
-            entry.splitter = Splitter(self.ingestor, split, target_datums, target_bytes)
-        else:
-            entry.writer = self.ingestor.open_file()
-        self.entries.append(entry)
-        self._current = entry
-
-    def write(self, data: bytes | memoryview) -> None:
-        """Bytes of the current file."""
-        assert self._current is not None, "write before begin_file"
-        if self._current.splitter is not None:
-            self._current.splitter.write(data)
-        else:
-            assert self._current.writer is not None
-            self._current.writer.write(data)
-
-    def end_file(self) -> None:
-        """End the current file."""
-        assert self._current is not None
-        if self._current.splitter is not None:
-            self._current.splitter.close()
-        elif self._current.writer is not None:
-            self._current.writer.close()
-        self._current = None
-
-    def commit(self, description: str = "") -> PutResult:
-        """Store what was written as one commit (or into the open commit) and report it."""
-        self.ingestor.flush()
-        fs = self.files
-        tree = fs.ctx.tree
-        total = sum(e.size for e in self.entries)
-
-        def build(root: str) -> builtins.list[Op]:
-            ops: builtins.list[Op] = []
-            state: dict[str, list[ChunkRef]] = {}
-            for e in self.entries:
-                if e.splitter is not None:
-                    ops.extend(e.splitter.ops(tree, root, e.path, e.overwrite))
-                    continue
-                assert e.writer is not None
-                new = list(e.writer.chunks)
-                if e.overwrite:
-                    chunks = new
-                else:
-                    if e.path in state:
-                        old_chunks = state[e.path]
-                    else:
-                        old = tree.get(root, e.path)
-                        if old is not None and old.kind == "dir":
-                            raise PathConflict(
-                                f"cannot put file {e.path}: a directory exists at that path",
-                                hint="choose another path or delete the directory first",
-                            )
-                        old_chunks = list(old.chunks) if old is not None else []
-                    chunks = append_chunks(fs.ctx.store, old_chunks, new)
-                state[e.path] = chunks
-                ops.append(
-                    PutFile(e.path, tuple(chunks), sum(c.length for c in chunks), file_hash(chunks))
-                )
-            return ops
-
-        key = fs._write(self.repo, self.ref, build, description=description)
-        return PutResult(
-            commit=key,
-            files=len(self.entries),
-            bytes=total,
-            stored_bytes=self.ingestor.ingested_bytes,
-        )
-
-
-class _Entry:
-    __slots__ = ("path", "overwrite", "writer", "splitter")
-
-    def __init__(self, path: str, overwrite: bool) -> None:
-        self.path = path
-        self.overwrite = overwrite
-        self.writer: FileWriter | None = None
-        self.splitter: Splitter | None = None
-
-    @property
-    def size(self) -> int:
-        if self.writer is not None:
-            return self.writer.size
-        return self.splitter.size if self.splitter is not None else 0
