@@ -29,8 +29,7 @@ from tusk.pps.scheduler import Scheduler
 from tusk.pps.spec import PipelineSpec
 from tusk.pps.trigger import Trigger
 from tusk.storage import open_object_store
-from tusk.worker import SCRATCH_ENV
-from tusk.worker.datum import basic_env
+from tusk.worker.settings import SCRATCH_ENV, basic_env
 
 DEFAULT_PORT = 30650
 

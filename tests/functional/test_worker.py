@@ -21,6 +21,7 @@ from tusk.worker import (
     InputFile,
     OutputFile,
     Worker,
+    WorkerSettings,
     run_datum,
 )
 from tusk.worker.process import MAX_LINE_BYTES
@@ -43,7 +44,9 @@ def scratch(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def worker(scratch: Path) -> Worker:
-    return Worker("pipeline-test-v1-abcde", scratch_root=str(scratch))
+    return Worker(
+        "pipeline-test-v1-abcde", settings=WorkerSettings.from_environ(scratch_root=str(scratch))
+    )
 
 
 def put(store: ObjectStore, path: str, data: bytes) -> InputFile:
@@ -107,11 +110,8 @@ def sandbox_task_fields(sandbox: str) -> dict[str, Any]:
 def test_env_names_inputs_commits_and_job(
     store: LocalObjectStore, scratch: Path, sandbox: str
 ) -> None:
-    worker = Worker(
-        "w",
-        scratch_root=str(scratch),
-        environ={"PATH": os.environ["PATH"], "HOME": "/root", "SECRET_TOKEN": "x"},
-    )
+    environ = {"PATH": os.environ["PATH"], "HOME": "/root", "SECRET_TOKEN": "x"}
+    worker = Worker("w", settings=WorkerSettings.from_environ(environ, scratch_root=str(scratch)))
     data = put(store, "/bar/bar-1", b"1")
     code = "import json, os; print(json.dumps(dict(os.environ)))"
     result = worker.run(
@@ -304,7 +304,11 @@ def test_background_children_are_killed_after_the_command_exits(
 def test_bwrap_sandbox_that_is_missing_fails_the_datum(
     scratch: Path, store: LocalObjectStore
 ) -> None:
-    worker = Worker("w", scratch_root=str(scratch), bubblewrap=Bubblewrap("/no/such/bwrap"))
+    worker = Worker(
+        "w",
+        settings=WorkerSettings.from_environ(scratch_root=str(scratch)),
+        bubblewrap=Bubblewrap("/no/such/bwrap"),
+    )
     result = worker.run(task(store, ["true"], sandbox="bwrap"))
     assert not result.ok
     assert result.reason.startswith("sandbox bwrap was asked for but cannot be used")

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from tusk.errors import Internal, InvalidArgument
-from tusk.storage import ChunkRef, Ingestor, file_hash, hash_bytes, read_chunks
+from tusk.storage import ChunkRef, Ingestor, append_chunks, file_hash, hash_bytes, read_chunks
 from tusk.storage.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 from tusk.storage.memory import MemoryObjectStore
 
@@ -137,6 +137,21 @@ def test_append_to_a_small_file() -> None:
     ingestor.flush()
     assert writer.hash == hash_bytes(b"hello world")
     assert read_all(store, writer.chunks) == b"hello world"
+
+
+def test_append_chunks_joins_two_stored_files() -> None:
+    a = random_bytes(6 * MiB, 9)
+    b = random_bytes(300_000, 10)
+    store = MemoryObjectStore()
+    with Ingestor(store) as ingestor:
+        chunks_a = ingest(ingestor, a)
+        chunks_b = ingest(ingestor, b)
+    joined = append_chunks(store, chunks_a, chunks_b)
+    assert joined[: len(chunks_a) - 1] == chunks_a[:-1]
+    assert file_hash(joined) == file_hash(ingest(Ingestor(MemoryObjectStore()), a + b))
+    assert read_all(store, joined) == a + b
+    assert append_chunks(store, [], chunks_b) == chunks_b
+    assert append_chunks(store, chunks_a, []) == chunks_a
 
 
 def test_small_edit_stores_only_nearby_chunks() -> None:

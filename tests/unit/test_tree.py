@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tusk.errors import InvalidPath, NotFound, PathConflict
-from tusk.pfs import tree as tree_mod
 from tusk.pfs.tree import EMPTY_ROOT, Delete, MakeDir, Node, Op, PutFile, Tree
+from tusk.pfs.tree import write as tree_write
 from tusk.storage.base import ChunkRef
 from tusk.storage.hashing import file_hash, hash_bytes
 
@@ -402,8 +402,8 @@ def _model_apply(model: dict[str, int | None], op: tuple[Any, ...]) -> bool:
 def test_random_batches_match_a_dict_model(batches: list[list[tuple[Any, ...]]]) -> None:
     # Small pages so that paging, splitting and merging happen with a few dozen names.
     with (
-        mock.patch.object(tree_mod, "PAGE_THRESHOLD", 6),
-        mock.patch.object(tree_mod, "_PAGE_MASK", 0x3),
+        mock.patch.object(tree_write, "PAGE_THRESHOLD", 6),
+        mock.patch.object(tree_write, "_PAGE_MASK", 0x3),
     ):
         store = MemStore()
         tree = Tree(store, cache_size=8)

@@ -15,7 +15,7 @@ from tusk.errors import (
     NotFound,
     OutputBranch,
 )
-from tusk.ids import is_commit_id, new_id, parse_commit_ref
+from tusk.ids import new_id, parse_commit_ref
 from tusk.meta import BranchRow, CommitRow, Tx
 from tusk.pfs.context import PfsContext, to_datetime
 from tusk.pfs.paths import validate_branch_name
@@ -24,6 +24,7 @@ from tusk.pfs.tree import EMPTY_ROOT
 
 
 def commit_not_found(repo: str, commit: str) -> NotFound:
+    """The error for a commit ref that names no commit of ``repo``."""
     return NotFound(
         f"commit {commit} not found in repo {repo}",
         hint=f"list commits with `tusk list-commit {repo}`",
@@ -63,10 +64,12 @@ def resolve(tx: Tx, repo: str, ref: str) -> CommitRow:
 
 
 def is_output_branch(tx: Tx, repo: str, branch: str) -> bool:
+    """Whether a pipeline writes ``repo/branch`` (it has provenance)."""
     return bool(tx.branch_provenance(repo, branch))
 
 
 def commit_info(tx: Tx, row: CommitRow) -> CommitInfo:
+    """The wire form of a commit row, with its children and provenance."""
     started = to_datetime(row.started)
     assert started is not None
     return CommitInfo(
@@ -90,6 +93,8 @@ def commit_info(tx: Tx, row: CommitRow) -> CommitInfo:
 
 
 class CommitService:
+    """Commits and branches of repos: start, finish, read, subscribe, delete."""
+
     def __init__(self, ctx: PfsContext) -> None:
         self.ctx = ctx
 
@@ -106,6 +111,7 @@ class CommitService:
         provenance: Sequence[tuple[str, str, str | None]] = (),
         internal: bool = False,
     ) -> CommitInfo:
+        """Open a new commit on ``branch`` (or detached), its tree copied from the parent."""
         if branch is not None:
             validate_branch_name(branch)
         with self.ctx.meta.transaction() as tx:
@@ -160,6 +166,7 @@ class CommitService:
         reason: str = "",
         internal: bool = False,
     ) -> CommitInfo:
+        """Finish an open commit: record its tree and size, and its failure if any."""
         with self.ctx.meta.transaction() as tx:
             row = resolve(tx, repo, ref)
             if row.finished is not None:
@@ -201,12 +208,14 @@ class CommitService:
 
     # -- reads -------------------------------------------------------------------------------
     def inspect(self, repo: str, ref: str) -> CommitInfo:
+        """The commit ``ref`` names in ``repo``."""
         with self.ctx.meta.transaction(write=False) as tx:
             return commit_info(tx, resolve(tx, repo, ref))
 
     def list(
         self, repo: str, to: str | None = None, from_: str | None = None, number: int = 0
     ) -> builtins.list[CommitInfo]:
+        """Commits of ``repo``, newest first; with ``to``, its ancestry back to ``from_``."""
         if from_ and not to:
             raise InvalidArgument(
                 "--from requires a commit or branch to list to",
@@ -336,6 +345,7 @@ class CommitService:
         head: str | None = None,
         provenance: Sequence[tuple[str, str]] | None = None,
     ) -> BranchInfo:
+        """Create or move a branch; ``provenance`` sets the branches it is built from."""
         validate_branch_name(name)
         with self.ctx.meta.transaction() as tx:
             require_repo(tx, repo)
@@ -361,16 +371,19 @@ class CommitService:
         return info
 
     def list_branches(self, repo: str) -> builtins.list[BranchInfo]:
+        """Every branch of ``repo``."""
         with self.ctx.meta.transaction(write=False) as tx:
             require_repo(tx, repo)
             return [self._branch_info(tx, repo, b.name) for b in tx.list_branches(repo)]
 
     def inspect_branch(self, repo: str, name: str) -> BranchInfo:
+        """One branch: its head, provenance and subvenance."""
         with self.ctx.meta.transaction(write=False) as tx:
             require_repo(tx, repo)
             return self._branch_info(tx, repo, name)
 
     def delete_branch(self, repo: str, name: str, force: bool = False) -> None:
+        """Delete a branch; one that others are built from only with ``force``."""
         with self.ctx.meta.transaction() as tx:
             require_repo(tx, repo)
             if tx.get_branch(repo, name) is None:
@@ -395,10 +408,6 @@ class CommitService:
             provenance=[BranchKey(repo=r, name=n) for r, n in tx.branch_provenance(repo, name)],
             subvenance=[BranchKey(repo=r, name=n) for r, n in tx.branch_subvenance(repo, name)],
         )
-
-
-def looks_like_id(text: str) -> bool:
-    return is_commit_id(text)
 
 
 def upstream_branches(tx: Tx, branch: tuple[str, str]) -> set[tuple[str, str]]:

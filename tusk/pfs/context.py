@@ -17,6 +17,8 @@ SPEC_REPO = "__spec__"
 
 @dataclass
 class PfsContext:
+    """What every PFS service shares: stores, tree codec, change feed and clock."""
+
     meta: MetadataStore
     store: ObjectStore
     tree: Tree
@@ -25,4 +27,5 @@ class PfsContext:
 
 
 def to_datetime(ts: float | None) -> datetime | None:
+    """A stored timestamp (seconds since the epoch) as an aware UTC datetime."""
     return None if ts is None else datetime.fromtimestamp(ts, UTC)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 
 class ChangeFeed:
+    """Counts changes and wakes waiters and listeners when one is published."""
+
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._version = 0
@@ -18,6 +20,7 @@ class ChangeFeed:
 
     @property
     def version(self) -> int:
+        """The number of changes published so far."""
         return self._version
 
     def subscribe(self, listener: Callable[[str, str, str], None]) -> None:
@@ -25,6 +28,7 @@ class ChangeFeed:
         self._listeners.append(listener)
 
     def publish(self, kind: str, repo: str, name: str) -> None:
+        """Announce a change (kind: head | finish | delete) to waiters and listeners."""
         with self._cond:
             self._version += 1
             self._cond.notify_all()

@@ -1,17 +1,20 @@
 """Files: reads (get, list, glob, inspect, diff) and the write path (put, delete, copy).
 
-Writes follow the crash-safe order of DESIGN.md: objects first (the ingestor flushes), then the
+A put-file batch (:mod:`tusk.pfs.put`) ingests as the bytes stream in and writes through here.
+
+Writes go in the order that makes a crash harmless: objects first (the ingestor flushes), then the
 tree objects, then one transaction that moves the open commit's tree or finishes a new commit and
-moves the branch head, both by compare-and-swap so two writers never lose each other's work.
+moves the branch head. A crash before that transaction leaves only unreferenced objects; both
+moves are compare-and-swap, so two writers never lose each other's work.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tusk.api.models import CommitKey, DiffResult, FileInfo, PutResult
+from tusk.api.models import CommitKey, DiffResult, FileInfo
 from tusk.errors import (
     CommitFailed,
     CommitFinished,
@@ -19,29 +22,29 @@ from tusk.errors import (
     InvalidPath,
     NotFound,
     OutputBranch,
-    PathConflict,
 )
 from tusk.ids import new_id, parse_commit_ref
 from tusk.meta import CommitRow, Tx
-from tusk.pfs.commits import commit_info, is_output_branch, resolve
+from tusk.pfs.commits import is_output_branch, resolve
 from tusk.pfs.context import PfsContext
 from tusk.pfs.glob import compile_glob
 from tusk.pfs.paths import clean_path, validate_branch_name
+from tusk.pfs.put import BuildOps, PutBatch
 from tusk.pfs.repos import require_repo
-from tusk.pfs.split import Splitter
 from tusk.pfs.tree import EMPTY_ROOT, Delete, Node, PutFile
-from tusk.storage import ChunkRef, Ingestor, file_hash, read_chunks
-from tusk.storage.chunking import FileWriter
+from tusk.storage import file_hash, read_chunks
 
 Op = PutFile | Delete
 MAX_WRITE_ATTEMPTS = 50
 
 
 def has_glob(path: str) -> bool:
+    """Whether ``path`` holds glob syntax (and so names a set of files)."""
     return any(c in path for c in "*?[]{}!")
 
 
 def node_info(node: Node, children: Sequence[str] = ()) -> FileInfo:
+    """The wire form of a tree node."""
     return FileInfo(
         path=node.path,
         type=node.kind,
@@ -64,6 +67,8 @@ class Target:
 
 
 class FileService:
+    """Files in commits: reads (get, list, glob, inspect, walk, diff) and writes."""
+
     def __init__(self, ctx: PfsContext) -> None:
         self.ctx = ctx
 
@@ -94,6 +99,7 @@ class FileService:
         return Target(repo, base, None, branch, head.id if head else None)
 
     def check_writable(self, repo: str, ref: str) -> None:
+        """Raise now if ``repo@ref`` cannot take writes (before any bytes are sent)."""
         with self.ctx.meta.transaction(write=False) as tx:
             self._target(tx, repo, ref)
 
@@ -101,7 +107,7 @@ class FileService:
         self,
         repo: str,
         ref: str,
-        build: Callable[[str], list[Op]],
+        build: BuildOps,
         *,
         description: str = "",
     ) -> CommitKey:
@@ -155,28 +161,18 @@ class FileService:
 
     # -- put ---------------------------------------------------------------------------------
     def open_put(self, repo: str, ref: str) -> PutBatch:
+        """Start a put-file batch into ``repo@ref``; its ``commit`` writes it."""
         self.check_writable(repo, ref)
-        return PutBatch(self, repo, ref)
 
-    def _rechunk_append(
-        self, existing: Sequence[ChunkRef], new: Sequence[ChunkRef]
-    ) -> builtins.list[ChunkRef]:
-        """Append by re-chunking from the existing file's last chunk, so boundaries match a
-        fresh chunking of the whole file and only the tail is stored again."""
-        if not existing:
-            return list(new)
-        if not new:
-            return list(existing)
-        ingest = Ingestor(self.ctx.store)
-        w = ingest.open_file()
-        for piece in read_chunks(self.ctx.store, [existing[-1], *new]):
-            w.write(piece)
-        w.close()
-        ingest.flush()
-        return [*existing[:-1], *w.chunks]
+        def write(build: BuildOps, description: str) -> CommitKey:
+            return self._write(repo, ref, build, description=description)
+
+        return PutBatch(self.ctx.store, self.ctx.tree, write)
 
     # -- delete / copy -----------------------------------------------------------------------
     def delete(self, repo: str, ref: str, paths: Sequence[str]) -> CommitKey:
+        """Delete files, directories or glob matches in one commit."""
+
         def build(root: str) -> builtins.list[Op]:
             ops: builtins.list[Op] = []
             for p in paths:
@@ -201,6 +197,7 @@ class FileService:
         dst_path: str,
         overwrite: bool = False,
     ) -> CommitKey:
+        """Copy a file or directory from one commit into another (appending unless ``overwrite``)."""
         src_root = self._read_root(src_repo, src_ref)
         src_path, dst_path = clean_path(src_path), clean_path(dst_path)
         node = self.ctx.tree.get(src_root, src_path)
@@ -268,6 +265,7 @@ class FileService:
             yield from read_chunks(self.ctx.store, f.chunks, offset, length)
 
     def inspect(self, repo: str, ref: str, path: str) -> FileInfo:
+        """One file or directory, with a directory's child names."""
         root = self._read_root(repo, ref)
         node = self.ctx.tree.get(root, clean_path(path))
         if node is None:
@@ -280,6 +278,7 @@ class FileService:
         return node_info(node, children)
 
     def list(self, repo: str, ref: str, path: str = "/") -> builtins.list[FileInfo]:
+        """What list-file shows: a directory's children or a file, for ``path`` or each glob match."""
         root = self._read_root(repo, ref)
         matches: builtins.list[Node]
         if has_glob(path):
@@ -298,11 +297,13 @@ class FileService:
         return out
 
     def glob(self, repo: str, ref: str, pattern: str) -> builtins.list[FileInfo]:
+        """Files and directories matching ``pattern``."""
         compile_glob(pattern)
         root = self._read_root(repo, ref)
         return [node_info(n) for n in self.ctx.tree.glob(root, pattern)]
 
     def walk(self, repo: str, ref: str, path: str = "/") -> builtins.list[FileInfo]:
+        """Every file and directory under ``path``, depth-first."""
         root = self._read_root(repo, ref)
         p = clean_path(path)
         node = self.ctx.tree.get(root, p)
@@ -322,6 +323,7 @@ class FileService:
         old_path: str | None = None,
         shallow: bool = False,
     ) -> DiffResult:
+        """Files that differ between a commit and its parent (or another commit)."""
         new_root = self._read_root(new_repo, new_ref)
         path = clean_path(new_path)
         if old_ref is None:
@@ -340,113 +342,3 @@ class FileService:
         return DiffResult(
             new_files=[node_info(n) for n in new], old_files=[node_info(n) for n in old]
         )
-
-    def commit_of(self, key: CommitKey) -> object:
-        with self.ctx.meta.transaction(write=False) as tx:
-            return commit_info(tx, resolve(tx, key.repo, key.id))
-
-
-class PutBatch:
-    """One put-file invocation: any number of files, ingested as they stream, one commit."""
-
-    def __init__(self, files: FileService, repo: str, ref: str) -> None:
-        self.files = files
-        self.repo = repo
-        self.ref = ref
-        self.ingestor = Ingestor(files.ctx.store)
-        self.entries: builtins.list[_Entry] = []
-        self._current: _Entry | None = None
-
-    def begin_file(
-        self,
-        path: str,
-        *,
-        overwrite: bool = False,
-        split: str | None = None,
-        target_datums: int = 0,
-        target_bytes: int = 0,
-    ) -> None:
-        # Only a split may target the root (it becomes the directory); a file needs a name, and
-        # a bad path must fail before any bytes are uploaded.
-        entry = _Entry(clean_path(path, allow_root=bool(split)), overwrite)
-        if split:
-            entry.splitter = Splitter(self.ingestor, split, target_datums, target_bytes)
-        else:
-            entry.writer = self.ingestor.open_file()
-        self.entries.append(entry)
-        self._current = entry
-
-    def write(self, data: bytes | memoryview) -> None:
-        assert self._current is not None, "write before begin_file"
-        if self._current.splitter is not None:
-            self._current.splitter.write(data)
-        else:
-            assert self._current.writer is not None
-            self._current.writer.write(data)
-
-    def end_file(self) -> None:
-        assert self._current is not None
-        if self._current.splitter is not None:
-            self._current.splitter.close()
-        elif self._current.writer is not None:
-            self._current.writer.close()
-        self._current = None
-
-    def commit(self, description: str = "") -> PutResult:
-        self.ingestor.flush()
-        fs = self.files
-        tree = fs.ctx.tree
-        total = sum(e.size for e in self.entries)
-
-        def build(root: str) -> builtins.list[Op]:
-            ops: builtins.list[Op] = []
-            state: dict[str, list[ChunkRef]] = {}
-            for e in self.entries:
-                if e.splitter is not None:
-                    ops.extend(e.splitter.ops(tree, root, e.path, e.overwrite))
-                    continue
-                assert e.writer is not None
-                new = list(e.writer.chunks)
-                if e.overwrite:
-                    chunks = new
-                else:
-                    if e.path in state:
-                        old_chunks = state[e.path]
-                    else:
-                        old = tree.get(root, e.path)
-                        if old is not None and old.kind == "dir":
-                            raise PathConflict(
-                                f"cannot put file {e.path}: a directory exists at that path",
-                                hint="choose another path or delete the directory first",
-                            )
-                        old_chunks = list(old.chunks) if old is not None else []
-                    chunks = fs._rechunk_append(old_chunks, new)
-                state[e.path] = chunks
-                ops.append(
-                    PutFile(e.path, tuple(chunks), sum(c.length for c in chunks), file_hash(chunks))
-                )
-            return ops
-
-        key = fs._write(self.repo, self.ref, build, description=description)
-        return PutResult(
-            commit=key,
-            files=len(self.entries),
-            bytes=total,
-            stored_bytes=self.ingestor.ingested_bytes,
-        )
-
-
-class _Entry:
-    __slots__ = ("path", "overwrite", "writer", "splitter")
-
-    def __init__(self, path: str, overwrite: bool) -> None:
-        self.path = path
-        self.overwrite = overwrite
-        self.writer: FileWriter | None = None
-        self.splitter: Splitter | None = None
-
-    @property
-    def size(self) -> int:
-        if self.writer is not None:
-            return self.writer.size
-        return self.splitter.size if self.splitter is not None else 0

@@ -26,6 +26,8 @@ class _Segment:
 
 @dataclass(frozen=True)
 class GlobPattern:
+    """A compiled glob: its matcher and what a walk needs to prune."""
+
     pattern: str  # canonical form
     regex: re.Pattern[str] = field(repr=False)
     is_literal: bool
@@ -35,6 +37,7 @@ class GlobPattern:
 
     @property
     def matches_root_only(self) -> bool:
+        """Whether the pattern is ``/`` (matches the root directory alone)."""
         return self.pattern == "/"
 
     def match(self, path: str) -> bool:
@@ -77,6 +80,7 @@ class GlobPattern:
 
 
 def canonical_pattern(pattern: str) -> str:
+    """``pattern`` with empty and ``.`` components dropped, starting with ``/``."""
     parts = [p for p in pattern.split("/") if p and p != "."]
     return "/" + "/".join(parts)
 

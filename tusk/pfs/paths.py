@@ -62,6 +62,7 @@ def split_path(path: str) -> list[str]:
 
 
 def join_path(parent: str, name: str) -> str:
+    """The canonical path of ``name`` inside directory ``parent``."""
     return parent + name if parent == ROOT else f"{parent}/{name}"
 
 
@@ -72,6 +73,7 @@ def parent_and_name(path: str) -> tuple[str, str]:
 
 
 def validate_repo_name(name: str) -> str:
+    """``name`` if it is a valid repo name, else InvalidName."""
     if not _NAME.match(name):
         raise InvalidName(
             f"repo name ({name}) invalid: only alphanumeric characters, underscores, and dashes "
@@ -83,6 +85,7 @@ def validate_repo_name(name: str) -> str:
 
 
 def validate_branch_name(name: str) -> str:
+    """``name`` if it is a valid branch name (not a commit id), else InvalidName."""
     if not _NAME.match(name):
         hint = "rename the branch using only a-z, A-Z, 0-9, _ and -"
         if "^" in name or "~" in name:

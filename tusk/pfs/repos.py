@@ -12,10 +12,12 @@ from tusk.pfs.paths import validate_repo_name
 
 
 def repo_not_found(name: str) -> NotFound:
+    """The error for a repo that does not exist."""
     return NotFound(f"repo {name} not found", hint="list repos with `tusk list-repo`", repo=name)
 
 
 def require_repo(tx: Tx, name: str) -> RepoRow:
+    """The repo row of ``name``, or NotFound."""
     row = tx.get_repo(name)
     if row is None:
         raise repo_not_found(name)
@@ -23,10 +25,13 @@ def require_repo(tx: Tx, name: str) -> RepoRow:
 
 
 class RepoService:
+    """Repos: create, update, inspect, list, delete."""
+
     def __init__(self, ctx: PfsContext) -> None:
         self.ctx = ctx
 
     def create(self, name: str, description: str = "", *, kind: str = "user") -> RepoInfo:
+        """Create a repo."""
         if name != SPEC_REPO:
             validate_repo_name(name)
         with self.ctx.meta.transaction() as tx:
@@ -34,6 +39,7 @@ class RepoService:
             return self._info(tx, require_repo(tx, name))
 
     def ensure(self, name: str, *, kind: str) -> None:
+        """Create a repo of ``kind`` unless it exists; an existing one takes any ``kind`` but user."""
         with self.ctx.meta.transaction() as tx:
             row = tx.get_repo(name)
             if row is None:
@@ -42,16 +48,19 @@ class RepoService:
                 tx.update_repo(name, kind=kind)
 
     def update(self, name: str, description: str) -> RepoInfo:
+        """Change a repo's description."""
         with self.ctx.meta.transaction() as tx:
             require_repo(tx, name)
             tx.update_repo(name, description=description)
             return self._info(tx, require_repo(tx, name))
 
     def inspect(self, name: str) -> RepoInfo:
+        """One repo, with its size and branches."""
         with self.ctx.meta.transaction(write=False) as tx:
             return self._info(tx, require_repo(tx, name))
 
     def list(self, include_hidden: bool = False) -> builtins.list[RepoInfo]:
+        """Every repo (the hidden spec repo only with ``include_hidden``)."""
         with self.ctx.meta.transaction(write=False) as tx:
             return [
                 self._info(tx, r) for r in tx.list_repos() if include_hidden or r.name != SPEC_REPO
@@ -60,6 +69,7 @@ class RepoService:
     def delete(
         self, name: str | None, *, all: bool = False, force: bool = False
     ) -> builtins.list[str]:
+        """Delete one repo (one that pipelines read only with ``force``), or all of them."""
         if bool(name) == bool(all):
             raise InvalidArgument(
                 "either a repo name or the --all flag needs to be provided",

@@ -17,6 +17,8 @@ _SPLIT_NAME = re.compile(r"^[0-9a-f]{16}$")
 
 
 class Splitter:
+    """Cuts one input stream into records and records into numbered files."""
+
     def __init__(
         self, ingestor: Ingestor, mode: str, target_datums: int, target_bytes: int
     ) -> None:
@@ -55,6 +57,7 @@ class Splitter:
         self.size += len(record)
 
     def write(self, data: bytes | memoryview) -> None:
+        """Bytes of the stream; whole records go to files as they complete."""
         self._buf += bytes(data)
         if self.mode == "line":
             *lines, self._buf = self._buf.split(b"\n")
@@ -92,6 +95,7 @@ class Splitter:
         self._buf = text[pos:].encode()
 
     def close(self) -> None:
+        """End the stream; the last record (and file) is written."""
         if self.mode == "line":
             if self._buf:
                 self._emit(self._buf)
@@ -102,6 +106,7 @@ class Splitter:
             self.writers[-1].close()
 
     def ops(self, tree: Tree, root: str, path: str, overwrite: bool) -> list[PutFile | Delete]:
+        """The tree operations that put the files under ``path``, after any earlier split."""
         node = tree.get(root, path)
         ops: list[PutFile | Delete] = []
         start = 0

@@ -13,27 +13,31 @@ from fastapi.responses import JSONResponse, Response
 from tusk import __version__
 from tusk.api.host import machine_identity
 from tusk.api.models import ServerInfo
-from tusk.errors import TuskError
+from tusk.errors import InvalidArgument, TuskError
 from tusk.runtime import Engine
 from tusk.server import pfs_routes, pps_routes
 
 
+def _error_response(err: TuskError, status: int | None = None) -> JSONResponse:
+    """The wire form of ``err``, with its class's HTTP status unless ``status`` is given."""
+    return JSONResponse({"error": err.to_wire()}, status_code=status or err.http_status)
+
+
 def create_app(engine: Engine) -> FastAPI:
+    """The tuskd application serving ``engine``."""
     app = FastAPI(title="tuskd", version=__version__)
     app.state.engine = engine
 
     @app.exception_handler(TuskError)
     async def _tusk_error(_req: Request, exc: TuskError) -> JSONResponse:
-        return JSONResponse({"error": exc.to_wire()}, status_code=exc.http_status)
+        return _error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        msg = f"invalid request: {where}: {first.get('msg', 'invalid')}"
-        return JSONResponse(
-            {"error": {"code": "invalid", "message": msg, "hint": None, "fields": {}}},
-            status_code=400,
+        return _error_response(
+            InvalidArgument(f"invalid request: {where}: {first.get('msg', 'invalid')}")
         )
 
     token = engine.settings.auth_token
@@ -45,17 +49,10 @@ def create_app(engine: Engine) -> FastAPI:
         ) -> Response:
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given, token):
-                return JSONResponse(
-                    {
-                        "error": {
-                            "code": "invalid",
-                            "message": "missing or wrong auth token",
-                            "hint": "set TUSK_AUTH_TOKEN to the server's token",
-                            "fields": {},
-                        }
-                    },
-                    status_code=401,
+                unauthorised = InvalidArgument(
+                    "missing or wrong auth token", hint="set TUSK_AUTH_TOKEN to the server's token"
                 )
+                return _error_response(unauthorised, status=401)
             return await call_next(request)
 
     @app.get("/v1/info")

@@ -29,7 +29,7 @@ from tusk.api.models import (
     StartCommit,
 )
 from tusk.errors import InvalidArgument, SourceUnavailable
-from tusk.pfs.files import PutBatch
+from tusk.pfs.put import PutBatch
 from tusk.runtime import Engine
 
 router = APIRouter()

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from tusk.errors import InvalidArgument
 from tusk.storage.base import ChunkRef, ObjectStore
-from tusk.storage.chunking import FileWriter, Ingestor, read_chunks
+from tusk.storage.chunking import FileWriter, Ingestor, append_chunks, read_chunks
 from tusk.storage.hashing import file_hash, hash_bytes
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "FileWriter",
     "Ingestor",
     "ObjectStore",
+    "append_chunks",
     "file_hash",
     "hash_bytes",
     "open_object_store",

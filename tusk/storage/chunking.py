@@ -15,12 +15,11 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from types import TracebackType
 
 from pyfastcdc import FastCDC
 
 from tusk.errors import Internal, InvalidArgument
-from tusk.storage.base import ChunkRef, ObjectStore
+from tusk.storage.base import ChunkRef, ObjectStore, check_range
 from tusk.storage.hashing import file_hash, hash_bytes
 
 AVG_CHUNK_SIZE = 1 << 20
@@ -81,16 +80,12 @@ class Ingestor:
     def __enter__(self) -> Ingestor:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is None:
             self.flush()
 
     def open_file(self) -> FileWriter:
+        """A writer for a new file."""
         return FileWriter(self)
 
     def open_append(self, existing: Sequence[ChunkRef]) -> FileWriter:
@@ -197,12 +192,7 @@ class FileWriter:
     def __enter__(self) -> FileWriter:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -210,6 +200,7 @@ class FileWriter:
             self._buf = bytearray()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes to the file."""
         if self._closed:
             raise InvalidArgument("write to a closed file")
         view = data if isinstance(data, memoryview) else memoryview(data)
@@ -253,6 +244,7 @@ class FileWriter:
                 return
 
     def close(self) -> None:
+        """End the file; its chunks are final after the ingestor's ``flush``."""
         if self._closed:
             return
         self._closed = True
@@ -274,31 +266,52 @@ class FileWriter:
 
     @property
     def final(self) -> bool:
+        """Whether ``chunks`` and ``hash`` are final."""
         return self._chunks is not None
 
     @property
     def chunks(self) -> list[ChunkRef]:
+        """The file's chunks, once final."""
         if self._chunks is None:
             raise Internal("a file's chunks are final only after close() and Ingestor.flush()")
         return self._chunks
 
     @property
     def hash(self) -> str:
+        """The file's hash, once final."""
         if self._hash is None:
             raise Internal("a file's hash is final only after close() and Ingestor.flush()")
         return self._hash
 
     @property
     def size(self) -> int:
+        """Bytes in the file so far."""
         return self._prefix_size + self._written
+
+
+def append_chunks(
+    store: ObjectStore, existing: Sequence[ChunkRef], new: Sequence[ChunkRef]
+) -> list[ChunkRef]:
+    """The chunks of a file ``existing`` with the stored bytes of ``new`` appended.
+
+    Re-chunks as :meth:`Ingestor.open_append` does, so only the tail is stored again; the new
+    objects are durable when this returns.
+    """
+    if not existing or not new:
+        return [*existing, *new]
+    with Ingestor(store) as ingestor:
+        writer = ingestor.open_append(existing)
+        for piece in read_chunks(store, new):
+            writer.write(piece)
+        writer.close()
+    return writer.chunks
 
 
 def read_chunks(
     store: ObjectStore, chunks: Sequence[ChunkRef], offset: int = 0, length: int = -1
 ) -> Iterator[bytes]:
     """Stream ``length`` bytes (to the end when -1) of a file from ``offset``, chunk by chunk."""
-    if offset < 0 or length < -1:
-        raise InvalidArgument(f"invalid range offset={offset} length={length}")
+    check_range(offset, length)
     end = None if length == -1 else offset + length
     position = 0
     for chunk in chunks:

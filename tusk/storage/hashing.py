@@ -8,14 +8,12 @@ import blake3
 
 from tusk.storage.base import ChunkRef
 
-HASH_NAME = "blake3"
-HASH_HEX_LENGTH = 64
-
 # Below this size blake3's thread pool costs more than it saves.
 _MULTITHREAD_THRESHOLD = 1 << 20
 
 
 def hash_bytes(data: bytes | bytearray | memoryview) -> str:
+    """The content hash (object id) of ``data``."""
     if len(data) > _MULTITHREAD_THRESHOLD:
         return blake3.blake3(data, max_threads=blake3.blake3.AUTO).hexdigest()
     return blake3.blake3(data).hexdigest()

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from tusk.errors import Internal, InvalidArgument, NotFound
+from tusk.errors import Internal
+from tusk.storage.base import check_range, check_range_end, fanout_key, object_not_found
 from tusk.storage.hashing import hash_bytes
 
-_ID_RE = re.compile(r"[0-9a-z_-]{3,200}")
 _TMP_PREFIX = "."  # ids never start with a dot, so temp files never look like objects
 _MAX_WRITE = 1 << 30
-
-
-def validate_object_id(object_id: str) -> str:
-    if not isinstance(object_id, str) or not _ID_RE.fullmatch(object_id):
-        raise InvalidArgument(
-            f"invalid object id {object_id!r}",
-            hint="object ids are 3-200 characters of [0-9a-z_-] (content hashes are lowercase hex)",
-        )
-    return object_id
 
 
 class LocalObjectStore:
@@ -52,8 +42,7 @@ class LocalObjectStore:
         return f"LocalObjectStore({str(self.root)!r}, durable={self.durable})"
 
     def _path(self, object_id: str) -> str:
-        validate_object_id(object_id)
-        return f"{self._objects}/{object_id[:2]}/{object_id[2:]}"
+        return f"{self._objects}/{fanout_key(object_id)}"
 
     def put(self, data: bytes | memoryview, object_id: str | None = None) -> str:
         if object_id is None:
@@ -97,24 +86,20 @@ class LocalObjectStore:
         with self._lock:
             dirs, self._unsynced_dirs = self._unsynced_dirs, set()
         for d in sorted(dirs, key=len, reverse=True):
-            _fsync_dir(d)
+            _fsync(d)
 
     def get(self, object_id: str, offset: int = 0, length: int = -1) -> bytes:
-        if offset < 0 or length < -1:
-            raise InvalidArgument(f"invalid range offset={offset} length={length}")
+        check_range(offset, length)
         path = self._path(object_id)
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
-            raise NotFound(f"object {object_id} not found in {self.url}") from None
+            raise object_not_found(object_id, self.url) from None
         try:
             size = os.fstat(fd).st_size
             if length == -1:
                 length = max(size - offset, 0)
-            if offset + length > size:
-                raise InvalidArgument(
-                    f"range {offset}+{length} is past the end of object {object_id} ({size} bytes)"
-                )
+            check_range_end(object_id, offset, length, size)
             if offset == 0 and length == size:
                 return _read_all(fd, size)
             return _pread_all(fd, length, offset)
@@ -128,7 +113,7 @@ class LocalObjectStore:
         try:
             return os.stat(self._path(object_id)).st_size
         except FileNotFoundError:
-            raise NotFound(f"object {object_id} not found in {self.url}") from None
+            raise object_not_found(object_id, self.url) from None
 
     def delete(self, object_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -171,14 +156,6 @@ def _pread_all(fd: int, length: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class _BackgroundSyncer:
     """Fsyncs written objects on two background threads while ingestion goes on, so that
     ``sync`` (before metadata is recorded) only waits for the last few."""
@@ -207,7 +184,7 @@ class _BackgroundSyncer:
                 path = self._queue.popleft()
                 self._inflight += 1
             try:
-                _fsync_file(path)
+                _fsync(path)
             except FileNotFoundError:
                 pass  # deleted (garbage collection) before it was synced
             except OSError as exc:
@@ -227,7 +204,7 @@ class _BackgroundSyncer:
             raise error
 
 
-def _fsync_file(path: str) -> None:
+def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from tusk.errors import InvalidArgument, NotFound
+from tusk.storage.base import check_range, check_range_end, object_not_found, validate_object_id
 from tusk.storage.hashing import hash_bytes
-from tusk.storage.local import validate_object_id
 
 
 class MemoryObjectStore:
+    """Objects in a dict (for tests and throwaway engines)."""
+
     def __init__(self) -> None:
         self.url = f"memory://{id(self):x}"
         self._objects: dict[str, bytes] = {}
@@ -28,19 +29,15 @@ class MemoryObjectStore:
         return object_id
 
     def get(self, object_id: str, offset: int = 0, length: int = -1) -> bytes:
-        if offset < 0 or length < -1:
-            raise InvalidArgument(f"invalid range offset={offset} length={length}")
+        check_range(offset, length)
         validate_object_id(object_id)
         try:
             data = self._objects[object_id]
         except KeyError:
-            raise NotFound(f"object {object_id} not found in {self.url}") from None
+            raise object_not_found(object_id, self.url) from None
         if length == -1:
             length = max(len(data) - offset, 0)
-        if offset + length > len(data):
-            raise InvalidArgument(
-                f"range {offset}+{length} is past the end of object {object_id} ({len(data)} bytes)"
-            )
+        check_range_end(object_id, offset, length, len(data))
         return data[offset : offset + length]
 
     def exists(self, object_id: str) -> bool:
@@ -50,7 +47,7 @@ class MemoryObjectStore:
         try:
             return len(self._objects[validate_object_id(object_id)])
         except KeyError:
-            raise NotFound(f"object {object_id} not found in {self.url}") from None
+            raise object_not_found(object_id, self.url) from None
 
     def sync(self) -> None:
         pass

@@ -30,9 +30,15 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as TransportError
 
-from tusk.errors import Internal, InvalidArgument, NotFound, ServerUnavailable
+from tusk.errors import Internal, InvalidArgument, ServerUnavailable
+from tusk.storage.base import (
+    check_range,
+    check_range_end,
+    fanout_key,
+    object_not_found,
+    validate_object_id,
+)
 from tusk.storage.hashing import hash_bytes
-from tusk.storage.local import validate_object_id
 
 MULTIPART_THRESHOLD = 64 << 20
 PART_SIZE = 16 << 20
@@ -145,8 +151,7 @@ class S3ObjectStore:
         return f"S3ObjectStore({self.url!r})"
 
     def _key(self, object_id: str) -> str:
-        validate_object_id(object_id)
-        return f"{self._objects}{object_id[:2]}/{object_id[2:]}"
+        return f"{self._objects}{fanout_key(object_id)}"
 
     # -- writing -------------------------------------------------------------------------------
     def put(self, data: bytes | memoryview, object_id: str | None = None) -> str:
@@ -247,11 +252,10 @@ class S3ObjectStore:
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, object_id: str, offset: int = 0, length: int = -1) -> bytes:
-        if offset < 0 or length < -1:
-            raise InvalidArgument(f"invalid range offset={offset} length={length}")
+        check_range(offset, length)
         key = self._key(object_id)
         if length == 0:
-            self._check_range(object_id, offset, 0, self._size(key, object_id))
+            check_range_end(object_id, offset, 0, self._size(key, object_id))
             return b""
         if offset == 0 and length == -1:
             return self._read(key, object_id, None)
@@ -262,11 +266,11 @@ class S3ObjectStore:
             if _status(e) != 416 and _code(e) != "InvalidRange":
                 self._raise(e, object_id)
             # The range starts at or past the end: fine only for an empty tail read.
-            self._check_range(object_id, offset, max(length, 0), self._size(key, object_id))
+            check_range_end(object_id, offset, max(length, 0), self._size(key, object_id))
             return b""
         if length != -1 and len(data) != length:
             # S3 cuts a range that runs past the end short instead of failing.
-            self._check_range(object_id, offset, length, self._size(key, object_id))
+            check_range_end(object_id, offset, length, self._size(key, object_id))
             raise Internal(f"short read of object {object_id}: {len(data)} of {length} bytes")
         return data
 
@@ -288,13 +292,6 @@ class S3ObjectStore:
                 response["Body"].close()
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _check_range(object_id: str, offset: int, length: int, size: int) -> None:
-        if offset + length > size:
-            raise InvalidArgument(
-                f"range {offset}+{length} is past the end of object {object_id} ({size} bytes)"
-            )
-
     def exists(self, object_id: str) -> bool:
         return self._head(self._key(object_id), object_id) is not None
 
@@ -304,7 +301,7 @@ class S3ObjectStore:
     def _size(self, key: str, object_id: str) -> int:
         size = self._head(key, object_id)
         if size is None:
-            raise NotFound(f"object {object_id} not found in {self.url}")
+            raise object_not_found(object_id, self.url)
         return size
 
     def _head(self, key: str, object_id: str) -> int | None:
@@ -369,7 +366,7 @@ class S3ObjectStore:
                     hint=f"create it (aws s3 mb s3://{self.bucket}) or fix the object store URL",
                 ) from None
             if code in ("NoSuchKey", "NotFound") or status == 404:
-                raise NotFound(f"object {object_id} not found in {self.url}") from None
+                raise object_not_found(str(object_id), self.url) from None
             if status == 403 or code in (
                 "AccessDenied",
                 "InvalidAccessKeyId",

@@ -2,12 +2,11 @@
 
 ``python -m tusk.worker --name pipeline-<name>-v<version>-<xxxxx>`` reads one
 :class:`DatumTask` per line (JSON) on stdin and writes one :class:`DatumResult` per line on stdout;
-:func:`run_datum` does the same in-process.
+:func:`run_datum` does the same in-process. A worker's settings come from its own environment,
+read in one place: :mod:`tusk.worker.settings`.
 """
 
 from __future__ import annotations
-
-import os
 
 from tusk.worker.datum import Worker
 from tusk.worker.protocol import (
@@ -18,6 +17,7 @@ from tusk.worker.protocol import (
     LogLine,
     OutputFile,
 )
+from tusk.worker.settings import WorkerSettings
 
 __all__ = [
     "DatumInput",
@@ -27,18 +27,17 @@ __all__ = [
     "LogLine",
     "OutputFile",
     "Worker",
+    "WorkerSettings",
     "run_datum",
     "worker_from_environ",
 ]
-
-SCRATCH_ENV = "TUSK_WORKER_SCRATCH"
 
 _default: Worker | None = None
 
 
 def worker_from_environ(name: str = "") -> Worker:
-    """A worker whose scratch dirs go under ``$TUSK_WORKER_SCRATCH`` (else the temp dir)."""
-    return Worker(name, scratch_root=os.environ.get(SCRATCH_ENV) or None)
+    """A worker set up from this process's environment (see :mod:`tusk.worker.settings`)."""
+    return Worker(name, settings=WorkerSettings.from_environ())
 
 
 def run_datum(task: DatumTask) -> DatumResult:

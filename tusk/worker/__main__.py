@@ -16,6 +16,7 @@ from tusk.worker.protocol import DatumResult, DatumTask
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a worker process: tasks on stdin, results on stdout."""
     parser = argparse.ArgumentParser(prog="python -m tusk.worker", description=__doc__)
     parser.add_argument("--name", required=True, help="worker name, pipeline-<name>-v<N>-<xxxxx>")
     args = parser.parse_args(argv)
@@ -36,6 +37,7 @@ def serve(worker: Worker, tasks: IO[bytes], results: IO[bytes]) -> None:
 
 
 def run_line(worker: Worker, line: bytes) -> DatumResult:
+    """The result of one task line; a bad line or a worker error is a failed result."""
     raw: Any = None
     try:
         raw = json.loads(line)

@@ -18,15 +18,7 @@ from tusk.worker.files import DatumFailed, Materialised, collect_outputs, materi
 from tusk.worker.process import run_command
 from tusk.worker.protocol import DatumResult, DatumTask, LogLine, OutputFile
 from tusk.worker.sandbox import PFS, Bubblewrap, from_sandbox_path, rewrite_pfs
-
-# The worker's own environment variables that user code gets (besides transform.env).
-_BASIC_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL")
-
-
-def basic_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
-    env = {k: v for k, v in environ.items() if k in _BASIC_ENV or k.startswith("LC_")}
-    env.setdefault("PATH", os.defpath)
-    return env
+from tusk.worker.settings import WorkerSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,28 +34,24 @@ class _Plan:
 
 
 class Worker:
-    """Runs datum tasks one at a time; caches object stores and the sandbox probe between tasks.
-
-    ``scratch_root`` holds one directory per running datum (the system temp dir when None).
-    """
+    """Runs datum tasks one at a time; caches object stores and the sandbox probe between tasks."""
 
     def __init__(
         self,
         name: str = "",
         *,
-        scratch_root: str | None = None,
-        environ: dict[str, str] | None = None,
+        settings: WorkerSettings,
         bubblewrap: Bubblewrap | None = None,
         open_store: Callable[[str], ObjectStore] = open_object_store,
     ) -> None:
         self.name = name
-        self.scratch_root = scratch_root
-        self.base_env = basic_env(os.environ if environ is None else environ)
+        self.settings = settings
         self.bubblewrap = bubblewrap or Bubblewrap()
         self._open_store = open_store
         self._stores: dict[str, ObjectStore] = {}
 
     def store(self, url: str) -> ObjectStore:
+        """The object store at ``url``, opened once per worker."""
         store = self._stores.get(url)
         if store is None:
             store = self._stores[url] = self._open_store(url)
@@ -129,7 +117,7 @@ class _DatumRun:
         # directory made and removed per datum costs ~0.1 ms on some disks).
         try:
             self.phase_start("download", "starting to download data")
-            scratch_root = self.worker.scratch_root
+            scratch_root = self.worker.settings.scratch_root
             real_pfs = self.scratch = tempfile.mkdtemp(prefix="tusk-pfs-", dir=scratch_root)
             os.mkdir(real_pfs + "/out")
             self.inputs = materialise_inputs(task.inputs, real_pfs, store)
@@ -197,7 +185,7 @@ class _DatumRun:
         def host_view(value: str) -> str:
             return value if sandboxed else rewrite_pfs(value, real_pfs)
 
-        env = dict(self.worker.base_env)
+        env = dict(self.worker.settings.user_env)
         env.update((k, host_view(v)) for k, v in task.env.items())
         for datum_input in task.inputs:
             glob_path = datum_input.glob_path.rstrip("/")

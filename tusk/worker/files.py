@@ -27,12 +27,15 @@ class DatumFailed(Exception):
 
 @dataclass
 class Materialised:
+    """The inputs of a datum as copied under /pfs."""
+
     bytes_down: int = 0
     readonly_dirs: list[str] = field(default_factory=list)
     by_path: dict[str, InputFile] = field(default_factory=dict)  # host path → input file
 
 
 def check_repo_path(path: str, what: str) -> str:
+    """``path`` if it is a canonical absolute path, else the datum fails."""
     if (
         not path.startswith("/")
         or path.startswith("//")
@@ -44,6 +47,7 @@ def check_repo_path(path: str, what: str) -> str:
 
 
 def check_input_name(name: str) -> str:
+    """``name`` if it can be a directory under /pfs, else the datum fails."""
     if not name or "/" in name or "\x00" in name or name in (".", "..", "out"):
         raise DatumFailed(f"invalid input name {name!r}")
     return name
@@ -127,6 +131,8 @@ def _describe(e: BaseException) -> str:
 
 @dataclass
 class Collected:
+    """What a datum wrote under /pfs/out, stored."""
+
     files: list[OutputFile]
     dirs: list[str]
     bytes_up: int

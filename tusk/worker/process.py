@@ -29,6 +29,8 @@ _DRAIN_AFTER_KILL = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Completed:
+    """How a user command ended."""
+
     returncode: int | None  # None when the command was killed for running too long
     timed_out: bool
 

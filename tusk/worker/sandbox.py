@@ -28,15 +28,6 @@ def rewrite_pfs(value: str, real_pfs: str) -> str:
     return _PFS_RE.sub(lambda _: real_pfs, value)
 
 
-def to_sandbox_path(path: str, real_pfs: str) -> str:
-    """Map a host path under ``real_pfs`` to the path user code sees under ``/pfs``."""
-    if path == real_pfs:
-        return PFS
-    if path.startswith(real_pfs + "/"):
-        return PFS + path[len(real_pfs) :]
-    return path
-
-
 def from_sandbox_path(path: str, real_pfs: str) -> str:
     """Map a path as user code sees it (``/pfs/...``) to the host path."""
     if path == PFS:
@@ -65,6 +56,7 @@ class Bubblewrap:
 
     @property
     def available(self) -> bool:
+        """Whether bubblewrap can be used here."""
         return self.problem is None
 
     def _probe(self) -> str | None:

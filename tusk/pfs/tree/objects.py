@@ -1,0 +1,174 @@
+"""Tree objects: how directories are encoded, and a cached reader of them from an ObjectStore."""
+
+from __future__ import annotations
+
+import json
+import threading
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tusk.storage.base import ChunkRef, ObjectStore
+from tusk.storage.hashing import hash_bytes
+
+Entry = dict[str, Any]
+
+
+def dumps(obj: Any) -> bytes:
+    """The canonical encoding of a tree object (its id is the hash of these bytes)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+EMPTY_ROOT = hash_bytes(dumps({"s": 0, "k": 0, "e": []}))
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A file or directory in a tree. For a directory ``hash`` and ``id`` are its object id."""
+
+    path: str
+    kind: Literal["file", "dir"]
+    size: int
+    hash: str
+    chunks: tuple[ChunkRef, ...] = ()
+    file_count: int = 1  # files: 1; directories: files beneath
+    id: str | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        """Whether this is a directory."""
+        return self.kind == "dir"
+
+
+class Listing:
+    """A parsed directory object or page: entries sorted by name."""
+
+    __slots__ = ("entries", "names", "size", "files")
+
+    def __init__(self, entries: list[Entry], size: int, files: int) -> None:
+        self.entries = entries
+        self.names = [e["n"] for e in entries]
+        self.size = size
+        self.files = files
+
+
+class Index:
+    """A parsed page index of a large directory."""
+
+    __slots__ = ("rows", "firsts", "size", "files", "count")
+
+    def __init__(self, rows: list[list[Any]], size: int, files: int, count: int) -> None:
+        self.rows = rows
+        self.firsts = [r[0] for r in rows]
+        self.size = size
+        self.files = files
+        self.count = count
+
+
+EMPTY = Listing([], 0, 0)
+
+
+def entry_files(e: Entry) -> int:
+    """Files an entry stands for: 1 for a file, the count beneath for a directory."""
+    return int(e.get("k", 1))
+
+
+def to_node(path: str, e: Entry) -> Node:
+    """The :class:`Node` for entry ``e`` found at ``path``."""
+    if "d" in e:
+        return Node(path, "dir", e["s"], e["d"], (), e["k"], e["d"])
+    return Node(path, "file", e["s"], e["h"], tuple([ChunkRef(*c) for c in e["c"]]))
+
+
+class TreeObjects:
+    """Reads, caches and writes the directory objects of trees in ``store``."""
+
+    def __init__(self, store: ObjectStore, cache_size: int) -> None:
+        self.store = store
+        self._cache: OrderedDict[str, Listing | Index] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def load(self, oid: str) -> Listing | Index:
+        """The parsed directory object, index or page ``oid``."""
+        if oid == EMPTY_ROOT:
+            return EMPTY
+        with self._lock:
+            hit = self._cache.get(oid)
+            if hit is not None:
+                self._cache.move_to_end(oid)
+                return hit
+        raw = json.loads(self.store.get(oid))
+        obj: Listing | Index
+        if "p" in raw:
+            obj = Index(raw["p"], raw["s"], raw["k"], raw["n"])
+        else:
+            entries = raw["e"]
+            if "s" in raw:
+                obj = Listing(entries, raw["s"], raw["k"])
+            else:
+                obj = Listing(entries, sum(e["s"] for e in entries), sum(map(entry_files, entries)))
+        self.remember(oid, obj)
+        return obj
+
+    def remember(self, oid: str, obj: Listing | Index) -> None:
+        """Cache ``obj`` as the parsed form of object ``oid``."""
+        if self._cache_size <= 0:
+            return
+        with self._lock:
+            self._cache[oid] = obj
+            self._cache.move_to_end(oid)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def put(self, obj: dict[str, Any]) -> str:
+        """Store ``obj`` and return its id."""
+        data = dumps(obj)
+        oid = hash_bytes(data)
+        self.store.put(data, oid)
+        return oid
+
+    def lookup(self, dir_id: str, name: str) -> Entry | None:
+        """The entry ``name`` of directory ``dir_id``, reading at most one page."""
+        obj = self.load(dir_id)
+        if isinstance(obj, Index):
+            j = bisect_right(obj.firsts, name) - 1
+            if j < 0:
+                return None
+            obj = self.load(obj.rows[j][1])
+            assert isinstance(obj, Listing)
+        i = bisect_left(obj.names, name)
+        if i < len(obj.names) and obj.names[i] == name:
+            return obj.entries[i]
+        return None
+
+    def pages(self, rows: Iterable[list[Any]]) -> Iterator[Listing]:
+        """The pages named by index ``rows``, in order."""
+        for row in rows:
+            page = self.load(row[1])
+            assert isinstance(page, Listing)
+            yield page
+
+    def entries(self, dir_id: str) -> Iterator[Entry]:
+        """Every entry of directory ``dir_id``, sorted by name."""
+        obj = self.load(dir_id)
+        if isinstance(obj, Index):
+            for page in self.pages(obj.rows):
+                yield from page.entries
+        else:
+            yield from obj.entries
+
+    def dir_entry(self, root: str, parts: Sequence[str]) -> Entry | None:
+        """The entry at ``parts`` under ``root`` (a synthetic entry for the root itself)."""
+        if not parts:
+            obj = self.load(root)
+            return {"n": "", "s": obj.size, "k": obj.files, "d": root}
+        cur = root
+        for part in parts[:-1]:
+            e = self.lookup(cur, part)
+            if e is None or "d" not in e:
+                return None
+            cur = e["d"]
+        return self.lookup(cur, parts[-1])

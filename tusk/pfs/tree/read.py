@@ -1,0 +1,95 @@
+"""Reading trees: one path, a directory's children, a walk, a glob."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from tusk.errors import InvalidPath, NotFound
+from tusk.pfs.glob import GlobPattern, compile_glob
+from tusk.pfs.paths import ROOT, clean_path, join_path, split_path
+from tusk.pfs.tree.objects import Entry, Node, TreeObjects, to_node
+
+
+def get(objects: TreeObjects, root: str, path: str) -> Node | None:
+    """The file or directory at ``path``, or None."""
+    path = clean_path(path)
+    e = objects.dir_entry(root, split_path(path))
+    return None if e is None else to_node(path, e)
+
+
+def _existing(objects: TreeObjects, root: str, path: str) -> Entry:
+    e = objects.dir_entry(root, split_path(path))
+    if e is None:
+        raise NotFound(f"file {path} not found", hint="check the path with list-file")
+    return e
+
+
+def list_dir(objects: TreeObjects, root: str, path: str) -> Iterator[Node]:
+    """Children of the directory at ``path``, sorted by name."""
+    path = clean_path(path)
+    e = _existing(objects, root, path)
+    if "d" not in e:
+        raise InvalidPath(
+            f"path ({path}) invalid: {path} is a file, not a directory",
+            hint="use get-file or inspect-file for a file",
+            path=path,
+        )
+    return (to_node(join_path(path, c["n"]), c) for c in objects.entries(e["d"]))
+
+
+def walk(objects: TreeObjects, root: str, path: str) -> Iterator[Node]:
+    """Every directory and file under ``path`` (not ``path`` itself), depth-first, sorted."""
+    path = clean_path(path)
+    e = _existing(objects, root, path)
+    if "d" in e:
+        yield from _walk(objects, path, e["d"])
+
+
+def _walk(objects: TreeObjects, path: str, dir_id: str) -> Iterator[Node]:
+    for c in objects.entries(dir_id):
+        child = join_path(path, c["n"])
+        yield to_node(child, c)
+        if "d" in c:
+            yield from _walk(objects, child, c["d"])
+
+
+def glob(objects: TreeObjects, root: str, pattern: str) -> Iterator[Node]:
+    """Files and directories matching ``pattern``, depth-first in name order.
+
+    Literal components are looked up directly and subtrees that cannot hold a match are not
+    read, so ``/*`` reads only the root directory.
+    """
+    g = compile_glob(pattern)
+    if g.matches_root_only:
+        root_entry = objects.dir_entry(root, [])
+        assert root_entry is not None
+        yield to_node(ROOT, root_entry)
+        return
+    prefix = list(g.literal_prefix_parts)
+    e = objects.dir_entry(root, prefix)
+    if e is None:
+        return
+    start = "/" + "/".join(prefix)
+    if g.is_literal:
+        yield to_node(start, e)
+        return
+    if "d" in e:
+        yield from _glob(objects, g, start, e["d"], len(prefix))
+
+
+def _glob(
+    objects: TreeObjects, g: GlobPattern, path: str, dir_id: str, depth: int
+) -> Iterator[Node]:
+    name = g.segment_literal(depth)
+    children: Iterable[Entry]
+    if name is not None:
+        hit = objects.lookup(dir_id, name)
+        children = () if hit is None else (hit,)
+    else:
+        children = objects.entries(dir_id)
+    for c in children:
+        child = join_path(path, c["n"])
+        if g.match(child):
+            yield to_node(child, c)
+        if "d" in c and g.could_match_under(child):
+            yield from _glob(objects, g, child, c["d"], depth + 1)
