@@ -19,15 +19,16 @@ from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pfs.tree import Tree
-from tusk.pps.cron import CronTicker
-from tusk.pps.executor import Executor, LocalExecutor
+from tusk.pps.executors.base import Executor
+from tusk.pps.executors.local import LocalExecutor
 from tusk.pps.jobs import JobService
-from tusk.pps.lease import LeaderElection
 from tusk.pps.pipelines import PipelineService, start_workers
-from tusk.pps.runner import JobRunner
-from tusk.pps.scheduler import Scheduler
+from tusk.pps.running.runner import JobRunner
+from tusk.pps.scheduling.cron import CronTicker
+from tusk.pps.scheduling.lease import LeaderElection
+from tusk.pps.scheduling.scheduler import Scheduler
+from tusk.pps.scheduling.trigger import Trigger
 from tusk.pps.spec import PipelineSpec
-from tusk.pps.trigger import Trigger
 from tusk.storage import open_object_store
 from tusk.worker.settings import SCRATCH_ENV, basic_env
 
@@ -99,7 +100,7 @@ def make_executor(url: str, env: Mapping[str, str] | None = None) -> Executor:
         return LocalExecutor(env)
     if url.startswith("ray://") or url == "ray":
         try:
-            from tusk.pps.ray_executor import RayExecutor
+            from tusk.pps.executors.ray import RayExecutor
         except ImportError:
             raise InvalidArgument(
                 "the Ray executor is not available", hint="pip install 'tusk[ray]'"

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tusk.pps.executor import Executor, LocalExecutor
+from tusk.pps.executors.base import Executor
+from tusk.pps.executors.local import LocalExecutor
 from tusk.runtime import worker_env
 from tusk.storage import Ingestor, read_chunks
 from tusk.storage.local import LocalObjectStore
@@ -295,7 +296,7 @@ def cluster() -> Iterator[RayCluster]:
 class TestRayExecutor(ExecutorContract):
     @pytest.fixture
     def executor(self, cluster: RayCluster) -> Iterator[Executor]:
-        from tusk.pps.ray_executor import RayExecutor
+        from tusk.pps.executors.ray import RayExecutor
 
         # The GCS address: Ray Client (ray[client]) would serve another port.
         executor = RayExecutor(cluster.url, client=False)
@@ -305,7 +306,7 @@ class TestRayExecutor(ExecutorContract):
     def _actor(self, name: str) -> Any:
         import ray
 
-        from tusk.pps.ray_executor import NAMESPACE
+        from tusk.pps.executors.ray import NAMESPACE
 
         return ray.get_actor(name, namespace=NAMESPACE)
 
@@ -352,7 +353,7 @@ class TestRayExecutor(ExecutorContract):
 
 
 def test_resources_become_actor_options() -> None:
-    from tusk.pps.ray_executor import DEFAULT_NUM_CPUS, actor_options, parse_quantity
+    from tusk.pps.executors.ray import DEFAULT_NUM_CPUS, actor_options, parse_quantity
 
     assert actor_options(None, "ubuntu:16.04", containers=False) == {"num_cpus": DEFAULT_NUM_CPUS}
     spec = {"cpu": "500m", "memory": "64Mi", "gpu": {"type": "nvidia.com/gpu", "number": 1}}
@@ -368,7 +369,7 @@ def test_resources_become_actor_options() -> None:
 
 def test_ray_addresses() -> None:
     from tusk.errors import InvalidArgument
-    from tusk.pps.ray_executor import RayExecutor
+    from tusk.pps.executors.ray import RayExecutor
 
     assert RayExecutor("ray").address() is None  # ray.init() decides
     assert RayExecutor("ray://head:6379", client=False).address() == "head:6379"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tusk.pps.cron import next_tick
+from tusk.pps.scheduling.cron import next_tick
 
 
 def at(text: str) -> datetime:

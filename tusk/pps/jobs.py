@@ -22,10 +22,10 @@ from tusk.errors import InvalidArgument, NotFound
 from tusk.meta import JobFilter, JobRecord, LogFilter, Tx
 from tusk.pfs.commits import commit_info, resolve
 from tusk.pfs.context import SPEC_REPO, PfsContext
-from tusk.pps.executor import Executor
-from tusk.pps.job_inputs import load_spec
-from tusk.pps.runner import JobRunner
-from tusk.pps.scheduler import Scheduler
+from tusk.pps.executors.base import Executor
+from tusk.pps.running.job_inputs import load_spec
+from tusk.pps.running.runner import JobRunner
+from tusk.pps.scheduling.scheduler import Scheduler
 
 # list-datum shows failed datums first, then processed, then skipped ones
 _DATUM_ORDER = {DatumState.FAILED: 0, DatumState.SUCCESS: 1, DatumState.SKIPPED: 2}

@@ -18,8 +18,8 @@ from tusk.pfs.commits import CommitService, downstream_branches, upstream_branch
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
-from tusk.pps.executor import Executor
-from tusk.pps.scheduler import Scheduler
+from tusk.pps.executors.base import Executor
+from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.pps.spec import PipelineSpec
 
 P = ParamSpec("P")

@@ -1,6 +1,5 @@
-"""Executors run datum tasks on workers. The local one keeps long-lived worker processes per
-pipeline version (``python -m tusk.worker``), hands datums out dynamically and restarts a worker
-that dies; a Ray executor implements the same small interface."""
+"""The local executor: long-lived worker processes per pipeline version (``python -m
+tusk.worker``) on this machine; it hands datums out dynamically and restarts a worker that dies."""
 
 from __future__ import annotations
 
@@ -8,152 +7,15 @@ import contextlib
 import json
 import os
 import queue
-import random
-import string
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
+from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
 from tusk.worker.protocol import DatumResult, DatumTask
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """One worker as an executor reports it."""
-
-    name: str
-    pipeline: str
-    version: int
-    state: str
-    restarts: int
-    started: float
-
-
-class Executor(Protocol):
-    """Runs datum tasks on workers kept per pipeline version (local processes or Ray)."""
-
-    name: str
-    supports_containers: bool
-
-    def ensure_pool(
-        self,
-        pipeline: str,
-        version: int,
-        workers: int,
-        resources: dict[str, Any] | None = None,
-        image: str | None = None,
-    ) -> None:
-        """Have exactly ``workers`` workers of this pipeline version (replacing older ones)."""
-        ...
-
-    def drop_pool(self, pipeline: str) -> None:
-        """Stop and forget every worker of the pipeline."""
-
-    def pipelines(self) -> list[str]:
-        """The pipelines this executor keeps workers for."""
-        ...
-
-    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
-        """Run the tasks on the pipeline's workers; yield each result as it arrives."""
-
-    def cancel(self, pipeline: str) -> None:
-        """Stop the pipeline's running tasks (its workers stay)."""
-
-    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
-        """The workers of one pipeline, or of all."""
-
-    def capacity(self) -> int:
-        """How many workers a parallelism coefficient of 1 means."""
-
-    def close(self) -> None:
-        """Stop every worker."""
-
-
-class WorkerPool(Protocol):
-    """The workers of one pipeline version."""
-
-    version: int
-
-    def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
-        """Run the tasks on these workers; yield each result as it arrives."""
-
-    def cancel(self) -> None:
-        """Stop the running tasks."""
-
-    def close(self) -> None:
-        """Stop the workers."""
-
-    def infos(self) -> list[WorkerInfo]:
-        """The workers as list-worker shows them."""
-
-
-class PooledExecutor:
-    """What executors with one worker pool per pipeline share: the pool table and the calls that
-    only look a pool up. Subclasses create pools in ``ensure_pool``."""
-
-    def __init__(self) -> None:
-        self._pools: dict[str, WorkerPool] = {}
-        self._lock = threading.Lock()
-
-    def _older_than_pool(self, pipeline: str, version: int) -> bool:
-        """Under the lock: a request for an older version than the pool's is ignored (a late
-        caller must never bring back an older version's workers)."""
-        pool = self._pools.get(pipeline)
-        return pool is not None and pool.version > version
-
-    def pipelines(self) -> list[str]:
-        """The pipelines this executor keeps workers for."""
-        with self._lock:
-            return list(self._pools)
-
-    def drop_pool(self, pipeline: str) -> None:
-        """Stop and forget every worker of the pipeline."""
-        with self._lock:
-            pool = self._pools.pop(pipeline, None)
-        if pool is not None:
-            pool.close()
-
-    def run(self, pipeline: str, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
-        """Run the tasks on the pipeline's pool."""
-        with self._lock:
-            pool = self._pools[pipeline]
-        return pool.run(tasks)
-
-    def cancel(self, pipeline: str) -> None:
-        """Stop the pipeline's running tasks."""
-        with self._lock:
-            pool = self._pools.get(pipeline)
-        if pool is not None:
-            pool.cancel()
-
-    def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
-        """The workers of one pipeline, or of all."""
-        with self._lock:
-            pools = [p for n, p in self._pools.items() if pipeline in (None, n)]
-        return [info for p in pools for info in p.infos()]
-
-    def _close_pools(self) -> None:
-        with self._lock:
-            pools = list(self._pools.values())
-            self._pools.clear()
-        for p in pools:
-            p.close()
-
-
-def worker_name(pipeline: str, version: int) -> str:
-    """A worker's name: ``pipeline-<name>-v<version>-<5 chars>``, as list-worker shows."""
-    suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-    return f"pipeline-{pipeline.lower().replace('_', '-')}-v{version}-{suffix}"
-
-
-class WorkerDied(Exception):
-    """A worker process ended while it ran a datum."""
-
-    pass
 
 
 class WorkerProcess:

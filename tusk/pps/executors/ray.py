@@ -37,7 +37,7 @@ import ray
 from ray.exceptions import RayActorError, RayError
 
 from tusk.errors import InvalidArgument
-from tusk.pps.executor import PooledExecutor, WorkerInfo, worker_name
+from tusk.pps.executors.base import PooledExecutor, WorkerInfo, worker_name
 from tusk.pps.spec import parse_quantity
 from tusk.worker import worker_from_environ
 from tusk.worker.__main__ import run_line

@@ -1,8 +1,8 @@
 """Running one job: its datums, skipping by hash, dispatch to the executor, retries and the end.
 
-The steps live beside this module: :mod:`tusk.pps.job_inputs` (spec and input commits),
-:mod:`tusk.pps.datum_tasks` (recording datums, building tasks), :mod:`tusk.pps.results`
-(recording results as they arrive) and :mod:`tusk.pps.output` (the output commit).
+The steps live beside this module: :mod:`tusk.pps.running.job_inputs` (spec and input commits),
+:mod:`tusk.pps.running.datum_tasks` (recording datums, building tasks), :mod:`tusk.pps.running.results`
+(recording results as they arrive) and :mod:`tusk.pps.running.output` (the output commit).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import time
 
 from tusk.api.pps import JobState
 from tusk.pfs.context import PfsContext
-from tusk.pps.datum_tasks import Progress, TaskBuilder, pending_datums, prepare_datums
 from tusk.pps.datums import Datum, datum_hash, enumerate_datums
-from tusk.pps.executor import Executor
-from tusk.pps.job_inputs import InputState, input_commits, input_state, load_spec
-from tusk.pps.output import end_job, finish_job
-from tusk.pps.results import JobEnded, record_results, result_batches
+from tusk.pps.executors.base import Executor
+from tusk.pps.running.datum_tasks import Progress, TaskBuilder, pending_datums, prepare_datums
+from tusk.pps.running.job_inputs import InputState, input_commits, input_state, load_spec
+from tusk.pps.running.output import end_job, finish_job
+from tusk.pps.running.results import JobEnded, record_results, result_batches
 from tusk.pps.spec import PipelineSpec
 
 

@@ -12,7 +12,7 @@ from tusk.errors import CommitFinished
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import PfsContext
 from tusk.pfs.tree import EMPTY_ROOT, PutFile
-from tusk.pps.datum_tasks import master_log
+from tusk.pps.running.datum_tasks import master_log
 from tusk.storage import ChunkRef, file_hash
 
 

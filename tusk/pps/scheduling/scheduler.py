@@ -9,9 +9,9 @@ import traceback
 
 from tusk.meta import JobFilter, JobRecord
 from tusk.pfs.context import PfsContext
-from tusk.pps.executor import Executor
-from tusk.pps.job_inputs import InputState
-from tusk.pps.runner import JobRunner
+from tusk.pps.executors.base import Executor
+from tusk.pps.running.job_inputs import InputState
+from tusk.pps.running.runner import JobRunner
 
 log = logging.getLogger("tusk.scheduler")
 POLL_SECONDS = 1.0

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from tusk.api.pps import DatumState
 from tusk.meta import CachedDatum, DatumOutcome, LogRecord
 from tusk.pfs.context import PfsContext
-from tusk.pps.datum_tasks import Progress
+from tusk.pps.running.datum_tasks import Progress
 from tusk.worker.protocol import DatumResult
 
 BATCH = 256
