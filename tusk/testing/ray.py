@@ -162,6 +162,9 @@ def stop_cluster(cluster: RayCluster) -> set[int]:
             break
         time.sleep(0.1)
     left = doomed | {pid for p in cluster.nodes for pid in group_members(p.pid)}
+    for proc in cluster.nodes:  # reap every `ray start`, so none is collected while "running"
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
     cluster.nodes.clear()
     return left
 
