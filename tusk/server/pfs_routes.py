@@ -11,7 +11,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from tusk.api.framing import DATA, END, HEADER, FileHeader, PutStream
+from tusk.api.framing import DATA, END, FRAMES_MEDIA_TYPE, HEADER, FileHeader, PutStream
 from tusk.api.host import same_user_local_peer
 from tusk.api.models import (
     BranchInfo,
@@ -173,7 +173,17 @@ def delete_branch(repo: str, name: str, request: Request, force: bool = False) -
 
 
 # -- files ------------------------------------------------------------------------------------
-@router.post("/repos/{repo}/put")
+@router.post(
+    "/repos/{repo}/put",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "header, data and end frames of each file, then a commit frame "
+            "(see tusk.api.framing)",
+            "content": {FRAMES_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def put_files(repo: str, ref: str, request: Request) -> PutResult:
     e = eng(request)
     batch: PutBatch = await anyio.to_thread.run_sync(e.files.open_put, repo, ref)
