@@ -380,6 +380,15 @@ def test_a_wrong_token_is_an_authentication_error(guarded: str) -> None:
     assert Unauthenticated.exit_code not in others
 
 
+def test_with_a_token_any_host_name_is_served_but_other_sites_are_not(guarded: str) -> None:
+    """A deployment is reached by its service name; a rebound page has no token anyway."""
+    token = {"Authorization": "Bearer s3cret"}
+    resp = _get(f"{guarded}/v1/repos", headers={**token, "Host": "tuskd.tusk.svc:30650"})
+    assert resp.status_code == 200
+    resp = _get(f"{guarded}/v1/repos", headers={**token, "Origin": "https://evil.example"})
+    _error(resp, 403, "forbidden")
+
+
 def test_a_non_ascii_auth_header_is_401_not_500(guarded: str) -> None:
     for value in (b"Bearer \xff\xfe", "Bearer s3crét".encode("latin-1")):
         resp = _get(f"{guarded}/v1/repos", headers=[(b"Authorization", value)])
