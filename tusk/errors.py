@@ -15,7 +15,10 @@
     ├── CommitFailed               commit_failed   409   6
     ├── SourceUnavailable          source          422   7
     ├── ServerUnavailable          unavailable     503   8
+    ├── Unauthenticated            unauthenticated 401   9
+    ├── Forbidden                  forbidden       403   10
     └── Internal                   internal        500   1
+        └── CorruptObject          corrupt         500   11
 
 Every error carries a stable ``code``, a message and an optional ``hint`` (the fix). The table
 above is the one mapping: each class holds its ``http_status``, which the server answers with, and
@@ -128,6 +131,19 @@ class SourceUnavailable(TuskError, code="source", http_status=422, exit_code=7):
 
 class ServerUnavailable(TuskError, code="unavailable", http_status=503, exit_code=8):
     """The server or a backend it needs cannot be reached."""
+
+
+class Unauthenticated(TuskError, code="unauthenticated", http_status=401, exit_code=9):
+    """A request without the server's auth token, or with a wrong one."""
+
+
+class Forbidden(TuskError, code="forbidden", http_status=403, exit_code=10):
+    """A request the server refuses to serve whoever sends it: a web page of another site, or
+    one reaching the server under a host name it does not answer to."""
+
+
+class CorruptObject(Internal, code="corrupt", exit_code=11):
+    """A stored object (a tree's directory object) that cannot be read back as written."""
 
 
 def _all_subclasses(cls: type[TuskError]) -> list[type[TuskError]]:

@@ -47,6 +47,8 @@ class Settings:
     port: int = DEFAULT_PORT
     auth_token: str | None = None
     sandbox: str = "auto"
+    # Host names the server answers to besides loopback ones (TUSK_ALLOWED_HOSTS, comma-separated)
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def for_home(cls, home: str | Path, **overrides: object) -> Settings:
@@ -74,6 +76,10 @@ class Settings:
             port=int(port) if port else None,
             auth_token=env.get("TUSK_AUTH_TOKEN"),
             sandbox=env.get("TUSK_SANDBOX"),
+            allowed_hosts=tuple(
+                h.strip() for h in env.get("TUSK_ALLOWED_HOSTS", "").split(",") if h.strip()
+            )
+            or None,
         )
 
 

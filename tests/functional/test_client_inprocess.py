@@ -16,7 +16,7 @@ from tusk.client.inprocess import InProcessTransport
 from tusk.errors import AlreadyExists, InvalidPath, NotFound, ServerUnavailable
 from tusk.server.app import create_app
 
-ADDRESS = "http://tusk.test"
+ADDRESS = "http://localhost"  # tuskd answers to loopback names only
 
 
 @pytest.fixture

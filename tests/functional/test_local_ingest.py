@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tusk.api.framing import END, commit_frame, frame, header_frame
+from tusk.api.framing import END, FRAMES_MEDIA_TYPE, commit_frame, frame, header_frame
 from tusk.api.host import peer_uid, same_user_local_peer
 from tusk.client import Client, PutSource
 from tusk.client.pfs import LOCAL_INGEST_MIN
@@ -70,7 +70,12 @@ def test_a_missing_local_file_stores_nothing(served: tuple[str, Engine], tmp_pat
     )
     with Client(address) as c:
         c.create_repo("gone")
-        resp = httpx.post(f"{address}/v1/repos/gone/put", params={"ref": "master"}, content=body)
+        resp = httpx.post(
+            f"{address}/v1/repos/gone/put",
+            params={"ref": "master"},
+            content=body,
+            headers={"Content-Type": FRAMES_MEDIA_TYPE},
+        )
         assert resp.status_code == 422
         assert "gone" in resp.json()["error"]["message"]
         assert c.list_commit("gone") == []

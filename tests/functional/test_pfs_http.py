@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tusk.api.framing import DATA, END, frame, header_frame
+from tusk.api.framing import DATA, END, FRAMES_MEDIA_TYPE, frame, header_frame
 from tusk.api.models import CommitInfo
 from tusk.client import Client, PutSource
 from tusk.errors import (
@@ -127,7 +127,12 @@ def test_put_with_split_and_overwrite_over_http(client: Client, repo: str) -> No
 
 def _raw_put(address: str, repo: str, frames: Iterable[bytes]) -> httpx.Response:
     with httpx.Client(base_url=address + "/v1", timeout=30) as http:
-        return http.post(f"/repos/{repo}/put", params={"ref": "master"}, content=iter(frames))
+        return http.post(
+            f"/repos/{repo}/put",
+            params={"ref": "master"},
+            content=iter(frames),
+            headers={"Content-Type": FRAMES_MEDIA_TYPE},
+        )
 
 
 def test_stream_without_the_commit_frame_stores_nothing(

@@ -73,7 +73,7 @@ class Http:
     def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         async def send() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://tusk") as c:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
                 return await c.request(method, url, **kw)
 
         return asyncio.run(send())

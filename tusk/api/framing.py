@@ -6,6 +6,11 @@ A frame is one type byte, a 4-byte big-endian length and the payload:
     D  data of the current file (any number of frames)
     E  end of the current file
     Z  commit (JSON: description) - the last frame; a stream without it stores nothing
+
+The body is sent as ``application/vnd.tusk.frames`` (:data:`FRAMES_MEDIA_TYPE`): a type no web
+page can send to another site without the server's consent. :class:`PutStream` checks the order
+of the frames and parses headers into :class:`FileHeader`, so a malformed stream is refused with
+the reason before anything is stored.
 """
 
 from __future__ import annotations
@@ -15,11 +20,15 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from tusk.errors import InvalidArgument
 
 _HEAD = struct.Struct(">cI")
 HEADER, DATA, END, COMMIT = b"H", b"D", b"E", b"Z"
 MAX_FRAME = 64 << 20
+FRAMES_MEDIA_TYPE = "application/vnd.tusk.frames"
+MAX_TARGET = 1 << 62  # target_datums / target_bytes: any real count, and it fits a SQL BIGINT
 
 
 def frame_head(kind: bytes, length: int) -> bytes:
@@ -90,3 +99,80 @@ class FrameParser:
     def pending(self) -> int:
         """Bytes of an unfinished frame (0 when the stream ended on a frame boundary)."""
         return len(self._head) + len(self._payload) + self._data_left + (1 if self._kind else 0)
+
+
+class FileHeader(BaseModel):
+    """The header frame of one file: where it goes and how its bytes are taken."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    path: str
+    overwrite: bool = False
+    split: str | None = None
+    target_datums: int = Field(0, ge=0, le=MAX_TARGET)
+    target_bytes: int = Field(0, ge=0, le=MAX_TARGET)
+    local_path: str | None = None  # the server reads this file itself (same machine and user)
+
+
+class CommitTrailer(BaseModel):
+    """The commit frame that ends a put stream."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    description: str = ""
+
+
+def _parse(model: type[BaseModel], kind: str, payload: bytes) -> Any:
+    try:
+        return model.model_validate_json(payload or b"{}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "frame"
+        raise InvalidArgument(
+            f"malformed put-file stream: {kind} frame: {where}: {first['msg']}",
+            hint="send a JSON object such as "
+            + ('{"path": "/dir/file"}' if kind == "header" else '{"description": ""}'),
+        ) from None
+
+
+class PutStream:
+    """The frames of a put stream in order: ``(H D* E)* Z``. Header and commit frames come out
+    parsed (:class:`FileHeader`, :class:`CommitTrailer`); a frame out of place raises
+    InvalidArgument naming it."""
+
+    def __init__(self) -> None:
+        self._parser = FrameParser()
+        self._in_file = False
+        self.trailer: CommitTrailer | None = None
+
+    def feed(self, data: bytes) -> Iterator[tuple[bytes, Any]]:
+        for kind, payload in self._parser.feed(data):
+            if self.trailer is not None:
+                self._bad("a frame after the commit frame", "the commit frame must be the last")
+            if kind == HEADER:
+                if self._in_file:
+                    self._bad("a header before the previous file's end frame", "send E first")
+                self._in_file = True
+                yield kind, _parse(FileHeader, "header", bytes(payload))
+            elif kind == DATA:
+                if not self._in_file:
+                    self._bad("data before a header frame", "start each file with an H frame")
+                yield kind, payload
+            elif kind == END:
+                if not self._in_file:
+                    self._bad("an end frame before a header frame", "end only a started file")
+                self._in_file = False
+                yield kind, None
+            else:
+                if self._in_file:
+                    self._bad("the commit frame before the last file's end frame", "send E first")
+                self.trailer = _parse(CommitTrailer, "commit", bytes(payload))
+
+    @property
+    def complete(self) -> bool:
+        """True once the commit frame ended the stream on a frame boundary."""
+        return self.trailer is not None and not self._parser.pending
+
+    @staticmethod
+    def _bad(what: str, fix: str) -> None:
+        raise InvalidArgument(f"malformed put-file stream: {what}", hint=fix)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,3 +130,18 @@ class ServerInfo(Wire):
     executor: str
     machine_id: str = ""
     uid: int = -1
+
+
+class ErrorDetail(Wire):
+    """What went wrong: a stable code (see :mod:`tusk.errors`), a message and the fix."""
+
+    code: str
+    message: str
+    hint: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(Wire):
+    """The body of every error answer (4xx and 5xx)."""
+
+    error: ErrorDetail

@@ -13,7 +13,15 @@ from typing import IO, Any
 import httpx
 from pydantic import TypeAdapter
 
-from tusk.api.framing import DATA, END, commit_frame, frame, frame_head, header_frame
+from tusk.api.framing import (
+    DATA,
+    END,
+    FRAMES_MEDIA_TYPE,
+    commit_frame,
+    frame,
+    frame_head,
+    header_frame,
+)
 from tusk.api.host import is_loopback, machine_identity
 from tusk.api.models import (
     BranchInfo,
@@ -239,7 +247,11 @@ class PfsClient:
             yield commit_frame(description)
 
         resp = self._http.send(
-            "POST", f"/repos/{repo}/put", params={"ref": ref}, content=_coalesce(body())
+            "POST",
+            f"/repos/{repo}/put",
+            params={"ref": ref},
+            content=_coalesce(body()),
+            headers={"Content-Type": FRAMES_MEDIA_TYPE},
         )
         return PutResult.model_validate_json(resp.content)
 

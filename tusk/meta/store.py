@@ -328,7 +328,7 @@ class MetadataStore:
             except OperationalError as e:
                 self.engine.dispose()
                 raise ServerUnavailable(
-                    f"metadata store {_redact(url)} is unreachable: {e.orig}",
+                    f"metadata store {redact_url(url)} is unreachable: {e.orig}",
                     hint="check TUSK_METADATA_URL and that the database is running",
                 ) from None
             try:
@@ -397,7 +397,7 @@ class MetadataStore:
         self.engine.dispose()
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL without its password, for messages."""
     scheme, sep, rest = url.partition("://")
     creds, at, host = rest.rpartition("@")

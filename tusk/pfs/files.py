@@ -11,11 +11,13 @@ moves are compare-and-swap, so two writers never lose each other's work.
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from tusk.api.models import CommitKey, DiffResult, FileInfo
 from tusk.errors import (
+    AlreadyExists,
     CommitFailed,
     CommitFinished,
     Conflict,
@@ -133,7 +135,10 @@ class FileService:
                 if tx.get_branch(repo, t.branch) is None:
                     from tusk.meta import BranchRow
 
-                    tx.insert_branch(BranchRow(repo, t.branch, None, self.ctx.clock()))
+                    # Another first writer may create it between the read and the insert: its
+                    # branch is as good as ours, and the head's compare-and-swap below decides.
+                    with contextlib.suppress(AlreadyExists):
+                        tx.insert_branch(BranchRow(repo, t.branch, None, self.ctx.clock()))
                 now = self.ctx.clock()
                 size, _ = self.ctx.tree.stats(root)
                 row = tx.insert_commit(

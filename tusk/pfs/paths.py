@@ -14,7 +14,11 @@ from tusk.ids import is_commit_id
 ROOT = "/"
 GLOB_CHARS = "*?[]{}!"
 _GLOB_CHAR = re.compile(r"[*?\[\]{}!]")
-_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+# \Z, not $: "$" also matches before a final newline, which would let "abc\n" through.
+_NAME = re.compile(r"\A[a-zA-Z0-9_-]+\Z")
+MAX_NAME = 63  # as Kubernetes names; every backend stores it (the columns hold 128)
+MAX_PATH_DEPTH = 256  # directory levels; deeper trees cost a recursion level each
+MAX_PATH_CHARS = 4096  # as Linux's PATH_MAX
 # Already canonical: leading "/", no "//", no trailing "/", no "." or ".." component.
 _CANONICAL = re.compile(r"^(?:/(?!\.\.?(?:/|$))[^/]+)+$")
 
@@ -24,6 +28,13 @@ def clean_path(path: str, *, allow_root: bool = True) -> str:
 
     ``allow_root=False`` is for paths that must name a file (``put-file``): the root has no name.
     """
+    if len(path) > MAX_PATH_CHARS or path.count("/") > MAX_PATH_DEPTH:
+        raise InvalidPath(
+            f"path ({path[:60]}...) invalid: too long or too deep (at most {MAX_PATH_CHARS} "
+            f"characters and {MAX_PATH_DEPTH} levels)",
+            hint="use a shorter path with fewer directory levels",
+            path=path[:200],
+        )
     if not _CANONICAL.match(path):
         parts = [p for p in path.split("/") if p and p != "."]
         if ".." in parts:
@@ -72,8 +83,18 @@ def parent_and_name(path: str) -> tuple[str, str]:
     return head or ROOT, name
 
 
+def _check_length(kind: str, name: str) -> None:
+    if len(name) > MAX_NAME:
+        raise InvalidName(
+            f"{kind} name ({name[:MAX_NAME]}...) invalid: longer than {MAX_NAME} characters",
+            hint=f"choose a {kind} name of at most {MAX_NAME} characters",
+            name=name[:200],
+        )
+
+
 def validate_repo_name(name: str) -> str:
     """``name`` if it is a valid repo name, else InvalidName."""
+    _check_length("repo", name)
     if not _NAME.match(name):
         raise InvalidName(
             f"repo name ({name}) invalid: only alphanumeric characters, underscores, and dashes "
@@ -86,6 +107,7 @@ def validate_repo_name(name: str) -> str:
 
 def validate_branch_name(name: str) -> str:
     """``name`` if it is a valid branch name (not a commit id), else InvalidName."""
+    _check_length("branch", name)
     if not _NAME.match(name):
         hint = "rename the branch using only a-z, A-Z, 0-9, _ and -"
         if "^" in name or "~" in name:

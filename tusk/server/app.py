@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
-import hmac
+import logging
 import os
-from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 
 from tusk import __version__
 from tusk.api.host import machine_identity
-from tusk.api.models import ServerInfo
-from tusk.errors import InvalidArgument, TuskError
+from tusk.api.models import ErrorBody, ServerInfo
+from tusk.errors import Internal, InvalidArgument, TuskError
+from tusk.meta.store import redact_url
 from tusk.runtime import Engine
 from tusk.server import pfs_routes, pps_routes
+from tusk.server.errors import error_response
+from tusk.server.guard import RequestGuard
+
+log = logging.getLogger(__name__)
 
 
-def _error_response(err: TuskError, status: int | None = None) -> JSONResponse:
-    """The wire form of ``err``, with its class's HTTP status unless ``status`` is given."""
-    return JSONResponse({"error": err.to_wire()}, status_code=status or err.http_status)
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# The error answers every route may give, as the OpenAPI schema tells clients.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Invalid request: a malformed value, name, path or spec (code: invalid*)"),
+    401: _documented("Missing or wrong auth token (code: unauthenticated)"),
+    403: _documented("Refused: a web page of another site, or a foreign host name (forbidden)"),
+    404: _documented("The repo, commit, branch, file, pipeline or job does not exist"),
+    409: _documented("Conflicts with the current state (exists, conflict, finished, ...)"),
+    415: _documented("A body without its route's content type (code: invalid)"),
+}
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -30,30 +46,22 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.exception_handler(TuskError)
     async def _tusk_error(_req: Request, exc: TuskError) -> JSONResponse:
-        return _error_response(exc)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return _error_response(
+        return error_response(
             InvalidArgument(f"invalid request: {where}: {first.get('msg', 'invalid')}")
         )
 
-    token = engine.settings.auth_token
-    if token:
+    @app.exception_handler(Exception)
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", req.method, req.url.path, exc_info=exc)
+        return error_response(Internal(f"internal error: {type(exc).__name__}"))
 
-        @app.middleware("http")
-        async def _auth(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given, token):
-                unauthorised = InvalidArgument(
-                    "missing or wrong auth token", hint="set TUSK_AUTH_TOKEN to the server's token"
-                )
-                return _error_response(unauthorised, status=401)
-            return await call_next(request)
+    app.add_middleware(RequestGuard, settings=engine.settings)
 
     @app.get("/v1/info")
     def info() -> ServerInfo:
@@ -62,13 +70,29 @@ def create_app(engine: Engine) -> FastAPI:
             version=__version__,
             home=str(s.home),
             pid=os.getpid(),
-            metadata_url=s.metadata_url,
-            object_url=s.object_url,
+            metadata_url=redact_url(s.metadata_url),
+            object_url=redact_url(s.object_url),
             executor=s.executor,
             machine_id=machine_identity(),
             uid=os.getuid(),
         )
 
-    app.include_router(pfs_routes.router, prefix="/v1")
-    app.include_router(pps_routes.router, prefix="/v1")
+    app.include_router(pfs_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
+    app.include_router(pps_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, told the truth: a request that fails validation is answered 400 with
+    tusk's error body (documented on every route), never 422."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                operation.get("responses", {}).pop("422", None)
+        schemas = schema.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from tusk.api.framing import COMMIT, DATA, END, HEADER, FrameParser
+from tusk.api.framing import DATA, END, FRAMES_MEDIA_TYPE, HEADER, FileHeader, PutStream
 from tusk.api.host import same_user_local_peer
 from tusk.api.models import (
     BranchInfo,
@@ -31,11 +31,14 @@ from tusk.api.models import (
 from tusk.errors import InvalidArgument, SourceUnavailable
 from tusk.pfs.put import PutBatch
 from tusk.runtime import Engine
+from tusk.server.params import MAX_COUNT, Count
 
 router = APIRouter()
 STREAM_BLOCK = 1 << 20
 INGEST_BLOCK = 4 << 20
 SUBSCRIBE_POLL = 0.5  # seconds a subscription waits between checks of its stop flag
+# A parsed frame of a put stream: (H, FileHeader), (D, bytes) or (E, None).
+Frame = tuple[bytes, Any]
 
 
 def eng(request: Request) -> Engine:
@@ -98,7 +101,7 @@ def list_commits(
     request: Request,
     to: str | None = None,
     from_: str | None = None,
-    number: int = 0,
+    number: Count = 0,
 ) -> list[CommitInfo]:
     return eng(request).commits.list(repo, to=to, from_=from_, number=number)
 
@@ -170,37 +173,43 @@ def delete_branch(repo: str, name: str, request: Request, force: bool = False) -
 
 
 # -- files ------------------------------------------------------------------------------------
-@router.post("/repos/{repo}/put")
+@router.post(
+    "/repos/{repo}/put",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "header, data and end frames of each file, then a commit frame "
+            "(see tusk.api.framing)",
+            "content": {FRAMES_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def put_files(repo: str, ref: str, request: Request) -> PutResult:
     e = eng(request)
     batch: PutBatch = await anyio.to_thread.run_sync(e.files.open_put, repo, ref)
-    parser = FrameParser()
+    stream = PutStream()
     ingest = _IngestThread(batch)
-    pending: list[tuple[bytes, bytes | memoryview]] = []
+    pending: list[Frame] = []
     pending_bytes = 0
-    description: str | None = None
     try:
         async for chunk in request.stream():
-            for kind, payload in parser.feed(chunk):
-                if kind == COMMIT:
-                    description = json.loads(bytes(payload) or b"{}").get("description", "")
-                    continue
-                if kind == HEADER and b'"local_path"' in payload:
+            for kind, item in stream.feed(chunk):
+                if kind == HEADER and item.local_path is not None:
                     _check_local_ingest(request)
-                pending.append((kind, payload))
-                pending_bytes += len(payload) + 64
+                pending.append((kind, item))
+                pending_bytes += (len(item) if kind == DATA else 0) + 64
             if pending_bytes >= INGEST_BLOCK:
                 await ingest.submit(pending)
                 pending, pending_bytes = [], 0
         await ingest.submit(pending)
     finally:
         await ingest.close()
-    if description is None or parser.pending:
+    if stream.trailer is None or not stream.complete:
         raise InvalidArgument(
             "the put-file stream ended before it was complete; nothing was stored",
             hint="run the command again",
         )
-    return await anyio.to_thread.run_sync(batch.commit, description)
+    return await anyio.to_thread.run_sync(batch.commit, stream.trailer.description)
 
 
 class _IngestThread:
@@ -209,9 +218,7 @@ class _IngestThread:
 
     def __init__(self, batch: PutBatch) -> None:
         self.batch = batch
-        self.queue: queue.Queue[list[tuple[bytes, bytes | memoryview]] | None] = queue.Queue(
-            maxsize=4
-        )
+        self.queue: queue.Queue[list[Frame] | None] = queue.Queue(maxsize=4)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="put-ingest", daemon=True)
         self.thread.start()
@@ -224,7 +231,7 @@ class _IngestThread:
                 except BaseException as exc:  # noqa: BLE001 - re-raised on the request's side
                     self.error = exc
 
-    async def submit(self, frames: list[tuple[bytes, bytes | memoryview]] | None) -> None:
+    async def submit(self, frames: list[Frame] | None) -> None:
         if self.error is not None:
             raise self.error
         try:
@@ -259,26 +266,26 @@ def _ingest_local(batch: PutBatch, path: str) -> None:
             batch.write(block)
 
 
-def _apply_frames(batch: PutBatch, frames: list[tuple[bytes, bytes | memoryview]]) -> None:
+def _apply_frames(batch: PutBatch, frames: list[Frame]) -> None:
     data: list[bytes | memoryview] = []  # consecutive data pieces, written as one block
-    for kind, payload in frames:
+    for kind, item in frames:
         if kind == DATA:
-            data.append(payload)
+            data.append(item)
             continue
         if data:
             batch.write(data[0] if len(data) == 1 else b"".join(data))
             data = []
         if kind == HEADER:
-            h = json.loads(bytes(payload))
+            h: FileHeader = item
             batch.begin_file(
-                str(h["path"]),
-                overwrite=bool(h.get("overwrite", False)),
-                split=h.get("split") or None,
-                target_datums=int(h.get("target_datums") or 0),
-                target_bytes=int(h.get("target_bytes") or 0),
+                h.path,
+                overwrite=h.overwrite,
+                split=h.split or None,
+                target_datums=h.target_datums,
+                target_bytes=h.target_bytes,
             )
-            if h.get("local_path"):
-                _ingest_local(batch, str(h["local_path"]))
+            if h.local_path:
+                _ingest_local(batch, h.local_path)
         elif kind == END:
             batch.end_file()
     if data:
@@ -300,7 +307,12 @@ def _blocks(it: Iterator[bytes]) -> Iterator[bytes]:
 
 @router.get("/repos/{repo}/file")
 def get_file(
-    repo: str, ref: str, path: str, request: Request, offset: int = 0, length: int = -1
+    repo: str,
+    ref: str,
+    path: str,
+    request: Request,
+    offset: Count = 0,
+    length: Annotated[int, Query(ge=-1, le=MAX_COUNT, description="bytes; -1: to the end")] = -1,
 ) -> StreamingResponse:
     it = eng(request).files.get(repo, ref, path, offset, length)
     return StreamingResponse(_blocks(it), media_type="application/octet-stream")

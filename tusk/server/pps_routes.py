@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 
 from tusk.api.models import CommitInfo
 from tusk.api.pps import (
@@ -16,8 +18,10 @@ from tusk.api.pps import (
     PipelineSpecDoc,
     WorkerInfo,
 )
+from tusk.errors import InvalidArgument
 from tusk.pps.spec import parse_specs
 from tusk.runtime import Engine
+from tusk.server.params import Count, Seconds
 
 router = APIRouter()
 
@@ -27,8 +31,13 @@ def eng(request: Request) -> Engine:
     return engine
 
 
-def _commit_ref(text: str) -> tuple[str, str]:
+def _commit_ref(text: str, what: str) -> tuple[str, str]:
     repo, _, ref = text.partition("/")
+    if not repo or not ref:
+        raise InvalidArgument(
+            f"{what} ({text!r}) invalid: expected repo/commit",
+            hint=f"give the {what} as repo/branch or repo/commit-id, e.g. images/master",
+        )
     return repo, ref
 
 
@@ -78,11 +87,11 @@ def start_pipeline(name: str, request: Request) -> PipelineInfo:
 def list_jobs(
     request: Request,
     pipeline: str | None = None,
-    input: list[str] | None = None,
+    input: Annotated[list[str] | None, Query()] = None,
     output: str | None = None,
 ) -> list[JobInfo]:
-    ins = [_commit_ref(i) for i in input or []]
-    out = _commit_ref(output) if output else None
+    ins = [_commit_ref(i, "input") for i in input or []]
+    out = _commit_ref(output, "output") if output is not None else None
     return eng(request).jobs.list(pipeline, ins or None, out)
 
 
@@ -122,9 +131,9 @@ def get_logs(
     job: str | None = None,
     datum: str | None = None,
     master: bool = False,
-    after: int = 0,
+    after: Count = 0,
     inputs: str | None = None,
-    wait: float = 0.0,
+    wait: Seconds = 0.0,
 ) -> list[LogLine]:
     ins = [i for i in (inputs or "").split(",") if i]
     return eng(request).jobs.logs(pipeline, job, datum, master, after, ins or None, wait=wait)

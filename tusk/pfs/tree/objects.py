@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
@@ -10,10 +11,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tusk.errors import CorruptObject
 from tusk.storage.base import ChunkRef, ObjectStore
 from tusk.storage.hashing import hash_bytes
 
 Entry = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 def dumps(obj: Any) -> bytes:
@@ -100,16 +103,7 @@ class TreeObjects:
             if hit is not None:
                 self._cache.move_to_end(oid)
                 return hit
-        raw = json.loads(self.store.get(oid))
-        obj: Listing | Index
-        if "p" in raw:
-            obj = Index(raw["p"], raw["s"], raw["k"], raw["n"])
-        else:
-            entries = raw["e"]
-            if "s" in raw:
-                obj = Listing(entries, raw["s"], raw["k"])
-            else:
-                obj = Listing(entries, sum(e["s"] for e in entries), sum(map(entry_files, entries)))
+        obj = _parse(oid, self.store.get(oid))
         self.remember(oid, obj)
         return obj
 
@@ -172,3 +166,28 @@ class TreeObjects:
                 return None
             cur = e["d"]
         return self.lookup(cur, parts[-1])
+
+
+def _parse(oid: str, data: bytes) -> Listing | Index:
+    """The directory object, index or page stored as ``oid``; CorruptObject (logged) when the
+    bytes are not what was written under that id or do not decode as a tree object."""
+    problem = ""
+    if hash_bytes(data) != oid:
+        problem = "its content does not match its id"
+    else:
+        try:
+            raw = json.loads(data)
+            if "p" in raw:
+                return Index(raw["p"], raw["s"], raw["k"], raw["n"])
+            entries = raw["e"]
+            if "s" in raw:
+                return Listing(entries, raw["s"], raw["k"])
+            return Listing(entries, sum(e["s"] for e in entries), sum(map(entry_files, entries)))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            problem = f"it does not decode ({type(exc).__name__}: {exc})"
+    log.error("tree object %s is corrupt: %s", oid, problem)
+    raise CorruptObject(
+        f"tree object {oid} is corrupt: {problem}",
+        hint="restore the object store from a backup; the metadata still names this object",
+        object_id=oid,
+    )
