@@ -16,7 +16,8 @@ from tusk.worker.runtimes.agent import AGENT_NAME, AgentClient, AgentResult, bui
 from tusk.worker.runtimes.images import ImageConfig
 
 # The host uid that a sandbox's root maps to (and the base of its uid range under podman).
-DEFAULT_SANDBOX_UID = 100000
+from tusk.worker.settings import DEFAULT_SANDBOX_UID  # noqa: E402
+
 AGENT_DIR = "/.tusk"  # where the agent is bound inside a sandbox
 _PREFIX = "tusk-sandbox-"
 
