@@ -166,8 +166,9 @@ def test_stop_job_kills_the_running_job(sandboxed_pps: Pps, tmp_path: Path) -> N
     pps = sandboxed_pps
     pps.repo("x")
     starts = tmp_path / "starts"
-    # records its pid for each start; exec so that the pid is the one that sleeps
-    slow = ["sh", "-c", f"echo $$ >> {starts}; exec sleep 60"]
+    # records its host pid (from /proc, whatever pid namespace it runs in) for each start; exec
+    # so that the pid is the one that sleeps
+    slow = ["sh", "-c", f"read -r pid rest < /proc/self/stat; echo $pid >> {starts}; exec sleep 60"]
     pps.put("x", {"/a": "a"})
     pps.create("p", atom("x", name="in"), slow)
     (job,) = pps.wait_for("a job", lambda: pps.jobs("p"))

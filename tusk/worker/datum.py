@@ -109,6 +109,12 @@ class Worker:
         """End the sandbox (and remove its directories)."""
         self.drop_sandbox()
 
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class _DatumRun:
     def __init__(self, worker: Worker, task: DatumTask) -> None:

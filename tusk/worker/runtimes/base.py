@@ -8,6 +8,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,6 +186,7 @@ class Sandbox:
         self.description = description
         self.agent = AgentClient(proc)
         self.name = secrets.token_hex(4)
+        self.on_kill: Callable[[], object] | None = None  # what else a killed sandbox leaves
 
     @property
     def pfs_view(self) -> str:
@@ -209,5 +211,6 @@ class Sandbox:
 
     def close(self) -> None:
         """End the sandbox and remove its directories."""
-        self.agent.close()
+        if not self.agent.close() and self.on_kill is not None:
+            self.on_kill()
         self.dirs.remove()
