@@ -282,8 +282,8 @@ class _DatumRun:
         raise DatumFailed(f"{reason}: {last}" if last else reason)
 
     def cleanup(self) -> None:
-        if self.scratch is None or self.sandbox is None:
-            return
+        if self.scratch is None or self.sandbox is None or self.worker.sandbox is not self.sandbox:
+            return  # nothing made, or the sandbox died and its directories went with it
         real_pfs = self.scratch
         inputs = self.inputs
         try:

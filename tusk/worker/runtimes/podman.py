@@ -130,6 +130,8 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         *flags,
         *userns,
         *limits,
+        "--read-only",  # the image's root, as under bwrap; /pfs/out and /tmp are binds
+        "--read-only-tmpfs=false",
         "--network",
         "host" if spec.network else "none",
         "--user",
@@ -154,6 +156,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        start_new_session=True,  # its own group: Ray's abort kills it with killpg
         stderr=log,
     )
     os.close(log)
