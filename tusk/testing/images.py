@@ -1,5 +1,9 @@
-"""A tiny test image without Python: /bin/sh and a few coreutils copied from the host with the
-libraries they link, ``podman import``ed with an ENV and a WORKDIR (built once per name)."""
+"""Images for tests and benches of sandboxed pipelines, built offline with podman.
+
+The tiny image has no Python: /bin/sh and a few coreutils copied from the host with the libraries
+they link, ``podman import``ed with an ENV and a WORKDIR (built once per name). The Python image
+is a Debian minbase made by mmdebstrap, or the one scripts/build-images.sh made under that name.
+"""
 
 from __future__ import annotations
 
