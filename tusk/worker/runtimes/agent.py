@@ -8,7 +8,6 @@ image, with or without a shell, libc or Python.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import shutil
@@ -195,11 +194,3 @@ class AgentClient:
         with contextlib.suppress(OSError):
             self._out.close()
         return gentle
-
-
-def describe_errno(number: int) -> str:
-    """``ENOENT`` → "No such file or directory"."""
-    return os.strerror(number) if number else "unknown error"
-
-
-NOT_FOUND = errno.ENOENT

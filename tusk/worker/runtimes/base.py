@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tusk.worker.protocol import LogLine
@@ -40,7 +40,6 @@ class SandboxSpec:
     network: bool = False
     sandbox_uid: int = DEFAULT_SANDBOX_UID
     podman_flags: tuple[str, ...] | None = None
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 class SandboxDirs:

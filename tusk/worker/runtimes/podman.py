@@ -38,6 +38,11 @@ def candidate_flags() -> list[tuple[str, ...]]:
     ]
 
 
+def probed() -> bool:
+    """Whether :func:`probe` has run in this process."""
+    return _flags is not None or _problem is not None
+
+
 def probe(configured: tuple[str, ...] | None, probe_image: str | None) -> str | None:
     """Why podman cannot run containers here (None when it can); remembers the working flags."""
     global _flags, _problem
