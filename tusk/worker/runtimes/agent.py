@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from tusk.worker.process import _LineSplitter
+from tusk.worker.process import LineSplitter
 from tusk.worker.protocol import LogLine
 
 AGENT_NAME = "tusk-agent"
@@ -160,7 +160,7 @@ class AgentClient:
             self._in.flush()
         except OSError as e:
             raise SandboxDied(f"the sandbox ended ({e})") from e
-        splitters = {b"o": _LineSplitter("stdout", logs), b"e": _LineSplitter("stderr", logs)}
+        splitters = {b"o": LineSplitter("stdout", logs), b"e": LineSplitter("stderr", logs)}
         while True:
             kind, data = self._frame()
             if kind in splitters:
