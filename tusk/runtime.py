@@ -19,10 +19,12 @@ from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pfs.tree import Tree
+from tusk.pps import faults
 from tusk.pps.executors.base import Executor
 from tusk.pps.executors.local import LocalExecutor
+from tusk.pps.faults import CRASH_POINTS
 from tusk.pps.jobs import JobService
-from tusk.pps.pipelines import PipelineService, start_workers
+from tusk.pps.pipelines import PipelineService
 from tusk.pps.running.runner import JobRunner
 from tusk.pps.scheduling.cron import CronTicker
 from tusk.pps.scheduling.lease import LeaderElection
@@ -47,6 +49,8 @@ class Settings:
     port: int = DEFAULT_PORT
     auth_token: str | None = None
     sandbox: str = "auto"
+    max_parallelism: int | None = None  # workers per pipeline; default 4 per unit of capacity
+    crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.pps.faults)
 
     @classmethod
     def for_home(cls, home: str | Path, **overrides: object) -> Settings:
@@ -65,6 +69,7 @@ class Settings:
         """Settings from the ``TUSK_*`` environment variables."""
         env = os.environ
         port = env.get("TUSK_PORT")
+        max_parallelism = env.get("TUSK_MAX_PARALLELISM")
         return cls.for_home(
             home or env.get("TUSK_HOME") or Path.home() / ".tusk",
             metadata_url=env.get("TUSK_METADATA_URL"),
@@ -74,7 +79,32 @@ class Settings:
             port=int(port) if port else None,
             auth_token=env.get("TUSK_AUTH_TOKEN"),
             sandbox=env.get("TUSK_SANDBOX"),
+            max_parallelism=_positive_int("TUSK_MAX_PARALLELISM", max_parallelism),
+            crash_at=_crash_points(env.get("TUSK_TEST_CRASH_AT", "")),
         )
+
+
+def _positive_int(name: str, value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise InvalidArgument(f"{name}={value!r} is not a positive number", hint=f"unset {name}")
+    return number
+
+
+def _crash_points(value: str) -> frozenset[str] | None:
+    points = frozenset(p for p in value.split(",") if p)
+    unknown = sorted(points - CRASH_POINTS)
+    if unknown:
+        raise InvalidArgument(
+            f"TUSK_TEST_CRASH_AT names unknown crash points: {', '.join(unknown)}",
+            hint=f"use some of {', '.join(sorted(CRASH_POINTS))} (tests only)",
+        )
+    return points or None
 
 
 # What a worker process needs besides the basic variables user code gets: where to find tusk,
@@ -116,6 +146,8 @@ class Engine:
         if not isinstance(settings, Settings):
             settings = Settings.for_home(settings)
         self.settings = settings
+        if settings.crash_at:
+            faults.arm(settings.crash_at)
         settings.home.mkdir(parents=True, exist_ok=True)
         self.meta = open_metadata_store(settings.metadata_url)
         self.store = open_object_store(settings.object_url)
@@ -131,7 +163,13 @@ class Engine:
         self.scheduler = Scheduler(self.ctx, self.executor, self.runner)
         self.trigger = Trigger(self.ctx)
         self.pipelines = PipelineService(
-            self.ctx, self.repos, self.commits, self.files, self.scheduler, self.executor
+            self.ctx,
+            self.repos,
+            self.commits,
+            self.files,
+            self.scheduler,
+            self.executor,
+            settings.max_parallelism,
         )
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)
@@ -156,7 +194,7 @@ class Engine:
         for info in self.pipelines.list():
             if not info.stopped:
                 spec = PipelineSpec.model_validate(info.spec)
-                start_workers(self.executor, info.name, info.version, spec)
+                self.pipelines.start_workers(info.name, info.version, spec)
         self.scheduler.start()
         self.cron.start()
 
@@ -170,7 +208,7 @@ class Engine:
                     self.executor.drop_pool(name)
                 else:
                     spec = PipelineSpec.model_validate(info.spec)
-                    start_workers(self.executor, name, info.version, spec)
+                    self.pipelines.start_workers(name, info.version, spec)
                 self.scheduler.add(name)
             for name in list(self.scheduler.loops):
                 if name not in infos:
