@@ -191,6 +191,7 @@ class Engine:
         self.election.start()
 
     def _lead(self) -> None:
+        self.trigger.recover()  # heads a crash left without their downstream jobs
         for info in self.pipelines.list():
             if not info.stopped:
                 spec = PipelineSpec.model_validate(info.spec)
@@ -200,7 +201,9 @@ class Engine:
 
     def _reconcile(self) -> None:
         """While leading: follow pipelines created, updated, stopped or deleted through other
-        servers (their PipelineService only writes the metadata)."""
+        servers (their PipelineService only writes the metadata), and retry propagation that
+        failed."""
+        self.trigger.tick()
         with self.pipelines.lock:
             infos = {info.name: info for info in self.pipelines.list()}
             for name, info in infos.items():

@@ -143,3 +143,30 @@ def test_a_bad_output_file_name_fails_its_datum_and_the_next_job_runs(
     third = pps.wait_jobs("p", 3, timeout=30)[-1]
     assert third.state == "success"
     assert pps.tree("p") == {"/fine": b"x", "/good": b"x"}
+
+
+def test_a_propagation_error_never_fails_the_put_and_is_retried(
+    pps: Pps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tusk.pps.scheduling import trigger
+
+    pps.repo("x")
+    pps.put("x", {"/a": "a"})
+    pps.create("p", atom("x", name="in"), ["sh", "-c", "cp /pfs/in/* /pfs/out/"])
+    pps.wait_jobs("p", 1)
+    real = trigger.propagate
+    failures: list[str] = []
+
+    def broken_once(*args: object, **kw: object) -> object:
+        if not failures:
+            failures.append("propagate")
+            raise RuntimeError("metadata store hiccup")
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trigger, "propagate", broken_once)
+    landed = pps.put("x", {"/b": "b"})  # the write landed: the put answers normally
+    assert failures == ["propagate"]
+    assert pps.read("x", landed, "/b") == b"b"
+    second = pps.wait_jobs("p", 2, timeout=30)[-1]  # the leader retries within a second or so
+    assert second.id == landed and second.state == "success"
+    assert pps.tree("p") == {"/a": b"a", "/b": b"b"}
