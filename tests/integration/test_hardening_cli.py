@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tusk.client.local import is_up
 from tusk.testing import Tuskd, clean_env, free_port, wait_for
 
 from .conftest import run
@@ -125,3 +127,11 @@ def test_ctrl_c_of_put_file_stores_nothing(tmp_path: Path) -> None:
         assert len(out.strip().splitlines()) <= 1, out  # a header, no commit
         code, out, err = run("put-file", "x", "master", "/small", input="ok", env=server.env)
         assert code == 0, err  # the server is fine
+
+
+def test_a_slow_answer_is_not_no_server() -> None:
+    # something that accepts the connection and answers late, as a loaded server does
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        address = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        assert is_up(address, timeout=0.3)
+    assert not is_up(address, timeout=0.3)  # nothing listens any more
