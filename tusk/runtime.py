@@ -49,7 +49,7 @@ class Settings:
     port: int = DEFAULT_PORT
     auth_token: str | None = None
     sandbox: str = "auto"
-    max_parallelism: int | None = None  # workers per pipeline; default 4 per unit of capacity
+    max_parallelism: int | None = None  # workers per pipeline; default max(16, 4 per CPU)
     crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.pps.faults)
 
     @classmethod

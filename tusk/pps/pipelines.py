@@ -54,8 +54,9 @@ def start_workers(
 
 
 def default_max_parallelism(executor: Executor) -> int:
-    """The workers a pipeline may have when the server sets no limit: 4 per unit of capacity."""
-    return 4 * max(1, executor.capacity())
+    """The workers a pipeline may have when the server sets no limit: 4 per unit of capacity,
+    and at least 16 (a laptop still runs the workshop's parallelism of 10)."""
+    return max(16, 4 * executor.capacity())
 
 
 def pipeline_not_found(name: str) -> NotFound:
