@@ -19,10 +19,12 @@ from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pfs.tree import Tree
+from tusk.pps import faults
 from tusk.pps.executors.base import Executor
 from tusk.pps.executors.local import LocalExecutor
+from tusk.pps.faults import CRASH_POINTS
 from tusk.pps.jobs import JobService
-from tusk.pps.pipelines import PipelineService, start_workers
+from tusk.pps.pipelines import PipelineService
 from tusk.pps.running.image import CodeRuntime, check_choice
 from tusk.pps.running.runner import JobRunner
 from tusk.pps.scheduling.cron import CronTicker
@@ -51,6 +53,8 @@ class Settings:
     network: bool = False  # sandboxes share the host's network (else loopback only)
     # Host names the server answers to besides loopback ones (TUSK_ALLOWED_HOSTS, comma-separated)
     allowed_hosts: tuple[str, ...] = ()
+    max_parallelism: int | None = None  # workers per pipeline; default max(16, 4 per CPU)
+    crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.pps.faults)
 
     @classmethod
     def for_home(cls, home: str | Path, **overrides: object) -> Settings:
@@ -69,6 +73,7 @@ class Settings:
         """Settings from the ``TUSK_*`` environment variables."""
         env = os.environ
         port = env.get("TUSK_PORT")
+        max_parallelism = env.get("TUSK_MAX_PARALLELISM")
         return cls.for_home(
             home or env.get("TUSK_HOME") or Path.home() / ".tusk",
             metadata_url=env.get("TUSK_METADATA_URL"),
@@ -83,6 +88,8 @@ class Settings:
                 h.strip() for h in env.get("TUSK_ALLOWED_HOSTS", "").split(",") if h.strip()
             )
             or None,
+            max_parallelism=_positive_int("TUSK_MAX_PARALLELISM", max_parallelism),
+            crash_at=_crash_points(env.get("TUSK_TEST_CRASH_AT", "")),
         )
 
 
@@ -95,6 +102,29 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
     if value.lower() in ("0", "false", "no", "none"):
         return False
     raise InvalidArgument(f"invalid {name}={value!r}", hint="use 1 (host network) or 0 (none)")
+
+
+def _positive_int(name: str, value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise InvalidArgument(f"{name}={value!r} is not a positive number", hint=f"unset {name}")
+    return number
+
+
+def _crash_points(value: str) -> frozenset[str] | None:
+    points = frozenset(p for p in value.split(",") if p)
+    unknown = sorted(points - CRASH_POINTS)
+    if unknown:
+        raise InvalidArgument(
+            f"TUSK_TEST_CRASH_AT names unknown crash points: {', '.join(unknown)}",
+            hint=f"use some of {', '.join(sorted(CRASH_POINTS))} (tests only)",
+        )
+    return points or None
 
 
 # What a worker process needs besides the basic variables user code gets: where to find tusk,
@@ -136,6 +166,8 @@ class Engine:
         if not isinstance(settings, Settings):
             settings = Settings.for_home(settings)
         self.settings = settings
+        if settings.crash_at:
+            faults.arm(settings.crash_at)
         settings.home.mkdir(parents=True, exist_ok=True)
         self.meta = open_metadata_store(settings.metadata_url)
         self.store = open_object_store(settings.object_url)
@@ -161,6 +193,7 @@ class Engine:
             self.scheduler,
             self.executor,
             code_check=self.code.check,
+            max_parallelism=settings.max_parallelism,
         )
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)
@@ -182,16 +215,19 @@ class Engine:
         self.election.start()
 
     def _lead(self) -> None:
+        self.trigger.recover()  # heads a crash left without their downstream jobs
         for info in self.pipelines.list():
             if not info.stopped:
                 spec = PipelineSpec.model_validate(info.spec)
-                start_workers(self.executor, info.name, info.version, spec)
+                self.pipelines.start_workers(info.name, info.version, spec)
         self.scheduler.start()
         self.cron.start()
 
     def _reconcile(self) -> None:
         """While leading: follow pipelines created, updated, stopped or deleted through other
-        servers (their PipelineService only writes the metadata)."""
+        servers (their PipelineService only writes the metadata), and retry propagation that
+        failed."""
+        self.trigger.tick()
         with self.pipelines.lock:
             infos = {info.name: info for info in self.pipelines.list()}
             for name, info in infos.items():
@@ -199,7 +235,7 @@ class Engine:
                     self.executor.drop_pool(name)
                 else:
                     spec = PipelineSpec.model_validate(info.spec)
-                    start_workers(self.executor, name, info.version, spec)
+                    self.pipelines.start_workers(name, info.version, spec)
                 self.scheduler.add(name)
             for name in list(self.scheduler.loops):
                 if name not in infos:

@@ -377,8 +377,16 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
             else:
                 assert name in THIRD_PARTY_ENV, f"{container['name']}: who reads {name}?"
     tuskd_env = _env(_tuskd(ALL_OBJECTS)["spec"]["template"]["spec"]["containers"][0])
-    # Optional there: a deployed tuskd has a token, so it answers to any host name it is given.
-    assert read <= set(tuskd_env) | {"TUSK_SANDBOX_NETWORK", "TUSK_ALLOWED_HOSTS"}
+    # optional: a deployed tuskd has a token, so it answers to any host name it is given; the
+    # sandbox network and the parallelism limit have defaults; crash points are for tests only
+    optional = {
+        "TUSK_SANDBOX_NETWORK",
+        "TUSK_ALLOWED_HOSTS",
+        "TUSK_MAX_PARALLELISM",
+        "TUSK_TEST_CRASH_AT",
+    }
+    assert read <= set(tuskd_env) | optional
+    assert "TUSK_TEST_CRASH_AT" not in tuskd_env
     assert tuskd_env["TUSK_HOST"]["value"] == "0.0.0.0"
     assert tuskd_env["TUSK_PORT"]["value"] == str(render.PORT)
 

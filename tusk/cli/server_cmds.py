@@ -15,7 +15,7 @@ from tusk.errors import ServerUnavailable
 def up() -> None:
     """Start a local tusk server in the background (data in $TUSK_HOME or ~/.tusk)."""
     cfg = ClientConfig.from_env()
-    if is_up(cfg.address):
+    if is_up(cfg.address, cfg.token):
         with Client(cfg.address, token=cfg.token) as c:
             info = c.info()
         click.echo(
@@ -42,7 +42,7 @@ def down() -> None:
 def status(raw: bool) -> None:
     """Show the server this CLI talks to (exit code 8 when none answers)."""
     cfg = ClientConfig.from_env()
-    if not is_up(cfg.address):
+    if not is_up(cfg.address, cfg.token):
         raise ServerUnavailable(
             f"no tusk server answers at {cfg.address}",
             hint="start one with `tusk up` (or set TUSK_ADDRESS)",

@@ -16,12 +16,19 @@ from tusk.client.config import DEFAULT_ADDRESS, ClientConfig
 from tusk.errors import ServerUnavailable
 
 
-def is_up(address: str, timeout: float = 1.0) -> bool:
-    """Whether a tusk server answers at ``address``."""
+def is_up(address: str, token: str | None = None, timeout: float = 5.0) -> bool:
+    """Whether a tusk server answers at ``address`` (sending ``token`` if it needs one).
+
+    Only a refused or failed connection means no server: one that answers slowly (a loaded
+    machine) or refuses the token is there."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        return httpx.get(address.rstrip("/") + "/v1/info", timeout=timeout).status_code == 200
+        response = httpx.get(address.rstrip("/") + "/v1/info", headers=headers, timeout=timeout)
+    except httpx.TimeoutException:
+        return True  # it accepted the connection: a server is there, just slow
     except httpx.HTTPError:
         return False
+    return response.status_code in (200, 401, 403)
 
 
 def start_server(cfg: ClientConfig, wait: float = 60.0) -> int:
@@ -32,7 +39,9 @@ def start_server(cfg: ClientConfig, wait: float = 60.0) -> int:
     log = (cfg.home / "tuskd.log").open("ab")
     env = {**os.environ, "TUSK_HOME": str(cfg.home)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tusk.server.daemon", "--host", host, "--port", str(port)],
+        # -P and the home as cwd: a tusk/ folder where the user stands must not shadow tusk
+        [sys.executable, "-P", "-m", "tusk.server.daemon", "--host", host, "--port", str(port)],
+        cwd=cfg.home,
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
@@ -41,20 +50,31 @@ def start_server(cfg: ClientConfig, wait: float = 60.0) -> int:
     )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if is_up(cfg.address, timeout=0.5):
-            return proc.pid
         if proc.poll() is not None:
+            said = _last_line(cfg.home / "tuskd.log")
             raise ServerUnavailable(
-                f"tuskd exited at start (code {proc.returncode})",
+                f"tuskd exited at start (code {proc.returncode})" + (f": {said}" if said else ""),
                 hint=f"see {cfg.home / 'tuskd.log'}",
             )
+        if is_up(cfg.address, cfg.token, timeout=2.0):
+            return proc.pid
         time.sleep(0.05)
     raise ServerUnavailable("tuskd did not answer in time", hint=f"see {cfg.home / 'tuskd.log'}")
 
 
+def _last_line(log: Path) -> str:
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = f.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].removeprefix("tuskd: ") if lines else ""
+
+
 def ensure_server(cfg: ClientConfig, announce: bool = True) -> None:
     """Start a local server when none answers at the default local address."""
-    if is_up(cfg.address):
+    if is_up(cfg.address, cfg.token):
         return
     if cfg.explicit_address and cfg.address.rstrip("/") != DEFAULT_ADDRESS:
         raise ServerUnavailable(

@@ -39,15 +39,24 @@ def _serialized(
     return wrapper
 
 
-def start_workers(executor: Executor, name: str, version: int, spec: PipelineSpec) -> None:
-    """Have the executor keep the workers this pipeline version asks for."""
+def start_workers(
+    executor: Executor, name: str, version: int, spec: PipelineSpec, limit: int | None = None
+) -> None:
+    """Have the executor keep the workers this pipeline version asks for (at most ``limit``)."""
+    count = spec.worker_count(executor.capacity())
     executor.ensure_pool(
         name,
         version,
-        spec.worker_count(executor.capacity()),
+        count if limit is None else min(count, limit),
         resources=spec.worker_resources(),
         image=spec.transform.image,
     )
+
+
+def default_max_parallelism(executor: Executor) -> int:
+    """The workers a pipeline may have when the server sets no limit: 4 per unit of capacity,
+    and at least 16 (a laptop still runs the workshop's parallelism of 10)."""
+    return max(16, 4 * executor.capacity())
 
 
 def pipeline_not_found(name: str) -> NotFound:
@@ -76,17 +85,38 @@ class PipelineService:
         scheduler: Scheduler,
         executor: Executor,
         code_check: Callable[[PipelineSpec], list[str]] | None = None,
+        max_parallelism: int | None = None,
     ) -> None:
         """``code_check`` says what the server can tell about a spec's code (its image) and
         refuses specs that nothing here can run."""
         self.code_check = code_check
         self.ctx = ctx
+        self._max_parallelism = max_parallelism
         self.repos = repos
         self.commits = commits
         self.files = files
         self.scheduler = scheduler
         self.executor = executor
         self.lock = threading.RLock()
+
+    @property
+    def max_parallelism(self) -> int:
+        """The most workers one pipeline gets on this server."""
+        return self._max_parallelism or default_max_parallelism(self.executor)
+
+    def start_workers(self, name: str, version: int, spec: PipelineSpec) -> None:
+        """Have the executor keep this pipeline version's workers, within the server's limit."""
+        start_workers(self.executor, name, version, spec, self.max_parallelism)
+
+    def _parallelism_warning(self, spec: PipelineSpec) -> str | None:
+        asked = spec.worker_count(self.executor.capacity())
+        limit = self.max_parallelism
+        if asked <= limit:
+            return None
+        return (
+            f"Pipeline {spec.pipeline.name} asks for {asked} workers; this server runs at most "
+            f"{limit} per pipeline (TUSK_MAX_PARALLELISM), so it will run {limit}."
+        )
 
     # -- create / update ---------------------------------------------------------------------
     @_serialized
@@ -144,6 +174,9 @@ class PipelineService:
             old = json.loads(existing.spec).get("transform")
             if old != json.loads(spec.to_json()).get("transform"):
                 warnings.append(transform_changed_warning(name))
+        too_many = self._parallelism_warning(spec)
+        if too_many:
+            warnings.append(too_many)
         for repo, _b in inputs:
             if self._is_cron_repo(spec, repo):
                 self.repos.ensure(repo, kind="cron")
@@ -173,7 +206,7 @@ class PipelineService:
                     name, version=version, salt=salt, spec=spec.to_json(), updated=now, state=state
                 )
         if self.scheduler.running:  # only the scheduler's server keeps workers; others reconcile
-            start_workers(self.executor, name, version, spec)
+            self.start_workers(name, version, spec)
         self.commits.create_branch(
             name, spec.output_branch, provenance=[*inputs, (SPEC_REPO, name)]
         )
@@ -314,6 +347,6 @@ class PipelineService:
             self.executor.drop_pool(name)
         else:
             if self.scheduler.running:
-                start_workers(self.executor, name, row.version, spec)
+                self.start_workers(name, row.version, spec)
             self.ctx.feed.publish("head", SPEC_REPO, name)
         return self.inspect(name)

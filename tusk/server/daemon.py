@@ -3,16 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import IO
 
 import uvicorn
 
 from tusk.api.host import is_loopback
 from tusk.runtime import Engine, Settings
 from tusk.server.app import create_app
+
+
+def _lock_home(home: Path) -> IO[str] | None:
+    """Hold ``home``'s lock file, so one server at a time uses a home (the kernel releases it
+    when the process dies); None, after saying which server holds it, if another one does."""
+    lock = (home / "tuskd.lock").open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            pid, where = ((home / "tuskd.pid").read_text().split() + ["?", "?"])[:2]
+        except OSError:
+            pid, where = "?", "?"
+        print(
+            f"tuskd: a tusk server already runs on {home} (pid {pid}, at {where}); "
+            "stop it with `tusk down`, or use another TUSK_HOME",
+            file=sys.stderr,
+            flush=True,
+        )
+        lock.close()
+        return None
+    return lock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    Path(settings.home).mkdir(parents=True, exist_ok=True)
+    lock = _lock_home(Path(settings.home))  # held until this process ends
+    if lock is None:
+        return 3
     engine = Engine(settings)
     pidfile = Path(settings.home) / "tuskd.pid"
     pidfile.write_text(f"{os.getpid()}\n{settings.host}:{settings.port}\n")

@@ -209,6 +209,9 @@ async def put_files(repo: str, ref: str, request: Request) -> PutResult:
             "the put-file stream ended before it was complete; nothing was stored",
             hint="run the command again",
         )
+    if await request.is_disconnected():
+        # the client gave up (Ctrl-C) while files it named were still being read here
+        raise InvalidArgument("the client went away before the put finished; nothing was stored")
     return await anyio.to_thread.run_sync(batch.commit, stream.trailer.description)
 
 

@@ -8,10 +8,11 @@ import time
 from collections.abc import Iterable, Iterator
 
 from tusk.api.pps import JobState
-from tusk.errors import CommitFinished
+from tusk.errors import CommitFinished, TuskError
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import PfsContext
 from tusk.pfs.tree import EMPTY_ROOT, PutFile
+from tusk.pps.faults import crash_point
 from tusk.pps.running.datum_tasks import master_log
 from tusk.storage import ChunkRef, file_hash
 
@@ -52,13 +53,40 @@ def finish_job(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) -
             ctx, pipeline, job_id, f"failed to process datum: {first.datum_id} ({first.reason})"
         )
         return
-    root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in hashes)))
+    try:
+        root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in hashes)))
+    except TuskError as e:
+        # e.g. one datum wrote a file where another wrote a directory: the job fails, and the
+        # pipeline goes on with its next job
+        end_job(ctx, pipeline, job_id, f"cannot merge the outputs of its datums: {e.message}")
+        return
     try:
         CommitService(ctx).finish(pipeline, job_id, tree=root, internal=True)
     except CommitFinished:
-        return  # the job was stopped while its output was being assembled
+        settle_finished_output(ctx, pipeline, job_id)  # stopped meanwhile, or finished before
+        return
+    crash_point("job-output-finished")
+    _succeed(ctx, pipeline, job_id)
+
+
+def settle_finished_output(ctx: PfsContext, pipeline: str, job_id: str) -> bool:
+    """End a job whose output commit is already finished the way that commit ended (a server
+    that crashed after finishing it did not get to mark the job); False if it is still open."""
+    with ctx.meta.transaction(write=False) as tx:
+        row = tx.get_commit(pipeline, job_id)
+    if row is None or row.finished is None:
+        return False
+    if row.failed:
+        end_job(ctx, pipeline, job_id, row.reason or "its output commit failed")
+    else:
+        _succeed(ctx, pipeline, job_id)
+    return True
+
+
+def _succeed(ctx: PfsContext, pipeline: str, job_id: str) -> None:
     with ctx.meta.transaction() as tx:
-        tx.end_job(pipeline, job_id, JobState.SUCCESS, time.time())
+        if not tx.end_job(pipeline, job_id, JobState.SUCCESS, time.time()):
+            return
         tx.insert_logs([master_log(pipeline, job_id, "job success")])
     ctx.feed.publish("jobs", pipeline, job_id)
 

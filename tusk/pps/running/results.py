@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 
 from tusk.api.pps import DatumState
+from tusk.errors import InvalidPath
 from tusk.meta import CachedDatum, DatumOutcome, LogRecord
 from tusk.pfs.context import PfsContext
+from tusk.pfs.paths import clean_path
 from tusk.pps.running.datum_tasks import Progress
 from tusk.worker.protocol import DatumResult
 
@@ -63,6 +65,23 @@ def result_batches(results: Iterator[DatumResult]) -> Iterator[list[DatumResult]
             return
 
 
+def checked_names(res: DatumResult) -> DatumResult:
+    """``res``, or a failure of its datum if it wrote a file whose name no commit can hold
+    (a glob character, a newline, ...): caught here, before anything is recorded, so the datum
+    fails with the reason instead of the merge of the job's output failing later."""
+    if not res.ok:
+        return res
+    for path in [*(o.path for o in res.outputs), *res.dirs]:
+        try:
+            clean_path(path, allow_root=False)
+        except InvalidPath as e:
+            reason = f"output file name {path!r} is not allowed: {e.message.split(': ', 1)[-1]}"
+            if e.hint:
+                reason += f" ({e.hint})"
+            return dataclasses.replace(res, ok=False, reason=reason, outputs=(), dirs=())
+    return res
+
+
 def record_results(
     ctx: PfsContext,
     pipeline: str,
@@ -79,6 +98,7 @@ def record_results(
     cost per datum stays below a worker's and adding workers adds throughput."""
     if not results:
         return []
+    results = [(idx, h, checked_names(res)) for idx, h, res in results]
     now = time.time()
     totals = dataclasses.asdict(progress.totals)
     outcomes: list[DatumOutcome] = []

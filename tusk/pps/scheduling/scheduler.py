@@ -11,10 +11,21 @@ from tusk.meta import JobFilter, JobRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.job_inputs import InputState
+from tusk.pps.running.output import settle_finished_output
 from tusk.pps.running.runner import JobRunner
 
 log = logging.getLogger("tusk.scheduler")
 POLL_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def backoff_seconds(failures: int) -> float:
+    """The pause after ``failures`` failed steps in a row: 1 s, doubling, at most 30 s."""
+    return min(MAX_BACKOFF_SECONDS, POLL_SECONDS * 2 ** max(0, failures - 1))
+
+
+class _Stalled(Exception):
+    """A run returned with its job neither ended nor stopped."""
 
 
 class PipelineLoop:
@@ -27,6 +38,7 @@ class PipelineLoop:
         self.stop_event = threading.Event()
         self.cancel_job = threading.Event()
         self.current: str | None = None
+        self.failed_job: str | None = None  # the job whose run raised
         self.thread = threading.Thread(target=self._loop, name=f"pipeline-{name}", daemon=True)
 
     def _next_job(self) -> JobRecord | None:
@@ -41,36 +53,63 @@ class PipelineLoop:
 
     def _loop(self) -> None:
         version = self.ctx.feed.version
+        failures = 0  # steps in a row that failed or left their job unfinished
         while not self.stop_event.is_set():
             try:
                 worked = self._step()
+                stalled = False
+            except _Stalled as e:
+                log.warning("pipeline %s: job %s did not end; retrying later", self.name, e)
+                worked, stalled = False, True
             except Exception:  # noqa: BLE001 - a bug must not kill the loop; the job restarts
                 log.error("pipeline %s: %s", self.name, traceback.format_exc())
-                if self.current:
-                    with self.ctx.meta.transaction() as tx:
-                        tx.add_job_restart(self.name, self.current)
-                worked = False
-                self.stop_event.wait(POLL_SECONDS)
+                self._count_restart()
+                worked, stalled = False, True
+            if stalled:
+                # never a busy loop: the same error would come back at once
+                failures += 1
+                self.stop_event.wait(backoff_seconds(failures))
+                version = self.ctx.feed.version
+                continue
+            failures = 0
             if not worked:
                 version = self.ctx.feed.wait(version, POLL_SECONDS)
+
+    def _count_restart(self) -> None:
+        if self.failed_job is None:
+            return
+        try:
+            with self.ctx.meta.transaction() as tx:
+                tx.add_job_restart(self.name, self.failed_job)
+        except Exception:  # noqa: BLE001 - the store may be what failed; the loop backs off
+            log.error("pipeline %s: %s", self.name, traceback.format_exc())
 
     def _step(self) -> bool:
         job = self._next_job()
         if job is None:
             return False
         job_id = job.id
+        self.failed_job = None
+        if settle_finished_output(self.ctx, self.name, job_id):
+            return True  # a crash came between finishing its output commit and marking it
         state, failed = self.runner.input_state(self.name, job_id)
         if state is InputState.WAITING:
             return False
         if state is InputState.FAILED:
             self.runner.fail(self.name, job_id, f"input {', '.join(failed)} failed")
             return True
-        self.current = job_id
+        self.current = self.failed_job = job_id
         self.cancel_job.clear()
         try:
             self.runner.run(self.name, job_id, self.cancel_job)
         finally:
             self.current = None
+        self.failed_job = None
+        if not self.stop_event.is_set() and not self.cancel_job.is_set():
+            with self.ctx.meta.transaction(write=False) as tx:
+                after = tx.get_job(self.name, job_id)
+            if after is not None and not after.state.terminal:
+                raise _Stalled(job_id)
         return True
 
     def start(self) -> None:

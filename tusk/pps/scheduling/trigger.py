@@ -7,14 +7,20 @@ one query.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 from tusk.api.pps import JobState
 from tusk.ids import new_id
 from tusk.meta import CommitRow, JobRecord, Tx
 from tusk.pfs.commits import downstream_branches, upstream_branches
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.tree import EMPTY_ROOT
+from tusk.pps.faults import crash_point
 
 Branch = tuple[str, str]
+log = logging.getLogger("tusk.trigger")
 
 
 def downstream(tx: Tx, branch: Branch) -> list[Branch]:
@@ -76,16 +82,32 @@ def propagate(
 
 
 class Trigger:
-    """Listens to the PFS change feed and propagates new heads downstream."""
+    """Listens to the PFS change feed and propagates new heads downstream.
+
+    Propagation runs after the write that moved a head, so it must never undo or fail that
+    write: an error is logged and the branch retried on the next :meth:`tick`, and a crash in
+    between is repaired by the :meth:`sweep` of the next server to lead (and every
+    ``SWEEP_SECONDS`` while it leads, which also covers writes through other servers)."""
+
+    SWEEP_SECONDS = 60.0
 
     def __init__(self, ctx: PfsContext) -> None:
         self.ctx = ctx
+        self._retry: set[Branch] = set()
+        self._lock = threading.Lock()
+        self._last_sweep = 0.0
         ctx.feed.subscribe(self._on_change)
 
     def _on_change(self, kind: str, repo: str, name: str) -> None:
         if kind != "head":
             return
-        self.run(repo, name)
+        crash_point("head-before-propagate")
+        try:
+            self.run(repo, name)
+        except Exception:  # noqa: BLE001 - the write has landed; its jobs come on the retry
+            log.exception("propagating %s@%s failed; retrying later", repo, name)
+            with self._lock:
+                self._retry.add((repo, name))
 
     def run(self, repo: str, branch: str) -> list[Branch]:
         """Propagate the head of ``repo``/``branch``; return the branches that got a job."""
@@ -97,3 +119,46 @@ class Trigger:
         if started:
             self.ctx.feed.publish("jobs", repo, branch)
         return started
+
+    def sweep(self) -> list[Branch]:
+        """Propagate every branch a pipeline reads (upstream ones first): creates the jobs of
+        heads that have none (a crash between a write and its propagation); a no-op when every
+        head has its jobs."""
+        self._last_sweep = time.monotonic()
+        with self.ctx.meta.transaction(write=False) as tx:
+            inputs: set[Branch] = set()
+            for pipe in tx.list_pipelines():
+                if pipe.stopped:
+                    continue
+                for b in tx.list_branches(pipe.name):
+                    inputs |= upstream_branches(tx, (pipe.name, b.name))
+            order = sorted(inputs, key=lambda b: (len(upstream_branches(tx, b)), b))
+        started: list[Branch] = []
+        for repo, branch in order:
+            started.extend(self.run(repo, branch))
+        if started:
+            log.warning("created the missing downstream jobs of %s", sorted(set(started)))
+        return started
+
+    def recover(self) -> None:
+        """Sweep when a server starts to lead; on an error the next :meth:`tick` sweeps again."""
+        try:
+            self.sweep()
+        except Exception:  # noqa: BLE001 - never stops the server from leading
+            log.exception("sweeping for heads without downstream jobs failed; retrying")
+            self._last_sweep = 0.0
+
+    def tick(self) -> None:
+        """Retry the branches whose propagation failed, and sweep now and then (the leader
+        calls this every second)."""
+        with self._lock:
+            retry, self._retry = sorted(self._retry), set()
+        try:
+            for repo, branch in retry:
+                self.run(repo, branch)
+            if time.monotonic() - self._last_sweep >= self.SWEEP_SECONDS:
+                self.sweep()
+        except Exception:
+            with self._lock:
+                self._retry.update(retry)
+            raise

@@ -11,6 +11,7 @@ Specs are decoded strictly (unknown fields are errors, as 1.7's ``jsonpb`` does)
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -94,6 +95,12 @@ class Transform(SpecModel):
         return self
 
 
+# Bounds past which a parallelism is a mistake (400); a server also has its own, lower limit
+# (TUSK_MAX_PARALLELISM), past which it runs fewer workers and says so at create.
+MAX_WORKERS = 10_000
+MAX_COEFFICIENT = 64.0
+
+
 class ParallelismSpec(SpecModel):
     """How many workers: a ``constant`` count or a ``coefficient`` of the capacity."""
 
@@ -113,6 +120,20 @@ class ParallelismSpec(SpecModel):
                 f"ParallelismSpec.Coefficient must not be negative (got {self.coefficient})",
                 field="coefficient",
                 hint="use a positive fraction of the cluster's capacity, e.g. 0.5",
+            )
+        if self.constant > MAX_WORKERS:
+            raise SpecProblem(
+                f"ParallelismSpec.Constant of {self.constant} workers is beyond any cluster "
+                f"(at most {MAX_WORKERS})",
+                field="constant",
+                hint="ask for the workers the data needs, e.g. 8",
+            )
+        if not math.isfinite(self.coefficient) or self.coefficient > MAX_COEFFICIENT:
+            raise SpecProblem(
+                f"ParallelismSpec.Coefficient of {self.coefficient} is beyond any cluster "
+                f"(at most {MAX_COEFFICIENT:g} workers per unit of capacity)",
+                field="coefficient",
+                hint="use a fraction of the cluster's capacity, e.g. 0.5 or 1",
             )
         if self.constant and self.coefficient:
             raise SpecProblem(

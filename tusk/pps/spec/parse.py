@@ -13,9 +13,47 @@ import yaml
 from tusk.errors import InvalidSpec
 from tusk.pps.spec.models import PipelineSpec
 
+# A spec is a few kilobytes; these bounds keep a hostile one from costing memory and CPU.
+MAX_SPEC_BYTES = 1 << 20
+# Values a YAML document may hold once its aliases are expanded (a real spec has a few hundred):
+# aliases share nodes, so 400 bytes of nested aliases can stand for billions of values.
+MAX_YAML_NODES = 100_000
+
+
+class _TooManyNodes(Exception):
+    pass
+
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps as strings (``start`` is an RFC 3339 string)."""
+    """SafeLoader that keeps timestamps as strings (``start`` is an RFC 3339 string) and refuses
+    documents whose aliases expand beyond :data:`MAX_YAML_NODES` values."""
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        if node is not None:
+            _expanded_size(node, {})
+        return node
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for with its aliases expanded (each shared node is
+    counted once per use but walked once)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, sizes)
+            if total > MAX_YAML_NODES:
+                raise _TooManyNodes
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            total += _expanded_size(key, sizes) + _expanded_size(value, sizes)
+            if total > MAX_YAML_NODES:
+                raise _TooManyNodes
+    sizes[id(node)] = total
+    return total
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -26,9 +64,23 @@ _Loader.yaml_implicit_resolvers = {
 
 def split_documents(text: str, source: str) -> list[Any]:
     """The decoded documents in ``text``: JSON objects back to back, or YAML documents."""
-    if text.lstrip().startswith(("{", "[")):
-        return _json_documents(text, source)
-    return _yaml_documents(text, source)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        raise InvalidSpec(
+            f"{source}: pipeline spec too large ({size} bytes; at most {MAX_SPEC_BYTES})",
+            hint="keep data out of the spec: put it in a repo and read it as an input",
+            source=source,
+        )
+    try:
+        if text.lstrip().startswith(("{", "[")):
+            return _json_documents(text, source)
+        return _yaml_documents(text, source)
+    except RecursionError:
+        raise InvalidSpec(
+            f"{source}: malformed pipeline spec: nested too deeply",
+            hint="a pipeline spec nests a few levels of objects and lists",
+            source=source,
+        ) from None
 
 
 def _json_documents(text: str, source: str) -> list[Any]:
@@ -56,6 +108,13 @@ def _json_documents(text: str, source: str) -> list[Any]:
 def _yaml_documents(text: str, source: str) -> list[Any]:
     try:
         return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+    except _TooManyNodes:
+        raise InvalidSpec(
+            f"{source}: malformed pipeline spec: its YAML aliases (*name) expand to more than "
+            f"{MAX_YAML_NODES} values",
+            hint="write the repeated parts out, or use fewer aliases of aliases",
+            source=source,
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
