@@ -71,23 +71,24 @@ class Http:
                 raise_for(resp)
             yield resp
 
-    def json(self, method: str, url: str, **kw: Any) -> Any:
-        """One request answered with plain JSON (``None`` for an empty body)."""
+    def call(self, method: str, url: str, model: Any, **kw: Any) -> Any:
+        """One request (``kw`` as for httpx); validate the answer as ``model``."""
         resp = self.send(method, url, **kw)
-        return resp.json() if resp.content else None
+        return TypeAdapter(model).validate_json(resp.content)
 
     def get(self, url: str, model: Any, **params: Any) -> Any:
         """GET ``url`` with the non-``None`` ``params``; validate the answer as ``model``."""
-        resp = self.send("GET", url, params=clean(params))
-        return TypeAdapter(model).validate_json(resp.content)
+        return self.call("GET", url, model, params=clean(params))
 
     def post(
         self, url: str, body: BaseModel | dict[str, Any] | None, model: Any, **params: Any
     ) -> Any:
         """POST ``body`` as JSON; validate the answer as ``model`` (``None``: no answer wanted)."""
         payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-        resp = self.send("POST", url, json=payload, params=clean(params))
-        return TypeAdapter(model).validate_json(resp.content) if model is not None else None
+        if model is None:
+            self.send("POST", url, json=payload, params=clean(params))
+            return None
+        return self.call("POST", url, model, json=payload, params=clean(params))
 
 
 def clean(params: dict[str, Any]) -> dict[str, Any]:
