@@ -71,24 +71,23 @@ class Http:
                 raise_for(resp)
             yield resp
 
-    def call(self, method: str, url: str, model: Any, **kw: Any) -> Any:
-        """One request (``kw`` as for httpx); validate the answer as ``model``."""
+    def call(
+        self, method: str, url: str, model: Any, *, body: BaseModel | None = None, **kw: Any
+    ) -> Any:
+        """One request with ``body`` as JSON (other ``kw`` as for httpx); validate the answer as
+        ``model`` (``None``: no answer wanted)."""
+        if body is not None:
+            kw["json"] = body.model_dump(mode="json")
         resp = self.send(method, url, **kw)
-        return TypeAdapter(model).validate_json(resp.content)
+        return None if model is None else TypeAdapter(model).validate_json(resp.content)
 
     def get(self, url: str, model: Any, **params: Any) -> Any:
         """GET ``url`` with the non-``None`` ``params``; validate the answer as ``model``."""
         return self.call("GET", url, model, params=clean(params))
 
-    def post(
-        self, url: str, body: BaseModel | dict[str, Any] | None, model: Any, **params: Any
-    ) -> Any:
+    def post(self, url: str, body: BaseModel | None, model: Any, **params: Any) -> Any:
         """POST ``body`` as JSON; validate the answer as ``model`` (``None``: no answer wanted)."""
-        payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-        if model is None:
-            self.send("POST", url, json=payload, params=clean(params))
-            return None
-        return self.call("POST", url, model, json=payload, params=clean(params))
+        return self.call("POST", url, model, body=body, params=clean(params))
 
 
 def clean(params: dict[str, Any]) -> dict[str, Any]:

@@ -142,13 +142,7 @@ class PpsClient:
     ) -> list[CommitInfo]:
         """Wait until every commit downstream of ``(repo, ref)`` commits is finished; list them."""
         body = CommitRefs(commits=list(commits), repos=None if repos is None else list(repos))
-        return self._http.call(
-            "POST",
-            "/flush/commits",
-            list[CommitInfo],
-            json=body.model_dump(mode="json"),
-            timeout=None,
-        )
+        return self._http.call("POST", "/flush/commits", list[CommitInfo], body=body, timeout=None)
 
     def flush_job(
         self, commits: Sequence[CommitRef], *, pipelines: Sequence[str] | None = None
@@ -157,9 +151,7 @@ class PpsClient:
         body = CommitRefs(
             commits=list(commits), pipelines=None if pipelines is None else list(pipelines)
         )
-        return self._http.call(
-            "POST", "/flush/jobs", list[JobInfo], json=body.model_dump(mode="json"), timeout=None
-        )
+        return self._http.call("POST", "/flush/jobs", list[JobInfo], body=body, timeout=None)
 
     def list_worker(self, pipeline: str | None = None) -> list[WorkerInfo]:
         """The workers of every pipeline (or of one)."""
