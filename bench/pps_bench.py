@@ -39,6 +39,7 @@ from pfs_bench import (
 )
 from pfs_bench import Server as PfsServer
 
+from tusk.api.pps import JobInfo
 from tusk.testing import wait_for
 
 TERMINAL = ("success", "failure", "killed")
@@ -99,19 +100,19 @@ class Server(PfsServer):
         """The id of the pipeline's job that is not in ``not_in`` (waits until it exists)."""
 
         def new_job() -> str | None:
-            ids = (str(j["id"]) for j in self.client.list_job(pipeline))
+            ids = (j.id for j in self.client.list_job(pipeline))
             return next((i for i in ids if i not in not_in), None)
 
         return wait_for(f"a new job of {pipeline}", new_job, 60, interval=0.005)
 
-    def wait_job(self, pipeline: str, job_id: str) -> dict[str, Any]:
+    def wait_job(self, pipeline: str, job_id: str) -> JobInfo:
         job = self.client.inspect_job(job_id, pipeline=pipeline, block=True)
-        if job["state"] != "success":
-            raise RuntimeError(f"job {pipeline}/{job_id} ended {job['state']}: {job.get('reason')}")
+        if job.state != "success":
+            raise RuntimeError(f"job {pipeline}/{job_id} ended {job.state}: {job.reason}")
         return job
 
     def job_ids(self, pipeline: str) -> set[str]:
-        return {str(j["id"]) for j in self.client.list_job(pipeline)}
+        return {j.id for j in self.client.list_job(pipeline)}
 
 
 def atom(repo: str, glob: str = "/*") -> dict[str, Any]:
@@ -158,8 +159,8 @@ def spawn_floor(argv: list[str], n: int, work: Path, sandbox: str) -> float:
     return (time.perf_counter() - t) / n
 
 
-def ts_of(job: dict[str, Any], key: str) -> float:
-    return float(job[key])
+def ts_of(job: JobInfo, key: str) -> float:
+    return float(getattr(job, key))
 
 
 # -- the benchmarks ----------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class Bench:
                     t_put = srv.put_tree(repo, tree)
                     job = srv.wait_job(name, srv.newest_job(name, set()))
                     t_done = time.time()
-                    assert job["processed"] == cfg.datums, job
+                    assert job.processed == cfg.datums, job
                     wall = ts_of(job, "finished") - ts_of(job, "started")
                     k = f"d.{sandbox}.{cmd_name}.{par}"
                     self.s.add(k + ".wall", wall)
@@ -244,7 +245,7 @@ class Bench:
             job = srv.wait_job("inc", srv.newest_job("inc", before))
             t_done = time.time()
             total = self.cfg.inc_files + r * self.cfg.reps + rep + 1
-            got = (job["processed"], job["skipped"], job["total"])
+            got = (job.processed, job.skipped, job.total)
             assert got == (1, total - 1, total), got
             self.s.add(f"inc.{r}.cli_put", t_put - t0)
             self.s.add(f"inc.{r}.put_to_success", t_done - t_put)
@@ -262,7 +263,7 @@ class Bench:
     # 3 ------------------------------------------------------------------------------------------
     def latency(self, r: int) -> None:
         srv = self.server(self.cfg.sandboxes[0])
-        if "lat" not in {p["name"] for p in srv.client.list_pipeline()}:
+        if "lat" not in {p.name for p in srv.client.list_pipeline()}:
             srv.create_pipeline("lat", atom("lat_in"), ["date", "+%s.%N"], 1)
         for rep in range(self.cfg.reps):
             for via in ("client", "cli"):
@@ -279,10 +280,10 @@ class Bench:
                 job = srv.wait_job("lat", job_id)
                 t_done = time.time()
                 logs = list(srv.client.get_logs(pipeline="lat", job=job_id))
-                user = [float(x["message"]) for x in logs if x["stream"] == "stdout"]
-                first = [x["ts"] for x in logs if x["stream"] == "system"]
+                user = [float(x.message) for x in logs if x.stream == "stdout"]
+                first = [x.ts for x in logs if x.stream == "system"]
                 master = list(srv.client.get_logs(pipeline="lat", job=job_id, master=True))
-                running = [x["ts"] for x in master if str(x["message"]).startswith("job running")]
+                running = [x.ts for x in master if x.message.startswith("job running")]
                 k = f"lat.{r}.{via}"
                 self.s.add(k + ".created", ts_of(job, "started") - t0)
                 self.s.add(k + ".running", running[0] - t0)
@@ -322,7 +323,7 @@ class Bench:
             job = srv.wait_job(last, job_id)
             t_done = time.time()
             n = self.cfg.chain_files
-            got = (job["processed"], job["skipped"], job["total"])
+            got = (job.processed, job.skipped, job.total)
             assert got == (1, n - 1, n), got
             first = srv.client.inspect_job(job_id, pipeline="c1")
             self.s.add(f"chain.{r}.cli_put", t_put - t0)

@@ -35,7 +35,7 @@ from pfs_bench import (
     write_random,
     write_results,
 )
-from pps_bench import COMMANDS, Server, atom, make_tree
+from pps_bench import COMMANDS, Server, atom, make_tree, ts_of
 
 from tusk import Client
 
@@ -107,7 +107,7 @@ class Bench:
             t0 = time.time()
             srv.put_tree("inc_in", inc_tree)
             job = srv.wait_job("inc", srv.newest_job("inc", set()))
-            self.s.add(f"x.{ex}.inc_base", float(job["finished"]) - float(job["started"]))
+            self.s.add(f"x.{ex}.inc_base", ts_of(job, "finished") - ts_of(job, "started"))
             self.s.add(f"x.{ex}.inc_base_put", time.time() - t0)
         for r in range(cfg.rounds):
             order = list(servers.items())
@@ -119,7 +119,7 @@ class Bench:
                 t0 = time.time()
                 srv.put_tree(name + "_in", tree)
                 job = srv.wait_job(name, srv.newest_job(name, set()))
-                wall = float(job["finished"]) - float(job["started"])
+                wall = ts_of(job, "finished") - ts_of(job, "started")
                 self.s.add(f"x.{ex}.job", wall)
                 self.s.add(f"x.{ex}.job_put", time.time() - t0)
                 self.s.add(f"x.{ex}.per_datum", wall * 2 / cfg.datums)
@@ -131,9 +131,9 @@ class Bench:
                     before = srv.job_ids("inc")
                     t_put = srv.put_one("inc_in", f"/new{r:02d}{rep:02d}", src)
                     job = srv.wait_job("inc", srv.newest_job("inc", before))
-                    assert job["processed"] == 1, job
+                    assert job.processed == 1, job
                     vals.append(time.time() - t_put)
-                    self.progress = f"{job['processed']} + {job['skipped']} / {job['total']}"
+                    self.progress = f"{job.processed} + {job.skipped} / {job.total}"
                 self.s.add(f"x.{ex}.inc", statistics.median(vals))
                 print(f"  5 {ex} round {r + 1}: job {wall:.2f} s", flush=True)
 

@@ -96,34 +96,34 @@ def test_pipelines_jobs_datums_logs_and_workers(client: Client) -> None:
     client.create_repo("in")
     head = client.put_files("in", "master", [PutSource("/x", b"x"), PutSource("/y", b"y")])
     (created,) = client.pps.create_pipeline(spec("up", "in", UPPER))
-    assert created["name"] == "up"
+    assert created.name == "up" and created.warnings == []
     (out,) = client.flush_commit([("in", head.commit.id)])
     assert out.commit.repo == "up" and out.finished is not None
     (job,) = client.flush_job([("in", head.commit.id)], pipelines=["up"])
-    assert (job["state"], job["processed"], job["total"]) == ("success", 2, 2), job.get("reason")
+    assert (job.state, job.processed, job.total) == ("success", 2, 2), job.reason
     assert client.get_file_bytes("up", "master", "/x") == b"X"
 
-    assert [p["name"] for p in client.list_pipeline()] == ["up"]
-    assert client.inspect_pipeline("up")["state"] == "running"
-    assert client.extract_pipeline("up")["transform"]["cmd"][0] == "sh"
-    assert [j["id"] for j in client.list_job("up")] == [job["id"]]
-    assert [j["id"] for j in client.list_job(inputs=[f"in/{head.commit.id}"])] == [job["id"]]
-    assert client.inspect_job(job["id"], pipeline="up", block=True)["state"] == "success"
-    datums = client.list_datum(job["id"], pipeline="up")
-    assert sorted(d["state"] for d in datums) == ["success", "success"]
-    datum = client.inspect_datum(job["id"], datums[0]["id"], pipeline="up")
-    assert [f["repo"] for f in datum["inputs"]] == ["in"]
-    lines = [r["message"] for r in client.get_logs(pipeline="up") if r.get("user")]
+    assert [p.name for p in client.list_pipeline()] == ["up"]
+    assert client.inspect_pipeline("up").state == "running"
+    assert client.extract_pipeline("up").root["transform"]["cmd"][0] == "sh"
+    assert [j.id for j in client.list_job("up")] == [job.id]
+    assert [j.id for j in client.list_job(inputs=[f"in/{head.commit.id}"])] == [job.id]
+    assert client.inspect_job(job.id, pipeline="up", block=True).state == "success"
+    datums = client.list_datum(job.id, pipeline="up")
+    assert sorted(d.state for d in datums) == ["success", "success"]
+    datum = client.inspect_datum(job.id, datums[0].id, pipeline="up")
+    assert [f.repo for f in datum.inputs] == ["in"]
+    lines = [r.message for r in client.get_logs(pipeline="up") if r.user]
     assert [m.strip() for m in lines] == ["hi", "hi"]
-    assert [w["name"].startswith("pipeline-up-v1-") for w in client.list_worker("up")] == [True]
+    assert [w.name.startswith("pipeline-up-v1-") for w in client.list_worker("up")] == [True]
 
     client.stop_pipeline("up")
-    assert client.inspect_pipeline("up")["stopped"] is True
+    assert client.inspect_pipeline("up").stopped is True
     client.start_pipeline("up")
-    assert client.inspect_pipeline("up")["stopped"] is False
-    client.delete_job(job["id"], pipeline="up")
+    assert client.inspect_pipeline("up").stopped is False
+    client.delete_job(job.id, pipeline="up")
     with pytest.raises(NotFound):
-        client.inspect_job(job["id"], pipeline="up")
+        client.inspect_job(job.id, pipeline="up")
     assert client.delete_pipeline("up") == ["up"]
     assert client.list_pipeline() == []
 

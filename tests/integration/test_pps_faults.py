@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tusk import Client
+from tusk.api.pps import JobInfo
 from tusk.testing import Tuskd, wait_for
 
 TERMINAL = ("success", "failure", "killed")
@@ -104,10 +105,10 @@ def tree(client: Client, repo: str) -> dict[str, bytes]:
     }
 
 
-def finished_job(client: Client, pipeline: str, timeout: float = 120.0) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
+def finished_job(client: Client, pipeline: str, timeout: float = 120.0) -> JobInfo:
+    def done() -> JobInfo | None:
         jobs = client.list_job(pipeline)
-        return jobs[0] if jobs and jobs[0]["state"] in TERMINAL else None
+        return jobs[0] if jobs and jobs[0].state in TERMINAL else None
 
     return wait_for(f"the job of {pipeline}", done, timeout)
 
@@ -139,17 +140,17 @@ def test_a_server_killed_mid_job_finishes_it_after_a_restart(
     )
     (job,) = wait_for(
         "the job to be half done",
-        lambda: [j for j in client.list_job("p") if 8 <= j["processed"] < 30],
+        lambda: [j for j in client.list_job("p") if 8 <= j.processed < 30],
     )
-    assert job["state"] == "running"
+    assert job.state == "running"
     server.kill()
 
     client = server.start()
     job = finished_job(client, "p")
-    assert job["state"] == "success", job["reason"]
-    assert [j["id"] for j in client.list_job("p")] == [job["id"]]
-    assert job["processed"] + job["skipped"] == job["total"] == 40
-    assert job["failed"] == 0
+    assert job.state == "success", job.reason
+    assert [j.id for j in client.list_job("p")] == [job.id]
+    assert job.processed + job.skipped == job.total == 40
+    assert job.failed == 0
 
     files = tree(client, "p")
     expected = {f"/{n}": f"{n.upper()}!".encode() for n in names}
@@ -159,8 +160,8 @@ def test_a_server_killed_mid_job_finishes_it_after_a_restart(
     ran = runs.read_text().split()
     assert set(ran) == set(names)
     assert len(ran) <= len(names) + 2
-    datums = client.list_datum(job["id"], pipeline="p")
-    assert len(datums) == 40 and {d["state"] for d in datums} == {"success"}
+    datums = client.list_datum(job.id, pipeline="p")
+    assert len(datums) == 40 and {d.state for d in datums} == {"success"}
 
 
 def test_a_killed_worker_is_restarted_and_its_datum_retried(server: Server, tmp_path: Path) -> None:
@@ -179,24 +180,24 @@ def test_a_killed_worker_is_restarted_and_its_datum_retried(server: Server, tmp_
     ]
     client.create_pipeline(spec("p", cmd, transform={"cmd": cmd, "env": {"MARKS": str(marks)}}))
     (worker,) = client.list_worker("p")
-    assert worker["restarts"] == 0
+    assert worker.restarts == 0
     running = wait_for("a datum to start", lambda: sorted(marks.iterdir()), timeout=30)
     (pid,) = wait_for("the worker process", server.note_workers)
     os.kill(pid, signal.SIGKILL)
 
     job = finished_job(client, "p")
-    assert job["state"] == "success", job["reason"]
-    assert job["processed"] == job["total"] == 3
+    assert job.state == "success", job.reason
+    assert job.processed == job.total == 3
     assert tree(client, "p") == {"/a": b"a", "/b": b"b", "/c": b"c"}
     killed = running[0].name
     assert (marks / killed).read_text().split() == ["started", "started"]  # run again
-    datums = {d["inputs"][0]["path"]: d for d in client.list_datum(job["id"], pipeline="p")}
-    assert datums[f"/{killed}"]["tries"] == 2
-    assert {datums[p]["tries"] for p in datums if p != f"/{killed}"} == {1}
+    datums = {d.inputs[0].path: d for d in client.list_datum(job.id, pipeline="p")}
+    assert datums[f"/{killed}"].tries == 2
+    assert {datums[p].tries for p in datums if p != f"/{killed}"} == {1}
     (after,) = client.list_worker("p")
-    assert after["name"] == worker["name"] and after["restarts"] == 1
+    assert after.name == worker.name and after.restarts == 1
     # the restarted worker is a new process
     (new_pid,) = server.note_workers()
     assert new_pid != pid
-    logs = [r["message"] for r in client.get_logs(pipeline="p") if not r["user"]]
+    logs = [r.message for r in client.get_logs(pipeline="p") if not r.user]
     assert any("died" in m for m in logs), logs

@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tusk.cli.jsonpb import proto_duration_json, proto_timestamp_json, render_json
+from tusk.cli.jsonpb import (
+    proto_duration_json,
+    proto_duration_text,
+    proto_timestamp_json,
+    render_json,
+)
 from tusk.cli.tables import HeaderTabWriter, Table, TabWriter, print_table
 from tusk.cli.units import (
     ago,
@@ -439,6 +444,13 @@ def test_render_json_go_string_escaping() -> None:
         render_json(float("nan"))
     with pytest.raises(TypeError):
         render_json({"x": object()})
+
+
+def test_proto_duration_text_as_go_prints_a_duration_pointer() -> None:
+    assert proto_duration_text(None) == "<nil>"
+    assert proto_duration_text(60.0) == "seconds:60 "
+    assert proto_duration_text(90.5) == "seconds:90 nanos:500000000 "
+    assert proto_duration_text(0.25) == "nanos:250000000 "
 
 
 def test_proto_duration_and_timestamp_json() -> None:

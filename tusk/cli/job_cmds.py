@@ -7,11 +7,11 @@ a job id also take ``--pipeline`` to pick one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import click
 
-from tusk.cli.common import client, echo_json, out, print_raw, raw_option, repo_ref
+from tusk.api.pps import DatumInfo, DatumState, JobInfo
+from tusk.cli.common import client, out, print_raw, raw_option, repo_ref
 from tusk.cli.pfs_cmds import COMMIT_HEADER, commit_row
 from tusk.cli.pps_details import job_details
 from tusk.cli.tables import Table, TabWriter, print_table
@@ -33,26 +33,25 @@ DATUM_HEADER = ("ID", "STATUS", "TIME")
 
 
 # -- jobs ---------------------------------------------------------------------------------------
-def job_row(job: dict[str, Any]) -> tuple[str, ...]:
-    oc = job.get("output_commit")
-    started, finished = job.get("started"), job.get("finished")
+def job_row(job: JobInfo) -> tuple[str, ...]:
+    """One row of list-job."""
+    duration = job.duration_seconds
     return (
-        job["id"],
-        f"{oc['repo']}/{oc['id']}" if oc else f"{job['pipeline']}/-",
-        ago(from_timestamp(started)),
-        human_duration(finished - started) if finished is not None and started else "-",
-        str(job.get("restarts", 0)),
-        f"{job.get('processed', 0)} + {job.get('skipped', 0)} / {job.get('total', 0)}",
-        bytes_size(job.get("bytes_down", 0)),
-        bytes_size(job.get("bytes_up", 0)),
-        job["state"],
+        job.id,
+        str(job.output_commit) if job.output_commit else f"{job.pipeline}/-",
+        ago(from_timestamp(job.started)),
+        human_duration(duration) if duration is not None else "-",
+        str(job.restarts),
+        f"{job.processed} + {job.skipped} / {job.total}",
+        bytes_size(job.bytes_down),
+        bytes_size(job.bytes_up),
+        job.state,
     )
 
 
-def _print_jobs(jobs: Sequence[dict[str, Any]], raw: bool) -> None:
+def _print_jobs(jobs: Sequence[JobInfo], raw: bool) -> None:
     if raw:
-        for job in jobs:
-            echo_json(job)
+        print_raw(jobs)
     else:
         out(print_table(JOB_HEADER, [job_row(j) for j in jobs]))
 
@@ -89,7 +88,7 @@ def inspect_job(job_id: str, block: bool, pipeline: str, raw: bool) -> None:
     """Return info about a job."""
     job = client().inspect_job(job_id, pipeline=pipeline or None, block=block)
     if raw:
-        echo_json(job)
+        print_raw(job)
     else:
         out(job_details(job))
 
@@ -111,8 +110,11 @@ def delete_job(job_id: str, pipeline: str) -> None:
 
 
 # -- datums -------------------------------------------------------------------------------------
-def _datum_time(d: dict[str, Any]) -> str:
-    return human_duration(d["seconds"]) if d.get("seconds") else "-"
+_ENDED = (DatumState.SUCCESS, DatumState.SKIPPED, DatumState.FAILED)
+
+
+def _datum_time(d: DatumInfo) -> str:
+    return human_duration(d.seconds) if d.seconds else "-"
 
 
 @click.command("list-datum")
@@ -127,13 +129,12 @@ def list_datum(job_id: str, pipeline: str, page_size: int, page: int, raw: bool)
     """Return the datums of a job (failed first)."""
     datums = client().list_datum(job_id, pipeline=pipeline or None)
     if raw:
-        for d in datums:
-            echo_json(d)
+        print_raw(datums)
         return
     table = Table(DATUM_HEADER)
     for d in datums:
-        state = d["state"] if d["state"] in ("success", "skipped", "failed") else "-"
-        table.add_raw(f"{d['id']}\t{state}\t{_datum_time(d)}\n")
+        state = d.state if d.state in _ENDED else "-"
+        table.add_raw(f"{d.id}\t{state}\t{_datum_time(d)}\n")
     out(table.render())
 
 
@@ -146,20 +147,20 @@ def inspect_datum(job_id: str, datum_id: str, pipeline: str, raw: bool) -> None:
     """Return info about one datum of a job."""
     d = client().inspect_datum(job_id, datum_id, pipeline=pipeline or None)
     if raw:
-        echo_json(d)
+        print_raw(d)
         return
-    state = d["state"].upper() if d["state"] in ("success", "skipped", "failed") else "STARTING"
+    state = d.state.upper() if d.state in _ENDED else "STARTING"
     w = TabWriter(20, 1, 3)
-    w.write(f"ID\t{d['id']}\nJob ID\t{d['job_id']}\nState\t{state}\n")
-    if d["state"] == "failed" and d.get("reason"):
-        w.write(f"Reason\t{d['reason']}\n")
-    w.write(f"Data Downloaded\t{bytes_size(d.get('bytes_down', 0))}\n")
-    w.write(f"Data Uploaded\t{bytes_size(d.get('bytes_up', 0))}\n")
-    w.write(f"Total Time\t{format_duration_go(d.get('seconds') or 0)}\n")
+    w.write(f"ID\t{d.id}\nJob ID\t{d.job_id}\nState\t{state}\n")
+    if d.state is DatumState.FAILED and d.reason:
+        w.write(f"Reason\t{d.reason}\n")
+    w.write(f"Data Downloaded\t{bytes_size(d.bytes_down)}\n")
+    w.write(f"Data Uploaded\t{bytes_size(d.bytes_up)}\n")
+    w.write(f"Total Time\t{format_duration_go(d.seconds)}\n")
     tables = TabWriter(10, 1, 3)
     tables.write("  REPO\tCOMMIT\tPATH\t\n")
-    for f in d.get("inputs", []):
-        tables.write(f"  {f['repo']}\t{f['commit']}\t{f['path']}\t\n")
+    for f in d.inputs:
+        tables.write(f"  {f.repo}\t{f.commit}\t{f.path}\t\n")
     out(w.flush() + "Inputs:\n" + tables.flush())
 
 

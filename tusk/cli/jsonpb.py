@@ -1,5 +1,5 @@
 """pachctl 1.7's ``--raw`` output: gogo ``jsonpb.Marshaler{Indent: "  "}`` layout, and jsonpb's
-Duration and Timestamp strings."""
+Duration and Timestamp strings (and the proto text of a Duration)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,16 @@ def proto_duration_json(seconds: float | timedelta) -> str:
     x = f"{go_seconds(to_nanoseconds(seconds)):.9f}"
     x = x.removesuffix("000").removesuffix("000")
     return x + "s"
+
+
+def proto_duration_text(seconds: float | None) -> str:
+    """A ``*types.Duration`` as Go's ``%v`` prints it (proto text): ``seconds:90 nanos:500000000 ``;
+    ``<nil>`` when there is none."""
+    if seconds is None:
+        return "<nil>"
+    secs, nanos = divmod(round(seconds * 1e9), 1_000_000_000)
+    fields = ([f"seconds:{secs}"] if secs else []) + ([f"nanos:{nanos}"] if nanos else [])
+    return "".join(f"{f} " for f in fields)
 
 
 def proto_timestamp_json(ts: datetime) -> str:

@@ -14,9 +14,8 @@ from typing import Any
 import click
 import httpx
 
-from tusk.cli.common import client, echo_json, out, raw_option, warn
+from tusk.cli.common import client, echo_json, out, print_raw, raw_option, warn
 from tusk.cli.jsonpb import render_json
-from tusk.cli.legacy_derive import input_shorthand, specs_before_update, transform_warnings
 from tusk.cli.pps_details import pipeline_details
 from tusk.cli.tables import print_table
 from tusk.cli.units import ago, from_timestamp
@@ -51,11 +50,11 @@ def _read_spec(path: str) -> tuple[str, str]:
 
 
 def _send_specs(text: str, source: str, *, update: bool, reprocess: bool) -> None:
-    pps = client().pps
-    before = specs_before_update(pps, text) if update and not reprocess else {}
-    infos = pps.create_pipeline(text, source=source, update=update, reprocess=reprocess)
-    for warning in transform_warnings(before, infos):
-        warn(warning)
+    """Hand the spec text to the server; print the warnings it answers with."""
+    infos = client().pps.create_pipeline(text, source=source, update=update, reprocess=reprocess)
+    for info in infos:
+        for warning in info.warnings:
+            warn(warning)
 
 
 def _pipeline_file_options(f: Any) -> Any:
@@ -106,7 +105,7 @@ def update_pipeline(
 @click.option("--reprocess", is_flag=True, help="Reprocess datums that were already processed.")
 def edit_pipeline(pipeline: str, editor: str, reprocess: bool) -> None:
     """Edit a pipeline's spec in an editor, then update the pipeline."""
-    original = render_json(client().extract_pipeline(pipeline)) + "\n"
+    original = render_json(client().extract_pipeline(pipeline).root) + "\n"
     fd, path = tempfile.mkstemp(prefix=f"{pipeline}-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -143,7 +142,7 @@ def _same_json(a: str, b: str) -> bool:
 @click.argument("pipeline")
 def extract_pipeline(pipeline: str) -> None:
     """Print the spec a pipeline was created from (with its salt), as JSON."""
-    echo_json(client().extract_pipeline(pipeline))
+    echo_json(client().extract_pipeline(pipeline).root)
 
 
 @click.command("inspect-pipeline")
@@ -153,7 +152,7 @@ def inspect_pipeline(pipeline: str, raw: bool) -> None:
     """Return info about a pipeline."""
     info = client().inspect_pipeline(pipeline)
     if raw:
-        echo_json(info)
+        print_raw(info)
     else:
         out(pipeline_details(info))
 
@@ -164,17 +163,20 @@ def inspect_pipeline(pipeline: str, raw: bool) -> None:
 def list_pipeline(spec: bool, raw: bool) -> None:
     """Return info about all pipelines, newest first."""
     infos = client().list_pipeline()
-    if raw or spec:
+    if spec:
         for info in infos:
-            echo_json(info["spec"] if spec else info)
+            echo_json(info.spec)
+        return
+    if raw:
+        print_raw(infos)
         return
     rows = [
         (
-            i["name"],
-            input_shorthand(i["spec"].get("input")),
-            f"{i['name']}/{i['spec'].get('output_branch') or 'master'}",
-            ago(from_timestamp(i["created"])),
-            i["state"],
+            i.name,
+            i.input_summary,
+            f"{i.name}/{i.spec.get('output_branch') or 'master'}",
+            ago(from_timestamp(i.created)),
+            i.state,
         )
         for i in infos
     ]

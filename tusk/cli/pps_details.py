@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tusk.cli.jsonpb import render_json
-from tusk.cli.legacy_derive import proto_duration
+from tusk.api.pps import JobInfo, PipelineInfo
+from tusk.cli.jsonpb import proto_duration_text, render_json
 from tusk.cli.tables import TabWriter
 from tusk.cli.units import ago, bytes_size, from_timestamp, human_duration
 
@@ -64,22 +64,22 @@ def _transform_json(transform: dict[str, Any] | None) -> str:
     return json.dumps(ordered, indent=2, ensure_ascii=False)
 
 
-def pipeline_details(info: dict[str, Any]) -> str:
+def pipeline_details(info: PipelineInfo) -> str:
     """inspect-pipeline's text."""
-    spec: dict[str, Any] = info["spec"]
-    lines = [f"Name: {info['name']}"]
+    spec = info.spec
+    lines = [f"Name: {info.name}"]
     if spec.get("description"):
         lines.append(f"Description: {spec['description']}")
     lines += [
-        f"Created: {ago(from_timestamp(info['created']))}",
-        f"State: {info['state']}",
-        f"Stopped: {'true' if info['stopped'] else 'false'}",
-        f"Reason: {info.get('reason') or ''}",
+        f"Created: {ago(from_timestamp(info.created))}",
+        f"State: {info.state}",
+        f"Stopped: {'true' if info.stopped else 'false'}",
+        f"Reason: {info.reason}",
         f"Parallelism Spec: {_parallelism(spec)}",
         *_resources("ResourceRequests", spec.get("resource_requests")),
         *_resources("ResourceLimits", spec.get("resource_limits")),
-        f"Datum Timeout: {proto_duration(spec.get('datum_timeout'))}",
-        f"Job Timeout: {proto_duration(spec.get('job_timeout'))}",
+        f"Datum Timeout: {proto_duration_text(info.datum_timeout_seconds)}",
+        f"Job Timeout: {proto_duration_text(info.job_timeout_seconds)}",
         "Input:",
         render_json(_input_json(spec.get("input"), {})),
         f"Output Branch: {spec.get('output_branch') or 'master'}",
@@ -88,7 +88,7 @@ def pipeline_details(info: dict[str, Any]) -> str:
     ]
     if (spec.get("egress") or {}).get("URL"):
         lines.append(f"Egress: {spec['egress']['URL']} ")
-    counts = info.get("job_counts") or {}
+    counts = info.job_counts
     lines += ["Job Counts:", "".join(f"{s}: {counts.get(s, 0)}\t" for s in JOB_COUNT_STATES)]
     return "\n".join(lines) + "\n"
 
@@ -106,46 +106,45 @@ def _runtime(name: str) -> str:
     return name
 
 
-def job_details(job: dict[str, Any]) -> str:
+def job_details(job: JobInfo) -> str:
     """inspect-job's text."""
-    spec: dict[str, Any] = job.get("spec") or {}
-    started, finished = job.get("started"), job.get("finished")
+    spec: dict[str, Any] = job.spec or {}
     lines = [
-        f"ID: {job['id']} ",
-        f"Pipeline: {job['pipeline']} ",
-        f"Started: {ago(from_timestamp(started))} ",
+        f"ID: {job.id} ",
+        f"Pipeline: {job.pipeline} ",
+        f"Started: {ago(from_timestamp(job.started))} ",
     ]
-    if finished is not None and started:
-        lines.append(f"Duration: {human_duration(finished - started)} ")
+    if job.duration_seconds is not None:
+        lines.append(f"Duration: {human_duration(job.duration_seconds)} ")
     lines += [
-        f"State: {job['state']}",
-        f"Reason: {job.get('reason') or ''}",
-        f"Image: {job.get('image') or ''}",
-        f"Image digest: {job.get('image_digest') or ''}",
-        f"Runtime: {_runtime(job.get('runtime') or '')}",
-        f"Processed: {job.get('processed', 0)}",
-        f"Failed: {job.get('failed', 0)}",
-        f"Skipped: {job.get('skipped', 0)}",
-        f"Total: {job.get('total', 0)}",
-        f"Data Downloaded: {bytes_size(job.get('bytes_down', 0))}",
-        f"Data Uploaded: {bytes_size(job.get('bytes_up', 0))}",
-        f"Download Time: {human_duration(job.get('seconds_download') or 0)}",
-        f"Process Time: {human_duration(job.get('seconds_process') or 0)}",
-        f"Upload Time: {human_duration(job.get('seconds_upload') or 0)}",
-        f"Datum Timeout: {proto_duration(spec.get('datum_timeout'))}",
-        f"Job Timeout: {proto_duration(spec.get('job_timeout'))}",
+        f"State: {job.state}",
+        f"Reason: {job.reason}",
+        f"Image: {job.image}",
+        f"Image digest: {job.image_digest}",
+        f"Runtime: {_runtime(job.runtime)}",
+        f"Processed: {job.processed}",
+        f"Failed: {job.failed}",
+        f"Skipped: {job.skipped}",
+        f"Total: {job.total}",
+        f"Data Downloaded: {bytes_size(job.bytes_down)}",
+        f"Data Uploaded: {bytes_size(job.bytes_up)}",
+        f"Download Time: {human_duration(job.seconds_download)}",
+        f"Process Time: {human_duration(job.seconds_process)}",
+        f"Upload Time: {human_duration(job.seconds_upload)}",
+        f"Datum Timeout: {proto_duration_text(job.datum_timeout_seconds)}",
+        f"Job Timeout: {proto_duration_text(job.job_timeout_seconds)}",
         "Worker Status:",
         _worker_status_header(),
-        f"Restarts: {job.get('restarts', 0)}",
+        f"Restarts: {job.restarts}",
         f"ParallelismSpec: {_parallelism(spec)}",
         *_resources("ResourceRequests", spec.get("resource_requests")),
         *_resources("ResourceLimits", spec.get("resource_limits")),
     ]
-    commits = {(i["repo"], i.get("branch") or "master"): i["id"] for i in job.get("inputs", [])}
+    commits = {(i.repo, i.branch or "master"): i.id for i in job.inputs}
     lines += ["Input:", render_json(_input_json(spec.get("input"), commits))]
     lines += ["Transform:", _transform_json(spec.get("transform")) + " "]
-    if job.get("output_commit"):
-        lines.append(f"Output Commit: {job['output_commit']['id']} ")
+    if job.output_commit is not None:
+        lines.append(f"Output Commit: {job.output_commit.id} ")
     if (spec.get("egress") or {}).get("URL"):
         lines.append(f"Egress: {spec['egress']['URL']} ")
     return "\n".join(lines) + "\n"

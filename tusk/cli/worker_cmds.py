@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from tusk.cli.common import client, echo_json, out, raw_option
+from tusk.api.pps import LogLine
+from tusk.cli.common import client, out, print_raw, raw_option
 from tusk.cli.jsonpb import proto_timestamp_json
 from tusk.cli.tables import TabWriter
 from tusk.errors import InvalidArgument
@@ -17,19 +18,17 @@ WORKER_HEADER = ("NAME", "READY", "STATUS", "RESTARTS", "AGE")
 
 
 # -- logs ---------------------------------------------------------------------------------------
-def _log_message(row: dict[str, Any]) -> dict[str, Any]:
-    """A log row as 1.7's LogMessage JSON (zero-valued fields left out)."""
+def _log_message(line: LogLine) -> dict[str, Any]:
+    """A log line as 1.7's LogMessage JSON (zero-valued fields left out)."""
     msg = {
-        "pipelineName": row.get("pipeline"),
-        "jobId": row.get("job_id"),
-        "workerId": row.get("worker"),
-        "datumId": row.get("datum_id"),
-        "master": row.get("master"),
-        "user": row.get("user"),
-        "ts": proto_timestamp_json(datetime.fromtimestamp(row["ts"], UTC))
-        if row.get("ts")
-        else None,
-        "message": row.get("message"),
+        "pipelineName": line.pipeline,
+        "jobId": line.job_id,
+        "workerId": line.worker,
+        "datumId": line.datum_id,
+        "master": line.master,
+        "user": line.user,
+        "ts": proto_timestamp_json(datetime.fromtimestamp(line.ts, UTC)) if line.ts else None,
+        "message": line.message,
     }
     return {k: v for k, v in msg.items() if v}
 
@@ -61,7 +60,7 @@ def get_logs(
             "get-logs needs --pipeline or --job",
             hint="tusk get-logs -p <pipeline>, or tusk get-logs --job <id>",
         )
-    rows = client().get_logs(
+    lines = client().get_logs(
         pipeline=pipeline or None,
         job=job or None,
         datum=datum or None,
@@ -70,13 +69,15 @@ def get_logs(
         follow=follow,
     )
     if tail > 0 and not follow:
-        rows = iter(list(rows)[-tail:])
+        lines = iter(list(lines)[-tail:])
     try:
-        for row in rows:
+        for line in lines:
             if raw:
-                out(json.dumps(_log_message(row), ensure_ascii=False, separators=(",", ":")) + "\n")
-            elif row.get("user") or (master and row.get("master")):
-                out(str(row.get("message", "")).rstrip("\n") + "\n")
+                out(
+                    json.dumps(_log_message(line), ensure_ascii=False, separators=(",", ":")) + "\n"
+                )
+            elif line.user or (master and line.master):
+                out(line.message.rstrip("\n") + "\n")
     except KeyboardInterrupt:
         pass
 
@@ -84,11 +85,7 @@ def get_logs(
 # -- workers -----------------------------------------------------------------------------------
 def kube_age(seconds: float) -> str:
     """kubectl's ``ShortHumanDuration``: ``4s``, ``1m``, ``16m``, ``1h``, ``2d``, ``1y``."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
+    s = max(0, int(seconds))
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -107,16 +104,13 @@ def list_worker(pipeline: str | None, raw: bool) -> None:
     """List the workers of every pipeline (or of one), like `kubectl get pods`."""
     workers = client().list_worker(pipeline or None)
     if raw:
-        for w in workers:
-            echo_json(w)
+        print_raw(workers)
         return
-    now = datetime.now(UTC).timestamp()
     tw = TabWriter(10, 4, 3)
     tw.write("\t".join(WORKER_HEADER) + "\n")
-    for w in sorted(workers, key=lambda w: str(w["name"])):
-        ready = "1/1" if w["state"] == "Running" else "0/1"
-        age = kube_age(now - float(w["started"]))
-        tw.write(f"{w['name']}\t{ready}\t{w['state']}\t{w['restarts']}\t{age}\n")
+    for w in sorted(workers, key=lambda w: w.name):
+        ready = "1/1" if w.state == "Running" else "0/1"
+        tw.write(f"{w.name}\t{ready}\t{w.state}\t{w.restarts}\t{kube_age(w.age_seconds)}\n")
     out(tw.flush())
 
 

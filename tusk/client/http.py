@@ -71,23 +71,23 @@ class Http:
                 raise_for(resp)
             yield resp
 
-    def json(self, method: str, url: str, **kw: Any) -> Any:
-        """One request answered with plain JSON (``None`` for an empty body)."""
+    def call(
+        self, method: str, url: str, model: Any, *, body: BaseModel | None = None, **kw: Any
+    ) -> Any:
+        """One request with ``body`` as JSON (other ``kw`` as for httpx); validate the answer as
+        ``model`` (``None``: no answer wanted)."""
+        if body is not None:
+            kw["json"] = body.model_dump(mode="json")
         resp = self.send(method, url, **kw)
-        return resp.json() if resp.content else None
+        return None if model is None else TypeAdapter(model).validate_json(resp.content)
 
     def get(self, url: str, model: Any, **params: Any) -> Any:
         """GET ``url`` with the non-``None`` ``params``; validate the answer as ``model``."""
-        resp = self.send("GET", url, params=clean(params))
-        return TypeAdapter(model).validate_json(resp.content)
+        return self.call("GET", url, model, params=clean(params))
 
-    def post(
-        self, url: str, body: BaseModel | dict[str, Any] | None, model: Any, **params: Any
-    ) -> Any:
+    def post(self, url: str, body: BaseModel | None, model: Any, **params: Any) -> Any:
         """POST ``body`` as JSON; validate the answer as ``model`` (``None``: no answer wanted)."""
-        payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-        resp = self.send("POST", url, json=payload, params=clean(params))
-        return TypeAdapter(model).validate_json(resp.content) if model is not None else None
+        return self.call("POST", url, model, body=body, params=clean(params))
 
 
 def clean(params: dict[str, Any]) -> dict[str, Any]:

@@ -25,13 +25,20 @@ from tusk.api.framing import (
 from tusk.api.host import is_loopback, machine_identity
 from tusk.api.models import (
     BranchInfo,
+    BranchKey,
     CommitInfo,
     CommitKey,
+    CopyFile,
+    CreateBranch,
+    CreateRepo,
+    DeleteFiles,
     DiffResult,
     FileInfo,
+    FinishCommit,
     PutResult,
     RepoInfo,
     ServerInfo,
+    StartCommit,
 )
 from tusk.client.http import Http, clean
 from tusk.errors import TuskError
@@ -87,14 +94,13 @@ class PfsClient:
     # -- repos -------------------------------------------------------------------------------
     def create_repo(self, name: str, description: str = "", *, update: bool = False) -> RepoInfo:
         """Create a repo (``update=True``: change the description of an existing one)."""
-        body = {"name": name, "description": description, "update": update}
+        body = CreateRepo(name=name, description=description, update=update)
         return self._http.post("/repos", body, RepoInfo)
 
     def update_repo(self, name: str, description: str) -> RepoInfo:
         """Change a repo's description."""
-        body = {"name": name, "description": description}
-        resp = self._http.send("PUT", f"/repos/{name}", json=body)
-        return RepoInfo.model_validate_json(resp.content)
+        body = CreateRepo(name=name, description=description)
+        return self._http.call("PUT", f"/repos/{name}", RepoInfo, body=body)
 
     def inspect_repo(self, name: str) -> RepoInfo:
         """One repo."""
@@ -122,14 +128,13 @@ class PfsClient:
         description: str = "",
     ) -> CommitInfo:
         """Open a commit on ``branch`` (or after ``parent``)."""
-        body = {"branch": branch, "parent": parent, "description": description}
+        body = StartCommit(branch=branch, parent=parent, description=description)
         return self._http.post(f"/repos/{repo}/commits", body, CommitInfo)
 
     def finish_commit(self, repo: str, ref: str, *, description: str | None = None) -> CommitInfo:
         """Finish an open commit."""
-        return self._http.post(
-            f"/repos/{repo}/commit/finish", {"description": description}, CommitInfo, ref=ref
-        )
+        body = FinishCommit(description=description)
+        return self._http.post(f"/repos/{repo}/commit/finish", body, CommitInfo, ref=ref)
 
     def inspect_commit(self, repo: str, ref: str) -> CommitInfo:
         """One commit, by id, branch or ``branch^n``."""
@@ -187,9 +192,8 @@ class PfsClient:
         provenance: list[tuple[str, str]] | None = None,
     ) -> BranchInfo:
         """Create or move a branch; ``provenance`` lists ``(repo, branch)`` it depends on."""
-        body: dict[str, Any] = {"name": name, "head": head}
-        if provenance is not None:
-            body["provenance"] = [{"repo": r, "name": b} for r, b in provenance]
+        prov = None if provenance is None else [BranchKey(repo=r, name=b) for r, b in provenance]
+        body = CreateBranch(name=name, head=head, provenance=prov)
         return self._http.post(f"/repos/{repo}/branches", body, BranchInfo)
 
     def list_branch(self, repo: str) -> list[BranchInfo]:
@@ -346,7 +350,8 @@ class PfsClient:
     def delete_file(self, repo: str, ref: str, paths: str | list[str]) -> CommitKey:
         """Delete files, directories or glob matches (on a branch: one commit)."""
         paths = [paths] if isinstance(paths, str) else paths
-        return self._http.post(f"/repos/{repo}/delete-files", {"paths": paths}, CommitKey, ref=ref)
+        body = DeleteFiles(paths=paths)
+        return self._http.post(f"/repos/{repo}/delete-files", body, CommitKey, ref=ref)
 
     def copy_file(
         self,
@@ -360,13 +365,13 @@ class PfsClient:
         overwrite: bool = False,
     ) -> CommitKey:
         """Copy files between commits without sending their bytes again."""
-        body = {
-            "src_repo": src_repo,
-            "src_ref": src_ref,
-            "src_path": src_path,
-            "dst_path": dst_path,
-            "overwrite": overwrite,
-        }
+        body = CopyFile(
+            src_repo=src_repo,
+            src_ref=src_ref,
+            src_path=src_path,
+            dst_path=dst_path,
+            overwrite=overwrite,
+        )
         return self._http.post(f"/repos/{dst_repo}/copy", body, CommitKey, ref=dst_ref)
 
 

@@ -1,15 +1,25 @@
-"""``client.pps``: pipelines, jobs, datums, logs, workers and flush over HTTP.
-
-The server answers PPS calls with plain JSON objects; they are handed on as dicts.
-"""
+"""``client.pps``: pipelines, jobs, datums, logs, workers and flush over HTTP, answered as the
+typed models of :mod:`tusk.api.pps`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 from tusk.api.models import CommitInfo
+from tusk.api.pps import (
+    CommitRefs,
+    CreatePipelines,
+    DatumInfo,
+    JobInfo,
+    LogLine,
+    PipelineCreated,
+    PipelineInfo,
+    PipelineSpecDoc,
+    WorkerInfo,
+)
 from tusk.client.http import Http, clean
+
+CommitRef = tuple[str, str]  # (repo, commit id or branch)
 
 
 class PpsClient:
@@ -21,57 +31,62 @@ class PpsClient:
     # -- pipelines ---------------------------------------------------------------------------
     def create_pipeline(
         self, specs: str, *, source: str = "spec", update: bool = False, reprocess: bool = False
-    ) -> list[dict[str, Any]]:
-        """Create (or ``update``) the pipelines of a JSON/YAML spec text; ``source`` names it."""
-        body = {"specs": specs, "source": source, "update": update, "reprocess": reprocess}
-        return list(self._http.json("POST", "/pipelines", json=body))
+    ) -> list[PipelineCreated]:
+        """Create (or ``update``) the pipelines of a JSON/YAML spec text; ``source`` names it.
 
-    def list_pipeline(self) -> list[dict[str, Any]]:
+        Each answer carries the server's ``warnings`` for the user (e.g. a changed transform
+        whose old results were kept)."""
+        body = CreatePipelines(specs=specs, source=source, update=update, reprocess=reprocess)
+        return self._http.post("/pipelines", body, list[PipelineCreated])
+
+    def list_pipeline(self) -> list[PipelineInfo]:
         """Every pipeline, newest first."""
-        return list(self._http.json("GET", "/pipelines"))
+        return self._http.get("/pipelines", list[PipelineInfo])
 
-    def inspect_pipeline(self, name: str) -> dict[str, Any]:
+    def inspect_pipeline(self, name: str) -> PipelineInfo:
         """One pipeline: its spec, state and job counts."""
-        return dict(self._http.json("GET", f"/pipelines/{name}"))
+        return self._http.get(f"/pipelines/{name}", PipelineInfo)
 
-    def extract_pipeline(self, name: str) -> dict[str, Any]:
-        """The spec a pipeline was created from (with its salt)."""
-        return dict(self._http.json("GET", f"/pipelines/{name}/extract"))
+    def extract_pipeline(self, name: str) -> PipelineSpecDoc:
+        """The spec a pipeline was created from (with its salt); ``.root`` is the document."""
+        return self._http.get(f"/pipelines/{name}/extract", PipelineSpecDoc)
 
     def delete_pipeline(
         self, name: str | None = None, *, all: bool = False, force: bool = False
     ) -> list[str]:
         """Delete a pipeline (or every one with ``all``); returns the deleted names."""
-        params = clean({"force": force or None})
         url = "/pipelines" if all and not name else f"/pipelines/{name}"
-        return list(self._http.json("DELETE", url, params=params))
+        return self._http.call("DELETE", url, list[str], params=clean({"force": force or None}))
 
-    def stop_pipeline(self, name: str) -> dict[str, Any]:
+    def stop_pipeline(self, name: str) -> PipelineInfo:
         """Stop a pipeline: no new jobs start until it is started again."""
-        return dict(self._http.json("POST", f"/pipelines/{name}/stop"))
+        return self._http.post(f"/pipelines/{name}/stop", None, PipelineInfo)
 
-    def start_pipeline(self, name: str) -> dict[str, Any]:
+    def start_pipeline(self, name: str) -> PipelineInfo:
         """Restart a stopped pipeline."""
-        return dict(self._http.json("POST", f"/pipelines/{name}/start"))
+        return self._http.post(f"/pipelines/{name}/start", None, PipelineInfo)
 
     # -- jobs and datums ---------------------------------------------------------------------
     def list_job(
         self,
         pipeline: str | None = None,
         *,
-        inputs: list[str] | None = None,
+        inputs: Sequence[str] | None = None,
         output: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Jobs, newest first: of a pipeline, with given inputs, or of an output commit."""
-        params = clean({"pipeline": pipeline, "input": inputs or None, "output": output})
-        return list(self._http.json("GET", "/jobs", params=params))
+    ) -> list[JobInfo]:
+        """Jobs, newest first: of a pipeline, with given inputs, or of an output commit
+        (``inputs`` and ``output`` as ``repo/commit``)."""
+        wanted = list(inputs) if inputs else None
+        return self._http.get(
+            "/jobs", list[JobInfo], pipeline=pipeline, input=wanted, output=output
+        )
 
     def inspect_job(
         self, job_id: str, *, pipeline: str | None = None, block: bool = False
-    ) -> dict[str, Any]:
-        """One job (``block``: once it has finished)."""
+    ) -> JobInfo:
+        """One job with the spec it ran (``block``: once it has finished)."""
         params = clean({"pipeline": pipeline, "block": block or None})
-        return dict(self._http.json("GET", f"/jobs/{job_id}", params=params, timeout=None))
+        return self._http.call("GET", f"/jobs/{job_id}", JobInfo, params=params, timeout=None)
 
     def stop_job(self, job_id: str, *, pipeline: str | None = None) -> None:
         """Stop a job; its output commit is finished without data."""
@@ -81,17 +96,15 @@ class PpsClient:
         """Delete a job record (its output commit stays)."""
         self._http.send("DELETE", f"/jobs/{job_id}", params=clean({"pipeline": pipeline}))
 
-    def list_datum(self, job_id: str, *, pipeline: str | None = None) -> list[dict[str, Any]]:
+    def list_datum(self, job_id: str, *, pipeline: str | None = None) -> list[DatumInfo]:
         """The datums of a job, failed first."""
-        params = clean({"pipeline": pipeline})
-        return list(self._http.json("GET", f"/jobs/{job_id}/datums", params=params))
+        return self._http.get(f"/jobs/{job_id}/datums", list[DatumInfo], pipeline=pipeline)
 
     def inspect_datum(
         self, job_id: str, datum_id: str, *, pipeline: str | None = None
-    ) -> dict[str, Any]:
+    ) -> DatumInfo:
         """One datum of a job: its state, inputs, sizes and time."""
-        params = clean({"pipeline": pipeline})
-        return dict(self._http.json("GET", f"/jobs/{job_id}/datums/{datum_id}", params=params))
+        return self._http.get(f"/jobs/{job_id}/datums/{datum_id}", DatumInfo, pipeline=pipeline)
 
     # -- logs, flush, workers ----------------------------------------------------------------
     def get_logs(
@@ -101,45 +114,45 @@ class PpsClient:
         job: str | None = None,
         datum: str | None = None,
         master: bool = False,
-        inputs: list[str] | None = None,
+        inputs: Sequence[str] | None = None,
         follow: bool = False,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[LogLine]:
         """Log lines of user code (and the master's), oldest first; ``follow`` waits for more."""
         after = 0
         while True:
-            params = clean(
-                {
-                    "pipeline": pipeline,
-                    "job": job,
-                    "datum": datum,
-                    "master": master or None,
-                    "after": after or None,
-                    "inputs": ",".join(inputs) if inputs else None,
-                    "wait": 25 if follow else None,
-                }
+            lines: list[LogLine] = self._http.get(
+                "/logs",
+                list[LogLine],
+                pipeline=pipeline,
+                job=job,
+                datum=datum,
+                master=master or None,
+                after=after or None,
+                inputs=",".join(inputs) if inputs else None,
+                wait=25 if follow else None,
             )
-            rows = list(self._http.json("GET", "/logs", params=params))
-            yield from rows
-            if rows:
-                after = int(rows[-1]["pk"])
+            yield from lines
+            if lines:
+                after = lines[-1].pk
             if not follow:
                 return
 
     def flush_commit(
-        self, commits: list[tuple[str, str]], *, repos: list[str] | None = None
+        self, commits: Sequence[CommitRef], *, repos: Sequence[str] | None = None
     ) -> list[CommitInfo]:
         """Wait until every commit downstream of ``(repo, ref)`` commits is finished; list them."""
-        body = {"commits": commits, "repos": repos}
-        rows = self._http.json("POST", "/flush/commits", json=body, timeout=None)
-        return [CommitInfo.model_validate(r) for r in rows]
+        body = CommitRefs(commits=list(commits), repos=None if repos is None else list(repos))
+        return self._http.call("POST", "/flush/commits", list[CommitInfo], body=body, timeout=None)
 
     def flush_job(
-        self, commits: list[tuple[str, str]], *, pipelines: list[str] | None = None
-    ) -> list[dict[str, Any]]:
+        self, commits: Sequence[CommitRef], *, pipelines: Sequence[str] | None = None
+    ) -> list[JobInfo]:
         """Wait until the jobs caused by ``(repo, ref)`` commits are finished; list them."""
-        body = {"commits": commits, "pipelines": pipelines}
-        return list(self._http.json("POST", "/flush/jobs", json=body, timeout=None))
+        body = CommitRefs(
+            commits=list(commits), pipelines=None if pipelines is None else list(pipelines)
+        )
+        return self._http.call("POST", "/flush/jobs", list[JobInfo], body=body, timeout=None)
 
-    def list_worker(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+    def list_worker(self, pipeline: str | None = None) -> list[WorkerInfo]:
         """The workers of every pipeline (or of one)."""
-        return list(self._http.json("GET", "/workers", params=clean({"pipeline": pipeline})))
+        return self._http.get("/workers", list[WorkerInfo], pipeline=pipeline)
