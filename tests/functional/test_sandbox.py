@@ -313,7 +313,7 @@ def test_jobs_record_image_digest_and_runtime(tmp_path: Path, tiny: str) -> None
         assert pps.read("count", "master", "/n") == b"2\n"
         assert (job.image, job.runtime) == (tiny, "bwrap")
         assert job.image_digest.startswith("sha256:")
-        text = job_details(pps.engine.jobs.inspect(job.id, "count").model_dump(mode="json"))
+        text = job_details(pps.engine.jobs.inspect(job.id, "count"))
         assert f"Image: {tiny}\n" in text
         assert f"Image digest: {job.image_digest}\n" in text
         assert "Runtime: bwrap\n" in text
@@ -340,7 +340,7 @@ def test_host_mode_is_recorded_in_every_job(tmp_path: Path) -> None:
         (job,) = pps.wait_jobs("p", 1)
         assert job.state == "success", job.reason
         assert (job.runtime, job.image, job.image_digest) == ("host", "ubuntu:16.04", "")
-        text = job_details(pps.engine.jobs.inspect(job.id, "p").model_dump(mode="json"))
+        text = job_details(pps.engine.jobs.inspect(job.id, "p"))
         assert "Runtime: host (unsandboxed: the image was not used)\n" in text
     finally:
         pps.close()

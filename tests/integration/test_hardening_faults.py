@@ -8,10 +8,10 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tusk.api.pps import JobInfo
 from tusk.errors import ServerUnavailable
 from tusk.testing import Tuskd, wait_for
 
@@ -44,7 +44,7 @@ def wait_exit(server: Tuskd, timeout: float = 60.0) -> int:
     return code
 
 
-def jobs(server: Tuskd, pipeline: str) -> list[dict[str, Any]]:
+def jobs(server: Tuskd, pipeline: str) -> list[JobInfo]:
     with server.client() as c:
         return list(reversed(c.list_job(pipeline)))
 
@@ -64,10 +64,10 @@ def test_a_crash_after_the_output_commit_finishes_the_job_on_restart(home: Path)
     with Tuskd(home) as server:
         (job,) = wait_for(
             "the job to end",
-            lambda: [j for j in jobs(server, "p") if j["state"] != "running"] or None,
+            lambda: [j for j in jobs(server, "p") if j.state != "running"] or None,
             30,
         )
-        assert job["state"] == "success", job
+        assert job.state == "success", job
         with server.client() as c:
             assert c.get_file_bytes("p", "master", "/a") == b"a"
             before = cpu_seconds(server.pid)
@@ -76,7 +76,7 @@ def test_a_crash_after_the_output_commit_finishes_the_job_on_restart(home: Path)
             c.put_file("x", "master", "/b", b"b")
         later = wait_for(
             "a second job",
-            lambda: [j for j in jobs(server, "p") if j["state"] == "success"][1:] or None,
+            lambda: [j for j in jobs(server, "p") if j.state == "success"][1:] or None,
             60,
         )
         assert len(later) == 1
@@ -89,7 +89,7 @@ def test_a_crash_between_a_put_and_its_propagation_is_repaired_on_restart(home: 
         c.create_repo("x")
         c.put_file("x", "master", "/a", b"a")
         c.create_pipeline(spec("p"))
-        wait_for("the first job", lambda: [j for j in jobs(server, "p") if j["state"] == "success"])
+        wait_for("the first job", lambda: [j for j in jobs(server, "p") if j.state == "success"])
 
     crashing = Tuskd(home, {"TUSK_TEST_CRASH_AT": "head-before-propagate"})
     crashing.start()
@@ -105,7 +105,7 @@ def test_a_crash_between_a_put_and_its_propagation_is_repaired_on_restart(home: 
             assert c.get_file_bytes("x", "master", "/b") == b"b"  # the put landed
         done = wait_for(
             "the job of the new head",
-            lambda: [j for j in jobs(server, "p") if j["state"] == "success"][1:] or None,
+            lambda: [j for j in jobs(server, "p") if j.state == "success"][1:] or None,
             60,
         )
         assert len(done) == 1
