@@ -3,7 +3,9 @@
 Usage: python examples/diabetes/workshop.py [--workdir DIR] [--keep]
 
 Everything runs through the real `pachctl` entry point against a real tusk server started for
-this run (its own data directory and port, so it never touches ~/.tusk).
+this run (its own data directory and port, so it never touches ~/.tusk). The pipelines run in
+the workshop's images (gopherdata/gc2018:*): build them first with scripts/build-images.sh
+(scripts/workshop.sh does).
 """
 
 from __future__ import annotations
@@ -40,8 +42,7 @@ class Workshop:
             **os.environ,
             "TUSK_HOME": str(self.home),
             "TUSK_ADDRESS": f"http://127.0.0.1:{free_port()}",
-            "PATH": f"{HERE / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
-            + os.environ.get("PATH", ""),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}" + os.environ.get("PATH", ""),
         }
 
     # -- running commands --------------------------------------------------------------------

@@ -24,7 +24,7 @@ TERMINAL = {"success", "failure", "killed"}
 
 class Pachctl:
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        path = f"{EXAMPLE / 'bin'}{os.pathsep}{PACHCTL.parent}{os.pathsep}{os.environ['PATH']}"
+        path = f"{PACHCTL.parent}{os.pathsep}{os.environ['PATH']}"
         self.env = clean_env(env, PATH=path)
         self.cwd = cwd
 
@@ -84,9 +84,9 @@ def pachctl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pachctl]:
     shutil.copytree(EXAMPLE / "data", work / "data")
     for spec in ("model", "qc_pre_process", "qcontrol", "infer", "infer_parallel"):
         shutil.copy(EXAMPLE / f"{spec}.json", work / f"{spec}.json")
-    # The server's workers run the stage programs: they find them on the server's PATH.
-    path = f"{EXAMPLE / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    with Tuskd(home, {"PATH": path}) as server:
+    # The specs name the workshop's images (scripts/build-images.sh builds them): the workers run
+    # /train, /qcpre, /qcontrol and /infer inside them, not programs of the host.
+    with Tuskd(home) as server:
         yield Pachctl(server.env, work)
 
 
