@@ -40,6 +40,13 @@ class Pachctl:
         assert proc.returncode == 0, f"pachctl {' '.join(args)}: {proc.stderr}"
         return proc.stdout
 
+    def binary(self, *args: str) -> bytes:
+        proc = subprocess.run(
+            [str(PACHCTL), *args], cwd=self.cwd, env=self.env, capture_output=True, timeout=120
+        )
+        assert proc.returncode == 0, f"pachctl {' '.join(args)}: {proc.stderr.decode()}"
+        return proc.stdout
+
     def raw(self, *args: str) -> list[Any]:
         return raw_objects(self(*args, "--raw"))
 
