@@ -1,0 +1,267 @@
+/* tusk-agent: runs datum commands inside a sandbox, one at a time, for the worker outside it.
+ *
+ * The worker keeps one agent per sandbox and talks to it over the agent's stdin and stdout.
+ * Request: u32 little-endian length, then NUL-terminated fields
+ *   timeout_ms, uid, gid, cwd, argc, argv..., envc, env..., followed by the stdin bytes.
+ *   (uid or gid -1: keep the agent's; timeout_ms 0: none; cwd empty: keep the agent's.)
+ * Replies: frames of one type byte, a u32 little-endian length and the data:
+ *   'r' once at start (ready), 'o' stdout bytes, 'e' stderr bytes,
+ *   'x' "<status> <timed_out> <error kind> <errno>" at the end of each command, where status is
+ *   the exit code, or minus the signal number, and error kind is '-' (none), 'x' (exec failed)
+ *   or 'c' (chdir failed).
+ * With --pidns the agent owns a pid namespace: after every command it kills every process left
+ * in it (setsid children included); otherwise only the command's process group is killed.
+ * Static, no dependencies: it runs in images that have no shell and no libc.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+static int ctl_in = -1, ctl_out = -1, chld_pipe[2] = {-1, -1}, own_pidns = 0;
+
+static void die(const char *what) {
+  dprintf(2, "tusk-agent: %s: %s\n", what, strerror(errno));
+  _exit(111);
+}
+
+static void write_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      _exit(0); /* the worker has gone */
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+static void frame(char type, const void *data, uint32_t n) {
+  unsigned char head[5] = {(unsigned char)type, n & 255, (n >> 8) & 255, (n >> 16) & 255, n >> 24};
+  write_all(ctl_out, head, 5);
+  if (n) write_all(ctl_out, data, n);
+}
+
+static int read_all(int fd, void *buf, size_t n) {
+  char *p = buf;
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+static void on_chld(int sig) {
+  (void)sig;
+  int saved = errno;
+  (void)!write(chld_pipe[1], "c", 1);
+  errno = saved;
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void kill_leftovers(pid_t pgid, int reap) {
+  int all = own_pidns && getpid() <= 2;
+  if (all) kill(-1, SIGKILL);
+  else kill(-pgid, SIGKILL);
+  if (!reap) return;
+  /* reap what was killed (orphans come to us: we are a subreaper); outside a pid namespace of
+   * our own, a process that left the group may live on, so never block on it */
+  while (waitpid(-1, NULL, all ? 0 : WNOHANG) > 0 || errno == EINTR) {
+  }
+}
+
+static char *next_field(char **p, char *end) {
+  char *s = *p;
+  char *z = memchr(s, 0, (size_t)(end - s));
+  if (!z) {
+    dprintf(2, "tusk-agent: malformed request\n");
+    _exit(112);
+  }
+  *p = z + 1;
+  return s;
+}
+
+static void run(char *msg, uint32_t len) {
+  char *p = msg, *end = msg + len;
+  long long timeout_ms = atoll(next_field(&p, end));
+  long uid = atol(next_field(&p, end)), gid = atol(next_field(&p, end));
+  char *cwd = next_field(&p, end);
+  int argc = atoi(next_field(&p, end));
+  char **argv = calloc((size_t)argc + 1, sizeof(char *));
+  for (int i = 0; i < argc; i++) argv[i] = next_field(&p, end);
+  int envc = atoi(next_field(&p, end));
+  char **envp = calloc((size_t)envc + 1, sizeof(char *));
+  for (int i = 0; i < envc; i++) envp[i] = next_field(&p, end);
+  char *in_data = p;
+  size_t in_left = (size_t)(end - p);
+
+  int in[2], out[2], err[2], ex[2];
+  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) ||
+      pipe2(ex, O_CLOEXEC))
+    die("pipe");
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    setsid();
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    char kind = 'x';
+    if (gid >= 0 && (setgroups(0, NULL) != 0 && errno != EPERM)) goto fail;
+    if (gid >= 0 && setgid((gid_t)gid) != 0) goto fail;
+    if (uid >= 0 && setuid((uid_t)uid) != 0) goto fail;
+    if (cwd[0] && chdir(cwd) != 0) {
+      kind = 'c';
+      goto fail;
+    }
+    environ = envp;
+    execvp(argv[0], argv);
+  fail:;
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%c %d", kind, errno);
+    (void)!write(ex[1], buf, (size_t)n);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  close(ex[1]);
+  fcntl(in[1], F_SETFL, O_NONBLOCK);
+  if (in_left == 0) {
+    close(in[1]);
+    in[1] = -1;
+  }
+  int status = 0, exited = 0, timed_out = 0, out_open = 1, err_open = 1, ex_open = 1;
+  char exec_err[32] = "- 0";
+  long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : -1;
+  static char buf[65536];
+  while (!exited || out_open || err_open) {
+    struct pollfd fds[5];
+    int n = 0;
+    fds[n++] = (struct pollfd){chld_pipe[0], POLLIN, 0};
+    fds[n++] = (struct pollfd){out_open ? out[0] : -1, POLLIN, 0};
+    fds[n++] = (struct pollfd){err_open ? err[0] : -1, POLLIN, 0};
+    fds[n++] = (struct pollfd){ex_open ? ex[0] : -1, POLLIN, 0};
+    fds[n++] = (struct pollfd){in[1], POLLOUT, 0};
+    int wait = -1;
+    if (deadline >= 0) {
+      long long left = deadline - now_ms();
+      if (left <= 0) {
+        if (timed_out) break; /* killed, and something still holds a pipe */
+        timed_out = 1;
+        kill_leftovers(pid, 0);
+        deadline = now_ms() + 2000;
+        continue;
+      }
+      wait = (int)left;
+    }
+    if (poll(fds, (nfds_t)n, wait) < 0) {
+      if (errno == EINTR) continue;
+      die("poll");
+    }
+    if (fds[0].revents) {
+      (void)!read(chld_pipe[0], buf, sizeof buf);
+      int st;
+      pid_t w;
+      while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+        if (w == pid) {
+          exited = 1;
+          status = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+          /* in a pid namespace of our own the datum ends with its command: what it left
+           * behind (holding its output pipes or not) is killed now */
+          if (own_pidns) kill_leftovers(pid, 0);
+        }
+    }
+    for (int k = 1; k <= 2; k++) {
+      if (!fds[k].revents) continue;
+      ssize_t r = read(fds[k].fd, buf, sizeof buf);
+      if (r > 0) frame(k == 1 ? 'o' : 'e', buf, (uint32_t)r);
+      else if (r == 0 || errno != EINTR) {
+        if (k == 1) out_open = 0; else err_open = 0;
+      }
+    }
+    if (fds[3].revents) {
+      ssize_t r = read(ex[0], exec_err, sizeof exec_err - 1);
+      if (r > 0) exec_err[r] = 0;
+      ex_open = 0;
+    }
+    if (fds[4].revents && in[1] >= 0) {
+      ssize_t w = write(in[1], in_data, in_left > 65536 ? 65536 : in_left);
+      if (w > 0) {
+        in_data += w;
+        in_left -= (size_t)w;
+      }
+      if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_left == 0) {
+        close(in[1]);
+        in[1] = -1;
+      }
+    }
+  }
+  kill_leftovers(pid, 1);
+  if (!exited) status = -SIGKILL;
+  if (in[1] >= 0) close(in[1]);
+  close(out[0]);
+  close(err[0]);
+  close(ex[0]);
+  char reply[64];
+  int n = snprintf(reply, sizeof reply, "%d %d %s", status, timed_out, exec_err);
+  frame('x', reply, (uint32_t)n);
+  free(argv);
+  free(envp);
+}
+
+int main(int argc, char **argv) {
+  own_pidns = argc > 1 && strcmp(argv[1], "--pidns") == 0;
+  ctl_in = fcntl(0, F_DUPFD_CLOEXEC, 10);
+  ctl_out = fcntl(1, F_DUPFD_CLOEXEC, 10);
+  if (ctl_in < 0 || ctl_out < 0 || pipe2(chld_pipe, O_CLOEXEC | O_NONBLOCK)) die("setup");
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa = {0};
+  sa.sa_handler = on_chld;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, NULL);
+  frame('r', "tusk-agent 1", 12);
+  for (;;) {
+    unsigned char head[4];
+    if (read_all(ctl_in, head, 4)) return 0;
+    uint32_t len = head[0] | head[1] << 8 | head[2] << 16 | (uint32_t)head[3] << 24;
+    char *msg = malloc(len + 1);
+    if (!msg || read_all(ctl_in, msg, len)) return 0;
+    msg[len] = 0;
+    run(msg, len);
+    free(msg);
+  }
+}

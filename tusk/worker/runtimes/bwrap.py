@@ -1,0 +1,153 @@
+"""The ``bwrap`` runtime: the image's root filesystem (from ``podman image mount``) as ``/``
+under bubblewrap, one sandbox per worker, run by an unprivileged host uid."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from tusk.worker.runtimes.agent import AGENT_NAME
+from tusk.worker.runtimes.base import AGENT_DIR, Sandbox, SandboxDirs, SandboxSpec, resolve_user
+from tusk.worker.runtimes.images import inspect_image, mount_image
+
+_SKIP = {"proc", "dev", "tmp", "pfs", "sys", AGENT_DIR.strip("/")}
+
+
+def bwrap_executable() -> str | None:
+    """bwrap's path, None when it is not installed."""
+    return shutil.which("bwrap")
+
+
+def _demote(uid: int) -> dict[str, object]:
+    """Popen arguments that run the child as ``uid`` when this process is root."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": uid, "group": uid, "extra_groups": []}
+
+
+def probe(sandbox_uid: int) -> str | None:
+    """Why this runtime cannot run here (None when it can)."""
+    exe = bwrap_executable()
+    if exe is None:
+        return "bwrap is not on PATH (install bubblewrap)"
+    if shutil.which("podman") is None:
+        return "podman is not on PATH (bwrap takes images from podman's store: install podman)"
+    try:
+        proc = subprocess.run(
+            [exe, "--unshare-all", "--uid", "0", "--gid", "0", "--ro-bind", "/", "/", "true"],
+            capture_output=True,
+            timeout=30,
+            **_demote(sandbox_uid),  # type: ignore[arg-type]
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"bwrap does not run: {e}"
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        return f"bwrap cannot make an unprivileged sandbox here: {lines[-1] if lines else ''}"
+    return None
+
+
+ROOTFS_DIR = "/run/tusk-rootfs"
+
+
+def visible_rootfs(rootfs: str, digest: str) -> str:
+    """The image's root filesystem at a path the sandbox's uid can search: podman's storage is
+    root's alone, so as root the mounted image is bound read-only, once per image digest, under
+    ``/run/tusk-rootfs`` (root-owned, mode 0755)."""
+    if os.geteuid() != 0:
+        return rootfs
+    target = os.path.join(ROOTFS_DIR, digest.replace(":", "-")[:80])
+    os.makedirs(ROOTFS_DIR, mode=0o755, exist_ok=True)
+    os.chmod(ROOTFS_DIR, 0o755)
+    if os.path.ismount(target):
+        return target
+    os.makedirs(target, mode=0o755, exist_ok=True)
+    for args in (["--bind", rootfs, target], ["-o", "remount,bind,ro", target]):
+        proc = subprocess.run(["mount", *args], capture_output=True)
+        if proc.returncode != 0:
+            message = proc.stderr.decode(errors="replace").strip()
+            raise OSError(f"cannot bind the image's root filesystem: {message}")
+    return target
+
+
+def root_binds(rootfs: str) -> list[str]:
+    """Read-only binds of the image's top-level entries into the sandbox's fresh root."""
+    args: list[str] = []
+    for name in sorted(os.listdir(rootfs)):
+        if name in _SKIP:
+            continue
+        path = os.path.join(rootfs, name)
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), "/" + name]
+        else:
+            args += ["--ro-bind", path, "/" + name]
+    return args
+
+
+def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
+    """Start a sandbox of ``spec.image`` with its agent."""
+    image = inspect_image(spec.image)
+    rootfs = mount_image(spec.image)
+    uid, gid = resolve_user(spec.user or image.user, rootfs)
+    host_uid = spec.sandbox_uid if os.geteuid() == 0 else os.geteuid()
+    dirs = SandboxDirs(scratch_root, host_uid if os.geteuid() == 0 else None)
+    exe = bwrap_executable()
+    assert exe is not None
+    binds = root_binds(visible_rootfs(rootfs, image.digest))
+    argv = [
+        exe,
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        *([] if spec.network else ["--unshare-net"]),
+        "--uid",
+        str(uid),
+        "--gid",
+        str(gid),
+        "--hostname",
+        "tusk",
+        *binds,
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--bind",
+        dirs.tmp,
+        "/tmp",
+        "--ro-bind",
+        dirs.pfs,
+        "/pfs",
+        "--bind",
+        dirs.out,
+        "/pfs/out",
+        "--ro-bind",
+        dirs.agent_dir,
+        AGENT_DIR,
+        "--chdir",
+        "/",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--",
+        f"{AGENT_DIR}/{AGENT_NAME}",
+        "--pidns",
+    ]
+    if spec.pids:
+        argv = ["prlimit", f"--nproc={spec.pids}:{spec.pids}", *argv]
+    log = dirs.open_log()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            **_demote(host_uid),  # type: ignore[arg-type]
+        )
+    finally:
+        os.close(log)
+    sandbox = Sandbox(spec, dirs, proc, image, f"bwrap, image {spec.image}")
+    sandbox.runtime = "bwrap"
+    return sandbox

@@ -1,0 +1,104 @@
+"""Images as podman stores them: whether one exists, its digest and config, its root filesystem.
+
+Both sandboxed runtimes take images from podman's local storage (there may be no registry):
+``podman`` runs them, ``bwrap`` uses the root filesystem that ``podman image mount`` exposes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+
+# Pachyderm 1.7's default when a transform names no image.
+DEFAULT_IMAGE = "ubuntu:16.04"
+
+
+class ImageNotFound(Exception):
+    """The image is not in the local image store."""
+
+    def __init__(self, image: str) -> None:
+        super().__init__(f"image {image} not found")
+        self.image = image
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfig:
+    """What an image says about how its programs run."""
+
+    reference: str
+    digest: str
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    user: str = ""
+    entrypoint: tuple[str, ...] = ()
+
+
+_cache: dict[str, ImageConfig] = {}
+_mounts: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def podman_executable() -> str | None:
+    """podman's path, None when it is not installed."""
+    return shutil.which("podman")
+
+
+def _podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    exe = podman_executable()
+    if exe is None:
+        raise FileNotFoundError("podman is not on PATH (install podman)")
+    return subprocess.run([exe, *args], capture_output=True, timeout=timeout)
+
+
+def inspect_image(image: str, *, cached: bool = True) -> ImageConfig:
+    """The image's digest and config; ImageNotFound when podman does not have it."""
+    if cached:
+        with _lock:
+            found = _cache.get(image)
+        if found is not None:
+            return found
+    proc = _podman("image", "inspect", "--format", "json", image)
+    if proc.returncode != 0:
+        raise ImageNotFound(image)
+    raw = json.loads(proc.stdout)[0]
+    config = raw.get("Config") or {}
+    env = {}
+    for item in config.get("Env") or []:
+        key, _, value = str(item).partition("=")
+        env[key] = value
+    info = ImageConfig(
+        reference=image,
+        digest=str(raw.get("Digest") or raw.get("Id") or ""),
+        env=env,
+        workdir=str(config.get("WorkingDir") or "/"),
+        user=str(config.get("User") or ""),
+        entrypoint=tuple(config.get("Entrypoint") or ()),
+    )
+    with _lock:
+        _cache[image] = info
+    return info
+
+
+def image_digest(image: str) -> str:
+    """The image's digest now (not cached: a rebuilt image gets a new one)."""
+    return inspect_image(image, cached=False).digest
+
+
+def mount_image(image: str) -> str:
+    """The image's root filesystem (``podman image mount``; mounted once, kept for later)."""
+    with _lock:
+        path = _mounts.get(image)
+    if path is not None:
+        return path
+    inspect_image(image)
+    proc = _podman("image", "mount", image)
+    if proc.returncode != 0:
+        message = proc.stderr.decode(errors="replace").strip()
+        raise OSError(f"cannot mount image {image}: {message}")
+    path = proc.stdout.decode().strip()
+    with _lock:
+        _mounts[image] = path
+    return path

@@ -1,0 +1,159 @@
+"""The ``podman`` runtime: one container per worker, kept for its pipeline version, with the
+agent as its entrypoint. Its root maps to an unprivileged host uid range."""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import shlex
+import subprocess
+import tarfile
+import threading
+
+from tusk.worker.runtimes.agent import AGENT_NAME, build_agent
+from tusk.worker.runtimes.base import AGENT_DIR, Sandbox, SandboxDirs, SandboxSpec, resolve_user
+from tusk.worker.runtimes.images import inspect_image, mount_image, podman_executable
+
+_flags: tuple[str, ...] | None = None
+_problem: str | None = None
+_lock = threading.Lock()
+
+
+def candidate_flags() -> list[tuple[str, ...]]:
+    """The flag sets tried in order: runc with cgroupfs and explicit ulimits (what podman 4.3 needs
+    on hosts with hybrid cgroups), then podman's defaults."""
+    nofile = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 65536)
+    nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1], 4096)
+    if nproc == resource.RLIM_INFINITY or nproc < 0:
+        nproc = 4096
+    if nofile == resource.RLIM_INFINITY or nofile < 0:
+        nofile = 65536
+    ulimits = ("--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}")
+    return [
+        ("--runtime", "runc", "--cgroup-manager", "cgroupfs", *ulimits),
+        ("--cgroup-manager", "cgroupfs", *ulimits),
+        (),
+    ]
+
+
+def probe(configured: tuple[str, ...] | None, probe_image: str | None) -> str | None:
+    """Why podman cannot run containers here (None when it can); remembers the working flags."""
+    global _flags, _problem
+    with _lock:
+        if _flags is not None or _problem is not None:
+            return _problem
+        exe = podman_executable()
+        if exe is None:
+            _problem = "podman is not on PATH (install podman)"
+            return _problem
+        if probe_image is None:
+            _problem = "no image to probe podman with"
+            return _problem
+        errors = []
+        for flags in [configured] if configured is not None else candidate_flags():
+            proc = subprocess.run(
+                [exe, "run", "--rm", "--network", "none", *flags, probe_image, "/" + AGENT_NAME],
+                capture_output=True,
+                timeout=120,
+            )
+            if proc.returncode == 0:
+                _flags = flags
+                return None
+            lines = proc.stderr.decode(errors="replace").strip().splitlines()
+            errors.append(f"[{shlex.join(flags)}] {lines[-1] if lines else proc.returncode}")
+        _problem = "podman cannot run containers here: " + "; ".join(errors)
+        return _problem
+
+
+def probe_image() -> str | None:
+    """A one-file image holding the agent, to probe podman with (imported once)."""
+    exe = podman_executable()
+    if exe is None:
+        return None
+    agent = build_agent()
+    name = f"localhost/tusk/agent-probe:{agent.parent.name.removeprefix('agent-')}"
+    if subprocess.run([exe, "image", "exists", name], capture_output=True).returncode == 0:
+        return name
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tar.gettarinfo(str(agent), AGENT_NAME)
+        info.uid = info.gid = 0
+        info.mode = 0o755
+        with open(agent, "rb") as f:
+            tar.addfile(info, f)
+    proc = subprocess.run([exe, "import", "-", name], input=data.getvalue(), capture_output=True)
+    return name if proc.returncode == 0 else None
+
+
+def working_flags() -> tuple[str, ...]:
+    """The flags the probe found to work."""
+    return _flags or ()
+
+
+def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
+    """Start a container of ``spec.image`` running the agent."""
+    image = inspect_image(spec.image)
+    rootfs = mount_image(spec.image)
+    uid, gid = resolve_user(spec.user or image.user, rootfs)
+    root = os.geteuid() == 0
+    host_uid = spec.sandbox_uid + uid if root else None
+    dirs = SandboxDirs(scratch_root, host_uid)
+    exe = podman_executable()
+    assert exe is not None
+    flags = spec.podman_flags if spec.podman_flags is not None else working_flags()
+    limits: list[str] = []
+    if spec.cpu:
+        limits += ["--cpus", f"{spec.cpu:g}"]
+    if spec.memory:
+        limits += ["--memory", spec.memory]
+    if spec.pids:
+        limits += ["--pids-limit", str(spec.pids)]
+    userns = []
+    if root:
+        base = spec.sandbox_uid
+        userns = ["--uidmap", f"0:{base}:65536", "--gidmap", f"0:{base}:65536"]
+    argv = [
+        exe,
+        "run",
+        "--rm",
+        "-i",
+        "--log-driver",
+        "none",
+        "--name",
+        f"tusk-{os.getpid()}-{os.path.basename(dirs.root)[-8:]}",
+        "--label",
+        f"tusk.worker.pid={os.getpid()}",
+        *flags,
+        *userns,
+        *limits,
+        "--network",
+        "host" if spec.network else "none",
+        "--user",
+        f"{uid}:{gid}",
+        "--entrypoint",
+        f"{AGENT_DIR}/{AGENT_NAME}",
+        "-v",
+        f"{dirs.pfs}:/pfs:ro",
+        "-v",
+        f"{dirs.out}:/pfs/out:rw",
+        "-v",
+        f"{dirs.tmp}:/tmp:rw",
+        "-v",
+        f"{dirs.agent_dir}:{AGENT_DIR}:ro",
+        "--workdir",
+        "/",
+        spec.image,
+        "--pidns",
+    ]
+    log = dirs.open_log()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+    )
+    os.close(log)
+    sandbox = Sandbox(spec, dirs, proc, image, f"podman, image {spec.image}")
+    sandbox.runtime = "podman"
+    return sandbox
