@@ -7,7 +7,6 @@
 
 prereq_say() { printf '%s\n' "$*" >&2; }
 
-# Debian package name -> whether it is missing (by the program it provides).
 need_programs() {
   local missing=() item prog pkg
   for item in "$@"; do
@@ -15,6 +14,9 @@ need_programs() {
     pkg="${item#*:}"
     if [ "$prog" = "python3-venv" ]; then
       python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=("$pkg")
+    elif [ "$prog" = "libc.a" ]; then
+      # A static C library, for the sandbox agent (cc -static).
+      [ -f "$(cc -print-file-name=libc.a 2>/dev/null)" ] || missing+=("$pkg")
     elif ! command -v "$prog" >/dev/null 2>&1; then
       missing+=("$pkg")
     fi
@@ -48,5 +50,6 @@ need_programs() {
 }
 
 # What running pipelines in images needs: podman and runc (containers), mmdebstrap (base
-# images without a registry), bubblewrap (the sandbox), a C compiler.
-IMAGE_PREREQS=(podman:podman runc:runc mmdebstrap:mmdebstrap bwrap:bubblewrap cc:gcc)
+# images without a registry), bubblewrap (the sandbox), a C compiler and a static C library
+# (the sandbox's agent is a small static C program).
+IMAGE_PREREQS=(podman:podman runc:runc mmdebstrap:mmdebstrap bwrap:bubblewrap cc:gcc libc.a:libc6-dev)
