@@ -61,7 +61,7 @@ make_rootfs() {
     say "root filesystem: cached $(basename "$rootfs")"
     return
   fi
-  say "root filesystem: mmdebstrap --variant=minbase --include=$base_packages $suite (about 30 s)"
+  say "root filesystem: mmdebstrap --variant=minbase --include=$base_packages $suite (30 s, up to 2 min on a busy machine)"
   local tmp="$rootfs.partial"
   local mirror=()
   [ -n "${DEBIAN_MIRROR:-}" ] && mirror=("$DEBIAN_MIRROR")

@@ -86,6 +86,12 @@ def progress(job: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def pachctl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pachctl]:
+    images = sorted({json.loads((EXAMPLE / f"{s}.json").read_text())["transform"]["image"]
+                     for s in ("model", "qc_pre_process", "qcontrol", "infer")})  # fmt: skip
+    podman = shutil.which("podman")
+    assert podman, "podman is not installed: run scripts/setup.sh (it says what to install)"
+    missing = [i for i in images if subprocess.run([podman, "image", "exists", i]).returncode]
+    assert not missing, f"images {missing} are not built: run scripts/build-images.sh"
     home = tmp_path_factory.mktemp("workshop-home")
     work = tmp_path_factory.mktemp("workshop")
     shutil.copytree(EXAMPLE / "data", work / "data")
