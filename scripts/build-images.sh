@@ -42,11 +42,11 @@ fi
 # podman as it works on Debian's podman 4.3 here: runc (crun fails on hybrid cgroups), cgroupfs,
 # and rlimits no higher than the hard limits (without --ulimit, runc fails to set them).
 podman_cmd=(podman --runtime runc --cgroup-manager cgroupfs)
-nofile_hard=$(ulimit -Hn)
-nproc_hard=$(ulimit -Hu)
-lim() { if [ "$2" = unlimited ] || [ "$2" -gt "$1" ]; then echo "$1"; else echo "$2"; fi; }
-ulimits=(--ulimit "nofile=$(lim 4096 "$nofile_hard"):$(lim 4096 "$nofile_hard")"
-  --ulimit "nproc=$(lim 4096 "$((nproc_hard - 1))"):$(lim 4096 "$((nproc_hard - 1))")")
+# 4096, or less when a hard limit is lower (nproc strictly below its hard limit: equal fails).
+lim() { if [ "$2" = unlimited ] || [ "$2" -gt "$1" ]; then echo "$1"; else echo "$(($2 - $3))"; fi; }
+nofile="$(lim 4096 "$(ulimit -Hn)" 0)"
+nproc="$(lim 4096 "$(ulimit -Hu)" 1)"
+ulimits=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
 
 cache="${TUSK_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tusk/images}"
 mkdir -p "$cache"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Checks the system programs tusk's scripts need, before anything slow starts. Sourced by
 # scripts/setup.sh, scripts/test.sh and scripts/build-images.sh.
 #
@@ -52,4 +53,5 @@ need_programs() {
 # What running pipelines in images needs: podman and runc (containers), mmdebstrap (base
 # images without a registry), bubblewrap (the sandbox), a C compiler and a static C library
 # (the sandbox's agent is a small static C program).
+# shellcheck disable=SC2034  # used by the scripts that source this file
 IMAGE_PREREQS=(podman:podman runc:runc mmdebstrap:mmdebstrap bwrap:bubblewrap cc:gcc libc.a:libc6-dev)

@@ -215,11 +215,31 @@ def parse_json_stream(text: str) -> list[dict[str, object]]:
     return out
 
 
+def missing_images() -> list[str]:
+    """The workshop images that podman does not have (all of them when podman is missing)."""
+    specs = ("model", "qc_pre_process", "qcontrol", "infer")
+    images = sorted(
+        {json.loads((HERE / f"{s}.json").read_text())["transform"]["image"] for s in specs}
+    )
+    podman = shutil.which("podman")
+    if podman is None:
+        return images
+    return [i for i in images if subprocess.run([podman, "image", "exists", i]).returncode != 0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="where to run (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
+    missing = missing_images()
+    if missing:
+        print(
+            f"workshop: the images {', '.join(missing)} are not built; "
+            "run: bash scripts/build-images.sh",
+            file=sys.stderr,
+        )
+        return 1
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tusk-workshop-"))
     try:
         return Workshop(workdir.resolve()).run()
