@@ -23,6 +23,7 @@ from tusk.pps.executors.base import Executor
 from tusk.pps.executors.local import LocalExecutor
 from tusk.pps.jobs import JobService
 from tusk.pps.pipelines import PipelineService, start_workers
+from tusk.pps.running.image import CodeRuntime, check_choice
 from tusk.pps.running.runner import JobRunner
 from tusk.pps.scheduling.cron import CronTicker
 from tusk.pps.scheduling.lease import LeaderElection
@@ -30,7 +31,7 @@ from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.pps.scheduling.trigger import Trigger
 from tusk.pps.spec import PipelineSpec
 from tusk.storage import open_object_store
-from tusk.worker.settings import SCRATCH_ENV, basic_env
+from tusk.worker.settings import WORKER_SETTINGS_ENV, basic_env
 
 DEFAULT_PORT = 30650
 
@@ -46,7 +47,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     auth_token: str | None = None
-    sandbox: str = "auto"
+    runtime: str = "auto"  # where user code runs: auto, bwrap, podman, docker or host
+    network: bool = False  # sandboxes share the host's network (else loopback only)
 
     @classmethod
     def for_home(cls, home: str | Path, **overrides: object) -> Settings:
@@ -73,13 +75,25 @@ class Settings:
             host=env.get("TUSK_HOST"),
             port=int(port) if port else None,
             auth_token=env.get("TUSK_AUTH_TOKEN"),
-            sandbox=env.get("TUSK_SANDBOX"),
+            runtime=env.get("TUSK_RUNTIME"),
+            network=_flag(env, "TUSK_SANDBOX_NETWORK"),
         )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    value = env.get(name)
+    if value is None or value == "":
+        return None
+    if value.lower() in ("1", "true", "yes", "host"):
+        return True
+    if value.lower() in ("0", "false", "no", "none"):
+        return False
+    raise InvalidArgument(f"invalid {name}={value!r}", hint="use 1 (host network) or 0 (none)")
 
 
 # What a worker process needs besides the basic variables user code gets: where to find tusk,
 # and (for an S3 object store) the S3 client's settings, since workers upload their outputs.
-_WORKER_PASSTHROUGH = ("PYTHONPATH", SCRATCH_ENV)
+_WORKER_PASSTHROUGH = ("PYTHONPATH", "XDG_CACHE_HOME", "CC", *WORKER_SETTINGS_ENV)
 _S3_CLIENT_PREFIXES = ("AWS_",)
 
 
@@ -127,11 +141,20 @@ class Engine:
         self.executor = make_executor(
             settings.executor, worker_env(os.environ, settings.object_url)
         )
-        self.runner = JobRunner(self.ctx, self.executor, settings.object_url, settings.sandbox)
+        self.code = CodeRuntime(check_choice(settings.runtime))
+        self.runner = JobRunner(
+            self.ctx, self.executor, settings.object_url, self.code, network=settings.network
+        )
         self.scheduler = Scheduler(self.ctx, self.executor, self.runner)
         self.trigger = Trigger(self.ctx)
         self.pipelines = PipelineService(
-            self.ctx, self.repos, self.commits, self.files, self.scheduler, self.executor
+            self.ctx,
+            self.repos,
+            self.commits,
+            self.files,
+            self.scheduler,
+            self.executor,
+            code_check=self.code.check,
         )
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)

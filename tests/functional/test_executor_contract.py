@@ -61,7 +61,7 @@ class Tasks:
             pipeline=PIPELINE,
             store_url=self.store.url,
             cmd=tuple(cmd),
-            sandbox="none",
+            runtime="host",
             inputs=(DatumInput("in", "c0ffee", "/", (self.file,)),),
         )
 

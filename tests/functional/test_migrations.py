@@ -33,6 +33,7 @@ from tusk.meta.migrations.__main__ import main as cli
 
 POSTGRES_URL = os.environ.get("TUSK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 ADDED_IN_0002 = {"ix_jobs_pipeline_state", "ix_job_datums_pipeline_hash"}
+ADDED_IN_0003 = {"jobs": ("image", "image_digest", "runtime")}
 
 
 def _id(n: int) -> str:
@@ -103,6 +104,8 @@ def _baseline_metadata() -> MetaData:
         copy = table.to_metadata(meta)
         for index in [i for i in copy.indexes if i.name in ADDED_IN_0002]:
             copy.indexes.discard(index)
+        for column in ADDED_IN_0003.get(table.name, ()):
+            copy._columns.remove(copy.c[column])
     return meta
 
 
@@ -146,7 +149,10 @@ def _insert_old_rows(url: str) -> None:
             s.branches.insert().values(repo="images", name="master", head=_id(2), created=1.0)
         )
         conn.execute(
-            s.jobs.insert().values(
+            _baseline_metadata()
+            .tables["jobs"]
+            .insert()
+            .values(
                 pipeline="edges",
                 id=_id(7),
                 version=1,
@@ -170,7 +176,7 @@ def _insert_old_rows(url: str) -> None:
 
 # -- tests -------------------------------------------------------------------------------------
 def test_head_is_the_schema_version() -> None:
-    assert [m.revision for m in migrations.history()] == ["0002", "0001"]
+    assert [m.revision for m in migrations.history()] == ["0003", "0002", "0001"]
     assert int(migrations.head_revision()) == s.SCHEMA_VERSION
 
 
@@ -342,8 +348,8 @@ def test_admin_cli(tmp_path: Path) -> None:
         return result.output
 
     assert run("current", "--url", url) == "none\n"
-    assert run("upgrade", "--url", url) == "0002 (head)\n"
-    assert run("current", "--url", url) == "0002 (head)\n"
+    assert run("upgrade", "--url", url) == "0003 (head)\n"
+    assert run("current", "--url", url) == "0003 (head)\n"
     lines = run("history", "--url", url).splitlines()
-    assert [line.split()[0] for line in lines] == ["0002", "0001"]
+    assert [line.split()[0] for line in lines] == ["0003", "0002", "0001"]
     assert "(current)" in lines[0] and "(current)" not in lines[1]

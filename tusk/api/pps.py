@@ -130,6 +130,9 @@ class JobInfo(Wire):
     seconds_upload: float = 0.0
     restarts: int = 0
     reason: str = ""
+    image: str = ""  # the image reference the job ran
+    image_digest: str = ""  # its digest when the job started ("" in host mode)
+    runtime: str = ""  # bwrap, podman, docker, or host (unsandboxed, chosen by the operator)
     output_commit: CommitKey | None = None
     inputs: list[JobInput] = Field(default_factory=list)
     spec: dict[str, Any] | None = None  # inspect-job only

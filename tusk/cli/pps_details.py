@@ -100,6 +100,12 @@ def _worker_status_header() -> str:
     return w.flush().rstrip("\n")
 
 
+def _runtime(name: str) -> str:
+    if name == "host":
+        return "host (unsandboxed: the image was not used)"
+    return name
+
+
 def job_details(job: dict[str, Any]) -> str:
     """inspect-job's text."""
     spec: dict[str, Any] = job.get("spec") or {}
@@ -114,6 +120,9 @@ def job_details(job: dict[str, Any]) -> str:
     lines += [
         f"State: {job['state']}",
         f"Reason: {job.get('reason') or ''}",
+        f"Image: {job.get('image') or ''}",
+        f"Image digest: {job.get('image_digest') or ''}",
+        f"Runtime: {_runtime(job.get('runtime') or '')}",
         f"Processed: {job.get('processed', 0)}",
         f"Failed: {job.get('failed', 0)}",
         f"Skipped: {job.get('skipped', 0)}",

@@ -61,6 +61,9 @@ class JobRecord:
     seconds_upload: float = 0.0
     restarts: int = 0
     reason: str = ""
+    image: str = ""
+    image_digest: str = ""
+    runtime: str = ""
     pk: int = 0
 
     @property

@@ -205,6 +205,12 @@ class PpsTx:
             failed=0,
         )
 
+    def set_job_image(
+        self, pipeline: str, job_id: str, image: str, image_digest: str, runtime: str
+    ) -> None:
+        """Record the job's code provenance: the image it runs, its digest and the runtime."""
+        self._update_job(pipeline, job_id, image=image, image_digest=image_digest, runtime=runtime)
+
     def set_job_counters(self, pipeline: str, job_id: str, counters: JobCounters) -> None:
         """Store what the job's master has counted so far."""
         self._update_job(pipeline, job_id, **asdict(counters))

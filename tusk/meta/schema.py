@@ -21,7 +21,7 @@ metadata = MetaData()
 
 # The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
 # for humans. Change the schema here and in a new revision together; a test checks they agree.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 settings = Table(
     "settings",
@@ -138,6 +138,10 @@ jobs = Table(
     Column("seconds_upload", Float, nullable=False, default=0.0),
     Column("restarts", Integer, nullable=False, default=0),
     Column("reason", Text, nullable=False, default=""),
+    # code provenance: the image the job ran, its digest, and the runtime that ran it
+    Column("image", Text, nullable=False, default="", server_default=""),
+    Column("image_digest", Text, nullable=False, default="", server_default=""),
+    Column("runtime", String(16), nullable=False, default="", server_default=""),
     UniqueConstraint("pipeline", "id", name="uq_job"),
 )
 Index("ix_jobs_id", jobs.c.id)

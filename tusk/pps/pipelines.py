@@ -75,7 +75,11 @@ class PipelineService:
         files: FileService,
         scheduler: Scheduler,
         executor: Executor,
+        code_check: Callable[[PipelineSpec], list[str]] | None = None,
     ) -> None:
+        """``code_check`` says what the server can tell about a spec's code (its image) and
+        refuses specs that nothing here can run."""
+        self.code_check = code_check
         self.ctx = ctx
         self.repos = repos
         self.commits = commits
@@ -94,6 +98,7 @@ class PipelineService:
         spec = spec.normalized()
         name = spec.pipeline.name
         inputs = sorted(set(spec.input_repos()))
+        code_warnings = self.code_check(spec) if self.code_check else []
         with self.ctx.meta.transaction(write=False) as tx:
             existing = tx.get_pipeline(name)
             if existing is not None and not update:
@@ -134,7 +139,7 @@ class PipelineService:
         else:
             salt = spec.salt or (existing.salt if existing else new_id())
         stopped = existing.stopped if existing else False
-        warnings = []
+        warnings = list(code_warnings)
         if existing is not None and not reprocess:
             old = json.loads(existing.spec).get("transform")
             if old != json.loads(spec.to_json()).get("transform"):

@@ -8,6 +8,8 @@ read in one place: :mod:`tusk.worker.settings`.
 
 from __future__ import annotations
 
+import atexit
+
 from tusk.worker.datum import Worker
 from tusk.worker.protocol import (
     DatumInput,
@@ -45,4 +47,5 @@ def run_datum(task: DatumTask) -> DatumResult:
     global _default
     if _default is None:
         _default = worker_from_environ()
+        atexit.register(_default.close)
     return _default.run(task)

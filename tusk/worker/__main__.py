@@ -22,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = _private_stdout()
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    serve(worker_from_environ(args.name), sys.stdin.buffer, results)
+    worker = worker_from_environ(args.name)
+    try:
+        serve(worker, sys.stdin.buffer, results)
+    finally:
+        worker.close()  # ends the sandbox and removes its directories
     return 0
 
 

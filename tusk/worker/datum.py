@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,40 +15,48 @@ from dataclasses import dataclass
 from tusk.errors import TuskError
 from tusk.storage import ObjectStore, open_object_store
 from tusk.worker.files import DatumFailed, Materialised, collect_outputs, materialise_inputs
-from tusk.worker.process import run_command
 from tusk.worker.protocol import DatumResult, DatumTask, LogLine, OutputFile
-from tusk.worker.sandbox import PFS, Bubblewrap, from_sandbox_path, rewrite_pfs
+from tusk.worker.runtimes import (
+    ImageNotFound,
+    RuntimeUnavailable,
+    Sandbox,
+    SandboxDied,
+    SandboxSpec,
+    start_sandbox,
+)
 from tusk.worker.settings import WorkerSettings
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """How the command runs: argv, env, cwd and stdin as the host executes them."""
+    """How the command runs in the sandbox: argv, env, cwd and stdin as user code sees them."""
 
     argv: list[str]
-    executable: str | None
     env: dict[str, str]
-    cwd: str | None
+    cwd: str
     stdin: bytes | None
-    description: str
+
+
+# The PATH of an image that sets none (as Docker and podman give one).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class Worker:
-    """Runs datum tasks one at a time; caches object stores and the sandbox probe between tasks."""
+    """Runs datum tasks one at a time in one sandbox, kept while the tasks' sandbox settings
+    (runtime, image, user, limits) stay the same; caches object stores between tasks."""
 
     def __init__(
         self,
         name: str = "",
         *,
         settings: WorkerSettings,
-        bubblewrap: Bubblewrap | None = None,
         open_store: Callable[[str], ObjectStore] = open_object_store,
     ) -> None:
         self.name = name
         self.settings = settings
-        self.bubblewrap = bubblewrap or Bubblewrap()
         self._open_store = open_store
         self._stores: dict[str, ObjectStore] = {}
+        self.sandbox: Sandbox | None = None
 
     def store(self, url: str) -> ObjectStore:
         """The object store at ``url``, opened once per worker."""
@@ -56,6 +64,38 @@ class Worker:
         if store is None:
             store = self._stores[url] = self._open_store(url)
         return store
+
+    def sandbox_for(self, task: DatumTask) -> Sandbox:
+        """This worker's sandbox for ``task``, started when there is none (or another)."""
+        spec = SandboxSpec(
+            runtime=task.runtime,
+            image=task.image,
+            user=task.user,
+            cpu=task.cpu,
+            memory=task.memory,
+            pids=self.settings.pids_limit,
+            network=task.network,
+            sandbox_uid=self.settings.sandbox_uid,
+            podman_flags=self.settings.podman_flags,
+        )
+        sandbox = self.sandbox
+        if sandbox is not None and sandbox.spec == spec and sandbox.alive():
+            return sandbox
+        self.close()
+        try:
+            self.sandbox = start_sandbox(spec, self.settings.scratch_root)
+        except (ImageNotFound, SandboxDied, RuntimeUnavailable) as e:
+            raise DatumFailed(str(e)) from None
+        except (OSError, ValueError) as e:
+            raise DatumFailed(f"cannot start the {task.runtime} sandbox: {e}") from None
+        return self.sandbox
+
+    def drop_sandbox(self) -> None:
+        """Forget a sandbox that died (its next task starts a fresh one)."""
+        sandbox, self.sandbox = self.sandbox, None
+        if sandbox is not None:
+            with contextlib.suppress(Exception):
+                sandbox.close()
 
     def run(self, task: DatumTask) -> DatumResult:
         """Run ``task``; user code failing (or inputs that cannot be read) is a failed result."""
@@ -65,6 +105,16 @@ class Worker:
         finally:
             run.cleanup()
 
+    def close(self) -> None:
+        """End the sandbox (and remove its directories)."""
+        self.drop_sandbox()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class _DatumRun:
     def __init__(self, worker: Worker, task: DatumTask) -> None:
@@ -72,6 +122,7 @@ class _DatumRun:
         self.task = task
         self.logs: list[LogLine] = []
         self.scratch: str | None = None
+        self.sandbox: Sandbox | None = None
         self.inputs = Materialised()
         self.exit_code: int | None = None
         self.seconds = {"download": 0.0, "process": 0.0, "upload": 0.0}
@@ -117,17 +168,16 @@ class _DatumRun:
         # directory made and removed per datum costs ~0.1 ms on some disks).
         try:
             self.phase_start("download", "starting to download data")
-            scratch_root = self.worker.settings.scratch_root
-            real_pfs = self.scratch = tempfile.mkdtemp(prefix="tusk-pfs-", dir=scratch_root)
-            os.mkdir(real_pfs + "/out")
+            sandbox = self.sandbox = self.worker.sandbox_for(task)
+            real_pfs = self.scratch = sandbox.dirs.pfs
             self.inputs = materialise_inputs(task.inputs, real_pfs, store)
             os.chmod(real_pfs, 0o555)
             self.phase_end("download", "finished downloading data")
 
             self.phase_start("process")
-            plan = self.plan(real_pfs)
-            self.log(f"beginning to run user code ({plan.description})")
-            self.run_user_code(plan)
+            plan = self.plan(sandbox)
+            self.log(f"beginning to run user code (runtime: {sandbox.description})")
+            self.run_user_code(sandbox, plan)
             self.phase_end("process", "finished running user code")
 
             self.phase_start("upload", "starting to upload output")
@@ -166,27 +216,19 @@ class _DatumRun:
             "upload": "uploading output",
         }[self.phase]
 
-    def plan(self, real_pfs: str) -> _Plan:
+    def plan(self, sandbox: Sandbox) -> _Plan:
         task = self.task
-        if not task.cmd:
-            raise DatumFailed("the transform has no cmd")
-        sandboxed = False
-        note = ""
-        if task.sandbox != "none":
-            problem = self.worker.bubblewrap.problem
-            if problem is None:
-                sandboxed = True
-            elif task.sandbox == "bwrap":
-                raise DatumFailed(f"sandbox bwrap was asked for but cannot be used: {problem}")
-            else:
-                note = f"; bwrap unavailable: {problem}"
-        pfs = PFS if sandboxed else real_pfs
-
-        def host_view(value: str) -> str:
-            return value if sandboxed else rewrite_pfs(value, real_pfs)
-
-        env = dict(self.worker.settings.user_env)
-        env.update((k, host_view(v)) for k, v in task.env.items())
+        image = sandbox.image
+        argv = list(task.cmd) or list(image.entrypoint if image else ())
+        if not argv:
+            raise DatumFailed("the transform has no cmd (and the image no entrypoint)")
+        pfs = sandbox.pfs_view
+        if image is None:  # host mode: the worker's basic variables
+            env = dict(self.worker.settings.user_env)
+        else:
+            env = dict(image.env)
+            env.setdefault("PATH", DEFAULT_PATH)
+        env.update(task.env)
         for datum_input in task.inputs:
             glob_path = datum_input.glob_path.rstrip("/")
             env[datum_input.name] = f"{pfs}/{datum_input.name}{glob_path}"
@@ -195,40 +237,37 @@ class _DatumRun:
         env["PACH_OUTPUT_COMMIT_ID"] = task.output_commit_id
         env["PACH_DATUM_ID"] = task.datum_id
         env["PFS"] = pfs
-
-        argv = [host_view(a) for a in task.cmd]
-        cwd = os.path.abspath(host_view(task.working_dir)) if task.working_dir else None
-        # What user code sees as paths, translated to the host to check them here.
-        host_cwd = from_sandbox_path(cwd, real_pfs) if cwd and sandboxed else cwd
-        if host_cwd is not None and not os.path.isdir(host_cwd):
-            raise DatumFailed(f"working directory {task.working_dir} does not exist")
-        program = _find_program(argv[0], env["PATH"], host_cwd, real_pfs if sandboxed else None)
-        if program is None:
-            raise DatumFailed(f"command not found: {task.cmd[0]}")
+        cwd = task.working_dir or (image.workdir if image else "")
         stdin = None
         if task.stdin:
-            stdin = ("\n".join(host_view(line) for line in task.stdin) + "\n").encode()
-        if sandboxed:
-            argv = self.worker.bubblewrap.wrap(argv, real_pfs, cwd or os.getcwd())
-            return _Plan(argv, None, env, None, stdin, "sandbox: bwrap, /pfs mounted read-only")
-        description = f"sandbox: none, /pfs rewritten to {real_pfs}{note}"
-        # The program found above, so the exec does not search PATH again.
-        return _Plan(argv, program, env, cwd, stdin, description)
+            stdin = ("\n".join(task.stdin) + "\n").encode()
+        return _Plan(argv, env, cwd, stdin)
 
-    def run_user_code(self, plan: _Plan) -> None:
+    def run_user_code(self, sandbox: Sandbox, plan: _Plan) -> None:
         task = self.task
         try:
-            done = run_command(
-                plan.argv,
-                executable=plan.executable,
-                env=plan.env,
-                cwd=plan.cwd,
-                stdin=plan.stdin,
-                timeout=task.timeout_seconds,
-                logs=self.logs,
+            done = sandbox.run(
+                plan.argv, plan.env, plan.cwd, plan.stdin, task.timeout_seconds, self.logs
             )
-        except OSError as e:
-            raise DatumFailed(f"cannot run {task.cmd[0]}: {e.strerror or e}") from e
+        except SandboxDied as e:
+            self.worker.drop_sandbox()
+            raise DatumFailed(
+                f"the {task.runtime} sandbox died while running the datum ({e}); "
+                "the datum is retried in a fresh one"
+            ) from None
+        except ValueError as e:
+            raise DatumFailed(str(e)) from None
+        where = f" in image {task.image}" if task.image and task.runtime != "host" else ""
+        if done.error == "exec":
+            if done.errno == errno.ENOENT:
+                raise DatumFailed(f"command not found{where}: {plan.argv[0]}")
+            raise DatumFailed(f"cannot run {plan.argv[0]}{where}: {os.strerror(done.errno)}")
+        if done.error == "chdir":
+            raise DatumFailed(
+                f"working directory {plan.cwd} does not exist{where}"
+                if done.errno == errno.ENOENT
+                else f"cannot enter working directory {plan.cwd}: {os.strerror(done.errno)}"
+            )
         if done.timed_out:
             raise DatumFailed(f"datum timed out after {task.timeout_seconds:g}s")
         code = done.returncode
@@ -243,7 +282,7 @@ class _DatumRun:
         raise DatumFailed(f"{reason}: {last}" if last else reason)
 
     def cleanup(self) -> None:
-        if self.scratch is None:
+        if self.scratch is None or self.sandbox is None:
             return
         real_pfs = self.scratch
         inputs = self.inputs
@@ -255,23 +294,12 @@ class _DatumRun:
                 os.unlink(path)
             for directory in inputs.readonly_dirs:
                 os.rmdir(directory)
-            try:
-                os.rmdir(real_pfs + "/out")
-            except OSError:
-                _remove_tree(real_pfs + "/out")
-            os.rmdir(real_pfs)
         except OSError:  # user code added to the inputs, or a run that stopped half-way
-            _remove_tree(self.scratch)
-
-
-def _find_program(program: str, path: str, cwd: str | None, sandbox_pfs: str | None) -> str | None:
-    """The host path of the executable that ``program`` names, None if there is none."""
-    if "/" not in program:
-        return shutil.which(program, path=path)
-    if sandbox_pfs is not None:
-        program = from_sandbox_path(program, sandbox_pfs)
-    full = os.path.join(cwd or os.getcwd(), program)
-    return full if os.path.isfile(full) and os.access(full, os.X_OK) else None
+            for name in os.listdir(real_pfs):
+                if name != "out":
+                    _remove_tree(os.path.join(real_pfs, name))
+        with contextlib.suppress(OSError):
+            self.sandbox.dirs.clear()
 
 
 def _remove_tree(path: str) -> None:

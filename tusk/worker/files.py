@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from tusk.storage import FileWriter, Ingestor, ObjectStore, file_hash, read_chunks
 from tusk.worker.protocol import DatumInput, InputFile, OutputFile
-from tusk.worker.sandbox import from_sandbox_path
 
+PFS = "/pfs"
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _READ_BLOCK = 4 << 20
 _MAX_SYMLINK_HOPS = 40
@@ -233,6 +233,15 @@ def _follow_link(
         _add_file(walk, rel, resolved, st.st_size, max_bytes)
     else:
         raise DatumFailed(f"output {rel} is a symlink to {target}, which is {_kind(st.st_mode)}")
+
+
+def from_sandbox_path(path: str, real_pfs: str) -> str:
+    """Map a path as user code sees it (``/pfs/...``) to the host path."""
+    if path == PFS:
+        return real_pfs
+    if path.startswith(PFS + "/"):
+        return real_pfs + path[len(PFS) :]
+    return path
 
 
 def resolve_in_pfs(path: str, real_pfs: str) -> str:

@@ -13,10 +13,9 @@ from typing import Any, Literal
 from tusk.errors import InvalidArgument
 from tusk.storage import ChunkRef
 
-SandboxMode = Literal["bwrap", "none", "auto"]
 LogStream = Literal["stdout", "stderr", "system"]
 
-SANDBOX_MODES: tuple[SandboxMode, ...] = ("bwrap", "none", "auto")
+RUNTIME_NAMES = ("bwrap", "podman", "docker", "host")
 DEFAULT_MAX_OUTPUT_BYTES = 10 << 30
 
 
@@ -90,7 +89,12 @@ class DatumTask:
     accept_return_code: tuple[int, ...] = ()
     working_dir: str = ""
     timeout_seconds: float | None = None
-    sandbox: SandboxMode = "auto"
+    runtime: str = "host"  # where the command runs: bwrap, podman, docker or host
+    image: str = ""
+    user: str = ""
+    cpu: float | None = None
+    memory: str | None = None
+    network: bool = False  # the sandbox shares the host's network (else loopback only)
     inputs: tuple[DatumInput, ...] = ()
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
 
@@ -108,18 +112,24 @@ class DatumTask:
             "accept_return_code": list(self.accept_return_code),
             "working_dir": self.working_dir,
             "timeout_seconds": self.timeout_seconds,
-            "sandbox": self.sandbox,
+            "runtime": self.runtime,
+            "image": self.image,
+            "user": self.user,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "network": self.network,
             "inputs": [i.to_json() for i in self.inputs],
             "max_output_bytes": self.max_output_bytes,
         }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> DatumTask:
-        sandbox = raw.get("sandbox", "auto")
-        if sandbox not in SANDBOX_MODES:
+        runtime = str(raw.get("runtime") or "host")
+        if runtime not in RUNTIME_NAMES:
             raise InvalidArgument(
-                f"invalid sandbox {sandbox!r}", hint="use one of " + ", ".join(SANDBOX_MODES)
+                f"invalid runtime {runtime!r}", hint="use one of " + ", ".join(RUNTIME_NAMES)
             )
+        cpu = raw.get("cpu")
         for key in ("cmd", "stdin", "accept_return_code", "inputs"):
             if not isinstance(raw.get(key) or [], list):
                 raise InvalidArgument(f"task field {key!r} must be a list")
@@ -137,7 +147,12 @@ class DatumTask:
             accept_return_code=tuple(int(c) for c in raw.get("accept_return_code") or ()),
             working_dir=str(raw.get("working_dir") or ""),
             timeout_seconds=None if timeout is None else float(timeout),
-            sandbox=sandbox,
+            runtime=runtime,
+            image=str(raw.get("image") or ""),
+            user=str(raw.get("user") or ""),
+            cpu=None if cpu is None else float(cpu),
+            memory=None if raw.get("memory") is None else str(raw["memory"]),
+            network=bool(raw.get("network", False)),
             inputs=tuple(DatumInput.from_json(i) for i in raw.get("inputs") or ()),
             max_output_bytes=int(raw.get("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES)),
         )

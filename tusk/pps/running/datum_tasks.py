@@ -12,7 +12,9 @@ from tusk.api.pps import DatumState
 from tusk.meta import DatumRecord, JobCounters, LogRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.datums import Datum, DatumInput, datum_id
+from tusk.pps.running.image import Provenance
 from tusk.pps.spec import PipelineSpec
+from tusk.pps.spec.units import parse_quantity
 from tusk.worker.protocol import DatumTask
 
 
@@ -96,16 +98,24 @@ def pending_datums(ctx: PfsContext, pipeline: str, job_id: str) -> tuple[list[in
 class TaskBuilder:
     """Turns a datum into a :class:`DatumTask`: everything a stateless worker needs to run it."""
 
-    def __init__(self, ctx: PfsContext, store_url: str, sandbox: str) -> None:
+    def __init__(self, ctx: PfsContext, store_url: str, *, network: bool = False) -> None:
         self.ctx = ctx
         self.store_url = store_url
-        self.sandbox = sandbox
+        self.network = network
 
     def task(
-        self, spec: PipelineSpec, pipeline: str, job_id: str, idx: int, datum: Datum, attempt: int
+        self,
+        spec: PipelineSpec,
+        provenance: Provenance,
+        pipeline: str,
+        job_id: str,
+        idx: int,
+        datum: Datum,
+        attempt: int,
     ) -> DatumTask:
         """The task of one try of datum ``idx`` (its id ``job-datum-attempt`` never collides)."""
         t = spec.transform
+        limits = spec.resource_limits
         return DatumTask.from_json(
             {
                 "task_id": f"{job_id}-{idx}-{attempt}",
@@ -120,7 +130,12 @@ class TaskBuilder:
                 "accept_return_code": list(t.accept_return_code or []),
                 "working_dir": t.working_dir or "",
                 "timeout_seconds": spec.datum_timeout_seconds,
-                "sandbox": self.sandbox,
+                "runtime": provenance.runtime,
+                "image": provenance.image,
+                "user": t.user or "",
+                "cpu": _number(limits.cpu if limits else None),
+                "memory": _bytes(limits.memory if limits else None),
+                "network": self.network,
                 "inputs": [self._input(c) for c in datum],
             }
         )
@@ -148,3 +163,12 @@ class TaskBuilder:
             "files": files,
             "dirs": dirs,
         }
+
+
+def _number(quantity: int | float | str | None) -> float | None:
+    return None if quantity is None else parse_quantity(quantity)
+
+
+def _bytes(quantity: int | float | str | None) -> str | None:
+    """A memory quantity as a byte count (what ``podman run --memory`` takes)."""
+    return None if quantity is None else str(int(parse_quantity(quantity)))

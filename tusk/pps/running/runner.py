@@ -11,24 +11,36 @@ import threading
 import time
 
 from tusk.api.pps import JobState
+from tusk.errors import InvalidArgument
 from tusk.pfs.context import PfsContext
 from tusk.pps.datums import Datum, datum_hash, enumerate_datums
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.datum_tasks import Progress, TaskBuilder, pending_datums, prepare_datums
+from tusk.pps.running.image import CodeRuntime, Provenance
 from tusk.pps.running.job_inputs import InputState, input_commits, input_state, load_spec
 from tusk.pps.running.output import end_job, finish_job
 from tusk.pps.running.results import JobEnded, record_results, result_batches
 from tusk.pps.spec import PipelineSpec
+from tusk.worker.runtimes import ImageNotFound
 
 
 class JobRunner:
     """Runs one job at a time for a pipeline's loop: tries every datum up to ``datum_tries``
     times on the executor, then writes the job's output commit."""
 
-    def __init__(self, ctx: PfsContext, executor: Executor, store_url: str, sandbox: str) -> None:
+    def __init__(
+        self,
+        ctx: PfsContext,
+        executor: Executor,
+        store_url: str,
+        code: CodeRuntime,
+        *,
+        network: bool = False,
+    ) -> None:
         self.ctx = ctx
         self.executor = executor
-        self.tasks = TaskBuilder(ctx, store_url, sandbox)
+        self.code = code
+        self.tasks = TaskBuilder(ctx, store_url, network=network)
 
     def fail(
         self, pipeline: str, job_id: str, reason: str, state: JobState = JobState.FAILURE
@@ -46,6 +58,9 @@ class JobRunner:
             job = tx.get_job(pipeline, job_id)
         assert job is not None
         spec, doc = load_spec(self.ctx, job.spec_commit)
+        provenance = self._provenance(pipeline, job_id, spec)
+        if provenance is None:
+            return
         salt = str(doc["salt"])
         inputs = input_commits(self.ctx, pipeline, job_id)
         datums = enumerate_datums(spec.input, inputs, self.ctx.tree)
@@ -62,7 +77,16 @@ class JobRunner:
             watchdog.start()
         try:
             self._attempts(
-                pipeline, job_id, spec, datums, hashes, todo, progress, deadline, cancelled
+                pipeline,
+                job_id,
+                spec,
+                provenance,
+                datums,
+                hashes,
+                todo,
+                progress,
+                deadline,
+                cancelled,
             )
         except JobEnded:
             self.executor.cancel(pipeline)
@@ -70,11 +94,33 @@ class JobRunner:
             if watchdog is not None:
                 watchdog.cancel()
 
+    def _provenance(self, pipeline: str, job_id: str, spec: PipelineSpec) -> Provenance | None:
+        """Record the job's image, its digest and the runtime; None (the job failed) when the
+        image is not there or nothing here can run it."""
+        try:
+            provenance = self.code.provenance(spec)
+        except ImageNotFound as e:
+            self.fail(pipeline, job_id, str(e))
+            return None
+        except InvalidArgument as e:
+            self.fail(pipeline, job_id, e.message)
+            return None
+        with self.ctx.meta.transaction() as tx:
+            tx.set_job_image(
+                pipeline,
+                job_id,
+                provenance.image,
+                provenance.image_digest,
+                provenance.runtime,
+            )
+        return provenance
+
     def _attempts(
         self,
         pipeline: str,
         job_id: str,
         spec: PipelineSpec,
+        provenance: Provenance,
         datums: list[Datum],
         hashes: list[str],
         todo: list[int],
@@ -86,7 +132,10 @@ class JobRunner:
         attempt = 0
         while todo and attempt < tries:
             attempt += 1
-            tasks = [self.tasks.task(spec, pipeline, job_id, i, datums[i], attempt) for i in todo]
+            tasks = [
+                self.tasks.task(spec, provenance, pipeline, job_id, i, datums[i], attempt)
+                for i in todo
+            ]
             failed: list[int] = []
             last = attempt >= tries
             for batch in result_batches(self.executor.run(pipeline, tasks)):

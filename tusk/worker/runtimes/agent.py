@@ -16,6 +16,7 @@ import struct
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -160,8 +161,6 @@ class AgentClient:
             self._in.flush()
         except OSError as e:
             raise SandboxDied(f"the sandbox ended ({e})") from e
-        import time
-
         splitters = {b"o": _LineSplitter("stdout", logs), b"e": _LineSplitter("stderr", logs)}
         while True:
             kind, data = self._frame()
@@ -181,17 +180,21 @@ class AgentClient:
                 int(number),
             )
 
-    def close(self) -> None:
-        """End the agent (EOF on its stdin) and the sandbox with it."""
+    def close(self, grace: float = 1.0) -> bool:
+        """End the agent (EOF on its stdin) and the sandbox with it; False when it had to be
+        killed (it was busy with a command)."""
         with contextlib.suppress(OSError):
             self._in.close()
+        gentle = True
         try:
-            self.proc.wait(timeout=5)
+            self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
+            gentle = False
             self.proc.kill()
             self.proc.wait()
         with contextlib.suppress(OSError):
             self._out.close()
+        return gentle
 
 
 def describe_errno(number: int) -> str:

@@ -8,6 +8,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from tusk.worker.runtimes.agent import AGENT_NAME, AgentClient, AgentResult, bui
 from tusk.worker.runtimes.images import ImageConfig
 
 # The host uid that a sandbox's root maps to (and the base of its uid range under podman).
-DEFAULT_SANDBOX_UID = 100000
+from tusk.worker.settings import DEFAULT_SANDBOX_UID  # noqa: E402
+
 AGENT_DIR = "/.tusk"  # where the agent is bound inside a sandbox
 _PREFIX = "tusk-sandbox-"
 
@@ -184,6 +186,7 @@ class Sandbox:
         self.description = description
         self.agent = AgentClient(proc)
         self.name = secrets.token_hex(4)
+        self.on_kill: Callable[[], object] | None = None  # what else a killed sandbox leaves
 
     @property
     def pfs_view(self) -> str:
@@ -208,5 +211,6 @@ class Sandbox:
 
     def close(self) -> None:
         """End the sandbox and remove its directories."""
-        self.agent.close()
+        if not self.agent.close() and self.on_kill is not None:
+            self.on_kill()
         self.dirs.remove()

@@ -19,11 +19,11 @@ def bwrap_executable() -> str | None:
     return shutil.which("bwrap")
 
 
-def _demote(uid: int) -> dict[str, object]:
-    """Popen arguments that run the child as ``uid`` when this process is root."""
+def _demote(uid: int) -> tuple[int | None, list[int] | None]:
+    """(user and group, extra groups) that run a child as ``uid`` when this process is root."""
     if os.geteuid() != 0:
-        return {}
-    return {"user": uid, "group": uid, "extra_groups": []}
+        return None, None
+    return uid, []
 
 
 def probe(sandbox_uid: int) -> str | None:
@@ -38,7 +38,9 @@ def probe(sandbox_uid: int) -> str | None:
             [exe, "--unshare-all", "--uid", "0", "--gid", "0", "--ro-bind", "/", "/", "true"],
             capture_output=True,
             timeout=30,
-            **_demote(sandbox_uid),  # type: ignore[arg-type]
+            user=_demote(sandbox_uid)[0],
+            group=_demote(sandbox_uid)[0],
+            extra_groups=_demote(sandbox_uid)[1],
         )
     except (OSError, subprocess.SubprocessError) as e:
         return f"bwrap does not run: {e}"
@@ -144,7 +146,9 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
-            **_demote(host_uid),  # type: ignore[arg-type]
+            user=_demote(host_uid)[0],
+            group=_demote(host_uid)[0],
+            extra_groups=_demote(host_uid)[1],
         )
     finally:
         os.close(log)

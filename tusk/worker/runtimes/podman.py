@@ -4,6 +4,7 @@ agent as its entrypoint. Its root maps to an unprivileged host uid range."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import resource
 import shlex
@@ -98,9 +99,11 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     uid, gid = resolve_user(spec.user or image.user, rootfs)
     root = os.geteuid() == 0
     host_uid = spec.sandbox_uid + uid if root else None
-    dirs = SandboxDirs(scratch_root, host_uid)
     exe = podman_executable()
     assert exe is not None
+    remove_stale_containers(exe)
+    dirs = SandboxDirs(scratch_root, host_uid)
+    name = f"tusk-{os.getpid()}-{os.path.basename(dirs.root)[-8:]}"
     flags = spec.podman_flags if spec.podman_flags is not None else working_flags()
     limits: list[str] = []
     if spec.cpu:
@@ -121,7 +124,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--log-driver",
         "none",
         "--name",
-        f"tusk-{os.getpid()}-{os.path.basename(dirs.root)[-8:]}",
+        name,
         "--label",
         f"tusk.worker.pid={os.getpid()}",
         *flags,
@@ -156,4 +159,26 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     os.close(log)
     sandbox = Sandbox(spec, dirs, proc, image, f"podman, image {spec.image}")
     sandbox.runtime = "podman"
+    sandbox.on_kill = lambda: subprocess.run(
+        [exe, "rm", "--force", "--time", "0", name], capture_output=True, timeout=60
+    )
     return sandbox
+
+
+def remove_stale_containers(exe: str) -> None:
+    """Remove the containers of workers that were killed (their pid is gone)."""
+    proc = subprocess.run(
+        [exe, "ps", "--all", "--filter", "label=tusk.worker.pid", "--format", "json"],
+        capture_output=True,
+        timeout=60,
+    )
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return
+    for container in json.loads(proc.stdout):
+        pid = str((container.get("Labels") or {}).get("tusk.worker.pid", ""))
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            subprocess.run(
+                [exe, "rm", "--force", "--time", "0", str(container.get("Id"))],
+                capture_output=True,
+                timeout=60,
+            )
