@@ -228,7 +228,7 @@ def test_shuffle(p: Pachctl) -> None:
     assert job["state"] == "success", job.get("reason")
     assert progress(job) == "4 + 0 / 4"
     assert job["bytes_down"] == 0  # empty_files: names only, no content downloaded
-    listing = {f["path"]: f["size"] for f in p.raw("list-file", "shuffle", "master", "/*/*")}
+    listing = {f["path"]: f["size_bytes"] for f in p.raw("list-file", "shuffle", "master", "/*/*")}
     assert listing == {
         "/mango/cost.json": 22,
         "/mango/img.jpeg": len(files["mango.jpeg"]),
