@@ -24,10 +24,15 @@ field() { sed -n "s/^# $2: *//p" "$1" | head -n 1; }
 containerfiles=()
 while IFS= read -r f; do containerfiles+=("$f"); done < <(find images -name '*Containerfile' | sort)
 
-if [ "${1:-}" = "--list" ]; then
+list_tags() {
+  local f t
   for f in "${containerfiles[@]}"; do
     for t in $(field "$f" tags); do echo "$t"; done
   done
+}
+
+if [ "${1:-}" = "--list" ]; then
+  list_tags
   exit 0
 elif [ $# -gt 0 ]; then
   echo "usage: scripts/build-images.sh [--list]" >&2
@@ -117,8 +122,10 @@ ensure_base() {
 
 # Wheels for the image's Python (3.11 on x86_64 or aarch64), downloaded once into the cache.
 fetch_wheels() {
-  local wanted="$1" dir="$cache/wheels" stamp py
-  stamp="$dir/.$(printf '%s' "pip $wanted" | sha256sum | cut -c1-12).done"
+  local wanted="$1" dir stamp py
+  # One directory per wheel list, so a context gets exactly the wheels its list names.
+  dir="$cache/wheels/$(printf '%s' "pip $wanted" | sha256sum | cut -c1-12)"
+  stamp="$dir/.done"
   if [ -e "$stamp" ]; then
     say "wheels: cached ($wanted)"
     return
@@ -144,7 +151,7 @@ fetch_wheels() {
 }
 
 build_one() {
-  local file="$1" tags context wheels args=() t ctx tmp=""
+  local file="$1" tags context wheels args=() t ctx tmp="" wheel_dir
   tags="$(field "$file" tags)"
   context="$(field "$file" context)"
   wheels="$(field "$file" wheels)"
@@ -155,12 +162,13 @@ build_one() {
   ctx="${context:-$(dirname "$file")}"
   if [ -n "$wheels" ]; then
     fetch_wheels "$wheels"
+    wheel_dir="$cache/wheels/$(printf '%s' "pip $wheels" | sha256sum | cut -c1-12)"
     # A build context of the Containerfile's directory plus wheels/.
     tmp="$(mktemp -d)"
     ctx="$tmp"
     cp -r "$(dirname "$file")"/. "$ctx"/
     mkdir -p "$ctx/wheels"
-    cp "$cache"/wheels/*.whl "$ctx/wheels/"
+    cp "$wheel_dir"/*.whl "$ctx/wheels/"
     args+=(--build-arg "WHEELS=$wheels")
   fi
   for t in $tags; do args+=(-t "$t"); done
@@ -175,7 +183,7 @@ build_one() {
   return 0
 }
 
-built="$("$0" --list | tr '\n' ' ')"
+built="$(list_tags | tr '\n' ' ')"
 say "images: $built"
 bases=()
 for f in "${containerfiles[@]}"; do
@@ -187,4 +195,4 @@ for f in "${containerfiles[@]}"; do
 done
 for b in "${bases[@]}"; do ensure_base "$b"; done
 for f in "${containerfiles[@]}"; do build_one "$f"; done
-say "done: $("$0" --list | wc -l) images in $((SECONDS - started)) s"
+say "done: $(list_tags | wc -l) images in $((SECONDS - started)) s"
