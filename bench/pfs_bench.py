@@ -140,7 +140,7 @@ class Server:
     def __init__(self, home: Path, *, client_timeout: float = 300.0, **env: str) -> None:
         self.home = home
         home.mkdir(parents=True)
-        server_env = {"TUSK_PROGRESS": "0", **env}
+        server_env = {"TUSK_PROGRESS": "0", "TUSK_RUNTIME": "host", **env}
         self.tuskd = Tuskd(home, server_env).start(timeout=120.0)
         self.address = self.tuskd.address
         self.env = clean_env(server_env, **self.tuskd.env)

@@ -81,10 +81,10 @@ class Bench:
         self.s.add("x.ray_start", time.monotonic() - t)
         try:
             servers = {
-                "local": Server(self.home("local"), TUSK_SANDBOX="none"),
+                "local": Server(self.home("local"), TUSK_RUNTIME="host"),
                 "ray": Server(
                     self.home("ray"),
-                    TUSK_SANDBOX="none",
+                    TUSK_RUNTIME="host",
                     TUSK_EXECUTOR=cluster.url,
                     RAY_AUTH_MODE="disabled",
                     RAY_USAGE_STATS_ENABLED="0",

@@ -76,7 +76,7 @@ VALUES: list[Value] = [
     Value("secret.name", "tusk-secrets", "the Secret (made beforehand) holding the credentials"),
     Value("tuskd.replicas", 2, "tuskd replicas: one holds the scheduler lease, all serve the API"),
     Value("tuskd.executor", f"ray://{RAY_CLUSTER}-head-svc:10001", "TUSK_EXECUTOR"),
-    Value("tuskd.sandbox", "auto", "TUSK_SANDBOX: auto, bwrap or none"),
+    Value("tuskd.runtime", "auto", "TUSK_RUNTIME: auto, bwrap, podman, docker or host"),
     *_resources("tuskd", "500m", "1Gi", "2", "4Gi"),
     Value("service.nodePortEnabled", False, "also expose tuskd on a NodePort, as pachd was"),
     Value("service.nodePort", PORT, "that node port"),
@@ -252,7 +252,7 @@ def tuskd(v: dict[str, Any]) -> list[Resource]:
         _env("TUSK_OBJECT_URL", v["objectStore.url"]),
         *_s3_env(v),
         _env("TUSK_EXECUTOR", v["tuskd.executor"]),
-        _env("TUSK_SANDBOX", v["tuskd.sandbox"]),
+        _env("TUSK_RUNTIME", v["tuskd.runtime"]),
         *_ray_env(v),
     ]
     deployment = {

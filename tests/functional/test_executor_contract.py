@@ -25,6 +25,7 @@ from tusk.runtime import worker_env
 from tusk.storage import Ingestor, read_chunks
 from tusk.storage.local import LocalObjectStore
 from tusk.testing import wait_for
+from tusk.testing.images import TINY_ENV, build_tiny_image
 from tusk.testing.process import group_members
 from tusk.testing.ray import RayCluster, ray_cluster
 from tusk.worker import DatumInput, DatumResult, DatumTask, InputFile
@@ -52,7 +53,15 @@ class Tasks:
             writer.close()
         self.file = InputFile("/a.txt", tuple(writer.chunks), writer.size)
 
-    def task(self, idx: int, cmd: list[str], attempt: int = 1, job: str = "job1") -> DatumTask:
+    def task(
+        self,
+        idx: int,
+        cmd: list[str],
+        attempt: int = 1,
+        job: str = "job1",
+        runtime: str = "host",
+        image: str = "",
+    ) -> DatumTask:
         return DatumTask(
             task_id=f"{job}-{idx}-{attempt}",
             job_id=job,
@@ -61,15 +70,22 @@ class Tasks:
             pipeline=PIPELINE,
             store_url=self.store.url,
             cmd=tuple(cmd),
-            runtime="host",
+            runtime=runtime,
+            image=image,
             inputs=(DatumInput("in", "c0ffee", "/", (self.file,)),),
         )
 
     def marking(self, seconds: float) -> list[str]:
-        """Write the shell's pid (its process group: a user command leads a session) to
-        marks/<datum id>, then sleep in a child process."""
+        """Write the shell's host pid (its process group: a user command leads a session; read
+        from /proc, as it runs in a pid namespace of its own) to marks/<datum id>, then sleep in a
+        child process."""
         mark = f"{self.marks}/$PACH_DATUM_ID"
-        return ["sh", "-c", f"echo $$ > {mark}.tmp; mv {mark}.tmp {mark}; sleep {seconds}; true"]
+        return [
+            "sh",
+            "-c",
+            f"read -r pid rest < /proc/self/stat; echo $pid > {mark}.tmp; mv {mark}.tmp {mark}; "
+            f"sleep {seconds}; true",
+        ]
 
     def started(self) -> dict[str, int]:
         """Datum id -> process group of its command, for the datums that started."""
@@ -177,6 +193,19 @@ class ExecutorContract:
             datum = r.task_id.split("-")[1]
             assert tasks.output(r) == {f"/datum{datum}.txt": tasks.data}
             assert r.worker in names
+
+    def test_workers_run_datums_in_their_image(self, executor: Executor, tasks: Tasks) -> None:
+        """On any executor a worker runs its datums in the pipeline's image (bwrap here)."""
+        image = build_tiny_image()
+        self.pool(executor, 2)
+        cmd = ["sh", "-c", "echo $GREETING; cp /pfs/in/a.txt /pfs/out/a.txt"]
+        batch = [tasks.task(i, cmd, runtime="bwrap", image=image) for i in range(3)]
+        results = list(executor.run(PIPELINE, batch))
+        assert len(results) == 3
+        for r in results:
+            assert r.ok, r.reason
+            assert tasks.output(r) == {"/a.txt": tasks.data}
+            assert [line for _, s, line in r.logs if s == "stdout"] == [TINY_ENV["GREETING"]]
 
     def test_datums_go_to_whichever_worker_is_free(self, executor: Executor, tasks: Tasks) -> None:
         names = self.pool(executor, 2)

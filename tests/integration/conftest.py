@@ -61,7 +61,8 @@ def raw_objects(text: str) -> list[Any]:
 @pytest.fixture(scope="session")
 def tusk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real tuskd for the whole session; yields the env (TUSK_ADDRESS, TUSK_HOME) for the CLI."""
-    with Tuskd(tmp_path_factory.mktemp("tusk-home")) as server:
+    # host mode: the tests run host programs (python, sh) as their pipelines' commands
+    with Tuskd(tmp_path_factory.mktemp("tusk-home"), {"TUSK_RUNTIME": "host"}) as server:
         yield server.env
 
 

@@ -26,7 +26,7 @@ GiB = 1 << 30
 
 @pytest.fixture
 def tuskd(tmp_path: Path) -> Iterator[Tuskd]:
-    with Tuskd(tmp_path / "home") as server:
+    with Tuskd(tmp_path / "home", {"TUSK_RUNTIME": "host"}) as server:
         yield server
 
 

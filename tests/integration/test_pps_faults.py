@@ -47,7 +47,7 @@ class Server:
     """tuskd on ``home``; ``kill`` (SIGKILL) and ``start`` again on the same home."""
 
     def __init__(self, home: Path, env: dict[str, str]) -> None:
-        self.tuskd = Tuskd(home, env)
+        self.tuskd = Tuskd(home, {"TUSK_RUNTIME": "host", **env})  # host programs
         self.client: Client | None = None
         self.workers: set[int] = set()  # every worker pid seen, to clean up orphans
 

@@ -57,7 +57,7 @@ def postgres_database() -> Iterator[str]:
 # -- tuskd processes ----------------------------------------------------------------------------
 def start_tuskd(home: Path, env: dict[str, str]) -> Tuskd:
     """tuskd with ``env`` in a session of its own: ``kill`` takes its workers with it."""
-    return Tuskd(home, env, new_session=True).start()
+    return Tuskd(home, {"TUSK_RUNTIME": "host", **env}, new_session=True).start()
 
 
 def worker_processes(server: Tuskd) -> list[int]:
@@ -77,7 +77,7 @@ def backend_env(
     return {
         "TUSK_METADATA_URL": metadata_url,
         "TUSK_OBJECT_URL": bucket.url("tusk"),
-        "TUSK_SANDBOX": "none",
+        "TUSK_RUNTIME": "host",
         **moto.env(),
         **extra,
     }

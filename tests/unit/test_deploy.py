@@ -377,7 +377,7 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
             else:
                 assert name in THIRD_PARTY_ENV, f"{container['name']}: who reads {name}?"
     tuskd_env = _env(_tuskd(ALL_OBJECTS)["spec"]["template"]["spec"]["containers"][0])
-    assert read <= set(tuskd_env) | {"TUSK_SANDBOX"}
+    assert read <= set(tuskd_env) | {"TUSK_SANDBOX_NETWORK"}
     assert tuskd_env["TUSK_HOST"]["value"] == "0.0.0.0"
     assert tuskd_env["TUSK_PORT"]["value"] == str(render.PORT)
 

@@ -169,6 +169,11 @@ class _DatumRun:
         try:
             self.phase_start("download", "starting to download data")
             sandbox = self.sandbox = self.worker.sandbox_for(task)
+            if sandbox.runtime == "bwrap" and (task.cpu or task.memory):
+                self.log(
+                    "resource_limits cpu and memory are not enforced by the bwrap runtime "
+                    "(TUSK_RUNTIME=podman enforces them)"
+                )
             real_pfs = self.scratch = sandbox.dirs.pfs
             self.inputs = materialise_inputs(task.inputs, real_pfs, store)
             os.chmod(real_pfs, 0o555)
@@ -282,8 +287,8 @@ class _DatumRun:
         raise DatumFailed(f"{reason}: {last}" if last else reason)
 
     def cleanup(self) -> None:
-        if self.scratch is None or self.sandbox is None:
-            return
+        if self.scratch is None or self.sandbox is None or self.worker.sandbox is not self.sandbox:
+            return  # nothing made, or the sandbox died and its directories went with it
         real_pfs = self.scratch
         inputs = self.inputs
         try:

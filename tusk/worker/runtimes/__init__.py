@@ -129,7 +129,8 @@ def start_sandbox(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     if spec.runtime == "bwrap":
         sandbox = bwrap.start(spec, scratch_root)
     elif spec.runtime == "podman":
-        podman.probe(spec.podman_flags, podman.probe_image())
+        if not podman.probed():
+            podman.probe(spec.podman_flags, podman.probe_image())
         sandbox = podman.start(spec, scratch_root)
     elif spec.runtime == "host":
         sandbox = host.start(spec, scratch_root)

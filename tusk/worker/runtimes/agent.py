@@ -8,7 +8,6 @@ image, with or without a shell, libc or Python.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import shutil
@@ -22,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
-from tusk.worker.process import _LineSplitter
+from tusk.worker.process import LineSplitter
 from tusk.worker.protocol import LogLine
 
 AGENT_NAME = "tusk-agent"
@@ -161,7 +160,7 @@ class AgentClient:
             self._in.flush()
         except OSError as e:
             raise SandboxDied(f"the sandbox ended ({e})") from e
-        splitters = {b"o": _LineSplitter("stdout", logs), b"e": _LineSplitter("stderr", logs)}
+        splitters = {b"o": LineSplitter("stdout", logs), b"e": LineSplitter("stderr", logs)}
         while True:
             kind, data = self._frame()
             if kind in splitters:
@@ -195,11 +194,3 @@ class AgentClient:
         with contextlib.suppress(OSError):
             self._out.close()
         return gentle
-
-
-def describe_errno(number: int) -> str:
-    """``ENOENT`` → "No such file or directory"."""
-    return os.strerror(number) if number else "unknown error"
-
-
-NOT_FOUND = errno.ENOENT

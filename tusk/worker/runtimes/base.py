@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tusk.worker.protocol import LogLine
@@ -40,7 +40,6 @@ class SandboxSpec:
     network: bool = False
     sandbox_uid: int = DEFAULT_SANDBOX_UID
     podman_flags: tuple[str, ...] | None = None
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 class SandboxDirs:
@@ -50,7 +49,9 @@ class SandboxDirs:
     worker to start when their worker was killed (the directory name carries its pid)."""
 
     def __init__(self, root: str | None, owner: int | None) -> None:
-        base = root or tempfile.gettempdir()
+        base = os.path.abspath(root or default_scratch_root())
+        if owner is not None:
+            _check_searchable(base)
         remove_stale(base)
         self.root = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base)
         os.chmod(self.root, 0o700)
@@ -96,6 +97,32 @@ class SandboxDirs:
     def remove(self) -> None:
         """Remove every directory of the sandbox."""
         _force_rmtree(self.root)
+
+
+def default_scratch_root() -> str:
+    """Where sandbox directories go by default: as root, ``/var/tmp/tusk-sandboxes`` (mode
+    0711, so the sandbox's uid reaches its own directories, whatever the mode of /tmp); else
+    the temp dir."""
+    if os.geteuid() != 0:
+        return tempfile.gettempdir()
+    path = "/var/tmp/tusk-sandboxes"
+    os.makedirs(path, mode=0o711, exist_ok=True)
+    os.chmod(path, 0o711)
+    return path
+
+
+def _check_searchable(base: str) -> None:
+    """The sandbox's uid must reach its directories: every parent of ``base`` needs o+x."""
+    path = base
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            raise OSError(
+                f"the scratch directory {base} is not reachable by the sandbox's uid ({path} "
+                "is not searchable by others): set TUSK_WORKER_SCRATCH to a directory like /tmp"
+            )
+        if path == "/":
+            return
+        path = os.path.dirname(path)
 
 
 def remove_stale(base: str) -> None:

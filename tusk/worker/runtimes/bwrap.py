@@ -145,6 +145,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
             argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            start_new_session=True,  # its own group: Ray's abort kills it with killpg
             stderr=log,
             user=_demote(host_uid)[0],
             group=_demote(host_uid)[0],

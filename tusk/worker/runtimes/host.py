@@ -86,6 +86,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        start_new_session=True,  # its own group: Ray's abort kills it with killpg
         stderr=log,
         cwd=os.getcwd(),
     )

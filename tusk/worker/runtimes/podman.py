@@ -38,6 +38,11 @@ def candidate_flags() -> list[tuple[str, ...]]:
     ]
 
 
+def probed() -> bool:
+    """Whether :func:`probe` has run in this process."""
+    return _flags is not None or _problem is not None
+
+
 def probe(configured: tuple[str, ...] | None, probe_image: str | None) -> str | None:
     """Why podman cannot run containers here (None when it can); remembers the working flags."""
     global _flags, _problem
@@ -130,6 +135,8 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         *flags,
         *userns,
         *limits,
+        "--read-only",  # the image's root, as under bwrap; /pfs/out and /tmp are binds
+        "--read-only-tmpfs=false",
         "--network",
         "host" if spec.network else "none",
         "--user",
@@ -154,6 +161,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        start_new_session=True,  # its own group: Ray's abort kills it with killpg
         stderr=log,
     )
     os.close(log)

@@ -1,5 +1,9 @@
-"""A tiny test image without Python: /bin/sh and a few coreutils copied from the host with the
-libraries they link, ``podman import``ed with an ENV and a WORKDIR (built once per name)."""
+"""Images for tests and benches of sandboxed pipelines, built offline with podman.
+
+The tiny image has no Python: /bin/sh and a few coreutils copied from the host with the libraries
+they link, ``podman import``ed with an ENV and a WORKDIR (built once per name). The Python image
+is a Debian minbase made by mmdebstrap, or the one scripts/build-images.sh made under that name.
+"""
 
 from __future__ import annotations
 
@@ -82,3 +86,27 @@ def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
     return info
+
+
+PYTHON_IMAGE = "localhost/tusk/base:bookworm"
+
+
+def build_python_image(name: str = PYTHON_IMAGE) -> str:
+    """A Debian image with Python (as scripts/build-images.sh names its base image): reused when
+    podman has it, else made with mmdebstrap and ``podman import``ed under that name."""
+    if image_exists(name):
+        return name
+    with tempfile.TemporaryDirectory() as tmp:
+        tar_path = str(Path(tmp, "rootfs.tar"))
+        subprocess.run(
+            ["mmdebstrap", "--quiet", "--variant=minbase", "--include=python3", "bookworm",
+             tar_path],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        subprocess.run(
+            ["podman", "import", "--change", "ENV LANG=C.UTF-8", tar_path, name],
+            check=True,
+            capture_output=True,
+        )
+    return name

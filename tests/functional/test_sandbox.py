@@ -1,0 +1,363 @@
+"""Datums in their pipeline's image, with real bubblewrap and podman (CI installs both).
+
+A worker runs each datum in its sandbox through the agent; these tests check what user code
+sees and cannot do there, and what the jobs record."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tusk.cli.pps_details import job_details
+from tusk.errors import InvalidArgument
+from tusk.storage import Ingestor, ObjectStore, read_chunks
+from tusk.storage.local import LocalObjectStore
+from tusk.testing.images import TINY_ENV, TINY_WORKDIR, build_python_image, build_tiny_image
+from tusk.worker import DatumInput, DatumResult, DatumTask, InputFile, Worker, WorkerSettings
+from tusk.worker.runtimes import SandboxSpec, start_sandbox
+
+RUNTIMES = ["bwrap", "podman"]
+
+
+@pytest.fixture(scope="session")
+def tiny() -> str:
+    return build_tiny_image()
+
+
+@pytest.fixture(scope="session")
+def python_image() -> str:
+    return build_python_image()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalObjectStore:
+    return LocalObjectStore(tmp_path / "store", durable=False)
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """Under /var/tmp: the sandbox's uid must be able to reach it (pytest's tmp dirs are 0700)."""
+    with tempfile.TemporaryDirectory(prefix="tusk-sbx-test-", dir="/var/tmp") as path:
+        os.chmod(path, 0o711)
+        yield Path(path)
+
+
+@pytest.fixture
+def worker(scratch: Path) -> Iterator[Worker]:
+    environ = {"PATH": "/usr/bin:/bin", "SECRET_TOKEN": "s3cr3t", "TUSK_AUTH_TOKEN": "t0k3n"}
+    settings = WorkerSettings.from_environ(environ, scratch_root=str(scratch))
+    with Worker("pipeline-sbx-v1-abcde", settings=settings) as w:
+        yield w
+
+
+def put(store: ObjectStore, path: str, data: bytes) -> InputFile:
+    with Ingestor(store) as ingestor:
+        writer = ingestor.open_file()
+        writer.write(data)
+        writer.close()
+    return InputFile(path, tuple(writer.chunks), writer.size)
+
+
+def task(store: ObjectStore, runtime: str, image: str, script: str, **fields: object) -> DatumTask:
+    return DatumTask(
+        task_id=str(fields.pop("task_id", "job1-0-1")),
+        job_id="job1",
+        datum_id="datum0",
+        output_commit_id="out1",
+        pipeline="sbx",
+        store_url=store.url,
+        cmd=("sh", "-c", script),
+        runtime=runtime,
+        image=image,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def stdout(result: DatumResult) -> list[str]:
+    return [line for _, s, line in result.logs if s == "stdout"]
+
+
+def host_processes(marker: str) -> list[tuple[int, int]]:
+    """(pid, real uid) of the live host processes whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and "\nState:\tZ" not in status:
+            uid = next(line for line in status.splitlines() if line.startswith("Uid:"))
+            found.append((int(entry.name), int(uid.split()[1])))
+    return found
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_user_code_sees_the_image_its_inputs_and_pachyderm_variables(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str
+) -> None:
+    data = put(store, "/fruit/apple.txt", b"apple\n")
+    script = (
+        "echo cwd=$(pwd); echo greeting=$GREETING; echo path=$PATH; cat hello.txt; "
+        "echo in=$in; echo commit=$in_COMMIT; echo job=$PACH_JOB_ID; echo datum=$PACH_DATUM_ID; "
+        "echo out=$PACH_OUTPUT_COMMIT_ID; echo mine=$MINE; cat /pfs/in/fruit/apple.txt; "
+        "env | grep -c -e SECRET -e TUSK_ || true; test -e /usr/bin/python3 || echo no-python"
+    )
+    result = worker.run(
+        task(
+            store,
+            runtime,
+            tiny,
+            script,
+            env={"MINE": "from transform.env"},
+            inputs=(DatumInput("in", "c0ffee", "/fruit", (data,)),),
+        )
+    )
+    assert result.ok, result.reason
+    assert stdout(result) == [
+        f"cwd={TINY_WORKDIR}",  # the image's WORKDIR
+        f"greeting={TINY_ENV['GREETING']}",  # its ENV
+        f"path={TINY_ENV['PATH']}",
+        "from the image",  # its files
+        "in=/pfs/in/fruit",
+        "commit=c0ffee",
+        "job=job1",
+        "datum=datum0",
+        "out=out1",
+        "mine=from transform.env",
+        "apple",
+        "0",  # nothing of the worker's environment
+        "no-python",  # the image, not the host
+    ]
+    system = [line for _, s, line in result.logs if s == "system"]
+    assert any(f"runtime: {runtime}, image {tiny}" in line for line in system), system
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_pfs_inputs_read_only_output_written_tmp_private_root_read_only(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str
+) -> None:
+    data = put(store, "/a.txt", b"original")
+    script = (
+        "echo x > /pfs/in/a.txt 2>/dev/null && echo input-writable; "
+        "touch /pfs/new 2>/dev/null && echo pfs-writable; "
+        "touch /bin/evil 2>/dev/null && echo root-writable; "
+        "ls -A /tmp; echo mine > /tmp/left-behind; "
+        "cp /pfs/in/a.txt /pfs/out/copy.txt; echo done"
+    )
+    inputs = (DatumInput("in", "c", "/", (data,)),)
+    first = worker.run(task(store, runtime, tiny, script, inputs=inputs))
+    assert first.ok, first.reason
+    assert stdout(first) == ["done"]  # nothing was writable, /tmp was empty
+    ((output),) = first.outputs
+    assert output.path == "/copy.txt"
+    assert b"".join(read_chunks(store, output.chunks)) == b"original"
+    # the next datum in the same sandbox starts with an empty /tmp and /pfs/out
+    second = worker.run(task(store, runtime, tiny, "ls -A /tmp /pfs/out", inputs=inputs))
+    assert second.ok, second.reason
+    assert stdout(second) == ["/pfs/out:", "", "/tmp:"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_user_code_runs_as_an_unprivileged_host_uid_and_sees_no_server_files(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str, tmp_path: Path
+) -> None:
+    server_file = tmp_path / "server-home" / "tusk.db"
+    server_file.parent.mkdir()
+    server_file.write_text("secret")
+    seen: list[tuple[int, int]] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 20
+        while not seen and time.monotonic() < deadline:
+            seen.extend(host_processes("7.4242"))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    script = (
+        f"cat {server_file} 2>/dev/null && echo server-file-readable; "
+        "sed -n '3,$p' /proc/net/dev | sed 's/:.*//' | tr -d ' '; id -u; sleep 7.4242"
+    )
+    result = worker.run(task(store, runtime, tiny, script, timeout_seconds=1.5))
+    watcher.join()
+    assert result.reason == "datum timed out after 1.5s"
+    assert stdout(result) == ["lo", "0"]  # loopback only; root inside
+    assert seen, "the datum's process was not seen on the host"
+    assert all(uid >= 100000 for _, uid in seen), seen  # never the server's uid on the host
+    assert host_processes("7.4242") == []  # killed at the timeout
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_transform_user_is_honoured(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str
+) -> None:
+    result = worker.run(task(store, runtime, tiny, "id -u; id -g; touch /pfs/out/f", user="fruit"))
+    assert result.ok, result.reason
+    assert stdout(result) == ["1000", "1000"]
+    assert [o.path for o in result.outputs] == ["/f"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_leftover_processes_are_killed_after_every_datum(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str
+) -> None:
+    script = "sleep 60.5151 & setsid sleep 60.5151 & (sleep 60.5151 >/dev/null 2>&1 &); echo ok"
+    result = worker.run(task(store, runtime, tiny, script))
+    assert result.ok, result.reason
+    assert stdout(result) == ["ok"]
+    assert host_processes("60.5151") == []
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_command_missing_from_the_image_is_a_clear_datum_error(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str
+) -> None:
+    t = task(store, runtime, tiny, "")
+    result = worker.run(DatumTask.from_json({**t.to_json(), "cmd": ["python3", "/edges.py"]}))
+    assert not result.ok
+    assert result.reason == f"command not found in image {tiny}: python3"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_missing_image_fails_the_datum(
+    worker: Worker, store: LocalObjectStore, runtime: str
+) -> None:
+    result = worker.run(task(store, runtime, "localhost/no/such:image", "true"))
+    assert not result.ok
+    assert result.reason == "image localhost/no/such:image not found"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_sandbox_that_dies_is_replaced_for_the_next_datum(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str
+) -> None:
+    assert worker.run(task(store, runtime, tiny, "true")).ok
+    sandbox = worker.sandbox
+    assert sandbox is not None
+    killer = threading.Timer(0.5, sandbox.proc.kill)
+    killer.start()
+    dead = worker.run(task(store, runtime, tiny, "sleep 30"))
+    killer.join()
+    assert not dead.ok
+    assert "sandbox died while running the datum" in dead.reason
+    again = worker.run(task(store, runtime, tiny, "echo fresh"))
+    assert again.ok, again.reason
+    assert worker.sandbox is not sandbox
+
+
+def test_python_datums_run_in_a_python_image(
+    worker: Worker, store: LocalObjectStore, python_image: str
+) -> None:
+    t = task(store, "bwrap", python_image, "")
+    code = "import sys, os; print(sys.version_info[0], os.getcwd())"
+    result = worker.run(DatumTask.from_json({**t.to_json(), "cmd": ["python3", "-c", code]}))
+    assert result.ok, result.reason
+    assert stdout(result) == ["3 /"]
+
+
+def test_a_scratch_dir_the_sandbox_uid_cannot_reach_is_a_clear_error(
+    store: LocalObjectStore, tiny: str, tmp_path: Path
+) -> None:
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)
+    settings = WorkerSettings.from_environ({}, scratch_root=str(hidden / "scratch"))
+    (hidden / "scratch").mkdir()
+    with Worker("w", settings=settings) as worker:
+        result = worker.run(task(store, "bwrap", tiny, "true"))
+    assert not result.ok
+    assert "is not reachable by the sandbox's uid" in result.reason
+    assert "TUSK_WORKER_SCRATCH" in result.reason
+
+
+def test_sandbox_dirs_of_a_killed_worker_are_removed_by_the_next(tiny: str, scratch: Path) -> None:
+    stale = scratch / "tusk-sandbox-999999999-abc"
+    (stale / "pfs").mkdir(parents=True)
+    (stale / "pfs" / "f").write_text("x")
+    sandbox = start_sandbox(SandboxSpec("bwrap", tiny), str(scratch))
+    try:
+        assert not stale.exists()
+        assert (Path(sandbox.dirs.root).stat().st_mode & 0o777) == 0o700
+    finally:
+        sandbox.close()
+    assert list(scratch.iterdir()) == []
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+
+
+def test_jobs_record_image_digest_and_runtime(tmp_path: Path, tiny: str) -> None:
+    from conftest import Pps, atom
+
+    pps = Pps(tmp_path / "home", runtime="bwrap")
+    try:
+        pps.repo("fruit")
+        pps.put("fruit", {"/lines": "apple\nbanana\n"})
+        created = pps.create(
+            "count",
+            atom("fruit", name="fruit"),
+            ["sh", "-c", "wc -l < /pfs/fruit/lines > /pfs/out/n"],
+            transform={"image": tiny},
+        )
+        assert created.warnings == []
+        (job,) = pps.wait_jobs("count", 1)
+        assert job.state == "success", job.reason
+        assert pps.read("count", "master", "/n") == b"2\n"
+        assert (job.image, job.runtime) == (tiny, "bwrap")
+        assert job.image_digest.startswith("sha256:")
+        text = job_details(pps.engine.jobs.inspect(job.id, "count").model_dump(mode="json"))
+        assert f"Image: {tiny}\n" in text
+        assert f"Image digest: {job.image_digest}\n" in text
+        assert "Runtime: bwrap\n" in text
+
+        # an image that is not there: create-pipeline warns, the job fails saying so
+        missing = pps.create(
+            "gone", atom("fruit", name="fruit"), ["true"], transform={"image": "no/such:1"}
+        )
+        assert missing.warnings[0].startswith("image no/such:1 not found")
+        (failed,) = pps.wait_jobs("gone", 1)
+        assert (failed.state, failed.reason) == ("failure", "image no/such:1 not found")
+    finally:
+        pps.close()
+
+
+def test_host_mode_is_recorded_in_every_job(tmp_path: Path) -> None:
+    from conftest import Pps, atom
+
+    pps = Pps(tmp_path / "home", runtime="host")
+    try:
+        pps.repo("x")
+        pps.put("x", {"/a": "a"})
+        pps.create("p", atom("x", name="in"), ["sh", "-c", "cp /pfs/in/a /pfs/out/a"])
+        (job,) = pps.wait_jobs("p", 1)
+        assert job.state == "success", job.reason
+        assert (job.runtime, job.image, job.image_digest) == ("host", "ubuntu:16.04", "")
+        text = job_details(pps.engine.jobs.inspect(job.id, "p").model_dump(mode="json"))
+        assert "Runtime: host (unsandboxed: the image was not used)\n" in text
+    finally:
+        pps.close()
+
+
+def test_create_pipeline_refuses_without_a_runtime(tmp_path: Path) -> None:
+    from conftest import Pps, atom
+
+    # here only Docker's client exists: no engine answers
+    pps = Pps(tmp_path / "home", runtime="docker")
+    try:
+        pps.repo("x")
+        with pytest.raises(InvalidArgument) as refused:
+            pps.create("p", atom("x", name="in"), ["true"])
+        assert "runtime docker cannot be used: no Docker engine answers" in refused.value.message
+        assert "TUSK_RUNTIME=host" in refused.value.message
+        assert refused.value.hint and "TUSK_RUNTIME=host" in refused.value.hint
+        assert pps.engine.pipelines.list() == []
+    finally:
+        pps.close()
