@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up tusk and run the Pachyderm diabetes workshop end to end on the embedded defaults.
+# Set up tusk, build the workshop's images, and run the Pachyderm diabetes workshop end to end
+# on the embedded defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/build-images.sh
 exec .venv/bin/python examples/diabetes/workshop.py "$@"

@@ -3,7 +3,9 @@
 Usage: python examples/diabetes/workshop.py [--workdir DIR] [--keep]
 
 Everything runs through the real `pachctl` entry point against a real tusk server started for
-this run (its own data directory and port, so it never touches ~/.tusk).
+this run (its own data directory and port, so it never touches ~/.tusk). The pipelines run in
+the workshop's images (gopherdata/gc2018:*): build them first with scripts/build-images.sh
+(scripts/workshop.sh does).
 """
 
 from __future__ import annotations
@@ -40,8 +42,7 @@ class Workshop:
             **os.environ,
             "TUSK_HOME": str(self.home),
             "TUSK_ADDRESS": f"http://127.0.0.1:{free_port()}",
-            "PATH": f"{HERE / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
-            + os.environ.get("PATH", ""),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}" + os.environ.get("PATH", ""),
         }
 
     # -- running commands --------------------------------------------------------------------
@@ -214,11 +215,31 @@ def parse_json_stream(text: str) -> list[dict[str, object]]:
     return out
 
 
+def missing_images() -> list[str]:
+    """The workshop images that podman does not have (all of them when podman is missing)."""
+    specs = ("model", "qc_pre_process", "qcontrol", "infer")
+    images = sorted(
+        {json.loads((HERE / f"{s}.json").read_text())["transform"]["image"] for s in specs}
+    )
+    podman = shutil.which("podman")
+    if podman is None:
+        return images
+    return [i for i in images if subprocess.run([podman, "image", "exists", i]).returncode != 0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="where to run (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
+    missing = missing_images()
+    if missing:
+        print(
+            f"workshop: the images {', '.join(missing)} are not built; "
+            "run: bash scripts/build-images.sh",
+            file=sys.stderr,
+        )
+        return 1
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tusk-workshop-"))
     try:
         return Workshop(workdir.resolve()).run()

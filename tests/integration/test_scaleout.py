@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from s3server import MotoServer, S3Bucket, moto_server_fixture, s3_bucket_fixture
 
 from tusk.testing import Tuskd, wait_for
@@ -210,14 +210,18 @@ def test_workshop_on_postgres_s3_and_ray(
     tmp_path: Path,
     moto_server: MotoServer,
     s3_bucket: S3Bucket,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Ray nodes inherit the environment of `ray start`: the actors find the example's commands.
-    monkeypatch.setenv("PATH", f"{EXAMPLE / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    # Host mode on Ray: the specs' commands (/train, ... in the workshop's images) become the
+    # example's programs run by this Python.
+    programs = {"/train": "train.py", "/qcpre": "qc_pre_process.py"}
+    programs |= {"/qcontrol": "qcontrol.py", "/infer": "infer.py"}
     work = tmp_path / "work"
     shutil.copytree(EXAMPLE / "data", work / "data")
     for spec in ("model", "qc_pre_process", "qcontrol", "infer", "infer_parallel"):
-        shutil.copy(EXAMPLE / f"{spec}.json", work / f"{spec}.json")
+        doc = json.loads((EXAMPLE / f"{spec}.json").read_text())
+        cmd = doc["transform"]["cmd"]
+        doc["transform"]["cmd"] = [sys.executable, str(EXAMPLE / programs[cmd[0]]), *cmd[1:]]
+        (work / f"{spec}.json").write_text(json.dumps(doc))
     # Ray's socket paths must stay under 107 bytes: a short temp dir, not pytest's.
     ray_dir = Path(tempfile.mkdtemp(prefix="tuskray"))
     with (

@@ -24,7 +24,7 @@ TERMINAL = {"success", "failure", "killed"}
 
 class Pachctl:
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        path = f"{EXAMPLE / 'bin'}{os.pathsep}{PACHCTL.parent}{os.pathsep}{os.environ['PATH']}"
+        path = f"{PACHCTL.parent}{os.pathsep}{os.environ['PATH']}"
         self.env = clean_env(env, PATH=path)
         self.cwd = cwd
 
@@ -38,6 +38,13 @@ class Pachctl:
             timeout=120,
         )
         assert proc.returncode == 0, f"pachctl {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    def binary(self, *args: str) -> bytes:
+        proc = subprocess.run(
+            [str(PACHCTL), *args], cwd=self.cwd, env=self.env, capture_output=True, timeout=120
+        )
+        assert proc.returncode == 0, f"pachctl {' '.join(args)}: {proc.stderr.decode()}"
         return proc.stdout
 
     def raw(self, *args: str) -> list[Any]:
@@ -79,15 +86,20 @@ def progress(job: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def pachctl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pachctl]:
+    images = sorted({json.loads((EXAMPLE / f"{s}.json").read_text())["transform"]["image"]
+                     for s in ("model", "qc_pre_process", "qcontrol", "infer")})  # fmt: skip
+    podman = shutil.which("podman")
+    assert podman, "podman is not installed: run scripts/setup.sh (it says what to install)"
+    missing = [i for i in images if subprocess.run([podman, "image", "exists", i]).returncode]
+    assert not missing, f"images {missing} are not built: run scripts/build-images.sh"
     home = tmp_path_factory.mktemp("workshop-home")
     work = tmp_path_factory.mktemp("workshop")
     shutil.copytree(EXAMPLE / "data", work / "data")
     for spec in ("model", "qc_pre_process", "qcontrol", "infer", "infer_parallel"):
         shutil.copy(EXAMPLE / f"{spec}.json", work / f"{spec}.json")
-    # The server's workers run the stage programs: they find them on the server's PATH.
-    path = f"{EXAMPLE / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    # host mode (TUSK_RUNTIME=host) until the workshop's images exist
-    with Tuskd(home, {"PATH": path, "TUSK_RUNTIME": "host"}) as server:
+    # The specs name the workshop's images (scripts/build-images.sh builds them): the workers run
+    # /train, /qcpre, /qcontrol and /infer inside them, not programs of the host.
+    with Tuskd(home) as server:
         yield Pachctl(server.env, work)
 
 

@@ -9,7 +9,6 @@ import csv
 import importlib.util
 import json
 import math
-import os
 import subprocess
 import sys
 from fractions import Fraction
@@ -20,11 +19,14 @@ import pytest
 EX = Path(__file__).resolve().parents[2] / "examples" / "diabetes"
 DATA = EX / "data"
 HEADER = ["age", "sex", "bmi", "map", "tc", "ldl", "hdl", "tch", "ltg", "glu", "y"]
-PROGRAMS = {
-    "train.py": "diabetes-train",
-    "qc_pre_process.py": "diabetes-qc-pre-process",
-    "qcontrol.py": "diabetes-qcontrol",
-    "infer.py": "diabetes-infer",
+IMAGES = EX.parents[1] / "images" / "gc2018"
+# The spec, the program its image runs (as in the workshop's specs).
+SPEC_PROGRAMS = {
+    "model.json": "train.py",
+    "qc_pre_process.json": "qc_pre_process.py",
+    "qcontrol.json": "qcontrol.py",
+    "infer.json": "infer.py",
+    "infer_parallel.json": "infer.py",
 }
 
 
@@ -333,25 +335,28 @@ def test_infer_rejects_bad_attribute_file(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ launchers/specs
 
 
-def test_launchers_run_the_programs(tmp_path: Path) -> None:
-    for script, launcher in PROGRAMS.items():
-        path = EX / "bin" / launcher
-        assert path.is_file() and os.access(path, os.X_OK), launcher
-        assert path.read_text().startswith("#!/usr/bin/env python3\n")
-        assert script in path.read_text()
-    out = tmp_path / "m"
-    proc = subprocess.run(
-        [sys.executable, str(EX / "bin" / "diabetes-train"),
-         f"-inFile={DATA / 'training_prod.csv'}", f"-outDir={out}"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert (out / "model.json").read_text() == train(tmp_path, "training_prod.csv").read_text()
-    proc = subprocess.run(
-        [sys.executable, str(EX / "bin" / "diabetes-infer"), "-inModelDir=x"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 2 and "inVarDir" in proc.stderr
+def _containerfile(tag: str) -> tuple[list[str], dict[str, str]]:
+    """The image tags and the COPY destinations (source -> path) of a workshop Containerfile."""
+    text = (IMAGES / f"{tag}.Containerfile").read_text()
+    tags = next(line.split(":", 1)[1].split() for line in text.splitlines()
+                if line.startswith("# tags:"))  # fmt: skip
+    copies = {}
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            *_, src, dest = line.split()
+            copies[src] = dest
+    return tags, copies
+
+
+def test_images_hold_the_programs_at_the_specs_paths() -> None:
+    """Each spec's image is built from a Containerfile that puts its program at cmd[0]."""
+    for spec, script in SPEC_PROGRAMS.items():
+        doc = json.loads((EX / spec).read_text())
+        image, command = doc["transform"]["image"], doc["transform"]["cmd"][0]
+        tags, copies = _containerfile(image.split(":")[1])
+        assert image in tags
+        assert copies == {"diabetes_common.py": "/diabetes_common.py", script: command}
+        assert (EX / script).read_text().startswith("#!/usr/bin/env python3\n")
 
 
 def _atom(repo: str, glob: str) -> dict:
@@ -359,25 +364,26 @@ def _atom(repo: str, glob: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("spec", "name", "program", "parallelism", "input_"),
+    ("spec", "name", "image", "program", "parallelism", "input_"),
     [
-        ("model.json", "model", "diabetes-train", "1", _atom("training_data", "/")),
-        ("qc_pre_process.json", "qc_pre_process", "diabetes-qc-pre-process", 1,
+        ("model.json", "model", "gopherdata/gc2018:training", "/train", "1",
+         _atom("training_data", "/")),
+        ("qc_pre_process.json", "qc_pre_process", "gopherdata/gc2018:qcpre", "/qcpre", 1,
          _atom("qc_data", "/")),
-        ("qcontrol.json", "qcontrol", "diabetes-qcontrol", 1,
+        ("qcontrol.json", "qcontrol", "gopherdata/gc2018:qc", "/qcontrol", 1,
          {"cross": [_atom("qc_pre_process", "/"), _atom("model", "/")]}),
-        ("infer.json", "infer", "diabetes-infer", 1,
+        ("infer.json", "infer", "gopherdata/gc2018:inference", "/infer", 1,
          {"cross": [_atom("attributes", "/*"), _atom("qcontrol", "/")]}),
-        ("infer_parallel.json", "infer", "diabetes-infer", "10",
+        ("infer_parallel.json", "infer", "gopherdata/gc2018:inference", "/infer", "10",
          {"cross": [_atom("attributes", "/*"), _atom("qcontrol", "/")]}),
     ],
 )  # fmt: skip
 def test_pipeline_specs(
-    spec: str, name: str, program: str, parallelism: object, input_: dict
+    spec: str, name: str, image: str, program: str, parallelism: object, input_: dict
 ) -> None:
     doc = json.loads((EX / spec).read_text())
     assert doc["pipeline"] == {"name": name}
-    assert isinstance(doc["transform"]["image"], str) and doc["transform"]["image"]
+    assert doc["transform"]["image"] == image
     cmd = doc["transform"]["cmd"]
     assert cmd[0] == program
     assert all(a.startswith("-") and "=" in a for a in cmd[1:])
