@@ -75,15 +75,19 @@ def materialise_inputs(
             host = root + check_repo_path(input_file.path, "input file")
             _make_dirs(posixpath.dirname(host), made)
             try:
-                _write_copy(host, store, input_file)
+                if datum_input.empty_files:
+                    _write_empty(host)
+                else:
+                    _write_copy(host, store, input_file)
             except DatumFailed:
                 raise
             except Exception as e:
                 raise DatumFailed(
                     f"cannot download input {name} {input_file.path}: {_describe(e)}"
                 ) from e
-            done.by_path[host] = input_file
-            done.bytes_down += input_file.size
+            done.by_path[host] = input_file  # a link to it in /pfs/out still gets its content
+            if not datum_input.empty_files:
+                done.bytes_down += input_file.size
         done.readonly_dirs.extend(made)
     # Deepest first, so a parent turns read-only only after its children were changed.
     done.readonly_dirs.sort(key=len, reverse=True)
@@ -102,6 +106,13 @@ def _make_dirs(path: str, made: set[str]) -> None:
         if not os.path.isdir(path):
             raise DatumFailed(f"input path {path} is both a file and a directory") from None
     made.add(path)
+
+
+def _write_empty(host: str) -> None:
+    try:
+        os.close(os.open(host, _WRITE_FLAGS, 0o444))
+    except FileExistsError:
+        raise DatumFailed(f"input path {host} appears twice") from None
 
 
 def _write_copy(host: str, store: ObjectStore, input_file: InputFile) -> None:

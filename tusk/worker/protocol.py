@@ -52,6 +52,7 @@ class DatumInput:
     glob_path: str
     files: tuple[InputFile, ...] = ()
     dirs: tuple[str, ...] = ()
+    empty_files: bool = False  # user code sees each file empty (its name only), as in Pachyderm
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class DatumInput:
             "glob_path": self.glob_path,
             "files": [f.to_json() for f in self.files],
             "dirs": list(self.dirs),
+            "empty_files": self.empty_files,
         }
 
     @classmethod
@@ -70,6 +72,7 @@ class DatumInput:
             glob_path=str(raw["glob_path"]),
             files=tuple(InputFile.from_json(f) for f in raw.get("files", ())),
             dirs=tuple(str(d) for d in raw.get("dirs", ())),
+            empty_files=bool(raw.get("empty_files", False)),
         )
 
 

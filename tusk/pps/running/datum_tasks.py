@@ -136,11 +136,11 @@ class TaskBuilder:
                 "cpu": _number(limits.cpu if limits else None),
                 "memory": _bytes(limits.memory if limits else None),
                 "network": self.network,
-                "inputs": [self._input(c) for c in datum],
+                "inputs": [self._input(c, _empty_file_inputs(spec)) for c in datum],
             }
         )
 
-    def _input(self, c: DatumInput) -> dict[str, Any]:
+    def _input(self, c: DatumInput, empty_file_inputs: frozenset[str]) -> dict[str, Any]:
         files, dirs = [], []
         if c.kind == "file":
             node = self.ctx.tree.get(c.root, c.path)
@@ -162,7 +162,19 @@ class TaskBuilder:
             "glob_path": c.path,
             "files": files,
             "dirs": dirs,
+            "empty_files": c.name in empty_file_inputs,
         }
+
+
+def _empty_file_inputs(spec: PipelineSpec) -> frozenset[str]:
+    """Names of the inputs whose files user code sees empty (``empty_files``: names only)."""
+    if spec.input is None:
+        return frozenset()
+    return frozenset(
+        leaf.leaf_name or ""
+        for leaf in spec.input.leaves()
+        if (atom := leaf.pfs_input) is not None and atom.empty_files
+    )
 
 
 def _number(quantity: int | float | str | None) -> float | None:
