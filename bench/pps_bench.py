@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pfs_bench import Server as PfsServer
 
 from tusk.api.pps import JobInfo
 from tusk.testing import wait_for
+from tusk.worker.runtimes.host import host_root_binds
 
 TERMINAL = ("success", "failure", "killed")
 COMMANDS = {"true": ["true"], "cp": ["cp", "-r", "/pfs/in/.", "/pfs/out/"]}
@@ -129,15 +129,7 @@ def make_tree(root: Path, count: int, prefix: str = "f") -> Path:
 
 def _host_bwrap(argv: list[str], pfs: str) -> list[str]:
     """``argv`` under bubblewrap with the host's root entries and ``pfs`` at /pfs."""
-    binds: list[str] = []
-    for name in sorted(os.listdir("/")):
-        path = "/" + name
-        if path == "/pfs":
-            continue
-        if os.path.islink(path):
-            binds += ["--symlink", os.readlink(path), path]
-        else:
-            binds += ["--dev-bind", path, path]
+    binds = host_root_binds()
     return ["bwrap", *binds, "--ro-bind", pfs, "/pfs", "--bind", pfs + "/out", "/pfs/out",
             "--", *argv]  # fmt: skip
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tusk.errors import InvalidArgument
-from tusk.pps.spec import duration_proto_text, parse_duration, parse_quantity, validate_cron_spec
+from tusk.pps.spec import parse_duration, parse_quantity, validate_cron_spec
 from tusk.pps.spec.units import is_quantity
 
 # ------------------------------------------------------------------------------ durations
@@ -54,36 +54,6 @@ def test_a_duration_is_the_sum_of_its_parts(parts: list[tuple[int, str]]) -> Non
     scale = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
     text = "".join(f"{n}{unit}" for n, unit in parts)
     assert parse_duration(text) == pytest.approx(sum(n * scale[u] for n, u in parts))
-
-
-@pytest.mark.parametrize(
-    ("text", "proto"),
-    [
-        (None, "<nil>"),
-        ("", "<nil>"),
-        ("1m", "seconds:60 "),
-        ("1h30m", "seconds:5400 "),
-        ("+5s", "seconds:5 "),
-        ("1.5s", "seconds:1 nanos:500000000 "),
-        ("300ms", "nanos:300000000 "),
-        ("1ns", "nanos:1 "),
-        ("0s", ""),
-        ("0", "0"),  # not a sum of unit parts: shown as written
-        ("-5s", "-5s"),
-        (" 5s", " 5s"),
-        ("soon", "soon"),
-    ],
-)
-def test_durations_as_proto_text(text: str | None, proto: str) -> None:
-    assert duration_proto_text(text) == proto
-
-
-@given(st.integers(0, 100), st.integers(0, 59), st.integers(0, 59), st.integers(0, 999))
-def test_proto_text_counts_whole_seconds_and_nanos(h: int, m: int, s: int, ms: int) -> None:
-    text = f"{h}h{m}m{s}s{ms}ms"
-    secs = h * 3600 + m * 60 + s
-    expected = (f"seconds:{secs} " if secs else "") + (f"nanos:{ms * 1_000_000} " if ms else "")
-    assert duration_proto_text(text) == expected
 
 
 # ------------------------------------------------------------------------------ quantities

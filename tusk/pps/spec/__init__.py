@@ -12,7 +12,6 @@ from tusk.pps.spec.inputs import CronInput, GitInput, Input, PFSInput
 from tusk.pps.spec.models import PipelineSpec
 from tusk.pps.spec.parse import parse_specs, pipeline_name_of, split_documents
 from tusk.pps.spec.units import (
-    duration_proto_text,
     parse_duration,
     parse_quantity,
     validate_cron_spec,
@@ -24,7 +23,6 @@ __all__ = [
     "Input",
     "PFSInput",
     "PipelineSpec",
-    "duration_proto_text",
     "parse_duration",
     "parse_quantity",
     "parse_specs",

@@ -14,7 +14,6 @@ from tusk.errors import InvalidArgument
 # ------------------------------------------------------------------------------ Go durations
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
 _DURATION_UNITS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -44,23 +43,6 @@ def parse_duration(text: str) -> float:
     if not body or pos != len(body):
         raise ValueError(f'invalid duration "{text}"')
     return sign * total
-
-
-def duration_proto_text(text: str | None) -> str:
-    """A spec duration as Go prints a ``*types.Duration``: ``"1m"`` is ``seconds:60 ``.
-
-    No duration is ``<nil>``; a text that is not a plain sum of unit parts (``"0"``, ``"-5s"``)
-    is shown as written.
-    """
-    if not text:
-        return "<nil>"
-    body = text.lstrip("+")
-    if not _DURATION.fullmatch(body):
-        return text
-    total_ns = round(parse_duration(body) * 1e9)
-    secs, nanos = divmod(total_ns, 1_000_000_000)
-    fields = ([f"seconds:{secs}"] if secs else []) + ([f"nanos:{nanos}"] if nanos else [])
-    return "".join(f"{f} " for f in fields)
 
 
 # ------------------------------------------------------------------------------ quantities

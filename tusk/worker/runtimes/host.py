@@ -46,6 +46,20 @@ class HostSandbox(Sandbox):
         return self._pfs_view
 
 
+def host_root_binds() -> list[str]:
+    """bwrap arguments that show the host's root entries (all but ``/pfs``) as they are."""
+    binds: list[str] = []
+    for name in sorted(os.listdir("/")):
+        path = "/" + name
+        if path == "/pfs":
+            continue
+        if os.path.islink(path):
+            binds += ["--symlink", os.readlink(path), path]
+        else:
+            binds += ["--dev-bind", path, path]
+    return binds
+
+
 def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     """Start the agent on the host (in a bubblewrap mount and pid namespace when possible)."""
     dirs = SandboxDirs(scratch_root, None)
@@ -53,19 +67,10 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     if _bwrap_works():
         exe = shutil.which("bwrap")
         assert exe is not None
-        binds: list[str] = []
-        for name in sorted(os.listdir("/")):
-            path = "/" + name
-            if path == "/pfs":
-                continue
-            if os.path.islink(path):
-                binds += ["--symlink", os.readlink(path), path]
-            else:
-                binds += ["--dev-bind", path, path]
         argv = [
             exe,
             "--unshare-pid",
-            *binds,
+            *host_root_binds(),
             "--ro-bind",
             dirs.pfs,
             "/pfs",
