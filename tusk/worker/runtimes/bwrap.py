@@ -128,6 +128,8 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--ro-bind",
         dirs.agent_dir,
         AGENT_DIR,
+        "--remount-ro",  # the sandbox's own root (a tmpfs holding the binds) takes no files
+        "/",
         "--chdir",
         "/",
         "--die-with-parent",
@@ -138,7 +140,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--pidns",
     ]
     if spec.pids:
-        argv = ["prlimit", f"--nproc={spec.pids}:{spec.pids}", *argv]
+        argv = [shutil.which("prlimit") or "prlimit", f"--nproc={spec.pids}:{spec.pids}", *argv]
     log = dirs.open_log()
     try:
         proc = subprocess.Popen(
@@ -147,6 +149,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
             stdout=subprocess.PIPE,
             start_new_session=True,  # its own group: Ray's abort kills it with killpg
             stderr=log,
+            env={},  # bwrap stays in the sandbox as its pid 1: none of the worker's variables
             user=_demote(host_uid)[0],
             group=_demote(host_uid)[0],
             extra_groups=_demote(host_uid)[1],
