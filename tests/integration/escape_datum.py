@@ -122,10 +122,31 @@ attempt("create_input", lambda: write(f"/pfs/in/{marker}"))
 attempt("write_pfs", lambda: write(f"/pfs/{marker}"))
 attempt("sysrq", lambda: write("/proc/sysrq-trigger", b"h"))
 
+# -- the agent (and bwrap's init): their pipes to the worker, their memory ---------------------
+agents = [pid for pid in environs if pid != str(os.getpid())]  # any init of the sandbox too
+
+
+def open_pipes(pid: str) -> list[str]:
+    """Open (and close at once, nothing read or written) the process's pipes, both ways."""
+    opened = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"):
+            for flags in (os.O_WRONLY, os.O_RDONLY):
+                os.close(os.open(f"/proc/{pid}/fd/{fd}", flags | os.O_NONBLOCK))
+                opened.append(f"{fd}/{flags}")
+    return opened
+
+
+for pid in agents:
+    attempt(f"agent_pipes_{pid}", lambda p=pid: open_pipes(p))
+    attempt(f"agent_mem_{pid}", lambda p=pid: open(f"/proc/{p}/mem", "r+b").close())
+
 # -- privilege ---------------------------------------------------------------------------------
 report["uid_map"] = read("/proc/self/uid_map").decode()
 report["status_uid"] = [
-    line for line in read("/proc/self/status").decode().splitlines() if line.startswith("Uid:")
+    line
+    for line in read("/proc/self/status").decode().splitlines()
+    if line.startswith(("Uid:", "Cap"))
 ]
 report["id"] = [os.getuid(), os.geteuid(), os.getgid()]
 attempt(

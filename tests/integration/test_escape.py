@@ -280,3 +280,14 @@ def test_root_inside_is_an_unprivileged_uid_on_the_host(report: dict[str, Any]) 
     assert report["id"] == [0, 0, 0]  # root inside ...
     inside, outside, _ = (int(n) for n in report["uid_map"].split()[:3])
     assert (inside, outside) == (0, 100000), report["uid_map"]  # ... uid 100000 on the host
+
+
+# -- the agent's channel to the worker -------------------------------------------------------------
+
+
+def test_the_agents_pipes_and_memory_are_out_of_reach(report: dict[str, Any]) -> None:
+    # the agent (same uid as the datum) could otherwise forge replies to the worker or read the
+    # next request; under bwrap, bwrap's own init process held the same pipes
+    attempts = [k for k in report if k.startswith(("agent_pipes_", "agent_mem_"))]
+    assert "agent_mem_1" in attempts, attempts  # the agent is the sandbox's init
+    blocked(report, *attempts)

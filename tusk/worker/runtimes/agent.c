@@ -239,6 +239,9 @@ static void run(char *msg, uint32_t len) {
 
 int main(int argc, char **argv) {
   own_pidns = argc > 1 && strcmp(argv[1], "--pidns") == 0;
+  /* Not dumpable: user code (same uid) cannot open /proc/<agent>/fd or mem, so it can neither
+   * write forged replies to the worker nor read the next request. exec resets it for commands. */
+  prctl(PR_SET_DUMPABLE, 0);
   ctl_in = fcntl(0, F_DUPFD_CLOEXEC, 10);
   ctl_out = fcntl(1, F_DUPFD_CLOEXEC, 10);
   if (ctl_in < 0 || ctl_out < 0 || pipe2(chld_pipe, O_CLOEXEC | O_NONBLOCK)) die("setup");

@@ -133,6 +133,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--chdir",
         "/",
         "--die-with-parent",
+        "--as-pid-1",  # the agent is the sandbox's init: no bwrap process inside to ptrace
         "--new-session",
         "--clearenv",
         "--",
