@@ -3,6 +3,10 @@
 ``*`` and ``?`` do not cross ``/``; ``**`` does; ``[abc]``, ``[!a]``, ``[a-z]``, ``{a,b}`` and
 ``\\x`` escapes are supported. Patterns are canonicalised to a leading ``/``; ``/`` (or ``""``)
 matches only the root. A non-root pattern never matches the root.
+
+With ``captures`` (inputs with ``join_on`` or ``group_by``, as in Pachyderm 2.x) parentheses are
+capture groups: ``(a|b)`` captures one alternative, and the extended forms ``@(..)``, ``?(..)``,
+``+(..)`` and ``*(..)`` capture exactly one, at most one, one or more, or any number of repeats.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from functools import lru_cache
 from tusk.errors import InvalidArgument
 
 _SPECIAL = set("*?[]{}\\")
+_CAPTURE_SPECIAL = _SPECIAL | set("()|@+")
+_EXTGLOB = {"@": "", "?": "?", "+": "+", "*": "*"}
 
 
 @dataclass(frozen=True)
@@ -86,18 +92,19 @@ def canonical_pattern(pattern: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def compile_glob(pattern: str) -> GlobPattern:
+def compile_glob(pattern: str, captures: bool = False) -> GlobPattern:
     """Compile a glob pattern (cached). Raises InvalidArgument on malformed syntax."""
     canon = canonical_pattern(pattern)
     try:
-        regex = re.compile(_translate(canon, 0, top=True)[0], re.DOTALL)
+        regex = re.compile(_translate(canon, 0, top=True, captures=captures)[0], re.DOTALL)
     except (ValueError, re.error) as e:
+        closers = "'[', '{' and '('" if captures else "'[' and '{'"
         raise InvalidArgument(
             f"glob pattern ({pattern}) invalid: {e}",
-            hint="check that every '[' and '{' is closed",
+            hint=f"check that every {closers} is closed",
             pattern=pattern,
         ) from e
-    segments = _split_segments(canon)
+    segments = _split_segments(canon, captures)
     prefix: list[str] = []
     if segments is not None:
         for seg in segments:
@@ -108,12 +115,42 @@ def compile_glob(pattern: str) -> GlobPattern:
     return GlobPattern(canon, regex, is_literal, tuple(prefix), segments)
 
 
-def _translate(pat: str, i: int, *, top: bool, in_brace: bool = False) -> tuple[str, int]:
-    """Translate ``pat[i:]`` to regex source; stop at ``,`` or ``}`` when inside braces."""
+def _translate(
+    pat: str,
+    i: int,
+    *,
+    top: bool,
+    in_brace: bool = False,
+    in_group: bool = False,
+    captures: bool = False,
+) -> tuple[str, int]:
+    """Translate ``pat[i:]`` to regex source; stop at ``,`` or ``}`` when inside braces, and at
+    ``|`` or ``)`` inside a capture group."""
     out: list[str] = []
     n = len(pat)
     while i < n:
         c = pat[i]
+        if captures and (c == "(" or (c in _EXTGLOB and i + 1 < n and pat[i + 1] == "(")):
+            quantifier = "" if c == "(" else _EXTGLOB[c]
+            i += 1 if c == "(" else 2
+            alts: list[str] = []
+            while True:
+                alt, i = _translate(pat, i, top=False, in_group=True, captures=True)
+                alts.append(alt)
+                if i >= n:
+                    raise ValueError("unclosed '('")
+                if pat[i] == ")":
+                    i += 1
+                    break
+                i += 1  # the "|"
+            out.append(f"((?:{'|'.join(alts)}){quantifier})")
+            continue
+        if captures and c == "!" and i + 1 < n and pat[i + 1] == "(":
+            raise ValueError("'!(...)' (negated capture) is not supported")
+        if in_group and c in "|)":
+            return "".join(out), i
+        if captures and c in "|)":
+            raise ValueError(f"unexpected '{c}'")
         if c == "*":
             if i + 1 < n and pat[i + 1] == "*":
                 out.append(".*")
@@ -129,10 +166,10 @@ def _translate(pat: str, i: int, *, top: bool, in_brace: bool = False) -> tuple[
             out.append(cls)
             continue
         elif c == "{":
-            alts: list[str] = []
+            alts = []
             i += 1
             while True:
-                alt, i = _translate(pat, i, top=False, in_brace=True)
+                alt, i = _translate(pat, i, top=False, in_brace=True, captures=captures)
                 alts.append(alt)
                 if i >= n:
                     raise ValueError("unclosed '{'")
@@ -155,6 +192,8 @@ def _translate(pat: str, i: int, *, top: bool, in_brace: bool = False) -> tuple[
         i += 1
     if not top and in_brace:
         raise ValueError("unclosed '{'")
+    if in_group:
+        raise ValueError("unclosed '('")
     return "".join(out), i
 
 
@@ -183,11 +222,11 @@ def _char_class(pat: str, i: int) -> tuple[str, int]:
     return (f"[^{inner}/]" if negate else f"(?!/)[{inner}]"), j + 1
 
 
-def _split_segments(canon: str) -> tuple[_Segment, ...] | None:
+def _split_segments(canon: str, captures: bool = False) -> tuple[_Segment, ...] | None:
     if canon == "/":
         return ()
     parts = canon[1:].split("/")
-    # A "/" inside [] or {} means components cannot be matched one by one.
+    # A "/" inside [], {} or () means components cannot be matched one by one.
     for part in parts:
         if _unbalanced(part):
             return None
@@ -196,14 +235,14 @@ def _split_segments(canon: str) -> tuple[_Segment, ...] | None:
         if "**" in part:
             segs.append(_Segment(None, None))
             continue
-        literal = _unescape_literal(part)
-        regex = re.compile(_translate(part, 0, top=True)[0], re.DOTALL)
+        literal = _unescape_literal(part, _CAPTURE_SPECIAL if captures else _SPECIAL)
+        regex = re.compile(_translate(part, 0, top=True, captures=captures)[0], re.DOTALL)
         segs.append(_Segment(regex, literal))
     return tuple(segs)
 
 
 def _unbalanced(part: str) -> bool:
-    depth_sq = depth_br = 0
+    depth_sq = depth_br = depth_pa = 0
     i = 0
     while i < len(part):
         c = part[i]
@@ -218,11 +257,15 @@ def _unbalanced(part: str) -> bool:
             depth_br += 1
         elif c == "}":
             depth_br -= 1
+        elif c == "(":
+            depth_pa += 1
+        elif c == ")":
+            depth_pa -= 1
         i += 1
-    return depth_sq != 0 or depth_br != 0
+    return depth_sq != 0 or depth_br != 0 or depth_pa != 0
 
 
-def _unescape_literal(part: str) -> str | None:
+def _unescape_literal(part: str, special: set[str]) -> str | None:
     out: list[str] = []
     i = 0
     while i < len(part):
@@ -231,7 +274,7 @@ def _unescape_literal(part: str) -> str | None:
             out.append(part[i + 1])
             i += 2
             continue
-        if c in _SPECIAL:
+        if c in special:
             return None
         out.append(c)
         i += 1

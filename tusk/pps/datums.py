@@ -1,14 +1,21 @@
-"""Datums: glob matches of each input, crossed and unioned in 1.7's order, and their hashes."""
+"""Datums: glob matches of each input, crossed and unioned in 1.7's order, joined and grouped
+by capture-group keys as in Pachyderm 2.x, and their hashes."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tusk.errors import InvalidSpec
+from tusk.pfs.glob import compile_glob
 from tusk.pfs.tree import Tree
 from tusk.storage import hash_bytes
+
+_KEY_REF = re.compile(r"\$(?:\{(\d+)\}|(\d+))")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,9 @@ class DatumInput:
     hash: str
     size: int
     kind: str
+    join_key: str = ""  # join_on expanded from the path's capture groups ("" without join_on)
+    group_key: str = ""  # likewise for group_by
+    outer_join: bool = False
 
     def to_json(self) -> dict[str, object]:
         """The JSON stored with the datum (and shown by inspect-datum)."""
@@ -51,6 +61,16 @@ class DatumInput:
 Datum = tuple[DatumInput, ...]
 
 
+def expand_key(template: str, groups: Sequence[str | None]) -> str:
+    """``template`` with ``$N``/``${N}`` replaced by capture group N (an unmatched group is "")."""
+
+    def ref(m: re.Match[str]) -> str:
+        n = int(m.group(1) or m.group(2))
+        return (groups[n - 1] or "") if 0 < n <= len(groups) else ""
+
+    return _KEY_REF.sub(ref, template)
+
+
 def enumerate_datums(
     inp: object, commits: Mapping[tuple[str, str], InputCommit], tree: Tree
 ) -> list[Datum]:
@@ -60,16 +80,65 @@ def enumerate_datums(
         ic = commits.get((atom.repo, atom.branch or "master"))
         if ic is None:
             return []
-        nodes = list(tree.glob(ic.root, atom.glob))
-        nodes.sort(key=lambda n: (-n.size, n.path))
         name = atom.name or atom.repo
+        join_on, group_by = atom.join_on, atom.group_by
+        if join_on is None and group_by is None:
+            nodes = list(tree.glob(ic.root, atom.glob))
+            nodes.sort(key=lambda n: (-n.size, n.path))
+            return [
+                (
+                    DatumInput(
+                        name, ic.repo, ic.branch, ic.commit, ic.root, n.path, n.hash, n.size, n.kind
+                    ),
+                )
+                for n in nodes
+            ]
+        # A keyed input (inside a join or group): in path order, as 2.x lists a glob.
+        pattern = compile_glob(atom.glob, True)
+        keyed: list[Datum] = []
+        for n in tree.glob(ic.root, atom.glob, captures=True):
+            m = pattern.regex.fullmatch(n.path)
+            groups = m.groups() if m is not None else ()
+            keyed.append(
+                (
+                    DatumInput(
+                        name,
+                        ic.repo,
+                        ic.branch,
+                        ic.commit,
+                        ic.root,
+                        n.path,
+                        n.hash,
+                        n.size,
+                        n.kind,
+                        join_key=expand_key(join_on or "", groups),
+                        group_key=expand_key(group_by or "", groups),
+                        outer_join=atom.outer_join,
+                    ),
+                )
+            )
+        keyed.sort(key=lambda d: d[0].path)
+        return keyed
+    git = getattr(inp, "git", None)
+    if git is not None:
+        ic = commits.get((git.input_name, git.branch or "master"))
+        if ic is None:
+            return []
         return [
             (
                 DatumInput(
-                    name, ic.repo, ic.branch, ic.commit, ic.root, n.path, n.hash, n.size, n.kind
+                    git.input_name,
+                    ic.repo,
+                    ic.branch,
+                    ic.commit,
+                    ic.root,
+                    n.path,
+                    n.hash,
+                    n.size,
+                    n.kind,
                 ),
             )
-            for n in nodes
+            for n in tree.glob(ic.root, "/")
         ]
     cron = getattr(inp, "cron", None)
     if cron is not None:
@@ -105,11 +174,53 @@ def enumerate_datums(
     union = getattr(inp, "union", None)
     if union:
         return [d for c in union for d in enumerate_datums(c, commits, tree)]
-    kind = next((k for k in ("join", "group", "git") if getattr(inp, k, None)), "this")
-    raise InvalidSpec(
-        f"{kind} inputs are not supported by tusk yet",
-        hint="use atom/pfs, cross, union or cron inputs",
-    )
+    join = getattr(inp, "join", None)
+    if join:
+        return _join([enumerate_datums(c, commits, tree) for c in join])
+    group = getattr(inp, "group", None)
+    if group:
+        return _group([enumerate_datums(c, commits, tree) for c in group])
+    raise InvalidSpec("input has no kind tusk can enumerate", hint="check the pipeline's input")
+
+
+def _by_key(children: list[list[Datum]], join: bool) -> dict[str, list[list[DatumInput]]]:
+    """Every input of every child's datums filed under its key, one list per child: an input of
+    a nested cross or union is keyed on its own, as 2.x does."""
+    table: dict[str, list[list[DatumInput]]] = {}
+    for i, datums in enumerate(children):
+        for datum in datums:
+            for d in datum:
+                key = d.join_key if join else d.group_key
+                table.setdefault(key, [[] for _ in children])[i].append(d)
+    return table
+
+
+def _key_order(key: str) -> str:
+    """2.x visits keys in the order of their SHA-256 hex digest (its key files are named so)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _join(children: list[list[Datum]]) -> list[Datum]:
+    """Inner join on ``join_on`` keys: for each key every combination of one match per child
+    (the last child varies fastest); a key some child lacks yields the matches of the
+    ``outer_join`` children alone (each combination of them), or nothing."""
+    out: list[Datum] = []
+    table = _by_key(children, join=True)
+    for key in sorted(table, key=_key_order):
+        lists = table[key]
+        if not all(lists):
+            lists = [[d for d in ds if d.outer_join] for ds in lists]
+            lists = [ds for ds in lists if ds]
+            if not lists:
+                continue
+        out.extend(tuple(combo) for combo in itertools.product(*lists))
+    return out
+
+
+def _group(children: list[list[Datum]]) -> list[Datum]:
+    """One datum per ``group_by`` key holding every match of every child with that key."""
+    table = _by_key(children, join=False)
+    return [tuple(d for ds in table[key] for d in ds) for key in sorted(table, key=_key_order)]
 
 
 def datum_hash(datum: Datum, pipeline: str, salt: str) -> str:

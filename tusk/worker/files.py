@@ -58,15 +58,15 @@ def materialise_inputs(
 ) -> Materialised:
     """Copy every input file to ``<real_pfs>/<input name><path>`` and make the copies read-only."""
     done = Materialised()
-    seen: set[str] = set()
+    made: set[str] = set()
     for datum_input in inputs:
+        # One name may come several times (a group datum holds every match of its key): each
+        # adds its files under the same /pfs/<name>.
         name = check_input_name(datum_input.name)
-        if name in seen:
-            raise DatumFailed(f"input name {name!r} is used twice")
-        seen.add(name)
         root = f"{real_pfs}/{name}"
-        os.mkdir(root)
-        made = {root}
+        if root not in made:
+            os.mkdir(root)
+            made.add(root)
         for directory in datum_input.dirs:
             check_repo_path(directory, "input directory")
             if directory != "/":
@@ -88,7 +88,7 @@ def materialise_inputs(
             done.by_path[host] = input_file  # a link to it in /pfs/out still gets its content
             if not datum_input.empty_files:
                 done.bytes_down += input_file.size
-        done.readonly_dirs.extend(made)
+    done.readonly_dirs.extend(made)
     # Deepest first, so a parent turns read-only only after its children were changed.
     done.readonly_dirs.sort(key=len, reverse=True)
     for directory in done.readonly_dirs:

@@ -66,9 +66,10 @@ class Tree:
         """Every directory and file under ``path`` (not ``path`` itself), depth-first, sorted."""
         return read.walk(self._objects, root, path)
 
-    def glob(self, root: str, pattern: str) -> Iterator[Node]:
-        """Files and directories matching ``pattern``, depth-first in name order."""
-        return read.glob(self._objects, root, pattern)
+    def glob(self, root: str, pattern: str, *, captures: bool = False) -> Iterator[Node]:
+        """Files and directories matching ``pattern``, depth-first in name order (``captures``:
+        parentheses are capture groups, see :mod:`tusk.pfs.glob`)."""
+        return read.glob(self._objects, root, pattern, captures=captures)
 
     def diff(
         self, new_root: str, old_root: str | None, path: str = ROOT, *, shallow: bool = False

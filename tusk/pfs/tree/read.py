@@ -53,13 +53,15 @@ def _walk(objects: TreeObjects, path: str, dir_id: str) -> Iterator[Node]:
             yield from _walk(objects, child, c["d"])
 
 
-def glob(objects: TreeObjects, root: str, pattern: str) -> Iterator[Node]:
+def glob(
+    objects: TreeObjects, root: str, pattern: str, *, captures: bool = False
+) -> Iterator[Node]:
     """Files and directories matching ``pattern``, depth-first in name order.
 
     Literal components are looked up directly and subtrees that cannot hold a match are not
     read, so ``/*`` reads only the root directory.
     """
-    g = compile_glob(pattern)
+    g = compile_glob(pattern, captures)
     if g.matches_root_only:
         root_entry = objects.dir_entry(root, [])
         assert root_entry is not None

@@ -5,12 +5,15 @@ and the INPUT-column shorthand (``repo:glob``, ``(a ⨯ b)``) that list-pipeline
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from tusk.errors import InvalidArgument
+from tusk.pfs.glob import compile_glob
 from tusk.pfs.paths import validate_branch_name, validate_repo_name
 from tusk.pps.spec.base import DEFAULT_BRANCH, SpecModel, SpecProblem, check_glob, check_name
 from tusk.pps.spec.units import validate_cron_spec
@@ -68,7 +71,51 @@ class PFSInput(SpecModel):
                 hint='add "glob": "/" (whole repo as one datum) or "/*" (one datum per top entry)',
             )
         check_glob(self.glob)
+        if self.outer_join and not self.join_on:
+            raise SpecProblem(
+                "outer_join only applies to an input with join_on (a child of a join)",
+                field="outer_join",
+                hint='add "join_on": "$1" (and put the input in a "join"), or remove "outer_join"',
+            )
+        for field in ("join_on", "group_by"):
+            template = getattr(self, field)
+            if template is not None:
+                self._check_key(field, template)
         return self
+
+    def _check_key(self, field: str, template: str) -> None:
+        """A ``join_on``/``group_by`` must name capture groups the glob has."""
+        example = "/(*).txt" if field == "join_on" else "/(*)-*.csv"
+        if not template:
+            raise SpecProblem(
+                f"{field} is empty",
+                field=field,
+                hint=f'name the glob\'s capture groups, e.g. "glob": "{example}", "{field}": "$1"',
+            )
+        try:
+            groups = compile_glob(self.glob, True).regex.groups
+        except InvalidArgument as e:
+            raise SpecProblem(e.message, field="glob", hint=e.hint) from None
+        refs = [int(a or b) for a, b in re.findall(r"\$(?:\{(\d+)\}|(\d+))", template)]
+        if not refs:
+            raise SpecProblem(
+                f'{field} "{template}" names no capture group of the glob',
+                field=field,
+                hint=f'use $1, $2, ... for the glob\'s parenthesised parts, e.g. "glob": '
+                f'"{example}", "{field}": "$1"',
+            )
+        bad = [n for n in refs if n < 1 or n > groups]
+        if bad:
+            has = f"only {groups}" if groups else "none"
+            if bad[0] < 1:
+                has += " (they count from $1)"
+            raise SpecProblem(
+                f'{field} "{template}" uses capture group ${bad[0]}, but glob "{self.glob}" has '
+                f"{has}",
+                field=field,
+                hint="put parentheses around each part of the glob the key is made of, e.g. "
+                f'"glob": "{example}"',
+            )
 
 
 class CronInput(SpecModel):
@@ -261,6 +308,44 @@ class Input(SpecModel):
         sep = {"cross": " ⨯ ", "union": " ∪ ", "join": " ⋈ ", "group": ", "}[self.kind]
         inner = sep.join(k.shorthand() for k in self.children or ())
         return f"group({inner})" if self.group is not None else f"({inner})"
+
+
+def check_keyed_inputs(inp: Input, path: str, under: frozenset[str] = frozenset()) -> None:
+    """2.x join and group: every input under a ``join`` needs ``join_on`` and under a ``group``
+    needs ``group_by`` (the key is made of its glob's capture groups); cron and git inputs have
+    no such key, and a key outside a join/group would mean nothing."""
+    kind = inp.kind
+    p = inp.pfs_input
+    if p is not None:
+        for op, field, example in (("join", "join_on", "$1"), ("group", "group_by", "$1")):
+            value = getattr(p, field)
+            if op in under and not value:
+                raise SpecProblem(
+                    f"an input of a {op} must set {field}",
+                    field=f"{path}.{kind}.{field}",
+                    hint=f'put parentheses around the part of the glob to match on, e.g. "glob": '
+                    f'"/(*).txt", and add "{field}": "{example}"',
+                )
+            if op not in under and value is not None:
+                raise SpecProblem(
+                    f"{field} only applies to an input inside a {op}",
+                    field=f"{path}.{kind}.{field}",
+                    hint=f'put the inputs to match in a "{op}": [...], or remove "{field}"',
+                )
+        return
+    if inp.cron is not None or inp.git is not None:
+        ops = sorted(under)
+        if ops:
+            raise SpecProblem(
+                f"a {kind} input cannot be part of a {ops[0]}: it has no glob to take a key from",
+                field=f"{path}.{kind}",
+                hint=f'cross it with the {ops[0]} instead: "cross": [{{"{ops[0]}": [...]}}, '
+                f'{{"{kind}": ...}}]',
+            )
+        return
+    inner = under | {kind} if kind in ("join", "group") else under
+    for i, kid in enumerate(inp.children or ()):
+        check_keyed_inputs(kid, f"{path}.{kind}[{i}]", inner)
 
 
 def check_input_names(inp: Input, path: str, seen: set[str]) -> None:

@@ -34,7 +34,7 @@ from tusk.pps.spec.base import (
     check_name,
 )
 from tusk.pps.spec.errors import to_invalid_spec
-from tusk.pps.spec.inputs import Input, check_input_names
+from tusk.pps.spec.inputs import Input, check_input_names, check_keyed_inputs
 from tusk.pps.spec.units import is_quantity, parse_duration
 
 DEFAULT_IMAGE = "ubuntu:16.04"
@@ -272,6 +272,7 @@ class PipelineSpec(SpecModel):
             )
         if self.input is not None:
             check_input_names(self.input, "input", set())
+            check_keyed_inputs(self.input, "input")
         check_name(validate_branch_name, self.output_branch, "output_branch")
         if self.service is not None and (
             self.parallelism_spec is not None and self.parallelism_spec.constant != 1
