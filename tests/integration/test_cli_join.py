@@ -1,0 +1,69 @@
+"""A join pipeline through the real CLI against a real server (host runtime: /pfs bound by the
+sandbox): the store/purchase data of Pachyderm's join example, the joined outputs, list-pipeline,
+list-datum and inspect-datum, and a join spec the server refuses."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .conftest import Tusk, raw_objects, rows
+from .test_cli_pps import fails, ok, put
+
+# One output file per datum: the store's name, then each purchase of it.
+JOINED = "cat /pfs/jstores/* /pfs/jpurchases/* > /pfs/out/$(ls /pfs/jpurchases)"
+
+
+def join_spec(name: str, cmd: str, **purchases: Any) -> str:
+    return json.dumps(
+        {
+            "pipeline": {"name": name},
+            "transform": {"cmd": ["sh", "-c", cmd]},
+            "input": {
+                "join": [
+                    {"pfs": {"repo": "jstores", "glob": "/STOREID(*).txt", "join_on": "$1"}},
+                    {"pfs": {"repo": "jpurchases", "glob": "/*_STOREID(*).txt", **purchases}},
+                ]
+            },
+        }
+    )
+
+
+def test_join_pipeline_through_the_cli(tusk: Tusk) -> None:
+    ok(tusk("create-repo", "jstores"))
+    ok(tusk("create-repo", "jpurchases"))
+    for i in (1, 2, 3):
+        put(tusk, "jstores", f"/STOREID{i}.txt", f"store {i}\n")
+    for p, s in (("P1", 1), ("P2", 1), ("P3", 2), ("P4", 4)):
+        put(tusk, "jpurchases", f"/{p}_STOREID{s}.txt", f"{p.lower()}\n")
+
+    # a join child without join_on is refused, naming the field and the fix; nothing is created
+    err = fails(tusk("create-pipeline", input=join_spec("jbad", "true")), 2, "join_on")
+    assert "input.join[1].pfs.join_on" in err
+    assert "jbad" not in ok(tusk("list-pipeline"))
+
+    ok(tusk("create-pipeline", input=join_spec("joined", JOINED, join_on="$1")))
+    ok(tusk("flush-commit", "jpurchases/master"))
+    listing = ok(tusk("list-pipeline"))
+    assert "(jstores:/STOREID(*).txt ⋈ jpurchases:/*_STOREID(*).txt)" in listing
+
+    files = {r[0] for r in rows(ok(tusk("list-file", "joined", "master", "/")))[1:]}
+    assert files == {"P1_STOREID1.txt", "P2_STOREID1.txt", "P3_STOREID2.txt"}
+    assert ok(tusk("get-file", "joined", "master", "/P2_STOREID1.txt")) == "store 1\np2\n"
+    assert ok(tusk("get-file", "joined", "master", "/P3_STOREID2.txt")) == "store 2\np3\n"
+
+    (job,) = [j["id"] for j in raw_objects(ok(tusk("list-job", "-p", "joined", "--raw")))]
+    datums = rows(ok(tusk("list-datum", job, "--pipeline", "joined")))[1:]
+    assert sorted(r[1] for r in datums) == ["success"] * 3
+    shown = [ok(tusk("inspect-datum", job, r[0], "--pipeline", "joined")) for r in datums]
+    pairs = sorted(
+        tuple(re.findall(r"^\s+(jstores|jpurchases)\s+\w+\s+(\S+)\s*$", text, re.M))
+        for text in shown
+    )
+    assert pairs == [
+        (("jstores", "/STOREID1.txt"), ("jpurchases", "/P1_STOREID1.txt")),
+        (("jstores", "/STOREID1.txt"), ("jpurchases", "/P2_STOREID1.txt")),
+        (("jstores", "/STOREID2.txt"), ("jpurchases", "/P3_STOREID2.txt")),
+    ]
+    ok(tusk("delete-pipeline", "joined"))
