@@ -28,6 +28,7 @@ from tusk.pps.pipelines import PipelineService
 from tusk.pps.running.image import CodeRuntime, check_choice
 from tusk.pps.running.runner import JobRunner
 from tusk.pps.scheduling.cron import CronTicker
+from tusk.pps.scheduling.git import GitPoller
 from tusk.pps.scheduling.lease import LeaderElection
 from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.pps.scheduling.trigger import Trigger
@@ -197,6 +198,7 @@ class Engine:
         )
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)
+        self.git = GitPoller(self.ctx, self.files, self.commits)
         self._started = False
 
     def start(self) -> None:
@@ -222,6 +224,7 @@ class Engine:
                 self.pipelines.start_workers(info.name, info.version, spec)
         self.scheduler.start()
         self.cron.start()
+        self.git.start()
 
     def _reconcile(self) -> None:
         """While leading: follow pipelines created, updated, stopped or deleted through other
@@ -246,6 +249,7 @@ class Engine:
 
     def _step_down(self) -> None:
         self.cron.stop()
+        self.git.stop()
         self.scheduler.stop()
         for info in self.pipelines.list():
             self.executor.drop_pool(info.name)

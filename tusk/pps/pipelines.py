@@ -19,6 +19,7 @@ from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pps.executors.base import Executor
+from tusk.pps.scheduling.git import remote_head
 from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.pps.spec import PipelineSpec
 
@@ -57,6 +58,13 @@ def default_max_parallelism(executor: Executor) -> int:
     """The workers a pipeline may have when the server sets no limit: 4 per unit of capacity,
     and at least 16 (a laptop still runs the workshop's parallelism of 10)."""
     return max(16, 4 * executor.capacity())
+
+
+def _git_repos(spec: PipelineSpec) -> set[str]:
+    """The repos the pipeline's git inputs import into (named after the input)."""
+    return (
+        {leaf.git.input_name for leaf in spec.input.leaves() if leaf.git} if spec.input else set()
+    )
 
 
 def pipeline_not_found(name: str) -> NotFound:
@@ -128,6 +136,9 @@ class PipelineService:
         spec = spec.normalized()
         name = spec.pipeline.name
         inputs = sorted(set(spec.input_repos()))
+        for leaf in spec.input.leaves() if spec.input else ():
+            if leaf.git is not None:
+                remote_head(leaf.git)  # a URL that does not answer is refused now, not later
         code_warnings = self.code_check(spec) if self.code_check else []
         with self.ctx.meta.transaction(write=False) as tx:
             existing = tx.get_pipeline(name)
@@ -139,6 +150,12 @@ class PipelineService:
             if existing is None and update:
                 raise pipeline_not_found(name)
             for repo, _branch in inputs:
+                row = tx.get_repo(repo)
+                if row is not None and row.kind != "git" and repo in _git_repos(spec):
+                    raise AlreadyExists(
+                        f"repo {repo} already exists and is not a git input's repo",
+                        hint='give the git input another "name" (its repo is named after it)',
+                    )
                 if tx.get_repo(repo) is None and not self._is_cron_repo(spec, repo):
                     raise NotFound(
                         f"repo {repo} not found (input of pipeline {name})",
@@ -180,6 +197,8 @@ class PipelineService:
         for repo, _b in inputs:
             if self._is_cron_repo(spec, repo):
                 self.repos.ensure(repo, kind="cron")
+            elif repo in _git_repos(spec):
+                self.repos.ensure(repo, kind="git")
         self.repos.ensure(name, kind="output")
         self.commits.create_branch(SPEC_REPO, name)
         now = time.time()
@@ -232,7 +251,10 @@ class PipelineService:
         return batch.commit(f"{name} v{version}").commit.id
 
     def _is_cron_repo(self, spec: PipelineSpec, repo: str) -> bool:
-        return repo in {c for c in getattr(spec, "cron_repos", lambda: [])()}
+        """Whether the pipeline itself makes ``repo`` (the ticks of a cron input, the imports
+        of a git input), so it need not exist yet."""
+        cron = {c for c in getattr(spec, "cron_repos", lambda: [])()}
+        return repo in cron or repo in _git_repos(spec)
 
     def _downstream_of(self, tx: Tx, name: str) -> set[tuple[str, str]]:
         return downstream_branches(tx, (name, "master"))
