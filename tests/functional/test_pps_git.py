@@ -5,7 +5,11 @@ jobs running on it, and URLs refused at create-pipeline."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,7 @@ from conftest import Pps
 
 from tusk.errors import InvalidSpec
 from tusk.pfs.context import SPEC_REPO
+from tusk.pps.scheduling import git as git_inputs
 from tusk.pps.scheduling.git import GitError, imported_sha
 
 COPY_ALL = ["sh", "-c", "cp -r /pfs/site/. /pfs/out/ && ls -R /pfs/site > /pfs/out/listing"]
@@ -117,4 +122,45 @@ def test_git_input_name_taken_by_a_user_repo_is_refused(pps: Pps, site: Path) ->
     with pytest.raises(Exception, match="not a git input's repo"):
         pps.create("web", {"git": {"URL": f"file://{site}"}}, ["true"])
     assert pps.tree("site") == {"/mine": b"keep"}
+    _nothing_created(pps, "web")
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """An HTTP address that accepts connections and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/site.git"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+def test_a_url_that_never_answers_is_refused_within_its_time_limit(
+    pps: Pps, silent_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(git_inputs, "LS_REMOTE_TIMEOUT", 1.5)
+    started = time.monotonic()
+    with pytest.raises(GitError) as e:
+        pps.create("web", {"git": {"URL": silent_server}}, ["true"])
+    assert "did not answer within 1.5 s" in e.value.message
+    assert time.monotonic() - started < 15  # git's helper processes were killed with it
     _nothing_created(pps, "web")

@@ -10,8 +10,10 @@ URL can neither hang the server nor use its identity; symlinks in a checkout are
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import stat
 import subprocess
 import tempfile
@@ -82,39 +84,47 @@ def _git_env(home: str) -> dict[str, str]:
 
 
 def _git(args: list[str], home: str, timeout: float, cwd: str | None = None) -> str:
-    """Run git; its failure (or time running out) raises GitError with git's own message."""
+    """Run git; its failure (or time running out) raises GitError with git's own message. Git
+    runs in a session of its own so that, on timeout, its helpers (``git-remote-https``, ...)
+    are killed with it and cannot keep the call waiting on their pipes."""
     cmd = ["git", "-c", "protocol.file.allow=always", "-c", "credential.helper=", *args]
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             cmd,
             cwd=cwd,
             env=_git_env(home),
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        raise GitError(
-            f"git {args[0]} did not answer within {timeout:g} s",
-            hint="check that the URL is reachable from the server",
-        ) from None
     except FileNotFoundError:
         raise GitError(
             "git is not installed on the server", hint="install git (apt-get install git)"
         ) from None
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise GitError(
+            f"git {args[0]} did not answer within {timeout:g} s",
+            hint="check that the URL is reachable from the server",
+        ) from None
     if proc.returncode != 0:
-        text = proc.stderr.decode(errors="replace").strip().splitlines()
+        text = err.decode(errors="replace").strip().splitlines()
         detail = text[-1] if text else f"exit status {proc.returncode}"
         raise GitError(
             f"git {args[0]} failed: {detail}",
             hint="check the URL and that the repository is public",
         )
-    return proc.stdout.decode(errors="replace")
+    return out.decode(errors="replace")
 
 
-def remote_head(git: GitInput, timeout: float = LS_REMOTE_TIMEOUT) -> str:
+def remote_head(git: GitInput, timeout: float | None = None) -> str:
     """The SHA the git input's branch points at; GitError when the URL or branch is not there."""
+    timeout = LS_REMOTE_TIMEOUT if timeout is None else timeout
     check_url(git.URL)
     branch = git.branch or "master"
     with tempfile.TemporaryDirectory(prefix="tusk-git-") as home:
@@ -137,8 +147,9 @@ class Checkout:
     path: str
 
 
-def fetch(git: GitInput, scratch: str, timeout: float = FETCH_TIMEOUT) -> Checkout:
+def fetch(git: GitInput, scratch: str, timeout: float | None = None) -> Checkout:
     """A shallow checkout of the input's branch into ``scratch``."""
+    timeout = FETCH_TIMEOUT if timeout is None else timeout
     check_url(git.URL)
     branch = git.branch or "master"
     work = os.path.join(scratch, "checkout")
