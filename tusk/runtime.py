@@ -55,6 +55,8 @@ class Settings:
     # Host names the server answers to besides loopback ones (TUSK_ALLOWED_HOSTS, comma-separated)
     allowed_hosts: tuple[str, ...] = ()
     max_parallelism: int | None = None  # workers per pipeline; default max(16, 4 per CPU)
+    git_poll_seconds: float = 60.0  # how often git inputs are asked for new commits
+    git_file_urls: bool = False  # git inputs may read file:// repositories on this machine
     crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.pps.faults)
 
     @classmethod
@@ -90,6 +92,8 @@ class Settings:
             )
             or None,
             max_parallelism=_positive_int("TUSK_MAX_PARALLELISM", max_parallelism),
+            git_poll_seconds=_seconds("TUSK_GIT_POLL_SECONDS", env.get("TUSK_GIT_POLL_SECONDS")),
+            git_file_urls=_yes("TUSK_GIT_ALLOW_FILE_URLS", env.get("TUSK_GIT_ALLOW_FILE_URLS")),
             crash_at=_crash_points(env.get("TUSK_TEST_CRASH_AT", "")),
         )
 
@@ -103,6 +107,29 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
     if value.lower() in ("0", "false", "no", "none"):
         return False
     raise InvalidArgument(f"invalid {name}={value!r}", hint="use 1 (host network) or 0 (none)")
+
+
+def _yes(name: str, raw: str | None) -> bool | None:
+    value = (raw or "").lower()
+    if value in ("", "0", "false", "no"):
+        return None if value == "" else False
+    if value in ("1", "true", "yes"):
+        return True
+    raise InvalidArgument(f"invalid {name}={value!r}", hint=f"use {name}=1 or unset it")
+
+
+def _seconds(name: str, value: str | None) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise InvalidArgument(
+            f"{name}={value!r} is not a positive number of seconds", hint=f"unset {name}"
+        )
+    return number
 
 
 def _positive_int(name: str, value: str | None) -> int | None:
@@ -186,6 +213,13 @@ class Engine:
         )
         self.scheduler = Scheduler(self.ctx, self.executor, self.runner)
         self.trigger = Trigger(self.ctx)
+        self.git = GitPoller(
+            self.ctx,
+            self.files,
+            self.commits,
+            poll_seconds=settings.git_poll_seconds,
+            file_urls=settings.git_file_urls,
+        )
         self.pipelines = PipelineService(
             self.ctx,
             self.repos,
@@ -195,10 +229,10 @@ class Engine:
             self.executor,
             code_check=self.code.check,
             max_parallelism=settings.max_parallelism,
+            git_check=self.git.check,
         )
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)
-        self.git = GitPoller(self.ctx, self.files, self.commits)
         self._started = False
 
     def start(self) -> None:

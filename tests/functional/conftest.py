@@ -22,10 +22,10 @@ PY = sys.executable
 class Pps:
     """A started engine plus helpers; every wait has a deadline."""
 
-    def __init__(self, home: Path, runtime: str = "host") -> None:
+    def __init__(self, home: Path, runtime: str = "host", **settings: Any) -> None:
         """``runtime`` host by default: these tests run host programs (``sys.executable``)."""
         self.home = home
-        self.engine = Engine(Settings.for_home(home, runtime=runtime))
+        self.engine = Engine(Settings.for_home(home, runtime=runtime, **settings))
         self.engine.start()
 
     def close(self) -> None:

@@ -39,10 +39,18 @@ def git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def gpps(tmp_path: Path) -> Iterator[Pps]:
+    """An engine that polls git every 0.5 s and allows file:// URLs (the tests' repositories)."""
+    p = Pps(tmp_path / "home", git_poll_seconds=0.5, git_file_urls=True)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
     """A git repository named site.git with one commit on master."""
-    monkeypatch.setenv("TUSK_GIT_POLL_SECONDS", "0.5")
-    monkeypatch.setenv("TUSK_GIT_ALLOW_FILE_URLS", "1")
     repo = tmp_path / "site.git"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "master")
@@ -55,7 +63,8 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return repo
 
 
-def test_git_commits_become_input_commits_and_jobs(pps: Pps, site: Path) -> None:
+def test_git_commits_become_input_commits_and_jobs(gpps: Pps, site: Path) -> None:
+    pps = gpps
     url = f"file://{site}"
     created = pps.create("web", {"git": {"URL": url}}, COPY_ALL)
     assert created.input_summary == f"site:{url}"
@@ -95,9 +104,8 @@ def _nothing_created(pps: Pps, name: str) -> None:
     assert name not in [b.branch.name for b in pps.engine.commits.list_branches(SPEC_REPO)]
 
 
-def test_unusable_git_urls_are_refused_at_create(
-    pps: Pps, site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unusable_git_urls_are_refused_at_create(gpps: Pps, site: Path, tmp_path: Path) -> None:
+    pps = gpps
     missing = tmp_path / "missing.git"
     with pytest.raises(GitError) as e:
         pps.create("web", {"git": {"URL": f"file://{missing}"}}, ["true"])
@@ -108,15 +116,19 @@ def test_unusable_git_urls_are_refused_at_create(
     with pytest.raises(InvalidSpec) as info:  # ssh would use the server's own keys
         pps.create("web", {"git": {"URL": "git@github.com:o/site.git"}}, ["true"])
     assert "not supported" in info.value.message
-    monkeypatch.delenv("TUSK_GIT_ALLOW_FILE_URLS")
-    with pytest.raises(GitError) as e:
-        pps.create("web", {"git": {"URL": f"file://{site}"}}, ["true"])
-    assert e.value.hint and "TUSK_GIT_ALLOW_FILE_URLS" in e.value.hint
     _nothing_created(pps, "web")
     assert "site" not in [r.name for r in pps.engine.repos.list()]
 
 
-def test_git_input_name_taken_by_a_user_repo_is_refused(pps: Pps, site: Path) -> None:
+def test_file_urls_are_refused_unless_the_server_allows_them(pps: Pps, site: Path) -> None:
+    with pytest.raises(GitError) as e:
+        pps.create("web", {"git": {"URL": f"file://{site}"}}, ["true"])
+    assert e.value.hint and "TUSK_GIT_ALLOW_FILE_URLS" in e.value.hint
+    _nothing_created(pps, "web")
+
+
+def test_git_input_name_taken_by_a_user_repo_is_refused(gpps: Pps, site: Path) -> None:
+    pps = gpps
     pps.repo("site")
     pps.put("site", {"/mine": "keep"})
     with pytest.raises(Exception, match="not a git input's repo"):
@@ -156,7 +168,7 @@ def silent_server() -> Iterator[str]:
 
 def test_a_url_that_never_answers_is_refused_within_its_time_limit(
     pps: Pps, silent_server: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> None:  # an http:// URL: allowed by default
     monkeypatch.setattr(git_inputs, "LS_REMOTE_TIMEOUT", 1.5)
     started = time.monotonic()
     with pytest.raises(GitError) as e:

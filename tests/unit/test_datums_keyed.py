@@ -14,6 +14,7 @@ from tusk.errors import InvalidArgument, InvalidSpec
 from tusk.pfs.glob import compile_glob
 from tusk.pfs.tree import EMPTY_ROOT, PutFile, Tree
 from tusk.pps.datums import Datum, InputCommit, datum_hash, datum_id, enumerate_datums, expand_key
+from tusk.pps.scheduling.git import GitError, check_url, imported_sha
 from tusk.pps.spec import PipelineSpec, parse_specs
 from tusk.storage.base import ChunkRef
 from tusk.storage.hashing import file_hash, hash_bytes
@@ -269,3 +270,37 @@ def test_valid_join_and_group_specs_parse() -> None:
         }
     )
     assert nested.kind == "cross"
+
+
+# -- git URLs
+
+
+def test_git_urls_that_would_use_the_server_identity_or_files_are_refused() -> None:
+    check_url("https://github.com/pachyderm/pachyderm.git")
+    check_url("git://example.com/site.git")
+    for bad in ("git@github.com:o/site.git", "ssh://git@example.com/site.git", "/srv/site.git"):
+        with pytest.raises(GitError):
+            check_url(bad)
+    with pytest.raises(GitError, match="not supported"):
+        check_url("file:///srv/site.git")
+    check_url("file:///srv/site.git", file_urls=True)
+    assert imported_sha("git 0123abc https://example.com/site.git") == "0123abc"
+    assert imported_sha("cron tick") is None
+
+
+def test_git_settings_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tusk.runtime import Settings
+
+    monkeypatch.setenv("TUSK_GIT_POLL_SECONDS", "2.5")
+    monkeypatch.setenv("TUSK_GIT_ALLOW_FILE_URLS", "1")
+    settings = Settings.from_env(tmp_path)
+    assert (settings.git_poll_seconds, settings.git_file_urls) == (2.5, True)
+    monkeypatch.delenv("TUSK_GIT_ALLOW_FILE_URLS")
+    monkeypatch.delenv("TUSK_GIT_POLL_SECONDS")
+    assert Settings.from_env(tmp_path).git_poll_seconds == 60.0
+    assert Settings.from_env(tmp_path).git_file_urls is False
+    monkeypatch.setenv("TUSK_GIT_POLL_SECONDS", "soon")
+    with pytest.raises(InvalidArgument, match="TUSK_GIT_POLL_SECONDS"):
+        Settings.from_env(tmp_path)

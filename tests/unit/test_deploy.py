@@ -383,6 +383,8 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
         "TUSK_SANDBOX_NETWORK",
         "TUSK_ALLOWED_HOSTS",
         "TUSK_MAX_PARALLELISM",
+        "TUSK_GIT_POLL_SECONDS",
+        "TUSK_GIT_ALLOW_FILE_URLS",
         "TUSK_TEST_CRASH_AT",
     }
     assert read <= set(tuskd_env) | optional

@@ -22,6 +22,7 @@ from tusk.pps.executors.base import Executor
 from tusk.pps.scheduling.git import remote_head
 from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.pps.spec import PipelineSpec
+from tusk.pps.spec.inputs import GitInput
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -94,10 +95,13 @@ class PipelineService:
         executor: Executor,
         code_check: Callable[[PipelineSpec], list[str]] | None = None,
         max_parallelism: int | None = None,
+        git_check: Callable[[GitInput], object] = remote_head,
     ) -> None:
         """``code_check`` says what the server can tell about a spec's code (its image) and
-        refuses specs that nothing here can run."""
+        refuses specs that nothing here can run; ``git_check`` refuses a git input's URL that
+        does not answer."""
         self.code_check = code_check
+        self.git_check = git_check
         self.ctx = ctx
         self._max_parallelism = max_parallelism
         self.repos = repos
@@ -138,7 +142,7 @@ class PipelineService:
         inputs = sorted(set(spec.input_repos()))
         for leaf in spec.input.leaves() if spec.input else ():
             if leaf.git is not None:
-                remote_head(leaf.git)  # a URL that does not answer is refused now, not later
+                self.git_check(leaf.git)  # a URL that does not answer is refused now, not later
         code_warnings = self.code_check(spec) if self.code_check else []
         with self.ctx.meta.transaction(write=False) as tx:
             existing = tx.get_pipeline(name)

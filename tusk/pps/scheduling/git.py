@@ -1,4 +1,4 @@
-"""Git inputs, by polling: every ``TUSK_GIT_POLL_SECONDS`` (default 60) the leader asks each
+"""Git inputs, by polling: every ``git_poll_seconds`` (default 60) the leader asks each
 running pipeline's git URL for the head of its branch (``git ls-remote``); a new git commit is
 fetched shallowly into a scratch directory and becomes one commit of the input repo holding the
 checkout (without ``.git``), its description naming the git SHA. The pipeline then runs on it as
@@ -37,28 +37,15 @@ _SCHEMES = ("https", "http", "git")
 _DESCRIPTION = "git "
 
 
-def poll_seconds() -> float:
-    """How often each git input is asked for new commits (``TUSK_GIT_POLL_SECONDS``)."""
-    raw = os.environ.get("TUSK_GIT_POLL_SECONDS", "")
-    try:
-        value = float(raw) if raw else 60.0
-    except ValueError:
-        return 60.0
-    return max(value, 0.1)
-
-
-def _file_urls_allowed() -> bool:
-    return os.environ.get("TUSK_GIT_ALLOW_FILE_URLS", "") in ("1", "true", "yes")
-
-
 class GitError(InvalidSpec, code="git_error", http_status=400, exit_code=2):
     """A git URL that cannot be used: malformed, refused, unreachable, or without the branch."""
 
 
-def check_url(url: str) -> None:
-    """Refuse URLs that are not plain remote git URLs (ssh would use the server's keys)."""
+def check_url(url: str, *, file_urls: bool = False) -> None:
+    """Refuse URLs that are not plain remote git URLs (ssh would use the server's keys); a
+    ``file://`` URL only when the server allows them."""
     scheme = urlsplit(url).scheme
-    if scheme == "file" and _file_urls_allowed():
+    if scheme == "file" and file_urls:
         return
     if scheme not in _SCHEMES or not urlsplit(url).netloc:
         hint = "use an https:// clone URL, e.g. https://github.com/<owner>/<repo>.git"
@@ -122,10 +109,10 @@ def _git(args: list[str], home: str, timeout: float, cwd: str | None = None) -> 
     return out.decode(errors="replace")
 
 
-def remote_head(git: GitInput, timeout: float | None = None) -> str:
+def remote_head(git: GitInput, *, file_urls: bool = False, timeout: float | None = None) -> str:
     """The SHA the git input's branch points at; GitError when the URL or branch is not there."""
     timeout = LS_REMOTE_TIMEOUT if timeout is None else timeout
-    check_url(git.URL)
+    check_url(git.URL, file_urls=file_urls)
     branch = git.branch or "master"
     with tempfile.TemporaryDirectory(prefix="tusk-git-") as home:
         out = _git(["ls-remote", "--heads", "--", git.URL, f"refs/heads/{branch}"], home, timeout)
@@ -147,10 +134,12 @@ class Checkout:
     path: str
 
 
-def fetch(git: GitInput, scratch: str, timeout: float | None = None) -> Checkout:
+def fetch(
+    git: GitInput, scratch: str, *, file_urls: bool = False, timeout: float | None = None
+) -> Checkout:
     """A shallow checkout of the input's branch into ``scratch``."""
     timeout = FETCH_TIMEOUT if timeout is None else timeout
-    check_url(git.URL)
+    check_url(git.URL, file_urls=file_urls)
     branch = git.branch or "master"
     work = os.path.join(scratch, "checkout")
     home = os.path.join(scratch, "home")
@@ -176,10 +165,20 @@ class GitPoller:
     """Runs on the scheduler's server: imports new commits of every running pipeline's git
     inputs into their repos."""
 
-    def __init__(self, ctx: PfsContext, files: FileService, commits: CommitService) -> None:
+    def __init__(
+        self,
+        ctx: PfsContext,
+        files: FileService,
+        commits: CommitService,
+        *,
+        poll_seconds: float = 60.0,
+        file_urls: bool = False,
+    ) -> None:
         self.ctx = ctx
         self.files = files
         self.commits = commits
+        self.poll_seconds = poll_seconds
+        self.file_urls = file_urls
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._polled: dict[tuple[str, str, str], float] = {}
@@ -204,9 +203,13 @@ class GitPoller:
             except Exception:  # noqa: BLE001 - keep polling; the next pass retries
                 log.exception("git poll failed")
 
+    def check(self, git: GitInput) -> str:
+        """What create-pipeline asks: the branch head, or GitError when the URL is unusable."""
+        return remote_head(git, file_urls=self.file_urls)
+
     def due(self, now: float) -> list[GitInput]:
         """The git inputs of running pipelines whose poll is due at ``now``."""
-        every = poll_seconds()
+        every = self.poll_seconds
         with self.ctx.meta.transaction(write=False) as tx:
             pipes = [p for p in tx.list_pipelines() if not p.stopped]
         out: dict[tuple[str, str, str], GitInput] = {}
@@ -247,11 +250,11 @@ class GitPoller:
     def sync(self, git: GitInput) -> bool:
         """Import the branch's head unless it is already the input repo's head."""
         repo, branch = git.input_name, git.branch or "master"
-        sha = remote_head(git)
+        sha = remote_head(git, file_urls=self.file_urls)
         if self._last_imported(repo, branch) == sha:
             return False
         with tempfile.TemporaryDirectory(prefix="tusk-git-") as scratch:
-            checkout = fetch(git, scratch)
+            checkout = fetch(git, scratch, file_urls=self.file_urls)
             if self._last_imported(repo, branch) == checkout.sha:
                 return False
             self._write(repo, branch, git.URL, checkout)
