@@ -18,7 +18,7 @@ from conftest import Pps
 from tusk.errors import InvalidSpec
 from tusk.pfs.context import SPEC_REPO
 from tusk.pps.scheduling import git as git_inputs
-from tusk.pps.scheduling.git import GitError, imported_sha
+from tusk.pps.scheduling.git import imported_sha
 
 COPY_ALL = ["sh", "-c", "cp -r /pfs/site/. /pfs/out/ && ls -R /pfs/site > /pfs/out/listing"]
 
@@ -107,10 +107,10 @@ def _nothing_created(pps: Pps, name: str) -> None:
 def test_unusable_git_urls_are_refused_at_create(gpps: Pps, site: Path, tmp_path: Path) -> None:
     pps = gpps
     missing = tmp_path / "missing.git"
-    with pytest.raises(GitError) as e:
+    with pytest.raises(InvalidSpec) as e:
         pps.create("web", {"git": {"URL": f"file://{missing}"}}, ["true"])
     assert "git ls-remote failed" in e.value.message and e.value.hint
-    with pytest.raises(GitError) as e:
+    with pytest.raises(InvalidSpec) as e:
         pps.create("web", {"git": {"URL": f"file://{site}", "branch": "nope"}}, ["true"])
     assert "branch nope not found" in e.value.message
     with pytest.raises(InvalidSpec) as info:  # ssh would use the server's own keys
@@ -121,7 +121,7 @@ def test_unusable_git_urls_are_refused_at_create(gpps: Pps, site: Path, tmp_path
 
 
 def test_file_urls_are_refused_unless_the_server_allows_them(pps: Pps, site: Path) -> None:
-    with pytest.raises(GitError) as e:
+    with pytest.raises(InvalidSpec) as e:
         pps.create("web", {"git": {"URL": f"file://{site}"}}, ["true"])
     assert e.value.hint and "TUSK_GIT_ALLOW_FILE_URLS" in e.value.hint
     _nothing_created(pps, "web")
@@ -171,7 +171,7 @@ def test_a_url_that_never_answers_is_refused_within_its_time_limit(
 ) -> None:  # an http:// URL: allowed by default
     monkeypatch.setattr(git_inputs, "LS_REMOTE_TIMEOUT", 1.5)
     started = time.monotonic()
-    with pytest.raises(GitError) as e:
+    with pytest.raises(InvalidSpec) as e:
         pps.create("web", {"git": {"URL": silent_server}}, ["true"])
     assert "did not answer within 1.5 s" in e.value.message
     assert time.monotonic() - started < 15  # git's helper processes were killed with it

@@ -14,7 +14,7 @@ from tusk.errors import InvalidArgument, InvalidSpec
 from tusk.pfs.glob import compile_glob
 from tusk.pfs.tree import EMPTY_ROOT, PutFile, Tree
 from tusk.pps.datums import Datum, InputCommit, datum_hash, datum_id, enumerate_datums, expand_key
-from tusk.pps.scheduling.git import GitError, check_url, imported_sha
+from tusk.pps.scheduling.git import check_url, imported_sha
 from tusk.pps.spec import PipelineSpec, parse_specs
 from tusk.storage.base import ChunkRef
 from tusk.storage.hashing import file_hash, hash_bytes
@@ -279,9 +279,9 @@ def test_git_urls_that_would_use_the_server_identity_or_files_are_refused() -> N
     check_url("https://github.com/pachyderm/pachyderm.git")
     check_url("git://example.com/site.git")
     for bad in ("git@github.com:o/site.git", "ssh://git@example.com/site.git", "/srv/site.git"):
-        with pytest.raises(GitError):
+        with pytest.raises(InvalidSpec):
             check_url(bad)
-    with pytest.raises(GitError, match="not supported"):
+    with pytest.raises(InvalidSpec, match="not supported"):
         check_url("file:///srv/site.git")
     check_url("file:///srv/site.git", file_urls=True)
     assert imported_sha("git 0123abc https://example.com/site.git") == "0123abc"

@@ -37,10 +37,6 @@ _SCHEMES = ("https", "http", "git")
 _DESCRIPTION = "git "
 
 
-class GitError(InvalidSpec, code="git_error", http_status=400, exit_code=2):
-    """A git URL that cannot be used: malformed, refused, unreachable, or without the branch."""
-
-
 def check_url(url: str, *, file_urls: bool = False) -> None:
     """Refuse URLs that are not plain remote git URLs (ssh would use the server's keys); a
     ``file://`` URL only when the server allows them."""
@@ -54,7 +50,7 @@ def check_url(url: str, *, file_urls: bool = False) -> None:
                 "file:// URLs read repositories on the server's machine and are off unless the "
                 "server runs with TUSK_GIT_ALLOW_FILE_URLS=1"
             )
-        raise GitError(f"git input URL {url!r} is not supported", hint=hint, url=url)
+        raise InvalidSpec(f"git input URL {url!r} is not supported", hint=hint, url=url)
 
 
 def _git_env(home: str) -> dict[str, str]:
@@ -71,7 +67,7 @@ def _git_env(home: str) -> dict[str, str]:
 
 
 def _git(args: list[str], home: str, timeout: float, cwd: str | None = None) -> str:
-    """Run git; its failure (or time running out) raises GitError with git's own message. Git
+    """Run git; its failure (or time running out) raises InvalidSpec with git's own message. Git
     runs in a session of its own so that, on timeout, its helpers (``git-remote-https``, ...)
     are killed with it and cannot keep the call waiting on their pipes."""
     cmd = ["git", "-c", "protocol.file.allow=always", "-c", "credential.helper=", *args]
@@ -86,7 +82,7 @@ def _git(args: list[str], home: str, timeout: float, cwd: str | None = None) -> 
             start_new_session=True,
         )
     except FileNotFoundError:
-        raise GitError(
+        raise InvalidSpec(
             "git is not installed on the server", hint="install git (apt-get install git)"
         ) from None
     try:
@@ -95,14 +91,14 @@ def _git(args: list[str], home: str, timeout: float, cwd: str | None = None) -> 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise GitError(
+        raise InvalidSpec(
             f"git {args[0]} did not answer within {timeout:g} s",
             hint="check that the URL is reachable from the server",
         ) from None
     if proc.returncode != 0:
         text = err.decode(errors="replace").strip().splitlines()
         detail = text[-1] if text else f"exit status {proc.returncode}"
-        raise GitError(
+        raise InvalidSpec(
             f"git {args[0]} failed: {detail}",
             hint="check the URL and that the repository is public",
         )
@@ -110,7 +106,7 @@ def _git(args: list[str], home: str, timeout: float, cwd: str | None = None) -> 
 
 
 def remote_head(git: GitInput, *, file_urls: bool = False, timeout: float | None = None) -> str:
-    """The SHA the git input's branch points at; GitError when the URL or branch is not there."""
+    """The SHA the git input's branch points at; InvalidSpec when the URL or branch is not there."""
     timeout = LS_REMOTE_TIMEOUT if timeout is None else timeout
     check_url(git.URL, file_urls=file_urls)
     branch = git.branch or "master"
@@ -120,7 +116,7 @@ def remote_head(git: GitInput, *, file_urls: bool = False, timeout: float | None
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":
             return sha
-    raise GitError(
+    raise InvalidSpec(
         f"branch {branch} not found at {git.URL}",
         hint='name an existing branch in the git input\'s "branch" (default master)',
     )
@@ -204,7 +200,7 @@ class GitPoller:
                 log.exception("git poll failed")
 
     def check(self, git: GitInput) -> str:
-        """What create-pipeline asks: the branch head, or GitError when the URL is unusable."""
+        """What create-pipeline asks: the branch head, or InvalidSpec when the URL is unusable."""
         return remote_head(git, file_urls=self.file_urls)
 
     def due(self, now: float) -> list[GitInput]:

@@ -1,14 +1,21 @@
-"""A join pipeline through the real CLI against a real server (host runtime: /pfs bound by the
+"""Join and git inputs through the real CLI against a real server (host runtime: /pfs bound by the
 sandbox): the store/purchase data of Pachyderm's join example, the joined outputs, list-pipeline,
-list-datum and inspect-datum, and a join spec the server refuses."""
+list-datum and inspect-datum, a join spec the server refuses; a git input polled from a local
+repository."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
-from .conftest import Tusk, raw_objects, rows
+from tusk import testing
+from tusk.testing import Tuskd
+
+from .conftest import Tusk, raw_objects, rows, run
 from .test_cli_pps import fails, ok, put
 
 # One output file per datum: the store's name, then each purchase of it.
@@ -67,3 +74,60 @@ def test_join_pipeline_through_the_cli(tusk: Tusk) -> None:
         (("jstores", "/STOREID2.txt"), ("jpurchases", "/P3_STOREID2.txt")),
     ]
     ok(tusk("delete-pipeline", "joined"))
+
+
+# -- a git input, on a server of its own that allows file:// URLs and polls every half second --
+def test_git_input_through_the_cli(tmp_path: Path) -> None:
+    site = tmp_path / "site.git"
+    site.mkdir()
+    git_env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+
+    def git(*args: str) -> str:
+        out = subprocess.run(
+            ["git", *args], cwd=site, env=git_env, check=True, capture_output=True, timeout=30
+        )
+        return out.stdout.decode().strip()
+
+    git("init", "-q", "-b", "master")
+    (site / "hello.txt").write_text("hello\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    sha = git("rev-parse", "HEAD")
+    env = {"TUSK_RUNTIME": "host", "TUSK_GIT_POLL_SECONDS": "0.5", "TUSK_GIT_ALLOW_FILE_URLS": "1"}
+    with Tuskd(tmp_path / "home", env) as server:
+
+        def tusk(*args: str, **kw: Any) -> tuple[int, Any, str]:
+            return run(*args, env=server.env, **kw)
+
+        def spec(url: str) -> str:
+            cmd = ["sh", "-c", "cp /pfs/site/hello.txt /pfs/out/"]
+            return json.dumps(
+                {
+                    "pipeline": {"name": "web"},
+                    "transform": {"cmd": cmd},
+                    "input": {"git": {"URL": url}},
+                }
+            )
+
+        # a URL that does not answer: exit 2 with git's own complaint, nothing created
+        err = fails(tusk("create-pipeline", input=spec(f"file://{tmp_path}/nope.git")), 2, "git")
+        assert "ls-remote failed" in err
+        assert "web" not in ok(tusk("list-pipeline"))
+
+        ok(tusk("create-pipeline", input=spec(f"file://{site}")))
+        testing.wait_for(
+            "the first git import",
+            lambda: len(rows(ok(tusk("list-commit", "site")))) > 1,
+            60,
+            interval=0.2,
+        )
+        ok(tusk("flush-commit", "site/master"))
+        assert f"git {sha}" in ok(tusk("inspect-commit", "site", "master"))
+        assert ok(tusk("get-file", "web", "master", "/hello.txt")) == "hello\n"
