@@ -19,8 +19,9 @@ from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pps.executors.base import Executor
-from tusk.pps.scheduling.scheduler import Scheduler
+from tusk.pps.scheduling.scheduler import Scheduler, idle_limit
 from tusk.pps.spec import PipelineSpec
+from tusk.pps.spec.support import check_supported, spec_warnings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,6 +99,7 @@ class PipelineService:
         self.scheduler = scheduler
         self.executor = executor
         self.lock = threading.RLock()
+        scheduler.start_pool = self._start_current_workers
 
     @property
     def max_parallelism(self) -> int:
@@ -105,8 +107,20 @@ class PipelineService:
         return self._max_parallelism or default_max_parallelism(self.executor)
 
     def start_workers(self, name: str, version: int, spec: PipelineSpec) -> None:
-        """Have the executor keep this pipeline version's workers, within the server's limit."""
+        """Have the executor keep this pipeline version's workers, within the server's limit
+        (a standby pipeline's start when it has a job: its loop asks for them)."""
+        if idle_limit(spec) == 0 or self.scheduler.is_scaled_down(name):
+            return
         start_workers(self.executor, name, version, spec, self.max_parallelism)
+
+    def _start_current_workers(self, name: str) -> None:
+        # called by the pipeline's loop before a job; no self.lock (delete waits for the loop)
+        with self.ctx.meta.transaction(write=False) as tx:
+            row = tx.get_pipeline(name)
+        if row is None or row.stopped:
+            return
+        spec = PipelineSpec.model_validate(json.loads(row.spec))
+        start_workers(self.executor, name, row.version, spec, self.max_parallelism)
 
     def _parallelism_warning(self, spec: PipelineSpec) -> str | None:
         asked = spec.worker_count(self.executor.capacity())
@@ -128,6 +142,7 @@ class PipelineService:
         spec = spec.normalized()
         name = spec.pipeline.name
         inputs = sorted(set(spec.input_repos()))
+        check_supported(spec)
         code_warnings = self.code_check(spec) if self.code_check else []
         with self.ctx.meta.transaction(write=False) as tx:
             existing = tx.get_pipeline(name)
@@ -214,7 +229,8 @@ class PipelineService:
         with self.ctx.meta.transaction() as tx:
             tx.update_pipeline(name, spec_commit=spec_commit)
         self.scheduler.add(name)
-        return PipelineCreated(**dict(self.inspect(name)), warnings=warnings)
+        info = self.inspect(name)
+        return PipelineCreated(**{**dict(info), "warnings": [*info.warnings, *warnings]})
 
     def _write_spec(
         self, name: str, spec: PipelineSpec, version: int, salt: str, stopped: bool
@@ -284,6 +300,7 @@ class PipelineService:
             input_summary=spec.input_shorthand(),
             datum_timeout_seconds=spec.datum_timeout_seconds,
             job_timeout_seconds=spec.job_timeout_seconds,
+            warnings=spec_warnings(spec),
         )
 
     def extract(self, name: str) -> PipelineSpecDoc:

@@ -3,16 +3,21 @@ once their input commits are finished; jobs left running by a killed server resu
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 import traceback
+from collections.abc import Callable
 
-from tusk.meta import JobFilter, JobRecord
+from tusk.api.pps import PipelineState
+from tusk.meta import JobFilter, JobRecord, PipelineRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.job_inputs import InputState
 from tusk.pps.running.output import settle_finished_output
 from tusk.pps.running.runner import JobRunner
+from tusk.pps.spec import PipelineSpec
 
 log = logging.getLogger("tusk.scheduler")
 POLL_SECONDS = 1.0
@@ -24,6 +29,16 @@ def backoff_seconds(failures: int) -> float:
     return min(MAX_BACKOFF_SECONDS, POLL_SECONDS * 2 ** max(0, failures - 1))
 
 
+def idle_limit(spec: PipelineSpec) -> float | None:
+    """How long the pipeline's workers stay up with no job to run: 0 for ``standby`` (and 2.x
+    ``autoscaling``), ``scale_down_threshold``, or None (they stay up)."""
+    if spec.service is not None or spec.spout is not None:
+        return None  # long-running code: its workers are its process
+    if spec.standby or spec.autoscaling:
+        return 0.0
+    return spec.scale_down_threshold_seconds
+
+
 class _Stalled(Exception):
     """A run returned with its job neither ended nor stopped."""
 
@@ -31,10 +46,13 @@ class _Stalled(Exception):
 class PipelineLoop:
     """One pipeline's runner thread: takes its oldest unfinished job whose inputs are ready."""
 
-    def __init__(self, name: str, ctx: PfsContext, runner: JobRunner) -> None:
+    def __init__(self, name: str, ctx: PfsContext, runner: JobRunner, scheduler: Scheduler) -> None:
         self.name = name
         self.ctx = ctx
         self.runner = runner
+        self.scheduler = scheduler
+        self.idle_since: float | None = None  # monotonic time the loop last found nothing to run
+        self._spec: tuple[int, PipelineSpec] | None = None
         self.stop_event = threading.Event()
         self.cancel_job = threading.Event()
         self.current: str | None = None
@@ -50,6 +68,46 @@ class PipelineLoop:
                 JobFilter(pipeline=self.name, unfinished=True, newest_first=False, limit=1)
             )
         return jobs[0] if jobs else None
+
+    def _spec_of(self, pipe: PipelineRecord) -> PipelineSpec:
+        if self._spec is None or self._spec[0] != pipe.version:
+            self._spec = (pipe.version, PipelineSpec.model_validate(json.loads(pipe.spec)))
+        return self._spec[1]
+
+    def _idle(self) -> None:
+        """Nothing to run: stop the workers of a standby pipeline, or of one idle for its
+        ``scale_down_threshold``, and show the pipeline as ``standby``."""
+        now = time.monotonic()
+        if self.idle_since is None:
+            self.idle_since = now
+        with self.ctx.meta.transaction(write=False) as tx:
+            pipe = tx.get_pipeline(self.name)
+        if pipe is None or pipe.stopped:
+            return
+        limit = idle_limit(self._spec_of(pipe))
+        if limit is None or now - self.idle_since < limit:
+            return
+        self.scheduler.scale_down(self.name)
+        self._set_state(PipelineState.RUNNING, PipelineState.STANDBY)
+
+    def _wake(self) -> None:
+        """A job is about to run: have the current version's workers (back from standby)."""
+        self.idle_since = None
+        self.scheduler.scale_up(self.name)
+        self._set_state(PipelineState.STANDBY, PipelineState.RUNNING)
+
+    def _set_state(self, old: PipelineState, new: PipelineState) -> None:
+        with self.ctx.meta.transaction(write=False) as tx:
+            pipe = tx.get_pipeline(self.name)
+        if pipe is None or pipe.state is not old:
+            return
+        with self.ctx.meta.transaction() as tx:
+            pipe = tx.get_pipeline(self.name)
+            # a stop, start or update in between wrote its own state: leave it
+            if pipe is None or pipe.stopped or pipe.state is not old:
+                return
+            tx.update_pipeline(self.name, state=new)
+        self.ctx.feed.publish("pipelines", self.name, new.value)
 
     def _loop(self) -> None:
         version = self.ctx.feed.version
@@ -73,6 +131,7 @@ class PipelineLoop:
                 continue
             failures = 0
             if not worked:
+                self._idle()
                 version = self.ctx.feed.wait(version, POLL_SECONDS)
 
     def _count_restart(self) -> None:
@@ -100,6 +159,7 @@ class PipelineLoop:
             return True
         self.current = self.failed_job = job_id
         self.cancel_job.clear()
+        self._wake()
         try:
             self.runner.run(self.name, job_id, self.cancel_job)
         finally:
@@ -133,6 +193,30 @@ class Scheduler:
         self.loops: dict[str, PipelineLoop] = {}
         self._lock = threading.Lock()
         self.running = False
+        # Starts the workers of a pipeline's current version (set by the PipelineService, which
+        # knows the server's limits); the loops call it before each job.
+        self.start_pool: Callable[[str], None] | None = None
+        self._scaled_down: set[str] = set()
+
+    def is_scaled_down(self, name: str) -> bool:
+        """True while the pipeline's workers are stopped for idleness (standby)."""
+        with self._lock:
+            return name in self._scaled_down
+
+    def scale_down(self, name: str) -> None:
+        """Stop an idle pipeline's workers; nobody starts them again until it has a job."""
+        with self._lock:
+            self._scaled_down.add(name)  # first, so a concurrent reconcile does not restart them
+        if name in self.executor.pipelines():
+            log.info("pipeline %s: idle, stopping its workers (standby)", name)
+            self.executor.drop_pool(name)
+
+    def scale_up(self, name: str) -> None:
+        """Have the workers of the pipeline's current version (started if it was idle)."""
+        with self._lock:
+            self._scaled_down.discard(name)
+        if self.start_pool is not None:
+            self.start_pool(name)
 
     def start(self) -> None:
         """Start a loop for every pipeline (resuming their unfinished jobs)."""
@@ -149,7 +233,7 @@ class Scheduler:
         with self._lock:
             if name in self.loops:
                 return
-            loop = PipelineLoop(name, self.ctx, self.runner)
+            loop = PipelineLoop(name, self.ctx, self.runner, self)
             self.loops[name] = loop
         loop.start()
 
@@ -157,6 +241,7 @@ class Scheduler:
         """Stop the loop of a pipeline and cancel its running datums."""
         with self._lock:
             loop = self.loops.pop(name, None)
+            self._scaled_down.discard(name)
         if loop is not None:
             loop.stop()
             self.executor.cancel(name)
@@ -175,6 +260,7 @@ class Scheduler:
         with self._lock:
             loops = list(self.loops.values())
             self.loops.clear()
+            self._scaled_down.clear()
         for loop in loops:
             loop.stop()
             if loop.current is not None:
