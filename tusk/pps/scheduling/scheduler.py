@@ -10,7 +10,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from tusk.api.pps import PipelineState
+from tusk.api.pps import JobState, PipelineState
 from tusk.meta import JobFilter, JobRecord, PipelineRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.executors.base import Executor
@@ -22,6 +22,7 @@ from tusk.pps.spec import PipelineSpec
 log = logging.getLogger("tusk.scheduler")
 POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+START_TRIES = 4  # failed attempts at starting a job (about 7 s of back-off) before it fails
 
 
 def backoff_seconds(failures: int) -> float:
@@ -69,6 +70,24 @@ class PipelineLoop:
             )
         return jobs[0] if jobs else None
 
+    def _note(self, job: JobRecord, reason: str) -> None:
+        """Say in the job (inspect-job's Reason) why it has not started yet."""
+        if job.state is JobState.STARTING and job.reason != reason:
+            with self.ctx.meta.transaction() as tx:
+                now = tx.get_job(self.name, job.id)
+                if now is not None and now.state is JobState.STARTING:
+                    tx.set_job_reason(self.name, job.id, reason)
+
+    def _note_stopped(self) -> None:
+        with self.ctx.meta.transaction(write=False) as tx:
+            jobs = tx.list_jobs(JobFilter(pipeline=self.name, unfinished=True))
+        for job in jobs:
+            self._note(
+                job,
+                f"waiting: pipeline {self.name} is stopped "
+                f"(start it with `tusk start-pipeline {self.name}`)",
+            )
+
     def _spec_of(self, pipe: PipelineRecord) -> PipelineSpec:
         if self._spec is None or self._spec[0] != pipe.version:
             self._spec = (pipe.version, PipelineSpec.model_validate(json.loads(pipe.spec)))
@@ -82,7 +101,10 @@ class PipelineLoop:
             self.idle_since = now
         with self.ctx.meta.transaction(write=False) as tx:
             pipe = tx.get_pipeline(self.name)
-        if pipe is None or pipe.stopped:
+        if pipe is None:
+            return
+        if pipe.stopped:
+            self._note_stopped()
             return
         limit = idle_limit(self._spec_of(pipe))
         if limit is None or now - self.idle_since < limit:
@@ -119,9 +141,9 @@ class PipelineLoop:
             except _Stalled as e:
                 log.warning("pipeline %s: job %s did not end; retrying later", self.name, e)
                 worked, stalled = False, True
-            except Exception:  # noqa: BLE001 - a bug must not kill the loop; the job restarts
+            except Exception as e:  # noqa: BLE001 - a bug must not kill the loop; the job restarts
                 log.error("pipeline %s: %s", self.name, traceback.format_exc())
-                self._count_restart()
+                self._count_restart(e)
                 worked, stalled = False, True
             if stalled:
                 # never a busy loop: the same error would come back at once
@@ -134,12 +156,19 @@ class PipelineLoop:
                 self._idle()
                 version = self.ctx.feed.wait(version, POLL_SECONDS)
 
-    def _count_restart(self) -> None:
+    def _count_restart(self, error: Exception) -> None:
         if self.failed_job is None:
             return
         try:
             with self.ctx.meta.transaction() as tx:
                 tx.add_job_restart(self.name, self.failed_job)
+                job = tx.get_job(self.name, self.failed_job)
+            # a job that cannot even start (its workers, its image, its spec) fails, in bounded
+            # time, with the error: it never stays "starting" forever
+            if job is not None and job.state is JobState.STARTING and job.restarts >= START_TRIES:
+                self.runner.fail(
+                    self.name, job.id, f"the job could not start ({job.restarts} tries): {error}"
+                )
         except Exception:  # noqa: BLE001 - the store may be what failed; the loop backs off
             log.error("pipeline %s: %s", self.name, traceback.format_exc())
 
@@ -151,11 +180,25 @@ class PipelineLoop:
         self.failed_job = None
         if settle_finished_output(self.ctx, self.name, job_id):
             return True  # a crash came between finishing its output commit and marking it
-        state, failed = self.runner.input_state(self.name, job_id)
+        with self.ctx.meta.transaction(write=False) as tx:
+            output = tx.get_commit(self.name, job_id)
+        if output is None:
+            self.runner.fail(
+                self.name,
+                job_id,
+                "its output commit was deleted (delete-commit of one of its input commits)",
+                JobState.KILLED,
+            )
+            return True
+        state, which = self.runner.input_state(self.name, job_id)
         if state is InputState.WAITING:
+            self._note(job, f"waiting for input commit {', '.join(which)} to be finished")
             return False
         if state is InputState.FAILED:
-            self.runner.fail(self.name, job_id, f"input {', '.join(failed)} failed")
+            self.runner.fail(self.name, job_id, f"input {', '.join(which)} failed")
+            return True
+        if state is InputState.MISSING:
+            self.runner.fail(self.name, job_id, f"input commit {', '.join(which)} was deleted")
             return True
         self.current = self.failed_job = job_id
         self.cancel_job.clear()
