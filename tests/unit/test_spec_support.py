@@ -96,3 +96,13 @@ def test_a_field_that_would_give_a_wrong_result_is_refused(
         check_supported(_spec(**fields))
     assert e.value.message.startswith(f"{path} is not supported")
     assert path in (e.value.hint or "")
+
+
+def test_a_spout_is_refused_with_the_reason() -> None:
+    spec = PipelineSpec.from_dict(
+        {"pipeline": {"name": "s"}, "transform": {"cmd": ["true"]}, "spout": {}}
+    )
+    # an empty spout object makes a spout too
+    with pytest.raises(InvalidSpec) as e:
+        check_supported(spec)
+    assert e.value.message == "spout is not supported: spout pipelines do not run here yet"

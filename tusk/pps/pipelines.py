@@ -20,6 +20,7 @@ from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pps.executors.base import Executor
 from tusk.pps.scheduling.scheduler import Scheduler, idle_limit
+from tusk.pps.service import service_url
 from tusk.pps.spec import PipelineSpec
 from tusk.pps.spec.support import check_supported, spec_warnings
 
@@ -87,10 +88,12 @@ class PipelineService:
         executor: Executor,
         code_check: Callable[[PipelineSpec], list[str]] | None = None,
         max_parallelism: int | None = None,
+        service_host: str = "127.0.0.1",
     ) -> None:
         """``code_check`` says what the server can tell about a spec's code (its image) and
         refuses specs that nothing here can run."""
         self.code_check = code_check
+        self.service_host = service_host
         self.ctx = ctx
         self._max_parallelism = max_parallelism
         self.repos = repos
@@ -301,6 +304,7 @@ class PipelineService:
             datum_timeout_seconds=spec.datum_timeout_seconds,
             job_timeout_seconds=spec.job_timeout_seconds,
             warnings=spec_warnings(spec),
+            service_url=service_url(spec, self.service_host),
         )
 
     def extract(self, name: str) -> PipelineSpecDoc:

@@ -17,6 +17,7 @@ from tusk.pps.executors.base import Executor
 from tusk.pps.running.job_inputs import InputState
 from tusk.pps.running.output import settle_finished_output
 from tusk.pps.running.runner import JobRunner
+from tusk.pps.service import watch
 from tusk.pps.spec import PipelineSpec
 
 log = logging.getLogger("tusk.scheduler")
@@ -87,6 +88,16 @@ class PipelineLoop:
                 f"waiting: pipeline {self.name} is stopped "
                 f"(start it with `tusk start-pipeline {self.name}`)",
             )
+
+    def _is_service(self) -> bool:
+        with self.ctx.meta.transaction(write=False) as tx:
+            pipe = tx.get_pipeline(self.name)
+        return pipe is not None and self._spec_of(pipe).service is not None
+
+    def _supersede(self) -> None:
+        """A service job has newer input: stop it so the next job serves the new data."""
+        self.cancel_job.set()
+        self.scheduler.executor.cancel(self.name)
 
     def _spec_of(self, pipe: PipelineRecord) -> PipelineSpec:
         if self._spec is None or self._spec[0] != pipe.version:
@@ -203,9 +214,13 @@ class PipelineLoop:
         self.current = self.failed_job = job_id
         self.cancel_job.clear()
         self._wake()
+        served = threading.Event()
+        if self._is_service():
+            watch(self.ctx, self.name, job_id, served, self._supersede)
         try:
             self.runner.run(self.name, job_id, self.cancel_job)
         finally:
+            served.set()
             self.current = None
         self.failed_job = None
         if not self.stop_event.is_set() and not self.cancel_job.is_set():

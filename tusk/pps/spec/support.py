@@ -90,7 +90,7 @@ FIELDS: dict[str, FieldSupport] = {
     "service.ip": FieldSupport(_W, "the bind address is the server's (TUSK_SERVICE_HOST)"),
     "service.type": FieldSupport(_W, "no Kubernetes Service: the port is published on the host"),
     "service.annotations": FieldSupport(_W, "no Kubernetes Service to annotate"),
-    "spout": FieldSupport(_I, "1.9 protocol: tar streams written to the named pipe /pfs/out"),
+    "spout": FieldSupport(_R, "spout pipelines do not run here yet"),
     "chunk_spec.number": FieldSupport(_W, "datums are handed out one at a time"),
     "chunk_spec.size_bytes": FieldSupport(_W, "datums are handed out one at a time"),
     "datum_set_spec": FieldSupport(_W, "datums are handed out one at a time"),
@@ -128,6 +128,10 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+# Fields that mean something when present at all, even empty ("spout": {} makes a spout).
+_PRESENCE = frozenset({"spout"})
+
+
 def field_paths(model: type[BaseModel] = PipelineSpec, prefix: str = "") -> list[str]:
     """Every field of the spec model as a dotted path: nested spec parts field by field, inputs
     and free-form parts (dicts, tuples of models) as one path."""
@@ -161,7 +165,10 @@ def _set_fields(spec: PipelineSpec) -> list[str]:
             value = getattr(value, part, None)
             if value is None:
                 break
-        if value in (None, False, "", (), {}, 0) or _DEFAULTS.get(path) == value:
+        if path in _PRESENCE:
+            if value is None:
+                continue
+        elif value in (None, False, "", (), {}, 0) or _DEFAULTS.get(path) == value:
             continue
         out.append(path)
     return out
