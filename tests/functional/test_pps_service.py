@@ -31,17 +31,17 @@ def _get(url: str) -> bytes | None:
         return None
 
 
-@pytest.fixture
-def bwrap_pps(tmp_path: Path) -> Iterator[Pps]:
-    p = Pps(tmp_path / "home", runtime="bwrap")
+@pytest.fixture(params=["bwrap", "podman"])
+def sandboxed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pps]:
+    p = Pps(tmp_path / "home", runtime=request.param)
     try:
         yield p
     finally:
         p.close()
 
 
-def test_a_service_serves_its_input_and_follows_new_data(bwrap_pps: Pps) -> None:
-    pps = bwrap_pps
+def test_a_service_serves_its_input_and_follows_new_data(sandboxed: Pps) -> None:
+    pps = sandboxed
     image = build_python_image()
     internal, external = _free_port(), _free_port()
     pps.repo("site")
@@ -76,8 +76,37 @@ def test_a_service_serves_its_input_and_follows_new_data(bwrap_pps: Pps) -> None
     pps.wait_for("the port closed", lambda: _get(f"{url}/index.txt") is None, 30)
 
 
-def test_a_service_that_exits_is_restarted_with_backoff_and_logged(bwrap_pps: Pps) -> None:
-    pps = bwrap_pps
+def test_a_service_that_exits_is_restarted_with_backoff_and_logged(tmp_path: Path) -> None:
+    pps = Pps(tmp_path / "home", runtime="bwrap")
+    try:
+        _flaky_service(pps)
+    finally:
+        pps.close()
+
+
+def test_a_stopped_service_closes_and_serves_again_when_started(sandboxed: Pps) -> None:
+    pps = sandboxed
+    image = build_python_image()
+    internal, external = _free_port(), _free_port()
+    pps.repo("doc")
+    pps.put("doc", {"/a.txt": "A\n"})
+    pps.create(
+        "svc",
+        atom("doc"),
+        ["python3", "-m", "http.server", str(internal), "--directory", "/pfs/doc"],
+        transform={"image": image},
+        service={"internal_port": internal, "external_port": external},
+    )
+    url = f"http://127.0.0.1:{external}/a.txt"
+    assert pps.wait_for("served", lambda: _get(url), 60) == b"A\n"
+    pps.engine.pipelines.set_stopped("svc", True)
+    pps.wait_for("the service down", lambda: _get(url) is None, 30)
+    pps.engine.pipelines.set_stopped("svc", False)
+    assert pps.wait_for("served again", lambda: _get(url), 60) == b"A\n"
+    assert [j.state for j in pps.jobs("svc")] == [JobState.RUNNING]
+
+
+def _flaky_service(pps: Pps) -> None:
     image = build_python_image()
     internal, external = _free_port(), _free_port()
     pps.repo("in")

@@ -160,6 +160,10 @@ def _run_until_cancelled(
     delay = 1.0
     attempt = 0
     while not cancelled.is_set():
+        with ctx.meta.transaction(write=False) as tx:
+            pipe = tx.get_pipeline(pipeline)
+        if pipe is None or pipe.stopped:
+            return  # its workers are gone; the job serves again when the pipeline starts
         attempt += 1
         task = tasks.task(spec, provenance, pipeline, job_id, 0, datums[0], attempt)
         task = dataclasses.replace(task, network=True)  # its port must be reachable
