@@ -106,3 +106,29 @@ def test_a_spout_is_refused_with_the_reason() -> None:
     with pytest.raises(InvalidSpec) as e:
         check_supported(spec)
     assert e.value.message == "spout is not supported: spout pipelines do not run here yet"
+
+
+def test_inspect_pipeline_text_shows_the_service_and_the_warnings() -> None:
+    from tusk.api.pps import PipelineInfo, PipelineState
+    from tusk.cli.pps_details import pipeline_details
+
+    spec = _spec(
+        service={"internal_port": 8000, "external_port": 30080},
+        parallelism_spec={"constant": 1},
+        pod_spec="{}",
+    )
+    info = PipelineInfo(
+        name="p",
+        version=1,
+        spec=spec.to_dict(),
+        salt="s",
+        spec_commit="c",
+        state=PipelineState.RUNNING,
+        created=0.0,
+        warnings=spec_warnings(spec),
+        service_url="http://127.0.0.1:30080",
+    )
+    text = pipeline_details(info)
+    assert "\nService: http://127.0.0.1:30080 (internal port 8000)\n" in text
+    assert "\nWarning: pod_spec is ignored here: workers are not pods\n" in text
+    assert text.index("Warning:") < text.index("Job Counts:")
