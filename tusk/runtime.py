@@ -52,6 +52,7 @@ class Settings:
     auth_token: str | None = None
     runtime: str = "auto"  # where user code runs: auto, bwrap, podman, docker or host
     network: bool = False  # sandboxes share the host's network (else loopback only)
+    service_host: str = "127.0.0.1"  # where service pipelines' external ports are published
     # Host names the server answers to besides loopback ones (TUSK_ALLOWED_HOSTS, comma-separated)
     allowed_hosts: tuple[str, ...] = ()
     max_parallelism: int | None = None  # workers per pipeline; default max(16, 4 per CPU)
@@ -87,6 +88,7 @@ class Settings:
             auth_token=env.get("TUSK_AUTH_TOKEN"),
             runtime=env.get("TUSK_RUNTIME"),
             network=_flag(env, "TUSK_SANDBOX_NETWORK"),
+            service_host=env.get("TUSK_SERVICE_HOST") or None,
             allowed_hosts=tuple(
                 h.strip() for h in env.get("TUSK_ALLOWED_HOSTS", "").split(",") if h.strip()
             )
@@ -209,7 +211,12 @@ class Engine:
         )
         self.code = CodeRuntime(check_choice(settings.runtime))
         self.runner = JobRunner(
-            self.ctx, self.executor, settings.object_url, self.code, network=settings.network
+            self.ctx,
+            self.executor,
+            settings.object_url,
+            self.code,
+            network=settings.network,
+            service_host=settings.service_host,
         )
         self.scheduler = Scheduler(self.ctx, self.executor, self.runner)
         self.trigger = Trigger(self.ctx)
@@ -230,6 +237,7 @@ class Engine:
             code_check=self.code.check,
             max_parallelism=settings.max_parallelism,
             git_check=self.git.check,
+            service_host=settings.service_host,
         )
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)

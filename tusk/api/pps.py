@@ -51,6 +51,7 @@ class PipelineState(StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
     FAILURE = "failure"
+    STANDBY = "standby"  # standby (or scale_down_threshold): no job to run, workers stopped
 
 
 # -- pipelines --------------------------------------------------------------------------------------
@@ -70,12 +71,14 @@ class PipelineInfo(Wire):
     input_summary: str = ""  # the INPUT column of list-pipeline
     datum_timeout_seconds: float | None = None
     job_timeout_seconds: float | None = None
+    # spec fields this server accepts but cannot honour, one line each (create-pipeline said so)
+    warnings: list[str] = Field(default_factory=list)
+    service_url: str = ""  # where a service pipeline answers (http://host:external_port)
 
 
 class PipelineCreated(PipelineInfo):
-    """The result of create/update-pipeline: the pipeline, plus warnings for the user."""
-
-    warnings: list[str] = Field(default_factory=list)
+    """The result of create/update-pipeline: the pipeline, plus warnings for the user (the
+    spec's own warnings and those about this create: the image, the parallelism, kept results)."""
 
 
 class PipelineSpecDoc(RootModel[dict[str, Any]]):

@@ -88,6 +88,10 @@ def pipeline_details(info: PipelineInfo) -> str:
     ]
     if (spec.get("egress") or {}).get("URL"):
         lines.append(f"Egress: {spec['egress']['URL']} ")
+    if info.service_url:
+        port = (spec.get("service") or {}).get("internal_port")
+        lines.append(f"Service: {info.service_url} (internal port {port})")
+    lines += [f"Warning: {w}" for w in info.warnings]
     counts = info.job_counts
     lines += ["Job Counts:", "".join(f"{s}: {counts.get(s, 0)}\t" for s in JOB_COUNT_STATES)]
     return "\n".join(lines) + "\n"

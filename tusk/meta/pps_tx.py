@@ -203,7 +203,12 @@ class PpsTx:
             skipped=skipped,
             processed=processed,
             failed=0,
+            reason="",
         )
+
+    def set_job_reason(self, pipeline: str, job_id: str, reason: str) -> None:
+        """Say why a job that has not started yet is waiting (inspect-job's Reason)."""
+        self._update_job(pipeline, job_id, reason=reason)
 
     def set_job_image(
         self, pipeline: str, job_id: str, image: str, image_digest: str, runtime: str

@@ -20,9 +20,11 @@ from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pps.executors.base import Executor
 from tusk.pps.scheduling.git import remote_head
-from tusk.pps.scheduling.scheduler import Scheduler
+from tusk.pps.scheduling.scheduler import Scheduler, idle_limit
+from tusk.pps.service import service_url
 from tusk.pps.spec import PipelineSpec
 from tusk.pps.spec.inputs import GitInput
+from tusk.pps.spec.support import check_supported, spec_warnings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -96,12 +98,14 @@ class PipelineService:
         code_check: Callable[[PipelineSpec], list[str]] | None = None,
         max_parallelism: int | None = None,
         git_check: Callable[[GitInput], object] = remote_head,
+        service_host: str = "127.0.0.1",
     ) -> None:
         """``code_check`` says what the server can tell about a spec's code (its image) and
         refuses specs that nothing here can run; ``git_check`` refuses a git input's URL that
         does not answer."""
         self.code_check = code_check
         self.git_check = git_check
+        self.service_host = service_host
         self.ctx = ctx
         self._max_parallelism = max_parallelism
         self.repos = repos
@@ -110,6 +114,7 @@ class PipelineService:
         self.scheduler = scheduler
         self.executor = executor
         self.lock = threading.RLock()
+        scheduler.start_pool = self._start_current_workers
 
     @property
     def max_parallelism(self) -> int:
@@ -117,8 +122,20 @@ class PipelineService:
         return self._max_parallelism or default_max_parallelism(self.executor)
 
     def start_workers(self, name: str, version: int, spec: PipelineSpec) -> None:
-        """Have the executor keep this pipeline version's workers, within the server's limit."""
+        """Have the executor keep this pipeline version's workers, within the server's limit
+        (a standby pipeline's start when it has a job: its loop asks for them)."""
+        if idle_limit(spec) == 0 or self.scheduler.is_scaled_down(name):
+            return
         start_workers(self.executor, name, version, spec, self.max_parallelism)
+
+    def _start_current_workers(self, name: str) -> None:
+        # called by the pipeline's loop before a job; no self.lock (delete waits for the loop)
+        with self.ctx.meta.transaction(write=False) as tx:
+            row = tx.get_pipeline(name)
+        if row is None or row.stopped:
+            return
+        spec = PipelineSpec.model_validate(json.loads(row.spec))
+        start_workers(self.executor, name, row.version, spec, self.max_parallelism)
 
     def _parallelism_warning(self, spec: PipelineSpec) -> str | None:
         asked = spec.worker_count(self.executor.capacity())
@@ -140,6 +157,7 @@ class PipelineService:
         spec = spec.normalized()
         name = spec.pipeline.name
         inputs = sorted(set(spec.input_repos()))
+        check_supported(spec)
         for leaf in spec.input.leaves() if spec.input else ():
             if leaf.git is not None:
                 self.git_check(leaf.git)  # a URL that does not answer is refused now, not later
@@ -237,7 +255,8 @@ class PipelineService:
         with self.ctx.meta.transaction() as tx:
             tx.update_pipeline(name, spec_commit=spec_commit)
         self.scheduler.add(name)
-        return PipelineCreated(**dict(self.inspect(name)), warnings=warnings)
+        info = self.inspect(name)
+        return PipelineCreated(**{**dict(info), "warnings": [*info.warnings, *warnings]})
 
     def _write_spec(
         self, name: str, spec: PipelineSpec, version: int, salt: str, stopped: bool
@@ -310,6 +329,8 @@ class PipelineService:
             input_summary=spec.input_shorthand(),
             datum_timeout_seconds=spec.datum_timeout_seconds,
             job_timeout_seconds=spec.job_timeout_seconds,
+            warnings=spec_warnings(spec),
+            service_url=service_url(spec, self.service_host),
         )
 
     def extract(self, name: str) -> PipelineSpecDoc:

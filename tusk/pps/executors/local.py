@@ -129,6 +129,8 @@ class LocalPool:
                     try:
                         res = w.run(task)
                     except WorkerDied as e:
+                        if self.cancelled.is_set():
+                            return  # killed by cancel (which restarts it) or close (which must not)
                         w.restart()
                         res = DatumResult(
                             task_id=task.task_id,

@@ -19,6 +19,7 @@ class InputState(StrEnum):
     READY = "ready"
     WAITING = "waiting"  # some input commit is still open
     FAILED = "failed"  # some input commit is a failed job's output
+    MISSING = "missing"  # some input commit was deleted
 
 
 def load_spec(ctx: PfsContext, spec_commit: str) -> tuple[PipelineSpec, dict[str, Any]]:
@@ -34,20 +35,23 @@ def load_spec(ctx: PfsContext, spec_commit: str) -> tuple[PipelineSpec, dict[str
 
 
 def input_state(ctx: PfsContext, pipeline: str, job_id: str) -> tuple[InputState, list[str]]:
-    """Whether the job can run now, and the names of its failed inputs."""
+    """Whether the job can run now, with the inputs that say why not: the failed (or deleted)
+    input repos, or the ``repo@commit`` of the open input commits it waits for."""
     with ctx.meta.transaction(write=False) as tx:
-        waiting, failed = False, []
+        waiting, failed, missing = [], [], []
         for repo, cid, _branch in tx.commit_provenance(pipeline, job_id):
             row = tx.get_commit(repo, cid)
             if row is None:
-                continue
-            if row.finished is None:
-                waiting = True
+                missing.append(f"{repo}@{cid}")
+            elif row.finished is None:
+                waiting.append(f"{repo}@{cid}")
             elif row.failed and repo != SPEC_REPO:
                 failed.append(repo)
+    if missing:
+        return InputState.MISSING, sorted(missing)
     if failed:
         return InputState.FAILED, sorted(set(failed))
-    return (InputState.WAITING if waiting else InputState.READY), []
+    return (InputState.WAITING if waiting else InputState.READY), sorted(waiting)
 
 
 def input_commits(

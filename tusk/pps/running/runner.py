@@ -36,8 +36,10 @@ class JobRunner:
         code: CodeRuntime,
         *,
         network: bool = False,
+        service_host: str = "127.0.0.1",
     ) -> None:
         self.ctx = ctx
+        self.service_host = service_host
         self.executor = executor
         self.code = code
         self.tasks = TaskBuilder(ctx, store_url, network=network)
@@ -62,6 +64,22 @@ class JobRunner:
         if provenance is None:
             return
         salt = str(doc["salt"])
+        if spec.service is not None:
+            from tusk.pps.service import serve
+
+            serve(
+                self.ctx,
+                self.executor,
+                self.tasks,
+                self.service_host,
+                pipeline,
+                job_id,
+                spec,
+                salt,
+                provenance,
+                cancelled,
+            )
+            return
         inputs = input_commits(self.ctx, pipeline, job_id)
         datums = enumerate_datums(spec.input, inputs, self.ctx.tree)
         hashes = [datum_hash(d, pipeline, salt) for d in datums]

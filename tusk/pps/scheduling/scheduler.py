@@ -3,25 +3,42 @@ once their input commits are finished; jobs left running by a killed server resu
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 import traceback
+from collections.abc import Callable
 
-from tusk.meta import JobFilter, JobRecord
+from tusk.api.pps import JobState, PipelineState
+from tusk.meta import JobFilter, JobRecord, PipelineRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.job_inputs import InputState
 from tusk.pps.running.output import settle_finished_output
 from tusk.pps.running.runner import JobRunner
+from tusk.pps.service import watch
+from tusk.pps.spec import PipelineSpec
 
 log = logging.getLogger("tusk.scheduler")
 POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+START_TRIES = 4  # failed attempts at starting a job (about 7 s of back-off) before it fails
 
 
 def backoff_seconds(failures: int) -> float:
     """The pause after ``failures`` failed steps in a row: 1 s, doubling, at most 30 s."""
     return min(MAX_BACKOFF_SECONDS, POLL_SECONDS * 2 ** max(0, failures - 1))
+
+
+def idle_limit(spec: PipelineSpec) -> float | None:
+    """How long the pipeline's workers stay up with no job to run: 0 for ``standby`` (and 2.x
+    ``autoscaling``), ``scale_down_threshold``, or None (they stay up)."""
+    if spec.service is not None or spec.spout is not None:
+        return None  # long-running code: its workers are its process
+    if spec.standby or spec.autoscaling:
+        return 0.0
+    return spec.scale_down_threshold_seconds
 
 
 class _Stalled(Exception):
@@ -31,10 +48,13 @@ class _Stalled(Exception):
 class PipelineLoop:
     """One pipeline's runner thread: takes its oldest unfinished job whose inputs are ready."""
 
-    def __init__(self, name: str, ctx: PfsContext, runner: JobRunner) -> None:
+    def __init__(self, name: str, ctx: PfsContext, runner: JobRunner, scheduler: Scheduler) -> None:
         self.name = name
         self.ctx = ctx
         self.runner = runner
+        self.scheduler = scheduler
+        self.idle_since: float | None = None  # monotonic time the loop last found nothing to run
+        self._spec: tuple[int, PipelineSpec] | None = None
         self.stop_event = threading.Event()
         self.cancel_job = threading.Event()
         self.current: str | None = None
@@ -51,6 +71,77 @@ class PipelineLoop:
             )
         return jobs[0] if jobs else None
 
+    def _note(self, job: JobRecord, reason: str) -> None:
+        """Say in the job (inspect-job's Reason) why it has not started yet."""
+        if job.state is JobState.STARTING and job.reason != reason:
+            with self.ctx.meta.transaction() as tx:
+                now = tx.get_job(self.name, job.id)
+                if now is not None and now.state is JobState.STARTING:
+                    tx.set_job_reason(self.name, job.id, reason)
+
+    def _note_stopped(self) -> None:
+        with self.ctx.meta.transaction(write=False) as tx:
+            jobs = tx.list_jobs(JobFilter(pipeline=self.name, unfinished=True))
+        for job in jobs:
+            self._note(
+                job,
+                f"waiting: pipeline {self.name} is stopped "
+                f"(start it with `tusk start-pipeline {self.name}`)",
+            )
+
+    def _is_service(self) -> bool:
+        with self.ctx.meta.transaction(write=False) as tx:
+            pipe = tx.get_pipeline(self.name)
+        return pipe is not None and self._spec_of(pipe).service is not None
+
+    def _supersede(self) -> None:
+        """A service job has newer input: stop it so the next job serves the new data."""
+        self.cancel_job.set()
+        self.scheduler.executor.cancel(self.name)
+
+    def _spec_of(self, pipe: PipelineRecord) -> PipelineSpec:
+        if self._spec is None or self._spec[0] != pipe.version:
+            self._spec = (pipe.version, PipelineSpec.model_validate(json.loads(pipe.spec)))
+        return self._spec[1]
+
+    def _idle(self) -> None:
+        """Nothing to run: stop the workers of a standby pipeline, or of one idle for its
+        ``scale_down_threshold``, and show the pipeline as ``standby``."""
+        now = time.monotonic()
+        if self.idle_since is None:
+            self.idle_since = now
+        with self.ctx.meta.transaction(write=False) as tx:
+            pipe = tx.get_pipeline(self.name)
+        if pipe is None:
+            return
+        if pipe.stopped:
+            self._note_stopped()
+            return
+        limit = idle_limit(self._spec_of(pipe))
+        if limit is None or now - self.idle_since < limit:
+            return
+        self.scheduler.scale_down(self.name)
+        self._set_state(PipelineState.RUNNING, PipelineState.STANDBY)
+
+    def _wake(self) -> None:
+        """A job is about to run: have the current version's workers (back from standby)."""
+        self.idle_since = None
+        self.scheduler.scale_up(self.name)
+        self._set_state(PipelineState.STANDBY, PipelineState.RUNNING)
+
+    def _set_state(self, old: PipelineState, new: PipelineState) -> None:
+        with self.ctx.meta.transaction(write=False) as tx:
+            pipe = tx.get_pipeline(self.name)
+        if pipe is None or pipe.state is not old:
+            return
+        with self.ctx.meta.transaction() as tx:
+            pipe = tx.get_pipeline(self.name)
+            # a stop, start or update in between wrote its own state: leave it
+            if pipe is None or pipe.stopped or pipe.state is not old:
+                return
+            tx.update_pipeline(self.name, state=new)
+        self.ctx.feed.publish("pipelines", self.name, new.value)
+
     def _loop(self) -> None:
         version = self.ctx.feed.version
         failures = 0  # steps in a row that failed or left their job unfinished
@@ -61,9 +152,9 @@ class PipelineLoop:
             except _Stalled as e:
                 log.warning("pipeline %s: job %s did not end; retrying later", self.name, e)
                 worked, stalled = False, True
-            except Exception:  # noqa: BLE001 - a bug must not kill the loop; the job restarts
+            except Exception as e:  # noqa: BLE001 - a bug must not kill the loop; the job restarts
                 log.error("pipeline %s: %s", self.name, traceback.format_exc())
-                self._count_restart()
+                self._count_restart(e)
                 worked, stalled = False, True
             if stalled:
                 # never a busy loop: the same error would come back at once
@@ -73,14 +164,22 @@ class PipelineLoop:
                 continue
             failures = 0
             if not worked:
+                self._idle()
                 version = self.ctx.feed.wait(version, POLL_SECONDS)
 
-    def _count_restart(self) -> None:
+    def _count_restart(self, error: Exception) -> None:
         if self.failed_job is None:
             return
         try:
             with self.ctx.meta.transaction() as tx:
                 tx.add_job_restart(self.name, self.failed_job)
+                job = tx.get_job(self.name, self.failed_job)
+            # a job that cannot even start (its workers, its image, its spec) fails, in bounded
+            # time, with the error: it never stays "starting" forever
+            if job is not None and job.state is JobState.STARTING and job.restarts >= START_TRIES:
+                self.runner.fail(
+                    self.name, job.id, f"the job could not start ({job.restarts} tries): {error}"
+                )
         except Exception:  # noqa: BLE001 - the store may be what failed; the loop backs off
             log.error("pipeline %s: %s", self.name, traceback.format_exc())
 
@@ -92,17 +191,36 @@ class PipelineLoop:
         self.failed_job = None
         if settle_finished_output(self.ctx, self.name, job_id):
             return True  # a crash came between finishing its output commit and marking it
-        state, failed = self.runner.input_state(self.name, job_id)
+        with self.ctx.meta.transaction(write=False) as tx:
+            output = tx.get_commit(self.name, job_id)
+        if output is None:
+            self.runner.fail(
+                self.name,
+                job_id,
+                "its output commit was deleted (delete-commit of one of its input commits)",
+                JobState.KILLED,
+            )
+            return True
+        state, which = self.runner.input_state(self.name, job_id)
         if state is InputState.WAITING:
+            self._note(job, f"waiting for input commit {', '.join(which)} to be finished")
             return False
         if state is InputState.FAILED:
-            self.runner.fail(self.name, job_id, f"input {', '.join(failed)} failed")
+            self.runner.fail(self.name, job_id, f"input {', '.join(which)} failed")
+            return True
+        if state is InputState.MISSING:
+            self.runner.fail(self.name, job_id, f"input commit {', '.join(which)} was deleted")
             return True
         self.current = self.failed_job = job_id
         self.cancel_job.clear()
+        self._wake()
+        served = threading.Event()
+        if self._is_service():
+            watch(self.ctx, self.name, job_id, served, self._supersede)
         try:
             self.runner.run(self.name, job_id, self.cancel_job)
         finally:
+            served.set()
             self.current = None
         self.failed_job = None
         if not self.stop_event.is_set() and not self.cancel_job.is_set():
@@ -133,6 +251,30 @@ class Scheduler:
         self.loops: dict[str, PipelineLoop] = {}
         self._lock = threading.Lock()
         self.running = False
+        # Starts the workers of a pipeline's current version (set by the PipelineService, which
+        # knows the server's limits); the loops call it before each job.
+        self.start_pool: Callable[[str], None] | None = None
+        self._scaled_down: set[str] = set()
+
+    def is_scaled_down(self, name: str) -> bool:
+        """True while the pipeline's workers are stopped for idleness (standby)."""
+        with self._lock:
+            return name in self._scaled_down
+
+    def scale_down(self, name: str) -> None:
+        """Stop an idle pipeline's workers; nobody starts them again until it has a job."""
+        with self._lock:
+            self._scaled_down.add(name)  # first, so a concurrent reconcile does not restart them
+        if name in self.executor.pipelines():
+            log.info("pipeline %s: idle, stopping its workers (standby)", name)
+            self.executor.drop_pool(name)
+
+    def scale_up(self, name: str) -> None:
+        """Have the workers of the pipeline's current version (started if it was idle)."""
+        with self._lock:
+            self._scaled_down.discard(name)
+        if self.start_pool is not None:
+            self.start_pool(name)
 
     def start(self) -> None:
         """Start a loop for every pipeline (resuming their unfinished jobs)."""
@@ -149,7 +291,7 @@ class Scheduler:
         with self._lock:
             if name in self.loops:
                 return
-            loop = PipelineLoop(name, self.ctx, self.runner)
+            loop = PipelineLoop(name, self.ctx, self.runner, self)
             self.loops[name] = loop
         loop.start()
 
@@ -157,6 +299,7 @@ class Scheduler:
         """Stop the loop of a pipeline and cancel its running datums."""
         with self._lock:
             loop = self.loops.pop(name, None)
+            self._scaled_down.discard(name)
         if loop is not None:
             loop.stop()
             self.executor.cancel(name)
@@ -175,6 +318,7 @@ class Scheduler:
         with self._lock:
             loops = list(self.loops.values())
             self.loops.clear()
+            self._scaled_down.clear()
         for loop in loops:
             loop.stop()
             if loop.current is not None:

@@ -175,6 +175,7 @@ class Service(SpecModel):
     external_port: int = 0
     ip: str | None = None  # 2.x
     type: str | None = None  # 2.x
+    annotations: dict[str, str] | None = None  # 2.x
 
 
 class ChunkSpec(SpecModel):
