@@ -25,12 +25,14 @@ from tusk.pps.executors.local import LocalExecutor
 from tusk.pps.faults import CRASH_POINTS
 from tusk.pps.jobs import JobService
 from tusk.pps.pipelines import PipelineService
+from tusk.pps.running.egress import EgressTargets
 from tusk.pps.running.image import CodeRuntime, check_choice
 from tusk.pps.running.runner import JobRunner
 from tusk.pps.scheduling.cron import CronTicker
 from tusk.pps.scheduling.lease import LeaderElection
 from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.pps.scheduling.trigger import Trigger
+from tusk.pps.secrets import SecretService, SecretVault
 from tusk.pps.spec import PipelineSpec
 from tusk.storage import open_object_store
 from tusk.worker.settings import WORKER_SETTINGS_ENV, basic_env
@@ -54,6 +56,8 @@ class Settings:
     # Host names the server answers to besides loopback ones (TUSK_ALLOWED_HOSTS, comma-separated)
     allowed_hosts: tuple[str, ...] = ()
     max_parallelism: int | None = None  # workers per pipeline; default max(16, 4 per CPU)
+    # Directories file:// egress may write under (TUSK_EGRESS_DIRS, colon-separated)
+    egress_dirs: tuple[str, ...] = ()
     crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.pps.faults)
 
     @classmethod
@@ -89,6 +93,7 @@ class Settings:
             )
             or None,
             max_parallelism=_positive_int("TUSK_MAX_PARALLELISM", max_parallelism),
+            egress_dirs=tuple(d for d in env.get("TUSK_EGRESS_DIRS", "").split(":") if d) or None,
             crash_at=_crash_points(env.get("TUSK_TEST_CRASH_AT", "")),
         )
 
@@ -180,8 +185,17 @@ class Engine:
             settings.executor, worker_env(os.environ, settings.object_url)
         )
         self.code = CodeRuntime(check_choice(settings.runtime))
+        # Secret values live in files under the server's home only (mode 0600, directory 0700).
+        self.secrets = SecretService(self.meta, SecretVault(settings.home / "secrets"))
+        self.egress = EgressTargets(settings.object_url, settings.egress_dirs)
         self.runner = JobRunner(
-            self.ctx, self.executor, settings.object_url, self.code, network=settings.network
+            self.ctx,
+            self.executor,
+            settings.object_url,
+            self.code,
+            network=settings.network,
+            secret_values=self.secrets.values,
+            egress=self.egress,
         )
         self.scheduler = Scheduler(self.ctx, self.executor, self.runner)
         self.trigger = Trigger(self.ctx)
@@ -192,12 +206,19 @@ class Engine:
             self.files,
             self.scheduler,
             self.executor,
-            code_check=self.code.check,
+            code_check=self._check_spec,
             max_parallelism=settings.max_parallelism,
         )
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)
         self._started = False
+
+    def _check_spec(self, spec: PipelineSpec) -> list[str]:
+        """Refuse what no job of ``spec`` could do here (a missing secret, an egress nothing
+        here can write); the warnings create-pipeline prints about its code."""
+        self.secrets.check_spec(spec)
+        self.egress.check(spec)
+        return self.code.check(spec)
 
     def start(self) -> None:
         """Take part in running the scheduler: whichever server holds the scheduler lease keeps

@@ -11,7 +11,6 @@ from tusk.meta import JobFilter, JobRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.job_inputs import InputState
-from tusk.pps.running.output import settle_finished_output
 from tusk.pps.running.runner import JobRunner
 
 log = logging.getLogger("tusk.scheduler")
@@ -90,7 +89,7 @@ class PipelineLoop:
             return False
         job_id = job.id
         self.failed_job = None
-        if settle_finished_output(self.ctx, self.name, job_id):
+        if self.runner.settle(self.name, job_id):
             return True  # a crash came between finishing its output commit and marking it
         state, failed = self.runner.input_state(self.name, job_id)
         if state is InputState.WAITING:

@@ -73,17 +73,33 @@ def visible_rootfs(rootfs: str, digest: str) -> str:
     return target
 
 
-def root_binds(rootfs: str) -> list[str]:
-    """Read-only binds of the image's top-level entries into the sandbox's fresh root."""
+def root_binds(rootfs: str, mounts: tuple[str, ...] = ()) -> list[str]:
+    """Read-only binds of the image's top-level entries into the sandbox's fresh root. A
+    directory holding one of ``mounts`` (secrets) is made in the sandbox's root instead, with
+    its entries bound one level down, so that the mount point can be made in it."""
+    return _binds(rootfs, "", mounts)
+
+
+def _binds(directory: str, inside: str, mounts: tuple[str, ...]) -> list[str]:
     args: list[str] = []
-    for name in sorted(os.listdir(rootfs)):
-        if name in _SKIP:
+    for name in sorted(os.listdir(directory)):
+        if not inside and name in _SKIP:
             continue
-        path = os.path.join(rootfs, name)
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), "/" + name]
+        path = os.path.join(directory, name)
+        target = f"{inside}/{name}"
+        if target in mounts:
+            continue  # the mount hides it
+        if any(m.startswith(target + "/") for m in mounts):
+            if os.path.islink(path) or not os.path.isdir(path):
+                raise ValueError(
+                    f"a secret's mount_path goes through {target}, which is not a directory in "
+                    "the image"
+                )
+            args += ["--dir", target, *_binds(path, target, mounts)]
+        elif os.path.islink(path):
+            args += ["--symlink", os.readlink(path), target]
         else:
-            args += ["--ro-bind", path, "/" + name]
+            args += ["--ro-bind", path, target]
     return args
 
 
@@ -93,10 +109,13 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     rootfs = mount_image(spec.image)
     uid, gid = resolve_user(spec.user or image.user, rootfs)
     host_uid = spec.sandbox_uid if os.geteuid() == 0 else os.geteuid()
-    dirs = SandboxDirs(scratch_root, host_uid if os.geteuid() == 0 else None)
+    mounts = spec.secret_mounts
+    binds = root_binds(visible_rootfs(rootfs, image.digest), mounts)
+    dirs = SandboxDirs(scratch_root, host_uid if os.geteuid() == 0 else None, mounts)
     exe = bwrap_executable()
     assert exe is not None
-    binds = root_binds(visible_rootfs(rootfs, image.digest))
+    for mount in mounts:
+        binds += ["--ro-bind", dirs.secret_dirs[mount], mount]
     argv = [
         exe,
         "--unshare-user",
