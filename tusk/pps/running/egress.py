@@ -143,7 +143,7 @@ class EgressTargets:
             for key, value in parse_qsl(store.query):
                 query.setdefault(key, value)
         target = urlunsplit(("s3", parts.netloc, parts.path, urlencode(query), ""))
-        s3 = S3ObjectStore.from_url(target, verify_bucket=False)
+        s3 = S3ObjectStore.from_url(target)  # the bucket must exist, even for no files
         return s3.client, s3.bucket, s3.prefix
 
 
