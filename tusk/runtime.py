@@ -58,6 +58,7 @@ class Settings:
     max_parallelism: int | None = None  # workers per pipeline; default max(16, 4 per CPU)
     # Directories file:// egress may write under (TUSK_EGRESS_DIRS, colon-separated)
     egress_dirs: tuple[str, ...] = ()
+    secrets_dir: Path | None = None  # where secret values live; default <home>/secrets
     crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.pps.faults)
 
     @classmethod
@@ -186,7 +187,9 @@ class Engine:
         )
         self.code = CodeRuntime(check_choice(settings.runtime))
         # Secret values live in files under the server's home only (mode 0600, directory 0700).
-        self.secrets = SecretService(self.meta, SecretVault(settings.home / "secrets"))
+        self.secrets = SecretService(
+            self.meta, SecretVault(settings.secrets_dir or settings.home / "secrets")
+        )
         self.egress = EgressTargets(settings.object_url, settings.egress_dirs)
         self.runner = JobRunner(
             self.ctx,
