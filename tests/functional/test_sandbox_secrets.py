@@ -12,7 +12,7 @@ import pytest
 from conftest import Pps, atom
 
 from tusk.pfs.context import SPEC_REPO
-from tusk.testing.images import build_tiny_image
+from tusk.testing.images import build_python_image, build_tiny_image
 
 VALUE = "s3cr3t-b2f1d9"
 
@@ -77,5 +77,29 @@ def test_a_datum_reads_its_secret_from_env_and_read_only_files(
         job_json = pps.engine.jobs.inspect(job.id, "p").model_dump_json()
         for text in [*logs, spec, job_json]:
             assert VALUE not in text
+    finally:
+        pps.close()
+
+
+def test_a_mount_path_through_a_symbolic_link_of_the_image(tmp_path: Path) -> None:
+    """Debian images make /var/run a link to /run: the secret appears where the link leads."""
+    image = build_python_image()
+    pps = Pps(tmp_path / "home", runtime="bwrap")
+    try:
+        pps.engine.secrets.create(
+            json.dumps({"metadata": {"name": "tok"}, "stringData": {"token": VALUE}})
+        )
+        pps.repo("in")
+        pps.put("in", {"/a": "1"})
+        script = "cat /var/run/tok/token > /pfs/out/via-link; cat /run/tok/token > /pfs/out/real"
+        pps.create(
+            "p",
+            atom("in"),
+            ["sh", "-c", script],
+            transform={"image": image, "secrets": [{"name": "tok", "mount_path": "/var/run/tok"}]},
+        )
+        (job,) = pps.wait_jobs("p", 1, timeout=120)
+        assert job.state == "success", job.reason
+        assert pps.tree("p") == {"/via-link": VALUE.encode(), "/real": VALUE.encode()}
     finally:
         pps.close()

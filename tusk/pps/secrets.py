@@ -56,6 +56,8 @@ def _document(text: str, source: str) -> dict[str, Any]:
     the values."""
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise _bad_manifest(source, "the manifest is nested too deeply") from None
     except json.JSONDecodeError as e:
         if text.lstrip().startswith("{"):
             raise _bad_manifest(
@@ -67,6 +69,8 @@ def _document(text: str, source: str) -> dict[str, Any]:
             mark = getattr(ye, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
             raise _bad_manifest(source, f"not valid JSON or YAML{where}") from None
+        except (ValueError, TypeError, RecursionError):  # e.g. a date that does not exist
+            raise _bad_manifest(source, "not valid JSON or YAML") from None
     if not isinstance(doc, dict):
         raise _bad_manifest(source, "the manifest is not an object")
     return doc

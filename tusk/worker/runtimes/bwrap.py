@@ -80,6 +80,32 @@ def root_binds(rootfs: str, mounts: tuple[str, ...] = ()) -> list[str]:
     return _binds(rootfs, "", mounts)
 
 
+def resolve_in_image(rootfs: str, path: str) -> str:
+    """``path`` with the image's symbolic links followed inside the image (``/var/run/x`` is
+    ``/run/x`` in Debian images), as a container runtime resolves a mount's destination."""
+    parts = [p for p in path.split("/") if p]
+    done: list[str] = []
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if done:
+                done.pop()
+            continue
+        host = os.path.join(rootfs, *done, name)
+        if not os.path.islink(host):
+            done.append(name)
+            continue
+        hops += 1
+        if hops > 40:
+            raise ValueError(f"too many symbolic links in {path} in the image")
+        target = os.readlink(host)
+        if target.startswith("/"):
+            done = []
+        parts = [p for p in target.split("/") if p and p != "."] + parts
+    return "/" + "/".join(done)
+
+
 def _binds(directory: str, inside: str, mounts: tuple[str, ...]) -> list[str]:
     args: list[str] = []
     for name in sorted(os.listdir(directory)):
@@ -109,13 +135,14 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     rootfs = mount_image(spec.image)
     uid, gid = resolve_user(spec.user or image.user, rootfs)
     host_uid = spec.sandbox_uid if os.geteuid() == 0 else os.geteuid()
-    mounts = spec.secret_mounts
-    binds = root_binds(visible_rootfs(rootfs, image.digest), mounts)
-    dirs = SandboxDirs(scratch_root, host_uid if os.geteuid() == 0 else None, mounts)
+    visible = visible_rootfs(rootfs, image.digest)
+    mounts = {m: resolve_in_image(visible, m) for m in spec.secret_mounts}
+    binds = root_binds(visible, tuple(mounts.values()))
+    dirs = SandboxDirs(scratch_root, host_uid if os.geteuid() == 0 else None, spec.secret_mounts)
     exe = bwrap_executable()
     assert exe is not None
-    for mount in mounts:
-        binds += ["--ro-bind", dirs.secret_dirs[mount], mount]
+    for mount, target in mounts.items():
+        binds += ["--ro-bind", dirs.secret_dirs[mount], target]
     argv = [
         exe,
         "--unshare-user",
