@@ -112,6 +112,8 @@ def test_values_live_only_in_the_servers_secret_files(pps: Pps, client: Client) 
             "stringData.k is not a string",
         ),
         (json.dumps({"metadata": {"name": "x"}}), "the secret has no data"),
+        (json.dumps({"metadata": {"name": "x"}, "stringData": {"..": VALUE}}), "invalid key '..'"),
+        (json.dumps({"metadata": {"name": "x"}, "stringData": {"a/b": VALUE}}), "invalid key"),
     ],
 )
 def test_bad_manifests_are_refused_without_echoing_values(

@@ -105,7 +105,12 @@ def parse_manifest(text: str, source: str = "secret") -> tuple[SecretRecord, dic
         if not isinstance(part, dict):
             raise _bad_manifest(source, f"{field} must be an object of key: value")
         for key, value in part.items():
-            if not isinstance(key, str) or len(key) > 253 or not _KEY.match(key):
+            if (
+                not isinstance(key, str)
+                or len(key) > 253
+                or not _KEY.match(key)
+                or key in (".", "..")
+            ):
                 raise _bad_manifest(
                     source,
                     f"invalid key {str(key)[:60]!r} in {field}",

@@ -88,6 +88,7 @@ class SandboxDirs:
             return
         for path, keys in files.items():
             directory = self.secret_dirs[path]
+            os.chmod(directory, 0o700)  # writable for a worker that is not root, for a moment
             for name in os.listdir(directory):
                 if name not in keys:
                     os.unlink(os.path.join(directory, name))
@@ -100,6 +101,7 @@ class SandboxDirs:
                     if self.owner is not None:
                         os.fchown(fd, self.owner, self.owner)
                     f.write(base64.b64decode(value))
+            os.chmod(directory, 0o500)
         self._secrets_written = {p: dict(k) for p, k in files.items()}
 
     def open_log(self) -> int:
