@@ -287,7 +287,7 @@ def check_secret_entry(
         )
     if mount_path is not None:
         path = os.path.normpath(mount_path) if mount_path else ""
-        if not path.startswith("/") or path == "/":
+        if not path.startswith("/") or path == "/" or "\x00" in path:
             raise InvalidSpec(
                 f"{where}.mount_path {mount_path!r} is not an absolute directory",
                 hint='use a directory such as "/var/secrets/<name>"',

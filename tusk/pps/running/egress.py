@@ -51,7 +51,12 @@ def egress_url(spec: PipelineSpec) -> str | None:
         url = str(egress.object_storage.get("url") or "")
     if not url:
         raise InvalidSpec("egress names no URL", hint='set "egress": {"URL": "s3://bucket/prefix"}')
-    scheme = urlsplit(url).scheme
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # e.g. an unclosed [ in the host
+        raise InvalidSpec(
+            f"egress URL {url!r} is not a URL", hint="use s3://bucket/prefix"
+        ) from None
     if scheme not in SCHEMES:
         raise InvalidSpec(
             f"egress URL {url} has scheme {scheme or '(none)'!r}, which tusk cannot write",
