@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tusk.errors import InvalidArgument
+from tusk.errors import InvalidArgument, InvalidSpec
 from tusk.meta import lease_for, open_metadata_store
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import SPEC_REPO, PfsContext
@@ -221,7 +221,14 @@ class Engine:
         here can write); the warnings create-pipeline prints about its code."""
         self.secrets.check_spec(spec)
         self.egress.check(spec)
-        return self.code.check(spec)
+        warnings = self.code.check(spec)
+        if self.code.name() == "host" and any(s.mount_path for s in spec.transform.secrets):
+            raise InvalidSpec(
+                "secrets with a mount_path need a sandbox, and this server runs pipelines on "
+                "the host (TUSK_RUNTIME=host)",
+                hint="use env_var and key, or run the server with a sandboxed runtime",
+            )
+        return warnings
 
     def start(self) -> None:
         """Take part in running the scheduler: whichever server holds the scheduler lease keeps

@@ -158,6 +158,13 @@ def test_create_pipeline_refuses_missing_secrets_and_keys_and_bad_entries(
         assert problem in e.value.message, e.value.message
     assert pps.engine.pipelines.list() == []
 
+    # this engine runs pipelines on the host, where nothing can be mounted
+    with pytest.raises(InvalidSpec) as host:
+        pps.create(
+            "p", atom("in"), ["true"], transform={"secrets": [{"name": "db", "mount_path": "/s"}]}
+        )
+    assert "need a sandbox" in host.value.message and "TUSK_RUNTIME=host" in host.value.message
+
     # over HTTP the missing secret is a 404 naming it
     spec = {
         "pipeline": {"name": "q"},
