@@ -378,12 +378,15 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
                 assert name in THIRD_PARTY_ENV, f"{container['name']}: who reads {name}?"
     tuskd_env = _env(_tuskd(ALL_OBJECTS)["spec"]["template"]["spec"]["containers"][0])
     # optional: a deployed tuskd has a token, so it answers to any host name it is given; the
-    # sandbox network and the parallelism limit have defaults; crash points are for tests only
+    # sandbox network and the parallelism limit have defaults; crash points are for tests only;
+    # file:// egress is off unless allowed, and secrets default to a directory under TUSK_HOME
     optional = {
         "TUSK_SANDBOX_NETWORK",
         "TUSK_ALLOWED_HOSTS",
         "TUSK_MAX_PARALLELISM",
         "TUSK_TEST_CRASH_AT",
+        "TUSK_EGRESS_DIRS",
+        "TUSK_SECRETS_DIR",
     }
     assert read <= set(tuskd_env) | optional
     assert "TUSK_TEST_CRASH_AT" not in tuskd_env
