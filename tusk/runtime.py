@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tusk.errors import InvalidArgument
+from tusk.errors import InvalidArgument, InvalidSpec
 from tusk.meta import lease_for, open_metadata_store
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import SPEC_REPO, PfsContext
@@ -25,6 +25,7 @@ from tusk.pps.executors.local import LocalExecutor
 from tusk.pps.faults import CRASH_POINTS
 from tusk.pps.jobs import JobService
 from tusk.pps.pipelines import PipelineService
+from tusk.pps.running.egress import EgressTargets
 from tusk.pps.running.image import CodeRuntime, check_choice
 from tusk.pps.running.runner import JobRunner
 from tusk.pps.scheduling.cron import CronTicker
@@ -32,6 +33,7 @@ from tusk.pps.scheduling.git import GitPoller
 from tusk.pps.scheduling.lease import LeaderElection
 from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.pps.scheduling.trigger import Trigger
+from tusk.pps.secrets import SecretService, SecretVault
 from tusk.pps.spec import PipelineSpec
 from tusk.storage import open_object_store
 from tusk.worker.settings import WORKER_SETTINGS_ENV, basic_env
@@ -58,6 +60,9 @@ class Settings:
     max_parallelism: int | None = None  # workers per pipeline; default max(16, 4 per CPU)
     git_poll_seconds: float = 60.0  # how often git inputs are asked for new commits
     git_file_urls: bool = False  # git inputs may read file:// repositories on this machine
+    # Directories file:// egress may write under (TUSK_EGRESS_DIRS, colon-separated)
+    egress_dirs: tuple[str, ...] = ()
+    secrets_dir: Path | None = None  # where secret values live; default <home>/secrets
     crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.pps.faults)
 
     @classmethod
@@ -96,6 +101,7 @@ class Settings:
             max_parallelism=_positive_int("TUSK_MAX_PARALLELISM", max_parallelism),
             git_poll_seconds=_seconds("TUSK_GIT_POLL_SECONDS", env.get("TUSK_GIT_POLL_SECONDS")),
             git_file_urls=_yes("TUSK_GIT_ALLOW_FILE_URLS", env.get("TUSK_GIT_ALLOW_FILE_URLS")),
+            egress_dirs=tuple(d for d in env.get("TUSK_EGRESS_DIRS", "").split(":") if d) or None,
             crash_at=_crash_points(env.get("TUSK_TEST_CRASH_AT", "")),
         )
 
@@ -210,6 +216,11 @@ class Engine:
             settings.executor, worker_env(os.environ, settings.object_url)
         )
         self.code = CodeRuntime(check_choice(settings.runtime))
+        # Secret values live in files under the server's home only (mode 0600, directory 0700).
+        self.secrets = SecretService(
+            self.meta, SecretVault(settings.secrets_dir or settings.home / "secrets")
+        )
+        self.egress = EgressTargets(settings.object_url, settings.egress_dirs)
         self.runner = JobRunner(
             self.ctx,
             self.executor,
@@ -217,6 +228,8 @@ class Engine:
             self.code,
             network=settings.network,
             service_host=settings.service_host,
+            secret_values=self.secrets.values,
+            egress=self.egress,
         )
         self.scheduler = Scheduler(self.ctx, self.executor, self.runner)
         self.trigger = Trigger(self.ctx)
@@ -234,7 +247,7 @@ class Engine:
             self.files,
             self.scheduler,
             self.executor,
-            code_check=self.code.check,
+            code_check=self._check_spec,
             max_parallelism=settings.max_parallelism,
             git_check=self.git.check,
             service_host=settings.service_host,
@@ -242,6 +255,20 @@ class Engine:
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)
         self._started = False
+
+    def _check_spec(self, spec: PipelineSpec) -> list[str]:
+        """Refuse what no job of ``spec`` could do here (a missing secret, an egress nothing
+        here can write); the warnings create-pipeline prints about its code."""
+        self.secrets.check_spec(spec)
+        self.egress.check(spec)
+        warnings = self.code.check(spec)
+        if self.code.name() == "host" and any(s.mount_path for s in spec.transform.secrets):
+            raise InvalidSpec(
+                "secrets with a mount_path need a sandbox, and this server runs pipelines on "
+                "the host (TUSK_RUNTIME=host)",
+                hint="use env_var and key, or run the server with a sandboxed runtime",
+            )
+        return warnings
 
     def start(self) -> None:
         """Take part in running the scheduler: whichever server holds the scheduler lease keeps

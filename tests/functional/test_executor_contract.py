@@ -5,7 +5,9 @@ cannot start fails the Ray tests."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -207,7 +209,23 @@ class ExecutorContract:
             assert tasks.output(r) == {"/a.txt": tasks.data}
             assert [line for _, s, line in r.logs if s == "stdout"] == [TINY_ENV["GREETING"]]
 
-    def test_datums_go_to_whichever_worker_is_free(self, executor: Executor, tasks: Tasks) -> None:
+    def test_secrets_and_err_cmd_reach_the_worker(self, executor: Executor, tasks: Tasks) -> None:
+        """Secret values travel in the task (never in argv or logs); err_cmd recovers a datum."""
+        image = build_tiny_image()
+        self.pool(executor, 1)
+        value = "v4lue-9c1e"
+        script = 'printf %s "$TOKEN" > /pfs/out/env; cat /run/s/token > /pfs/out/file; exit 4'
+        task = dataclasses.replace(
+            tasks.task(0, ["sh", "-c", script], runtime="bwrap", image=image),
+            secret_env={"TOKEN": value},
+            secret_files={"/run/s": {"token": base64.b64encode(value.encode()).decode()}},
+            err_cmd=("sh", "-c", 'test -n "$TOKEN" && test "$(cat /pfs/out/file)" = "$TOKEN"'),
+        )
+        assert value not in repr(task)
+        [result] = executor.run(PIPELINE, [task])
+        assert (result.ok, result.recovered, result.exit_code) == (False, True, 4), result.reason
+        assert value not in repr(result.to_json())
+
         names = self.pool(executor, 2)
         quick = ["sh", "-c", "sleep 0.2"]
         batch = [tasks.task(0, ["sleep", "4"])] + [tasks.task(i, quick) for i in range(1, 6)]

@@ -34,6 +34,7 @@ from tusk.meta import (
     MetadataStore,
     PipelineRecord,
     RepoRow,
+    SecretRecord,
 )
 from tusk.meta import schema as s
 
@@ -418,7 +419,7 @@ class MetadataContract:
             assert tx.get_job("edges", _id(9)) is None
         with meta.transaction() as tx:
             tx.start_job("other", _id(1), started=5.0, total=4, skipped=1, processed=1)
-            tx.set_job_counters("other", _id(1), JobCounters(processed=2, bytes_up=7))
+            tx.set_job_counters("other", _id(1), JobCounters(processed=2, bytes_up=7, recovered=3))
             tx.add_job_restart("other", _id(1))
             assert tx.end_job("other", _id(1), JobState.KILLED, 9.0, "stopped")
             assert not tx.end_job("other", _id(1), JobState.SUCCESS, 10.0)  # ended already
@@ -438,6 +439,7 @@ class MetadataContract:
                 7,
                 1,
             )
+            assert job.recovered == 3 and job.counters.recovered == 3
         with meta.transaction() as tx:
             tx.insert_datums([_datum("edges", 1, 0)])
             tx.delete_job("edges", _id(1))
@@ -548,6 +550,25 @@ class MetadataContract:
             tx.rollback()
         with meta.transaction(write=False) as tx:
             assert tx.get_repo("gone") is None
+
+    # -- secrets -----------------------------------------------------------------------------
+    def test_secrets_keep_names_types_and_key_names(self, meta: MetadataStore) -> None:
+        with meta.transaction() as tx:
+            tx.insert_secret(SecretRecord("db-creds", "Opaque", 5.0, ("password", "user")))
+            tx.insert_secret(SecretRecord("api.token", "kubernetes.io/basic-auth", 6.0))
+            with pytest.raises(AlreadyExists):
+                tx.insert_secret(SecretRecord("db-creds", "Opaque", 7.0))
+        with meta.transaction(write=False) as tx:
+            assert tx.get_secret("db-creds") == SecretRecord(
+                "db-creds", "Opaque", 5.0, ("password", "user")
+            )
+            assert [r.name for r in tx.list_secrets()] == ["api.token", "db-creds"]
+            assert tx.get_secret("nope") is None
+        with meta.transaction() as tx:
+            assert tx.delete_secret("db-creds")
+            assert not tx.delete_secret("db-creds")
+        with meta.transaction(write=False) as tx:
+            assert [r.name for r in tx.list_secrets()] == ["api.token"]
 
     # -- settings ----------------------------------------------------------------------------
     def test_settings_and_schema_version(self, meta: MetadataStore) -> None:

@@ -379,7 +379,8 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
     tuskd_env = _env(_tuskd(ALL_OBJECTS)["spec"]["template"]["spec"]["containers"][0])
     # optional: a deployed tuskd has a token, so it answers to any host name it is given; the
     # sandbox network, the service host and the parallelism limit have defaults; crash points
-    # are for tests only
+    # are for tests only; file:// egress is off unless allowed, and secrets default to a
+    # directory under TUSK_HOME
     optional = {
         "TUSK_SANDBOX_NETWORK",
         "TUSK_SERVICE_HOST",
@@ -388,6 +389,8 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
         "TUSK_GIT_POLL_SECONDS",
         "TUSK_GIT_ALLOW_FILE_URLS",
         "TUSK_TEST_CRASH_AT",
+        "TUSK_EGRESS_DIRS",
+        "TUSK_SECRETS_DIR",
     }
     assert read <= set(tuskd_env) | optional
     assert "TUSK_TEST_CRASH_AT" not in tuskd_env

@@ -17,6 +17,7 @@ class JobState(StrEnum):
 
     STARTING = "starting"
     RUNNING = "running"
+    EGRESS = "egress"  # 2.x JOB_EGRESSING: the output commit is finished and being copied out
     SUCCESS = "success"
     FAILURE = "failure"
     KILLED = "killed"
@@ -38,11 +39,17 @@ class DatumState(StrEnum):
     SUCCESS = "success"
     SKIPPED = "skipped"
     FAILED = "failed"
+    RECOVERED = "recovered"  # 2.x: cmd failed, err_cmd exited 0; no output, the job goes on
 
     @property
     def done(self) -> bool:
         """True when the datum's output is there (processed now or reused from earlier)."""
         return self in (DatumState.SUCCESS, DatumState.SKIPPED)
+
+    @property
+    def settled(self) -> bool:
+        """True when the datum needs no more tries: its output is there, or it was recovered."""
+        return self.done or self is DatumState.RECOVERED
 
 
 class PipelineState(StrEnum):
@@ -133,6 +140,7 @@ class JobInfo(Wire):
     seconds_upload: float = 0.0
     restarts: int = 0
     reason: str = ""
+    recovered: int = 0  # datums whose err_cmd recovered them (2.x)
     image: str = ""  # the image reference the job ran
     image_digest: str = ""  # its digest when the job started ("" in host mode)
     runtime: str = ""  # bwrap, podman, docker, or host (unsandboxed, chosen by the operator)

@@ -42,7 +42,8 @@ def job_row(job: JobInfo) -> tuple[str, ...]:
         ago(from_timestamp(job.started)),
         human_duration(duration) if duration is not None else "-",
         str(job.restarts),
-        f"{job.processed} + {job.skipped} / {job.total}",
+        f"{job.processed} + {job.skipped} / {job.total}"
+        + (f" ({job.recovered} recovered)" if job.recovered else ""),
         bytes_size(job.bytes_down),
         bytes_size(job.bytes_up),
         job.state,
@@ -109,8 +110,7 @@ def delete_job(job_id: str, pipeline: str) -> None:
     client().delete_job(job_id, pipeline=pipeline or None)
 
 
-# -- datums -------------------------------------------------------------------------------------
-_ENDED = (DatumState.SUCCESS, DatumState.SKIPPED, DatumState.FAILED)
+_ENDED = (DatumState.SUCCESS, DatumState.SKIPPED, DatumState.FAILED, DatumState.RECOVERED)
 
 
 def _datum_time(d: DatumInfo) -> str:
@@ -152,7 +152,7 @@ def inspect_datum(job_id: str, datum_id: str, pipeline: str, raw: bool) -> None:
     state = d.state.upper() if d.state in _ENDED else "STARTING"
     w = TabWriter(20, 1, 3)
     w.write(f"ID\t{d.id}\nJob ID\t{d.job_id}\nState\t{state}\n")
-    if d.state is DatumState.FAILED and d.reason:
+    if d.state in (DatumState.FAILED, DatumState.RECOVERED) and d.reason:
         w.write(f"Reason\t{d.reason}\n")
     w.write(f"Data Downloaded\t{bytes_size(d.bytes_down)}\n")
     w.write(f"Data Uploaded\t{bytes_size(d.bytes_up)}\n")

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "tusk.cli.pipeline_cmds",
     "tusk.cli.job_cmds",
     "tusk.cli.worker_cmds",
+    "tusk.cli.secret_cmds",
 )
 
 
@@ -53,11 +54,20 @@ def report(err: TuskError) -> int:
     return err.exit_code
 
 
+def two_word(argv: list[str]) -> list[str]:
+    """pachctl 2.x's spelling ``create secret ...`` as the command ``create-secret ...``, for the
+    commands that exist under the joined name."""
+    if len(argv) >= 2 and f"{argv[0]}-{argv[1]}" in cli.commands and argv[0] not in cli.commands:
+        return [f"{argv[0]}-{argv[1]}", *argv[2:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> None:
     name = os.path.basename(sys.argv[0])
     prog = name if name in ("tusk", "pachctl") else "tusk"
     try:
-        rv = cli.main(args=argv, prog_name=prog, standalone_mode=False)
+        args = two_word(sys.argv[1:] if argv is None else argv)
+        rv = cli.main(args=args, prog_name=prog, standalone_mode=False)
     except TuskError as err:
         sys.exit(report(err))
     except click.exceptions.Abort:

@@ -130,6 +130,7 @@ def job_details(job: JobInfo) -> str:
         f"Failed: {job.failed}",
         f"Skipped: {job.skipped}",
         f"Total: {job.total}",
+        f"Recovered: {job.recovered}",
         f"Data Downloaded: {bytes_size(job.bytes_down)}",
         f"Data Uploaded: {bytes_size(job.bytes_up)}",
         f"Download Time: {human_duration(job.seconds_download)}",

@@ -123,3 +123,7 @@ class Client:
     flush_commit = _pps(PpsClient.flush_commit)
     flush_job = _pps(PpsClient.flush_job)
     list_worker = _pps(PpsClient.list_worker)
+    create_secret = _pps(PpsClient.create_secret)
+    list_secret = _pps(PpsClient.list_secret)
+    inspect_secret = _pps(PpsClient.inspect_secret)
+    delete_secret = _pps(PpsClient.delete_secret)

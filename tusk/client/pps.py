@@ -17,6 +17,7 @@ from tusk.api.pps import (
     PipelineSpecDoc,
     WorkerInfo,
 )
+from tusk.api.secrets import CreateSecret, SecretInfo
 from tusk.client.http import Http, clean
 
 CommitRef = tuple[str, str]  # (repo, commit id or branch)
@@ -156,3 +157,22 @@ class PpsClient:
     def list_worker(self, pipeline: str | None = None) -> list[WorkerInfo]:
         """The workers of every pipeline (or of one)."""
         return self._http.get("/workers", list[WorkerInfo], pipeline=pipeline)
+
+    # -- secrets -----------------------------------------------------------------------------
+    def create_secret(self, manifest: str, *, source: str = "secret") -> SecretInfo:
+        """Create a secret from a Kubernetes Secret manifest (JSON or YAML text); the answer
+        names its keys, never its values."""
+        body = CreateSecret(manifest=manifest, source=source)
+        return self._http.post("/secrets", body, SecretInfo)
+
+    def list_secret(self) -> list[SecretInfo]:
+        """Every secret, by name."""
+        return self._http.get("/secrets", list[SecretInfo])
+
+    def inspect_secret(self, name: str) -> SecretInfo:
+        """One secret: its name, type, creation time and key names."""
+        return self._http.get(f"/secrets/{name}", SecretInfo)
+
+    def delete_secret(self, name: str) -> None:
+        """Delete a secret."""
+        self._http.send("DELETE", f"/secrets/{name}")

@@ -11,6 +11,7 @@ from tusk.meta.pps_records import (
     LogFilter,
     LogRecord,
     PipelineRecord,
+    SecretRecord,
 )
 from tusk.meta.store import BranchRow, CommitRow, MetadataStore, RepoRow, Tx, open_metadata_store
 
@@ -29,6 +30,7 @@ __all__ = [
     "MetadataStore",
     "PipelineRecord",
     "RepoRow",
+    "SecretRecord",
     "Tx",
     "lease_for",
     "open_metadata_store",

@@ -36,6 +36,7 @@ class JobCounters:
     seconds_download: float = 0.0
     seconds_process: float = 0.0
     seconds_upload: float = 0.0
+    recovered: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class JobRecord:
     seconds_upload: float = 0.0
     restarts: int = 0
     reason: str = ""
+    recovered: int = 0
     image: str = ""
     image_digest: str = ""
     runtime: str = ""
@@ -76,6 +78,7 @@ class JobRecord:
             self.seconds_download,
             self.seconds_process,
             self.seconds_upload,
+            self.recovered,
         )
 
 
@@ -160,3 +163,13 @@ class LogFilter:
     job_id: str | None = None
     datum_prefix: str | None = None
     after: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRecord:
+    """A secret as the metadata store knows it: its name, type and key names (no values)."""
+
+    name: str
+    type: str
+    created: float
+    keys: tuple[str, ...] = ()

@@ -4,6 +4,7 @@ logs, as the typed records of :mod:`tusk.meta.pps_records` (the PFS half is in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from enum import StrEnum
@@ -25,6 +26,7 @@ from tusk.meta.pps_records import (
     LogFilter,
     LogRecord,
     PipelineRecord,
+    SecretRecord,
 )
 
 _BATCH = 500  # values per IN (...) query: below every dialect's parameter limit
@@ -236,6 +238,19 @@ class PpsTx:
             values["reason"] = reason
         return bool(self.c.execute(update(j).where(cond).values(**values)).rowcount)
 
+    def begin_egress(self, pipeline: str, job_id: str) -> bool:
+        """Mark a job that has not ended as copying its output out (``egress``); False if it
+        had ended."""
+        j = s.jobs
+        cond = and_(
+            j.c.pipeline == pipeline,
+            j.c.id == job_id,
+            j.c.state.not_in([str(x) for x in TERMINAL_JOB_STATES]),
+        )
+        return bool(
+            self.c.execute(update(j).where(cond).values(state=str(JobState.EGRESS))).rowcount
+        )
+
     def add_job_restart(self, pipeline: str, job_id: str) -> None:
         """Count one restart of the job (its loop failed and took it up again)."""
         j = s.jobs
@@ -374,3 +389,42 @@ class PpsTx:
         if where.datum_prefix:
             q = q.where(lg.c.datum_id.startswith(where.datum_prefix))
         return [_record(LogRecord, r) for r in self.c.execute(q).mappings()]
+
+    # -- secrets -----------------------------------------------------------------------------
+    def insert_secret(self, record: SecretRecord) -> None:
+        """Add a secret; AlreadyExists when one of that name exists."""
+        try:
+            with self.c.begin_nested():
+                self.c.execute(
+                    s.secrets.insert().values(
+                        name=record.name,
+                        type=record.type,
+                        created=record.created,
+                        keys=json.dumps(list(record.keys)),
+                    )
+                )
+        except IntegrityError:
+            raise AlreadyExists(f"secret {record.name} already exists") from None
+
+    def get_secret(self, name: str) -> SecretRecord | None:
+        """One secret, if it exists."""
+        r = self.c.execute(select(s.secrets).where(s.secrets.c.name == name)).mappings().first()
+        return _secret(r) if r else None
+
+    def list_secrets(self) -> list[SecretRecord]:
+        """Every secret, by name."""
+        q = select(s.secrets).order_by(s.secrets.c.name)
+        return [_secret(r) for r in self.c.execute(q).mappings()]
+
+    def delete_secret(self, name: str) -> bool:
+        """Remove a secret; False when there was none."""
+        return bool(self.c.execute(delete(s.secrets).where(s.secrets.c.name == name)).rowcount)
+
+
+def _secret(mapping: Any) -> SecretRecord:
+    return SecretRecord(
+        name=mapping["name"],
+        type=mapping["type"],
+        created=mapping["created"],
+        keys=tuple(json.loads(mapping["keys"])),
+    )

@@ -21,7 +21,7 @@ metadata = MetaData()
 
 # The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
 # for humans. Change the schema here and in a new revision together; a test checks they agree.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 settings = Table(
     "settings",
@@ -138,6 +138,8 @@ jobs = Table(
     Column("seconds_upload", Float, nullable=False, default=0.0),
     Column("restarts", Integer, nullable=False, default=0),
     Column("reason", Text, nullable=False, default=""),
+    # datums whose err_cmd recovered them (2.x): not failed, their output left out
+    Column("recovered", Integer, nullable=False, default=0, server_default="0"),
     # code provenance: the image the job ran, its digest, and the runtime that ran it
     Column("image", Text, nullable=False, default="", server_default=""),
     Column("image_digest", Text, nullable=False, default="", server_default=""),
@@ -192,3 +194,14 @@ logs = Table(
 )
 Index("ix_logs_pipeline", logs.c.pipeline, logs.c.pk)
 Index("ix_logs_job", logs.c.job_id)
+
+# Secrets: what is known about each one besides its values (which live in the server's files
+# only, never in this database).
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String(253), primary_key=True),
+    Column("type", String(128), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("keys", Text, nullable=False),  # JSON list of the key names
+)

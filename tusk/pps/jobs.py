@@ -28,7 +28,12 @@ from tusk.pps.running.runner import JobRunner
 from tusk.pps.scheduling.scheduler import Scheduler
 
 # list-datum shows failed datums first, then processed, then skipped ones
-_DATUM_ORDER = {DatumState.FAILED: 0, DatumState.SUCCESS: 1, DatumState.SKIPPED: 2}
+_DATUM_ORDER = {
+    DatumState.FAILED: 0,
+    DatumState.RECOVERED: 1,
+    DatumState.SUCCESS: 2,
+    DatumState.SKIPPED: 3,
+}
 
 
 def job_not_found(job_id: str) -> NotFound:
@@ -161,7 +166,7 @@ class JobService:
             )
             for r in rows
         ]
-        out.sort(key=lambda d: _DATUM_ORDER.get(d.state, 3))
+        out.sort(key=lambda d: _DATUM_ORDER.get(d.state, 4))
         return out
 
     def datum(self, job_id: str, datum_id: str, pipeline: str | None = None) -> DatumInfo:

@@ -77,6 +77,7 @@ class Worker:
             network=task.network,
             sandbox_uid=self.settings.sandbox_uid,
             podman_flags=self.settings.podman_flags,
+            secret_mounts=task.secret_mounts,
         )
         sandbox = self.sandbox
         if sandbox is not None and sandbox.spec == spec and sandbox.alive():
@@ -125,6 +126,7 @@ class _DatumRun:
         self.sandbox: Sandbox | None = None
         self.inputs = Materialised()
         self.exit_code: int | None = None
+        self.recovered = False
         self.seconds = {"download": 0.0, "process": 0.0, "upload": 0.0}
         self.phase = "download"
         self._phase_started = time.perf_counter()
@@ -147,6 +149,7 @@ class _DatumRun:
             ok=ok,
             exit_code=self.exit_code,
             reason=reason,
+            recovered=self.recovered and not ok,
             logs=tuple(self.logs),
             bytes_down=self.inputs.bytes_down,
             seconds_download=self.seconds["download"],
@@ -175,6 +178,13 @@ class _DatumRun:
                     "(TUSK_RUNTIME=podman enforces them)"
                 )
             real_pfs = self.scratch = sandbox.dirs.pfs
+            if task.secret_files:
+                if sandbox.image is None:
+                    raise DatumFailed(
+                        "secrets with a mount_path need a sandbox (bwrap or podman): the host "
+                        "runtime cannot mount them (use env_var and key instead)"
+                    )
+                sandbox.dirs.write_secrets(task.secret_files)
             self.inputs = materialise_inputs(task.inputs, real_pfs, store)
             os.chmod(real_pfs, 0o555)
             self.phase_end("download", "finished downloading data")
@@ -182,7 +192,12 @@ class _DatumRun:
             self.phase_start("process")
             plan = self.plan(sandbox)
             self.log(f"beginning to run user code (runtime: {sandbox.description})")
-            self.run_user_code(sandbox, plan)
+            try:
+                self.run_user_code(sandbox, plan)
+            except DatumFailed:
+                if task.err_cmd and self.worker.sandbox is sandbox:
+                    self.run_err_cmd(sandbox, plan)
+                raise
             self.phase_end("process", "finished running user code")
 
             self.phase_start("upload", "starting to upload output")
@@ -234,6 +249,7 @@ class _DatumRun:
             env = dict(image.env)
             env.setdefault("PATH", DEFAULT_PATH)
         env.update(task.env)
+        env.update(task.secret_env)
         for datum_input in task.inputs:
             glob_path = datum_input.glob_path.rstrip("/")
             env[datum_input.name] = f"{pfs}/{datum_input.name}{glob_path}"
@@ -247,6 +263,23 @@ class _DatumRun:
         if task.stdin:
             stdin = ("\n".join(task.stdin) + "\n").encode()
         return _Plan(argv, env, cwd, stdin)
+
+    def run_err_cmd(self, sandbox: Sandbox, plan: _Plan) -> None:
+        """2.x ``err_cmd``: after cmd failed, run it (with ``err_stdin``) in the same sandbox
+        and environment; exit 0 marks the datum recovered (its output is not kept)."""
+        task = self.task
+        stdin = ("\n".join(task.err_stdin) + "\n").encode() if task.err_stdin else None
+        err_plan = _Plan(list(task.err_cmd), plan.env, plan.cwd, stdin)
+        self.log("running err_cmd")
+        code = self.exit_code
+        try:
+            self.run_user_code(sandbox, err_plan)
+        except DatumFailed as e:
+            self.log(f"err_cmd failed: {e}")
+        else:
+            self.recovered = True
+            self.log("err_cmd succeeded: the datum is recovered (its output is not kept)")
+        self.exit_code = code
 
     def run_user_code(self, sandbox: Sandbox, plan: _Plan) -> None:
         task = self.task

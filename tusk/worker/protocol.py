@@ -100,6 +100,16 @@ class DatumTask:
     network: bool = False  # the sandbox shares the host's network (else loopback only)
     inputs: tuple[DatumInput, ...] = ()
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    err_cmd: tuple[str, ...] = ()  # 2.x: runs when cmd fails; exit 0 recovers the datum
+    err_stdin: tuple[str, ...] = ()
+    # transform.secrets, resolved: never printed (repr=False), never logged or recorded
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False)
+    secret_files: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def secret_mounts(self) -> tuple[str, ...]:
+        """The directories where secrets' keys appear as files, in a fixed order."""
+        return tuple(sorted(self.secret_files))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +133,10 @@ class DatumTask:
             "network": self.network,
             "inputs": [i.to_json() for i in self.inputs],
             "max_output_bytes": self.max_output_bytes,
+            "err_cmd": list(self.err_cmd),
+            "err_stdin": list(self.err_stdin),
+            "secret_env": dict(self.secret_env),
+            "secret_files": {path: dict(keys) for path, keys in self.secret_files.items()},
         }
 
     @classmethod
@@ -133,7 +147,7 @@ class DatumTask:
                 f"invalid runtime {runtime!r}", hint="use one of " + ", ".join(RUNTIME_NAMES)
             )
         cpu = raw.get("cpu")
-        for key in ("cmd", "stdin", "accept_return_code", "inputs"):
+        for key in ("cmd", "stdin", "accept_return_code", "inputs", "err_cmd", "err_stdin"):
             if not isinstance(raw.get(key) or [], list):
                 raise InvalidArgument(f"task field {key!r} must be a list")
         timeout = raw.get("timeout_seconds")
@@ -158,6 +172,13 @@ class DatumTask:
             network=bool(raw.get("network", False)),
             inputs=tuple(DatumInput.from_json(i) for i in raw.get("inputs") or ()),
             max_output_bytes=int(raw.get("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES)),
+            err_cmd=tuple(str(c) for c in raw.get("err_cmd") or ()),
+            err_stdin=tuple(str(s) for s in raw.get("err_stdin") or ()),
+            secret_env={str(k): str(v) for k, v in (raw.get("secret_env") or {}).items()},
+            secret_files={
+                str(path): {str(k): str(v) for k, v in keys.items()}
+                for path, keys in (raw.get("secret_files") or {}).items()
+            },
         )
 
 
@@ -196,6 +217,7 @@ class DatumResult:
     ok: bool
     exit_code: int | None = None
     reason: str = ""
+    recovered: bool = False  # cmd failed, then err_cmd exited 0 (2.x)
     logs: tuple[LogLine, ...] = ()
     outputs: tuple[OutputFile, ...] = ()
     dirs: tuple[str, ...] = ()
@@ -212,6 +234,7 @@ class DatumResult:
             "ok": self.ok,
             "exit_code": self.exit_code,
             "reason": self.reason,
+            "recovered": self.recovered,
             "logs": [list(line) for line in self.logs],
             "outputs": [o.to_json() for o in self.outputs],
             "dirs": list(self.dirs),
@@ -231,6 +254,7 @@ class DatumResult:
             ok=bool(raw["ok"]),
             exit_code=None if exit_code is None else int(exit_code),
             reason=str(raw.get("reason") or ""),
+            recovered=bool(raw.get("recovered", False)),
             logs=tuple(_log_line(line) for line in raw.get("logs") or ()),
             outputs=tuple(OutputFile.from_json(o) for o in raw.get("outputs") or ()),
             dirs=tuple(str(d) for d in raw.get("dirs") or ()),

@@ -3,12 +3,16 @@ each one still to run into a self-contained :class:`DatumTask` for a worker."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from tusk.api.pps import DatumState
+from tusk.errors import InvalidArgument
 from tusk.meta import DatumRecord, JobCounters, LogRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.datums import Datum, DatumInput, datum_id
@@ -88,11 +92,54 @@ def pending_datums(ctx: PfsContext, pipeline: str, job_id: str) -> tuple[list[in
         rows = tx.list_datums(pipeline, job_id, brief=True)
         job = tx.get_job(pipeline, job_id)
         assert job is not None
-    todo = sorted(r.idx for r in rows if not r.state.done)
+    todo = sorted(r.idx for r in rows if not r.state.settled)
     progress = Progress(
         {r.idx: r.datum_id for r in rows}, {r.idx: r.tries for r in rows}, job.counters
     )
     return todo, progress
+
+
+@dataclass(frozen=True)
+class SecretPayload:
+    """A job's ``transform.secrets`` resolved to values, as its datum tasks carry them: variables
+    (``env_var`` = the value of ``key``) and, per ``mount_path``, every key as base64. Never
+    printed (repr=False), never recorded."""
+
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    files: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+
+
+def resolve_secrets(
+    spec: PipelineSpec, values_of: Callable[[str], dict[str, bytes]]
+) -> SecretPayload:
+    """The values the spec's secrets name (``values_of`` raises NotFound for a missing
+    secret); InvalidArgument for a missing key or a value no environment variable can hold."""
+    env: dict[str, str] = {}
+    files: dict[str, dict[str, str]] = {}
+    for entry in spec.transform.secrets:
+        values = values_of(entry.name)
+        if entry.env_var and entry.key:
+            if entry.key not in values:
+                raise InvalidArgument(
+                    f"secret {entry.name} has no key {entry.key}",
+                    hint="create the secret again with that key, or change transform.secrets",
+                )
+            try:
+                text = values[entry.key].decode()
+            except UnicodeDecodeError:
+                text = "\x00"
+            if "\x00" in text:
+                raise InvalidArgument(
+                    f"secret {entry.name} key {entry.key} is not text, so it cannot be the "
+                    f"value of {entry.env_var}",
+                    hint="mount the secret as files (mount_path) instead",
+                )
+            env[entry.env_var] = text
+        if entry.mount_path:
+            files[os.path.normpath(entry.mount_path)] = {
+                k: base64.b64encode(v).decode() for k, v in values.items()
+            }
+    return SecretPayload(env, files)
 
 
 class TaskBuilder:
@@ -112,6 +159,7 @@ class TaskBuilder:
         idx: int,
         datum: Datum,
         attempt: int,
+        secrets: SecretPayload | None = None,
     ) -> DatumTask:
         """The task of one try of datum ``idx`` (its id ``job-datum-attempt`` never collides)."""
         t = spec.transform
@@ -137,6 +185,10 @@ class TaskBuilder:
                 "memory": _bytes(limits.memory if limits else None),
                 "network": self.network,
                 "inputs": [self._input(c, _empty_file_inputs(spec)) for c in datum],
+                "err_cmd": list(t.err_cmd or []),
+                "err_stdin": list(t.err_stdin or []),
+                "secret_env": secrets.env if secrets else {},
+                "secret_files": secrets.files if secrets else {},
             }
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from tusk.api.pps import JobState
 from tusk.errors import CommitFinished, TuskError
@@ -14,6 +14,7 @@ from tusk.pfs.context import PfsContext
 from tusk.pfs.tree import EMPTY_ROOT, PutFile
 from tusk.pps.faults import crash_point
 from tusk.pps.running.datum_tasks import master_log
+from tusk.pps.running.egress import EgressFailed
 from tusk.storage import ChunkRef, file_hash
 
 
@@ -41,12 +42,22 @@ def end_job(
     ctx.feed.publish("finish", pipeline, job_id)
 
 
-def finish_job(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) -> None:
+# Copies a finished output commit (its tree) to the job's egress URL; raises EgressFailed.
+Egress = Callable[[str], None]
+
+
+def finish_job(
+    ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str], egress: Egress | None = None
+) -> None:
     """After the last try: fail the job on its first failed datum, else write the merged
-    outputs of all its datums (processed and skipped) as its output commit."""
+    outputs of all its datums (processed and skipped) as its output commit, then copy it to
+    the job's ``egress`` if it has one."""
     with ctx.meta.transaction(write=False) as tx:
-        bad = [d for d in tx.list_datums(pipeline, job_id, brief=True) if not d.state.done]
+        rows = tx.list_datums(pipeline, job_id, brief=True)
+        bad = [d for d in rows if not d.state.settled]
         manifests = tx.cached_outputs(pipeline, hashes)
+    # recovered datums (err_cmd) add nothing to the output
+    kept = [d.hash for d in rows if d.state.done]
     if bad:
         first = bad[0]
         end_job(
@@ -54,7 +65,7 @@ def finish_job(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) -
         )
         return
     try:
-        root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in hashes)))
+        root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in kept)))
     except TuskError as e:
         # e.g. one datum wrote a file where another wrote a directory: the job fails, and the
         # pipeline goes on with its next job
@@ -63,15 +74,19 @@ def finish_job(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) -
     try:
         CommitService(ctx).finish(pipeline, job_id, tree=root, internal=True)
     except CommitFinished:
-        settle_finished_output(ctx, pipeline, job_id)  # stopped meanwhile, or finished before
+        # stopped meanwhile, or finished before
+        settle_finished_output(ctx, pipeline, job_id, egress)
         return
     crash_point("job-output-finished")
-    _succeed(ctx, pipeline, job_id)
+    _complete(ctx, pipeline, job_id, root, egress)
 
 
-def settle_finished_output(ctx: PfsContext, pipeline: str, job_id: str) -> bool:
+def settle_finished_output(
+    ctx: PfsContext, pipeline: str, job_id: str, egress: Egress | None = None
+) -> bool:
     """End a job whose output commit is already finished the way that commit ended (a server
-    that crashed after finishing it did not get to mark the job); False if it is still open."""
+    that crashed after finishing it, or during its egress, did not get to mark the job); False
+    if it is still open."""
     with ctx.meta.transaction(write=False) as tx:
         row = tx.get_commit(pipeline, job_id)
     if row is None or row.finished is None:
@@ -79,8 +94,27 @@ def settle_finished_output(ctx: PfsContext, pipeline: str, job_id: str) -> bool:
     if row.failed:
         end_job(ctx, pipeline, job_id, row.reason or "its output commit failed")
     else:
-        _succeed(ctx, pipeline, job_id)
+        _complete(ctx, pipeline, job_id, row.tree or EMPTY_ROOT, egress)
     return True
+
+
+def _complete(
+    ctx: PfsContext, pipeline: str, job_id: str, root: str, egress: Egress | None
+) -> None:
+    """The output commit is finished: run the egress (the job shows ``egress`` meanwhile; a
+    failure fails the job and the commit stays, as in Pachyderm), then mark the job a success."""
+    if egress is not None:
+        with ctx.meta.transaction() as tx:
+            if not tx.begin_egress(pipeline, job_id):
+                return  # ended meanwhile (stopped)
+            tx.insert_logs([master_log(pipeline, job_id, "egress: copying the output commit")])
+        ctx.feed.publish("jobs", pipeline, job_id)
+        try:
+            egress(root)
+        except EgressFailed as e:
+            end_job(ctx, pipeline, job_id, str(e))
+            return
+    _succeed(ctx, pipeline, job_id)
 
 
 def _succeed(ctx: PfsContext, pipeline: str, job_id: str) -> None:

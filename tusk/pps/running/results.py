@@ -116,6 +116,10 @@ def record_results(
             totals["bytes_up"] += res.bytes_up
             manifest = {"files": [o.to_json() for o in res.outputs], "dirs": list(res.dirs)}
             cached.append(CachedDatum(pipeline, h, json.dumps(manifest), res.bytes_up, job_id))
+        elif last and res.recovered:
+            totals["recovered"] += 1
+            note = f"recovered datum with err_cmd after: {res.reason}"
+            lines.append((now, "system", note))
         else:
             totals["failed"] += 1 if last else 0
             note = f"failed processing datum: {res.reason}" + ("" if last else ", retrying")
@@ -133,9 +137,12 @@ def record_results(
             )
             for ts, stream, line in lines
         )
-        state = (
-            DatumState.SUCCESS if res.ok else (DatumState.FAILED if last else DatumState.PENDING)
-        )
+        if res.ok:
+            state = DatumState.SUCCESS
+        elif not last:
+            state = DatumState.PENDING
+        else:
+            state = DatumState.RECOVERED if res.recovered else DatumState.FAILED
         outcomes.append(
             DatumOutcome(
                 idx=idx,
@@ -155,4 +162,4 @@ def record_results(
             # stopped or superseded meanwhile, possibly through another server: roll back
             raise JobEnded(state_now)
     progress.totals = counters
-    return [res.ok for _i, _h, res in results]
+    return [res.ok or (last and res.recovered) for _i, _h, res in results]

@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from tusk.api.pps import JobState
-from tusk.errors import InvalidArgument
+from tusk.errors import InvalidArgument, NotFound
 from tusk.pfs.context import PfsContext
 from tusk.pps.datums import Datum, datum_hash, enumerate_datums
 from tusk.pps.executors.base import Executor
-from tusk.pps.running.datum_tasks import Progress, TaskBuilder, pending_datums, prepare_datums
+from tusk.pps.running.datum_tasks import (
+    Progress,
+    SecretPayload,
+    TaskBuilder,
+    pending_datums,
+    prepare_datums,
+    resolve_secrets,
+)
+from tusk.pps.running.egress import EgressTargets, egress_url
 from tusk.pps.running.image import CodeRuntime, Provenance
 from tusk.pps.running.job_inputs import InputState, input_commits, input_state, load_spec
-from tusk.pps.running.output import end_job, finish_job
+from tusk.pps.running.output import Egress, end_job, finish_job, settle_finished_output
 from tusk.pps.running.results import JobEnded, record_results, result_batches
 from tusk.pps.spec import PipelineSpec
 from tusk.worker.runtimes import ImageNotFound
@@ -37,12 +46,41 @@ class JobRunner:
         *,
         network: bool = False,
         service_host: str = "127.0.0.1",
+        secret_values: Callable[[str], dict[str, bytes]] | None = None,
+        egress: EgressTargets | None = None,
     ) -> None:
+        """``secret_values`` gives a secret's values by name (NotFound when it is gone);
+        ``egress`` writes finished output commits to the URLs specs name."""
         self.ctx = ctx
         self.service_host = service_host
         self.executor = executor
         self.code = code
         self.tasks = TaskBuilder(ctx, store_url, network=network)
+        self.secret_values = secret_values
+        self.egress_targets = egress
+
+    def egress(self, spec: PipelineSpec) -> Egress | None:
+        """What copies a finished output commit of ``spec`` to its egress URL (None: no egress)."""
+        url = egress_url(spec)
+        targets = self.egress_targets
+        if url is None or targets is None:
+            return None
+
+        def copy(root: str) -> None:
+            targets.copy(self.ctx, root, url)
+
+        return copy
+
+    def settle(self, pipeline: str, job_id: str) -> bool:
+        """End a job whose output commit is already finished (a crash came after finishing it,
+        or during its egress, which then runs again); False if the commit is still open."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            job = tx.get_job(pipeline, job_id)
+            commit = tx.get_commit(pipeline, job_id)
+        if job is None or commit is None or commit.finished is None:
+            return False
+        spec, _doc = load_spec(self.ctx, job.spec_commit)
+        return settle_finished_output(self.ctx, pipeline, job_id, self.egress(spec))
 
     def fail(
         self, pipeline: str, job_id: str, reason: str, state: JobState = JobState.FAILURE
@@ -62,6 +100,9 @@ class JobRunner:
         spec, doc = load_spec(self.ctx, job.spec_commit)
         provenance = self._provenance(pipeline, job_id, spec)
         if provenance is None:
+            return
+        secrets = self._secrets(pipeline, job_id, spec)
+        if secrets is None:
             return
         salt = str(doc["salt"])
         if spec.service is not None:
@@ -99,6 +140,7 @@ class JobRunner:
                 job_id,
                 spec,
                 provenance,
+                secrets,
                 datums,
                 hashes,
                 todo,
@@ -133,12 +175,28 @@ class JobRunner:
             )
         return provenance
 
+    def _secrets(self, pipeline: str, job_id: str, spec: PipelineSpec) -> SecretPayload | None:
+        """The values of the spec's secrets; None (the job failed, naming the secret and the
+        fix) when one is gone."""
+        if not spec.transform.secrets:
+            return SecretPayload()
+
+        def missing(name: str) -> dict[str, bytes]:
+            raise NotFound(f"secret {name} not found", hint="create it with tusk create-secret")
+
+        try:
+            return resolve_secrets(spec, self.secret_values or missing)
+        except (NotFound, InvalidArgument) as e:
+            self.fail(pipeline, job_id, e.message + (f" ({e.hint})" if e.hint else ""))
+            return None
+
     def _attempts(
         self,
         pipeline: str,
         job_id: str,
         spec: PipelineSpec,
         provenance: Provenance,
+        secrets: SecretPayload,
         datums: list[Datum],
         hashes: list[str],
         todo: list[int],
@@ -151,7 +209,7 @@ class JobRunner:
         while todo and attempt < tries:
             attempt += 1
             tasks = [
-                self.tasks.task(spec, provenance, pipeline, job_id, i, datums[i], attempt)
+                self.tasks.task(spec, provenance, pipeline, job_id, i, datums[i], attempt, secrets)
                 for i in todo
             ]
             failed: list[int] = []
@@ -184,4 +242,4 @@ class JobRunner:
                 )
                 return
             todo = sorted(failed)
-        finish_job(self.ctx, pipeline, job_id, hashes)
+        finish_job(self.ctx, pipeline, job_id, hashes, self.egress(spec))

@@ -15,7 +15,6 @@ from tusk.meta import JobFilter, JobRecord, PipelineRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.job_inputs import InputState
-from tusk.pps.running.output import settle_finished_output
 from tusk.pps.running.runner import JobRunner
 from tusk.pps.service import watch
 from tusk.pps.spec import PipelineSpec
@@ -189,7 +188,7 @@ class PipelineLoop:
             return False
         job_id = job.id
         self.failed_job = None
-        if settle_finished_output(self.ctx, self.name, job_id):
+        if self.runner.settle(self.name, job_id):
             return True  # a crash came between finishing its output commit and marking it
         with self.ctx.meta.transaction(write=False) as tx:
             output = tx.get_commit(self.name, job_id)

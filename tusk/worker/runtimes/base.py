@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
@@ -40,6 +41,7 @@ class SandboxSpec:
     network: bool = False
     sandbox_uid: int = DEFAULT_SANDBOX_UID
     podman_flags: tuple[str, ...] | None = None
+    secret_mounts: tuple[str, ...] = ()  # directories where secrets appear, read-only
 
 
 class SandboxDirs:
@@ -48,7 +50,9 @@ class SandboxDirs:
     worker refills them datum by datum; they are removed when the sandbox ends, and by the next
     worker to start when their worker was killed (the directory name carries its pid)."""
 
-    def __init__(self, root: str | None, owner: int | None) -> None:
+    def __init__(
+        self, root: str | None, owner: int | None, secret_mounts: tuple[str, ...] = ()
+    ) -> None:
         base = os.path.abspath(root or default_scratch_root())
         if owner is not None:
             _check_searchable(base)
@@ -69,6 +73,36 @@ class SandboxDirs:
         if owner is not None:
             for path in (self.root, self.out, self.tmp):
                 os.chown(path, owner, owner)
+        # One directory per secret mount path, bound read-only there; filled by the worker.
+        self.secret_dirs = {path: f"{self.root}/secret-{i}" for i, path in enumerate(secret_mounts)}
+        self._secrets_written: dict[str, dict[str, str]] = {}
+        for directory in self.secret_dirs.values():
+            os.mkdir(directory, 0o500)
+            if owner is not None:
+                os.chown(directory, owner, owner)
+
+    def write_secrets(self, files: dict[str, dict[str, str]]) -> None:
+        """Make each secret's keys files (mode 0400, owned by the sandbox's user) in the
+        directory bound at its mount path; ``files`` maps mount path -> key -> base64 value."""
+        if files == self._secrets_written:
+            return
+        for path, keys in files.items():
+            directory = self.secret_dirs[path]
+            os.chmod(directory, 0o700)  # writable for a worker that is not root, for a moment
+            for name in os.listdir(directory):
+                if name not in keys:
+                    os.unlink(os.path.join(directory, name))
+            for key, value in keys.items():
+                target = os.path.join(directory, key)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(target)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o400)
+                with os.fdopen(fd, "wb") as f:
+                    if self.owner is not None:
+                        os.fchown(fd, self.owner, self.owner)
+                    f.write(base64.b64decode(value))
+            os.chmod(directory, 0o500)
+        self._secrets_written = {p: dict(k) for p, k in files.items()}
 
     def open_log(self) -> int:
         """A file for the runtime's own messages (why a sandbox did not start)."""

@@ -73,17 +73,59 @@ def visible_rootfs(rootfs: str, digest: str) -> str:
     return target
 
 
-def root_binds(rootfs: str) -> list[str]:
-    """Read-only binds of the image's top-level entries into the sandbox's fresh root."""
-    args: list[str] = []
-    for name in sorted(os.listdir(rootfs)):
-        if name in _SKIP:
+def root_binds(rootfs: str, mounts: tuple[str, ...] = ()) -> list[str]:
+    """Read-only binds of the image's top-level entries into the sandbox's fresh root. A
+    directory holding one of ``mounts`` (secrets) is made in the sandbox's root instead, with
+    its entries bound one level down, so that the mount point can be made in it."""
+    return _binds(rootfs, "", mounts)
+
+
+def resolve_in_image(rootfs: str, path: str) -> str:
+    """``path`` with the image's symbolic links followed inside the image (``/var/run/x`` is
+    ``/run/x`` in Debian images), as a container runtime resolves a mount's destination."""
+    parts = [p for p in path.split("/") if p]
+    done: list[str] = []
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if done:
+                done.pop()
             continue
-        path = os.path.join(rootfs, name)
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), "/" + name]
+        host = os.path.join(rootfs, *done, name)
+        if not os.path.islink(host):
+            done.append(name)
+            continue
+        hops += 1
+        if hops > 40:
+            raise ValueError(f"too many symbolic links in {path} in the image")
+        target = os.readlink(host)
+        if target.startswith("/"):
+            done = []
+        parts = [p for p in target.split("/") if p and p != "."] + parts
+    return "/" + "/".join(done)
+
+
+def _binds(directory: str, inside: str, mounts: tuple[str, ...]) -> list[str]:
+    args: list[str] = []
+    for name in sorted(os.listdir(directory)):
+        if not inside and name in _SKIP:
+            continue
+        path = os.path.join(directory, name)
+        target = f"{inside}/{name}"
+        if target in mounts:
+            continue  # the mount hides it
+        if any(m.startswith(target + "/") for m in mounts):
+            if os.path.islink(path) or not os.path.isdir(path):
+                raise ValueError(
+                    f"a secret's mount_path goes through {target}, which is not a directory in "
+                    "the image"
+                )
+            args += ["--dir", target, *_binds(path, target, mounts)]
+        elif os.path.islink(path):
+            args += ["--symlink", os.readlink(path), target]
         else:
-            args += ["--ro-bind", path, "/" + name]
+            args += ["--ro-bind", path, target]
     return args
 
 
@@ -93,10 +135,14 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     rootfs = mount_image(spec.image)
     uid, gid = resolve_user(spec.user or image.user, rootfs)
     host_uid = spec.sandbox_uid if os.geteuid() == 0 else os.geteuid()
-    dirs = SandboxDirs(scratch_root, host_uid if os.geteuid() == 0 else None)
+    visible = visible_rootfs(rootfs, image.digest)
+    mounts = {m: resolve_in_image(visible, m) for m in spec.secret_mounts}
+    binds = root_binds(visible, tuple(mounts.values()))
+    dirs = SandboxDirs(scratch_root, host_uid if os.geteuid() == 0 else None, spec.secret_mounts)
     exe = bwrap_executable()
     assert exe is not None
-    binds = root_binds(visible_rootfs(rootfs, image.digest))
+    for mount, target in mounts.items():
+        binds += ["--ro-bind", dirs.secret_dirs[mount], target]
     argv = [
         exe,
         "--unshare-user",

@@ -107,7 +107,8 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     exe = podman_executable()
     assert exe is not None
     remove_stale_containers(exe)
-    dirs = SandboxDirs(scratch_root, host_uid)
+    dirs = SandboxDirs(scratch_root, host_uid, spec.secret_mounts)
+    secrets = [f"--volume={dirs.secret_dirs[m]}:{m}:ro" for m in spec.secret_mounts]
     name = f"tusk-{os.getpid()}-{os.path.basename(dirs.root)[-8:]}"
     flags = spec.podman_flags if spec.podman_flags is not None else working_flags()
     limits: list[str] = []
@@ -151,6 +152,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         f"{dirs.tmp}:/tmp:rw",
         "-v",
         f"{dirs.agent_dir}:{AGENT_DIR}:ro",
+        *secrets,
         "--workdir",
         "/",
         spec.image,
