@@ -6,10 +6,12 @@ sees and cannot do there, and what the jobs record."""
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -361,3 +363,165 @@ def test_create_pipeline_refuses_without_a_runtime(tmp_path: Path) -> None:
         assert pps.engine.pipelines.list() == []
     finally:
         pps.close()
+
+
+# -- resource limits -------------------------------------------------------------------------------
+
+MiB = 2**20
+
+
+def limited_worker(scratch: Path, **settings: object) -> Worker:
+    base = WorkerSettings.from_environ({"PATH": "/usr/bin:/bin"}, scratch_root=str(scratch))
+    return Worker("pipeline-limits-v1-abcde", settings=replace(base, **settings))  # type: ignore[arg-type]
+
+
+def python_task(
+    store: ObjectStore, runtime: str, image: str, code: str, **fields: object
+) -> DatumTask:
+    t = task(store, runtime, image, "", **fields)
+    return DatumTask.from_json({**t.to_json(), "cmd": ["python3", "-c", code]})
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_memory_hog_is_killed_and_reported_and_the_sandbox_lives_on(
+    worker: Worker, store: LocalObjectStore, python_image: str, runtime: str
+) -> None:
+    hog = "chunks = []\nwhile True:\n    chunks.append(b'x' * 2**20)"
+    result = worker.run(python_task(store, runtime, python_image, hog, memory=str(64 * MiB)))
+    assert not result.ok
+    assert result.reason == "killed: out of memory (limit 64Mi)", result.reason
+    sandbox = worker.sandbox
+    assert sandbox is not None and sandbox.alive()
+    # the next datum runs in the same sandbox; a datum under the limit is not reported
+    small = "b = b'x' * (16 * 2**20); print(len(b) // 2**20)"
+    again = worker.run(python_task(store, runtime, python_image, small, memory=str(64 * MiB)))
+    assert again.ok, again.reason
+    assert stdout(again) == ["16"]
+    assert worker.sandbox is sandbox
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_datum_past_the_disk_limit_fails_and_leaves_nothing_on_the_host(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str, scratch: Path
+) -> None:
+    script = "dd if=/dev/zero of=/pfs/out/big bs=1M count=200 2>&1; echo wrote"
+    result = worker.run(task(store, runtime, tiny, script, disk=50 * MiB))
+    assert not result.ok
+    assert result.reason == "disk limit of 50Mi exceeded", result.reason
+    assert result.outputs == ()
+    sandbox = worker.sandbox
+    assert sandbox is not None and sandbox.dirs.disk_hard
+    # the host holds no such file, and the sandbox's filesystem gave its blocks back
+    assert [p for p in scratch.rglob("big")] == []
+    image = Path(sandbox.dirs.root, "disk.img")
+    assert image.stat().st_blocks * 512 < 8 * MiB
+    # /tmp counts too, and the next datum has the whole limit again
+    tmp = "dd if=/dev/zero of=/tmp/big bs=1M count=80 2>/dev/null; echo done"
+    assert worker.run(task(store, runtime, tiny, tmp, disk=50 * MiB)).reason == (
+        "disk limit of 50Mi exceeded"
+    )
+    fits = "dd if=/dev/zero of=/pfs/out/f bs=1M count=30 2>/dev/null && echo fits"
+    ok = worker.run(task(store, runtime, tiny, fits, disk=50 * MiB))
+    assert ok.ok, ok.reason
+    assert [(o.path, o.size) for o in ok.outputs] == [("/f", 30 * MiB)]
+    worker.close()
+    assert list(scratch.iterdir()) == []
+
+
+def test_the_disk_watchdog_stops_a_runaway_writer(tmp_path: Path) -> None:
+    # the fallback where no size-limited filesystem can be made: a real writer, a real kill
+    from tusk.worker.runtimes.disk import Watchdog, usage
+
+    target = tmp_path / "out"
+    target.mkdir()
+    writer = subprocess.Popen(
+        ["sh", "-c", f"while :; do head -c 1048576 /dev/zero >> {target}/f; done"]
+    )
+    started = time.monotonic()
+    with Watchdog((str(target),), 20 * MiB, writer.kill, 0.05) as watchdog:
+        writer.wait(timeout=60)
+    assert watchdog.fired
+    assert time.monotonic() - started < 30
+    assert 20 * MiB < usage(str(target)) < 400 * MiB
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_fork_bomb_stops_at_the_sandboxs_process_limit(
+    store: LocalObjectStore, tiny: str, runtime: str, scratch: Path
+) -> None:
+    bomb = "n=0; while [ $n -lt 200 ]; do sleep 30.3131 & n=$((n+1)); done; echo started"
+    with limited_worker(scratch, pids_limit=32) as worker:
+        result = worker.run(task(store, runtime, tiny, bomb))
+    assert result.ok, result.reason  # the shell goes on: only its forks fail
+    errors = [line for _, s, line in result.logs if s == "stderr"]
+    assert any("fork" in e or "Resource temporarily unavailable" in e for e in errors), errors[:3]
+    assert host_processes("30.3131") == []
+
+
+def test_the_process_limit_is_per_sandbox_not_per_host_uid(
+    store: LocalObjectStore, tiny: str, scratch: Path
+) -> None:
+    # both sandboxes run as the same host uid: RLIMIT_NPROC would be shared, the pids cgroup is not
+    hold = "n=0; while [ $n -lt 20 ]; do sleep 9.8181 & n=$((n+1)); done; sleep 4; echo held"
+    results: dict[int, DatumResult] = {}
+
+    def run(i: int) -> None:
+        with limited_worker(scratch, pids_limit=32) as worker:
+            results[i] = worker.run(task(store, "bwrap", tiny, hold, task_id=f"job1-{i}-1"))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results.values():
+        assert result.ok, result.reason
+        assert stdout(result) == ["held"]
+        assert [line for _, s, line in result.logs if s == "stderr"] == []
+
+
+def test_the_bwrap_agent_is_in_the_sandboxs_cgroup_before_user_code_runs(
+    tiny: str, scratch: Path
+) -> None:
+    spec = SandboxSpec("bwrap", tiny, memory=str(96 * MiB), cpu=0.5, pids=50)
+    sandbox = start_sandbox(spec, str(scratch))
+    try:
+        cgroup = sandbox.cgroup
+        assert cgroup is not None, "no cgroup for the sandbox on a host where root can make one"
+        members = set(cgroup.pids())
+        assert sandbox.proc.pid in members
+        assert len(members) == 2  # bwrap and the agent, and nothing else yet
+        memory = cgroup.dirs["memory" if cgroup.version == 1 else "unified"]
+        limit_file = "memory.limit_in_bytes" if cgroup.version == 1 else "memory.max"
+        assert (memory / limit_file).read_text().strip() == str(96 * MiB)
+        if cgroup.version == 1:
+            assert (cgroup.dirs["pids"] / "pids.max").read_text().strip() == "50"
+            assert (cgroup.dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "50000"
+        logs: list[tuple[float, str, str]] = []
+        done = sandbox.run(["cat", "/proc/self/cgroup"], {}, "/", None, 30, logs)
+        assert done.returncode == 0
+    finally:
+        sandbox.close()
+    assert all(not d.exists() for d in cgroup.dirs.values())
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_cpu_limit_of_half_a_core_holds(
+    worker: Worker, store: LocalObjectStore, python_image: str, runtime: str
+) -> None:
+    code = (
+        "import time\n"
+        "wall, cpu = time.monotonic(), time.process_time()\n"
+        "while time.process_time() - cpu < 1.0:\n"
+        "    pass\n"
+        "print(round((time.process_time() - cpu) / (time.monotonic() - wall), 3))"
+    )
+    result = worker.run(python_task(store, runtime, python_image, code, cpu=0.5))
+    assert result.ok, result.reason
+    (ratio,) = stdout(result)
+    # half a core: at most about 0.5 s of cpu per second of wall time (however busy the host)
+    assert float(ratio) <= 0.62, ratio
+    sandbox = worker.sandbox
+    assert sandbox is not None
+    if sandbox.cgroup is not None:
+        assert sandbox.cgroup.throttled() > 0
