@@ -33,7 +33,7 @@ from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.pps.scheduling.trigger import Trigger
 from tusk.pps.spec import PipelineSpec
 from tusk.storage import open_object_store
-from tusk.worker.settings import WORKER_SETTINGS_ENV, basic_env
+from tusk.worker.settings import GPU_DEVICES_ENV, WORKER_SETTINGS_ENV, basic_env
 
 DEFAULT_PORT = 30650
 
@@ -179,7 +179,9 @@ class Engine:
         self.executor = make_executor(
             settings.executor, worker_env(os.environ, settings.object_url)
         )
-        self.code = CodeRuntime(check_choice(settings.runtime))
+        self.code = CodeRuntime(
+            check_choice(settings.runtime), gpu_devices=os.environ.get(GPU_DEVICES_ENV) or "/dev"
+        )
         self.runner = JobRunner(
             self.ctx, self.executor, settings.object_url, self.code, network=settings.network
         )

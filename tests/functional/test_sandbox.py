@@ -6,6 +6,7 @@ sees and cannot do there, and what the jobs record."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import tempfile
 import threading
@@ -452,9 +453,8 @@ def test_a_fork_bomb_stops_at_the_sandboxs_process_limit(
     bomb = "n=0; while [ $n -lt 200 ]; do sleep 30.3131 & n=$((n+1)); done; echo started"
     with limited_worker(scratch, pids_limit=32) as worker:
         result = worker.run(task(store, runtime, tiny, bomb))
-    assert result.ok, result.reason  # the shell goes on: only its forks fail
-    errors = [line for _, s, line in result.logs if s == "stderr"]
-    assert any("fork" in e or "Resource temporarily unavailable" in e for e in errors), errors[:3]
+    assert not result.ok
+    assert result.reason == "exit code 2: sh: 0: Cannot fork", result.reason  # dash gives up
     assert host_processes("30.3131") == []
 
 
@@ -509,19 +509,100 @@ def test_the_bwrap_agent_is_in_the_sandboxs_cgroup_before_user_code_runs(
 def test_a_cpu_limit_of_half_a_core_holds(
     worker: Worker, store: LocalObjectStore, python_image: str, runtime: str
 ) -> None:
+    # a second of cpu; it prints its wall time and its cpu per second of wall time
     code = (
         "import time\n"
         "wall, cpu = time.monotonic(), time.process_time()\n"
         "while time.process_time() - cpu < 1.0:\n"
         "    pass\n"
-        "print(round((time.process_time() - cpu) / (time.monotonic() - wall), 3))"
+        "wall = time.monotonic() - wall\n"
+        "print(round(wall, 3), round((time.process_time() - cpu) / wall, 3))"
     )
-    result = worker.run(python_task(store, runtime, python_image, code, cpu=0.5))
-    assert result.ok, result.reason
-    (ratio,) = stdout(result)
-    # half a core: at most about 0.5 s of cpu per second of wall time (however busy the host)
-    assert float(ratio) <= 0.62, ratio
-    sandbox = worker.sandbox
-    assert sandbox is not None
-    if sandbox.cgroup is not None:
-        assert sandbox.cgroup.throttled() > 0
+    free = worker.run(python_task(store, runtime, python_image, code))
+    limited = worker.run(python_task(store, runtime, python_image, code, cpu=0.5))
+    assert free.ok and limited.ok, (free.reason, limited.reason)
+    free_wall, free_ratio = (float(n) for n in stdout(free)[0].split())
+    wall, ratio = (float(n) for n in stdout(limited)[0].split())
+    # half a core: at most about 0.5 s of cpu per second of wall time, however busy the host
+    assert ratio <= 0.62, (ratio, free_ratio)
+    if free_ratio >= 0.9:  # the host had a core to spare: the limit doubles the wall time
+        assert wall >= 1.5 * free_wall, (wall, free_wall)
+        sandbox = worker.sandbox
+        assert sandbox is not None
+        if sandbox.cgroup is not None:
+            assert sandbox.cgroup.throttled() > 0
+
+
+# -- GPUs (this host has none: the device list is tested on a directory of stand-in nodes) ---------
+
+
+def fake_dev(root: Path, *names: str) -> Path:
+    """A directory of device nodes named like NVIDIA's (each a copy of /dev/null's node)."""
+    dev = root / "dev"
+    dev.mkdir()
+    null = os.stat("/dev/null").st_rdev
+    for name in names:
+        os.mknod(dev / name, 0o666 | stat.S_IFCHR, null)
+        os.chmod(dev / name, 0o666)
+    return dev
+
+
+def test_gpus_are_found_and_assigned_from_the_device_nodes(tmp_path: Path) -> None:
+    from tusk.worker.runtimes import gpus
+
+    dev = fake_dev(tmp_path, "nvidia1", "nvidia0", "nvidia10", "nvidiactl", "nvidia-uvm", "null")
+    assert gpus.detect(str(dev)) == ("0", "1", "10")
+    assert gpus.detect(str(tmp_path / "none")) == ()
+    two = gpus.assign(2, str(dev))
+    assert two.ids == ("0", "1")
+    assert two.devices == tuple(
+        str(dev / n) for n in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm")
+    )
+    assert two.env() == {"NVIDIA_VISIBLE_DEVICES": "0,1", "CUDA_VISIBLE_DEVICES": "0,1"}
+    assert gpus.bwrap_device_args(two.devices[:1]) == [
+        "--dev-bind",
+        str(dev / "nvidia0"),
+        "/dev/nvidia0",
+    ]
+    assert gpus.podman_device_args(two.devices[:1]) == ["--device", f"{dev}/nvidia0:/dev/nvidia0"]
+    assert gpus.assign(0, str(dev)) == gpus.Gpus()
+    with pytest.raises(gpus.GpuUnavailable, match="asks for 4 GPU\\(s\\) and this server has 3"):
+        gpus.assign(4, str(dev))
+    with pytest.raises(gpus.GpuUnavailable, match="NVIDIA GPUs only"):
+        gpus.check("amd.com/gpu", 1, str(dev))
+    assert gpus.requested({"type": "nvidia.com/gpu", "number": 2}) == ("nvidia.com/gpu", 2)
+    assert gpus.requested(1) == ("", 1)
+
+
+def test_a_sandbox_gets_the_gpu_nodes_and_variables_it_asks_for(
+    store: LocalObjectStore, tiny: str, scratch: Path
+) -> None:
+    dev = fake_dev(scratch, "nvidia0", "nvidia1", "nvidiactl")
+    script = "ls /dev | grep nvidia; echo cuda=$CUDA_VISIBLE_DEVICES nvidia=$NVIDIA_VISIBLE_DEVICES"
+    (scratch / "w").mkdir(mode=0o711)
+    with limited_worker(scratch / "w", gpu_devices=str(dev)) as worker:
+        result = worker.run(task(store, "bwrap", tiny, script, gpus=1))
+        assert result.ok, result.reason
+        assert stdout(result) == ["nvidia0", "nvidiactl", "cuda=0 nvidia=0"]
+        too_many = worker.run(task(store, "bwrap", tiny, "true", gpus=3))
+    assert not too_many.ok
+    assert "asks for 3 GPU(s) and this server has 2" in too_many.reason
+
+
+def test_create_pipeline_refuses_more_gpus_than_the_server_has(tmp_path: Path) -> None:
+    from conftest import Pps, atom
+
+    pps = Pps(tmp_path / "home", runtime="host")
+    try:
+        pps.repo("x")
+        for field, gpu in (
+            ("resource_limits", {"type": "nvidia.com/gpu", "number": 1}),
+            ("resource_requests", 2),
+        ):
+            with pytest.raises(InvalidArgument) as refused:
+                pps.create("p", atom("x", name="in"), ["true"], **{field: {"gpu": gpu}})
+            assert "this server has 0" in refused.value.message, refused.value.message
+            assert "would wait forever" in refused.value.message
+        assert pps.engine.pipelines.list() == []
+    finally:
+        pps.close()
