@@ -483,11 +483,21 @@ def test_the_process_limit_is_per_sandbox_not_per_host_uid(
 def test_the_bwrap_agent_is_in_the_sandboxs_cgroup_before_user_code_runs(
     tiny: str, scratch: Path
 ) -> None:
+    from tusk.worker.runtimes import cgroups
+
     spec = SandboxSpec("bwrap", tiny, memory=str(96 * MiB), cpu=0.5, pids=50)
+    first = start_sandbox(spec, str(scratch))
+    assert first.cgroup is not None, "no cgroup for the sandbox on a host where root can make one"
+    # a cgroup left by a killed worker (its pid is gone) goes when the next sandbox starts
+    stale = [d.parent / f"{cgroups.PREFIX}999999999-dead" for d in first.cgroup.dirs.values()]
+    for directory in stale:
+        directory.mkdir()
+    first.close()
     sandbox = start_sandbox(spec, str(scratch))
     try:
+        assert not any(d.exists() for d in stale)
         cgroup = sandbox.cgroup
-        assert cgroup is not None, "no cgroup for the sandbox on a host where root can make one"
+        assert cgroup is not None
         members = set(cgroup.pids())
         assert sandbox.proc.pid in members
         assert len(members) == 2  # bwrap and the agent, and nothing else yet

@@ -123,9 +123,6 @@ def _probe() -> _Layout | None:
         if not _probed:
             _layout, _problem = _detect()
             _probed = True
-            if _layout is not None:
-                for parent in _layout.parents.values():
-                    _remove_stale(parent)
         return _layout
 
 
@@ -269,11 +266,13 @@ def _remove_stale(parent: Path) -> None:
 def create(limits: Limits) -> Cgroup | None:
     """A new cgroup with ``limits``; None when sandboxes get no cgroup here (see :func:`problem`).
 
-    Stale cgroups of dead workers are removed on the first call of each process.
+    The cgroups of dead workers' sandboxes are removed first.
     """
     layout = _probe()
     if layout is None:
         return None
+    for parent in layout.parents.values():
+        _remove_stale(parent)
     return Cgroup(layout, limits)
 
 
