@@ -33,7 +33,12 @@ from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.pps.scheduling.trigger import Trigger
 from tusk.pps.spec import PipelineSpec
 from tusk.storage import open_object_store
-from tusk.worker.settings import GPU_DEVICES_ENV, WORKER_SETTINGS_ENV, basic_env
+from tusk.worker.settings import (
+    GPU_DEVICES_ENV,
+    WORKER_SETTINGS_ENV,
+    WorkerSettings,
+    basic_env,
+)
 
 DEFAULT_PORT = 30650
 
@@ -74,6 +79,7 @@ class Settings:
         env = os.environ
         port = env.get("TUSK_PORT")
         max_parallelism = env.get("TUSK_MAX_PARALLELISM")
+        _check_worker_settings(env)
         return cls.for_home(
             home or env.get("TUSK_HOME") or Path.home() / ".tusk",
             metadata_url=env.get("TUSK_METADATA_URL"),
@@ -102,6 +108,14 @@ def _flag(env: Mapping[str, str], name: str) -> bool | None:
     if value.lower() in ("0", "false", "no", "none"):
         return False
     raise InvalidArgument(f"invalid {name}={value!r}", hint="use 1 (host network) or 0 (none)")
+
+
+def _check_worker_settings(env: Mapping[str, str]) -> None:
+    """The workers' settings (``TUSK_SANDBOX_*``) parse, or InvalidArgument before any starts."""
+    try:
+        WorkerSettings.from_environ(env)
+    except ValueError as e:
+        raise InvalidArgument(str(e), hint="fix or unset the variable") from None
 
 
 def _positive_int(name: str, value: str | None) -> int | None:

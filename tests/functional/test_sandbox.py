@@ -616,3 +616,31 @@ def test_create_pipeline_refuses_more_gpus_than_the_server_has(tmp_path: Path) -
         assert pps.engine.pipelines.list() == []
     finally:
         pps.close()
+
+
+def test_limit_settings_parse_or_say_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = WorkerSettings.from_environ(
+        {"TUSK_SANDBOX_MEMORY": "512Mi", "TUSK_SANDBOX_DISK": "1.5Gi", "TUSK_SANDBOX_PIDS": "0"}
+    )
+    assert (settings.memory_limit, settings.disk_limit, settings.pids_limit) == (
+        512 * MiB,
+        1536 * MiB,
+        None,
+    )
+    unset = WorkerSettings.from_environ({})
+    assert unset.disk_limit == 10 * 2**30
+    assert unset.memory_limit is not None and unset.memory_limit > 0  # half of the host's
+    assert WorkerSettings.from_environ({"TUSK_SANDBOX_MEMORY": "0"}).memory_limit is None
+    for variable, value in (
+        ("TUSK_SANDBOX_DISK", "lots"),
+        ("TUSK_SANDBOX_MEMORY", "-1Gi"),
+        ("TUSK_SANDBOX_PIDS", "many"),
+    ):
+        with pytest.raises(ValueError, match=f"{variable}='{value}' is not a"):
+            WorkerSettings.from_environ({variable: value})
+    # the server refuses to start with them, before any worker does
+    from tusk.runtime import Settings
+
+    monkeypatch.setenv("TUSK_SANDBOX_DISK", "lots")
+    with pytest.raises(InvalidArgument, match="TUSK_SANDBOX_DISK='lots' is not a size"):
+        Settings.from_env("/nonexistent-home")

@@ -47,11 +47,20 @@ def parse_bytes(text: str, variable: str) -> int | None:
         if suffix not in _SCALE:
             raise ValueError(suffix)
         value = int(float(number) * _SCALE[suffix])
+        if value < 0:
+            raise ValueError(text)
     except ValueError:
         raise ValueError(
             f"{variable}={text!r} is not a size: use bytes or a quantity like 512Mi, 10Gi, 0"
         ) from None
     return value or None
+
+
+def _count(text: str, variable: str) -> int | None:
+    """A number of processes; ``0`` means no limit."""
+    if not text.strip().isdigit():
+        raise ValueError(f"{variable}={text!r} is not a number of processes: use e.g. 4096, or 0")
+    return int(text) or None
 
 
 def format_bytes(value: int) -> str:
@@ -123,7 +132,7 @@ class WorkerSettings:
             scratch_root=env.get(SCRATCH_ENV) or None,
             user_env=basic_env(env),
             sandbox_uid=int(env.get(SANDBOX_UID_ENV) or DEFAULT_SANDBOX_UID),
-            pids_limit=(int(pids) or None) if pids else DEFAULT_PIDS_LIMIT,
+            pids_limit=_count(pids, SANDBOX_PIDS_ENV) if pids else DEFAULT_PIDS_LIMIT,
             podman_flags=tuple(shlex.split(flags)) if flags is not None else None,
             memory_limit=(
                 parse_bytes(memory, SANDBOX_MEMORY_ENV) if memory else default_memory_limit()
