@@ -50,7 +50,7 @@ _probed = False
 _lock = threading.Lock()
 
 
-def _mounts(mountinfo: str) -> list[tuple[str, str, set[str]]]:
+def parse_mounts(mountinfo: str) -> list[tuple[str, str, set[str]]]:
     """(mount point, fs type, super options) of cgroup mounts."""
     found = []
     for line in mountinfo.splitlines():
@@ -62,7 +62,7 @@ def _mounts(mountinfo: str) -> list[tuple[str, str, set[str]]]:
     return found
 
 
-def _own_paths(text: str) -> dict[str, str]:
+def parse_own_paths(text: str) -> dict[str, str]:
     """The worker's own cgroup per controller ("" for the unified hierarchy)."""
     own: dict[str, str] = {}
     for line in text.splitlines():
@@ -82,8 +82,8 @@ def _detect() -> tuple[_Layout | None, str | None]:
     if os.geteuid() != 0:
         return None, "the worker does not run as root"
     try:
-        mounts = _mounts(Path("/proc/self/mountinfo").read_text())
-        own = _own_paths(Path("/proc/self/cgroup").read_text())
+        mounts = parse_mounts(Path("/proc/self/mountinfo").read_text())
+        own = parse_own_paths(Path("/proc/self/cgroup").read_text())
     except OSError as e:
         return None, f"cannot read the worker's cgroups: {e}"
     v1 = {c: point for point, kind, opts in mounts if kind == "cgroup" for c in opts}
@@ -298,8 +298,8 @@ def descendants(pid: int) -> list[int]:
 def cgroup_of(pid: int, controller: str) -> Path | None:
     """The directory of ``pid``'s cgroup of ``controller`` ("" for v2), from /proc."""
     try:
-        own = _own_paths(Path(f"/proc/{pid}/cgroup").read_text())
-        mounts = _mounts(Path("/proc/self/mountinfo").read_text())
+        own = parse_own_paths(Path(f"/proc/{pid}/cgroup").read_text())
+        mounts = parse_mounts(Path("/proc/self/mountinfo").read_text())
     except OSError:
         return None
     if controller and controller in own:
