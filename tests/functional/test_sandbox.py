@@ -429,6 +429,23 @@ def test_a_datum_past_the_disk_limit_fails_and_leaves_nothing_on_the_host(
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_dev_shm_counts_towards_the_disk_limit_and_is_emptied_after_each_datum(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str
+) -> None:
+    fill = "dd if=/dev/zero of=/dev/shm/big bs=1M count=80 2>/dev/null; echo done"
+    full = worker.run(task(store, runtime, tiny, fill, disk=50 * MiB))
+    assert full.reason == "disk limit of 50Mi exceeded", full.reason
+    script = "ls -A /dev/shm; echo x > /dev/shm/small && echo shm-ok; echo x > /dev/evil || true"
+    first = worker.run(task(store, runtime, tiny, script, disk=50 * MiB))
+    assert first.ok, first.reason
+    assert stdout(first) == ["shm-ok"]  # empty: the last datum's file went with it
+    if runtime == "bwrap":  # /dev itself takes no files (podman's /dev is its own small tmpfs)
+        assert any("Read-only file system" in line for _, _, line in first.logs)
+    second = worker.run(task(store, runtime, tiny, "ls -A /dev/shm; echo end", disk=50 * MiB))
+    assert stdout(second) == ["end"]
+
+
 def test_the_disk_watchdog_stops_a_runaway_writer(tmp_path: Path) -> None:
     # the fallback where no size-limited filesystem can be made: a real writer, a real kill
     from tusk.worker.runtimes.disk import Watchdog, usage

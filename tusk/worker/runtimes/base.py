@@ -59,7 +59,9 @@ class LimitExceeded(Exception):
 
 class SandboxDirs:
     """The host directories bound into one sandbox for its whole life: ``pfs`` (read-only at
-    /pfs), ``pfs/out`` (writable at /pfs/out), ``tmp`` (the private /tmp) and the agent. The
+    /pfs), ``pfs/out`` (writable at /pfs/out), ``tmp`` (the private /tmp), ``shm`` (its
+    /dev/shm, so that shared memory files count towards the disk limit and go after each datum
+    like /tmp's) and the agent. The
     worker refills them datum by datum; they are removed when the sandbox ends, and by the next
     worker to start when their worker was killed (the directory name carries its pid)."""
 
@@ -80,13 +82,15 @@ class SandboxDirs:
             for path in (self.pfs, self.out, self.agent_dir):
                 os.mkdir(path, 0o700)
             self.tmp = self._writable_dirs(disk_limit)
+            self.shm = os.path.dirname(self.tmp) + "/shm"  # the sandbox's /dev/shm
+            os.mkdir(self.shm, 0o700)
             os.chmod(self.pfs, 0o755)
             os.chmod(self.agent_dir, 0o755)
             shutil.copy2(build_agent(), self.agent_dir + "/" + AGENT_NAME)
             os.chmod(self.agent_dir + "/" + AGENT_NAME, 0o755)
             self.owner = owner
             if owner is not None:
-                for path in (self.root, self.out, self.tmp):
+                for path in (self.root, self.out, self.tmp, self.shm):
                     os.chown(path, owner, owner)
         except BaseException:
             self.remove()
@@ -131,7 +135,7 @@ class SandboxDirs:
 
     def clear(self) -> None:
         """Empty /pfs/out and /tmp (keeping the directories: they are mount points)."""
-        for directory in (self.out, self.tmp):
+        for directory in (self.out, self.tmp, self.shm):
             for name in os.listdir(directory):
                 path = os.path.join(directory, name)
                 if os.path.isdir(path) and not os.path.islink(path):
@@ -314,7 +318,8 @@ class Sandbox:
                 raise
             self._check_limits(result)
             return result
-        watchdog = disk.Watchdog((self.dirs.out, self.dirs.tmp), limit, self.kill, 0.2)
+        watched = (self.dirs.out, self.dirs.tmp, self.dirs.shm)
+        watchdog = disk.Watchdog(watched, limit, self.kill, 0.2)
         try:
             with watchdog:
                 result = self.agent.run(argv, env, cwd, stdin, timeout, logs)

@@ -119,6 +119,9 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--dev",
         "/dev",
         "--bind",
+        dirs.shm,
+        "/dev/shm",
+        "--bind",
         dirs.tmp,
         "/tmp",
         "--ro-bind",
@@ -131,6 +134,8 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         dirs.agent_dir,
         AGENT_DIR,
         *bwrap_device_args(spec.gpus),
+        "--remount-ro",  # /dev's tmpfs takes no files (its device nodes still work)
+        "/dev",
         "--remount-ro",  # the sandbox's own root (a tmpfs holding the binds) takes no files
         "/",
         "--chdir",

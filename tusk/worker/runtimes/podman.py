@@ -156,6 +156,8 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "-v",
         f"{dirs.tmp}:/tmp:rw",
         "-v",
+        f"{dirs.shm}:/dev/shm:rw",
+        "-v",
         f"{dirs.agent_dir}:{AGENT_DIR}:ro",
         "--workdir",
         "/",
