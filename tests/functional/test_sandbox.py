@@ -446,6 +446,34 @@ def test_dev_shm_counts_towards_the_disk_limit_and_is_emptied_after_each_datum(
     assert stdout(second) == ["end"]
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_without_a_filesystem_of_its_own_the_disk_limit_still_holds(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str, scratch: Path
+) -> None:
+    # 32Ki is too small for an ext4: the sandbox falls back to RLIMIT_FSIZE and the watchdog
+    limit = 32 * 1024
+    one_big = "dd if=/dev/zero of=/pfs/out/big bs=1M count=1; echo after"
+    result = worker.run(task(store, runtime, tiny, one_big, disk=limit))
+    assert result.reason == "disk limit of 32Ki exceeded", result.reason  # RLIMIT_FSIZE
+    sandbox = worker.sandbox
+    assert sandbox is not None and not sandbox.dirs.disk_hard
+    system = [line for _, s, line in result.logs if s == "system"]
+    assert any("no size-limited filesystem for /pfs/out and /tmp" in line for line in system)
+    many_small = (
+        "i=0; while [ $i -lt 100 ]; do head -c 8192 /dev/zero > /tmp/f$i; i=$((i+1)); done; "
+        "sleep 20; echo survived"
+    )
+    started = time.monotonic()
+    result = worker.run(task(store, runtime, tiny, many_small, disk=limit))
+    assert result.reason == "disk limit of 32Ki exceeded", result.reason  # the watchdog
+    assert time.monotonic() - started < 15
+    assert "survived" not in stdout(result)
+    again = worker.run(task(store, runtime, tiny, "ls -A /tmp; echo fresh", disk=limit))
+    assert again.ok, again.reason
+    assert stdout(again) == ["fresh"]
+    assert [p for p in scratch.rglob("f99")] == []
+
+
 def test_the_disk_watchdog_stops_a_runaway_writer(tmp_path: Path) -> None:
     # the fallback where no size-limited filesystem can be made: a real writer, a real kill
     from tusk.worker.runtimes.disk import Watchdog, usage

@@ -144,11 +144,16 @@ class SandboxDirs:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
 
-    def disk_full(self) -> bool:
-        """Whether the datum filled the size-limited filesystem of /pfs/out and /tmp."""
-        return (
-            self.disk_limit is not None and self.disk_hard and disk.full(self.out, self.disk_limit)
-        )
+    def disk_exceeded(self) -> bool:
+        """Whether the datum went past the disk limit: it filled the size-limited filesystem,
+        or (without one) its files take more than the limit (``RLIMIT_FSIZE`` is set one byte
+        above it, so a file it cut short still shows)."""
+        limit = self.disk_limit
+        if limit is None:
+            return False
+        if self.disk_hard:
+            return disk.full(self.out, limit)
+        return disk.usage(self.out, self.tmp, self.shm) > limit
 
     def remove(self) -> None:
         """Remove every directory of the sandbox (and its filesystem)."""
@@ -345,13 +350,12 @@ class Sandbox:
             raise LimitExceeded(f"killed: out of memory{limit}")
 
     def _check_limits(self, result: AgentResult) -> None:
-        if result.returncode == 0 and not result.timed_out and not self.dirs.disk_full():
+        exceeded = self.dirs.disk_exceeded()
+        if result.returncode == 0 and not result.timed_out and not exceeded:
             return
         self._check_oom()
         limit = self.dirs.disk_limit
-        if limit is not None and (
-            self.dirs.disk_full() or result.returncode == -signal.SIGXFSZ  # RLIMIT_FSIZE
-        ):
+        if limit is not None and (exceeded or result.returncode == -signal.SIGXFSZ):
             raise LimitExceeded(f"disk limit of {format_bytes(limit)} exceeded")
 
     def alive(self) -> bool:

@@ -193,7 +193,7 @@ def fallback_rlimits(spec: SandboxSpec, in_cgroup: bool, disk_hard: bool) -> lis
     if memory and not in_cgroup:
         options.append(f"--as={memory}:{memory}")
     if spec.disk and not disk_hard:
-        options.append(f"--fsize={spec.disk}:{spec.disk}")
+        options.append(f"--fsize={spec.disk + 1}:{spec.disk + 1}")  # see disk_exceeded
     return options
 
 

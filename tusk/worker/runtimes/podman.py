@@ -121,7 +121,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     if spec.pids:
         limits += ["--pids-limit", str(spec.pids)]
     if spec.disk and not dirs.disk_hard:
-        limits += ["--ulimit", f"fsize={spec.disk}:{spec.disk}"]
+        limits += ["--ulimit", f"fsize={spec.disk + 1}:{spec.disk + 1}"]  # see disk_exceeded
     limits += podman_device_args(spec.gpus)
     userns = []
     if root:
