@@ -388,7 +388,9 @@ def test_a_memory_hog_is_killed_and_reported_and_the_sandbox_lives_on(
     worker: Worker, store: LocalObjectStore, python_image: str, runtime: str
 ) -> None:
     hog = "chunks = []\nwhile True:\n    chunks.append(b'x' * 2**20)"
+    cwd = set(os.listdir("."))
     result = worker.run(python_task(store, runtime, python_image, hog, memory=str(64 * MiB)))
+    assert set(os.listdir(".")) == cwd  # conmon left no "oom" file in the worker's directory
     assert not result.ok
     assert result.reason == "killed: out of memory (limit 64Mi)", result.reason
     sandbox = worker.sandbox

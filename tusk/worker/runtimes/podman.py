@@ -171,6 +171,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         stdout=subprocess.PIPE,
         start_new_session=True,  # its own group: Ray's abort kills it with killpg
         stderr=log,
+        cwd=dirs.root,  # conmon writes a file named "oom" into its cwd when the container OOMs
     )
     os.close(log)
     sandbox = Sandbox(spec, dirs, proc, image, f"podman, image {spec.image}")
