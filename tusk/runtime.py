@@ -36,7 +36,12 @@ from tusk.pps.scheduling.trigger import Trigger
 from tusk.pps.secrets import SecretService, SecretVault
 from tusk.pps.spec import PipelineSpec
 from tusk.storage import open_object_store
-from tusk.worker.settings import WORKER_SETTINGS_ENV, basic_env
+from tusk.worker.settings import (
+    GPU_DEVICES_ENV,
+    WORKER_SETTINGS_ENV,
+    WorkerSettings,
+    basic_env,
+)
 
 DEFAULT_PORT = 30650
 
@@ -83,6 +88,7 @@ class Settings:
         env = os.environ
         port = env.get("TUSK_PORT")
         max_parallelism = env.get("TUSK_MAX_PARALLELISM")
+        _check_worker_settings(env)
         return cls.for_home(
             home or env.get("TUSK_HOME") or Path.home() / ".tusk",
             metadata_url=env.get("TUSK_METADATA_URL"),
@@ -138,6 +144,14 @@ def _seconds(name: str, value: str | None) -> float | None:
             f"{name}={value!r} is not a positive number of seconds", hint=f"unset {name}"
         )
     return number
+
+
+def _check_worker_settings(env: Mapping[str, str]) -> None:
+    """The workers' settings (``TUSK_SANDBOX_*``) parse, or InvalidArgument before any starts."""
+    try:
+        WorkerSettings.from_environ(env)
+    except ValueError as e:
+        raise InvalidArgument(str(e), hint="fix or unset the variable") from None
 
 
 def _positive_int(name: str, value: str | None) -> int | None:
@@ -215,12 +229,14 @@ class Engine:
         self.executor = make_executor(
             settings.executor, worker_env(os.environ, settings.object_url)
         )
-        self.code = CodeRuntime(check_choice(settings.runtime))
         # Secret values live in files under the server's home only (mode 0600, directory 0700).
         self.secrets = SecretService(
             self.meta, SecretVault(settings.secrets_dir or settings.home / "secrets")
         )
         self.egress = EgressTargets(settings.object_url, settings.egress_dirs)
+        self.code = CodeRuntime(
+            check_choice(settings.runtime), gpu_devices=os.environ.get(GPU_DEVICES_ENV) or "/dev"
+        )
         self.runner = JobRunner(
             self.ctx,
             self.executor,

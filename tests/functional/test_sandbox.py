@@ -6,10 +6,13 @@ sees and cannot do there, and what the jobs record."""
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -361,3 +364,330 @@ def test_create_pipeline_refuses_without_a_runtime(tmp_path: Path) -> None:
         assert pps.engine.pipelines.list() == []
     finally:
         pps.close()
+
+
+# -- resource limits -------------------------------------------------------------------------------
+
+MiB = 2**20
+
+
+def limited_worker(scratch: Path, **settings: object) -> Worker:
+    base = WorkerSettings.from_environ({"PATH": "/usr/bin:/bin"}, scratch_root=str(scratch))
+    return Worker("pipeline-limits-v1-abcde", settings=replace(base, **settings))  # type: ignore[arg-type]
+
+
+def python_task(
+    store: ObjectStore, runtime: str, image: str, code: str, **fields: object
+) -> DatumTask:
+    t = task(store, runtime, image, "", **fields)
+    return DatumTask.from_json({**t.to_json(), "cmd": ["python3", "-c", code]})
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_memory_hog_is_killed_and_reported_and_the_sandbox_lives_on(
+    worker: Worker, store: LocalObjectStore, python_image: str, runtime: str
+) -> None:
+    hog = "chunks = []\nwhile True:\n    chunks.append(b'x' * 2**20)"
+    cwd = set(os.listdir("."))
+    result = worker.run(python_task(store, runtime, python_image, hog, memory=str(64 * MiB)))
+    assert set(os.listdir(".")) == cwd  # conmon left no "oom" file in the worker's directory
+    assert not result.ok
+    assert result.reason == "killed: out of memory (limit 64Mi)", result.reason
+    sandbox = worker.sandbox
+    assert sandbox is not None and sandbox.alive()
+    # the next datum runs in the same sandbox; a datum under the limit is not reported
+    small = "b = b'x' * (16 * 2**20); print(len(b) // 2**20)"
+    again = worker.run(python_task(store, runtime, python_image, small, memory=str(64 * MiB)))
+    assert again.ok, again.reason
+    assert stdout(again) == ["16"]
+    assert worker.sandbox is sandbox
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_datum_past_the_disk_limit_fails_and_leaves_nothing_on_the_host(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str, scratch: Path
+) -> None:
+    script = "dd if=/dev/zero of=/pfs/out/big bs=1M count=200 2>&1; echo wrote"
+    result = worker.run(task(store, runtime, tiny, script, disk=50 * MiB))
+    assert not result.ok
+    assert result.reason == "disk limit of 50Mi exceeded", result.reason
+    assert result.outputs == ()
+    sandbox = worker.sandbox
+    assert sandbox is not None and sandbox.dirs.disk_hard
+    # the host holds no such file, and the sandbox's filesystem gave its blocks back
+    assert [p for p in scratch.rglob("big")] == []
+    image = Path(sandbox.dirs.root, "disk.img")
+    assert image.stat().st_blocks * 512 < 8 * MiB
+    # /tmp counts too, and the next datum has the whole limit again
+    tmp = "dd if=/dev/zero of=/tmp/big bs=1M count=80 2>/dev/null; echo done"
+    assert worker.run(task(store, runtime, tiny, tmp, disk=50 * MiB)).reason == (
+        "disk limit of 50Mi exceeded"
+    )
+    fits = "dd if=/dev/zero of=/pfs/out/f bs=1M count=30 2>/dev/null && echo fits"
+    ok = worker.run(task(store, runtime, tiny, fits, disk=50 * MiB))
+    assert ok.ok, ok.reason
+    assert [(o.path, o.size) for o in ok.outputs] == [("/f", 30 * MiB)]
+    worker.close()
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_dev_shm_counts_towards_the_disk_limit_and_is_emptied_after_each_datum(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str
+) -> None:
+    fill = "dd if=/dev/zero of=/dev/shm/big bs=1M count=80 2>/dev/null; echo done"
+    full = worker.run(task(store, runtime, tiny, fill, disk=50 * MiB))
+    assert full.reason == "disk limit of 50Mi exceeded", full.reason
+    script = "ls -A /dev/shm; echo x > /dev/shm/small && echo shm-ok; echo x > /dev/evil || true"
+    first = worker.run(task(store, runtime, tiny, script, disk=50 * MiB))
+    assert first.ok, first.reason
+    assert stdout(first) == ["shm-ok"]  # empty: the last datum's file went with it
+    if runtime == "bwrap":  # /dev itself takes no files (podman's /dev is its own small tmpfs)
+        assert any("Read-only file system" in line for _, _, line in first.logs)
+    second = worker.run(task(store, runtime, tiny, "ls -A /dev/shm; echo end", disk=50 * MiB))
+    assert stdout(second) == ["end"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_without_a_filesystem_of_its_own_the_disk_limit_still_holds(
+    worker: Worker, store: LocalObjectStore, tiny: str, runtime: str, scratch: Path
+) -> None:
+    # 32Ki is too small for an ext4: the sandbox falls back to RLIMIT_FSIZE and the watchdog
+    limit = 32 * 1024
+    one_big = "dd if=/dev/zero of=/pfs/out/big bs=1M count=1; echo after"
+    result = worker.run(task(store, runtime, tiny, one_big, disk=limit))
+    assert result.reason == "disk limit of 32Ki exceeded", result.reason  # RLIMIT_FSIZE
+    sandbox = worker.sandbox
+    assert sandbox is not None and not sandbox.dirs.disk_hard
+    system = [line for _, s, line in result.logs if s == "system"]
+    assert any("no size-limited filesystem for /pfs/out and /tmp" in line for line in system)
+    many_small = (
+        "i=0; while [ $i -lt 100 ]; do head -c 8192 /dev/zero > /tmp/f$i; i=$((i+1)); done; "
+        "sleep 20; echo survived"
+    )
+    started = time.monotonic()
+    result = worker.run(task(store, runtime, tiny, many_small, disk=limit))
+    assert result.reason == "disk limit of 32Ki exceeded", result.reason  # the watchdog
+    assert time.monotonic() - started < 15
+    assert "survived" not in stdout(result)
+    again = worker.run(task(store, runtime, tiny, "ls -A /tmp; echo fresh", disk=limit))
+    assert again.ok, again.reason
+    assert stdout(again) == ["fresh"]
+    assert [p for p in scratch.rglob("f99")] == []
+
+
+def test_the_disk_watchdog_stops_a_runaway_writer(tmp_path: Path) -> None:
+    # the fallback where no size-limited filesystem can be made: a real writer, a real kill
+    from tusk.worker.runtimes.disk import Watchdog, usage
+
+    target = tmp_path / "out"
+    target.mkdir()
+    writer = subprocess.Popen(
+        ["sh", "-c", f"while :; do head -c 1048576 /dev/zero >> {target}/f; done"]
+    )
+    started = time.monotonic()
+    with Watchdog((str(target),), 20 * MiB, writer.kill, 0.05) as watchdog:
+        writer.wait(timeout=60)
+    assert watchdog.fired
+    assert time.monotonic() - started < 30
+    assert 20 * MiB < usage(str(target)) < 400 * MiB
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_fork_bomb_stops_at_the_sandboxs_process_limit(
+    store: LocalObjectStore, tiny: str, runtime: str, scratch: Path
+) -> None:
+    bomb = "n=0; while [ $n -lt 200 ]; do sleep 30.3131 & n=$((n+1)); done; echo started"
+    with limited_worker(scratch, pids_limit=32) as worker:
+        result = worker.run(task(store, runtime, tiny, bomb))
+    assert not result.ok
+    assert result.reason == "exit code 2: sh: 0: Cannot fork", result.reason  # dash gives up
+    assert host_processes("30.3131") == []
+
+
+def test_the_process_limit_is_per_sandbox_not_per_host_uid(
+    store: LocalObjectStore, tiny: str, scratch: Path
+) -> None:
+    # both sandboxes run as the same host uid: RLIMIT_NPROC would be shared, the pids cgroup is not
+    hold = "n=0; while [ $n -lt 20 ]; do sleep 9.8181 & n=$((n+1)); done; sleep 4; echo held"
+    results: dict[int, DatumResult] = {}
+
+    def run(i: int) -> None:
+        with limited_worker(scratch, pids_limit=32) as worker:
+            results[i] = worker.run(task(store, "bwrap", tiny, hold, task_id=f"job1-{i}-1"))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results.values():
+        assert result.ok, result.reason
+        assert stdout(result) == ["held"]
+        assert [line for _, s, line in result.logs if s == "stderr"] == []
+
+
+def test_the_bwrap_agent_is_in_the_sandboxs_cgroup_before_user_code_runs(
+    tiny: str, scratch: Path
+) -> None:
+    from tusk.worker.runtimes import cgroups
+
+    spec = SandboxSpec("bwrap", tiny, memory=str(96 * MiB), cpu=0.5, pids=50)
+    first = start_sandbox(spec, str(scratch))
+    assert first.cgroup is not None, "no cgroup for the sandbox on a host where root can make one"
+    # a cgroup left by a killed worker (its pid is gone) goes when the next sandbox starts
+    stale = [d.parent / f"{cgroups.PREFIX}999999999-dead" for d in first.cgroup.dirs.values()]
+    for directory in stale:
+        directory.mkdir()
+    first.close()
+    sandbox = start_sandbox(spec, str(scratch))
+    try:
+        assert not any(d.exists() for d in stale)
+        cgroup = sandbox.cgroup
+        assert cgroup is not None
+        members = set(cgroup.pids())
+        assert sandbox.proc.pid in members
+        assert len(members) == 2  # bwrap and the agent, and nothing else yet
+        memory = cgroup.dirs["memory" if cgroup.version == 1 else "unified"]
+        limit_file = "memory.limit_in_bytes" if cgroup.version == 1 else "memory.max"
+        assert (memory / limit_file).read_text().strip() == str(96 * MiB)
+        if cgroup.version == 1:
+            assert (cgroup.dirs["pids"] / "pids.max").read_text().strip() == "50"
+            assert (cgroup.dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "50000"
+        logs: list[tuple[float, str, str]] = []
+        done = sandbox.run(["cat", "/proc/self/cgroup"], {}, "/", None, 30, logs)
+        assert done.returncode == 0
+    finally:
+        sandbox.close()
+    assert all(not d.exists() for d in cgroup.dirs.values())
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_cpu_limit_of_half_a_core_holds(
+    worker: Worker, store: LocalObjectStore, python_image: str, runtime: str
+) -> None:
+    # a second of cpu; it prints its wall time and its cpu per second of wall time
+    code = (
+        "import time\n"
+        "wall, cpu = time.monotonic(), time.process_time()\n"
+        "while time.process_time() - cpu < 1.0:\n"
+        "    pass\n"
+        "wall = time.monotonic() - wall\n"
+        "print(round(wall, 3), round((time.process_time() - cpu) / wall, 3))"
+    )
+    free = worker.run(python_task(store, runtime, python_image, code))
+    limited = worker.run(python_task(store, runtime, python_image, code, cpu=0.5))
+    assert free.ok and limited.ok, (free.reason, limited.reason)
+    free_wall, free_ratio = (float(n) for n in stdout(free)[0].split())
+    wall, ratio = (float(n) for n in stdout(limited)[0].split())
+    # half a core: at most about 0.5 s of cpu per second of wall time, however busy the host
+    assert ratio <= 0.62, (ratio, free_ratio)
+    if free_ratio >= 0.9:  # the host had a core to spare: the limit doubles the wall time
+        assert wall >= 1.5 * free_wall, (wall, free_wall)
+        sandbox = worker.sandbox
+        assert sandbox is not None
+        if sandbox.cgroup is not None:
+            assert sandbox.cgroup.throttled() > 0
+
+
+# -- GPUs (this host has none: the device list is tested on a directory of stand-in nodes) ---------
+
+
+def fake_dev(root: Path, *names: str) -> Path:
+    """A directory of device nodes named like NVIDIA's (each a copy of /dev/null's node)."""
+    dev = root / "dev"
+    dev.mkdir()
+    null = os.stat("/dev/null").st_rdev
+    for name in names:
+        os.mknod(dev / name, 0o666 | stat.S_IFCHR, null)
+        os.chmod(dev / name, 0o666)
+    return dev
+
+
+def test_gpus_are_found_and_assigned_from_the_device_nodes(tmp_path: Path) -> None:
+    from tusk.worker.runtimes import gpus
+
+    dev = fake_dev(tmp_path, "nvidia1", "nvidia0", "nvidia10", "nvidiactl", "nvidia-uvm", "null")
+    assert gpus.detect(str(dev)) == ("0", "1", "10")
+    assert gpus.detect(str(tmp_path / "none")) == ()
+    two = gpus.assign(2, str(dev))
+    assert two.ids == ("0", "1")
+    assert two.devices == tuple(
+        str(dev / n) for n in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm")
+    )
+    assert two.env() == {"NVIDIA_VISIBLE_DEVICES": "0,1", "CUDA_VISIBLE_DEVICES": "0,1"}
+    assert gpus.bwrap_device_args(two.devices[:1]) == [
+        "--dev-bind",
+        str(dev / "nvidia0"),
+        "/dev/nvidia0",
+    ]
+    assert gpus.podman_device_args(two.devices[:1]) == ["--device", f"{dev}/nvidia0:/dev/nvidia0"]
+    assert gpus.assign(0, str(dev)) == gpus.Gpus()
+    with pytest.raises(gpus.GpuUnavailable, match="asks for 4 GPU\\(s\\) and this server has 3"):
+        gpus.assign(4, str(dev))
+    with pytest.raises(gpus.GpuUnavailable, match="NVIDIA GPUs only"):
+        gpus.check("amd.com/gpu", 1, str(dev))
+    assert gpus.requested({"type": "nvidia.com/gpu", "number": 2}) == ("nvidia.com/gpu", 2)
+    assert gpus.requested(1) == ("", 1)
+
+
+def test_a_sandbox_gets_the_gpu_nodes_and_variables_it_asks_for(
+    store: LocalObjectStore, tiny: str, scratch: Path
+) -> None:
+    dev = fake_dev(scratch, "nvidia0", "nvidia1", "nvidiactl")
+    script = "ls /dev | grep nvidia; echo cuda=$CUDA_VISIBLE_DEVICES nvidia=$NVIDIA_VISIBLE_DEVICES"
+    (scratch / "w").mkdir(mode=0o711)
+    with limited_worker(scratch / "w", gpu_devices=str(dev)) as worker:
+        result = worker.run(task(store, "bwrap", tiny, script, gpus=1))
+        assert result.ok, result.reason
+        assert stdout(result) == ["nvidia0", "nvidiactl", "cuda=0 nvidia=0"]
+        too_many = worker.run(task(store, "bwrap", tiny, "true", gpus=3))
+    assert not too_many.ok
+    assert "asks for 3 GPU(s) and this server has 2" in too_many.reason
+
+
+def test_create_pipeline_refuses_more_gpus_than_the_server_has(tmp_path: Path) -> None:
+    from conftest import Pps, atom
+
+    pps = Pps(tmp_path / "home", runtime="host")
+    try:
+        pps.repo("x")
+        for field, gpu in (
+            ("resource_limits", {"type": "nvidia.com/gpu", "number": 1}),
+            ("resource_requests", 2),
+        ):
+            with pytest.raises(InvalidArgument) as refused:
+                pps.create("p", atom("x", name="in"), ["true"], **{field: {"gpu": gpu}})
+            assert "this server has 0" in refused.value.message, refused.value.message
+            assert "would wait forever" in refused.value.message
+        assert pps.engine.pipelines.list() == []
+    finally:
+        pps.close()
+
+
+def test_limit_settings_parse_or_say_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = WorkerSettings.from_environ(
+        {"TUSK_SANDBOX_MEMORY": "512Mi", "TUSK_SANDBOX_DISK": "1.5Gi", "TUSK_SANDBOX_PIDS": "0"}
+    )
+    assert (settings.memory_limit, settings.disk_limit, settings.pids_limit) == (
+        512 * MiB,
+        1536 * MiB,
+        None,
+    )
+    unset = WorkerSettings.from_environ({})
+    assert unset.disk_limit == 10 * 2**30
+    assert unset.memory_limit is not None and unset.memory_limit > 0  # half of the host's
+    assert WorkerSettings.from_environ({"TUSK_SANDBOX_MEMORY": "0"}).memory_limit is None
+    for variable, value in (
+        ("TUSK_SANDBOX_DISK", "lots"),
+        ("TUSK_SANDBOX_MEMORY", "-1Gi"),
+        ("TUSK_SANDBOX_PIDS", "many"),
+    ):
+        with pytest.raises(ValueError, match=f"{variable}='{value}' is not a"):
+            WorkerSettings.from_environ({variable: value})
+    # the server refuses to start with them, before any worker does
+    from tusk.runtime import Settings
+
+    monkeypatch.setenv("TUSK_SANDBOX_DISK", "lots")
+    with pytest.raises(InvalidArgument, match="TUSK_SANDBOX_DISK='lots' is not a size"):
+        Settings.from_env("/nonexistent-home")

@@ -79,16 +79,37 @@ def finished(client: Client, pipeline: str) -> JobInfo:
     return wait_for(f"the job of {pipeline}", done, timeout=180)
 
 
-def spec(name: str, repo: str, cmd: list[str], env: dict[str, str] | None = None) -> str:
+def spec(
+    name: str,
+    repo: str,
+    cmd: list[str],
+    env: dict[str, str] | None = None,
+    glob: str = "/",
+    **fields: Any,
+) -> str:
     transform: dict[str, Any] = {"image": "localhost/tusk/base:bookworm", "cmd": cmd}
     if env:
         transform["env"] = env
     doc = {
         "pipeline": {"name": name},
         "transform": transform,
-        "input": {"atom": {"repo": repo, "name": repo if repo != "attack" else "in", "glob": "/"}},
+        "input": {"atom": {"repo": repo, "name": repo if repo != "attack" else "in", "glob": glob}},
+        **fields,
     }
     return json.dumps(doc)
+
+
+# A datum past its limits: /pfs/hog/memory allocates without end, /pfs/hog/disk writes 200 MiB.
+HOG = """
+import os
+if os.path.exists("/pfs/hog/memory"):
+    chunks = []
+    while True:
+        chunks.append(b"x" * 2**20)
+with open("/pfs/out/big-" + os.environ["PACH_DATUM_ID"], "wb") as f:
+    for _ in range(200):
+        f.write(bytes(2**20))
+"""
 
 
 @pytest.fixture(scope="module", params=["default", "podman"])
@@ -149,6 +170,21 @@ def _attack(
             expected = {"bwrap", "podman"} if runtime_name == "default" else {runtime_name}
             assert job.runtime in expected, job.runtime
             report = json.loads(client.get_file_bytes("attacker", "master", "/report.json"))
+
+            # a datum past its memory limit and one past its disk limit
+            client.create_repo("hog")
+            with client.commit("hog", "master") as c:
+                c.put_file("/memory", b"m")
+                c.put_file("/disk", b"d")
+            limits = {"resource_limits": {"memory": "64Mi", "disk": "50Mi"}}
+            client.create_pipeline(
+                spec("limited", "hog", ["python3", "-c", HOG], None, "/*", **limits)
+            )
+            limited = finished(client, "limited")
+            report["limited_job"] = limited.state
+            report["limited_datums"] = sorted(d.reason for d in client.list_datum(limited.id))
+            report["limited_logs"] = [line.message for line in client.get_logs(pipeline="limited")]
+            report["big_files"] = [str(p) for p in scratch.rglob("big-*")]
         yield server, report, scratch
     finally:
         server.stop()
@@ -222,6 +258,8 @@ def test_the_api_cannot_be_reached_even_with_a_leaked_token(
         assert sorted(r.name for r in client.list_repo()) == [
             "attack",
             "attacker",
+            "hog",
+            "limited",
             "private",
             "victim",
         ]
@@ -263,9 +301,23 @@ def test_the_host_the_image_and_the_inputs_are_not_written(report: dict[str, Any
 
 
 def test_a_fork_bomb_hits_the_process_limit(report: dict[str, Any]) -> None:
+    # the limit is the sandbox's pids cgroup (podman's, or bwrap's own): raising RLIMIT_NPROC,
+    # which bwrap sets only where it has no cgroup, does not lift it
     assert report["forks"] < PIDS_LIMIT, report["forks"]
     assert "Resource temporarily unavailable" in report["fork_error"], report["fork_error"]
-    blocked(report, "raise_nproc")
+
+
+def test_datums_past_their_memory_and_disk_limits_fail_saying_so(
+    report: dict[str, Any], scratch: Path
+) -> None:
+    assert report["limited_job"] == "failure"
+    reasons = ["disk limit of 50Mi exceeded", "killed: out of memory (limit 64Mi)"]
+    assert report["limited_datums"] == reasons, report["limited_datums"]
+    for reason in reasons:  # get-logs shows why
+        assert any(reason in line for line in report["limited_logs"]), reason
+    # no 200 MiB file on the host, then or now
+    assert report["big_files"] == []
+    assert list(scratch.rglob("big-*")) == []
 
 
 def test_a_setsid_daemon_does_not_outlive_its_datum(report: dict[str, Any]) -> None:

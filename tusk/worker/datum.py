@@ -18,12 +18,15 @@ from tusk.worker.files import DatumFailed, Materialised, collect_outputs, materi
 from tusk.worker.protocol import DatumResult, DatumTask, LogLine, OutputFile
 from tusk.worker.runtimes import (
     ImageNotFound,
+    LimitExceeded,
     RuntimeUnavailable,
     Sandbox,
     SandboxDied,
     SandboxSpec,
     start_sandbox,
 )
+from tusk.worker.runtimes.gpus import GpuUnavailable
+from tusk.worker.runtimes.gpus import assign as assign_gpus
 from tusk.worker.settings import WorkerSettings
 
 
@@ -67,16 +70,25 @@ class Worker:
 
     def sandbox_for(self, task: DatumTask) -> Sandbox:
         """This worker's sandbox for ``task``, started when there is none (or another)."""
+        settings = self.settings
+        default_memory = settings.memory_limit
+        try:
+            gpus = assign_gpus(task.gpus, settings.gpu_devices)
+        except GpuUnavailable as e:
+            raise DatumFailed(str(e)) from None
         spec = SandboxSpec(
             runtime=task.runtime,
             image=task.image,
             user=task.user,
             cpu=task.cpu,
-            memory=task.memory,
-            pids=self.settings.pids_limit,
+            memory=task.memory or (str(default_memory) if default_memory else None),
+            pids=settings.pids_limit,
             network=task.network,
-            sandbox_uid=self.settings.sandbox_uid,
-            podman_flags=self.settings.podman_flags,
+            sandbox_uid=settings.sandbox_uid,
+            podman_flags=settings.podman_flags,
+            disk=task.disk if task.disk is not None else settings.disk_limit,
+            gpus=gpus.devices,
+            gpu_ids=gpus.ids,
             secret_mounts=task.secret_mounts,
         )
         sandbox = self.sandbox
@@ -172,11 +184,8 @@ class _DatumRun:
         try:
             self.phase_start("download", "starting to download data")
             sandbox = self.sandbox = self.worker.sandbox_for(task)
-            if sandbox.runtime == "bwrap" and (task.cpu or task.memory):
-                self.log(
-                    "resource_limits cpu and memory are not enforced by the bwrap runtime "
-                    "(TUSK_RUNTIME=podman enforces them)"
-                )
+            if sandbox.limits_note:
+                self.log(sandbox.limits_note)
             real_pfs = self.scratch = sandbox.dirs.pfs
             if task.secret_files:
                 if sandbox.image is None:
@@ -258,6 +267,9 @@ class _DatumRun:
         env["PACH_OUTPUT_COMMIT_ID"] = task.output_commit_id
         env["PACH_DATUM_ID"] = task.datum_id
         env["PFS"] = pfs
+        if sandbox.spec.gpu_ids:
+            visible = ",".join(sandbox.spec.gpu_ids)
+            env["NVIDIA_VISIBLE_DEVICES"] = env["CUDA_VISIBLE_DEVICES"] = visible
         cwd = task.working_dir or (image.workdir if image else "")
         stdin = None
         if task.stdin:
@@ -287,6 +299,10 @@ class _DatumRun:
             done = sandbox.run(
                 plan.argv, plan.env, plan.cwd, plan.stdin, task.timeout_seconds, self.logs
             )
+        except LimitExceeded as e:
+            if not sandbox.alive():
+                self.worker.drop_sandbox()
+            raise DatumFailed(str(e)) from None
         except SandboxDied as e:
             self.worker.drop_sandbox()
             raise DatumFailed(

@@ -97,6 +97,8 @@ class DatumTask:
     user: str = ""
     cpu: float | None = None
     memory: str | None = None
+    disk: int | None = None  # bytes of /pfs/out and /tmp (None: the worker's default)
+    gpus: int = 0  # GPUs the datum gets
     network: bool = False  # the sandbox shares the host's network (else loopback only)
     inputs: tuple[DatumInput, ...] = ()
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
@@ -130,6 +132,8 @@ class DatumTask:
             "user": self.user,
             "cpu": self.cpu,
             "memory": self.memory,
+            "disk": self.disk,
+            "gpus": self.gpus,
             "network": self.network,
             "inputs": [i.to_json() for i in self.inputs],
             "max_output_bytes": self.max_output_bytes,
@@ -169,6 +173,8 @@ class DatumTask:
             user=str(raw.get("user") or ""),
             cpu=None if cpu is None else float(cpu),
             memory=None if raw.get("memory") is None else str(raw["memory"]),
+            disk=None if raw.get("disk") is None else int(raw["disk"]),
+            gpus=int(raw.get("gpus") or 0),
             network=bool(raw.get("network", False)),
             inputs=tuple(DatumInput.from_json(i) for i in raw.get("inputs") or ()),
             max_output_bytes=int(raw.get("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES)),

@@ -20,6 +20,7 @@ from tusk.pps.running.image import Provenance
 from tusk.pps.spec import PipelineSpec
 from tusk.pps.spec.units import parse_quantity
 from tusk.worker.protocol import DatumTask
+from tusk.worker.runtimes.gpus import requested as requested_gpus
 
 
 @dataclass
@@ -183,6 +184,8 @@ class TaskBuilder:
                 "user": t.user or "",
                 "cpu": _number(limits.cpu if limits else None),
                 "memory": _bytes(limits.memory if limits else None),
+                "disk": _disk(spec),
+                "gpus": _gpus(spec),
                 "network": self.network,
                 "inputs": [self._input(c, _empty_file_inputs(spec)) for c in datum],
                 "err_cmd": list(t.err_cmd or []),
@@ -231,6 +234,21 @@ def _empty_file_inputs(spec: PipelineSpec) -> frozenset[str]:
 
 def _number(quantity: int | float | str | None) -> float | None:
     return None if quantity is None else parse_quantity(quantity)
+
+
+def _disk(spec: PipelineSpec) -> int | None:
+    """``resource_limits.disk`` in bytes; None: the worker's default."""
+    limits = spec.resource_limits
+    quantity = limits.disk if limits else None
+    return None if quantity is None else int(parse_quantity(quantity))
+
+
+def _gpus(spec: PipelineSpec) -> int:
+    """How many GPUs a datum gets: ``resource_limits.gpu``, else ``resource_requests.gpu``."""
+    for resources in (spec.resource_limits, spec.resource_requests):
+        if resources is not None and resources.gpu is not None:
+            return requested_gpus(resources.gpu)[1]
+    return 0
 
 
 def _bytes(quantity: int | float | str | None) -> str | None:

@@ -16,7 +16,9 @@ from tusk.worker.runtimes import (
     DEFAULT_IMAGE,
     ImageNotFound,
     RuntimeUnavailable,
+    cgroups,
     choose,
+    gpus,
     image_digest,
 )
 
@@ -38,9 +40,12 @@ def image_of(spec: PipelineSpec) -> str:
 class CodeRuntime:
     """The runtime this server runs pipelines with, chosen on first use and kept."""
 
-    def __init__(self, choice: str = "auto", sandbox_uid: int | None = None) -> None:
+    def __init__(
+        self, choice: str = "auto", sandbox_uid: int | None = None, gpu_devices: str = "/dev"
+    ) -> None:
         self.choice = choice
         self.sandbox_uid = sandbox_uid
+        self.gpu_devices = gpu_devices  # where the host's GPU device nodes are
         self._name: str | None = None
         self._problem: str | None = None
         self._lock = threading.Lock()
@@ -64,19 +69,43 @@ class CodeRuntime:
             return self._name
 
     def check(self, spec: PipelineSpec) -> list[str]:
-        """What create-pipeline says about the spec's code (refuses when nothing can run it)."""
+        """What create-pipeline says about the spec's code (refuses when nothing can run it, or
+        when it asks for more GPUs than the server has)."""
         runtime = self.name()
+        self._check_gpus(spec)
         image = image_of(spec)
         if runtime == "host":  # every job records it, and inspect-job shows it
             return []
+        warnings = []
+        limits = spec.resource_limits
+        if runtime == "bwrap" and limits and (limits.cpu or limits.memory):
+            problem = cgroups.problem()
+            if problem is not None:
+                warnings.append(
+                    f"resource_limits cpu and memory cannot be enforced here ({problem}): "
+                    "memory is limited as address space (RLIMIT_AS) and cpu not at all; fix: "
+                    f"{cgroups.FIX}, or TUSK_RUNTIME=podman"
+                )
         try:
             image_digest(image)
         except ImageNotFound:
-            return [
+            warnings.append(
                 f"image {image} not found: its jobs will fail until it is built or loaded "
                 "(podman build -t ..., or podman load)"
-            ]
-        return []
+            )
+        return warnings
+
+    def _check_gpus(self, spec: PipelineSpec) -> None:
+        for resources in (spec.resource_limits, spec.resource_requests):
+            if resources is not None and resources.gpu is not None:
+                kind, number = gpus.requested(resources.gpu)
+                try:
+                    gpus.check(kind, number, self.gpu_devices)
+                except gpus.GpuUnavailable as e:
+                    raise InvalidArgument(
+                        f"cannot run pipeline {spec.pipeline.name}: {e}",
+                        hint="lower or remove resource_limits.gpu and resource_requests.gpu",
+                    ) from None
 
     def provenance(self, spec: PipelineSpec) -> Provenance:
         """The image, its digest now, and the runtime of a job starting now.

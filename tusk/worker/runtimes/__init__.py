@@ -24,10 +24,12 @@ from tusk.worker.runtimes import bwrap, host, podman
 from tusk.worker.runtimes.agent import AgentUnavailable, SandboxDied, build_agent
 from tusk.worker.runtimes.base import (
     DEFAULT_SANDBOX_UID,
+    LimitExceeded,
     RuntimeUnavailable,
     Sandbox,
     SandboxSpec,
 )
+from tusk.worker.runtimes.cgroups import descendants
 from tusk.worker.runtimes.images import DEFAULT_IMAGE, ImageNotFound, image_digest
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "DEFAULT_SANDBOX_UID",
     "RUNTIMES",
     "ImageNotFound",
+    "LimitExceeded",
     "RuntimeUnavailable",
     "Sandbox",
     "SandboxDied",
@@ -141,6 +144,18 @@ def start_sandbox(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     except SandboxDied:
         sandbox.proc.wait()
         message = sandbox.dirs.log_tail() or f"exit status {sandbox.proc.returncode}"
+        if sandbox.cgroup is not None:
+            sandbox.cgroup.remove()
         sandbox.dirs.remove()
         raise SandboxDied(f"the {spec.runtime} sandbox did not start: {message}") from None
+    if sandbox.cgroup is not None:
+        # The agent waits for its first command: moved now, it and everything it starts stay in
+        # the cgroup before any user code runs.
+        try:
+            for pid in descendants(sandbox.proc.pid):
+                sandbox.cgroup.add(pid)
+        except OSError as e:
+            sandbox.kill()
+            sandbox.close()
+            raise SandboxDied(f"cannot put the sandbox in its cgroup: {e}") from None
     return sandbox

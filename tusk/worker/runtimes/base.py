@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tusk.worker.protocol import LogLine
+from tusk.worker.runtimes import cgroups, disk
 from tusk.worker.runtimes.agent import AGENT_NAME, AgentClient, AgentResult, build_agent
 from tusk.worker.runtimes.images import ImageConfig
 
-# The host uid that a sandbox's root maps to (and the base of its uid range under podman).
-from tusk.worker.settings import DEFAULT_SANDBOX_UID  # noqa: E402
+# DEFAULT_SANDBOX_UID: the host uid that a sandbox's root maps to (and the base of its uid range
+# under podman).
+from tusk.worker.settings import DEFAULT_SANDBOX_UID, format_bytes
 
 AGENT_DIR = "/.tusk"  # where the agent is bound inside a sandbox
 _PREFIX = "tusk-sandbox-"
@@ -42,16 +45,34 @@ class SandboxSpec:
     sandbox_uid: int = DEFAULT_SANDBOX_UID
     podman_flags: tuple[str, ...] | None = None
     secret_mounts: tuple[str, ...] = ()  # directories where secrets appear, read-only
+    disk: int | None = None  # bytes of /pfs/out and /tmp together
+    gpus: tuple[str, ...] = ()  # device nodes passed in (e.g. /dev/nvidia0, /dev/nvidiactl)
+    gpu_ids: tuple[str, ...] = ()  # their indexes, for NVIDIA_VISIBLE_DEVICES
+
+    @property
+    def memory_bytes(self) -> int | None:
+        """``memory`` as a number of bytes."""
+        return int(float(self.memory)) if self.memory else None
+
+
+class LimitExceeded(Exception):
+    """A datum went past a limit of its sandbox; the message says which."""
 
 
 class SandboxDirs:
     """The host directories bound into one sandbox for its whole life: ``pfs`` (read-only at
-    /pfs), ``pfs/out`` (writable at /pfs/out), ``tmp`` (the private /tmp) and the agent. The
+    /pfs), ``pfs/out`` (writable at /pfs/out), ``tmp`` (the private /tmp), ``shm`` (its
+    /dev/shm, so that shared memory files count towards the disk limit and go after each datum
+    like /tmp's) and the agent. The
     worker refills them datum by datum; they are removed when the sandbox ends, and by the next
     worker to start when their worker was killed (the directory name carries its pid)."""
 
     def __init__(
-        self, root: str | None, owner: int | None, secret_mounts: tuple[str, ...] = ()
+        self,
+        root: str | None,
+        owner: int | None,
+        disk_limit: int | None = None,
+        secret_mounts: tuple[str, ...] = (),
     ) -> None:
         base = os.path.abspath(root or default_scratch_root())
         if owner is not None:
@@ -61,25 +82,34 @@ class SandboxDirs:
         os.chmod(self.root, 0o700)
         self.pfs = self.root + "/pfs"
         self.out = self.pfs + "/out"
-        self.tmp = self.root + "/tmp"
         self.agent_dir = self.root + "/agent"
-        for path in (self.pfs, self.out, self.tmp, self.agent_dir):
-            os.mkdir(path, 0o700)
-        os.chmod(self.pfs, 0o755)
-        os.chmod(self.agent_dir, 0o755)
-        shutil.copy2(build_agent(), self.agent_dir + "/" + AGENT_NAME)
-        os.chmod(self.agent_dir + "/" + AGENT_NAME, 0o755)
-        self.owner = owner
-        if owner is not None:
-            for path in (self.root, self.out, self.tmp):
-                os.chown(path, owner, owner)
-        # One directory per secret mount path, bound read-only there; filled by the worker.
-        self.secret_dirs = {path: f"{self.root}/secret-{i}" for i, path in enumerate(secret_mounts)}
-        self._secrets_written: dict[str, dict[str, str]] = {}
-        for directory in self.secret_dirs.values():
-            os.mkdir(directory, 0o500)
+        self.disk_limit = disk_limit
+        self.disk_hard = False  # /pfs/out and /tmp are on a filesystem of the limit's size
+        self.disk_problem = ""  # why they are not (the fallback applies)
+        try:
+            for path in (self.pfs, self.out, self.agent_dir):
+                os.mkdir(path, 0o700)
+            self.tmp = self._writable_dirs(disk_limit)
+            self.shm = os.path.dirname(self.tmp) + "/shm"  # the sandbox's /dev/shm
+            os.mkdir(self.shm, 0o700)
+            os.chmod(self.pfs, 0o755)
+            os.chmod(self.agent_dir, 0o755)
+            shutil.copy2(build_agent(), self.agent_dir + "/" + AGENT_NAME)
+            os.chmod(self.agent_dir + "/" + AGENT_NAME, 0o755)
+            self.owner = owner
             if owner is not None:
-                os.chown(directory, owner, owner)
+                for path in (self.root, self.out, self.tmp, self.shm):
+                    os.chown(path, owner, owner)
+            # One directory per secret mount path, bound read-only there; filled by the worker.
+            self.secret_dirs = {p: f"{self.root}/secret-{i}" for i, p in enumerate(secret_mounts)}
+            self._secrets_written: dict[str, dict[str, str]] = {}
+            for directory in self.secret_dirs.values():
+                os.mkdir(directory, 0o500)
+                if owner is not None:
+                    os.chown(directory, owner, owner)
+        except BaseException:
+            self.remove()
+            raise
 
     def write_secrets(self, files: dict[str, dict[str, str]]) -> None:
         """Make each secret's keys files (mode 0400, owned by the sandbox's user) in the
@@ -104,6 +134,30 @@ class SandboxDirs:
             os.chmod(directory, 0o500)
         self._secrets_written = {p: dict(k) for p, k in files.items()}
 
+    def _writable_dirs(self, disk_limit: int | None) -> str:
+        """Make /tmp's directory, with /pfs/out on the size-limited filesystem when one can be
+        made; return /tmp's directory."""
+        if disk_limit is None:
+            os.mkdir(self.root + "/tmp", 0o700)
+            return self.root + "/tmp"
+        rw = self.root + "/rw"
+        os.mkdir(rw, 0o755)
+        try:
+            disk.make_filesystem(self.root + "/disk.img", rw, disk_limit)
+            os.chmod(rw, 0o755)
+            os.mkdir(rw + "/out", 0o700)
+            proc = subprocess.run(["mount", "--bind", rw + "/out", self.out], capture_output=True)
+            if proc.returncode != 0:
+                raise disk.DiskUnavailable(proc.stderr.decode(errors="replace").strip())
+        except disk.DiskUnavailable as e:
+            self.disk_problem = str(e)
+            _unmount_all(self.root)
+            os.mkdir(self.root + "/tmp", 0o700)
+            return self.root + "/tmp"
+        self.disk_hard = True
+        os.mkdir(rw + "/tmp", 0o700)
+        return rw + "/tmp"
+
     def open_log(self) -> int:
         """A file for the runtime's own messages (why a sandbox did not start)."""
         return os.open(self.root + "/runtime.log", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -119,7 +173,7 @@ class SandboxDirs:
 
     def clear(self) -> None:
         """Empty /pfs/out and /tmp (keeping the directories: they are mount points)."""
-        for directory in (self.out, self.tmp):
+        for directory in (self.out, self.tmp, self.shm):
             for name in os.listdir(directory):
                 path = os.path.join(directory, name)
                 if os.path.isdir(path) and not os.path.islink(path):
@@ -128,9 +182,27 @@ class SandboxDirs:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
 
+    def disk_exceeded(self) -> bool:
+        """Whether the datum went past the disk limit: it filled the size-limited filesystem,
+        or (without one) its files take more than the limit (``RLIMIT_FSIZE`` is set one byte
+        above it, so a file it cut short still shows)."""
+        limit = self.disk_limit
+        if limit is None:
+            return False
+        if self.disk_hard:
+            return disk.full(self.out, limit)
+        return disk.usage(self.out, self.tmp, self.shm) > limit
+
     def remove(self) -> None:
-        """Remove every directory of the sandbox."""
+        """Remove every directory of the sandbox (and its filesystem)."""
+        _unmount_all(self.root)
         _force_rmtree(self.root)
+
+
+def _unmount_all(root: str) -> None:
+    """Unmount the sandbox directory's /pfs/out bind and its size-limited filesystem."""
+    for mountpoint in (root + "/pfs/out", root + "/rw"):
+        disk.unmount(mountpoint)
 
 
 def default_scratch_root() -> str:
@@ -170,6 +242,7 @@ def remove_stale(base: str) -> None:
             continue
         pid = name[len(_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
+            _unmount_all(os.path.join(base, name))
             _force_rmtree(os.path.join(base, name))
 
 
@@ -228,7 +301,13 @@ def resolve_user(user: str, rootfs: str | None) -> tuple[int, int]:
 
 
 class Sandbox:
-    """A running sandbox with its agent: commands run in it one at a time."""
+    """A running sandbox with its agent: commands run in it one at a time.
+
+    ``cgroup`` holds its processes' memory, cpu and pids limits when the runtime made one
+    (bwrap); ``memory_events`` is the file that counts OOM kills in the sandbox, wherever its
+    cgroup is (podman's own). Without a size-limited filesystem for /pfs/out and /tmp, a
+    watchdog measures them while a command runs and kills the sandbox past the disk limit.
+    """
 
     runtime = "host"
 
@@ -239,6 +318,7 @@ class Sandbox:
         proc: subprocess.Popen[bytes],
         image: ImageConfig | None,
         description: str,
+        cgroup: cgroups.Cgroup | None = None,
     ) -> None:
         self.spec = spec
         self.dirs = dirs
@@ -248,6 +328,10 @@ class Sandbox:
         self.agent = AgentClient(proc)
         self.name = secrets.token_hex(4)
         self.on_kill: Callable[[], object] | None = None  # what else a killed sandbox leaves
+        self.cgroup = cgroup
+        self.memory_events: Callable[[], int] | None = None  # OOM kills so far (podman)
+        self._oom_seen = 0
+        self.limits_note = ""  # what the runtime could not enforce here, said once per sandbox
 
     @property
     def pfs_view(self) -> str:
@@ -263,15 +347,75 @@ class Sandbox:
         timeout: float | None,
         logs: list[LogLine],
     ) -> AgentResult:
-        """Run one command in the sandbox."""
-        return self.agent.run(argv, env, cwd, stdin, timeout, logs)
+        """Run one command in the sandbox.
+
+        Raises LimitExceeded when the command went past the sandbox's memory or disk limit
+        (the sandbox lives on, except when the disk watchdog had to kill it).
+        """
+        limit = self.dirs.disk_limit
+        if limit is None or self.dirs.disk_hard or self.runtime == "host":
+            try:
+                result = self.agent.run(argv, env, cwd, stdin, timeout, logs)
+            except Exception:
+                self._check_oom()
+                raise
+            self._check_limits(result)
+            return result
+        watched = (self.dirs.out, self.dirs.tmp, self.dirs.shm)
+        watchdog = disk.Watchdog(watched, limit, self.kill, 0.2)
+        try:
+            with watchdog:
+                result = self.agent.run(argv, env, cwd, stdin, timeout, logs)
+        except Exception:
+            if watchdog.fired:
+                raise LimitExceeded(f"disk limit of {format_bytes(limit)} exceeded") from None
+            self._check_oom()
+            raise
+        self._check_limits(result)
+        return result
+
+    def _check_oom(self) -> None:
+        if self.cgroup is not None:
+            struck = self.cgroup.new_oom_kill()
+        elif self.memory_events is not None:
+            now = self.memory_events()
+            struck, self._oom_seen = now > self._oom_seen, now
+        else:
+            return
+        if struck:
+            memory = self.spec.memory_bytes
+            limit = f" (limit {format_bytes(memory)})" if memory else ""
+            raise LimitExceeded(f"killed: out of memory{limit}")
+
+    def _check_limits(self, result: AgentResult) -> None:
+        exceeded = self.dirs.disk_exceeded()
+        if result.returncode == 0 and not result.timed_out and not exceeded:
+            return
+        self._check_oom()
+        limit = self.dirs.disk_limit
+        if limit is not None and (exceeded or result.returncode == -signal.SIGXFSZ):
+            raise LimitExceeded(f"disk limit of {format_bytes(limit)} exceeded")
 
     def alive(self) -> bool:
         """Whether the sandbox still runs."""
         return self.proc.poll() is None
 
+    def kill(self) -> None:
+        """Kill the sandbox at once (its agent and whatever runs in it)."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        if self.cgroup is not None:
+            for pid in self.cgroup.pids():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        if self.on_kill is not None:
+            with contextlib.suppress(Exception):
+                self.on_kill()
+
     def close(self) -> None:
-        """End the sandbox and remove its directories."""
+        """End the sandbox and remove its directories (and its cgroup)."""
         if not self.agent.close() and self.on_kill is not None:
             self.on_kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         self.dirs.remove()

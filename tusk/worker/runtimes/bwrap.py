@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 
+from tusk.worker.runtimes import cgroups
 from tusk.worker.runtimes.agent import AGENT_NAME
 from tusk.worker.runtimes.base import AGENT_DIR, Sandbox, SandboxDirs, SandboxSpec, resolve_user
+from tusk.worker.runtimes.gpus import bwrap_device_args
 from tusk.worker.runtimes.images import inspect_image, mount_image
 
 _SKIP = {"proc", "dev", "tmp", "pfs", "sys", AGENT_DIR.strip("/")}
@@ -138,7 +140,9 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     visible = visible_rootfs(rootfs, image.digest)
     mounts = {m: resolve_in_image(visible, m) for m in spec.secret_mounts}
     binds = root_binds(visible, tuple(mounts.values()))
-    dirs = SandboxDirs(scratch_root, host_uid if os.geteuid() == 0 else None, spec.secret_mounts)
+    dirs = SandboxDirs(
+        scratch_root, host_uid if os.geteuid() == 0 else None, spec.disk, spec.secret_mounts
+    )
     exe = bwrap_executable()
     assert exe is not None
     for mount, target in mounts.items():
@@ -163,6 +167,9 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--dev",
         "/dev",
         "--bind",
+        dirs.shm,
+        "/dev/shm",
+        "--bind",
         dirs.tmp,
         "/tmp",
         "--ro-bind",
@@ -174,6 +181,9 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--ro-bind",
         dirs.agent_dir,
         AGENT_DIR,
+        *bwrap_device_args(spec.gpus),
+        "--remount-ro",  # /dev's tmpfs takes no files (its device nodes still work)
+        "/dev",
         "--remount-ro",  # the sandbox's own root (a tmpfs holding the binds) takes no files
         "/",
         "--chdir",
@@ -186,8 +196,14 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         f"{AGENT_DIR}/{AGENT_NAME}",
         "--pidns",
     ]
-    if spec.pids:
-        argv = [shutil.which("prlimit") or "prlimit", f"--nproc={spec.pids}:{spec.pids}", *argv]
+    try:
+        cgroup = cgroups.create(cgroups.Limits(spec.memory_bytes, spec.cpu, spec.pids))
+    except OSError:
+        dirs.remove()
+        raise
+    rlimits = fallback_rlimits(spec, cgroup is not None, dirs.disk_hard)
+    if rlimits:
+        argv = [shutil.which("prlimit") or "prlimit", *rlimits, *argv]
     log = dirs.open_log()
     try:
         proc = subprocess.Popen(
@@ -201,8 +217,45 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
             group=_demote(host_uid)[0],
             extra_groups=_demote(host_uid)[1],
         )
+    except BaseException:
+        if cgroup is not None:
+            cgroup.remove()
+        dirs.remove()
+        raise
     finally:
         os.close(log)
-    sandbox = Sandbox(spec, dirs, proc, image, f"bwrap, image {spec.image}")
+    sandbox = Sandbox(spec, dirs, proc, image, f"bwrap, image {spec.image}", cgroup)
     sandbox.runtime = "bwrap"
+    sandbox.limits_note = limits_note(spec, cgroup is not None, dirs)
     return sandbox
+
+
+def fallback_rlimits(spec: SandboxSpec, in_cgroup: bool, disk_hard: bool) -> list[str]:
+    """prlimit's options for what no cgroup or filesystem enforces: ``RLIMIT_NPROC`` for the
+    process limit (shared by every sandbox of the host uid), ``RLIMIT_AS`` for memory (address
+    space, cruder than memory used) and ``RLIMIT_FSIZE`` for the disk limit (one file at most)."""
+    options = []
+    if spec.pids and not in_cgroup:
+        options.append(f"--nproc={spec.pids}:{spec.pids}")
+    memory = spec.memory_bytes
+    if memory and not in_cgroup:
+        options.append(f"--as={memory}:{memory}")
+    if spec.disk and not disk_hard:
+        options.append(f"--fsize={spec.disk + 1}:{spec.disk + 1}")  # see disk_exceeded
+    return options
+
+
+def limits_note(spec: SandboxSpec, in_cgroup: bool, dirs: SandboxDirs) -> str:
+    """What this sandbox enforces less well than it could, for the datum's log ("" if nothing)."""
+    notes = []
+    if not in_cgroup and (spec.cpu or spec.memory or spec.pids):
+        notes.append(
+            f"no cgroup for the sandbox ({cgroups.problem()}): cpu is not limited, memory is "
+            "limited as address space (RLIMIT_AS) and processes per host uid (RLIMIT_NPROC)"
+        )
+    if spec.disk and not dirs.disk_hard:
+        notes.append(
+            f"no size-limited filesystem for /pfs/out and /tmp ({dirs.disk_problem}): the disk "
+            "limit is enforced by RLIMIT_FSIZE and a watchdog"
+        )
+    return "; ".join(notes)

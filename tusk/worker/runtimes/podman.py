@@ -11,9 +11,12 @@ import shlex
 import subprocess
 import tarfile
 import threading
+from pathlib import Path
 
+from tusk.worker.runtimes import cgroups
 from tusk.worker.runtimes.agent import AGENT_NAME, build_agent
 from tusk.worker.runtimes.base import AGENT_DIR, Sandbox, SandboxDirs, SandboxSpec, resolve_user
+from tusk.worker.runtimes.gpus import podman_device_args
 from tusk.worker.runtimes.images import inspect_image, mount_image, podman_executable
 
 _flags: tuple[str, ...] | None = None
@@ -107,17 +110,20 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     exe = podman_executable()
     assert exe is not None
     remove_stale_containers(exe)
-    dirs = SandboxDirs(scratch_root, host_uid, spec.secret_mounts)
+    dirs = SandboxDirs(scratch_root, host_uid, spec.disk, spec.secret_mounts)
     secrets = [f"--volume={dirs.secret_dirs[m]}:{m}:ro" for m in spec.secret_mounts]
     name = f"tusk-{os.getpid()}-{os.path.basename(dirs.root)[-8:]}"
     flags = spec.podman_flags if spec.podman_flags is not None else working_flags()
     limits: list[str] = []
     if spec.cpu:
         limits += ["--cpus", f"{spec.cpu:g}"]
-    if spec.memory:
-        limits += ["--memory", spec.memory]
+    if spec.memory:  # swap included: a hog cannot page out to live on
+        limits += ["--memory", spec.memory, "--memory-swap", spec.memory]
     if spec.pids:
         limits += ["--pids-limit", str(spec.pids)]
+    if spec.disk and not dirs.disk_hard:
+        limits += ["--ulimit", f"fsize={spec.disk + 1}:{spec.disk + 1}"]  # see disk_exceeded
+    limits += podman_device_args(spec.gpus)
     userns = []
     if root:
         base = spec.sandbox_uid
@@ -151,6 +157,8 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "-v",
         f"{dirs.tmp}:/tmp:rw",
         "-v",
+        f"{dirs.shm}:/dev/shm:rw",
+        "-v",
         f"{dirs.agent_dir}:{AGENT_DIR}:ro",
         *secrets,
         "--workdir",
@@ -165,6 +173,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         stdout=subprocess.PIPE,
         start_new_session=True,  # its own group: Ray's abort kills it with killpg
         stderr=log,
+        cwd=dirs.root,  # conmon writes a file named "oom" into its cwd when the container OOMs
     )
     os.close(log)
     sandbox = Sandbox(spec, dirs, proc, image, f"podman, image {spec.image}")
@@ -172,7 +181,40 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     sandbox.on_kill = lambda: subprocess.run(
         [exe, "rm", "--force", "--time", "0", name], capture_output=True, timeout=60
     )
+    sandbox.memory_events = _OomCounter(exe, name)
+    if spec.disk and not dirs.disk_hard:
+        sandbox.limits_note = (
+            f"no size-limited filesystem for /pfs/out and /tmp ({dirs.disk_problem}): the disk "
+            "limit is enforced by RLIMIT_FSIZE and a watchdog"
+        )
     return sandbox
+
+
+class _OomCounter:
+    """The OOM kills so far in a container's memory cgroup (found once, from its init's pid)."""
+
+    def __init__(self, exe: str, name: str) -> None:
+        self.exe = exe
+        self.name = name
+        self.events: str | None = None
+
+    def __call__(self) -> int:
+        if self.events is None:
+            proc = subprocess.run(
+                [self.exe, "inspect", "--format", "{{.State.Pid}}", self.name],
+                capture_output=True,
+                timeout=60,
+            )
+            pid = proc.stdout.decode().strip()
+            if proc.returncode != 0 or not pid.isdigit() or pid == "0":
+                return 0
+            v1 = cgroups.cgroup_of(int(pid), "memory")
+            if v1 is not None:
+                self.events = str(v1 / "memory.oom_control")
+            else:
+                v2 = cgroups.cgroup_of(int(pid), "")
+                self.events = str(v2 / "memory.events") if v2 is not None else ""
+        return cgroups.oom_kills_in(Path(self.events)) if self.events else 0
 
 
 def remove_stale_containers(exe: str) -> None:
