@@ -44,9 +44,9 @@ def commit_ref(commit: pfs.Commit | None) -> tuple[str, str]:
     ancestry) or else its branch's name."""
     if commit is None:
         raise InvalidArgument("a commit is required", hint="give a commit as repo@branch or id")
-    branch = commit.branch.name if commit.branch is not None else ""
-    repo = commit.repo if commit.repo is not None and commit.repo.name else None
-    if repo is None and commit.branch is not None:
+    branch = commit.branch.name if commit.branch else ""
+    repo = commit.repo if commit.repo and commit.repo.name else None
+    if repo is None and commit.branch:
         repo = commit.branch.repo
     name = repo_name(repo)
     ref = commit.id

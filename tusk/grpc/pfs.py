@@ -133,7 +133,7 @@ def build(engine: Engine, token: str | None) -> Service:
     def start_commit(req: pfs.StartCommitRequest, _ctx: Any) -> pfs.Commit:
         repo, branch = cv.branch_ref(req.branch)
         parent = None
-        if req.parent is not None and (req.parent.id or req.parent.branch):
+        if req.parent and _set(req.parent):
             _, parent = cv.commit_ref(req.parent)
         info = e.commits.start(repo, branch, parent=parent, description=req.description)
         return cv.commit_msg(repo, info.commit.id, branch)
@@ -162,8 +162,8 @@ def build(engine: Engine, token: str | None) -> Service:
     @svc.stream("ListCommit", pfs.ListCommitRequest)
     def list_commit(req: pfs.ListCommitRequest, _ctx: Any) -> Iterator[pfs.CommitInfo]:
         repo = cv.repo_name(req.repo)
-        to = cv.commit_ref(req.to)[1] if req.to is not None and _set(req.to) else None
-        from_ = cv.commit_ref(req.from_)[1] if req.from_ is not None and _set(req.from_) else None
+        to = cv.commit_ref(req.to)[1] if req.to and _set(req.to) else None
+        from_ = cv.commit_ref(req.from_)[1] if req.from_ and _set(req.from_) else None
         infos = e.commits.list(repo, to=to, from_=from_, number=req.number)
         if req.reverse:
             infos.reverse()
@@ -173,7 +173,7 @@ def build(engine: Engine, token: str | None) -> Service:
     @svc.stream("SubscribeCommit", pfs.SubscribeCommitRequest)
     def subscribe_commit(req: pfs.SubscribeCommitRequest, ctx: Any) -> Iterator[pfs.CommitInfo]:
         repo = cv.repo_name(req.repo)
-        from_ = cv.commit_ref(req.from_)[1] if req.from_ is not None and _set(req.from_) else None
+        from_ = cv.commit_ref(req.from_)[1] if req.from_ and _set(req.from_) else None
         stop = threading.Event()
         ctx.add_callback(stop.set)
         branch = req.branch or "master"
@@ -216,7 +216,7 @@ def build(engine: Engine, token: str | None) -> Service:
     def create_branch(req: pfs.CreateBranchRequest, _ctx: Any) -> Empty:
         repo, name = cv.branch_ref(req.branch)
         head = None
-        if req.head is not None and _set(req.head):
+        if req.head and _set(req.head):
             head_repo, head = cv.commit_ref(req.head)
             if head_repo != repo:
                 raise InvalidArgument(
@@ -288,7 +288,10 @@ def build(engine: Engine, token: str | None) -> Service:
     @svc.stream("WalkFile", pfs.WalkFileRequest)
     def walk_file(req: pfs.WalkFileRequest, _ctx: Any) -> Iterator[pfs.FileInfo]:
         repo, ref, path = _file_ref(req.file)
-        infos = e.files.walk(repo, ref, path)
+        top = e.files.inspect(repo, ref, path)
+        infos = e.files.walk(repo, ref, path) if top.type == "dir" else []
+        if not infos or infos[0].path.rstrip("/") != top.path.rstrip("/"):
+            infos.insert(0, top)  # pachd walks from the path itself
         yield from _page(infos, req.file.commit, req.pagination_marker, req.number, req.reverse)
 
     @svc.stream("GlobFile", pfs.GlobFileRequest)
@@ -301,12 +304,12 @@ def build(engine: Engine, token: str | None) -> Service:
     def diff_file(req: pfs.DiffFileRequest, _ctx: Any) -> Iterator[pfs.DiffFileResponse]:
         repo, ref, path = _file_ref(req.new_file)
         old_repo = old_ref = old_path = None
-        if req.old_file is not None and req.old_file.commit is not None:
+        if req.old_file and req.old_file.commit:
             old_repo, old_ref, old_path = _file_ref(req.old_file)
         diff = e.files.diff(repo, ref, path, old_repo, old_ref, old_path, req.shallow)
         new = {i.path: i for i in diff.new_files}
         old = {i.path: i for i in diff.old_files}
-        old_commit = req.old_file.commit if req.old_file is not None else None
+        old_commit = req.old_file.commit if req.old_file else None
         for p in sorted(set(new) | set(old)):
             yield pfs.DiffFileResponse(
                 new_file=cv.file_info(new[p], req.new_file.commit) if p in new else None,
@@ -325,7 +328,7 @@ def build(engine: Engine, token: str | None) -> Service:
 
 
 def _set(commit: pfs.Commit) -> bool:
-    return bool(commit.id or (commit.branch is not None and commit.branch.name))
+    return bool(commit.id or (commit.branch and commit.branch.name))
 
 
 def _has_glob(path: str) -> bool:
@@ -344,7 +347,7 @@ def _page(
 ) -> Iterator[pfs.FileInfo]:
     if reverse:
         infos = list(reversed(infos))
-    if marker is not None and marker.path:
+    if marker and marker.path:
         after = marker.path.rstrip("/")
         infos = [i for i in infos if (i.path < after if reverse else i.path > after)]
     if number > 0:

@@ -201,7 +201,7 @@ def build(engine: Engine, token: str | None) -> list[Service]:
     def list_pipeline(req: pps.ListPipelineRequest, _ctx: Any) -> Iterator[pps.PipelineInfo]:
         for p in req.projects:
             cv.check_project(p)
-        if req.pipeline is not None and req.pipeline.name:
+        if req.pipeline and req.pipeline.name:
             yield pipeline_info(e.pipelines.inspect(pipeline_name(req.pipeline)))
             return
         for info in e.pipelines.list():
@@ -297,7 +297,7 @@ def build(engine: Engine, token: str | None) -> list[Service]:
     # -- datums -----------------------------------------------------------------------------
     @svc.stream("ListDatum", pps.ListDatumRequest)
     def list_datum(req: pps.ListDatumRequest, _ctx: Any) -> Iterator[pps.DatumInfo]:
-        if req.input is not None and req.job is None:
+        if req.input and not req.job:
             raise Unimplemented("listing the datums of an input spec is not supported by tusk")
         job_id, pipeline = _job_ref(req.job)
         for d in e.jobs.datums(job_id, pipeline):
@@ -305,7 +305,7 @@ def build(engine: Engine, token: str | None) -> list[Service]:
 
     @svc.unary("InspectDatum", pps.InspectDatumRequest)
     def inspect_datum(req: pps.InspectDatumRequest, _ctx: Any) -> pps.DatumInfo:
-        if req.datum is None or not req.datum.id:
+        if not req.datum or not req.datum.id:
             raise InvalidArgument("a datum id is required")
         job_id, pipeline = _job_ref(req.datum.job)
         return datum_info(e.jobs.datum(job_id, req.datum.id, pipeline))
@@ -322,10 +322,10 @@ def build(engine: Engine, token: str | None) -> list[Service]:
     def get_logs(req: pps.GetLogsRequest, ctx: grpc.ServicerContext) -> Iterator[Any]:
         pipeline = pipeline_name(req.pipeline) if req.pipeline and req.pipeline.name else None
         job_id = None
-        if req.job is not None and req.job.id:
+        if req.job and req.job.id:
             job_id, job_pipeline = _job_ref(req.job)
             pipeline = pipeline or job_pipeline
-        datum_id = req.datum.id if req.datum is not None and req.datum.id else None
+        datum_id = req.datum.id if req.datum and req.datum.id else None
         stop = threading.Event()
         ctx.add_callback(stop.set)
         after = 0
