@@ -14,9 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from tusk.testing import Tuskd, clean_env, free_port
+
+from .conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK = "pachyderm-sdk"
@@ -406,3 +409,44 @@ def test_auth_token_and_own_grpc_port(tmp_path: Path) -> None:
         assert got == {"without": "UNAUTHENTICATED", "with": []}
         with tuskd.client() as tusk:
             assert tusk.pfs.list_repo() == []
+
+
+def test_tusk_up_serves_grpc_on_its_port_or_on_grpc_port(tmp_path: Path) -> None:
+    """`tusk up` serves gRPC on the HTTP port; `tusk up --grpc-port` on a port of its own."""
+    script = """
+    from pachyderm_sdk import Client
+    out(Client(host="localhost", port=PORT).get_version().major)
+    """
+    for extra in ([], ["--grpc-port", str(free_port())]):
+        port = free_port()
+        env = {
+            "TUSK_HOME": str(tmp_path / f"home{port}"),
+            "TUSK_ADDRESS": f"http://127.0.0.1:{port}",
+        }
+        try:
+            code, out, err = run("up", *extra, env=env)
+            assert code == 0, err
+            grpc_port = int(extra[1]) if extra else port
+            assert out.splitlines()[1] == (
+                f"Pachyderm 2.x clients (gRPC) connect to 127.0.0.1:{grpc_port}"
+            )
+            assert run_client(SDK, grpc_port, script) == 2
+            assert run("list-repo", env=env)[0] == 0  # the HTTP API, unchanged
+        finally:
+            assert run("down", env=env)[0] == 0
+
+
+def test_malformed_and_unknown_calls_get_clear_status(server: Tuskd) -> None:
+    """Bytes that are no message: INVALID_ARGUMENT; a method tusk does not have: UNIMPLEMENTED
+    (never UNKNOWN, and the server keeps answering)."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        inspect = channel.unary_unary("/pfs_v2.API/InspectRepo")
+        with pytest.raises(grpc.RpcError) as bad:
+            inspect(b"\x0a\xff\xff\xff\xff\xff", timeout=30)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+        missing = channel.unary_unary("/pfs_v2.API/NoSuchMethod")
+        with pytest.raises(grpc.RpcError) as unknown:
+            missing(b"", timeout=30)
+        assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
+        version = channel.unary_unary("/versionpb_v2.API/GetVersion")
+        assert version(b"", timeout=30)[:2] == b"\x08\x02"  # major: 2

@@ -59,6 +59,33 @@ class Unimplemented(Exception):
         self.details = details
 
 
+class Malformed:
+    """A request that did not parse; its call is answered INVALID_ARGUMENT."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def parser(request: type[M], parse: Callable[[bytes], M] | None = None) -> Callable[[bytes], Any]:
+    """A deserializer that never raises (grpcio would answer INTERNAL): a message that does not
+    parse becomes :class:`Malformed`."""
+    read = parse or request.FromString
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return read(data)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the client's
+            return Malformed(exc)
+
+    return deserialize
+
+
+def _checked(req: Any) -> Any:
+    if isinstance(req, Malformed):
+        raise InvalidArgument(f"malformed request message: {req.error}")
+    return req
+
+
 class Service:
     """The methods of one gRPC service, each a function of the request message and the call's
     context (returning an iterator for server streams); ``handler`` registers them."""
@@ -78,57 +105,63 @@ class Service:
                 hint="pass the server's TUSK_AUTH_TOKEN as the client's auth_token",
             )
 
-    def unary(self, name: str, request: type[M]) -> Callable[[Callable[..., Any]], Any]:
+    def unary(
+        self, name: str, request: type[M], parse: Callable[[bytes], M] | None = None
+    ) -> Callable[[Callable[..., Any]], Any]:
         """Register ``fn(request) -> message`` as the unary method ``name``."""
 
         def register(fn: Callable[..., betterproto.Message]) -> Callable[..., Any]:
             def behavior(req: M, context: grpc.ServicerContext) -> betterproto.Message:
                 try:
                     self._check(context)
-                    return fn(req, context)
+                    return fn(_checked(req), context)
                 except BaseException as exc:  # noqa: BLE001 - every failure gets a status
                     _abort(context, self.name, name, exc)
 
             self.methods[name] = grpc.unary_unary_rpc_method_handler(
-                behavior, request_deserializer=request.FromString, response_serializer=bytes
+                behavior, request_deserializer=parser(request, parse), response_serializer=bytes
             )
             return fn
 
         return register
 
-    def stream(self, name: str, request: type[M]) -> Callable[[Callable[..., Any]], Any]:
+    def stream(
+        self, name: str, request: type[M], parse: Callable[[bytes], M] | None = None
+    ) -> Callable[[Callable[..., Any]], Any]:
         """Register ``fn(request) -> iterator of messages`` as the server-streaming ``name``."""
 
         def register(fn: Callable[..., Iterable[betterproto.Message]]) -> Callable[..., Any]:
             def behavior(req: M, context: grpc.ServicerContext) -> Iterator[betterproto.Message]:
                 try:
                     self._check(context)
-                    yield from fn(req, context)
+                    yield from fn(_checked(req), context)
                 except BaseException as exc:  # noqa: BLE001 - every failure gets a status
                     if isinstance(exc, GeneratorExit):
                         raise
                     _abort(context, self.name, name, exc)
 
             self.methods[name] = grpc.unary_stream_rpc_method_handler(
-                behavior, request_deserializer=request.FromString, response_serializer=bytes
+                behavior, request_deserializer=parser(request, parse), response_serializer=bytes
             )
             return fn
 
         return register
 
-    def client_stream(self, name: str, request: type[M]) -> Callable[[Callable[..., Any]], Any]:
+    def client_stream(
+        self, name: str, request: type[M], parse: Callable[[bytes], M] | None = None
+    ) -> Callable[[Callable[..., Any]], Any]:
         """Register ``fn(iterator of requests) -> message`` as the client-streaming ``name``."""
 
         def register(fn: Callable[..., betterproto.Message]) -> Callable[..., Any]:
             def behavior(reqs: Iterator[M], context: grpc.ServicerContext) -> betterproto.Message:
                 try:
                     self._check(context)
-                    return fn(reqs, context)
+                    return fn((_checked(r) for r in reqs), context)
                 except BaseException as exc:  # noqa: BLE001 - every failure gets a status
                     _abort(context, self.name, name, exc)
 
             self.methods[name] = grpc.stream_unary_rpc_method_handler(
-                behavior, request_deserializer=request.FromString, response_serializer=bytes
+                behavior, request_deserializer=parser(request, parse), response_serializer=bytes
             )
             return fn
 

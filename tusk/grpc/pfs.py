@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import queue
 import tarfile
 import threading
 import time
@@ -18,6 +19,7 @@ from tusk.api.models import FileInfo
 from tusk.errors import AlreadyExists, InvalidArgument, NotFound
 from tusk.grpc import convert as cv
 from tusk.grpc.base import Service, Unimplemented
+from tusk.grpc.wire import encode_bytes_value, parse_modify_file
 from tusk.pfs.put import PutBatch
 from tusk.runtime import Engine
 
@@ -25,22 +27,11 @@ CHUNK = 2 << 20  # bytes of a GetFile message (clients accept up to 20 MiB)
 WAIT_POLL = 0.5  # seconds between checks of a waiting call's cancellation
 
 
-def _tag_bytes(data: bytes) -> bytes:
-    """A ``BytesValue`` message holding ``data``, encoded directly (no copy through betterproto)."""
-    size = len(data)
-    head = bytearray(b"\x0a")
-    while size >= 0x80:
-        head.append((size & 0x7F) | 0x80)
-        size >>= 7
-    head.append(size)
-    return bytes(head) + data
-
-
 class RawBytes(BytesValue):
-    """A ``BytesValue`` that serializes its bytes without betterproto's generic encoder."""
+    """A ``BytesValue`` whose bytes are encoded without betterproto's copies."""
 
     def __bytes__(self) -> bytes:
-        return _tag_bytes(self.value)
+        return encode_bytes_value(self.value)
 
 
 def chunks(it: Iterator[bytes]) -> Iterator[RawBytes]:
@@ -244,9 +235,10 @@ def build(engine: Engine, token: str | None) -> Service:
         return Empty()
 
     # -- files ------------------------------------------------------------------------------
-    @svc.client_stream("ModifyFile", pfs.ModifyFileRequest)
+    @svc.client_stream("ModifyFile", pfs.ModifyFileRequest, parse_modify_file)
     def modify_file(reqs: Iterator[pfs.ModifyFileRequest], _ctx: Any) -> Empty:
-        _Modify(e).run(reqs)
+        with _Prefetch(reqs) as ahead:
+            _Modify(e).run(iter(ahead))
         return Empty()
 
     @svc.stream("GetFile", pfs.GetFileRequest)
@@ -374,6 +366,54 @@ def _tar(e: Engine, repo: str, ref: str, infos: list[FileInfo]) -> Iterator[byte
         if pad:
             yield b"\0" * pad
     yield b"\0" * (2 * tarfile.BLOCKSIZE)
+
+
+class _Prefetch:
+    """Receives (and parses) the next requests of a stream on a thread of its own while the
+    current one is being stored, as the HTTP put route overlaps receiving and ingesting."""
+
+    DEPTH = 2  # messages held ahead (each up to the clients' 19 MiB)
+
+    def __init__(self, reqs: Iterator[Any]) -> None:
+        self.reqs = reqs
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.DEPTH)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="grpc-prefetch", daemon=True)
+
+    def __enter__(self) -> _Prefetch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=WAIT_POLL * 4)
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=WAIT_POLL)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            for req in self.reqs:
+                self._put(("item", req))
+                if self.stop.is_set():
+                    return
+            self._put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - raised again on the handler's side
+            self._put(("error", exc))
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            kind, value = self.queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
 
 
 class _Modify:
