@@ -378,8 +378,10 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
                 assert name in THIRD_PARTY_ENV, f"{container['name']}: who reads {name}?"
     tuskd_env = _env(_tuskd(ALL_OBJECTS)["spec"]["template"]["spec"]["containers"][0])
     # optional: a deployed tuskd has a token, so it answers to any host name it is given; the
-    # sandbox network and the parallelism limit have defaults; crash points are for tests only
+    # sandbox network and the parallelism limit have defaults; crash points are for tests only;
+    # the gRPC API shares tuskd's port unless given one of its own
     optional = {
+        "TUSK_GRPC_PORT",
         "TUSK_SANDBOX_NETWORK",
         "TUSK_ALLOWED_HOSTS",
         "TUSK_MAX_PARALLELISM",
