@@ -75,6 +75,7 @@ def test_sdk_version_health_and_not_activated_services(server: Tuskd) -> None:
             ("who_am_i", lambda: c.auth.who_am_i()),
             ("identity", lambda: c.identity.list_idp_connectors()),
             ("license", lambda: c.license.get_activation_code()),
+            ("transaction", lambda: c.transaction.start_transaction()),
         ]:
             try:
                 call()
@@ -92,6 +93,9 @@ def test_sdk_version_health_and_not_activated_services(server: Tuskd) -> None:
     assert got["version"] == [2, 12]
     for name in ("who_am_i", "identity", "license"):
         assert got["failures"][name] == "not activated: the auth service is not activated"
+    assert got["failures"]["transaction"] == (
+        "UNIMPLEMENTED: transactions are not supported by tusk: run the calls one by one"
+    )
     assert got["state"] == 0  # State.NONE
     assert got["cluster"]
 

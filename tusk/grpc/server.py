@@ -37,6 +37,7 @@ class GrpcServer:
             misc.build_health(token),
             misc.build_admin(engine, token),
             *misc.build_enterprise(token),
+            misc.build_transaction(token),
             pfs.build(engine, token),
             *pps.build(engine, token),
         ]
