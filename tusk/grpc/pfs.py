@@ -351,7 +351,7 @@ def _page(
 def _tar(e: Engine, repo: str, ref: str, infos: list[FileInfo]) -> Iterator[bytes]:
     """A tar stream of the files (and directories) ``infos``, each file's bytes streamed."""
     for info in infos:
-        entry = tarfile.TarInfo(info.path.lstrip("/") or ".")
+        entry = tarfile.TarInfo(info.path.rstrip("/") or "/")  # absolute, as pachd names them
         entry.mtime = int(time.time())
         if info.type == "dir":
             entry.type = tarfile.DIRTYPE
