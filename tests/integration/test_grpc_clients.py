@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -454,3 +455,41 @@ def test_malformed_and_unknown_calls_get_clear_status(server: Tuskd) -> None:
         assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
         version = channel.unary_unary("/versionpb_v2.API/GetVersion")
         assert version(b"", timeout=30)[:2] == b"\x08\x02"  # major: 2
+
+
+def test_held_streams_do_not_wedge_the_server(server: Tuskd) -> None:
+    """More waiting subscriptions than the server has call threads: the excess is refused
+    RESOURCE_EXHAUSTED at once, and once the clients go away the server answers again."""
+    from pachyderm_sdk.api import pfs
+
+    from tusk.grpc.server import WORKERS
+
+    with server.client() as tusk:
+        tusk.pfs.create_repo("waits")
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        subscribe = channel.unary_stream(
+            "/pfs_v2.API/SubscribeCommit",
+            request_serializer=bytes,
+            response_deserializer=pfs.CommitInfo.FromString,
+        )
+        request = pfs.SubscribeCommitRequest(repo=pfs.Repo(name="waits"), branch="master")
+        streams = [subscribe(request, timeout=120) for _ in range(WORKERS + 8)]
+        version = channel.unary_unary("/versionpb_v2.API/GetVersion")
+        with pytest.raises(grpc.RpcError) as full:
+            version(b"", timeout=60)
+        assert full.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+        for stream in streams:
+            stream.cancel()
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        version = channel.unary_unary("/versionpb_v2.API/GetVersion")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert version(b"", timeout=30)[:2] == b"\x08\x02"
+                break
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+                assert time.monotonic() < deadline, "the server still refuses calls"
+                time.sleep(0.2)
+    with server.client() as tusk:
+        tusk.pfs.delete_repo("waits")

@@ -21,7 +21,9 @@ from tusk.runtime import Engine
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 64 << 20  # bytes of one message either way (clients send up to 20 MiB)
-WORKERS = 64  # calls at a time; long waits (subscribe, wait commit) hold one each
+# Calls at a time: long waits (subscribe, wait commit, follow logs) hold a thread each; a call
+# beyond that is answered RESOURCE_EXHAUSTED at once rather than queued behind them.
+WORKERS = 128
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 UNDECIDED_TIMEOUT = 30.0  # seconds a connection may stay silent before its first bytes
 
@@ -49,7 +51,7 @@ class GrpcServer:
                 ("grpc.max_send_message_length", MAX_MESSAGE),
                 ("grpc.so_reuseport", 0),
             ],
-            maximum_concurrent_rpcs=WORKERS * 4,
+            maximum_concurrent_rpcs=WORKERS,
         )
         address = f"{host}:{port}" if port is not None else "127.0.0.1:0"
         bound = self.server.add_insecure_port(address)
