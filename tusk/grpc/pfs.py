@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import queue
-import tarfile
 import threading
-import time
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
-import betterproto
 import grpc
-from betterproto.lib.google.protobuf import BytesValue, Empty
+from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import pfs
 
 from tusk.api.models import FileInfo
 from tusk.errors import AlreadyExists, InvalidArgument, NotFound
 from tusk.grpc import convert as cv
 from tusk.grpc.base import Service, Unimplemented
-from tusk.grpc.wire import encode_bytes_value, parse_modify_file
-from tusk.pfs.put import PutBatch
+from tusk.grpc.files import Modify, Prefetch, RawBytes, chunks, file_ref, tar_stream
+from tusk.grpc.wire import parse_modify_file
 from tusk.runtime import Engine
 
-CHUNK = 2 << 20  # bytes of a GetFile message (clients accept up to 20 MiB)
 WAIT_POLL = 0.5  # seconds between checks of a waiting call's cancellation
-
-
-class RawBytes(BytesValue):
-    """A ``BytesValue`` whose bytes are encoded without betterproto's copies."""
-
-    def __bytes__(self) -> bytes:
-        return encode_bytes_value(self.value)
-
-
-def chunks(it: Iterator[bytes]) -> Iterator[RawBytes]:
-    buf: list[bytes] = []
-    size = 0
-    for piece in it:
-        buf.append(piece)
-        size += len(piece)
-        if size >= CHUNK:
-            yield RawBytes(value=b"".join(buf))
-            buf, size = [], 0
-    if buf:
-        yield RawBytes(value=b"".join(buf))
 
 
 def build(engine: Engine, token: str | None) -> Service:
@@ -237,13 +211,13 @@ def build(engine: Engine, token: str | None) -> Service:
     # -- files ------------------------------------------------------------------------------
     @svc.client_stream("ModifyFile", pfs.ModifyFileRequest, parse_modify_file)
     def modify_file(reqs: Iterator[pfs.ModifyFileRequest], _ctx: Any) -> Empty:
-        with _Prefetch(reqs) as ahead:
-            _Modify(e).run(iter(ahead))
+        with Prefetch(reqs) as ahead:
+            Modify(e).run(iter(ahead))
         return Empty()
 
     @svc.stream("GetFile", pfs.GetFileRequest)
     def get_file(req: pfs.GetFileRequest, _ctx: Any) -> Iterator[RawBytes]:
-        repo, ref, path = _file_ref(req.file)
+        repo, ref, path = file_ref(req.file)
         if req.url:
             raise Unimplemented("GetFile to a URL is not supported by tusk")
         if req.offset < 0:
@@ -258,28 +232,28 @@ def build(engine: Engine, token: str | None) -> Service:
 
     @svc.stream("GetFileTAR", pfs.GetFileRequest)
     def get_file_tar(req: pfs.GetFileRequest, _ctx: Any) -> Iterator[RawBytes]:
-        repo, ref, path = _file_ref(req.file)
+        repo, ref, path = file_ref(req.file)
         if _has_glob(path):
-            infos = [i for i in e.files.glob(repo, ref, path)]
+            infos = e.files.glob(repo, ref, path)
         else:
             top = e.files.inspect(repo, ref, path)
             infos = [top] if top.type == "file" else e.files.walk(repo, ref, path)
-        yield from chunks(_tar(e, repo, ref, infos))
+        yield from chunks(tar_stream(e, repo, ref, infos))
 
     @svc.unary("InspectFile", pfs.InspectFileRequest)
     def inspect_file(req: pfs.InspectFileRequest, _ctx: Any) -> pfs.FileInfo:
-        repo, ref, path = _file_ref(req.file)
+        repo, ref, path = file_ref(req.file)
         return cv.file_info(e.files.inspect(repo, ref, path), req.file.commit)
 
     @svc.stream("ListFile", pfs.ListFileRequest)
     def list_file(req: pfs.ListFileRequest, _ctx: Any) -> Iterator[pfs.FileInfo]:
-        repo, ref, path = _file_ref(req.file)
+        repo, ref, path = file_ref(req.file)
         infos = e.files.list(repo, ref, path)
         yield from _page(infos, req.file.commit, req.pagination_marker, req.number, req.reverse)
 
     @svc.stream("WalkFile", pfs.WalkFileRequest)
     def walk_file(req: pfs.WalkFileRequest, _ctx: Any) -> Iterator[pfs.FileInfo]:
-        repo, ref, path = _file_ref(req.file)
+        repo, ref, path = file_ref(req.file)
         top = e.files.inspect(repo, ref, path)
         infos = e.files.walk(repo, ref, path) if top.type == "dir" else []
         if not infos or infos[0].path.rstrip("/") != top.path.rstrip("/"):
@@ -294,10 +268,10 @@ def build(engine: Engine, token: str | None) -> Service:
 
     @svc.stream("DiffFile", pfs.DiffFileRequest)
     def diff_file(req: pfs.DiffFileRequest, _ctx: Any) -> Iterator[pfs.DiffFileResponse]:
-        repo, ref, path = _file_ref(req.new_file)
+        repo, ref, path = file_ref(req.new_file)
         old_repo = old_ref = old_path = None
         if req.old_file and req.old_file.commit:
-            old_repo, old_ref, old_path = _file_ref(req.old_file)
+            old_repo, old_ref, old_path = file_ref(req.old_file)
         diff = e.files.diff(repo, ref, path, old_repo, old_ref, old_path, req.shallow)
         new = {i.path: i for i in diff.new_files}
         old = {i.path: i for i in diff.old_files}
@@ -327,13 +301,6 @@ def _has_glob(path: str) -> bool:
     return any(c in path for c in "*?[")
 
 
-def _file_ref(file: pfs.File | None) -> tuple[str, str, str]:
-    if file is None:
-        raise InvalidArgument("a file is required", hint="e.g. images@master:/path")
-    repo, ref = cv.commit_ref(file.commit)
-    return repo, ref, file.path or "/"
-
-
 def _page(
     infos: list[FileInfo], commit: pfs.Commit, marker: pfs.File | None, number: int, reverse: bool
 ) -> Iterator[pfs.FileInfo]:
@@ -346,144 +313,3 @@ def _page(
         infos = infos[:number]
     for info in infos:
         yield cv.file_info(info, commit)
-
-
-def _tar(e: Engine, repo: str, ref: str, infos: list[FileInfo]) -> Iterator[bytes]:
-    """A tar stream of the files (and directories) ``infos``, each file's bytes streamed."""
-    for info in infos:
-        entry = tarfile.TarInfo(info.path.rstrip("/") or "/")  # absolute, as pachd names them
-        entry.mtime = int(time.time())
-        if info.type == "dir":
-            entry.type = tarfile.DIRTYPE
-            entry.mode = 0o755
-            yield entry.tobuf(format=tarfile.PAX_FORMAT)
-            continue
-        entry.size = info.size_bytes
-        entry.mode = 0o644
-        yield entry.tobuf(format=tarfile.PAX_FORMAT)
-        yield from e.files.get(repo, ref, info.path)
-        pad = -info.size_bytes % tarfile.BLOCKSIZE
-        if pad:
-            yield b"\0" * pad
-    yield b"\0" * (2 * tarfile.BLOCKSIZE)
-
-
-class _Prefetch:
-    """Receives (and parses) the next requests of a stream on a thread of its own while the
-    current one is being stored, as the HTTP put route overlaps receiving and ingesting."""
-
-    DEPTH = 2  # messages held ahead (each up to the clients' 19 MiB)
-
-    def __init__(self, reqs: Iterator[Any]) -> None:
-        self.reqs = reqs
-        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.DEPTH)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="grpc-prefetch", daemon=True)
-
-    def __enter__(self) -> _Prefetch:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=WAIT_POLL * 4)
-
-    def _put(self, item: tuple[str, Any]) -> None:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=WAIT_POLL)
-                return
-            except queue.Full:
-                continue
-
-    def _run(self) -> None:
-        try:
-            for req in self.reqs:
-                self._put(("item", req))
-                if self.stop.is_set():
-                    return
-            self._put(("end", None))
-        except BaseException as exc:  # noqa: BLE001 - raised again on the handler's side
-            self._put(("error", exc))
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            kind, value = self.queue.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-
-
-class _Modify:
-    """One ModifyFile stream, applied in order to its commit. Consecutive adds share one put
-    batch; AddFile appends to the file as the commit has it, and a DeleteFile of the path just
-    before its AddFile makes the add an overwrite (clients send a put without append so)."""
-
-    def __init__(self, e: Engine) -> None:
-        self.e = e
-        self.repo = ""
-        self.ref = ""
-        self.batch: PutBatch | None = None
-        self.current: str | None = None
-        self.deletes: list[str] = []
-
-    def run(self, reqs: Iterator[pfs.ModifyFileRequest]) -> None:
-        for req in reqs:
-            kind, body = betterproto.which_one_of(req, "body")
-            body = cast(Any, body)
-            if kind == "set_commit":
-                self.flush()
-                self.repo, self.ref = cv.commit_ref(body)
-                self.e.files.check_writable(self.repo, self.ref)
-            elif not self.repo:
-                raise InvalidArgument(
-                    "ModifyFile needs its commit first", hint="send set_commit before the files"
-                )
-            elif kind == "add_file":
-                self.add(body)
-            elif kind == "delete_file":
-                self.end_file()
-                self.deletes.append(body.path)
-            elif kind == "copy_file":
-                self.flush()
-                src_repo, src_ref, src_path = _file_ref(body.src)
-                self.e.files.copy(
-                    src_repo, src_ref, src_path, self.repo, self.ref, body.dst, not body.append
-                )
-        self.flush()
-
-    def add(self, add: pfs.AddFile) -> None:
-        kind, _ = betterproto.which_one_of(add, "source")
-        if kind == "url":
-            raise Unimplemented("AddFile from a URL is not supported by tusk; send the bytes")
-        path = add.path
-        if path != self.current or self.batch is None:
-            self.end_file()
-            overwrite = path in self.deletes
-            self.deletes = [d for d in self.deletes if d != path]
-            if self.deletes:
-                self.flush()
-            if self.batch is None:
-                self.batch = self.e.files.open_put(self.repo, self.ref)
-            self.batch.begin_file(path, overwrite=overwrite)
-            self.current = path
-        if add.raw:
-            self.batch.write(add.raw)
-
-    def end_file(self) -> None:
-        if self.batch is not None and self.current is not None:
-            self.batch.end_file()
-        self.current = None
-
-    def flush(self) -> None:
-        """Write the open batch, then the pending deletes."""
-        self.end_file()
-        if self.batch is not None:
-            self.batch.commit()
-            self.batch = None
-        if self.deletes:
-            with contextlib.suppress(NotFound):
-                self.e.files.delete(self.repo, self.ref, self.deletes)
-            self.deletes = []
