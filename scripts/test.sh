@@ -13,6 +13,7 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   exit 1
 fi
 bash scripts/setup.sh dev,postgres,s3,ray
+bash scripts/setup-clients.sh
 bash scripts/build-images.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff check"; ruff check tusk tests bench examples deploy

@@ -56,6 +56,8 @@ class Settings:
     executor: str = "local"
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    # Pachyderm's gRPC API: on ``port`` beside the HTTP API unless a port of its own is given
+    grpc_port: int | None = None
     auth_token: str | None = None
     runtime: str = "auto"  # where user code runs: auto, bwrap, podman, docker or host
     network: bool = False  # sandboxes share the host's network (else loopback only)
@@ -87,6 +89,7 @@ class Settings:
         """Settings from the ``TUSK_*`` environment variables."""
         env = os.environ
         port = env.get("TUSK_PORT")
+        grpc_port = env.get("TUSK_GRPC_PORT")
         max_parallelism = env.get("TUSK_MAX_PARALLELISM")
         _check_worker_settings(env)
         return cls.for_home(
@@ -96,6 +99,7 @@ class Settings:
             executor=env.get("TUSK_EXECUTOR"),
             host=env.get("TUSK_HOST"),
             port=int(port) if port else None,
+            grpc_port=_positive_int("TUSK_GRPC_PORT", grpc_port),
             auth_token=env.get("TUSK_AUTH_TOKEN"),
             runtime=env.get("TUSK_RUNTIME"),
             network=_flag(env, "TUSK_SANDBOX_NETWORK"),

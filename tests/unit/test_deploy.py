@@ -381,7 +381,9 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
     # sandbox network, the service host and the parallelism limit have defaults; crash points
     # are for tests only; file:// egress is off unless allowed, and secrets default to a
     # directory under TUSK_HOME
+    # the gRPC API shares tuskd's port unless given one of its own
     optional = {
+        "TUSK_GRPC_PORT",
         "TUSK_SANDBOX_NETWORK",
         "TUSK_SERVICE_HOST",
         "TUSK_ALLOWED_HOSTS",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 import click
 
 from tusk.cli.common import print_raw, raw_option
@@ -12,7 +14,12 @@ from tusk.errors import ServerUnavailable
 
 
 @click.command()
-def up() -> None:
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(1, 65535),
+    help="serve Pachyderm's gRPC API on this port of its own (default: beside HTTP, one port)",
+)
+def up(grpc_port: int | None) -> None:
     """Start a local tusk server in the background (data in $TUSK_HOME or ~/.tusk)."""
     cfg = ClientConfig.from_env()
     if is_up(cfg.address, cfg.token):
@@ -22,8 +29,12 @@ def up() -> None:
             f"tusk server already running at {cfg.address} (pid {info.pid}, data in {info.home})"
         )
         return
-    pid = start_server(cfg)
+    pid = start_server(cfg, grpc_port=grpc_port)
     click.echo(f"tusk server started at {cfg.address} (pid {pid}, data in {cfg.home})")
+    url = urlparse(cfg.address)
+    click.echo(
+        f"Pachyderm 2.x clients (gRPC) connect to {url.hostname}:{grpc_port or url.port or 30650}"
+    )
 
 
 @click.command()

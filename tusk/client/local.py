@@ -31,8 +31,9 @@ def is_up(address: str, token: str | None = None, timeout: float = 5.0) -> bool:
     return response.status_code in (200, 401, 403)
 
 
-def start_server(cfg: ClientConfig, wait: float = 60.0) -> int:
-    """Start tuskd in the background for ``cfg``'s local address; return its pid."""
+def start_server(cfg: ClientConfig, wait: float = 60.0, grpc_port: int | None = None) -> int:
+    """Start tuskd in the background for ``cfg``'s local address (its gRPC API on the same
+    port, or on ``grpc_port``); return its pid."""
     url = urlparse(cfg.address)
     host, port = url.hostname or "127.0.0.1", url.port or 30650
     cfg.home.mkdir(parents=True, exist_ok=True)
@@ -40,7 +41,8 @@ def start_server(cfg: ClientConfig, wait: float = 60.0) -> int:
     env = {**os.environ, "TUSK_HOME": str(cfg.home)}
     proc = subprocess.Popen(
         # -P and the home as cwd: a tusk/ folder where the user stands must not shadow tusk
-        [sys.executable, "-P", "-m", "tusk.server.daemon", "--host", host, "--port", str(port)],
+        [sys.executable, "-P", "-m", "tusk.server.daemon", "--host", host, "--port", str(port)]
+        + (["--grpc-port", str(grpc_port)] if grpc_port else []),
         cwd=cfg.home,
         stdin=subprocess.DEVNULL,
         stdout=log,

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import IO
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from tusk.api.host import is_loopback
+from tusk.grpc.server import GrpcServer, shared_port
 from tusk.runtime import Engine, Settings
 from tusk.server.app import create_app
 
@@ -44,10 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", help="data directory (default $TUSK_HOME or ~/.tusk)")
     parser.add_argument("--host", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default 30650)")
+    parser.add_argument(
+        "--grpc-port", type=int, help="port of the gRPC API (default: the same port as HTTP)"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings.from_env(args.home)
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("host", args.host), ("port", args.port), ("grpc_port", args.grpc_port))
+        if v is not None
+    }
     if overrides:
         settings = Settings(**{**settings.__dict__, **overrides})
     if not is_loopback(settings.host) and not settings.auth_token:
@@ -68,10 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     start = getattr(engine, "start", None)
     if callable(start):
         start()
+    shared = settings.grpc_port in (None, settings.port)
+    try:
+        grpc_server = GrpcServer(engine, settings.host, None if shared else settings.grpc_port)
+    except OSError as exc:
+        print(f"tuskd: {exc}", file=sys.stderr, flush=True)
+        engine.close()
+        return 4
+    grpc_server.start()
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=shared_port(AutoHTTPProtocol, grpc_server.port) if shared else "auto",
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
@@ -81,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.run()
     finally:
+        grpc_server.stop()
         stop = getattr(engine, "stop", None)
         if callable(stop):
             stop()

@@ -9,7 +9,7 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
-from tusk.errors import TuskError
+from tusk.errors import NotFound, TuskError
 from tusk.pfs.context import PfsContext
 from tusk.pfs.files import FileService
 from tusk.pps.spec import PipelineSpec, parse_duration
@@ -143,6 +143,19 @@ class CronTicker:
                 self._write(repo, due)
                 written += 1
         return written
+
+    def run_now(self, pipeline: str, now: datetime) -> int:
+        """Write a tick at ``now`` to every cron input of ``pipeline`` (run-cron); return how
+        many were written."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            pipe = tx.get_pipeline(pipeline)
+        if pipe is None:
+            raise NotFound(f"pipeline {pipeline} not found")
+        spec = PipelineSpec.model_validate(json.loads(pipe.spec))
+        crons = [leaf.cron for leaf in (spec.input.leaves() if spec.input else ()) if leaf.cron]
+        for cron in crons:
+            self._write(cron.repo_for(spec.name), now)
+        return len(crons)
 
     def _last_tick(self, repo: str) -> datetime | None:
         try:

@@ -1,0 +1,141 @@
+"""gRPC benchmark: GetFile and ModifyFile throughput of one large file through pachyderm-sdk
+(Pachyderm's official client, over tuskd's gRPC API) against tusk's own client (HTTP), in the
+same run against the same server.
+
+    python bench/grpc_bench.py            # 1 GiB, 3 rounds (a few minutes on 2 cores)
+    python bench/grpc_bench.py --quick    # 64 MiB, 1 round
+
+Both clients run in this process and stream the file from disk (tusk's client is handed an
+open file, so its bytes travel over HTTP as the SDK's travel over gRPC; a path would let a
+local server read the file itself). The order of the two clients alternates between rounds.
+The goal: gRPC at least 80% of the HTTP figure, both ways. The run also times the SDK's own
+encoding of the ModifyFile messages (no network, no server), the ceiling of its upload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pachyderm_sdk import Client as SdkClient
+from pachyderm_sdk.api import pfs
+
+from tusk.testing import Tuskd
+
+MiB = 1 << 20
+
+
+def write_random(path: Path, size: int, block: int = 64 * MiB) -> None:
+    with path.open("wb") as f:
+        left = size
+        while left > 0:
+            n = min(block, left)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def drain(chunks: object) -> int:
+    total = 0
+    for chunk in chunks:  # type: ignore[attr-defined]
+        total += len(chunk.value if hasattr(chunk, "value") else chunk)
+    return total
+
+
+def one_round(server: Tuskd, data: Path, size: int, r: int, sdk_first: bool) -> dict[str, float]:
+    sdk = SdkClient(host="127.0.0.1", port=server.port)
+    out: dict[str, float] = {}
+    with server.client() as tusk:
+
+        def tusk_put() -> None:
+            with data.open("rb") as fh:
+                tusk.pfs.put_file(f"http{r}", "master", "/big", fh)
+
+        def sdk_put() -> None:
+            with data.open("rb") as fh:
+                commit = pfs.Commit.from_uri(f"grpc{r}@master")
+                sdk.pfs.put_file_from_file(commit=commit, path="/big", file=fh)
+
+        def tusk_get() -> None:
+            assert drain(tusk.pfs.get_file(f"http{r}", "master", "/big")) == size
+
+        def sdk_get() -> None:
+            got = drain(sdk.pfs.get_file(file=pfs.File.from_uri(f"grpc{r}@master:/big")))
+            assert got == size
+
+        def sdk_encode() -> None:
+            # pachyderm-sdk's own message encoding alone (no network, no server): the ceiling
+            # of its ModifyFile throughput, whatever the server does
+            with data.open("rb") as fh:
+                while block := fh.read(19 * MiB):
+                    bytes(pfs.ModifyFileRequest(add_file=pfs.AddFile(path="/big", raw=block)))
+
+        out["sdk_encode"] = size / MiB / timed(sdk_encode)
+        tusk.pfs.create_repo(f"http{r}")
+        sdk.pfs.create_repo(repo=pfs.Repo(name=f"grpc{r}"))
+        order = [("grpc", sdk_put, sdk_get), ("http", tusk_put, tusk_get)]
+        if not sdk_first:
+            order.reverse()
+        for name, put, get in order:
+            out[f"{name}_put"] = size / MiB / timed(put)
+            out[f"{name}_get"] = size / MiB / timed(get)
+        tusk.pfs.delete_repo(f"http{r}")
+        sdk.pfs.delete_repo(repo=pfs.Repo(name=f"grpc{r}"))
+    sdk._channel.close()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="64 MiB, one round")
+    parser.add_argument("--size-mib", type=int, help="file size (default 1024)")
+    parser.add_argument("--rounds", type=int, help="rounds (default 3)")
+    parser.add_argument("--workdir", type=Path, help="where the server and data live")
+    args = parser.parse_args()
+    size = (args.size_mib or (64 if args.quick else 1024)) * MiB
+    rounds = args.rounds or (1 if args.quick else 3)
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        work = Path(tmp)
+        data = work / "data.bin"
+        write_random(data, size)
+        samples: dict[str, list[float]] = {}
+        with Tuskd(work / "home") as server:
+            for r in range(rounds):
+                got = one_round(server, data, size, r, sdk_first=r % 2 == 0)
+                for key, value in got.items():
+                    samples.setdefault(key, []).append(value)
+                print(f"round {r + 1}: " + ", ".join(f"{k} {v:.0f} MiB/s" for k, v in got.items()))
+    print(f"\n{size // MiB} MiB, {rounds} round(s), median (min-max) MiB/s:\n")
+    print("| operation | pachyderm-sdk (gRPC) | tusk client (HTTP) | gRPC / HTTP |")
+    print("|---|---|---|---|")
+    for op, label in (("put", "ModifyFile / put-file"), ("get", "GetFile / get-file")):
+        g, h = samples[f"grpc_{op}"], samples[f"http_{op}"]
+        ratios = [a / b for a, b in zip(g, h, strict=True)]
+        print(
+            f"| {label} | {_cell(g)} | {_cell(h)} | {statistics.median(ratios):.0%} "
+            f"({min(ratios):.0%}-{max(ratios):.0%}) |"
+        )
+    print(
+        f"\npachyderm-sdk's own encoding of the ModifyFile messages alone: "
+        f"{_cell(samples['sdk_encode'])} MiB/s"
+    )
+    return 0
+
+
+def _cell(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""Pachyderm's official Python clients, unmodified from PyPI, against a real tuskd over gRPC.
+
+Each client lives in a venv of its own under ``.venv-clients/`` (``scripts/setup-clients.sh``
+creates them; ``scripts/test.sh`` runs it): python-pachyderm 7.6.0 pins protobuf<4, so it can
+never share tusk's venv. Each test runs a small client script in that venv and checks what it
+printed (one JSON document)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tusk.testing import Tuskd, clean_env, free_port
+
+from .conftest import run
+
+ROOT = Path(__file__).resolve().parents[2]
+SDK = "pachyderm-sdk"
+PP = "python-pachyderm"
+
+
+def client_python(client: str) -> Path:
+    python = ROOT / ".venv-clients" / client / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} is missing: run scripts/setup-clients.sh (scripts/test.sh does)")
+    return python
+
+
+def run_client(client: str, port: int, script: str, token: str | None = None) -> Any:
+    """Run ``script`` with the client's venv; ``PORT`` (and ``TOKEN``) are defined for it, and
+    whatever it passes to ``out(...)`` comes back."""
+    prelude = (
+        "import json, sys\n"
+        f"PORT = {port}\nTOKEN = {token!r}\n"
+        "def out(value):\n    print(json.dumps(value, default=str))\n"
+    )
+    proc = subprocess.run(
+        [str(client_python(client)), "-c", prelude + textwrap.dedent(script)],
+        capture_output=True,
+        env=clean_env({}),
+        timeout=240,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuskd]:
+    # host runtime: the pipelines below run sh on the host
+    with Tuskd(tmp_path_factory.mktemp("grpc-home"), {"TUSK_RUNTIME": "host"}) as tuskd:
+        yield tuskd
+
+
+def test_sdk_version_health_and_not_activated_services(server: Tuskd) -> None:
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import grpc
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import admin, auth, enterprise, identity, license
+        from pachyderm_sdk.errors import AuthServiceNotActivated
+        c = Client(host="localhost", port=PORT)
+        v = c.get_version()
+        failures = {}
+        for name, call in [
+            ("who_am_i", lambda: c.auth.who_am_i()),
+            ("identity", lambda: c.identity.list_idp_connectors()),
+            ("license", lambda: c.license.get_activation_code()),
+            ("transaction", lambda: c.transaction.start_transaction()),
+        ]:
+            try:
+                call()
+                failures[name] = "no error"
+            except AuthServiceNotActivated as e:
+                failures[name] = "not activated: " + str(e)
+            except grpc.RpcError as e:
+                failures[name] = f"{e.code().name}: {e.details()}"
+        state = c.enterprise.get_state().state
+        cluster = c.admin.inspect_cluster()
+        out({"version": [v.major, v.minor], "failures": failures, "state": int(state),
+             "cluster": cluster.id})
+        """,
+    )
+    assert got["version"] == [2, 12]
+    for name in ("who_am_i", "identity", "license"):
+        assert got["failures"][name] == "not activated: the auth service is not activated"
+    assert got["failures"]["transaction"] == (
+        "UNIMPLEMENTED: transactions are not supported by tusk: run the calls one by one"
+    )
+    assert got["state"] == 0  # State.NONE
+    assert got["cluster"]
+
+
+def test_sdk_files_commits_and_branches(server: Tuskd) -> None:
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import grpc, io, tarfile
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs
+        c = Client(host="localhost", port=PORT)
+        res = {}
+        c.pfs.create_repo(repo=pfs.Repo(name="data"), description="some data")
+        res["repos"] = [(r.repo.name, r.repo.project.name, r.description)
+                        for r in c.pfs.list_repo()]
+        master = pfs.Branch.from_uri("data@master")
+        with c.pfs.commit(branch=master, description="first") as c1:
+            c1.put_file_from_bytes(path="/a.txt", data=b"one\\n")
+            c1.put_file_from_bytes(path="/dir/b.csv", data=b"x,y\\n")
+            c1.put_file_from_bytes(path="/dir/c.csv", data=b"1,2\\n")
+        c1.wait()
+        with c.pfs.commit(branch=master) as c2:
+            c2.put_file_from_bytes(path="/a.txt", data=b"two\\n", append=True)
+            c2.put_file_from_bytes(path="/dir/b.csv", data=b"overwritten\\n")
+            c2.copy_file(src=pfs.File.from_uri(f"data@{c1.id}:/dir/c.csv"), dst="/copy.csv")
+            c2.delete_file(path="/dir/c.csv")
+        info = c.pfs.wait_commit(c2)
+        res["finished"] = info.finished is not None
+        res["parent"] = info.parent_commit.id == c1.id
+        read = lambda uri: c.pfs.pfs_file(file=pfs.File.from_uri(uri)).read()
+        res["a"] = read("data@master:/a.txt").decode()
+        res["b"] = read("data@master:/dir/b.csv").decode()
+        res["copy"] = read("data@master:/copy.csv").decode()
+        res["old_a"] = read(f"data@{c1.id}:/a.txt").decode()
+        res["parent_ref"] = read("data@master^:/a.txt").decode()
+        ls = lambda uri: [(f.file.path, pfs.FileType(f.file_type).name, f.size_bytes)
+                          for f in c.pfs.list_file(file=pfs.File.from_uri(uri))]
+        res["list"] = ls("data@master:/")
+        res["glob"] = [f.file.path for f in c.pfs.glob_file(
+            commit=pfs.Commit.from_uri("data@master"), pattern="/**.csv")]
+        res["walk"] = [f.file.path for f in c.pfs.walk_file(
+            file=pfs.File.from_uri("data@master:/"))]
+        res["inspect"] = c.pfs.inspect_file(file=pfs.File.from_uri("data@master:/a.txt")).size_bytes
+        res["diff"] = sorted(
+            (d.new_file.file.path if d.new_file else "", d.old_file.file.path if d.old_file else "")
+            for d in c.pfs.diff_file(new_file=pfs.File.from_uri("data@master:/")))
+        with c.pfs.pfs_tar_file(file=pfs.File.from_uri("data@master:/dir")) as tar:
+            res["tar"] = {m.name: tar.extractfile(m).read().decode() for m in tar if m.isfile()}
+        res["commits"] = [ci.commit.id for ci in c.pfs.list_commit(repo=pfs.Repo(name="data"))]
+        res["ids"] = [c2.id, c1.id]
+        c.pfs.create_branch(branch=pfs.Branch.from_uri("data@v1"),
+                            head=pfs.Commit.from_uri(f"data@{c1.id}"))
+        res["branches"] = sorted(b.branch.name for b in c.pfs.list_branch(repo=pfs.Repo(name="data")))
+        res["v1_head"] = c.pfs.inspect_branch(branch=pfs.Branch.from_uri("data@v1")).head.id == c1.id
+        c.pfs.delete_branch(branch=pfs.Branch.from_uri("data@v1"))
+        res["exists"] = [c.pfs.branch_exists(pfs.Branch.from_uri("data@v1")),
+                         c.pfs.path_exists(pfs.File.from_uri("data@master:/copy.csv")),
+                         c.pfs.repo_exists(pfs.Repo(name="nope"))]
+        res["set"] = [ci.commit.repo.name for ci in c.pfs.inspect_commit_set(
+            commit_set=pfs.CommitSet(id=c2.id))]
+        sub = c.pfs.subscribe_commit(repo=pfs.Repo(name="data"), branch="master")
+        res["subscribed"] = [next(sub).commit.id, next(sub).commit.id]
+        sub.close()
+        codes = {}
+        def code(name, call):
+            try:
+                call()
+                codes[name] = "OK"
+            except grpc.RpcError as e:
+                codes[name] = [e.code().name, e.details()]
+        code("missing_file", lambda: list(c.pfs.get_file(
+            file=pfs.File.from_uri("data@master:/nope.txt"))))
+        code("missing_repo", lambda: c.pfs.inspect_repo(repo=pfs.Repo(name="nope")))
+        code("missing_commit", lambda: c.pfs.inspect_commit(
+            commit=pfs.Commit.from_uri("data@0123456789abcdef0123456789abcdef")))
+        code("exists", lambda: c.pfs.create_repo(repo=pfs.Repo(name="data")))
+        code("bad_name", lambda: c.pfs.create_repo(repo=pfs.Repo(name="bad name!")))
+        code("project", lambda: c.pfs.inspect_repo(repo=pfs.Repo.from_uri("other/data")))
+        code("finished", lambda: c.pfs.put_file_from_bytes(commit=c1, path="/z", data=b"z"))
+        res["codes"] = codes
+        out(res)
+        """,
+    )
+    assert got["repos"] == [["data", "default", "some data"]]
+    assert got["finished"] and got["parent"]
+    assert got["a"] == "one\ntwo\n" and got["b"] == "overwritten\n" and got["copy"] == "1,2\n"
+    assert got["old_a"] == "one\n" and got["parent_ref"] == "one\n"
+    assert got["list"] == [["/a.txt", "FILE", 8], ["/copy.csv", "FILE", 4], ["/dir/", "DIR", 12]]
+    assert got["glob"] == ["/copy.csv", "/dir/b.csv"]
+    assert got["walk"] == ["/", "/a.txt", "/copy.csv", "/dir/", "/dir/b.csv"]
+    assert got["inspect"] == 8
+    assert ["/a.txt", "/a.txt"] in got["diff"] and ["", "/dir/c.csv"] in got["diff"]
+    assert got["tar"] == {"dir/b.csv": "overwritten\n"}
+    assert got["commits"] == got["ids"]
+    assert got["branches"] == ["master", "v1"] and got["v1_head"]
+    assert got["exists"] == [False, True, False]
+    assert got["set"] == ["data"]
+    assert got["subscribed"] == list(reversed(got["ids"]))
+    codes = got["codes"]
+    assert codes["missing_file"][0] == "NOT_FOUND"
+    assert codes["missing_file"][1].startswith("file /nope.txt not found in repo data at commit")
+    assert codes["missing_repo"] == ["NOT_FOUND", "repo nope not found"]
+    assert codes["missing_commit"][0] == "NOT_FOUND"
+    assert codes["exists"][0] == "ALREADY_EXISTS"
+    assert codes["bad_name"][0] == "INVALID_ARGUMENT"
+    assert codes["project"] == ["NOT_FOUND", 'project "other" not found']
+    assert codes["finished"][0] == "FAILED_PRECONDITION"
+
+
+PIPELINE_SCRIPT = """
+import grpc, time
+from pachyderm_sdk import Client
+from pachyderm_sdk.api import pfs, pps
+c = Client(host="localhost", port=PORT)
+res = {}
+c.pfs.create_repo(repo=pfs.Repo(name="words"))
+c.pps.create_pipeline(
+    pipeline=pps.Pipeline(name="upper"),
+    input=pps.Input(pfs=pps.PfsInput(repo="words", glob="/*")),
+    transform=pps.Transform(cmd=["sh", "-c",
+        "for f in /pfs/words/*; do tr a-z A-Z < $f > /pfs/out/$(basename $f); "
+        "echo upper-did-$(basename $f); done"]),
+)
+with c.pfs.commit(branch=pfs.Branch.from_uri("words@master")) as commit:
+    commit.put_file_from_bytes(path="/one.txt", data=b"hello")
+    commit.put_file_from_bytes(path="/two.txt", data=b"world")
+infos = commit.wait_all()
+res["set"] = sorted((i.commit.repo.name, i.commit.id == commit.id, i.finished is not None)
+                    for i in infos)
+res["out"] = c.pfs.pfs_file(file=pfs.File.from_uri("upper@master:/one.txt")).read().decode()
+pipe = c.pps.inspect_pipeline(pipeline=pps.Pipeline(name="upper"))
+res["pipeline"] = [pipe.pipeline.name, pps.PipelineState(pipe.state).name, pipe.details.transform.cmd[0],
+                   pipe.details.input.pfs.glob]
+res["pipelines"] = [p.pipeline.name for p in c.pps.list_pipeline()]
+jobs = list(c.pps.list_job(pipeline=pps.Pipeline(name="upper")))
+job = c.pps.inspect_job(job=jobs[0].job, wait=True)
+res["job"] = [job.job.id == commit.id, pps.JobState(job.state).name, job.data_processed, job.data_total]
+res["job_set"] = [pps.JobState(j.state).name for j in c.pps.inspect_job_set(
+    job_set=pps.JobSet(id=commit.id), wait=True)]
+datums = list(c.pps.list_datum(job=job.job))
+res["datums"] = sorted(pps.DatumState(d.state).name for d in datums)
+res["datum"] = c.pps.inspect_datum(datum=datums[0].datum).state
+res["datum"] = pps.DatumState(res["datum"]).name
+res["logs"] = sorted(m.message for m in c.pps.get_logs(pipeline=pps.Pipeline(name="upper"))
+                     if m.message.startswith("upper-did"))
+c.pps.stop_pipeline(pipeline=pps.Pipeline(name="upper"))
+res["stopped"] = c.pps.inspect_pipeline(pipeline=pps.Pipeline(name="upper")).stopped
+c.pps.start_pipeline(pipeline=pps.Pipeline(name="upper"))
+codes = {}
+def code(name, call):
+    try:
+        call()
+        codes[name] = "OK"
+    except grpc.RpcError as e:
+        codes[name] = [e.code().name, e.details()]
+code("missing", lambda: c.pps.inspect_pipeline(pipeline=pps.Pipeline(name="nope")))
+code("exists", lambda: c.pps.create_pipeline(
+    pipeline=pps.Pipeline(name="upper"), transform=pps.Transform(cmd=["true"]),
+    input=pps.Input(pfs=pps.PfsInput(repo="words", glob="/*"))))
+code("no_input", lambda: c.pps.create_pipeline(
+    pipeline=pps.Pipeline(name="bad"), transform=pps.Transform(cmd=["true"])))
+code("missing_job", lambda: c.pps.inspect_job(
+    job=pps.Job(pipeline=pps.Pipeline(name="upper"), id="0123456789abcdef0123456789abcdef")))
+code("restart", lambda: c.pps.restart_datum(job=job.job))
+code("output_branch", lambda: c.pfs.start_commit(branch=pfs.Branch.from_uri("upper@master")))
+res["codes"] = codes
+c.pps.delete_pipeline(pipeline=pps.Pipeline(name="upper"))
+res["after_delete"] = [p.pipeline.name for p in c.pps.list_pipeline()]
+out(res)
+"""
+
+
+def test_sdk_pipeline_jobs_datums_and_logs(server: Tuskd) -> None:
+    got = run_client(SDK, server.port, PIPELINE_SCRIPT)
+    assert got["set"] == [["upper", True, True], ["words", True, True]]
+    assert got["out"] == "HELLO"
+    assert got["pipeline"] == ["upper", "PIPELINE_RUNNING", "sh", "/*"]
+    assert got["pipelines"] == ["upper"]
+    assert got["job"] == [True, "JOB_SUCCESS", 2, 2]
+    assert got["job_set"] == ["JOB_SUCCESS"]
+    assert got["datums"] == ["SUCCESS", "SUCCESS"] and got["datum"] == "SUCCESS"
+    assert got["logs"] == ["upper-did-one.txt", "upper-did-two.txt"]
+    assert got["stopped"] is True
+    codes = got["codes"]
+    assert codes["missing"] == ["NOT_FOUND", "pipeline nope not found"]
+    assert codes["exists"][0] == "ALREADY_EXISTS"
+    assert codes["no_input"][0] == "INVALID_ARGUMENT"
+    assert codes["missing_job"][0] == "NOT_FOUND"
+    assert codes["restart"][0] == "UNIMPLEMENTED"
+    assert codes["output_branch"][0] == "FAILED_PRECONDITION"
+    assert got["after_delete"] == []
+
+
+def test_python_pachyderm_workflow(server: Tuskd) -> None:
+    got = run_client(
+        PP,
+        server.port,
+        """
+        import grpc
+        import python_pachyderm
+        from python_pachyderm.service import pps_proto
+        c = python_pachyderm.Client(port=PORT)
+        res = {}
+        c.health_check()
+        res["version"] = c.get_remote_version().major
+        c.create_repo("pp-in")
+        with c.commit("pp-in", "master") as commit:
+            c.put_file_bytes(commit, "/x.txt", b"abc")
+            c.put_file_bytes(commit, "/y.txt", b"def")
+        c.wait_commit(commit.id)
+        res["get"] = c.get_file(("pp-in", "master"), "/x.txt").read().decode()
+        res["list"] = [f.file.path for f in c.list_file(("pp-in", "master"), "/")]
+        res["glob"] = [f.file.path for f in c.glob_file(("pp-in", "master"), "/y*")]
+        res["repos"] = sorted(r.repo.name for r in c.list_repo())
+        c.create_pipeline(
+            "pp-cat",
+            transform=pps_proto.Transform(cmd=["sh", "-c", "cat /pfs/pp-in/* > /pfs/out/all"]),
+            input=pps_proto.Input(pfs=pps_proto.PFSInput(repo="pp-in", glob="/")),
+        )
+        c.wait_commit(("pp-cat", "master"))
+        for _ in range(600):
+            jobs = list(c.list_job("pp-cat"))
+            if jobs and jobs[0].state == pps_proto.JobState.JOB_SUCCESS:
+                break
+            import time; time.sleep(0.2)
+        res["out"] = c.get_file(("pp-cat", "master"), "/all").read().decode()
+        res["jobs"] = [j.state for j in c.list_job("pp-cat")]
+        try:
+            c.inspect_repo("nope")
+        except grpc.RpcError as e:
+            res["missing"] = e.code().name
+        try:
+            c.who_am_i()
+        except Exception as e:
+            res["auth"] = str(e)
+        c.delete_pipeline("pp-cat")
+        c.delete_repo("pp-in")
+        out(res)
+        """,
+    )
+    assert got["version"] == 2
+    assert got["get"] == "abc" and got["list"] == ["/x.txt", "/y.txt"] and got["glob"] == ["/y.txt"]
+    assert "pp-in" in got["repos"]
+    assert got["out"] == "abcdef"
+    assert got["jobs"] == [5]  # JOB_SUCCESS
+    assert got["missing"] == "NOT_FOUND"
+    assert "the auth service is not activated" in got["auth"]
+
+
+def test_tusk_http_client_shares_the_port(server: Tuskd) -> None:
+    run_client(
+        SDK,
+        server.port,
+        """
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs
+        c = Client(host="localhost", port=PORT)
+        c.pfs.create_repo(repo=pfs.Repo(name="shared"))
+        c.pfs.put_file_from_bytes(commit=pfs.Commit.from_uri("shared@master"), path="/f",
+                                  data=b"via grpc")
+        out(True)
+        """,
+    )
+    with server.client() as tusk:
+        assert tusk.pfs.get_file_bytes("shared", "master", "/f") == b"via grpc"
+        tusk.pfs.delete_repo("shared")
+
+
+def test_large_file_round_trip(server: Tuskd) -> None:
+    """A 45 MiB file: more than one 19 MiB ModifyFile message from the client, and many
+    GetFile messages back."""
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import hashlib, os
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs
+        c = Client(host="localhost", port=PORT)
+        data = os.urandom(45 << 20)
+        c.pfs.create_repo(repo=pfs.Repo(name="big"))
+        with c.pfs.commit(branch=pfs.Branch.from_uri("big@master")) as commit:
+            commit.put_file_from_bytes(path="/blob", data=data)
+        back = c.pfs.pfs_file(file=pfs.File.from_uri("big@master:/blob")).read()
+        c.pfs.delete_repo(repo=pfs.Repo(name="big"))
+        out([hashlib.sha256(data).hexdigest(), hashlib.sha256(back).hexdigest(), len(back)])
+        """,
+    )
+    assert got[0] == got[1] and got[2] == 45 << 20
+
+
+def test_auth_token_and_own_grpc_port(tmp_path: Path) -> None:
+    """With an auth token, a call without it is UNAUTHENTICATED and one with it works; with
+    --grpc-port the gRPC API listens on that port of its own."""
+    grpc_port = free_port()
+    home = tmp_path / "home"
+    with Tuskd(home, token="s3cret", args=["--grpc-port", str(grpc_port)]) as tuskd:
+        script = """
+        import grpc
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs
+        res = {}
+        try:
+            list(Client(host="localhost", port=PORT).pfs.list_repo())
+            res["without"] = "OK"
+        except grpc.RpcError as e:
+            res["without"] = e.code().name
+        res["with"] = [r.repo.name for r in Client(host="localhost", port=PORT,
+                                                   auth_token=TOKEN).pfs.list_repo()]
+        out(res)
+        """
+        got = run_client(SDK, grpc_port, script, token="s3cret")
+        assert got == {"without": "UNAUTHENTICATED", "with": []}
+        with tuskd.client() as tusk:
+            assert tusk.pfs.list_repo() == []
+
+
+def test_tusk_up_serves_grpc_on_its_port_or_on_grpc_port(tmp_path: Path) -> None:
+    """`tusk up` serves gRPC on the HTTP port; `tusk up --grpc-port` on a port of its own."""
+    script = """
+    from pachyderm_sdk import Client
+    out(Client(host="localhost", port=PORT).get_version().major)
+    """
+    for extra in ([], ["--grpc-port", str(free_port())]):
+        port = free_port()
+        env = {
+            "TUSK_HOME": str(tmp_path / f"home{port}"),
+            "TUSK_ADDRESS": f"http://127.0.0.1:{port}",
+        }
+        try:
+            code, out, err = run("up", *extra, env=env)
+            assert code == 0, err
+            grpc_port = int(extra[1]) if extra else port
+            assert out.splitlines()[1] == (
+                f"Pachyderm 2.x clients (gRPC) connect to 127.0.0.1:{grpc_port}"
+            )
+            assert run_client(SDK, grpc_port, script) == 2
+            assert run("list-repo", env=env)[0] == 0  # the HTTP API, unchanged
+        finally:
+            assert run("down", env=env)[0] == 0
+
+
+def test_malformed_and_unknown_calls_get_clear_status(server: Tuskd) -> None:
+    """Bytes that are no message: INVALID_ARGUMENT; a method tusk does not have: UNIMPLEMENTED
+    (never UNKNOWN, and the server keeps answering)."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        inspect = channel.unary_unary("/pfs_v2.API/InspectRepo")
+        with pytest.raises(grpc.RpcError) as bad:
+            inspect(b"\x0a\xff\xff\xff\xff\xff", timeout=30)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+        missing = channel.unary_unary("/pfs_v2.API/NoSuchMethod")
+        with pytest.raises(grpc.RpcError) as unknown:
+            missing(b"", timeout=30)
+        assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
+        version = channel.unary_unary("/versionpb_v2.API/GetVersion")
+        assert version(b"", timeout=30)[:2] == b"\x08\x02"  # major: 2
+
+
+def test_held_streams_do_not_wedge_the_server(server: Tuskd) -> None:
+    """More waiting subscriptions than the server has call threads: the excess is refused
+    RESOURCE_EXHAUSTED at once, and once the clients go away the server answers again."""
+    from pachyderm_sdk.api import pfs
+
+    from tusk.grpc.server import WORKERS
+
+    with server.client() as tusk:
+        tusk.pfs.create_repo("waits")
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        subscribe = channel.unary_stream(
+            "/pfs_v2.API/SubscribeCommit",
+            request_serializer=bytes,
+            response_deserializer=pfs.CommitInfo.FromString,
+        )
+        request = pfs.SubscribeCommitRequest(repo=pfs.Repo(name="waits"), branch="master")
+        streams = [subscribe(request, timeout=120) for _ in range(WORKERS + 8)]
+        version = channel.unary_unary("/versionpb_v2.API/GetVersion")
+        with pytest.raises(grpc.RpcError) as full:
+            version(b"", timeout=60)
+        assert full.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+        for stream in streams:
+            stream.cancel()
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        version = channel.unary_unary("/versionpb_v2.API/GetVersion")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert version(b"", timeout=30)[:2] == b"\x08\x02"
+                break
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+                assert time.monotonic() < deadline, "the server still refuses calls"
+                time.sleep(0.2)
+    with server.client() as tusk:
+        tusk.pfs.delete_repo("waits")

@@ -1,0 +1,357 @@
+"""``pps_v2.API``: pipelines, jobs and job sets, datums, logs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from betterproto import Casing
+from betterproto.lib.google.protobuf import Empty
+from pachyderm_sdk.api import pps
+
+from tusk.api.pps import DatumInfo, JobInfo, LogLine, PipelineInfo
+from tusk.errors import InvalidArgument, InvalidSpec, NotFound
+from tusk.grpc import convert as cv
+from tusk.grpc.base import Service, Unimplemented
+from tusk.pps.spec import PipelineSpec
+from tusk.runtime import Engine
+
+LOG_WAIT = 1.0  # seconds a followed log stream waits for new lines between checks
+
+PIPELINE_STATES = {
+    "starting": pps.PipelineState.PIPELINE_STARTING,
+    "running": pps.PipelineState.PIPELINE_RUNNING,
+    "paused": pps.PipelineState.PIPELINE_PAUSED,
+    "failure": pps.PipelineState.PIPELINE_FAILURE,
+    "standby": pps.PipelineState.PIPELINE_STANDBY,
+}
+JOB_STATES = {
+    "starting": pps.JobState.JOB_STARTING,
+    "running": pps.JobState.JOB_RUNNING,
+    "success": pps.JobState.JOB_SUCCESS,
+    "failure": pps.JobState.JOB_FAILURE,
+    "killed": pps.JobState.JOB_KILLED,
+}
+DATUM_STATES = {
+    "pending": pps.DatumState.STARTING,
+    "running": pps.DatumState.STARTING,
+    "success": pps.DatumState.SUCCESS,
+    "skipped": pps.DatumState.SKIPPED,
+    "failed": pps.DatumState.FAILED,
+}
+# Request fields that are options of the call, not part of the pipeline's spec.
+CALL_FIELDS = ("update", "reprocess", "dry_run")
+
+
+def spec_of(req: pps.CreatePipelineRequest) -> PipelineSpec:
+    """The tusk spec of a 2.x create request (its JSON form is 1.7's, without projects)."""
+    doc = req.to_dict(casing=Casing.SNAKE)
+    for name in CALL_FIELDS:
+        doc.pop(name, None)
+    _drop_projects(doc)
+    return PipelineSpec.from_dict(doc)
+
+
+def _drop_projects(node: Any) -> None:
+    if isinstance(node, dict):
+        if "project" in node:
+            project = node.pop("project")
+            name = project.get("name", "") if isinstance(project, dict) else str(project)
+            if name not in ("", cv.DEFAULT_PROJECT):
+                raise NotFound(f'project "{name}" not found', hint='use the "default" project')
+        for value in node.values():
+            _drop_projects(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_projects(value)
+
+
+def pipeline_name(p: pps.Pipeline | None) -> str:
+    if p is None or not p.name:
+        raise InvalidArgument("a pipeline is required", hint="name the pipeline")
+    cv.check_project(p.project)
+    return p.name
+
+
+def pipeline_msg(name: str) -> pps.Pipeline:
+    return pps.Pipeline(name=name, project=cv.project())
+
+
+def _time(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def pipeline_info(info: PipelineInfo) -> pps.PipelineInfo:
+    spec = dict(info.spec)
+    details = pps.PipelineInfoDetails().from_dict(
+        {k: v for k, v in spec.items() if k in ("transform", "input", "description", "salt")}
+    )
+    details.created_at = _time(info.created)
+    details.parallelism_spec = None
+    return pps.PipelineInfo(
+        pipeline=pipeline_msg(info.name),
+        version=info.version,
+        spec_commit=cv.commit_msg(info.name, info.spec_commit) if info.spec_commit else None,
+        stopped=info.stopped,
+        state=PIPELINE_STATES.get(str(info.state), pps.PipelineState.PIPELINE_STATE_UNKNOWN),
+        reason=info.reason,
+        details=details,
+        user_spec_json=json.dumps(spec),
+        effective_spec_json=json.dumps(spec),
+        type=pps.PipelineInfoPipelineType.PIPELINE_TYPE_TRANSFORM,
+    )
+
+
+def job_info(job: JobInfo) -> pps.JobInfo:
+    out = job.output_commit
+    return pps.JobInfo(
+        job=pps.Job(pipeline=pipeline_msg(job.pipeline), id=job.id),
+        pipeline_version=job.version,
+        output_commit=cv.commit_msg(out.repo, out.id, "master") if out else None,
+        restart=job.restarts,
+        data_processed=job.processed,
+        data_skipped=job.skipped,
+        data_total=job.total,
+        data_failed=job.failed,
+        stats=pps.ProcessStats(
+            download_time=timedelta(seconds=job.seconds_download),
+            process_time=timedelta(seconds=job.seconds_process),
+            upload_time=timedelta(seconds=job.seconds_upload),
+            download_bytes=job.bytes_down,
+            upload_bytes=job.bytes_up,
+        ),
+        state=JOB_STATES.get(str(job.state), pps.JobState.JOB_STATE_UNKNOWN),
+        reason=job.reason,
+        created=_time(job.created),
+        started=_time(job.started),
+        finished=_time(job.finished),
+    )
+
+
+def datum_info(d: DatumInfo) -> pps.DatumInfo:
+    return pps.DatumInfo(
+        datum=pps.Datum(job=pps.Job(pipeline=pipeline_msg(d.pipeline), id=d.job_id), id=d.id),
+        state=DATUM_STATES.get(str(d.state), pps.DatumState.UNKNOWN),
+        stats=pps.ProcessStats(
+            process_time=timedelta(seconds=d.seconds),
+            download_bytes=d.bytes_down,
+            upload_bytes=d.bytes_up,
+        ),
+        data=[cv.file_info_of(i.repo, i.commit, i.path, i.size, i.hash) for i in d.inputs],
+    )
+
+
+def log_message(line: LogLine) -> pps.LogMessage:
+    return pps.LogMessage(
+        project_name=cv.DEFAULT_PROJECT,
+        pipeline_name=line.pipeline,
+        job_id=line.job_id,
+        worker_id=line.worker,
+        datum_id=line.datum_id,
+        master=line.master,
+        user=line.user,
+        ts=_time(line.ts),
+        message=line.message,
+    )
+
+
+def _job_ref(job: pps.Job | None) -> tuple[str, str | None]:
+    if job is None or not job.id:
+        raise InvalidArgument("a job id is required", hint="e.g. edges@<job id>")
+    pipeline = pipeline_name(job.pipeline) if job.pipeline and job.pipeline.name else None
+    return job.id, pipeline
+
+
+def build(engine: Engine, token: str | None) -> list[Service]:
+    svc = Service("pps_v2.API", token)
+    e = engine
+
+    # -- pipelines --------------------------------------------------------------------------
+    @svc.unary("CreatePipeline", pps.CreatePipelineRequest)
+    def create_pipeline(req: pps.CreatePipelineRequest, _ctx: Any) -> Empty:
+        if req.dry_run:
+            spec_of(req)
+            return Empty()
+        e.pipelines.create(spec_of(req), update=req.update, reprocess=req.reprocess)
+        return Empty()
+
+    @svc.unary("CreatePipelineV2", pps.CreatePipelineV2Request)
+    def create_pipeline_v2(req: pps.CreatePipelineV2Request, _ctx: Any) -> Any:
+        try:
+            doc = json.loads(req.create_pipeline_request_json)
+            parsed = pps.CreatePipelineRequest().from_dict(doc)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InvalidSpec(f"invalid pipeline spec JSON: {exc}") from None
+        parsed.update = parsed.update or req.update
+        parsed.reprocess = parsed.reprocess or req.reprocess
+        spec = spec_of(parsed)
+        if not req.dry_run:
+            e.pipelines.create(spec, update=parsed.update, reprocess=parsed.reprocess)
+        return pps.CreatePipelineV2Response(effective_create_pipeline_request_json=json.dumps(doc))
+
+    @svc.unary("InspectPipeline", pps.InspectPipelineRequest)
+    def inspect_pipeline(req: pps.InspectPipelineRequest, _ctx: Any) -> pps.PipelineInfo:
+        return pipeline_info(e.pipelines.inspect(pipeline_name(req.pipeline)))
+
+    @svc.stream("ListPipeline", pps.ListPipelineRequest)
+    def list_pipeline(req: pps.ListPipelineRequest, _ctx: Any) -> Iterator[pps.PipelineInfo]:
+        for p in req.projects:
+            cv.check_project(p)
+        if req.pipeline and req.pipeline.name:
+            yield pipeline_info(e.pipelines.inspect(pipeline_name(req.pipeline)))
+            return
+        for info in e.pipelines.list():
+            yield pipeline_info(info)
+
+    @svc.unary("DeletePipeline", pps.DeletePipelineRequest)
+    def delete_pipeline(req: pps.DeletePipelineRequest, _ctx: Any) -> Empty:
+        if req.keep_repo:
+            raise Unimplemented("keep_repo is not supported by tusk")
+        if req.all:
+            e.pipelines.delete(None, all=True, force=req.force)
+        else:
+            try:
+                e.pipelines.delete(pipeline_name(req.pipeline), force=req.force)
+            except NotFound:
+                if req.must_exist:
+                    raise
+        return Empty()
+
+    @svc.unary("DeletePipelines", pps.DeletePipelinesRequest)
+    def delete_pipelines(req: pps.DeletePipelinesRequest, _ctx: Any) -> Any:
+        for p in req.projects:
+            cv.check_project(p)
+        names = e.pipelines.delete(None, all=True, force=req.force)
+        return pps.DeletePipelinesResponse(pipelines=[pipeline_msg(n) for n in names])
+
+    @svc.unary("StartPipeline", pps.StartPipelineRequest)
+    def start_pipeline(req: pps.StartPipelineRequest, _ctx: Any) -> Empty:
+        e.pipelines.set_stopped(pipeline_name(req.pipeline), False)
+        return Empty()
+
+    @svc.unary("StopPipeline", pps.StopPipelineRequest)
+    def stop_pipeline(req: pps.StopPipelineRequest, _ctx: Any) -> Empty:
+        e.pipelines.set_stopped(pipeline_name(req.pipeline), True)
+        return Empty()
+
+    @svc.unary("RunCron", pps.RunCronRequest)
+    def run_cron(req: pps.RunCronRequest, _ctx: Any) -> Empty:
+        name = pipeline_name(req.pipeline)
+        if e.cron.run_now(name, datetime.now(UTC)) == 0:
+            raise InvalidArgument(f"pipeline {name} has no cron input")
+        return Empty()
+
+    # -- jobs and job sets ------------------------------------------------------------------
+    @svc.unary("InspectJob", pps.InspectJobRequest)
+    def inspect_job(req: pps.InspectJobRequest, _ctx: Any) -> pps.JobInfo:
+        job_id, pipeline = _job_ref(req.job)
+        return job_info(e.jobs.inspect(job_id, pipeline, req.wait))
+
+    @svc.stream("ListJob", pps.ListJobRequest)
+    def list_job(req: pps.ListJobRequest, _ctx: Any) -> Iterator[pps.JobInfo]:
+        for p in req.projects:
+            cv.check_project(p)
+        pipeline = pipeline_name(req.pipeline) if req.pipeline and req.pipeline.name else None
+        inputs = [cv.commit_ref(c) for c in req.input_commit] or None
+        for job in e.jobs.list(pipeline, inputs, None):
+            yield job_info(job)
+
+    def job_set(set_id: str) -> list[JobInfo]:
+        return [j for j in e.jobs.list(None, None, None) if j.id == set_id]
+
+    @svc.stream("InspectJobSet", pps.InspectJobSetRequest)
+    def inspect_job_set(req: pps.InspectJobSetRequest, _ctx: Any) -> Iterator[pps.JobInfo]:
+        set_id = req.job_set.id if req.job_set else ""
+        if not set_id:
+            raise InvalidArgument("a job set id is required")
+        jobs = job_set(set_id)
+        if req.wait:
+            jobs = [e.jobs.inspect(j.id, j.pipeline, True) for j in jobs]
+        for job in jobs:
+            yield job_info(job)
+
+    @svc.stream("ListJobSet", pps.ListJobSetRequest)
+    def list_job_set(req: pps.ListJobSetRequest, _ctx: Any) -> Iterator[pps.JobSetInfo]:
+        for p in req.projects:
+            cv.check_project(p)
+        sets: dict[str, list[JobInfo]] = {}
+        for job in e.jobs.list(None, None, None):
+            sets.setdefault(job.id, []).append(job)
+        for set_id, jobs in sets.items():
+            yield pps.JobSetInfo(job_set=pps.JobSet(id=set_id), jobs=[job_info(j) for j in jobs])
+
+    @svc.unary("StopJob", pps.StopJobRequest)
+    def stop_job(req: pps.StopJobRequest, _ctx: Any) -> Empty:
+        e.jobs.stop(*_job_ref(req.job))
+        return Empty()
+
+    @svc.unary("DeleteJob", pps.DeleteJobRequest)
+    def delete_job(req: pps.DeleteJobRequest, _ctx: Any) -> Empty:
+        e.jobs.delete(*_job_ref(req.job))
+        return Empty()
+
+    # -- datums -----------------------------------------------------------------------------
+    @svc.stream("ListDatum", pps.ListDatumRequest)
+    def list_datum(req: pps.ListDatumRequest, _ctx: Any) -> Iterator[pps.DatumInfo]:
+        if req.input and not req.job:
+            raise Unimplemented("listing the datums of an input spec is not supported by tusk")
+        job_id, pipeline = _job_ref(req.job)
+        for d in e.jobs.datums(job_id, pipeline):
+            yield datum_info(d)
+
+    @svc.unary("InspectDatum", pps.InspectDatumRequest)
+    def inspect_datum(req: pps.InspectDatumRequest, _ctx: Any) -> pps.DatumInfo:
+        if not req.datum or not req.datum.id:
+            raise InvalidArgument("a datum id is required")
+        job_id, pipeline = _job_ref(req.datum.job)
+        return datum_info(e.jobs.datum(job_id, req.datum.id, pipeline))
+
+    @svc.unary("RestartDatum", pps.RestartDatumRequest)
+    def restart_datum(_req: pps.RestartDatumRequest, _ctx: Any) -> Empty:
+        raise Unimplemented(
+            "restart datum is not supported by tusk: failed datums are tried datum_tries "
+            "times; a new input commit or an update with reprocess runs them again"
+        )
+
+    # -- logs -------------------------------------------------------------------------------
+    @svc.stream("GetLogs", pps.GetLogsRequest)
+    def get_logs(req: pps.GetLogsRequest, ctx: grpc.ServicerContext) -> Iterator[Any]:
+        pipeline = pipeline_name(req.pipeline) if req.pipeline and req.pipeline.name else None
+        job_id = None
+        if req.job and req.job.id:
+            job_id, job_pipeline = _job_ref(req.job)
+            pipeline = pipeline or job_pipeline
+        datum_id = req.datum.id if req.datum and req.datum.id else None
+        stop = threading.Event()
+        ctx.add_callback(stop.set)
+        after = 0
+        lines = e.jobs.logs(pipeline, job_id, datum_id, req.master, 0, req.data_filters or None)
+        if req.tail > 0:
+            lines = lines[-req.tail :]
+        while True:
+            for line in lines:
+                after = max(after, line.pk)
+                yield log_message(line)
+            if not req.follow or stop.is_set():
+                return
+            lines = e.jobs.logs(
+                pipeline,
+                job_id,
+                datum_id,
+                req.master,
+                after,
+                req.data_filters or None,
+                wait=LOG_WAIT,
+            )
+
+    # -- the rest ---------------------------------------------------------------------------
+    @svc.unary("DeleteAll", Empty)
+    def delete_all(_req: Empty, _ctx: Any) -> Empty:
+        e.pipelines.delete(None, all=True, force=True)
+        return Empty()
+
+    return [svc]
