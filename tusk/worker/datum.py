@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from tusk.worker.runtimes import (
     SandboxSpec,
     start_sandbox,
 )
+from tusk.worker.runtimes.base import force_rmtree
 from tusk.worker.runtimes.gpus import GpuUnavailable
 from tusk.worker.runtimes.gpus import assign as assign_gpus
 from tusk.worker.settings import WorkerSettings
@@ -351,27 +350,9 @@ class _DatumRun:
         except OSError:  # user code added to the inputs, or a run that stopped half-way
             for name in os.listdir(real_pfs):
                 if name != "out":
-                    _remove_tree(os.path.join(real_pfs, name))
+                    force_rmtree(os.path.join(real_pfs, name))
         with contextlib.suppress(OSError):
             self.sandbox.dirs.clear()
-
-
-def _remove_tree(path: str) -> None:
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=_make_removable)
-    else:
-        shutil.rmtree(path, onerror=_make_removable)
-
-
-def _make_removable(function: object, path: str, error: object) -> None:
-    # User code may leave directories without write permission; open them up and retry.
-    with contextlib.suppress(OSError):
-        os.chmod(os.path.dirname(path), 0o755)
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o755)
-            _remove_tree(path)
-        else:
-            os.unlink(path)
 
 
 def _signal_name(number: int) -> str:

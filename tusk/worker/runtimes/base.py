@@ -177,7 +177,7 @@ class SandboxDirs:
             for name in os.listdir(directory):
                 path = os.path.join(directory, name)
                 if os.path.isdir(path) and not os.path.islink(path):
-                    _force_rmtree(path)
+                    force_rmtree(path)
                 else:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
@@ -196,7 +196,7 @@ class SandboxDirs:
     def remove(self) -> None:
         """Remove every directory of the sandbox (and its filesystem)."""
         _unmount_all(self.root)
-        _force_rmtree(self.root)
+        force_rmtree(self.root)
 
 
 def _unmount_all(root: str) -> None:
@@ -243,7 +243,7 @@ def remove_stale(base: str) -> None:
         pid = name[len(_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             _unmount_all(os.path.join(base, name))
-            _force_rmtree(os.path.join(base, name))
+            force_rmtree(os.path.join(base, name))
 
 
 def _alive(pid: int) -> bool:
@@ -256,8 +256,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _force_rmtree(path: str) -> None:
+def force_rmtree(path: str) -> None:
+    """Remove ``path`` even where user code took away permissions: open a failing entry up and
+    retry it once. An entry that still cannot go (a mount point, a file a process still writes
+    into) is left, never retried in a loop."""
+    retried: set[str] = set()
+
     def fix(function: object, failed: str, error: object) -> None:
+        if failed in retried:
+            return
+        retried.add(failed)
         with contextlib.suppress(OSError):
             os.chmod(os.path.dirname(failed), 0o700)
             if os.path.isdir(failed) and not os.path.islink(failed):
