@@ -19,6 +19,10 @@ COMMAND_MODULES = (
     "tusk.cli.pipeline_cmds",
     "tusk.cli.job_cmds",
     "tusk.cli.worker_cmds",
+    "tusk.cli.admin_cmds",
+    "tusk.cli.object_cmds",
+    "tusk.cli.shell_cmds",
+    "tusk.cli.refused_cmds",
 )
 
 
