@@ -19,7 +19,7 @@ from tusk.errors import InvalidArgument
 
 
 @click.command("get-object")
-@click.argument("hash")
+@click.argument("hash", metavar="hash")
 def get_object(hash: str) -> None:
     """Return the contents of an object (by its tusk object id, a BLAKE3 hash)."""
     stdout = sys.stdout.buffer
@@ -29,7 +29,7 @@ def get_object(hash: str) -> None:
 
 
 @click.command("get-tag")
-@click.argument("tag")
+@click.argument("tag", metavar="tag")
 def get_tag(tag: str) -> None:
     """Return the contents of a tag: the stored output of the datum whose hash is TAG, as JSON."""
     sys.stdout.buffer.write(client().admin.get_tag(tag) + b"\n")
@@ -49,9 +49,9 @@ def _header_footer(name: str, what: str) -> click.Command:
         default="-",
         help="The file to be put, it can be a local file or by default will be read from stdin",
     )(run)
-    run = click.argument("path")(run)
-    run = click.argument("branch")(run)
-    run = click.argument("repo")(run)
+    run = click.argument("path", metavar="path/to/directory/in/pfs")(run)
+    run = click.argument("branch", metavar="branch")(run)
+    run = click.argument("repo", metavar="repo-name")(run)
     return click.command(
         name,
         help=f"Put a {what} file into the filesystem (not supported by tusk yet).",

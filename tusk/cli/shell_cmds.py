@@ -12,7 +12,9 @@ SHELLS = ("bash", "zsh", "fish")
 
 
 @click.command("completion")
-@click.argument("shell", required=False, default="bash", type=click.Choice(SHELLS))
+@click.argument(
+    "shell", metavar="[bash|zsh|fish]", required=False, default="bash", type=click.Choice(SHELLS)
+)
 def completion(shell: str) -> None:
     """Print shell completion code (bash by default; zsh and fish too).
 
