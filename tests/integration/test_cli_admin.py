@@ -185,7 +185,8 @@ def _snapshot(cli: Tusk, scratch: Path) -> dict[str, Any]:
         "files": {},
         "bytes": {},
         "list-repo": [r[0] for r in rows(ok(cli("list-repo")))],
-        "list-job": [[*r[:3], *r[-6:]] for r in rows(ok(cli("list-job")))],
+        # ID, OUTPUT COMMIT, and PROGRESS (five cells), DL, UL, STATE: not STARTED ("4 minutes ago")
+        "list-job": [[*r[:2], *r[-8:]] for r in rows(ok(cli("list-job")))],
     }
     for repo in [r["name"] for r in snap["repos"]]:
         snap["commits"][repo] = raw("list-commit", repo)

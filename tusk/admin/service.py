@@ -63,6 +63,10 @@ class AdminService:
         with self.ctx.meta.transaction(write=False) as tx:
             dump.snapshot(tx)
             trees, manifests = dump.object_roots(tx)
+        return self._used_by(trees, manifests)
+
+    def _used_by(self, trees: list[str], manifests: list[str]) -> set[str]:
+        """Every object the trees ``trees`` and the datum output ``manifests`` use."""
         seen: set[str] = set()
         for root in trees:
             self.ctx.tree.referenced(root, seen)
@@ -129,7 +133,10 @@ class AdminService:
             rows: dict[str, list[dict[str, object]]] = {}
             for table, row in dump.dump(tx):
                 rows.setdefault(table, []).append(row)
-        live = sorted(self._live_objects()) if objects else []
+        # the objects of exactly the rows read, whatever changed since
+        trees = [str(r["tree"]) for r in rows.get("commits", []) if r.get("tree")]
+        manifests = [str(r["manifest"]) for r in rows.get("datum_cache", [])]
+        live = sorted(self._used_by(trees, manifests)) if objects else []
         yield archive.header(__version__, SCHEMA_VERSION, objects, time.time())
         count = 0
         for oid in live:

@@ -53,6 +53,7 @@ class AdminClient:
 
     def restore(self, stream: Iterable[bytes]) -> RestoreResult:
         """Recreate an extract in this deployment, which must be empty."""
+        self._http.call("GET", "/restore/ready", None)  # refused before the stream is sent
         return self._http.call(
             "POST",
             "/restore",

@@ -66,6 +66,13 @@ def extract(request: Request, objects: bool = True) -> StreamingResponse:
     return StreamingResponse(eng(request).admin.extract(objects), media_type=EXTRACT_MEDIA_TYPE)
 
 
+@router.get("/restore/ready")
+def restore_ready(request: Request) -> None:
+    """Answers 409 (and why) unless the server is empty, so a client learns it before sending a
+    whole extract."""
+    eng(request).admin.check_empty()
+
+
 @router.post(
     "/restore",
     openapi_extra={
