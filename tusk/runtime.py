@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tusk.admin.service import AdminService
 from tusk.errors import InvalidArgument, InvalidSpec
 from tusk.meta import lease_for, open_metadata_store
 from tusk.pfs.commits import CommitService
@@ -274,6 +275,7 @@ class Engine:
         )
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)
+        self.admin = AdminService(self.ctx, self.repos, self.pipelines)
         self._started = False
 
     def _check_spec(self, spec: PipelineSpec) -> list[str]:

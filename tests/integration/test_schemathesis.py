@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tusk.api.admin import EXTRACT_MEDIA_TYPE
 from tusk.api.framing import FRAMES_MEDIA_TYPE
 from tusk.testing import Tuskd, clean_env
 
@@ -23,11 +24,13 @@ AIMED = """\
 "path.repo" = "data"
 "query.ref" = "master"
 """
-# schemathesis sends put-file bodies (random bytes, as for any binary type) with tusk's media type.
+# schemathesis sends put-file and restore bodies (random bytes, as for any binary type) with
+# tusk's media types.
 HOOKS = f"""\
 import schemathesis
 
 schemathesis.serializer.alias("{FRAMES_MEDIA_TYPE}", "application/octet-stream")
+schemathesis.serializer.alias("{EXTRACT_MEDIA_TYPE}", "application/octet-stream")
 """
 
 

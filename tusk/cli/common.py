@@ -36,7 +36,7 @@ def client() -> Client:
 
 def raw_option(f: F) -> F:
     """``--raw``: print the wire model(s) as JSON instead of the 1.7 text layout."""
-    return click.option("--raw", is_flag=True, help="Print the raw JSON of the result.")(f)
+    return click.option("--raw", is_flag=True, help="disable pretty printing, print raw json")(f)
 
 
 def print_raw(models: BaseModel | Iterable[BaseModel]) -> None:

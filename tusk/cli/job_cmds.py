@@ -58,12 +58,23 @@ def _print_jobs(jobs: Sequence[JobInfo], raw: bool) -> None:
 
 
 @click.command("list-job")
-@click.option("-p", "--pipeline", default="", help="Only the jobs of this pipeline.")
-@click.option("-i", "--input", "inputs", multiple=True, help="Jobs with this input (repo/commit).")
-@click.option("-o", "--output", default="", help="The job of this output commit (repo/commit).")
+@click.option("-p", "--pipeline", default="", help="Limit to jobs made by pipeline.")
+@click.option(
+    "-i",
+    "--input",
+    "inputs",
+    multiple=True,
+    help="List jobs with a specific set of input commits (repo/commit).",
+)
+@click.option(
+    "-o", "--output", default="", help="List jobs with a specific output commit (repo/commit)."
+)
 @raw_option
 def list_job(pipeline: str, inputs: Sequence[str], output: str, raw: bool) -> None:
-    """Return info about jobs, newest first."""
+    """Return info about jobs.
+
+    Newest first. Job ids are global in tusk: the jobs one change caused share one id.
+    """
     for text in [*inputs, *([output] if output else [])]:
         repo_ref(text)
     jobs = client().list_job(pipeline or None, inputs=list(inputs) or None, output=output or None)
@@ -71,18 +82,29 @@ def list_job(pipeline: str, inputs: Sequence[str], output: str, raw: bool) -> No
 
 
 @click.command("flush-job")
-@click.argument("commits", nargs=-1, required=True)
-@click.option("-p", "--pipeline", "pipelines", multiple=True, help="Only these pipelines' jobs.")
+@click.argument("commits", metavar="commit [commit ...]", nargs=-1, required=True)
+@click.option(
+    "-p",
+    "--pipeline",
+    "pipelines",
+    multiple=True,
+    help="Wait only for jobs leading to a specific set of pipelines",
+)
 @raw_option
 def flush_job(commits: Sequence[str], pipelines: Sequence[str], raw: bool) -> None:
-    """Wait for the jobs caused by the given commits (repo/commit) to finish; print them."""
+    """Wait for all jobs caused by the specified commits to finish and return them.
+
+    Commits are given as repo/commit (or repo/branch).
+    """
     refs = [repo_ref(c) for c in commits]
     _print_jobs(client().flush_job(refs, pipelines=list(pipelines) or None), raw)
 
 
 @click.command("inspect-job")
-@click.argument("job_id")
-@click.option("-b", "--block", is_flag=True, help="Wait for the job to finish.")
+@click.argument("job_id", metavar="job-id")
+@click.option(
+    "-b", "--block", is_flag=True, help="block until the job has either succeeded or failed"
+)
 @click.option("--pipeline", default="", help="The pipeline, when the id is shared by several.")
 @raw_option
 def inspect_job(job_id: str, block: bool, pipeline: str, raw: bool) -> None:
@@ -95,18 +117,24 @@ def inspect_job(job_id: str, block: bool, pipeline: str, raw: bool) -> None:
 
 
 @click.command("stop-job")
-@click.argument("job_id")
+@click.argument("job_id", metavar="job-id")
 @click.option("--pipeline", default="", help="The pipeline, when the id is shared by several.")
 def stop_job(job_id: str, pipeline: str) -> None:
-    """Stop a job; its output commit is finished without data (the job is killed)."""
+    """Stop a job.
+
+    Its output commit is finished without data and the job is killed.
+    """
     client().stop_job(job_id, pipeline=pipeline or None)
 
 
 @click.command("delete-job")
-@click.argument("job_id")
+@click.argument("job_id", metavar="job-id")
 @click.option("--pipeline", default="", help="The pipeline, when the id is shared by several.")
 def delete_job(job_id: str, pipeline: str) -> None:
-    """Delete a job record (its output commit stays)."""
+    """Delete a job.
+
+    Its output commit stays.
+    """
     client().delete_job(job_id, pipeline=pipeline or None)
 
 
@@ -118,7 +146,7 @@ def _datum_time(d: DatumInfo) -> str:
 
 
 @click.command("list-datum")
-@click.argument("job_id")
+@click.argument("job_id", metavar="job-id")
 @click.option("--pipeline", default="", help="The pipeline, when the job id is shared by several.")
 @click.option(
     "--pageSize", "page_size", default=0, type=int, help="Accepted for 1.7 compatibility."
@@ -126,7 +154,7 @@ def _datum_time(d: DatumInfo) -> str:
 @click.option("--page", default=0, type=int, help="Accepted for 1.7 compatibility.")
 @raw_option
 def list_datum(job_id: str, pipeline: str, page_size: int, page: int, raw: bool) -> None:
-    """Return the datums of a job (failed first)."""
+    """Return the datums in a job."""
     datums = client().list_datum(job_id, pipeline=pipeline or None)
     if raw:
         print_raw(datums)
@@ -139,12 +167,12 @@ def list_datum(job_id: str, pipeline: str, page_size: int, page: int, raw: bool)
 
 
 @click.command("inspect-datum")
-@click.argument("job_id")
-@click.argument("datum_id")
+@click.argument("job_id", metavar="job-id")
+@click.argument("datum_id", metavar="datum-id")
 @click.option("--pipeline", default="", help="The pipeline, when the job id is shared by several.")
 @raw_option
 def inspect_datum(job_id: str, datum_id: str, pipeline: str, raw: bool) -> None:
-    """Return info about one datum of a job."""
+    """Display detailed info about a single datum."""
     d = client().inspect_datum(job_id, datum_id, pipeline=pipeline or None)
     if raw:
         print_raw(d)
@@ -178,11 +206,19 @@ def restart_datum(job_id: str, datum_filter: str) -> None:
 
 # -- flush-commit ------------------------------------------------------------------------------
 @click.command("flush-commit")
-@click.argument("commits", nargs=-1, required=True)
-@click.option("-r", "--repos", multiple=True, help="Only commits in these repos (repeatable).")
+@click.argument("commits", metavar="commit [commit ...]", nargs=-1, required=True)
+@click.option(
+    "-r",
+    "--repos",
+    multiple=True,
+    help="Wait only for commits leading to a specific set of repos",
+)
 @raw_option
 def flush_commit(commits: Sequence[str], repos: Sequence[str], raw: bool) -> None:
-    """Wait for every commit downstream of the given commits (repo/commit) to finish."""
+    """Wait for all commits caused by the specified commits to finish and return them.
+
+    Commits are given as repo/commit (or repo/branch).
+    """
     refs = [repo_ref(c) for c in commits]
     infos = client().flush_commit(refs, repos=list(repos) or None)
     if raw:

@@ -20,6 +20,10 @@ COMMAND_MODULES = (
     "tusk.cli.job_cmds",
     "tusk.cli.worker_cmds",
     "tusk.cli.secret_cmds",
+    "tusk.cli.admin_cmds",
+    "tusk.cli.object_cmds",
+    "tusk.cli.shell_cmds",
+    "tusk.cli.refused_cmds",
 )
 
 

@@ -24,7 +24,7 @@ FILE_HEADER = ("NAME", "TYPE", "SIZE")
 
 # -- repos ------------------------------------------------------------------------------------
 @click.command("create-repo")
-@click.argument("repo")
+@click.argument("repo", metavar="repo-name")
 @click.option("-d", "--description", default="", help="A description of the repo.")
 def create_repo(repo: str, description: str) -> None:
     """Create a new repo."""
@@ -32,7 +32,7 @@ def create_repo(repo: str, description: str) -> None:
 
 
 @click.command("update-repo")
-@click.argument("repo")
+@click.argument("repo", metavar="repo-name")
 @click.option("-d", "--description", default="", help="A description of the repo.")
 def update_repo(repo: str, description: str) -> None:
     """Update a repo."""
@@ -40,7 +40,7 @@ def update_repo(repo: str, description: str) -> None:
 
 
 @click.command("inspect-repo")
-@click.argument("repo")
+@click.argument("repo", metavar="repo-name")
 @raw_option
 def inspect_repo(repo: str, raw: bool) -> None:
     """Return info about a repo."""
@@ -68,9 +68,11 @@ def list_repo(raw: bool) -> None:
 
 
 @click.command("delete-repo")
-@click.argument("repo", required=False)
-@click.option("-f", "--force", is_flag=True, help="Remove the repo regardless of errors.")
-@click.option("--all", "all_", is_flag=True, help="Remove all repos.")
+@click.argument("repo", metavar="repo-name", required=False)
+@click.option(
+    "-f", "--force", is_flag=True, help="remove the repo regardless of errors; use with care"
+)
+@click.option("--all", "all_", is_flag=True, help="remove all repos")
 def delete_repo(repo: str | None, force: bool, all_: bool) -> None:
     """Delete a repo."""
     if bool(repo) == all_:
@@ -83,21 +85,44 @@ def delete_repo(repo: str | None, force: bool, all_: bool) -> None:
 
 # -- commits ----------------------------------------------------------------------------------
 @click.command("start-commit")
-@click.argument("repo")
-@click.argument("branch", required=False)
-@click.option("-p", "--parent", default=None, help="The parent of the new commit.")
-@click.option("-m", "--message", "--description", "description", default="", help="A description.")
+@click.argument("repo", metavar="repo-name")
+@click.argument("branch", metavar="[branch]", required=False)
+@click.option(
+    "-p",
+    "--parent",
+    default=None,
+    help="The parent of the new commit, unneeded if branch is specified and you want to use the "
+    "previous head of the branch as the parent.",
+)
+@click.option(
+    "-m",
+    "--message",
+    "--description",
+    "description",
+    default="",
+    help="A description of this commit's contents (--description is a synonym).",
+)
 def start_commit(repo: str, branch: str | None, parent: str | None, description: str) -> None:
-    """Start a new commit; prints its id."""
+    """Start a new commit.
+
+    Prints the new commit's id. With a branch, the commit's parent is the branch's head and
+    the branch moves to the new commit.
+    """
     info = client().start_commit(repo, branch, parent=parent or None, description=description)
     click.echo(info.commit.id)
 
 
 @click.command("finish-commit")
-@click.argument("repo")
-@click.argument("commit")
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="commit-id")
 @click.option(
-    "-m", "--message", "--description", "description", default=None, help="A description."
+    "-m",
+    "--message",
+    "--description",
+    "description",
+    default=None,
+    help="A description of this commit's contents (overwrites any existing commit description; "
+    "--description is a synonym)",
 )
 def finish_commit(repo: str, commit: str, description: str | None) -> None:
     """Finish a started commit."""
@@ -123,8 +148,8 @@ def commit_details(info: CommitInfo) -> str:
 
 
 @click.command("inspect-commit")
-@click.argument("repo")
-@click.argument("commit")
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="commit-id")
 @raw_option
 def inspect_commit(repo: str, commit: str, raw: bool) -> None:
     """Return info about a commit."""
@@ -148,15 +173,23 @@ def commit_row(info: CommitInfo) -> tuple[str, ...]:
 
 
 @click.command("list-commit")
-@click.argument("repo")
-@click.argument("commit", required=False)
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="[commit-id]", required=False)
+@click.option("-f", "--from", "from_", default=None, help="list all commits since this commit")
 @click.option(
-    "-f", "--from", "from_", default=None, help="List commits after this one (exclusive)."
+    "-n",
+    "--number",
+    default=0,
+    type=int,
+    help="list only this many commits; if set to zero, list all commits",
 )
-@click.option("-n", "--number", default=0, type=int, help="At most this many commits (0 = all).")
 @raw_option
 def list_commit(repo: str, commit: str | None, from_: str | None, number: int, raw: bool) -> None:
-    """Return all commits of a repo, or the ancestors of a commit or branch, newest first."""
+    """Return all commits on a set of repos.
+
+    With only a repo: every commit of the repo, newest first. With a commit or branch: it and
+    its ancestors, newest first, back to --from (exclusive).
+    """
     commits = client().list_commit(repo, commit, from_=from_ or None, number=number)
     if raw:
         print_raw(commits)
@@ -165,21 +198,27 @@ def list_commit(repo: str, commit: str | None, from_: str | None, number: int, r
 
 
 @click.command("delete-commit")
-@click.argument("repo")
-@click.argument("commit")
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="commit-id")
 def delete_commit(repo: str, commit: str) -> None:
-    """Delete an input commit (and everything downstream of it)."""
+    """Delete an input commit.
+
+    The commits and jobs downstream of it are deleted with it.
+    """
     client().delete_commit(repo, commit)
 
 
 @click.command("subscribe-commit")
-@click.argument("repo")
-@click.argument("branch")
-@click.option("--from", "from_", default=None, help="Subscribe to commits after this one.")
-@click.option("--new", is_flag=True, help="Only new commits, not the existing ones.")
+@click.argument("repo", metavar="repo")
+@click.argument("branch", metavar="branch")
+@click.option("--from", "from_", default=None, help="subscribe to all commits since this commit")
+@click.option("--new", is_flag=True, help="subscribe to only new commits created from now on")
 @raw_option
 def subscribe_commit(repo: str, branch: str, from_: str | None, new: bool, raw: bool) -> None:
-    """Print commits on a branch as they are created (runs until interrupted)."""
+    """Print commits as they are created (finished).
+
+    Prints the branch's existing commits, then each new one; runs until interrupted.
+    """
     if new and from_:
         raise InvalidArgument("--new and --from cannot both be given", hint="use one of them")
     writer = HeaderTabWriter(Table(COMMIT_HEADER).header_line)
@@ -201,21 +240,26 @@ def _provenance(text: str) -> tuple[str, str]:
 
 
 @click.command("create-branch")
-@click.argument("repo")
-@click.argument("branch")
-@click.option("--head", default=None, help="The head of the branch (a commit or branch).")
-@click.option("-p", "--provenance", multiple=True, help="Provenance, as repo/branch (repeatable).")
+@click.argument("repo", metavar="<repo-name>")
+@click.argument("branch", metavar="<branch-name>")
+@click.option("--head", default=None, help="The head of the newly created branch.")
+@click.option(
+    "-p",
+    "--provenance",
+    multiple=True,
+    help="The provenance for the branch (repo/branch; repeatable).",
+)
 def create_branch(repo: str, branch: str, head: str | None, provenance: Sequence[str]) -> None:
-    """Create a new branch, or update an existing one."""
+    """Create a new branch, or update an existing branch, on a repo."""
     prov = [_provenance(p) for p in provenance] if provenance else None
     client().create_branch(repo, branch, head=head or None, provenance=prov)
 
 
 @click.command("list-branch")
-@click.argument("repo")
+@click.argument("repo", metavar="repo-name")
 @raw_option
 def list_branch(repo: str, raw: bool) -> None:
-    """Return all branches of a repo."""
+    """Return all branches on a repo."""
     branches = client().list_branch(repo)
     if raw:
         print_raw(branches)
@@ -224,20 +268,28 @@ def list_branch(repo: str, raw: bool) -> None:
 
 
 @click.command("delete-branch")
-@click.argument("repo")
-@click.argument("branch")
-@click.option("-f", "--force", is_flag=True, help="Delete even if other branches depend on it.")
+@click.argument("repo", metavar="repo-name")
+@click.argument("branch", metavar="branch-name")
+@click.option(
+    "-f", "--force", is_flag=True, help="remove the branch regardless of errors; use with care"
+)
 def delete_branch(repo: str, branch: str, force: bool) -> None:
-    """Delete a branch (its commits are kept)."""
+    """Delete a branch
+
+    The branch's commits are kept.
+    """
     client().delete_branch(repo, branch, force=force)
 
 
 @click.command("set-branch")
-@click.argument("repo")
-@click.argument("commit")
-@click.argument("branch")
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="commit-id/branch-name")
+@click.argument("branch", metavar="new-branch-name")
 def set_branch(repo: str, commit: str, branch: str) -> None:
-    """DEPRECATED: use create-branch --head."""
+    """DEPRECATED Set a commit and its ancestors to a branch
+
+    Use create-branch --head instead.
+    """
     warn("set-branch is DEPRECATED, use create-branch instead.")
     client().create_branch(repo, branch, head=commit)
 
@@ -248,16 +300,25 @@ def file_rows(files: Sequence[FileInfo], *, strip_root: bool = False) -> list[tu
 
 
 @click.command("get-file")
-@click.argument("repo")
-@click.argument("commit")
-@click.argument("path")
-@click.option("-r", "--recursive", is_flag=True, help="Download a directory tree (needs -o).")
-@click.option("-o", "--output", default="", help="Write to this file (or directory with -r).")
-@click.option("-p", "--parallelism", default=10, type=int, help="Accepted for 1.7 compatibility.")
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="commit-id")
+@click.argument("path", metavar="path/to/file")
+@click.option("-r", "--recursive", is_flag=True, help="Recursively download a directory.")
+@click.option("-o", "--output", default="", help="The path where data will be downloaded.")
+@click.option(
+    "-p",
+    "--parallelism",
+    default=10,
+    type=int,
+    help="The maximum number of files that can be downloaded in parallel (accepted; unused).",
+)
 def get_file(
     repo: str, commit: str, path: str, recursive: bool, output: str, parallelism: int
 ) -> None:
-    """Return the contents of a file (or of every file matching a glob)."""
+    """Return the contents of a file.
+
+    The path may be a glob: the contents of every matching file, in path order.
+    """
     c = client()
     if recursive:
         if not output:
@@ -305,9 +366,9 @@ def _write_file(dest: str, blocks: Iterable[bytes]) -> None:
 
 
 @click.command("inspect-file")
-@click.argument("repo")
-@click.argument("commit")
-@click.argument("path")
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="commit-id")
+@click.argument("path", metavar="path/to/file")
 @raw_option
 def inspect_file(repo: str, commit: str, path: str, raw: bool) -> None:
     """Return info about a file."""
@@ -322,12 +383,15 @@ def inspect_file(repo: str, commit: str, path: str, raw: bool) -> None:
 
 
 @click.command("list-file")
-@click.argument("repo")
-@click.argument("commit")
-@click.argument("path", required=False, default="/")
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="commit-id")
+@click.argument("path", metavar="path/to/dir", required=False, default="/")
 @raw_option
 def list_file(repo: str, commit: str, path: str, raw: bool) -> None:
-    """Return the files in a directory (the path may be a glob)."""
+    """Return the files in a directory.
+
+    The path may be a glob: the children of every matching directory.
+    """
     files = client().list_file(repo, commit, path)
     if raw:
         print_raw(files)
@@ -337,12 +401,12 @@ def list_file(repo: str, commit: str, path: str, raw: bool) -> None:
 
 
 @click.command("glob-file")
-@click.argument("repo")
-@click.argument("commit")
-@click.argument("pattern")
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="commit-id")
+@click.argument("pattern", metavar="pattern")
 @raw_option
 def glob_file(repo: str, commit: str, pattern: str, raw: bool) -> None:
-    """Return the files that match a glob pattern."""
+    """Return files that match a glob pattern in a commit."""
     files = client().glob_file(repo, commit, pattern)
     if raw:
         print_raw(files)
@@ -351,16 +415,21 @@ def glob_file(repo: str, commit: str, pattern: str, raw: bool) -> None:
 
 
 @click.command("diff-file")
-@click.argument("new_repo")
-@click.argument("new_commit")
-@click.argument("new_path")
-@click.argument("old", nargs=-1)
-@click.option("-s", "--shallow", is_flag=True, help="Don't descend into sub-directories.")
+@click.argument("new_repo", metavar="new-repo-name")
+@click.argument("new_commit", metavar="new-commit-id")
+@click.argument("new_path", metavar="new-path")
+@click.argument("old", metavar="[old-repo-name old-commit-id old-path]", nargs=-1)
+@click.option(
+    "-s", "--shallow", is_flag=True, help="Specifies whether or not to diff subdirectories"
+)
 @raw_option
 def diff_file(
     new_repo: str, new_commit: str, new_path: str, old: Sequence[str], shallow: bool, raw: bool
 ) -> None:
-    """Show the differences between two files or directories (default: against the parent)."""
+    """Return a diff of two file trees.
+
+    Without the old path: against the same path in the commit's parent.
+    """
     if len(old) not in (0, 3):
         raise InvalidArgument(
             "diff-file takes 3 or 6 arguments",
@@ -380,22 +449,31 @@ def diff_file(
 
 
 @click.command("delete-file")
-@click.argument("repo")
-@click.argument("commit")
-@click.argument("path")
+@click.argument("repo", metavar="repo-name")
+@click.argument("commit", metavar="commit-id")
+@click.argument("path", metavar="path/to/file")
 def delete_file(repo: str, commit: str, path: str) -> None:
-    """Delete a file (or directory, or glob matches)."""
+    """Delete a file.
+
+    The path may be a directory (deleted whole) or a glob.
+    """
     client().delete_file(repo, commit, path)
 
 
 @click.command("copy-file")
-@click.argument("src_repo")
-@click.argument("src_commit")
-@click.argument("src_path")
-@click.argument("dst_repo")
-@click.argument("dst_commit")
-@click.argument("dst_path")
-@click.option("-o", "--overwrite", is_flag=True, help="Overwrite the destination.")
+@click.argument("src_repo", metavar="src-repo")
+@click.argument("src_commit", metavar="src-commit")
+@click.argument("src_path", metavar="src-path")
+@click.argument("dst_repo", metavar="dst-repo")
+@click.argument("dst_commit", metavar="dst-commit")
+@click.argument("dst_path", metavar="dst-path")
+@click.option(
+    "-o",
+    "--overwrite",
+    is_flag=True,
+    help="Overwrite the existing content of the file, either from previous commits or previous "
+    "calls to put-file within this commit.",
+)
 def copy_file(
     src_repo: str,
     src_commit: str,
@@ -405,7 +483,10 @@ def copy_file(
     dst_path: str,
     overwrite: bool,
 ) -> None:
-    """Copy files between commits (no data is uploaded again)."""
+    """Copy files between pfs paths.
+
+    No data is uploaded again.
+    """
     client().copy_file(
         src_repo, src_commit, src_path, dst_repo, dst_commit, dst_path, overwrite=overwrite
     )

@@ -58,16 +58,36 @@ def _send_specs(text: str, source: str, *, update: bool, reprocess: bool) -> Non
 
 
 def _pipeline_file_options(f: Any) -> Any:
-    f = click.option("--password", default="", help="Registry password (accepted; unused).")(f)
-    f = click.option("-u", "--username", default="", help="Registry user (accepted; unused).")(f)
     f = click.option(
-        "-r", "--registry", default="docker.io", help="Image registry (accepted; unused)."
+        "--password",
+        default="",
+        help="Your password for the registry being pushed to (accepted; unused).",
     )(f)
     f = click.option(
-        "-p", "--push-images", is_flag=True, help="Not supported by tusk (no registry)."
+        "-u",
+        "--username",
+        default="",
+        help="The username to push images as, defaults to your OS username (accepted; unused).",
+    )(f)
+    f = click.option(
+        "-r",
+        "--registry",
+        default="docker.io",
+        help="The registry to push images to (accepted; unused).",
+    )(f)
+    f = click.option(
+        "-p",
+        "--push-images",
+        is_flag=True,
+        help="If true, push local docker images into the cluster registry (not supported by tusk: "
+        "it warns and goes on).",
     )(f)
     return click.option(
-        "-f", "--file", "path", default="-", help="The spec: a file, a URL, or - for stdin."
+        "-f",
+        "--file",
+        "path",
+        default="-",
+        help="The file containing the pipeline, it can be a url or local file. - reads from stdin.",
     )(f)
 
 
@@ -81,7 +101,10 @@ def _warn_push(push_images: bool) -> None:
 def create_pipeline(
     path: str, push_images: bool, registry: str, username: str, password: str
 ) -> None:
-    """Create a new pipeline from a spec (several specs may stand in one file)."""
+    """Create a new pipeline.
+
+    From a pipeline spec (JSON or YAML; several specs may stand in one file).
+    """
     _warn_push(push_images)
     text, source = _read_spec(path)
     _send_specs(text, source, update=False, reprocess=False)
@@ -89,22 +112,34 @@ def create_pipeline(
 
 @click.command("update-pipeline")
 @_pipeline_file_options
-@click.option("--reprocess", is_flag=True, help="Reprocess datums that were already processed.")
+@click.option(
+    "--reprocess",
+    is_flag=True,
+    help="If true, reprocess datums that were already processed by previous version of the "
+    "pipeline.",
+)
 def update_pipeline(
     path: str, push_images: bool, registry: str, username: str, password: str, reprocess: bool
 ) -> None:
-    """Update an existing pipeline from a spec."""
+    """Update an existing Pachyderm pipeline."""
     _warn_push(push_images)
     text, source = _read_spec(path)
     _send_specs(text, source, update=True, reprocess=reprocess)
 
 
 @click.command("edit-pipeline")
-@click.argument("pipeline")
-@click.option("--editor", default="", help="Editor to use ($EDITOR, else vi).")
-@click.option("--reprocess", is_flag=True, help="Reprocess datums that were already processed.")
+@click.argument("pipeline", metavar="pipeline-name")
+@click.option(
+    "--editor", default="", help="Editor to use for modifying the manifest ($EDITOR, else vi)."
+)
+@click.option(
+    "--reprocess",
+    is_flag=True,
+    help="If true, reprocess datums that were already processed by previous version of the "
+    "pipeline.",
+)
 def edit_pipeline(pipeline: str, editor: str, reprocess: bool) -> None:
-    """Edit a pipeline's spec in an editor, then update the pipeline."""
+    """Edit the manifest for a pipeline in your text editor."""
     original = render_json(client().extract_pipeline(pipeline).root) + "\n"
     fd, path = tempfile.mkstemp(prefix=f"{pipeline}-", suffix=".json")
     try:
@@ -139,14 +174,17 @@ def _same_json(a: str, b: str) -> bool:
 
 # -- pipelines: read ----------------------------------------------------------------------------
 @click.command("extract-pipeline")
-@click.argument("pipeline")
+@click.argument("pipeline", metavar="pipeline-name")
 def extract_pipeline(pipeline: str) -> None:
-    """Print the spec a pipeline was created from (with its salt), as JSON."""
+    """Return the manifest used to create a pipeline.
+
+    As JSON, with the pipeline's salt.
+    """
     echo_json(client().extract_pipeline(pipeline).root)
 
 
 @click.command("inspect-pipeline")
-@click.argument("pipeline")
+@click.argument("pipeline", metavar="pipeline-name")
 @raw_option
 def inspect_pipeline(pipeline: str, raw: bool) -> None:
     """Return info about a pipeline."""
@@ -158,10 +196,10 @@ def inspect_pipeline(pipeline: str, raw: bool) -> None:
 
 
 @click.command("list-pipeline")
-@click.option("-s", "--spec", is_flag=True, help="Print the specs of the pipelines as JSON.")
+@click.option("-s", "--spec", is_flag=True, help="Output create-pipeline compatibility specs.")
 @raw_option
 def list_pipeline(spec: bool, raw: bool) -> None:
-    """Return info about all pipelines, newest first."""
+    """Return info about all pipelines."""
     infos = client().list_pipeline()
     if spec:
         for info in infos:
@@ -185,11 +223,16 @@ def list_pipeline(spec: bool, raw: bool) -> None:
 
 # -- pipelines: delete / start / stop -----------------------------------------------------------
 @click.command("delete-pipeline")
-@click.argument("pipeline", required=False)
-@click.option("--all", "all_", is_flag=True, help="Delete all pipelines.")
-@click.option("-f", "--force", is_flag=True, help="Delete even if other pipelines read it.")
+@click.argument("pipeline", metavar="pipeline-name", required=False)
+@click.option("--all", "all_", is_flag=True, help="delete all pipelines")
+@click.option(
+    "-f", "--force", is_flag=True, help="delete the pipeline regardless of errors; use with care"
+)
 def delete_pipeline(pipeline: str | None, all_: bool, force: bool) -> None:
-    """Delete a pipeline (its output repo and jobs go with it)."""
+    """Delete a pipeline.
+
+    Its output repo and its jobs are deleted with it.
+    """
     if bool(pipeline) == all_:
         raise InvalidArgument(
             "either a pipeline name or the --all flag needs to be provided",
@@ -199,16 +242,22 @@ def delete_pipeline(pipeline: str | None, all_: bool, force: bool) -> None:
 
 
 @click.command("start-pipeline")
-@click.argument("pipeline")
+@click.argument("pipeline", metavar="pipeline-name")
 def start_pipeline(pipeline: str) -> None:
-    """Restart a stopped pipeline (one job over the current inputs)."""
+    """Restart a stopped pipeline.
+
+    One job runs over the current inputs.
+    """
     client().start_pipeline(pipeline)
 
 
 @click.command("stop-pipeline")
-@click.argument("pipeline")
+@click.argument("pipeline", metavar="pipeline-name")
 def stop_pipeline(pipeline: str) -> None:
-    """Stop a pipeline: no new jobs start until start-pipeline."""
+    """Stop a running pipeline.
+
+    No new jobs start until start-pipeline.
+    """
     client().stop_pipeline(pipeline)
 
 

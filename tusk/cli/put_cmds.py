@@ -191,19 +191,60 @@ def progress_wanted() -> bool:
 
 
 @click.command("put-file")
-@click.argument("repo")
-@click.argument("branch")
-@click.argument("path", required=False)
-@click.option("-f", "--file", "files", multiple=True, help="Local file, URL, or - for stdin.")
-@click.option("-i", "--input-file", default="", help="A file (or URL, or -) listing sources.")
-@click.option("-r", "--recursive", is_flag=True, help="Put the contents of a directory.")
-@click.option("-p", "--parallelism", default=10, type=int, help="Accepted; one request is used.")
-@click.option("-o", "--overwrite", is_flag=True, help="Overwrite instead of appending.")
+@click.argument("repo", metavar="repo-name")
+@click.argument("branch", metavar="branch")
+@click.argument("path", metavar="[path/to/file/in/pfs]", required=False)
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    help="The file to be put, it can be a local file or a URL (- or none: stdin).",
+)
+@click.option(
+    "-i",
+    "--input-file",
+    default="",
+    help="Read filepaths or URLs from a file.  If - is used, paths are read from the standard input.",
+)
+@click.option("-r", "--recursive", is_flag=True, help="Recursively put the files in a directory.")
+@click.option(
+    "-p",
+    "--parallelism",
+    default=10,
+    type=int,
+    help="The maximum number of files that can be uploaded in parallel (accepted; tusk sends every file in one stream).",
+)
+@click.option(
+    "-o",
+    "--overwrite",
+    is_flag=True,
+    help="Overwrite the existing content of the file, either from previous commits or previous calls to put-file within this commit.",
+)
 @click.option("--split", type=click.Choice(["line", "json"]), default=None, help="Split records.")
-@click.option("--target-file-datums", default=0, type=int, help="Records per split file.")
-@click.option("--target-file-bytes", default=0, type=int, help="Bytes per split file.")
-@click.option("-c", "--commit", "commit_flag", is_flag=True, help="DEPRECATED (no effect).")
-@click.option("-m", "--message", "--description", "description", default="", help="Description.")
+@click.option(
+    "--target-file-datums",
+    default=0,
+    type=int,
+    help="The upper bound of the number of datums that each file contains, the last file will contain fewer if the datums don't divide evenly; needs to be used with --split.",
+)
+@click.option(
+    "--target-file-bytes",
+    default=0,
+    type=int,
+    help="The target upper bound of the number of bytes that each file contains; needs to be used with --split.",
+)
+@click.option(
+    "-c", "--commit", "commit_flag", is_flag=True, help="DEPRECATED: Put file(s) in a new commit."
+)
+@click.option(
+    "-m",
+    "--message",
+    "--description",
+    "description",
+    default="",
+    help="A description of this commit's contents (--description is a synonym).",
+)
 def put_file(
     repo: str,
     branch: str,
@@ -219,7 +260,21 @@ def put_file(
     commit_flag: bool,
     description: str,
 ) -> None:
-    """Put files into a branch (one commit) or an open commit. Appends unless -o."""
+    """Put a file into the filesystem.
+
+    Into a branch (all files of one put-file in one new commit) or an open commit. Appends to an
+    existing file unless -o, as in 1.7.
+
+    \b
+    # Put data from stdin as repo/branch/path:
+    echo "data" | tusk put-file repo branch path
+    # Put a file from the local filesystem as repo/branch/path:
+    tusk put-file repo branch path -f file
+    # Put the contents of a directory as repo/branch/path/...:
+    tusk put-file -r repo branch path -f dir
+    # Put the data from a URL as repo/branch/path:
+    tusk put-file repo branch path -f http://host/path
+    """
     if commit_flag:
         warn(
             "flag --commit / -c is deprecated; as of 1.7.2, you will get the same behavior "

@@ -34,13 +34,26 @@ def _log_message(line: LogLine) -> dict[str, Any]:
 
 
 @click.command("get-logs")
-@click.option("-p", "--pipeline", default="", help="Only this pipeline's logs.")
-@click.option("--job", default="", help="Only this job's logs.")
-@click.option("--datum", default="", help="Only this datum's logs.")
-@click.option("--inputs", default="", help="Only datums with these inputs (comma-separated).")
-@click.option("--master", is_flag=True, help="The master process's logs (needs --pipeline).")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("-t", "--tail", default=0, type=int, help="Only the last N lines (0 = all).")
+@click.option(
+    "-p",
+    "--pipeline",
+    default="",
+    help="Filter the log for lines from this pipeline (accepts pipeline name)",
+)
+@click.option("--job", default="", help="Filter for log lines from this job (accepts job ID)")
+@click.option("--datum", default="", help="Filter for log lines for this datum (accepts datum ID)")
+@click.option(
+    "--inputs",
+    default="",
+    help="Filter for log lines generated while processing these files (accepts PFS paths or file hashes)",
+)
+@click.option(
+    "--master",
+    is_flag=True,
+    help="Return log messages from the master process (pipeline must be set).",
+)
+@click.option("-f", "--follow", is_flag=True, help="Follow logs as more are created.")
+@click.option("-t", "--tail", default=0, type=int, help="Lines of recent logs to display.")
 @raw_option
 def get_logs(
     pipeline: str,
@@ -52,7 +65,11 @@ def get_logs(
     tail: int,
     raw: bool,
 ) -> None:
-    """Return the logs of user code (and, with --master, of the pipeline master)."""
+    """Return logs from a job.
+
+    The lines user code printed (and, with --master, the pipeline master's). tusk stores them,
+    so they outlive the workers.
+    """
     if master and not pipeline:
         raise InvalidArgument("--master requires --pipeline", hint="tusk get-logs --master -p <p>")
     if not pipeline and not job:

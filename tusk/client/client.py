@@ -10,6 +10,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import httpx
 
 from tusk.api.models import ServerInfo
+from tusk.client.admin import AdminClient
 from tusk.client.config import ClientConfig
 from tusk.client.http import Http
 from tusk.client.pfs import PfsClient
@@ -60,6 +61,7 @@ class Client:
         self.address = self._http.address
         self.pfs = PfsClient(self._http)
         self.pps = PpsClient(self._http)
+        self.admin = AdminClient(self._http)
 
     def close(self) -> None:
         """Close the connection pool."""

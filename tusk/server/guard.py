@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tusk.api.admin import EXTRACT_MEDIA_TYPE
 from tusk.api.framing import FRAMES_MEDIA_TYPE
 from tusk.api.host import is_loopback
 from tusk.errors import Forbidden, InvalidArgument, TuskError, Unauthenticated
@@ -25,6 +26,7 @@ from tusk.runtime import Settings
 from tusk.server.errors import error_response
 
 _PUT_ROUTE = re.compile(r"\A/v1/repos/[^/]+/put\Z")
+_RESTORE_ROUTE = "/v1/restore"
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
 
 
@@ -92,6 +94,8 @@ class RequestGuard:
         media = given.split(";", 1)[0].strip().lower()
         if scope["method"] == "POST" and _PUT_ROUTE.match(scope["path"]):
             want, ok = FRAMES_MEDIA_TYPE, media == FRAMES_MEDIA_TYPE
+        elif scope["method"] == "POST" and scope["path"] == _RESTORE_ROUTE:
+            want, ok = EXTRACT_MEDIA_TYPE, media == EXTRACT_MEDIA_TYPE
         else:
             want = "application/json"
             ok = media == want or (media.startswith("application/") and media.endswith("+json"))

@@ -77,6 +77,11 @@ class Tree:
         """(new files, old files) under ``path``; a changed file is in both lists."""
         return diff.diff(self._objects, new_root, old_root, path, shallow=shallow)
 
+    def referenced(self, root: str, seen: set[str]) -> None:
+        """Add the id of every object the tree ``root`` uses to ``seen`` (directories, pages and
+        the objects holding file chunks); subtrees already in ``seen`` are skipped."""
+        read.referenced(self._objects, root, seen)
+
     def apply(self, root: str, ops: Iterable[Op]) -> str:
         """Apply ``ops`` in order to the tree ``root`` and return the new root id.
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from tusk.errors import InvalidPath, NotFound
 from tusk.pfs.glob import GlobPattern, compile_glob
 from tusk.pfs.paths import ROOT, clean_path, join_path, split_path
-from tusk.pfs.tree.objects import Entry, Node, TreeObjects, to_node
+from tusk.pfs.tree.objects import Entry, Index, Node, TreeObjects, to_node
 
 
 def get(objects: TreeObjects, root: str, path: str) -> Node | None:
@@ -95,3 +95,23 @@ def _glob(
             yield to_node(child, c)
         if "d" in c and g.could_match_under(child):
             yield from _glob(objects, g, child, c["d"], depth + 1)
+
+
+def referenced(objects: TreeObjects, root: str, seen: set[str]) -> None:
+    """Add to ``seen`` every object the tree ``root`` uses: its directory objects, the pages of
+    large directories and the objects that hold its files' chunks. A directory already in
+    ``seen`` is not read again, so the trees of many commits cost what they do not share."""
+    stack = [root]
+    while stack:
+        dir_id = stack.pop()
+        if dir_id in seen:
+            continue
+        seen.add(dir_id)
+        obj = objects.load(dir_id)
+        if isinstance(obj, Index):
+            seen.update(row[1] for row in obj.rows)
+        for e in objects.entries(dir_id):
+            if "d" in e:
+                stack.append(e["d"])
+            else:
+                seen.update(str(c[1]) for c in e["c"])

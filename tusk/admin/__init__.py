@@ -1,0 +1,1 @@
+"""Whole-deployment operations: cluster id, delete-all, garbage collection, extract and restore."""
