@@ -14,6 +14,7 @@ import click
 import httpx
 
 from tusk.cli.common import client, warn
+from tusk.cli.object_sources import refuse_other, s3_objects
 from tusk.client import PutSource
 from tusk.errors import InvalidArgument, SourceUnavailable
 
@@ -53,7 +54,7 @@ def url_reader(url: str) -> Callable[[], Iterator[bytes]]:
     if urlparse(url).scheme not in URL_SCHEMES:
         raise SourceUnavailable(
             f"unsupported URL scheme in {url}",
-            hint="tusk reads http:// and https:// URLs; download other sources first",
+            hint="tusk reads s3://, http:// and https:// URLs; download other sources first",
         )
 
     def read() -> Iterator[bytes]:
@@ -168,7 +169,11 @@ def plan(
             dest = join_dest(path, source)
         if source == "-":
             planned.append(Planned(dest, sys.stdin.buffer))
+        elif is_url(source) and urlparse(source).scheme == "s3":
+            for rel, reader, size in s3_objects(source, recursive):
+                planned.append(Planned(normalize(f"{dest}/{rel}") if rel else dest, reader, size))
         elif is_url(source):
+            refuse_other(source)
             planned.append(Planned(dest, url_reader(source)))
         else:
             planned.extend(local_source(source, dest, recursive, want_size))
@@ -194,12 +199,25 @@ def progress_wanted() -> bool:
 @click.argument("repo")
 @click.argument("branch")
 @click.argument("path", required=False)
-@click.option("-f", "--file", "files", multiple=True, help="Local file, URL, or - for stdin.")
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    help="The file to be put: a local file, an http(s):// or s3:// URL, or - for stdin.",
+)
 @click.option("-i", "--input-file", default="", help="A file (or URL, or -) listing sources.")
-@click.option("-r", "--recursive", is_flag=True, help="Put the contents of a directory.")
+@click.option(
+    "-r", "--recursive", is_flag=True, help="Put a directory's files (or an s3:// prefix's)."
+)
 @click.option("-p", "--parallelism", default=10, type=int, help="Accepted; one request is used.")
 @click.option("-o", "--overwrite", is_flag=True, help="Overwrite instead of appending.")
-@click.option("--split", type=click.Choice(["line", "json"]), default=None, help="Split records.")
+@click.option(
+    "--split",
+    type=click.Choice(["line", "json", "sql"]),
+    default=None,
+    help="Split the input into files of records: line, json or sql (pg_dump output).",
+)
 @click.option("--target-file-datums", default=0, type=int, help="Records per split file.")
 @click.option("--target-file-bytes", default=0, type=int, help="Bytes per split file.")
 @click.option("-c", "--commit", "commit_flag", is_flag=True, help="DEPRECATED (no effect).")
