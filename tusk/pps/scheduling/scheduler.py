@@ -7,6 +7,7 @@ import logging
 import threading
 import traceback
 
+from tusk.api.pps import JobState
 from tusk.meta import JobFilter, JobRecord
 from tusk.pfs.context import PfsContext
 from tusk.pps.executors.base import Executor
@@ -38,7 +39,7 @@ class PipelineLoop:
         self.stop_event = threading.Event()
         self.cancel_job = threading.Event()
         self.current: str | None = None
-        self.failed_job: str | None = None  # the job whose run raised
+        self._last_run: str | None = None  # taking this job up again is a restart
         self.thread = threading.Thread(target=self._loop, name=f"pipeline-{name}", daemon=True)
 
     def _next_job(self) -> JobRecord | None:
@@ -63,7 +64,6 @@ class PipelineLoop:
                 worked, stalled = False, True
             except Exception:  # noqa: BLE001 - a bug must not kill the loop; the job restarts
                 log.error("pipeline %s: %s", self.name, traceback.format_exc())
-                self._count_restart()
                 worked, stalled = False, True
             if stalled:
                 # never a busy loop: the same error would come back at once
@@ -75,21 +75,19 @@ class PipelineLoop:
             if not worked:
                 version = self.ctx.feed.wait(version, POLL_SECONDS)
 
-    def _count_restart(self) -> None:
-        if self.failed_job is None:
+    def _count_restart(self, job: JobRecord) -> None:
+        """A job taken up again (its run raised or stalled here, or a server stopped mid-job)
+        counts one restart, as 1.7 counts a job its master picks up again."""
+        if job.state is not JobState.RUNNING and job.id != self._last_run:
             return
-        try:
-            with self.ctx.meta.transaction() as tx:
-                tx.add_job_restart(self.name, self.failed_job)
-        except Exception:  # noqa: BLE001 - the store may be what failed; the loop backs off
-            log.error("pipeline %s: %s", self.name, traceback.format_exc())
+        with self.ctx.meta.transaction() as tx:
+            tx.add_job_restart(self.name, job.id)
 
     def _step(self) -> bool:
         job = self._next_job()
         if job is None:
             return False
         job_id = job.id
-        self.failed_job = None
         if settle_finished_output(self.ctx, self.name, job_id):
             return True  # a crash came between finishing its output commit and marking it
         state, failed = self.runner.input_state(self.name, job_id)
@@ -98,13 +96,14 @@ class PipelineLoop:
         if state is InputState.FAILED:
             self.runner.fail(self.name, job_id, f"input {', '.join(failed)} failed")
             return True
-        self.current = self.failed_job = job_id
+        self._count_restart(job)
+        self._last_run = job_id
+        self.current = job_id
         self.cancel_job.clear()
         try:
             self.runner.run(self.name, job_id, self.cancel_job)
         finally:
             self.current = None
-        self.failed_job = None
         if not self.stop_event.is_set() and not self.cancel_job.is_set():
             with self.ctx.meta.transaction(write=False) as tx:
                 after = tx.get_job(self.name, job_id)
