@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "tusk.cli.pipeline_cmds",
     "tusk.cli.job_cmds",
     "tusk.cli.worker_cmds",
+    "tusk.cli.mount_cmds",
 )
 
 
@@ -49,7 +50,9 @@ def report(err: TuskError) -> int:
     """Print a user error as ``<message>`` plus ``  hint: <hint>``; return its exit code."""
     click.echo(err.message, err=True)
     if err.hint:
-        click.echo(f"  hint: {err.hint}", err=True)
+        from tusk.cli.common import for_program
+
+        click.echo(f"  hint: {for_program(err.hint)}", err=True)
     return err.exit_code
 
 

@@ -190,7 +190,12 @@ def list_pipeline(spec: bool, raw: bool) -> None:
 @click.option("-f", "--force", is_flag=True, help="Delete even if other pipelines read it.")
 def delete_pipeline(pipeline: str | None, all_: bool, force: bool) -> None:
     """Delete a pipeline (its output repo and jobs go with it)."""
-    if bool(pipeline) == all_:
+    if pipeline and all_:
+        raise InvalidArgument(
+            "cannot use the --all flag with an argument",
+            hint="tusk delete-pipeline <pipeline>, or tusk delete-pipeline --all",
+        )
+    if not pipeline and not all_:
         raise InvalidArgument(
             "either a pipeline name or the --all flag needs to be provided",
             hint="tusk delete-pipeline <pipeline>, or tusk delete-pipeline --all",
