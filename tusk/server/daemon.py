@@ -14,6 +14,7 @@ import uvicorn
 
 from tusk.api.host import is_loopback
 from tusk.runtime import Engine, Settings
+from tusk.server import serverlog
 from tusk.server.app import create_app
 
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     lock = _lock_home(Path(settings.home))  # held until this process ends
     if lock is None:
         return 3
+    serverlog.install()
     engine = Engine(settings)
     pidfile = Path(settings.home) / "tuskd.pid"
     pidfile.write_text(f"{os.getpid()}\n{settings.host}:{settings.port}\n")
