@@ -34,6 +34,7 @@ from tusk.meta.migrations.__main__ import main as cli
 POSTGRES_URL = os.environ.get("TUSK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 ADDED_IN_0002 = {"ix_jobs_pipeline_state", "ix_job_datums_pipeline_hash"}
 ADDED_IN_0003 = {"jobs": ("image", "image_digest", "runtime")}
+ADDED_IN_0008 = {"job_datums": ("seconds_download", "seconds_upload")}
 
 
 def _id(n: int) -> str:
@@ -104,7 +105,7 @@ def _baseline_metadata() -> MetaData:
         copy = table.to_metadata(meta)
         for index in [i for i in copy.indexes if i.name in ADDED_IN_0002]:
             copy.indexes.discard(index)
-        for column in ADDED_IN_0003.get(table.name, ()):
+        for column in (*ADDED_IN_0003.get(table.name, ()), *ADDED_IN_0008.get(table.name, ())):
             copy._columns.remove(copy.c[column])
     return meta
 
@@ -176,7 +177,7 @@ def _insert_old_rows(url: str) -> None:
 
 # -- tests -------------------------------------------------------------------------------------
 def test_head_is_the_schema_version() -> None:
-    assert [m.revision for m in migrations.history()] == ["0003", "0002", "0001"]
+    assert [m.revision for m in migrations.history()] == ["0008", "0003", "0002", "0001"]
     assert int(migrations.head_revision()) == s.SCHEMA_VERSION
 
 
@@ -348,8 +349,8 @@ def test_admin_cli(tmp_path: Path) -> None:
         return result.output
 
     assert run("current", "--url", url) == "none\n"
-    assert run("upgrade", "--url", url) == "0003 (head)\n"
-    assert run("current", "--url", url) == "0003 (head)\n"
+    assert run("upgrade", "--url", url) == "0008 (head)\n"
+    assert run("current", "--url", url) == "0008 (head)\n"
     lines = run("history", "--url", url).splitlines()
-    assert [line.split()[0] for line in lines] == ["0003", "0002", "0001"]
+    assert [line.split()[0] for line in lines] == ["0008", "0003", "0002", "0001"]
     assert "(current)" in lines[0] and "(current)" not in lines[1]

@@ -96,9 +96,17 @@ class PpsClient:
         """Delete a job record (its output commit stays)."""
         self._http.send("DELETE", f"/jobs/{job_id}", params=clean({"pipeline": pipeline}))
 
-    def list_datum(self, job_id: str, *, pipeline: str | None = None) -> list[DatumInfo]:
-        """The datums of a job, failed first."""
-        return self._http.get(f"/jobs/{job_id}/datums", list[DatumInfo], pipeline=pipeline)
+    def list_datum(
+        self, job_id: str, *, pipeline: str | None = None, page_size: int = 0, page: int = 0
+    ) -> list[DatumInfo]:
+        """The datums of a job, failed first (with ``page_size``, only page ``page``, from 0)."""
+        return self._http.get(
+            f"/jobs/{job_id}/datums",
+            list[DatumInfo],
+            pipeline=pipeline,
+            page_size=page_size or None,
+            page=page or None,
+        )
 
     def inspect_datum(
         self, job_id: str, datum_id: str, *, pipeline: str | None = None

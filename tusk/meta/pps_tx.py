@@ -332,6 +332,8 @@ class PpsTx:
                             "bytes_up",
                             "seconds",
                             "worker",
+                            "seconds_download",
+                            "seconds_upload",
                         )
                     }
                 )

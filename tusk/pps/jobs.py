@@ -25,6 +25,7 @@ from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.job_inputs import load_spec
 from tusk.pps.running.runner import JobRunner
+from tusk.pps.running.stats import stats_commit_id
 from tusk.pps.scheduling.scheduler import Scheduler
 
 # list-datum shows failed datums first, then processed, then skipped ones
@@ -145,6 +146,7 @@ class JobService:
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
             rows = tx.list_datums(job.pipeline, job_id)
+            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
         out = [
             DatumInfo(
                 id=r.datum_id,
@@ -155,9 +157,12 @@ class JobService:
                 bytes_down=r.bytes_down,
                 bytes_up=r.bytes_up,
                 seconds=r.seconds,
+                seconds_download=r.seconds_download,
+                seconds_upload=r.seconds_upload,
                 worker=r.worker,
                 job_id=job_id,
                 pipeline=job.pipeline,
+                stats_commit=stats.id if stats is not None else "",
             )
             for r in rows
         ]
