@@ -399,3 +399,29 @@ def test_delete_repo_all_with_a_name_and_hints_under_the_pachctl_name(
     assert proc.returncode == 3, proc.stderr
     assert "`pachctl list-branch hints`" in proc.stderr
     assert "tusk" not in proc.stderr
+
+
+def test_restart_datum_tries_a_running_datum_again(tusk: Tusk, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    runs = tmp_path / "runs"
+    ok(tusk("create-repo", "rdin"))
+    ok(tusk("put-file", "rdin", "master", "/slow", input="s\n"))
+    wait = (
+        f"echo run >> {runs}; while [ ! -e {gate} ]; do sleep 0.1; done; "
+        "cp /pfs/rdin/slow /pfs/out/"
+    )
+    ok(tusk("create-pipeline", input=spec("rdp", wait, atom("rdin", "/*"))))
+    try:
+        testing.wait_for("the first run", lambda: runs.exists(), 60)
+        job_id = jobs(tusk, "rdp")[0]["id"]
+        fails(tusk("restart-datum", job_id, "/other"), 3, "no running datum of job")
+        ok(tusk("restart-datum", job_id, "/slow"))
+        testing.wait_for("the second run", lambda: runs.read_text().count("run") == 2, 60)
+    finally:
+        gate.touch()
+    job = job_ended(tusk, "rdp")[0]
+    assert job["state"] == "success"
+    (datum,) = raw_objects(ok(tusk("list-datum", job_id, "--raw")))
+    assert datum["tries"] == 2 and datum["state"] == "success"
+    assert ok(tusk("get-file", "rdp", "master", "/slow")) == "s\n"
+    fails(tusk("restart-datum", job_id, "/slow"), 2, "has ended")

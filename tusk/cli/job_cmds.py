@@ -185,14 +185,13 @@ def inspect_datum(job_id: str, datum_id: str, pipeline: str, raw: bool) -> None:
 
 @click.command("restart-datum")
 @click.argument("job_id")
-@click.argument("datum_filter")
-def restart_datum(job_id: str, datum_filter: str) -> None:
-    """Not supported by tusk: failed datums are retried datum_tries times, and again next job."""
-    raise InvalidArgument(
-        "restart-datum is not supported by tusk",
-        hint="failed datums are tried datum_tries times; a new input commit or "
-        "`tusk update-pipeline --reprocess` runs them again",
-    )
+@click.argument("datum_filter", metavar="datum-path1,datum-path2")
+@click.option("--pipeline", default="", help="The pipeline, when the job id is shared by several.")
+def restart_datum(job_id: str, datum_filter: str, pipeline: str) -> None:
+    """Restart a datum: stop the running datum whose input files match all the given paths; it
+    is tried again (the stopped run counts as one of its datum_tries)."""
+    filters = [f for f in datum_filter.split(",") if f]
+    client().restart_datum(job_id, filters, pipeline=pipeline or None)
 
 
 # -- flush-commit ------------------------------------------------------------------------------

@@ -108,6 +108,14 @@ class PpsClient:
             page=page or None,
         )
 
+    def restart_datum(
+        self, job_id: str, filters: Sequence[str], *, pipeline: str | None = None
+    ) -> list[str]:
+        """Stop the running datums of a job whose inputs match every filter (input paths), so
+        they are tried again; returns their ids."""
+        params = clean({"data": ",".join(filters), "pipeline": pipeline})
+        return self._http.call("POST", f"/jobs/{job_id}/datums/restart", list[str], params=params)
+
     def inspect_datum(
         self, job_id: str, datum_id: str, *, pipeline: str | None = None
     ) -> DatumInfo:

@@ -127,6 +127,14 @@ def list_datums(
     return datums
 
 
+@router.post("/jobs/{job_id}/datums/restart", response_model=list[str])
+def restart_datums(
+    job_id: str, request: Request, data: str = "", pipeline: str | None = None
+) -> list[str]:
+    filters = [d for d in data.split(",") if d]
+    return eng(request).jobs.restart_datums(job_id, filters, pipeline)
+
+
 @router.get("/jobs/{job_id}/datums/{datum_id}", response_model=DatumInfo)
 def inspect_datum(
     job_id: str, datum_id: str, request: Request, pipeline: str | None = None
