@@ -88,7 +88,7 @@ def test_mount_reads_commits_and_writes_an_open_commit(
 
     # unmount: the mount ends and finishes the commit it wrote to
     ok(tusk("unmount", str(where)))
-    out, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "Filesystem mounted, CTRL-C to exit." in out
     assert f"finished mnt/{open_id}" in out
@@ -103,3 +103,30 @@ def test_unmount_of_something_that_is_not_mounted_fails_clearly(tusk: Tusk, tmp_
     assert code == 7 and f"cannot unmount {tmp_path}" in err, err
     code, _, err = tusk("mount", str(tmp_path / "nope"))
     assert code == 2 and "is not a directory" in err, err
+
+
+def test_mount_all_commits_lists_commit_ids(
+    tusk: Tusk, tusk_server: dict[str, str], tmp_path: Path
+) -> None:
+    ok(tusk("create-repo", "mntall"))
+    ok(tusk("put-file", "mntall", "master", "/f", input="x\n"))
+    commit = rows(ok(tusk("list-commit", "mntall")))[1][1]
+    where = tmp_path / "pfs"
+    where.mkdir()
+    proc = subprocess.Popen(
+        [*CLI, "mount", "-a", str(where)],
+        env=clean_env(tusk_server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for("the mount", lambda: mounted(where) or proc.poll() is not None, 30)
+        assert sorted(os.listdir(where / "mntall")) == sorted([commit, "master"])
+        assert (where / "mntall" / commit / "f").read_text() == "x\n"
+    finally:
+        if mounted(where):
+            subprocess.run(["fusermount3", "-u", str(where)], timeout=30, check=False)
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)

@@ -71,9 +71,10 @@ class _Open:
 class PfsFilesystem:
     """The FUSE operations (the ``mfusepy.Operations`` protocol) over a tusk client."""
 
-    def __init__(self, tusk: Client, fuse: Any) -> None:
+    def __init__(self, tusk: Client, fuse: Any, *, all_commits: bool = False) -> None:
         self.tusk = tusk
         self.fuse = fuse
+        self.all_commits = all_commits  # list commit ids beside the branches
         self.written: dict[tuple[str, str], None] = {}  # open commits written to, in order
         self._commits: dict[tuple[str, str], tuple[float, CommitInfo]] = {}
         self._open: dict[int, _Open] = {}
@@ -168,6 +169,8 @@ class PfsFilesystem:
             names = [r.name for r in self.tusk.list_repo()]
         elif not ref:
             names = [b.branch.name for b in self.tusk.list_branch(repo)]
+            if self.all_commits:
+                names += [c.commit.id for c in self.tusk.list_commit(repo)]
         else:
             commit = self._commit(repo, ref)
             try:
@@ -341,7 +344,7 @@ def _bound(method: Any) -> Any:
 @click.argument("mount_point", metavar="path/to/mount/point")
 @click.option("-d", "--debug", is_flag=True, help="Turn on debug messages.")
 @click.option(
-    "-a", "--all-commits", is_flag=True, help="Show archived and cancelled commits (accepted)."
+    "-a", "--all-commits", is_flag=True, help="Show every commit (by id) beside the branches."
 )
 def mount(mount_point: str, debug: bool, all_commits: bool) -> None:
     """Mount pfs locally. This command blocks."""
@@ -353,10 +356,20 @@ def mount(mount_point: str, debug: bool, all_commits: bool) -> None:
         )
     tusk = client()
     tusk.list_repo()  # fail now, not inside FUSE, if the server does not answer
-    fs = PfsFilesystem(tusk, fuse)
+    fs = PfsFilesystem(tusk, fuse, all_commits=all_commits)
     click.echo("Filesystem mounted, CTRL-C to exit.")
-    # SIGTERM unmounts as CTRL-C does (libfuse handles SIGINT)
-    signal.signal(signal.SIGTERM, lambda *_: _unmount(str(target)))
+    # libfuse ends its loop on SIGINT/SIGTERM (its own handlers; none is set here). An unmount
+    # from outside (`tusk unmount`) does not always wake its read of /dev/fuse, so a watcher
+    # signals the main thread once the mount is gone.
+    where = os.path.realpath(target)
+    stderr = os.dup(2)
+    gone = threading.Event()
+    watcher = threading.Thread(
+        target=_end_when_unmounted,
+        args=(where, threading.main_thread().ident, gone),
+        daemon=True,
+    )
+    watcher.start()
     try:
         fuse.FUSE(
             _operations(fs, fuse),
@@ -367,12 +380,37 @@ def mount(mount_point: str, debug: bool, all_commits: bool) -> None:
             debug=debug,
         )
     except RuntimeError as e:
-        raise SourceUnavailable(
-            f"cannot mount {mount_point}: {e}",
-            hint="FUSE needs /dev/fuse and the right to mount (root, or fusermount3)",
-        ) from None
+        if not gone.is_set():  # else: unmounted from outside, the normal end
+            raise SourceUnavailable(
+                f"cannot mount {mount_point}: libfuse error {e}",
+                hint="FUSE needs /dev/fuse and the right to mount (root, or fusermount3)",
+            ) from None
+    finally:
+        os.dup2(stderr, 2)
+        os.close(stderr)
     for name in fs.finish_written():
         click.echo(f"finished {name}")
+
+
+def _end_when_unmounted(where: str, main: int | None, gone: threading.Event) -> None:
+    seen = False
+    deadline = time.monotonic() + 60
+    while True:
+        time.sleep(0.2)
+        present = where in _tusk_mounts()
+        if present:
+            seen = True
+        elif seen or time.monotonic() > deadline:
+            break
+    if main is None or not seen:
+        return
+    gone.set()
+    # libfuse's loop ends on the signal, then tries to unmount again and reports that the mount
+    # is gone: that report is not for the user
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    signal.pthread_kill(main, signal.SIGTERM)
 
 
 def _unmount(mount_point: str) -> None:
