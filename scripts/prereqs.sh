@@ -55,3 +55,7 @@ need_programs() {
 # (the sandbox's agent is a small static C program).
 # shellcheck disable=SC2034  # used by the scripts that source this file
 IMAGE_PREREQS=(podman:podman runc:runc mmdebstrap:mmdebstrap bwrap:bubblewrap cc:gcc libc.a:libc6-dev)
+
+# What `tusk mount` needs (and so its tests): libfuse 3 and its fusermount3 helper.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+FUSE_PREREQS=(fusermount3:fuse3)

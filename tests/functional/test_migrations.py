@@ -36,6 +36,7 @@ ADDED_IN_0002 = {"ix_jobs_pipeline_state", "ix_job_datums_pipeline_hash"}
 ADDED_IN_0003 = {"jobs": ("image", "image_digest", "runtime")}
 ADDED_IN_0004 = {"jobs": ("recovered",)}
 TABLES_ADDED_IN_0004 = {"secrets"}
+ADDED_IN_0005 = {"job_datums": ("seconds_download", "seconds_upload")}
 
 
 def _id(n: int) -> str:
@@ -108,7 +109,11 @@ def _baseline_metadata() -> MetaData:
         copy = table.to_metadata(meta)
         for index in [i for i in copy.indexes if i.name in ADDED_IN_0002]:
             copy.indexes.discard(index)
-        for column in (*ADDED_IN_0003.get(table.name, ()), *ADDED_IN_0004.get(table.name, ())):
+        for column in (
+            *ADDED_IN_0003.get(table.name, ()),
+            *ADDED_IN_0004.get(table.name, ()),
+            *ADDED_IN_0005.get(table.name, ()),
+        ):
             copy._columns.remove(copy.c[column])
     return meta
 
@@ -180,7 +185,7 @@ def _insert_old_rows(url: str) -> None:
 
 # -- tests -------------------------------------------------------------------------------------
 def test_head_is_the_schema_version() -> None:
-    assert [m.revision for m in migrations.history()] == ["0004", "0003", "0002", "0001"]
+    assert [m.revision for m in migrations.history()] == ["0005", "0004", "0003", "0002", "0001"]
     assert int(migrations.head_revision()) == s.SCHEMA_VERSION
 
 
@@ -352,8 +357,8 @@ def test_admin_cli(tmp_path: Path) -> None:
         return result.output
 
     assert run("current", "--url", url) == "none\n"
-    assert run("upgrade", "--url", url) == "0004 (head)\n"
-    assert run("current", "--url", url) == "0004 (head)\n"
+    assert run("upgrade", "--url", url) == "0005 (head)\n"
+    assert run("current", "--url", url) == "0005 (head)\n"
     lines = run("history", "--url", url).splitlines()
-    assert [line.split()[0] for line in lines] == ["0004", "0003", "0002", "0001"]
+    assert [line.split()[0] for line in lines] == ["0005", "0004", "0003", "0002", "0001"]
     assert "(current)" in lines[0] and "(current)" not in lines[1]

@@ -60,6 +60,9 @@ DATUM_KEYS = {
     "worker",
     "job_id",
     "pipeline",
+    "seconds_download",
+    "seconds_upload",
+    "stats_commit",
 }
 LOG_KEYS = {"pk", "pipeline", "job_id", "datum_id", "worker", "ts", "stream", "user", "master"}
 

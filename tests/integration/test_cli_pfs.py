@@ -86,7 +86,7 @@ def test_repo_commands(tusk: Tusk) -> None:
     assert "  hint: " in err
     fails(tusk("inspect-repo", "nope"), 3, "repo nope not found")
     fails(tusk("delete-repo"), 2, "either a repo name or the --all flag needs to be provided")
-    fails(tusk("delete-repo", "repos2", "--all"), 2, "either a repo name or the --all flag")
+    fails(tusk("delete-repo", "repos2", "--all"), 2, "cannot use the --all flag with an argument")
 
     size_before = tusk("list-repo")[1]
     assert "bad.name" not in size_before

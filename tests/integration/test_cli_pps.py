@@ -332,7 +332,7 @@ def test_failing_transform_fails_job_commit_and_downstream(tusk: Tusk) -> None:
     assert datums[1][1] == "failed"
     datum = ok(tusk("inspect-datum", bad, datums[1][0], "--pipeline", "f1"))
     assert re.search(r"^State\s+FAILED$", datum, re.M) and re.search(r"^Reason\s", datum, re.M)
-    fails(tusk("restart-datum", bad, "/data"), 2, "not supported")
+    fails(tusk("restart-datum", bad, "/data", "--pipeline", "f1"), 2, "has ended")
 
     # the next good input succeeds all the way down
     put(tusk, "fa", "/data", "fine\n", "-o")

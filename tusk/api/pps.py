@@ -175,10 +175,13 @@ class DatumInfo(Wire):
     inputs: list[DatumInputInfo] = Field(default_factory=list)
     bytes_down: int = 0
     bytes_up: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # processing (user code) time of its last try
     worker: str = ""
     job_id: str
     pipeline: str
+    seconds_download: float = 0.0
+    seconds_upload: float = 0.0
+    stats_commit: str = ""  # with enable_stats: the job's commit on the output repo's stats branch
 
 
 class LogLine(Wire):

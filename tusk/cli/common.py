@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -69,3 +71,20 @@ def out(text: str) -> None:
 
 def warn(message: str) -> None:
     click.echo(message, err=True)
+
+
+def program_name() -> str:
+    """``pachctl`` when the user ran the CLI under that name, else ``tusk``."""
+    name = os.path.basename(sys.argv[0])
+    return "pachctl" if name == "pachctl" else "tusk"
+
+
+_TUSK_COMMAND = re.compile(r"(^|[`'\"(]|\s)tusk(?= [a-z])")
+
+
+def for_program(text: str) -> str:
+    """A hint's ``tusk <command>`` spelled with the program the user ran (``pachctl …``)."""
+    prog = program_name()
+    if prog == "tusk":
+        return text
+    return _TUSK_COMMAND.sub(lambda m: f"{m.group(1)}{prog}", text)

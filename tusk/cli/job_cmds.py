@@ -149,13 +149,23 @@ def _datum_time(d: DatumInfo) -> str:
 @click.argument("job_id", metavar="job-id")
 @click.option("--pipeline", default="", help="The pipeline, when the job id is shared by several.")
 @click.option(
-    "--pageSize", "page_size", default=0, type=int, help="Accepted for 1.7 compatibility."
+    "--pageSize",
+    "page_size",
+    default=0,
+    type=int,
+    help="Specify the number of results sent back in a single page",
 )
-@click.option("--page", default=0, type=int, help="Accepted for 1.7 compatibility.")
+@click.option("--page", default=0, type=int, help="Specify the page of results to send")
 @raw_option
 def list_datum(job_id: str, pipeline: str, page_size: int, page: int, raw: bool) -> None:
     """Return the datums in a job."""
-    datums = client().list_datum(job_id, pipeline=pipeline or None)
+    if page_size < 0 or page < 0:
+        raise InvalidArgument(
+            "--pageSize and --page must be >= 0", hint="e.g. --pageSize 10 --page 0"
+        )
+    if page and not page_size:
+        raise InvalidArgument("--page needs --pageSize", hint="e.g. --pageSize 10 --page 1")
+    datums = client().list_datum(job_id, pipeline=pipeline or None, page_size=page_size, page=page)
     if raw:
         print_raw(datums)
         return
@@ -184,24 +194,32 @@ def inspect_datum(job_id: str, datum_id: str, pipeline: str, raw: bool) -> None:
         w.write(f"Reason\t{d.reason}\n")
     w.write(f"Data Downloaded\t{bytes_size(d.bytes_down)}\n")
     w.write(f"Data Uploaded\t{bytes_size(d.bytes_up)}\n")
-    w.write(f"Total Time\t{format_duration_go(d.seconds)}\n")
+    total = d.seconds_download + d.seconds + d.seconds_upload
+    w.write(f"Total Time\t{format_duration_go(total)}\n")
+    w.write(f"Download Time\t{format_duration_go(d.seconds_download)}\n")
+    w.write(f"Process Time\t{format_duration_go(d.seconds)}\n")
+    w.write(f"Upload Time\t{format_duration_go(d.seconds_upload)}\n")
+    # 1.7's PFS State is the datum's snapshot on the stats branch (with enable_stats)
+    pfs_state = TabWriter(10, 1, 3)
+    pfs_state.write("  REPO\tCOMMIT\tPATH\t\n")
+    if d.stats_commit:
+        pfs_state.write(f"  {d.pipeline}\t{d.stats_commit}\t/{d.id}/pfs\t\n")
     tables = TabWriter(10, 1, 3)
     tables.write("  REPO\tCOMMIT\tPATH\t\n")
     for f in d.inputs:
         tables.write(f"  {f.repo}\t{f.commit}\t{f.path}\t\n")
-    out(w.flush() + "Inputs:\n" + tables.flush())
+    out(w.flush() + "PFS State:\n" + pfs_state.flush() + "Inputs:\n" + tables.flush())
 
 
 @click.command("restart-datum")
-@click.argument("job_id")
-@click.argument("datum_filter")
-def restart_datum(job_id: str, datum_filter: str) -> None:
-    """Not supported by tusk: failed datums are retried datum_tries times, and again next job."""
-    raise InvalidArgument(
-        "restart-datum is not supported by tusk",
-        hint="failed datums are tried datum_tries times; a new input commit or "
-        "`tusk update-pipeline --reprocess` runs them again",
-    )
+@click.argument("job_id", metavar="job-id")
+@click.argument("datum_filter", metavar="datum-path1,datum-path2")
+@click.option("--pipeline", default="", help="The pipeline, when the job id is shared by several.")
+def restart_datum(job_id: str, datum_filter: str, pipeline: str) -> None:
+    """Restart a datum: stop the running datum whose input files match all the given paths; it
+    is tried again (the stopped run counts as one of its datum_tries)."""
+    filters = [f for f in datum_filter.split(",") if f]
+    client().restart_datum(job_id, filters, pipeline=pipeline or None)
 
 
 # -- flush-commit ------------------------------------------------------------------------------

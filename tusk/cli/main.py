@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tusk.cli.object_cmds",
     "tusk.cli.shell_cmds",
     "tusk.cli.refused_cmds",
+    "tusk.cli.mount_cmds",
 )
 
 
@@ -54,7 +55,9 @@ def report(err: TuskError) -> int:
     """Print a user error as ``<message>`` plus ``  hint: <hint>``; return its exit code."""
     click.echo(err.message, err=True)
     if err.hint:
-        click.echo(f"  hint: {err.hint}", err=True)
+        from tusk.cli.common import for_program
+
+        click.echo(f"  hint: {for_program(err.hint)}", err=True)
     return err.exit_code
 
 

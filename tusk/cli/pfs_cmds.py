@@ -14,7 +14,7 @@ import click
 from tusk.api.models import CommitInfo, FileInfo
 from tusk.cli.common import client, out, print_raw, raw_option, repo_ref, warn
 from tusk.cli.put_cmds import put_file
-from tusk.cli.tables import HeaderTabWriter, Table, print_table
+from tusk.cli.tables import fixed_line, print_table
 from tusk.cli.units import ago, bytes_size, time_difference
 from tusk.errors import InvalidArgument, SourceUnavailable
 
@@ -75,7 +75,12 @@ def list_repo(raw: bool) -> None:
 @click.option("--all", "all_", is_flag=True, help="remove all repos")
 def delete_repo(repo: str | None, force: bool, all_: bool) -> None:
     """Delete a repo."""
-    if bool(repo) == all_:
+    if repo and all_:
+        raise InvalidArgument(
+            "cannot use the --all flag with an argument",
+            hint="tusk delete-repo <repo>, or tusk delete-repo --all",
+        )
+    if not repo and not all_:
         raise InvalidArgument(
             "either a repo name or the --all flag needs to be provided",
             hint="tusk delete-repo <repo>, or tusk delete-repo --all",
@@ -221,15 +226,19 @@ def subscribe_commit(repo: str, branch: str, from_: str | None, new: bool, raw: 
     """
     if new and from_:
         raise InvalidArgument("--new and --from cannot both be given", hint="use one of them")
-    writer = HeaderTabWriter(Table(COMMIT_HEADER).header_line)
+    # Rows come one at a time for as long as the command runs, so the columns cannot be sized
+    # from the rows: each has a fixed width that fits its values (ids are 32 characters, the
+    # longest relative time is "Less than a second ago").
+    widths = (max(len(repo), len("REPO")) + 1, 33, 33, 23, 19, 10)
+    if not raw:
+        out(fixed_line(COMMIT_HEADER, widths))
     try:
         for info in client().subscribe_commit(repo, branch, from_=from_ or None, new=new):
             if raw:
                 print_raw(info)
                 sys.stdout.flush()
                 continue
-            writer.write("".join(f"{c}\t" for c in commit_row(info)) + "\n")
-            out(writer.flush())
+            out(fixed_line(commit_row(info), widths))
     except KeyboardInterrupt:
         pass
 

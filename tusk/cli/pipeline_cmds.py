@@ -233,7 +233,12 @@ def delete_pipeline(pipeline: str | None, all_: bool, force: bool) -> None:
 
     Its output repo and its jobs are deleted with it.
     """
-    if bool(pipeline) == all_:
+    if pipeline and all_:
+        raise InvalidArgument(
+            "cannot use the --all flag with an argument",
+            hint="tusk delete-pipeline <pipeline>, or tusk delete-pipeline --all",
+        )
+    if not pipeline and not all_:
         raise InvalidArgument(
             "either a pipeline name or the --all flag needs to be provided",
             hint="tusk delete-pipeline <pipeline>, or tusk delete-pipeline --all",

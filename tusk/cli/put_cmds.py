@@ -14,6 +14,7 @@ import click
 import httpx
 
 from tusk.cli.common import client, warn
+from tusk.cli.object_sources import refuse_other, s3_objects
 from tusk.client import PutSource
 from tusk.errors import InvalidArgument, SourceUnavailable
 
@@ -53,7 +54,7 @@ def url_reader(url: str) -> Callable[[], Iterator[bytes]]:
     if urlparse(url).scheme not in URL_SCHEMES:
         raise SourceUnavailable(
             f"unsupported URL scheme in {url}",
-            hint="tusk reads http:// and https:// URLs; download other sources first",
+            hint="tusk reads s3://, http:// and https:// URLs; download other sources first",
         )
 
     def read() -> Iterator[bytes]:
@@ -168,7 +169,11 @@ def plan(
             dest = join_dest(path, source)
         if source == "-":
             planned.append(Planned(dest, sys.stdin.buffer))
+        elif is_url(source) and urlparse(source).scheme == "s3":
+            for rel, reader, size in s3_objects(source, recursive):
+                planned.append(Planned(normalize(f"{dest}/{rel}") if rel else dest, reader, size))
         elif is_url(source):
+            refuse_other(source)
             planned.append(Planned(dest, url_reader(source)))
         else:
             planned.extend(local_source(source, dest, recursive, want_size))
@@ -199,7 +204,7 @@ def progress_wanted() -> bool:
     "--file",
     "files",
     multiple=True,
-    help="The file to be put, it can be a local file or a URL (- or none: stdin).",
+    help="The file to be put, it can be a local file or a URL (http(s)://, s3://; - or none: stdin).",
 )
 @click.option(
     "-i",
@@ -207,7 +212,12 @@ def progress_wanted() -> bool:
     default="",
     help="Read filepaths or URLs from a file.  If - is used, paths are read from the standard input.",
 )
-@click.option("-r", "--recursive", is_flag=True, help="Recursively put the files in a directory.")
+@click.option(
+    "-r",
+    "--recursive",
+    is_flag=True,
+    help="Recursively put the files in a directory (or under an s3:// prefix).",
+)
 @click.option(
     "-p",
     "--parallelism",
@@ -221,7 +231,12 @@ def progress_wanted() -> bool:
     is_flag=True,
     help="Overwrite the existing content of the file, either from previous commits or previous calls to put-file within this commit.",
 )
-@click.option("--split", type=click.Choice(["line", "json"]), default=None, help="Split records.")
+@click.option(
+    "--split",
+    type=click.Choice(["line", "json", "sql"]),
+    default=None,
+    help="Split the input file into smaller files, subject to the constraints of --target-file-datums and --target-file-bytes. Permissible values are `json`, `line` and `sql` (pg_dump output).",
+)
 @click.option(
     "--target-file-datums",
     default=0,

@@ -148,23 +148,7 @@ enterprise = refused_group(
     ],
 )
 
-# FUSE mounting is not in this build; a mount module, when present, replaces these two.
-mount = refused(
-    "mount",
-    "Mount pfs locally. This command blocks.",
-    "FUSE mounting is not available in this build",
-    "copy a commit's files with get-file -r -o <dir> <repo> <commit> /",
-)
-unmount = refused(
-    "unmount",
-    "Unmount pfs.",
-    "FUSE mounting is not available in this build",
-    "nothing is mounted; copy files with get-file -r -o <dir>",
-)
-
 COMMANDS: list[click.Command] = [
-    mount,
-    unmount,
     deploy,
     undeploy,
     update_dash,

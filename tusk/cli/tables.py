@@ -252,3 +252,13 @@ def print_table(
     if file is not None:
         file.write(text)
     return text
+
+
+def fixed_line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """One line of a table printed row by row as rows arrive (``subscribe-commit``): every cell
+    padded to its column's fixed width (at least one space after it), so rows printed later line
+    up with the header printed first."""
+    return (
+        "".join(c.ljust(w) if len(c) < w else c + " " for c, w in zip(cells, widths, strict=True))
+        + "\n"
+    )

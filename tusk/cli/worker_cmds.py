@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,15 +69,13 @@ def get_logs(
     """Return logs from a job.
 
     The lines user code printed (and, with --master, the pipeline master's). tusk stores them,
-    so they outlive the workers.
+    so they outlive the workers. With neither --pipeline nor --job: the server's own log.
     """
     if master and not pipeline:
         raise InvalidArgument("--master requires --pipeline", hint="tusk get-logs --master -p <p>")
-    if not pipeline and not job:
-        raise InvalidArgument(
-            "get-logs needs --pipeline or --job",
-            hint="tusk get-logs -p <pipeline>, or tusk get-logs --job <id>",
-        )
+    if tail < 0:
+        raise InvalidArgument(f"--tail must be >= 0, not {tail}", hint="e.g. tusk get-logs -t 10")
+    server = not pipeline and not job and not datum and not inputs
     lines = client().get_logs(
         pipeline=pipeline or None,
         job=job or None,
@@ -85,15 +84,20 @@ def get_logs(
         inputs=[i for i in inputs.split(",") if i] or None,
         follow=follow,
     )
+    # the lines this command prints: raw prints every line, else user code's (the master's with
+    # --master; everything for the server's own log)
+    shown: Iterator[LogLine] = (
+        line for line in lines if raw or server or line.user or (master and line.master)
+    )
     if tail > 0 and not follow:
-        lines = iter(list(lines)[-tail:])
+        shown = iter(list(shown)[-tail:])
     try:
-        for line in lines:
+        for line in shown:
             if raw:
                 out(
                     json.dumps(_log_message(line), ensure_ascii=False, separators=(",", ":")) + "\n"
                 )
-            elif line.user or (master and line.master):
+            else:
                 out(line.message.rstrip("\n") + "\n")
     except KeyboardInterrupt:
         pass

@@ -120,6 +120,7 @@ class Client:
     stop_job = _pps(PpsClient.stop_job)
     delete_job = _pps(PpsClient.delete_job)
     list_datum = _pps(PpsClient.list_datum)
+    restart_datum = _pps(PpsClient.restart_datum)
     inspect_datum = _pps(PpsClient.inspect_datum)
     get_logs = _pps(PpsClient.get_logs)
     flush_commit = _pps(PpsClient.flush_commit)

@@ -97,9 +97,25 @@ class PpsClient:
         """Delete a job record (its output commit stays)."""
         self._http.send("DELETE", f"/jobs/{job_id}", params=clean({"pipeline": pipeline}))
 
-    def list_datum(self, job_id: str, *, pipeline: str | None = None) -> list[DatumInfo]:
-        """The datums of a job, failed first."""
-        return self._http.get(f"/jobs/{job_id}/datums", list[DatumInfo], pipeline=pipeline)
+    def list_datum(
+        self, job_id: str, *, pipeline: str | None = None, page_size: int = 0, page: int = 0
+    ) -> list[DatumInfo]:
+        """The datums of a job, failed first (with ``page_size``, only page ``page``, from 0)."""
+        return self._http.get(
+            f"/jobs/{job_id}/datums",
+            list[DatumInfo],
+            pipeline=pipeline,
+            page_size=page_size or None,
+            page=page or None,
+        )
+
+    def restart_datum(
+        self, job_id: str, filters: Sequence[str], *, pipeline: str | None = None
+    ) -> list[str]:
+        """Stop the running datums of a job whose inputs match every filter (input paths), so
+        they are tried again; returns their ids."""
+        params = clean({"data": ",".join(filters), "pipeline": pipeline})
+        return self._http.call("POST", f"/jobs/{job_id}/datums/restart", list[str], params=params)
 
     def inspect_datum(
         self, job_id: str, datum_id: str, *, pipeline: str | None = None

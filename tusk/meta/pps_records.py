@@ -109,8 +109,10 @@ class DatumRecord:
     reason: str = ""
     bytes_down: int = 0
     bytes_up: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # processing (user code) time
     worker: str = ""
+    seconds_download: float = 0.0
+    seconds_upload: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,8 @@ class DatumOutcome:
     bytes_up: int
     seconds: float
     worker: str
+    seconds_download: float = 0.0
+    seconds_upload: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

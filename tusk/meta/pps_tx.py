@@ -352,6 +352,8 @@ class PpsTx:
                             "bytes_up",
                             "seconds",
                             "worker",
+                            "seconds_download",
+                            "seconds_upload",
                         )
                     }
                 )

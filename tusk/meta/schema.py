@@ -21,7 +21,7 @@ metadata = MetaData()
 
 # The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
 # for humans. Change the schema here and in a new revision together; a test checks they agree.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 settings = Table(
     "settings",
@@ -165,6 +165,8 @@ job_datums = Table(
     Column("bytes_up", BigInteger, nullable=False, default=0),
     Column("seconds", Float, nullable=False, default=0.0),
     Column("worker", String(128), nullable=False, default=""),
+    Column("seconds_download", Float, nullable=False, default=0.0, server_default="0"),
+    Column("seconds_upload", Float, nullable=False, default=0.0, server_default="0"),
 )
 Index("ix_job_datums_pipeline_hash", job_datums.c.pipeline, job_datums.c.hash)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import re
 import threading
 from collections.abc import Callable, Generator, Sequence
 
@@ -21,6 +22,8 @@ from tusk.pfs.context import PfsContext, to_datetime
 from tusk.pfs.paths import validate_branch_name
 from tusk.pfs.repos import require_repo
 from tusk.pfs.tree import EMPTY_ROOT
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def commit_not_found(repo: str, commit: str) -> NotFound:
@@ -43,6 +46,16 @@ def resolve(tx: Tx, repo: str, ref: str) -> CommitRow:
             raise commit_not_found(repo, parsed.base)
     else:
         branch = tx.get_branch(repo, parsed.base)
+        if branch is None and _HEX.fullmatch(parsed.base):
+            # 1.7 looks a non-id up as a branch and then reports the commit missing; ids are
+            # matched whole (no prefixes), as in 1.7
+            raise NotFound(
+                f"commit {parsed.base} not found in repo {repo}",
+                hint=f"commit ids are 32 hex digits (no prefixes); list them with "
+                f"`tusk list-commit {repo}`",
+                repo=repo,
+                commit=parsed.base,
+            )
         if branch is None:
             raise NotFound(
                 f"branch {parsed.base} not found in repo {repo}",

@@ -1,4 +1,10 @@
-"""``put-file --split line|json``: one input stream becomes a directory of numbered files."""
+"""``put-file --split line|json|sql``: one input stream becomes a directory of numbered files.
+
+``sql`` reads pg_dump output as 1.7 does: the header is every line up to and including the first
+line starting with ``COPY``; the records are the rows after it, one per line, up to the line
+``\\.``; that line and everything after it are the footer. 1.7 keeps the header and footer on the
+directory and adds them to each file when it is read; tusk writes them into every file (stored
+once: the files share their chunks), so each file is a complete dump of its rows."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import TYPE_CHECKING
 from tusk.errors import InvalidArgument, InvalidPath, PathConflict
 from tusk.pfs.tree import Delete, PutFile, Tree
 from tusk.storage import Ingestor
+from tusk.storage.hashing import file_hash
 
 if TYPE_CHECKING:
     from tusk.storage.chunking import FileWriter
@@ -22,9 +29,9 @@ class Splitter:
     def __init__(
         self, ingestor: Ingestor, mode: str, target_datums: int, target_bytes: int
     ) -> None:
-        if mode not in ("line", "json"):
+        if mode not in ("line", "json", "sql"):
             raise InvalidArgument(
-                f"unknown split type {mode!r}", hint="use --split line or --split json"
+                f"unknown split type {mode!r}", hint="use --split line, json or sql"
             )
         if target_datums < 0 or target_bytes < 0:
             raise InvalidArgument("--target-file-datums and --target-file-bytes must be >= 0")
@@ -38,6 +45,10 @@ class Splitter:
         self._bytes_in_file = 0
         self._decoder = json.JSONDecoder()
         self.size = 0
+        self._sql_part = "header"  # sql: header, rows, then footer
+        self._header = bytearray()
+        self._footer: FileWriter | None = None
+        self._header_writer: FileWriter | None = None
 
     def _emit(self, record: bytes) -> None:
         full = self._records_in_file > 0 and (
@@ -59,7 +70,9 @@ class Splitter:
     def write(self, data: bytes | memoryview) -> None:
         """Bytes of the stream; whole records go to files as they complete."""
         self._buf += bytes(data)
-        if self.mode == "line":
+        if self.mode == "sql":
+            self._drain_sql(final=False)
+        elif self.mode == "line":
             *lines, self._buf = self._buf.split(b"\n")
             for line in lines:
                 self._emit(line + b"\n")
@@ -94,8 +107,54 @@ class Splitter:
             pos = end
         self._buf = text[pos:].encode()
 
+    def _drain_sql(self, final: bool) -> None:
+        buf, pos = self._buf, 0
+        while self._sql_part != "footer":
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                if not final or pos >= len(buf):
+                    break
+                nl = len(buf) - 1  # the last line, without a new line
+            line, pos = buf[pos : nl + 1], nl + 1
+            if self._sql_part == "header":
+                self._header += line
+                if line.startswith(b"COPY"):
+                    self._sql_part = "rows"
+            elif line in (b"\\.\n", b"\\."):  # the end of the rows: the footer starts
+                self._sql_part = "footer"
+                self._footer = self.ingestor.open_file()
+                self._footer.write(line)
+            else:
+                self._emit(line)
+        if self._footer is not None:
+            self._footer.write(buf[pos:])
+            self._buf = b""
+        else:
+            self._buf = buf[pos:]
+
     def close(self) -> None:
         """End the stream; the last record (and file) is written."""
+        if self.mode == "sql":
+            self._drain_sql(final=True)
+            if self._sql_part == "header":
+                raise InvalidArgument(
+                    "--split sql: invalid header - missing row inserts",
+                    hint="the input must be pg_dump output with a COPY ... FROM stdin; block",
+                )
+            if self._sql_part == "rows":
+                raise InvalidArgument(
+                    "--split sql: invalid pgdump - missing footer",
+                    hint="the rows of the COPY block must end with a line \\.",
+                )
+            header = self.ingestor.open_file()
+            header.write(bytes(self._header))
+            header.close()
+            self._header_writer = header
+            assert self._footer is not None
+            self._footer.close()
+            if self.writers:
+                self.writers[-1].close()
+            return
         if self.mode == "line":
             if self._buf:
                 self._emit(self._buf)
@@ -127,6 +186,17 @@ class Splitter:
                     hint="split into an empty or new directory",
                 )
             start = max((int(n, 16) for n in names), default=-1) + 1
+        if self.mode == "sql":
+            assert self._footer is not None
+            head, foot = self._header_writer, self._footer
+            assert head is not None
+            for i, w in enumerate(self.writers):
+                chunks = [*head.chunks, *w.chunks, *foot.chunks]
+                size = head.size + w.size + foot.size
+                ops.append(
+                    PutFile(f"{path}/{start + i:016x}", tuple(chunks), size, file_hash(chunks))
+                )
+            return ops
         for i, w in enumerate(self.writers):
             ops.append(PutFile(f"{path}/{start + i:016x}", tuple(w.chunks), w.size, w.hash))
         return ops

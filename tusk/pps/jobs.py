@@ -25,7 +25,9 @@ from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.job_inputs import load_spec
 from tusk.pps.running.runner import JobRunner
+from tusk.pps.running.stats import stats_commit_id
 from tusk.pps.scheduling.scheduler import Scheduler
+from tusk.worker.protocol import DatumTask
 
 # list-datum shows failed datums first, then processed, then skipped ones
 _DATUM_ORDER = {
@@ -150,6 +152,7 @@ class JobService:
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
             rows = tx.list_datums(job.pipeline, job_id)
+            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
         out = [
             DatumInfo(
                 id=r.datum_id,
@@ -160,14 +163,52 @@ class JobService:
                 bytes_down=r.bytes_down,
                 bytes_up=r.bytes_up,
                 seconds=r.seconds,
+                seconds_download=r.seconds_download,
+                seconds_upload=r.seconds_upload,
                 worker=r.worker,
                 job_id=job_id,
                 pipeline=job.pipeline,
+                stats_commit=stats.id if stats is not None else "",
             )
             for r in rows
         ]
         out.sort(key=lambda d: _DATUM_ORDER.get(d.state, 4))
         return out
+
+    def restart_datums(
+        self, job_id: str, filters: builtins.list[str], pipeline: str | None = None
+    ) -> builtins.list[str]:
+        """``restart-datum``: stop the running datums of a running job whose inputs match every
+        filter (an input file's path, or a prefix of it); each is tried again (the stopped run
+        counts as one of its ``datum_tries``). Returns their datum ids."""
+        wanted = [f.strip() for f in filters if f.strip()]
+        if not wanted:
+            raise InvalidArgument(
+                "restart-datum needs a datum filter", hint="e.g. restart-datum <job> /data/a.csv"
+            )
+        with self.ctx.meta.transaction(write=False) as tx:
+            job = self._find(tx, job_id, pipeline)
+        if job.state.terminal:
+            raise InvalidArgument(
+                f"job {job_id} of pipeline {job.pipeline} has ended ({job.state})",
+                hint="restart-datum restarts datums of a running job",
+            )
+
+        def match(task: DatumTask) -> bool:
+            if task.job_id != job_id:
+                return False
+            paths = [f.path for i in task.inputs for f in i.files]
+            paths += [i.glob_path for i in task.inputs]
+            return all(any(_path_matches(p, f) for p in paths) for f in wanted)
+
+        hit = self.executor.restart_datums(job.pipeline, match)
+        if not hit:
+            raise NotFound(
+                f"no running datum of job {job_id} matches {', '.join(wanted)}",
+                hint="the filters name input files of a datum that is running now "
+                "(see `tusk inspect-job` and `tusk list-datum`)",
+            )
+        return hit
 
     def datum(self, job_id: str, datum_id: str, pipeline: str | None = None) -> DatumInfo:
         """One datum of a job, by its id or a prefix of it."""
@@ -288,3 +329,10 @@ class JobService:
             WorkerInfo(**dataclasses.asdict(w), age_seconds=max(0.0, now - w.started))
             for w in self.executor.workers(pipeline)
         ]
+
+
+def _path_matches(path: str, wanted: str) -> bool:
+    """An input path named by a restart-datum filter: the path itself (with or without its
+    leading ``/``) or a directory above it."""
+    want = "/" + wanted.strip("/")
+    return path == want or path.startswith(want.rstrip("/") + "/")

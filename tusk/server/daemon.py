@@ -16,6 +16,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from tusk.api.host import is_loopback
 from tusk.grpc.server import GrpcServer, shared_port
 from tusk.runtime import Engine, Settings
+from tusk.server import serverlog
 from tusk.server.app import create_app
 
 
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     lock = _lock_home(Path(settings.home))  # held until this process ends
     if lock is None:
         return 3
+    serverlog.install()
     engine = Engine(settings)
     pidfile = Path(settings.home) / "tuskd.pid"
     pidfile.write_text(f"{os.getpid()}\n{settings.host}:{settings.port}\n")

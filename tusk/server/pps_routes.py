@@ -21,6 +21,7 @@ from tusk.api.pps import (
 from tusk.errors import InvalidArgument
 from tusk.pps.spec import parse_specs
 from tusk.runtime import Engine
+from tusk.server import serverlog
 from tusk.server.params import Count, Seconds
 
 router = APIRouter()
@@ -113,8 +114,25 @@ def delete_job(job_id: str, request: Request, pipeline: str | None = None) -> No
 
 
 @router.get("/jobs/{job_id}/datums", response_model=list[DatumInfo])
-def list_datums(job_id: str, request: Request, pipeline: str | None = None) -> list[DatumInfo]:
-    return eng(request).jobs.datums(job_id, pipeline)
+def list_datums(
+    job_id: str,
+    request: Request,
+    pipeline: str | None = None,
+    page_size: Count = 0,
+    page: Count = 0,
+) -> list[DatumInfo]:
+    datums = eng(request).jobs.datums(job_id, pipeline)
+    if page_size:  # 1.7's pages: ``page`` (from 0) of ``page_size`` datums
+        return datums[page * page_size : (page + 1) * page_size]
+    return datums
+
+
+@router.post("/jobs/{job_id}/datums/restart", response_model=list[str])
+def restart_datums(
+    job_id: str, request: Request, data: str = "", pipeline: str | None = None
+) -> list[str]:
+    filters = [d for d in data.split(",") if d]
+    return eng(request).jobs.restart_datums(job_id, filters, pipeline)
 
 
 @router.get("/jobs/{job_id}/datums/{datum_id}", response_model=DatumInfo)
@@ -135,6 +153,8 @@ def get_logs(
     inputs: str | None = None,
     wait: Seconds = 0.0,
 ) -> list[LogLine]:
+    if not pipeline and not job and not datum and not inputs and not master:
+        return serverlog.lines(after, wait)  # 1.7: get-logs without a pipeline or job shows pachd's
     ins = [i for i in (inputs or "").split(",") if i]
     return eng(request).jobs.logs(pipeline, job, datum, master, after, ins or None, wait=wait)
 

@@ -313,8 +313,12 @@ class _DatumRun:
         where = f" in image {task.image}" if task.image and task.runtime != "host" else ""
         if done.error == "exec":
             if done.errno == errno.ENOENT:
-                raise DatumFailed(f"command not found{where}: {plan.argv[0]}")
-            raise DatumFailed(f"cannot run {plan.argv[0]}{where}: {os.strerror(done.errno)}")
+                reason = f"command not found{where}: {plan.argv[0]}"
+            else:
+                reason = f"cannot run {plan.argv[0]}{where}: {os.strerror(done.errno)}"
+            # the user's log says it too, where they look first (`get-logs`)
+            self.logs.append((time.time(), "stderr", reason))
+            raise DatumFailed(reason)
         if done.error == "chdir":
             raise DatumFailed(
                 f"working directory {plan.cwd} does not exist{where}"

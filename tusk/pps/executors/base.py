@@ -7,10 +7,11 @@ from __future__ import annotations
 import random
 import string
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tusk.errors import InvalidArgument
 from tusk.worker.protocol import DatumResult, DatumTask
 
 
@@ -55,6 +56,10 @@ class Executor(Protocol):
 
     def cancel(self, pipeline: str) -> None:
         """Stop the pipeline's running tasks (its workers stay)."""
+
+    def restart_datums(self, pipeline: str, match: Callable[[DatumTask], bool]) -> list[str]:
+        """Kill the running tasks ``match`` accepts, so they are tried again; their datum ids."""
+        ...
 
     def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
         """The workers of one pipeline, or of all."""
@@ -122,6 +127,22 @@ class PooledExecutor:
             pool = self._pools.get(pipeline)
         if pool is not None:
             pool.cancel()
+
+    def restart_datums(self, pipeline: str, match: Callable[[DatumTask], bool]) -> list[str]:
+        """Kill the running tasks of the pipeline that ``match`` accepts, so they are tried
+        again (``restart-datum``); return their datum ids."""
+        with self._lock:
+            pool = self._pools.get(pipeline)
+        restart = getattr(pool, "restart_datums", None)
+        if pool is None:
+            return []
+        if restart is None:
+            raise InvalidArgument(
+                f"restart-datum is not supported by the {getattr(self, 'name', '')} executor",
+                hint="stop-job and a new input commit run the datum again",
+            )
+        hit: list[str] = restart(match)
+        return hit
 
     def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
         """The workers of one pipeline, or of all."""

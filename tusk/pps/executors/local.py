@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
 from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
@@ -31,6 +31,8 @@ class WorkerProcess:
         self.state = "Pending"
         self.proc: subprocess.Popen[bytes] | None = None
         self.lock = threading.Lock()
+        self.current: DatumTask | None = None  # the task it runs now
+        self.restart_asked = False  # restart-datum killed its current task
         self._spawn()
 
     def _spawn(self) -> None:
@@ -126,18 +128,21 @@ class LocalPool:
                     return
                 assert task is not None
                 with w.lock:
+                    w.current, w.restart_asked = task, False
                     try:
                         res = w.run(task)
                     except WorkerDied as e:
                         if self.cancelled.is_set():
                             return  # killed by cancel (which restarts it) or close (which must not)
                         w.restart()
+                        reason = f"{e}; it was restarted"
+                        if w.restart_asked:
+                            reason = "restarted by restart-datum"
                         res = DatumResult(
-                            task_id=task.task_id,
-                            ok=False,
-                            reason=f"{e}; it was restarted",
-                            worker=w.name,
+                            task_id=task.task_id, ok=False, reason=reason, worker=w.name
                         )
+                    finally:
+                        w.current = None
                 results.put(res)
 
         threads = [
@@ -168,6 +173,18 @@ class LocalPool:
             with w.lock:
                 if w.proc is not None and w.proc.poll() is not None:
                     w.restart()
+
+    def restart_datums(self, match: Callable[[DatumTask], bool]) -> list[str]:
+        """Kill the worker of each running task ``match`` accepts: the task fails (a try of its
+        datum, retried like any other) and the worker restarts; return their datum ids."""
+        hit: list[str] = []
+        for w in self.workers:
+            task = w.current
+            if task is not None and match(task):
+                w.restart_asked = True
+                w.kill()
+                hit.append(task.datum_id)
+        return hit
 
     def infos(self) -> list[WorkerInfo]:
         """The workers as list-worker shows them."""

@@ -107,7 +107,8 @@ def record_results(
     for idx, h, res in results:
         progress.tries[idx] += 1
         lines: list[tuple[float, str, str]] = [(ts, st, ln) for ts, st, ln in res.logs]
-        totals["bytes_down"] += res.bytes_down
+        if res.ok or last:  # a datum's last try only: a retry downloads the same bytes again
+            totals["bytes_down"] += res.bytes_down
         totals["seconds_download"] += res.seconds_download
         totals["seconds_process"] += res.seconds_process
         totals["seconds_upload"] += res.seconds_upload
@@ -153,6 +154,8 @@ def record_results(
                 bytes_up=res.bytes_up,
                 seconds=res.seconds_process,
                 worker=res.worker,
+                seconds_download=res.seconds_download,
+                seconds_upload=res.seconds_upload,
             )
         )
     counters = type(progress.totals)(**totals)

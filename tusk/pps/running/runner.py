@@ -29,6 +29,7 @@ from tusk.pps.running.image import CodeRuntime, Provenance
 from tusk.pps.running.job_inputs import InputState, input_commits, input_state, load_spec
 from tusk.pps.running.output import Egress, end_job, finish_job, settle_finished_output
 from tusk.pps.running.results import JobEnded, record_results, result_batches
+from tusk.pps.running.stats import write_stats
 from tusk.pps.spec import PipelineSpec
 from tusk.worker.runtimes import ImageNotFound
 
@@ -242,4 +243,6 @@ class JobRunner:
                 )
                 return
             todo = sorted(failed)
+        if spec.enable_stats:  # before the job ends, so whoever waits for it sees its stats
+            write_stats(self.ctx, pipeline, job_id, hashes)
         finish_job(self.ctx, pipeline, job_id, hashes, self.egress(spec))

@@ -57,7 +57,7 @@ class PipelineLoop:
         self.stop_event = threading.Event()
         self.cancel_job = threading.Event()
         self.current: str | None = None
-        self.failed_job: str | None = None  # the job whose run raised
+        self._last_run: str | None = None  # taking this job up again is a restart
         self.thread = threading.Thread(target=self._loop, name=f"pipeline-{name}", daemon=True)
 
     def _next_job(self) -> JobRecord | None:
@@ -153,7 +153,7 @@ class PipelineLoop:
                 worked, stalled = False, True
             except Exception as e:  # noqa: BLE001 - a bug must not kill the loop; the job restarts
                 log.error("pipeline %s: %s", self.name, traceback.format_exc())
-                self._count_restart(e)
+                self._give_up_starting(e)
                 worked, stalled = False, True
             if stalled:
                 # never a busy loop: the same error would come back at once
@@ -166,28 +166,38 @@ class PipelineLoop:
                 self._idle()
                 version = self.ctx.feed.wait(version, POLL_SECONDS)
 
-    def _count_restart(self, error: Exception) -> None:
-        if self.failed_job is None:
+    def _give_up_starting(self, error: Exception) -> None:
+        """A job that cannot even start (its workers, its image, its spec) fails, in bounded time,
+        with the error: it never stays "starting" forever."""
+        job_id = self.failed_job
+        if job_id is None:
             return
+        self._last_run = job_id  # taking it up again is a restart
         try:
-            with self.ctx.meta.transaction() as tx:
-                tx.add_job_restart(self.name, self.failed_job)
-                job = tx.get_job(self.name, self.failed_job)
-            # a job that cannot even start (its workers, its image, its spec) fails, in bounded
-            # time, with the error: it never stays "starting" forever
-            if job is not None and job.state is JobState.STARTING and job.restarts >= START_TRIES:
+            with self.ctx.meta.transaction(write=False) as tx:
+                job = tx.get_job(self.name, job_id)
+            tries = job.restarts + 1 if job is not None else 0  # the first try is no restart
+            if job is not None and job.state is JobState.STARTING and tries >= START_TRIES:
                 self.runner.fail(
-                    self.name, job.id, f"the job could not start ({job.restarts} tries): {error}"
+                    self.name, job.id, f"the job could not start ({tries} tries): {error}"
                 )
         except Exception:  # noqa: BLE001 - the store may be what failed; the loop backs off
             log.error("pipeline %s: %s", self.name, traceback.format_exc())
+
+    def _count_restart(self, job: JobRecord) -> None:
+        """A job taken up again (its run raised or stalled here, or a server stopped mid-job)
+        counts one restart, as 1.7 counts a job its master picks up again."""
+        if job.state is not JobState.RUNNING and job.id != self._last_run:
+            return
+        with self.ctx.meta.transaction() as tx:
+            tx.add_job_restart(self.name, job.id)
 
     def _step(self) -> bool:
         job = self._next_job()
         if job is None:
             return False
         job_id = job.id
-        self.failed_job = None
+        self.failed_job = job_id
         if self.runner.settle(self.name, job_id):
             return True  # a crash came between finishing its output commit and marking it
         with self.ctx.meta.transaction(write=False) as tx:
@@ -210,7 +220,9 @@ class PipelineLoop:
         if state is InputState.MISSING:
             self.runner.fail(self.name, job_id, f"input commit {', '.join(which)} was deleted")
             return True
-        self.current = self.failed_job = job_id
+        self._count_restart(job)
+        self._last_run = job_id
+        self.current = job_id
         self.cancel_job.clear()
         self._wake()
         served = threading.Event()
@@ -221,7 +233,6 @@ class PipelineLoop:
         finally:
             served.set()
             self.current = None
-        self.failed_job = None
         if not self.stop_event.is_set() and not self.cancel_job.is_set():
             with self.ctx.meta.transaction(write=False) as tx:
                 after = tx.get_job(self.name, job_id)
