@@ -33,7 +33,7 @@ from tusk.meta.migrations.__main__ import main as cli
 
 POSTGRES_URL = os.environ.get("TUSK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 ADDED_IN_0002 = {"ix_jobs_pipeline_state", "ix_job_datums_pipeline_hash"}
-ADDED_IN_0003 = {"jobs": ("image", "image_digest", "runtime")}
+ADDED_IN_0003 = {"jobs": ("image", "image_digest", "runtime", "output_disjoint")}  # and 0009
 
 
 def _id(n: int) -> str:
@@ -176,7 +176,7 @@ def _insert_old_rows(url: str) -> None:
 
 # -- tests -------------------------------------------------------------------------------------
 def test_head_is_the_schema_version() -> None:
-    assert [m.revision for m in migrations.history()] == ["0003", "0002", "0001"]
+    assert [m.revision for m in migrations.history()] == ["0009", "0003", "0002", "0001"]
     assert int(migrations.head_revision()) == s.SCHEMA_VERSION
 
 
@@ -348,8 +348,8 @@ def test_admin_cli(tmp_path: Path) -> None:
         return result.output
 
     assert run("current", "--url", url) == "none\n"
-    assert run("upgrade", "--url", url) == "0003 (head)\n"
-    assert run("current", "--url", url) == "0003 (head)\n"
+    assert run("upgrade", "--url", url) == "0009 (head)\n"
+    assert run("current", "--url", url) == "0009 (head)\n"
     lines = run("history", "--url", url).splitlines()
-    assert [line.split()[0] for line in lines] == ["0003", "0002", "0001"]
+    assert [line.split()[0] for line in lines] == ["0009", "0003", "0002", "0001"]
     assert "(current)" in lines[0] and "(current)" not in lines[1]

@@ -13,6 +13,7 @@ from tusk.pfs.commits import CommitService
 from tusk.pfs.context import PfsContext
 from tusk.pfs.tree import EMPTY_ROOT, PutFile
 from tusk.pps.faults import crash_point
+from tusk.pps.running import incremental
 from tusk.pps.running.datum_tasks import master_log
 from tusk.storage import ChunkRef, file_hash
 
@@ -41,12 +42,20 @@ def end_job(
     ctx.feed.publish("finish", pipeline, job_id)
 
 
-def finish_job(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) -> None:
+def finish_job(
+    ctx: PfsContext,
+    pipeline: str,
+    job_id: str,
+    hashes: list[str],
+    delta: incremental.Delta | None = None,
+) -> None:
     """After the last try: fail the job on its first failed datum, else write the merged
-    outputs of all its datums (processed and skipped) as its output commit."""
+    outputs of all its datums (processed and skipped) as its output commit: for an incremental
+    job (``delta``; ``hashes`` are its changed datums') the earlier output updated by the
+    changed datums when it can, else every datum's output merged afresh."""
     with ctx.meta.transaction(write=False) as tx:
         bad = [d for d in tx.list_datums(pipeline, job_id, brief=True) if not d.state.done]
-        manifests = tx.cached_outputs(pipeline, hashes)
+        manifests = tx.cached_outputs(pipeline, [*hashes, *(delta.removed_hashes if delta else [])])
     if bad:
         first = bad[0]
         end_job(
@@ -54,7 +63,25 @@ def finish_job(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) -
         )
         return
     try:
-        root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in hashes)))
+        root: str | None = None
+        if delta is not None and all(h in manifests for h in delta.removed_hashes):
+            added = [manifests[h] for h in hashes]
+            root = incremental.updated_output(
+                ctx,
+                delta,
+                [manifests[h] for h in delta.removed_hashes],
+                added,
+                list(merge_ops(added)),
+            )
+        disjoint = root is not None
+        if root is None:
+            if delta is not None:
+                hashes = delta.all_hashes(ctx, pipeline)
+                with ctx.meta.transaction(write=False) as tx:
+                    manifests = tx.cached_outputs(pipeline, hashes)
+            ordered = [manifests[h] for h in hashes]
+            root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(ordered)))
+            disjoint = incremental.owns_top_names(ordered)
     except TuskError as e:
         # e.g. one datum wrote a file where another wrote a directory: the job fails, and the
         # pipeline goes on with its next job
@@ -66,7 +93,7 @@ def finish_job(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) -
         settle_finished_output(ctx, pipeline, job_id)  # stopped meanwhile, or finished before
         return
     crash_point("job-output-finished")
-    _succeed(ctx, pipeline, job_id)
+    _succeed(ctx, pipeline, job_id, disjoint)
 
 
 def settle_finished_output(ctx: PfsContext, pipeline: str, job_id: str) -> bool:
@@ -83,10 +110,11 @@ def settle_finished_output(ctx: PfsContext, pipeline: str, job_id: str) -> bool:
     return True
 
 
-def _succeed(ctx: PfsContext, pipeline: str, job_id: str) -> None:
+def _succeed(ctx: PfsContext, pipeline: str, job_id: str, disjoint: bool | None = None) -> None:
     with ctx.meta.transaction() as tx:
         if not tx.end_job(pipeline, job_id, JobState.SUCCESS, time.time()):
             return
+        tx.set_output_disjoint(pipeline, job_id, disjoint)
         tx.insert_logs([master_log(pipeline, job_id, "job success")])
     ctx.feed.publish("jobs", pipeline, job_id)
 

@@ -15,6 +15,7 @@ from tusk.errors import InvalidArgument
 from tusk.pfs.context import PfsContext
 from tusk.pps.datums import Datum, datum_hash, enumerate_datums
 from tusk.pps.executors.base import Executor
+from tusk.pps.running import incremental
 from tusk.pps.running.datum_tasks import Progress, TaskBuilder, pending_datums, prepare_datums
 from tusk.pps.running.image import CodeRuntime, Provenance
 from tusk.pps.running.job_inputs import InputState, input_commits, input_state, load_spec
@@ -63,9 +64,13 @@ class JobRunner:
             return
         salt = str(doc["salt"])
         inputs = input_commits(self.ctx, pipeline, job_id)
-        datums = enumerate_datums(spec.input, inputs, self.ctx.tree)
+        delta = incremental.plan(self.ctx, pipeline, job_id, spec, salt, inputs)
+        if delta is not None:  # only what changed since the last successful job
+            datums, unchanged = delta.added, delta.unchanged
+        else:
+            datums, unchanged = enumerate_datums(spec.input, inputs, self.ctx.tree), 0
         hashes = [datum_hash(d, pipeline, salt) for d in datums]
-        if not prepare_datums(self.ctx, pipeline, job_id, datums, hashes):
+        if not prepare_datums(self.ctx, pipeline, job_id, datums, hashes, unchanged=unchanged):
             return  # stopped (or its pipeline updated) while it was being set up
         todo, progress = pending_datums(self.ctx, pipeline, job_id)
         deadline = time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
@@ -87,6 +92,7 @@ class JobRunner:
                 progress,
                 deadline,
                 cancelled,
+                delta,
             )
         except JobEnded:
             self.executor.cancel(pipeline)
@@ -127,6 +133,7 @@ class JobRunner:
         progress: Progress,
         deadline: float | None,
         cancelled: threading.Event,
+        delta: incremental.Delta | None,
     ) -> None:
         tries = max(1, spec.datum_tries or 3)
         attempt = 0
@@ -166,4 +173,4 @@ class JobRunner:
                 )
                 return
             todo = sorted(failed)
-        finish_job(self.ctx, pipeline, job_id, hashes)
+        finish_job(self.ctx, pipeline, job_id, hashes, delta)
