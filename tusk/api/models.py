@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # defer_build: a model's validator is built when it is first used, not at import, so a
+    # command that reads repos does not pay for every model of the API
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class CommitKey(Wire):

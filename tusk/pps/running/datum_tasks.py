@@ -52,7 +52,7 @@ def prepare_datums(
     whose hash any earlier job of the pipeline already processed are skipped and get no row, nor
     do the ``unchanged`` datums of an incremental job, which are not in ``datums``. False if the
     job has ended meanwhile (a killed job must not come back to life as running)."""
-    with ctx.meta.transaction() as tx:
+    with ctx.meta.transaction(durable=False) as tx:  # redone by a resumed job
         job = tx.get_job(pipeline, job_id)
         assert job is not None
         if job.state.terminal:

@@ -111,7 +111,7 @@ class JobRunner:
         except InvalidArgument as e:
             self.fail(pipeline, job_id, e.message)
             return None
-        with self.ctx.meta.transaction() as tx:
+        with self.ctx.meta.transaction(durable=False) as tx:  # redone by a resumed job
             tx.set_job_image(
                 pipeline,
                 job_id,
