@@ -2,6 +2,7 @@
 
     python bench/incremental_bench.py                       # bases of 1,000 and 100,000 datums
     python bench/incremental_bench.py --bases 1000,10000 --rounds 3
+    python bench/incremental_bench.py --enumeration --bases 1000,100000   # no pipeline runs
 
 In process (``tusk.Engine`` on SQLite and a local store, runtime ``host``), so the figures are
 tusk's own cost: no HTTP, no CLI start. Each base is a repo of N small files with a pipeline
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tusk.api.pps import JobInfo
+from tusk.pfs.tree import Tree
 from tusk.pps.spec import parse_specs
 from tusk.runtime import Engine, Settings
 from tusk.testing import wait_for
@@ -93,6 +95,55 @@ class Base:
         return job.finished - job.started, done - put, progress
 
 
+def enumeration(engine: Engine, sizes: list[int], rounds: int) -> None:
+    """Full enumeration vs glob diff, per base size, in the same rounds."""
+    from tusk.pps.datums import InputCommit, datum_hash, enumerate_datums
+    from tusk.pps.spec.inputs import Input
+
+    e = engine
+    heads: dict[int, tuple[str, str]] = {}
+    for n in sizes:
+        base = Base(e, n)
+        e.repos.create(base.repo)
+        batch = e.files.open_put(base.repo, "master")
+        for i in range(n):
+            batch.begin_file(f"/f{i:06d}")
+            batch.write(f"datum {i}\n".encode())
+            batch.end_file()
+        old = batch.commit().commit.id
+        batch = e.files.open_put(base.repo, "master")
+        batch.begin_file("/new")
+        batch.write(b"new\n")
+        batch.end_file()
+        new = batch.commit().commit.id
+        heads[n] = (old, new)
+    full: dict[int, list[float]] = {n: [] for n in sizes}
+    diff: dict[int, list[float]] = {n: [] for n in sizes}
+    for r in range(rounds):
+        for n in sizes if r % 2 == 0 else list(reversed(sizes)):
+            repo = f"in{n}"
+            with e.meta.transaction(write=False) as tx:
+                old_c, new_c = (tx.get_commit(repo, c) for c in heads[n])
+            assert old_c is not None and new_c is not None
+            assert old_c.tree is not None and new_c.tree is not None
+            tree = Tree(e.store)  # a cold cache, as a job after a restart
+            inp = Input.model_validate({"atom": {"repo": repo, "glob": "/*"}})
+            commits = {(repo, "master"): InputCommit(repo, "master", new_c.id, new_c.tree)}
+            t = time.perf_counter()
+            datums = enumerate_datums(inp, commits, tree)
+            [datum_hash(d, "p", "salt") for d in datums]
+            full[n].append(time.perf_counter() - t)
+            tree = Tree(e.store)
+            t = time.perf_counter()
+            changed = tree.glob_diff("/*", new_c.tree, old_c.tree)
+            diff[n].append(time.perf_counter() - t)
+            assert [p for p, _a, _b in changed] == ["/new"]
+    print("| base files | enumerate + hash all datums ms | glob diff ms |")
+    print("|---|---|---|")
+    for n in sizes:
+        print(f"| {n:,} | {med(full[n])} | {med(diff[n])} |")
+
+
 def med(xs: list[float]) -> str:
     return f"{statistics.median(xs) * 1000:.1f} ({min(xs) * 1000:.1f}–{max(xs) * 1000:.1f})"
 
@@ -102,12 +153,16 @@ def main() -> None:
     ap.add_argument("--bases", default="1000,100000", help="base sizes, smallest first")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--enumeration", action="store_true", help="only time finding the datums")
     args = ap.parse_args()
     sizes = [int(x) for x in args.bases.split(",")]
     work = Path(tempfile.mkdtemp(prefix="tusk-incbench-", dir=args.workdir))
     engine = Engine(Settings.for_home(work / "home", runtime="host"))
     engine.start()
     try:
+        if args.enumeration:
+            enumeration(engine, sizes, args.rounds)
+            return
         bases = [Base(engine, n) for n in sizes]
         for b in bases:
             print(f"base {b.size}: first job {b.build():.1f} s", flush=True)
