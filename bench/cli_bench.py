@@ -2,6 +2,7 @@
 
     python bench/cli_bench.py                 # 15 rounds
     python bench/cli_bench.py --rounds 30
+    python bench/cli_bench.py --before ../other-checkout   # also that checkout's CLI, same rounds
 
 Starts a tuskd on a fresh home (three repos), then each round spawns, in alternating order,
 ``python -c pass``, ``python -m tusk.cli.main list-repo`` (the code of ``pachctl``/``tusk``) and
@@ -45,18 +46,23 @@ def cell(xs: list[float], scale: float = 1.0, digits: int = 1) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--before", help="another checkout whose CLI to time too (PYTHONPATH)")
     args = ap.parse_args()
+    commands = dict(COMMANDS)
+    if args.before:
+        commands["list-repo (--before)"] = [*CLI, "list-repo"]
     work = Path(tempfile.mkdtemp(prefix="tusk-clibench-"))
     srv = Server(work / "home")
     try:
         for name in ("images", "labels", "models"):
             srv.cli("create-repo", name)
         env = srv.env
-        times: dict[str, list[float]] = {k: [] for k in COMMANDS}
-        ratios: dict[str, list[float]] = {k: [] for k in COMMANDS}
+        before_env = {**env, "PYTHONPATH": str(Path(args.before or ".").resolve())}
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        ratios: dict[str, list[float]] = {k: [] for k in commands}
         for r in range(args.rounds):
-            order = list(COMMANDS) if r % 2 == 0 else list(reversed(COMMANDS))
-            row = {k: spawn(COMMANDS[k], env) for k in order}
+            order = list(commands) if r % 2 == 0 else list(reversed(commands))
+            row = {k: spawn(commands[k], before_env if "before" in k else env) for k in order}
             for k, v in row.items():
                 times[k].append(v)
                 ratios[k].append(v / row["python -c pass"])
@@ -65,7 +71,7 @@ def main() -> None:
         print(f"{args.rounds} rounds\n")
         print("| command | ms | ÷ `python -c pass` (same round) |")
         print("|---|---|---|")
-        for k in COMMANDS:
+        for k in commands:
             print(f"| `{k}` | {cell(times[k], 1000)} | {cell(ratios[k], digits=2)} |")
     finally:
         srv.stop()
