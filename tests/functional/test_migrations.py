@@ -37,6 +37,7 @@ ADDED_IN_0003 = {"jobs": ("image", "image_digest", "runtime")}
 ADDED_IN_0004 = {"jobs": ("recovered",)}
 TABLES_ADDED_IN_0004 = {"secrets"}
 ADDED_IN_0005 = {"job_datums": ("seconds_download", "seconds_upload")}
+ADDED_IN_0006 = {"jobs": ("output_disjoint",)}
 
 
 def _id(n: int) -> str:
@@ -113,6 +114,7 @@ def _baseline_metadata() -> MetaData:
             *ADDED_IN_0003.get(table.name, ()),
             *ADDED_IN_0004.get(table.name, ()),
             *ADDED_IN_0005.get(table.name, ()),
+            *ADDED_IN_0006.get(table.name, ()),
         ):
             copy._columns.remove(copy.c[column])
     return meta
@@ -185,7 +187,14 @@ def _insert_old_rows(url: str) -> None:
 
 # -- tests -------------------------------------------------------------------------------------
 def test_head_is_the_schema_version() -> None:
-    assert [m.revision for m in migrations.history()] == ["0005", "0004", "0003", "0002", "0001"]
+    assert [m.revision for m in migrations.history()] == [
+        "0006",
+        "0005",
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+    ]
     assert int(migrations.head_revision()) == s.SCHEMA_VERSION
 
 
@@ -357,8 +366,8 @@ def test_admin_cli(tmp_path: Path) -> None:
         return result.output
 
     assert run("current", "--url", url) == "none\n"
-    assert run("upgrade", "--url", url) == "0005 (head)\n"
-    assert run("current", "--url", url) == "0005 (head)\n"
+    assert run("upgrade", "--url", url) == "0006 (head)\n"
+    assert run("current", "--url", url) == "0006 (head)\n"
     lines = run("history", "--url", url).splitlines()
-    assert [line.split()[0] for line in lines] == ["0005", "0004", "0003", "0002", "0001"]
+    assert [line.split()[0] for line in lines] == ["0006", "0005", "0004", "0003", "0002", "0001"]
     assert "(current)" in lines[0] and "(current)" not in lines[1]

@@ -448,3 +448,40 @@ def test_random_batches_match_a_dict_model(batches: list[list[tuple[Any, ...]]])
             assert tree.apply(EMPTY_ROOT, scratch) == root
             # Reads through a cold cache agree.
             assert {n.path for n in Tree(store).walk(root)} == set(model)
+
+
+# ---- glob diff ----------------------------------------------------------------------------------
+
+
+def _glob_changes(tree: Tree, pattern: str, new: str, old: str) -> list[tuple[str, Any, Any]]:
+    """The reference: both full globs compared match by match."""
+    a = {n.path: n.hash for n in tree.glob(new, pattern)}
+    b = {n.path: n.hash for n in tree.glob(old, pattern)}
+    return [(p, a.get(p), b.get(p)) for p in sorted(a.keys() | b.keys()) if a.get(p) != b.get(p)]
+
+
+@pytest.mark.parametrize("pattern", ["/*", "/", "/*/*", "/bar/*", "/bar", "/**", "/*-1", "/x/*"])
+def test_glob_diff_matches_comparing_full_globs(tree: Tree, example: str, pattern: str) -> None:
+    changed = tree.apply(
+        example,
+        [put("/foo-2", "changed"), Delete("/bar/bar-1"), put("/baz/z", "z"), MakeDir("/empty")],
+    )
+    for new, old in [(changed, example), (example, changed), (example, example)]:
+        got = [
+            (p, a.hash if a else None, b.hash if b else None)
+            for p, a, b in tree.glob_diff(pattern, new, old)
+        ]
+        assert got == _glob_changes(tree, pattern, new, old), (pattern, new == changed)
+
+
+def test_glob_diff_over_100k_entries_reads_only_the_changed_page(store: MemStore) -> None:
+    tree = Tree(store)
+    root = tree.apply(EMPTY_ROOT, [put(f"/file-{i:06d}", str(i)) for i in range(100_000)])
+    new = tree.apply(root, [put("/file-050000-b", "new"), Delete("/file-000007")])
+    store.reset_counts()
+    got = Tree(store).glob_diff("/*", new, root)
+    assert [(p, a is not None, b is not None) for p, a, b in got] == [
+        ("/file-000007", False, True),
+        ("/file-050000-b", True, False),
+    ]
+    assert store.gets <= 8  # the two indexes and the differing pages

@@ -104,7 +104,7 @@ class FrameParser:
 class FileHeader(BaseModel):
     """The header frame of one file: where it goes and how its bytes are taken."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     path: str
     overwrite: bool = False
@@ -117,7 +117,7 @@ class FileHeader(BaseModel):
 class CommitTrailer(BaseModel):
     """The commit frame that ends a put stream."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     description: str = ""
 

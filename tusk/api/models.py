@@ -9,7 +9,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # defer_build: a model's validator is built when it is first used, not at import, so a
+    # command that reads repos does not pay for every model of the API (the server builds them
+    # all at start: build_all)
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+
+def build_all() -> None:
+    """Build every model of the API now (the server, before its routes use them)."""
+    import tusk.api.framing
+    import tusk.api.pps  # noqa: F401 - its models are Wire subclasses
+
+    todo: list[type[BaseModel]] = [
+        Wire,
+        tusk.api.framing.FileHeader,
+        tusk.api.framing.CommitTrailer,
+    ]
+    while todo:
+        cls = todo.pop()
+        # also what adapters made of it later see (FastAPI's, for request bodies)
+        cls.model_config["defer_build"] = False
+        cls.model_rebuild()
+        todo.extend(cls.__subclasses__())
 
 
 class CommitKey(Wire):

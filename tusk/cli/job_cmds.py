@@ -12,8 +12,8 @@ import click
 
 from tusk.api.pps import DatumInfo, DatumState, JobInfo
 from tusk.cli.common import client, out, print_raw, raw_option, repo_ref
-from tusk.cli.pfs_cmds import COMMIT_HEADER, commit_row
 from tusk.cli.pps_details import job_details
+from tusk.cli.rows import COMMIT_HEADER, commit_row
 from tusk.cli.tables import Table, TabWriter, print_table
 from tusk.cli.units import ago, bytes_size, format_duration_go, from_timestamp, human_duration
 from tusk.errors import InvalidArgument

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import re
 import sys
 
 import click
-import httpx
 
 from tusk import __version__
 from tusk.errors import ServerUnavailable, TuskError
+
+# httpx imports its optional command-line client (click, rich, pygments) when they are installed;
+# tusk never uses it, and every command would pay for it at start.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 # Each module defines ``COMMANDS`` (a list of click commands); adding a module is one line here.
 COMMAND_MODULES = (
@@ -27,28 +32,75 @@ COMMAND_MODULES = (
     "tusk.cli.mount_cmds",
 )
 
+# How a command module names its commands: ``@click.command("name")``, and the functions in its
+# ``COMMANDS`` list (``put_file`` is ``put-file``). Read from the source, so a command imports
+# only its own module; a command found neither way makes the group import every module.
+_NAMED = re.compile(r'@click\.command\(\s*"([\w-]+)"')
+_LISTED = re.compile(r"^COMMANDS = \[([^\]]*)\]", re.MULTILINE)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _declared_names(module: str) -> set[str]:
+    """The command names ``module``'s source declares (empty if it cannot be read)."""
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            return set()
+        with open(spec.origin, encoding="utf-8") as f:
+            text = f.read()
+    except (ImportError, OSError):
+        return set()
+    listed = [
+        n.replace("_", "-") for block in _LISTED.findall(text) for n in re.findall(r"\w+", block)
+    ]
+    return set(_NAMED.findall(text)) | set(listed)
+
+
+class LazyGroup(click.Group):
+    """The root group: a command's module is imported when that command runs; listing the
+    commands (``--help``) imports them all."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._loaded: set[str] = set()
+
+    def _load(self, name: str) -> None:
+        if name in self._loaded:
+            return
+        self._loaded.add(name)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # an optional module not written yet
+                return
+            raise
+        for command in module.COMMANDS:
+            self.add_command(command)
+
+    def load_all(self) -> None:
+        """Import every command module."""
+        for name in COMMAND_MODULES:
+            self._load(name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.load_all()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            owner = next((m for m in COMMAND_MODULES if cmd_name in _declared_names(m)), None)
+            if owner is not None:
+                self._load(owner)
+            if cmd_name not in self.commands:  # declared some other way: look everywhere
+                self.load_all()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="tusk", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Output verbose logs (accepted, as in 1.7).")
 @click.option("--no-metrics", is_flag=True, help="Don't report user metrics (accepted, as in 1.7).")
 def cli(verbose: bool, no_metrics: bool) -> None:
     """tusk: versioned data repositories and pipelines (pachctl 1.7 compatible)."""
-
-
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # an optional module not written yet
-                continue
-            raise
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def report(err: TuskError) -> int:
@@ -90,13 +142,18 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(141)
-    except httpx.HTTPError as err:  # a transport failure the client did not translate
-        click.echo(f"lost the connection to the tusk server: {err or type(err).__name__}", err=True)
-        sys.exit(ServerUnavailable.exit_code)
-    except OSError as err:  # a local file (get-file -o, put-file -f) could not be used
-        where = f" {err.filename}" if err.filename else ""
-        click.echo(f"error{where}: {(err.strerror or str(err)).lower()}", err=True)
-        sys.exit(1)
+    except Exception as err:
+        httpx = sys.modules.get("httpx")  # imported by the commands that talk to the server
+        if httpx is not None and isinstance(err, httpx.HTTPError):
+            # a transport failure the client did not translate
+            name = type(err).__name__
+            click.echo(f"lost the connection to the tusk server: {err or name}", err=True)
+            sys.exit(ServerUnavailable.exit_code)
+        if isinstance(err, OSError):  # a local file (get-file -o, put-file -f) was unusable
+            where = f" {err.filename}" if err.filename else ""
+            click.echo(f"error{where}: {(err.strerror or str(err)).lower()}", err=True)
+            sys.exit(1)
+        raise
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

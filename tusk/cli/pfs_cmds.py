@@ -14,11 +14,11 @@ import click
 from tusk.api.models import CommitInfo, FileInfo
 from tusk.cli.common import client, out, print_raw, raw_option, repo_ref, warn
 from tusk.cli.put_cmds import put_file
+from tusk.cli.rows import COMMIT_HEADER, commit_row
 from tusk.cli.tables import fixed_line, print_table
-from tusk.cli.units import ago, bytes_size, time_difference
+from tusk.cli.units import ago, bytes_size
 from tusk.errors import InvalidArgument, SourceUnavailable
 
-COMMIT_HEADER = ("REPO", "ID", "PARENT", "STARTED", "DURATION", "SIZE")
 FILE_HEADER = ("NAME", "TYPE", "SIZE")
 
 
@@ -163,18 +163,6 @@ def inspect_commit(repo: str, commit: str, raw: bool) -> None:
         print_raw(info)
     else:
         out(commit_details(info))
-
-
-def commit_row(info: CommitInfo) -> tuple[str, ...]:
-    done = info.finished is not None
-    return (
-        info.commit.repo,
-        info.commit.id,
-        info.parent or "<none>",
-        ago(info.started),
-        time_difference(info.started, info.finished) if done else "-",
-        bytes_size(info.size_bytes) if done else "-",
-    )
 
 
 @click.command("list-commit")

@@ -13,6 +13,12 @@ from pydantic import BaseModel, TypeAdapter
 from tusk.errors import ServerUnavailable, from_wire
 
 
+def needs_tls(address: str) -> bool:
+    """Whether requests to ``address`` use TLS. Plain ``http://`` needs no certificates, and
+    loading the CA bundle would be a good part of a CLI command's start."""
+    return not address.startswith("http://")
+
+
 class Http:
     """Requests to one tuskd under ``/v1``; failures come back as :mod:`tusk.errors` classes."""
 
@@ -31,6 +37,7 @@ class Http:
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=5.0),
             transport=transport,
+            verify=needs_tls(self.address),
         )
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 import httpx
 
 from tusk.client.config import DEFAULT_ADDRESS, ClientConfig
+from tusk.client.http import needs_tls
 from tusk.errors import ServerUnavailable
 
 
@@ -23,7 +24,12 @@ def is_up(address: str, token: str | None = None, timeout: float = 5.0) -> bool:
     machine) or refuses the token is there."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.get(address.rstrip("/") + "/v1/info", headers=headers, timeout=timeout)
+        response = httpx.get(
+            address.rstrip("/") + "/v1/info",
+            headers=headers,
+            timeout=timeout,
+            verify=needs_tls(address),
+        )
     except httpx.TimeoutException:
         return True  # it accepted the connection: a server is there, just slow
     except httpx.HTTPError:

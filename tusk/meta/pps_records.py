@@ -66,6 +66,7 @@ class JobRecord:
     image: str = ""
     image_digest: str = ""
     runtime: str = ""
+    output_disjoint: bool | None = None
     pk: int = 0
 
     @property

@@ -251,6 +251,10 @@ class PpsTx:
             self.c.execute(update(j).where(cond).values(state=str(JobState.EGRESS))).rowcount
         )
 
+    def set_output_disjoint(self, pipeline: str, job_id: str, disjoint: bool | None) -> None:
+        """Record whether every datum of the job wrote under top-level names of its own."""
+        self._update_job(pipeline, job_id, output_disjoint=disjoint)
+
     def add_job_restart(self, pipeline: str, job_id: str) -> None:
         """Count one restart of the job (its loop failed and took it up again)."""
         j = s.jobs

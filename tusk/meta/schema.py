@@ -21,7 +21,7 @@ metadata = MetaData()
 
 # The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
 # for humans. Change the schema here and in a new revision together; a test checks they agree.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 settings = Table(
     "settings",
@@ -144,6 +144,9 @@ jobs = Table(
     Column("image", Text, nullable=False, default="", server_default=""),
     Column("image_digest", Text, nullable=False, default="", server_default=""),
     Column("runtime", String(16), nullable=False, default="", server_default=""),
+    # every datum wrote under top-level output names of its own (NULL: unknown), so the next
+    # job can update this output by the changed datums alone
+    Column("output_disjoint", Boolean, nullable=True),
     UniqueConstraint("pipeline", "id", name="uq_job"),
 )
 Index("ix_jobs_id", jobs.c.id)

@@ -357,13 +357,20 @@ class MetadataStore:
                 dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA synchronous=FULL")  # per transaction: see _on_begin
                 cur.execute("PRAGMA busy_timeout=60000")
                 cur.close()
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
-                write = conn.get_execution_options().get("tusk_write", True)
+                options = conn.get_execution_options()
+                write = options.get("tusk_write", True)
+                if write:
+                    # WAL: NORMAL syncs at checkpoints, not at each commit; the database stays
+                    # consistent and a crash of the process loses nothing, a crash of the
+                    # machine at most the last such transactions
+                    durable = options.get("tusk_durable", True)
+                    conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
             return engine
@@ -382,13 +389,18 @@ class MetadataStore:
         )
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Tx]:
+    def transaction(self, write: bool = True, *, durable: bool = True) -> Iterator[Tx]:
+        """One transaction. ``durable=False`` commits without waiting for the disk (a machine
+        crash may lose it, never half of it): for bookkeeping that is redone or recounted after
+        a crash, such as a job master's datum results, never for what a user was told is done."""
         try:
-            conn = self.engine.connect().execution_options(tusk_write=write)
+            conn = self.engine.connect().execution_options(tusk_write=write, tusk_durable=durable)
         except OperationalError as e:
             raise ServerUnavailable(f"metadata store unreachable: {e.orig}") from None
         try:
             with conn.begin():
+                if write and not durable and self.dialect == "postgresql":
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 yield Tx(conn)
         finally:
             conn.close()

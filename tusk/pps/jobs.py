@@ -22,8 +22,9 @@ from tusk.errors import InvalidArgument, NotFound
 from tusk.meta import JobFilter, JobRecord, LogFilter, Tx
 from tusk.pfs.commits import commit_info, resolve
 from tusk.pfs.context import SPEC_REPO, PfsContext
+from tusk.pps.datums import datum_hash, datum_id, enumerate_datums
 from tusk.pps.executors.base import Executor
-from tusk.pps.running.job_inputs import load_spec
+from tusk.pps.running.job_inputs import input_commits, load_spec
 from tusk.pps.running.runner import JobRunner
 from tusk.pps.running.stats import stats_commit_id
 from tusk.pps.scheduling.scheduler import Scheduler
@@ -77,7 +78,9 @@ class JobService:
         if job.state.terminal and commit is not None and commit.finished is not None:
             finished = commit.finished
         inputs = tx.commit_provenance(job.pipeline, job.id) if commit else []
-        data = {k: v for k, v in dataclasses.asdict(job).items() if k != "pk"}
+        data = {
+            k: v for k, v in dataclasses.asdict(job).items() if k not in ("pk", "output_disjoint")
+        }
         data.update(
             started=started,
             finished=finished,
@@ -172,6 +175,8 @@ class JobService:
             )
             for r in rows
         ]
+        if job.total > len(rows):
+            out.extend(self._skipped_datums(job, {r.hash for r in rows}))
         out.sort(key=lambda d: _DATUM_ORDER.get(d.state, 4))
         return out
 
@@ -209,6 +214,26 @@ class JobService:
                 "(see `tusk inspect-job` and `tusk list-datum`)",
             )
         return hit
+
+    def _skipped_datums(self, job: JobRecord, recorded: set[str]) -> builtins.list[DatumInfo]:
+        """The datums a job skipped: they have no row of their own (skipping must cost nothing
+        per datum), so they are enumerated again from the job's input commits."""
+        spec, doc = load_spec(self.ctx, job.spec_commit)
+        inputs = input_commits(self.ctx, job.pipeline, job.id)
+        out = []
+        for d in enumerate_datums(spec.input, inputs, self.ctx.tree):
+            if datum_hash(d, job.pipeline, str(doc["salt"])) in recorded:
+                continue
+            out.append(
+                DatumInfo(
+                    id=datum_id(d),
+                    state=DatumState.SKIPPED,
+                    inputs=[DatumInputInfo.model_validate(c.to_json()) for c in d],
+                    job_id=job.id,
+                    pipeline=job.pipeline,
+                )
+            )
+        return out
 
     def datum(self, job_id: str, datum_id: str, pipeline: str | None = None) -> DatumInfo:
         """One datum of a job, by its id or a prefix of it."""

@@ -82,6 +82,13 @@ class Tree:
         the objects holding file chunks); subtrees already in ``seen`` are skipped."""
         read.referenced(self._objects, root, seen)
 
+    def glob_diff(
+        self, pattern: str, new_root: str, old_root: str
+    ) -> list[tuple[str, Node | None, Node | None]]:
+        """``(path, new node, old node)`` of the glob matches that differ between two trees
+        (None on the side without that match), reading only the subtrees that differ."""
+        return diff.glob_diff(self._objects, pattern, new_root, old_root)
+
     def apply(self, root: str, ops: Iterable[Op]) -> str:
         """Apply ``ops`` in order to the tree ``root`` and return the new root id.
 

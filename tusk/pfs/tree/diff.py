@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import chain
 
-from tusk.pfs.paths import clean_path, join_path, split_path
+from tusk.pfs.glob import GlobPattern, compile_glob
+from tusk.pfs.paths import ROOT, clean_path, join_path, split_path
 from tusk.pfs.tree.objects import EMPTY_ROOT, Entry, Index, Node, TreeObjects, to_node
 
 
@@ -96,3 +97,93 @@ class _Diff:
             objects.entries(new_dir) if new_dir else iter(()),
             objects.entries(old_dir) if old_dir else iter(()),
         )
+
+
+def glob_diff(
+    objects: TreeObjects, pattern: str, new_root: str, old_root: str
+) -> list[tuple[str, Node | None, Node | None]]:
+    """``(path, new node, old node)`` of every glob match whose entry differs between the two
+    trees (None where a side has no match there), in path order.
+
+    Only subtrees (and pages) whose ids differ are read, so the cost follows the change, not the
+    size of the trees.
+    """
+    g = compile_glob(pattern)
+    out: list[tuple[str, Node | None, Node | None]] = []
+    if g.matches_root_only:
+        new, old = objects.dir_entry(new_root, []), objects.dir_entry(old_root, [])
+        if new is not None and old is not None and not _same(new, old):
+            out.append((ROOT, to_node(ROOT, new), to_node(ROOT, old)))
+        return out
+    prefix = list(g.literal_prefix_parts)
+    new_e, old_e = objects.dir_entry(new_root, prefix), objects.dir_entry(old_root, prefix)
+    start = "/" + "/".join(prefix)
+    if new_e is not None and old_e is not None and _same(new_e, old_e):
+        return out
+    if g.is_literal:
+        out.append(_pair(start, new_e, old_e))
+        return out
+    _GlobDiff(objects, g, out).compare(start, _dir_of(new_e), _dir_of(old_e), len(prefix))
+    return out
+
+
+def _dir_of(e: Entry | None) -> str | None:
+    return e["d"] if e is not None and "d" in e else None
+
+
+def _pair(path: str, new: Entry | None, old: Entry | None) -> tuple[str, Node | None, Node | None]:
+    return (
+        path,
+        None if new is None else to_node(path, new),
+        None if old is None else to_node(path, old),
+    )
+
+
+class _GlobDiff:
+    def __init__(
+        self,
+        objects: TreeObjects,
+        g: GlobPattern,
+        out: list[tuple[str, Node | None, Node | None]],
+    ) -> None:
+        self.objects = objects
+        self.g = g
+        self.out = out
+
+    def compare(self, path: str, new_dir: str | None, old_dir: str | None, depth: int) -> None:
+        if new_dir == old_dir or (new_dir is None and old_dir is None):
+            return
+        name = self.g.segment_literal(depth)
+        if name is not None:
+            a = self.objects.lookup(new_dir, name) if new_dir else None
+            b = self.objects.lookup(old_dir, name) if old_dir else None
+            pairs: Iterator[tuple[Entry | None, Entry | None]] = iter([(a, b)])
+        else:
+            pairs = _aligned(*_Diff(self.objects)._differing_entries(new_dir, old_dir))
+        for a, b in pairs:
+            if a is None and b is None or (a is not None and b is not None and _same(a, b)):
+                continue
+            child = join_path(path, (a or b or {})["n"])
+            if self.g.match(child):
+                self.out.append(_pair(child, a, b))
+            if self.g.could_match_under(child):
+                self.compare(child, _dir_of(a), _dir_of(b), depth + 1)
+
+
+def _aligned(
+    new_it: Iterator[Entry], old_it: Iterator[Entry]
+) -> Iterator[tuple[Entry | None, Entry | None]]:
+    """Entries of two sorted listings paired by name."""
+    a = next(new_it, None)
+    b = next(old_it, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a["n"] < b["n"]):
+            yield a, None
+            a = next(new_it, None)
+        elif a is None or b["n"] < a["n"]:
+            yield None, b
+            b = next(old_it, None)
+        else:
+            yield a, b
+            a = next(new_it, None)
+            b = next(old_it, None)

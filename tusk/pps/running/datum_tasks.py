@@ -45,44 +45,52 @@ def master_log(pipeline: str, job_id: str, message: str) -> LogRecord:
 
 
 def prepare_datums(
-    ctx: PfsContext, pipeline: str, job_id: str, datums: list[Datum], hashes: list[str]
+    ctx: PfsContext,
+    pipeline: str,
+    job_id: str,
+    datums: list[Datum],
+    hashes: list[str],
+    *,
+    unchanged: int = 0,
 ) -> bool:
-    """Record the job's datums once (a resumed job keeps what it had) and mark the ones whose
-    hash any earlier job of the pipeline already processed as skipped; False if the job has
-    ended meanwhile (a killed job must not come back to life as running)."""
-    with ctx.meta.transaction() as tx:
+    """Record the job's datums still to run once (a resumed job keeps what it had); the ones
+    whose hash any earlier job of the pipeline already processed are skipped and get no row, nor
+    do the ``unchanged`` datums of an incremental job, which are not in ``datums``. False if the
+    job has ended meanwhile (a killed job must not come back to life as running)."""
+    with ctx.meta.transaction(durable=False) as tx:  # redone by a resumed job
         job = tx.get_job(pipeline, job_id)
         assert job is not None
         if job.state.terminal:
             return False
         existing = {d.idx: d.state for d in tx.list_datums(pipeline, job_id, brief=True)}
-        cached = tx.cached_hashes(pipeline, hashes)
+        fresh = [i for i in range(len(datums)) if i not in existing]
+        cached = tx.cached_hashes(pipeline, [hashes[i] for i in fresh])
         new = [
             DatumRecord(
                 pipeline=pipeline,
                 job_id=job_id,
                 idx=i,
-                datum_id=datum_id(d),
+                datum_id=datum_id(datums[i]),
                 hash=hashes[i],
-                state=DatumState.SKIPPED if hashes[i] in cached else DatumState.PENDING,
-                inputs=json.dumps([c.to_json() for c in d]),
+                state=DatumState.PENDING,
+                inputs=json.dumps([c.to_json() for c in datums[i]]),
             )
-            for i, d in enumerate(datums)
-            if i not in existing
+            for i in fresh
+            if hashes[i] not in cached
         ]
         tx.insert_datums(new)
-        states = [*existing.values(), *(r.state for r in new)]
-        skipped = states.count(DatumState.SKIPPED)
+        skipped = unchanged + len(fresh) - len(new)
+        total = len(datums) + unchanged
         tx.start_job(
             pipeline,
             job_id,
             started=job.started or time.time(),
-            total=len(datums),
+            total=total,
             skipped=skipped,
-            processed=states.count(DatumState.SUCCESS),
+            processed=list(existing.values()).count(DatumState.SUCCESS),
         )
         tx.insert_logs(
-            [master_log(pipeline, job_id, f"job running: {len(datums)} datums, {skipped} skipped")]
+            [master_log(pipeline, job_id, f"job running: {total} datums, {skipped} skipped")]
         )
     return True
 

@@ -22,8 +22,20 @@ class InputState(StrEnum):
     MISSING = "missing"  # some input commit was deleted
 
 
+_SPECS: dict[tuple[str, str], tuple[PipelineSpec, dict[str, Any]]] = {}  # commits never change
+
+
 def load_spec(ctx: PfsContext, spec_commit: str) -> tuple[PipelineSpec, dict[str, Any]]:
     """The spec a job runs with: the file in its ``__spec__`` commit (its provenance)."""
+    key = (ctx.store.url, spec_commit)
+    if key not in _SPECS:
+        if len(_SPECS) >= 256:
+            _SPECS.clear()
+        _SPECS[key] = _read_spec(ctx, spec_commit)
+    return _SPECS[key]
+
+
+def _read_spec(ctx: PfsContext, spec_commit: str) -> tuple[PipelineSpec, dict[str, Any]]:
     with ctx.meta.transaction(write=False) as tx:
         row = tx.get_commit(SPEC_REPO, spec_commit)
     assert row is not None and row.tree is not None, f"spec commit {spec_commit} missing"

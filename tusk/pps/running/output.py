@@ -7,12 +7,13 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from tusk.api.pps import JobState
+from tusk.api.pps import DatumState, JobState
 from tusk.errors import CommitFinished, TuskError
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import PfsContext
 from tusk.pfs.tree import EMPTY_ROOT, PutFile
 from tusk.pps.faults import crash_point
+from tusk.pps.running import incremental
 from tusk.pps.running.datum_tasks import master_log
 from tusk.pps.running.egress import EgressFailed
 from tusk.storage import ChunkRef, file_hash
@@ -47,17 +48,24 @@ Egress = Callable[[str], None]
 
 
 def finish_job(
-    ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str], egress: Egress | None = None
+    ctx: PfsContext,
+    pipeline: str,
+    job_id: str,
+    hashes: list[str],
+    egress: Egress | None = None,
+    delta: incremental.Delta | None = None,
 ) -> None:
     """After the last try: fail the job on its first failed datum, else write the merged
-    outputs of all its datums (processed and skipped) as its output commit, then copy it to
-    the job's ``egress`` if it has one."""
+    outputs of all its datums (processed and skipped) as its output commit, then copy it to the
+    job's ``egress`` if it has one. For an incremental job (``delta``; ``hashes`` are its changed
+    datums') the earlier output is updated by the changed datums when it can, else every datum's
+    output is merged afresh. Recovered datums (err_cmd) add nothing to the output."""
     with ctx.meta.transaction(write=False) as tx:
         rows = tx.list_datums(pipeline, job_id, brief=True)
         bad = [d for d in rows if not d.state.settled]
-        manifests = tx.cached_outputs(pipeline, hashes)
-    # recovered datums (err_cmd) add nothing to the output
-    kept = [d.hash for d in rows if d.state.done]
+        recovered = {d.hash for d in rows if d.state is DatumState.RECOVERED}
+        hashes = [h for h in hashes if h not in recovered]
+        manifests = tx.cached_outputs(pipeline, [*hashes, *(delta.removed_hashes if delta else [])])
     if bad:
         first = bad[0]
         end_job(
@@ -65,7 +73,25 @@ def finish_job(
         )
         return
     try:
-        root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(manifests[h] for h in kept)))
+        root: str | None = None
+        if delta is not None and all(h in manifests for h in delta.removed_hashes):
+            added = [manifests[h] for h in hashes]
+            root = incremental.updated_output(
+                ctx,
+                delta,
+                [manifests[h] for h in delta.removed_hashes],
+                added,
+                list(merge_ops(added)),
+            )
+        disjoint = root is not None and not recovered
+        if root is None:
+            if delta is not None:
+                hashes = [h for h in delta.all_hashes(ctx, pipeline) if h not in recovered]
+                with ctx.meta.transaction(write=False) as tx:
+                    manifests = tx.cached_outputs(pipeline, hashes)
+            ordered = [manifests[h] for h in hashes]
+            root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(ordered)))
+            disjoint = incremental.owns_top_names(ordered) and not recovered
     except TuskError as e:
         # e.g. one datum wrote a file where another wrote a directory: the job fails, and the
         # pipeline goes on with its next job
@@ -78,7 +104,7 @@ def finish_job(
         settle_finished_output(ctx, pipeline, job_id, egress)
         return
     crash_point("job-output-finished")
-    _complete(ctx, pipeline, job_id, root, egress)
+    _complete(ctx, pipeline, job_id, root, egress, disjoint)
 
 
 def settle_finished_output(
@@ -99,7 +125,12 @@ def settle_finished_output(
 
 
 def _complete(
-    ctx: PfsContext, pipeline: str, job_id: str, root: str, egress: Egress | None
+    ctx: PfsContext,
+    pipeline: str,
+    job_id: str,
+    root: str,
+    egress: Egress | None,
+    disjoint: bool | None = None,
 ) -> None:
     """The output commit is finished: run the egress (the job shows ``egress`` meanwhile; a
     failure fails the job and the commit stays, as in Pachyderm), then mark the job a success."""
@@ -114,13 +145,14 @@ def _complete(
         except EgressFailed as e:
             end_job(ctx, pipeline, job_id, str(e))
             return
-    _succeed(ctx, pipeline, job_id)
+    _succeed(ctx, pipeline, job_id, disjoint)
 
 
-def _succeed(ctx: PfsContext, pipeline: str, job_id: str) -> None:
+def _succeed(ctx: PfsContext, pipeline: str, job_id: str, disjoint: bool | None = None) -> None:
     with ctx.meta.transaction() as tx:
         if not tx.end_job(pipeline, job_id, JobState.SUCCESS, time.time()):
             return
+        tx.set_output_disjoint(pipeline, job_id, disjoint)
         tx.insert_logs([master_log(pipeline, job_id, "job success")])
     ctx.feed.publish("jobs", pipeline, job_id)
 

@@ -159,7 +159,7 @@ def record_results(
             )
         )
     counters = type(progress.totals)(**totals)
-    with ctx.meta.transaction() as tx:
+    with ctx.meta.transaction(durable=False) as tx:  # a crash reruns the datums it loses
         state_now = tx.record_results(pipeline, job_id, outcomes, cached, logs, counters)
         if state_now is None or state_now.terminal:
             # stopped or superseded meanwhile, possibly through another server: roll back

@@ -16,6 +16,7 @@ from tusk.errors import InvalidArgument, NotFound
 from tusk.pfs.context import PfsContext
 from tusk.pps.datums import Datum, datum_hash, enumerate_datums
 from tusk.pps.executors.base import Executor
+from tusk.pps.running import incremental
 from tusk.pps.running.datum_tasks import (
     Progress,
     SecretPayload,
@@ -123,9 +124,13 @@ class JobRunner:
             )
             return
         inputs = input_commits(self.ctx, pipeline, job_id)
-        datums = enumerate_datums(spec.input, inputs, self.ctx.tree)
+        delta = incremental.plan(self.ctx, pipeline, job_id, spec, salt, inputs)
+        if delta is not None:  # only what changed since the last successful job
+            datums, unchanged = delta.added, delta.unchanged
+        else:
+            datums, unchanged = enumerate_datums(spec.input, inputs, self.ctx.tree), 0
         hashes = [datum_hash(d, pipeline, salt) for d in datums]
-        if not prepare_datums(self.ctx, pipeline, job_id, datums, hashes):
+        if not prepare_datums(self.ctx, pipeline, job_id, datums, hashes, unchanged=unchanged):
             return  # stopped (or its pipeline updated) while it was being set up
         todo, progress = pending_datums(self.ctx, pipeline, job_id)
         deadline = time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
@@ -148,6 +153,7 @@ class JobRunner:
                 progress,
                 deadline,
                 cancelled,
+                delta,
             )
         except JobEnded:
             self.executor.cancel(pipeline)
@@ -166,7 +172,7 @@ class JobRunner:
         except InvalidArgument as e:
             self.fail(pipeline, job_id, e.message)
             return None
-        with self.ctx.meta.transaction() as tx:
+        with self.ctx.meta.transaction(durable=False) as tx:  # redone by a resumed job
             tx.set_job_image(
                 pipeline,
                 job_id,
@@ -204,6 +210,7 @@ class JobRunner:
         progress: Progress,
         deadline: float | None,
         cancelled: threading.Event,
+        delta: incremental.Delta | None,
     ) -> None:
         tries = max(1, spec.datum_tries or 3)
         attempt = 0
@@ -244,5 +251,6 @@ class JobRunner:
                 return
             todo = sorted(failed)
         if spec.enable_stats:  # before the job ends, so whoever waits for it sees its stats
-            write_stats(self.ctx, pipeline, job_id, hashes)
-        finish_job(self.ctx, pipeline, job_id, hashes, self.egress(spec))
+            every = delta.all_hashes(self.ctx, pipeline) if delta is not None else hashes
+            write_stats(self.ctx, pipeline, job_id, every)
+        finish_job(self.ctx, pipeline, job_id, hashes, self.egress(spec), delta)

@@ -1,0 +1,84 @@
+"""CLI start: ``pachctl list-repo`` against ``python -c pass``, interleaved in the same rounds.
+
+    python bench/cli_bench.py                 # 15 rounds
+    python bench/cli_bench.py --rounds 30
+    python bench/cli_bench.py --before ../other-checkout   # also that checkout's CLI, same rounds
+
+Starts a tuskd on a fresh home (three repos), then each round spawns, in alternating order,
+``python -c pass``, ``python -m tusk.cli.main list-repo`` (the code of ``pachctl``/``tusk``) and
+``python -m tusk.cli.main --version``. Ratios are taken within each round; the table shows
+medians (min–max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pfs_bench import CLI, Server
+
+COMMANDS = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "list-repo": [*CLI, "list-repo"],
+    "--version": [*CLI, "--version"],
+}
+
+
+def spawn(argv: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def cell(xs: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    return (
+        f"{statistics.median(xs) * scale:.{digits}f} "
+        f"({min(xs) * scale:.{digits}f}–{max(xs) * scale:.{digits}f})"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--before", help="another checkout whose CLI to time too (PYTHONPATH)")
+    args = ap.parse_args()
+    commands = dict(COMMANDS)
+    if args.before:
+        commands["list-repo (--before)"] = [*CLI, "list-repo"]
+    work = Path(tempfile.mkdtemp(prefix="tusk-clibench-"))
+    srv = Server(work / "home")
+    try:
+        for name in ("images", "labels", "models"):
+            srv.cli("create-repo", name)
+        env = srv.env
+        before_env = {**env, "PYTHONPATH": str(Path(args.before or ".").resolve())}
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        ratios: dict[str, list[float]] = {k: [] for k in commands}
+        for r in range(args.rounds):
+            order = list(commands) if r % 2 == 0 else list(reversed(commands))
+            row = {k: spawn(commands[k], before_env if "before" in k else env) for k in order}
+            for k, v in row.items():
+                times[k].append(v)
+                ratios[k].append(v / row["python -c pass"])
+        load = os.getloadavg()
+        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(f"{args.rounds} rounds\n")
+        print("| command | ms | ÷ `python -c pass` (same round) |")
+        print("|---|---|---|")
+        for k in commands:
+            print(f"| `{k}` | {cell(times[k], 1000)} | {cell(ratios[k], digits=2)} |")
+    finally:
+        srv.stop()
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The CLI starts cheaply: a command imports its own module only, and ``--help`` still lists
+every command of every module named in ``tusk.cli.main.COMMAND_MODULES``."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+from tusk.cli.main import COMMAND_MODULES
+
+
+def _all_commands() -> dict[str, str]:
+    """Command name -> the module that defines it (importing every module)."""
+    out: dict[str, str] = {}
+    for name in COMMAND_MODULES:
+        for command in importlib.import_module(name).COMMANDS:
+            assert command.name is not None
+            out[command.name] = name
+    return out
+
+
+def test_help_lists_every_command() -> None:
+    commands = _all_commands()
+    assert len(commands) > 40 and "list-repo" in commands and "up" in commands
+    run = subprocess.run(
+        [sys.executable, "-m", "tusk.cli.main", "--help"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    listed = {
+        line.split()[0]
+        for line in run.stdout.split("Commands:", 1)[1].splitlines()
+        if line.startswith("  ")
+    }
+    assert listed == set(commands)
+
+
+PROBE = """
+import json, sys
+import click
+from tusk.cli.main import cli
+name = sys.argv[1]
+command = cli.get_command(click.Context(cli), name)
+print(json.dumps({
+    "found": command is not None and command.name == name,
+    "modules": sorted(m for m in sys.modules if m.startswith("tusk.cli.") and m.endswith("_cmds")),
+    "heavy": sorted(m for m in ("rich", "httpx._main", "yaml", "tusk.pps", "tusk.server") if sys.modules.get(m)),
+}))
+"""
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    commands = _all_commands()
+    for name in ("list-repo", "list-job", "up", "get-logs", "create-pipeline", "put-file"):
+        run = subprocess.run(
+            [sys.executable, "-c", PROBE, name], capture_output=True, text=True, check=True
+        )
+        got = json.loads(run.stdout)
+        assert got["found"], name
+        # put-file is in pfs_cmds' COMMANDS (defined in put_cmds, which pfs_cmds imports)
+        own = {commands[name]} | (
+            {"tusk.cli.put_cmds"} if commands[name].endswith("pfs_cmds") else set()
+        )
+        assert set(got["modules"]) == own, (name, got["modules"])
+        if name in ("list-repo", "put-file"):
+            assert got["heavy"] == [], (name, got["heavy"])
