@@ -40,6 +40,7 @@ def table() -> tuple[dict[str, str], dict[str, set[str]], dict[str, str]]:
 def commands(group: click.Group = cli, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
     """Every command of the CLI by its full name (``deploy local``), the root as ``""``."""
     if not prefix:
+        cli.load_all()  # the root group imports its command modules lazily
         yield "", group
     for name, cmd in group.commands.items():
         yield f"{prefix}{name}", cmd
