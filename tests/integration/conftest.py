@@ -58,6 +58,35 @@ def raw_objects(text: str) -> list[Any]:
     return objs
 
 
+def ok(result: tuple[int, Any, str]) -> Any:
+    """Assert a command succeeded (no traceback); its output."""
+    code, out, err = result
+    assert code == 0, err
+    assert "Traceback" not in err
+    return out
+
+
+def fails(result: tuple[int, Any, str], code: int, message: str) -> str:
+    """Assert a user error: exit code, the message on stderr, no traceback."""
+    got, _, err = result
+    assert got == code, err
+    assert message in err, err
+    assert "Traceback" not in err
+    return err
+
+
+def spec(name: str, cmd: str, inp: dict[str, Any], **extra: Any) -> str:
+    """A pipeline spec running ``sh -c cmd`` over ``inp``."""
+    return json.dumps(
+        {"pipeline": {"name": name}, "transform": {"cmd": ["sh", "-c", cmd]}, "input": inp, **extra}
+    )
+
+
+def atom(repo: str, glob: str) -> dict[str, Any]:
+    """A 1.7 atom input."""
+    return {"atom": {"repo": repo, "glob": glob}}
+
+
 @pytest.fixture(scope="session")
 def tusk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real tuskd for the whole session; yields the env (TUSK_ADDRESS, TUSK_HOME) for the CLI."""

@@ -14,24 +14,9 @@ import pytest
 
 from tusk.testing import Tuskd
 
-from .conftest import Tusk, raw_objects, rows, run
+from .conftest import Tusk, fails, ok, raw_objects, rows, run
 
 ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def ok(result: tuple[int, Any, str]) -> Any:
-    code, out, err = result
-    assert code == 0, err
-    assert "Traceback" not in err
-    return out
-
-
-def fails(result: tuple[int, Any, str], code: int, message: str) -> str:
-    got, _, err = result
-    assert got == code, err
-    assert message in err, err
-    assert "Traceback" not in err
-    return err
 
 
 @pytest.fixture

@@ -17,35 +17,12 @@ from tusk import testing
 from tusk.testing import Tuskd, clean_env
 from tusk.testing.moto import MotoServer
 
-from .conftest import CLI, Tusk, raw_objects, rows, run
+from .conftest import CLI, Tusk, atom, fails, ok, raw_objects, rows, run, spec
 
 moto_server = moto_server_fixture()
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def ok(result: tuple[int, Any, str]) -> str:
-    code, out, err = result
-    assert code == 0, err
-    assert "Traceback" not in err
-    return str(out)
-
-
-def fails(result: tuple[int, Any, str], code: int, message: str) -> str:
-    got, _, err = result
-    assert got == code, err
-    assert message in err, err
-    assert "Traceback" not in err
-    return err
-
-
-def spec(name: str, cmd: str, inp: dict[str, Any], **extra: Any) -> str:
-    return json.dumps(
-        {"pipeline": {"name": name}, "transform": {"cmd": ["sh", "-c", cmd]}, "input": inp, **extra}
-    )
-
-
-def atom(repo: str, glob: str) -> dict[str, Any]:
-    return {"atom": {"repo": repo, "glob": glob}}
 
 
 def head(tusk: Tusk, repo: str) -> str:

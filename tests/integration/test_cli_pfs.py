@@ -16,7 +16,7 @@ import pytest
 
 from tusk.testing import clean_env, free_port
 
-from .conftest import CLI, Tusk, raw_objects, rows, run
+from .conftest import CLI, Tusk, fails, raw_objects, rows, run
 
 ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -36,15 +36,6 @@ def files_of(tusk: Tusk, repo: str, ref: str = "master") -> list[str]:
 def put(tusk: Tusk, repo: str, path: str, data: str, *flags: str) -> None:
     code, _, err = tusk("put-file", repo, "master", path, *flags, input=data)
     assert code == 0, err
-
-
-def fails(result: tuple[int, Any, str], code: int, message: str) -> str:
-    """Assert a user error: exit code, the message on stderr, no traceback."""
-    got, _, err = result
-    assert got == code, err
-    assert message in err, err
-    assert "Traceback" not in err
-    return err
 
 
 # -- repos ------------------------------------------------------------------------------------

@@ -20,36 +20,13 @@ import pytest
 
 from tusk import testing
 
-from .conftest import Tusk, raw_objects, rows
+from .conftest import Tusk, atom, fails, ok, raw_objects, rows, spec
 
 ID = re.compile(r"^[0-9a-f]{32}$")
 WORKER = re.compile(r"^pipeline-([a-z0-9-]+)-v(\d+)-[a-z0-9]{5}$")
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def ok(result: tuple[int, Any, str]) -> str:
-    code, out, err = result
-    assert code == 0, err
-    assert "Traceback" not in err
-    return str(out)
-
-
-def fails(result: tuple[int, Any, str], code: int, message: str) -> str:
-    got, _, err = result
-    assert got == code, err
-    assert message in err, err
-    assert "Traceback" not in err
-    return err
-
-
-def spec(name: str, cmd: str, inp: dict[str, Any], **extra: Any) -> str:
-    return json.dumps(
-        {"pipeline": {"name": name}, "transform": {"cmd": ["sh", "-c", cmd]}, "input": inp, **extra}
-    )
-
-
-def atom(repo: str, glob: str) -> dict[str, Any]:
-    return {"atom": {"repo": repo, "glob": glob}}
 
 
 def put(tusk: Tusk, repo: str, path: str, data: str, *flags: str) -> None:

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 
 from tusk.errors import NotFound, TuskError
 from tusk.pfs.context import PfsContext
 from tusk.pfs.files import FileService
+from tusk.pps.scheduling.ticker import Ticker
 from tusk.pps.spec import PipelineSpec, parse_duration
 
 log = logging.getLogger("tusk.cron")
-TICK_SECONDS = 0.5
 _DESCRIPTORS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -88,33 +87,19 @@ def next_tick(spec: str, after: datetime) -> datetime:
     raise ValueError(f"cron schedule {spec!r} never fires")
 
 
-class CronTicker:
+class CronTicker(Ticker):
     """Runs on the scheduler's server: writes due ticks for every running cron pipeline."""
+
+    thread_name = "cron"
+    log = logging.getLogger("tusk.cron")
 
     def __init__(self, ctx: PfsContext, files: FileService) -> None:
         self.ctx = ctx
         self.files = files
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    def start(self) -> None:
-        """Start ticking in a background thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="cron", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop ticking (waits for the thread)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
-            try:
-                self.tick(datetime.now(UTC))
-            except Exception:  # noqa: BLE001 - keep ticking; the next pass retries
-                log.exception("cron tick failed")
+    def step(self) -> None:
+        self.tick(datetime.now(UTC))
 
     def tick(self, now: datetime) -> int:
         """Write every tick that is due at ``now``; return how many were written."""

@@ -17,7 +17,6 @@ import signal
 import stat
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -26,11 +25,11 @@ from tusk.errors import InvalidSpec, TuskError
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import PfsContext
 from tusk.pfs.files import FileService
+from tusk.pps.scheduling.ticker import Ticker
 from tusk.pps.spec import PipelineSpec
 from tusk.pps.spec.inputs import GitInput
 
 log = logging.getLogger("tusk.git")
-TICK_SECONDS = 0.5
 LS_REMOTE_TIMEOUT = 20.0
 FETCH_TIMEOUT = 300.0
 _SCHEMES = ("https", "http", "git")
@@ -157,9 +156,12 @@ def imported_sha(description: str) -> str | None:
     return None
 
 
-class GitPoller:
+class GitPoller(Ticker):
     """Runs on the scheduler's server: imports new commits of every running pipeline's git
     inputs into their repos."""
+
+    thread_name = "git-poll"
+    log = logging.getLogger("tusk.git")
 
     def __init__(
         self,
@@ -175,29 +177,12 @@ class GitPoller:
         self.commits = commits
         self.poll_seconds = poll_seconds
         self.file_urls = file_urls
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._polled: dict[tuple[str, str, str], float] = {}
         self.errors: dict[str, str] = {}  # repo -> the last poll's failure, for the logs
 
-    def start(self) -> None:
-        """Start polling in a background thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="git-poll", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop polling (a git command still running ends by its own timeout)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
-            try:
-                self.poll(time.monotonic())
-            except Exception:  # noqa: BLE001 - keep polling; the next pass retries
-                log.exception("git poll failed")
+    def step(self) -> None:
+        self.poll(time.monotonic())
 
     def check(self, git: GitInput) -> str:
         """What create-pipeline asks: the branch head, or InvalidSpec when the URL is unusable."""
