@@ -115,9 +115,14 @@ def report(err: TuskError) -> int:
 
 def two_word(argv: list[str]) -> list[str]:
     """pachctl 2.x's spelling ``create secret ...`` as the command ``create-secret ...``, for the
-    commands that exist under the joined name."""
-    if len(argv) >= 2 and f"{argv[0]}-{argv[1]}" in cli.commands and argv[0] not in cli.commands:
-        return [f"{argv[0]}-{argv[1]}", *argv[2:]]
+    commands that exist under the joined name (read from the modules' sources: nothing is
+    imported for it)."""
+    if len(argv) < 2 or "-" in argv[0]:
+        return argv
+    declared = set().union(*(_declared_names(m) for m in COMMAND_MODULES))
+    joined = f"{argv[0]}-{argv[1]}"
+    if argv[0] not in declared and joined in declared:
+        return [joined, *argv[2:]]
     return argv
 
 
