@@ -12,6 +12,7 @@ from conftest import COPY, Pps, atom
 
 from tusk.api.pps import JobState
 from tusk.pfs.context import SPEC_REPO
+from tusk.pps.running import job_inputs
 
 
 def _only_job(pps: Pps, pipeline: str) -> str:
@@ -86,6 +87,7 @@ def test_a_job_that_cannot_start_fails_in_bounded_time_with_the_error(pps: Pps) 
     lost = {pps.engine.store._path(c.object) for c in node.chunks}  # type: ignore[attr-defined]
     for path in lost:
         os.unlink(path)
+    job_inputs._SPECS.clear()  # as after a restart: the spec is not in this server's memory
     started = time.monotonic()
     pps.engine.commits.finish("in", commit.commit.id)
     # (inspect-job would need the lost spec too: list-job shows the job)
@@ -95,7 +97,7 @@ def test_a_job_that_cannot_start_fails_in_bounded_time_with_the_error(pps: Pps) 
     assert time.monotonic() - started < 40
     assert job.state is JobState.FAILURE
     assert job.reason.startswith("the job could not start (4 tries): "), job.reason
-    assert job.restarts == 4
+    assert job.restarts == 3  # four tries: the first is no restart
 
 
 def test_updating_the_pipeline_of_a_waiting_job_kills_it_and_runs_the_new_version(
