@@ -231,11 +231,15 @@ def test_workshop_on_postgres_s3_and_ray(
     ):
         cleanup.callback(shutil.rmtree, ray_dir, ignore_errors=True)
         env = backend_env(
-            db_url, s3_bucket, moto_server, TUSK_EXECUTOR=cluster.url, RAY_AUTH_MODE="disabled"
+            db_url,
+            s3_bucket,
+            moto_server,
+            TUSK_EXECUTOR=cluster.client_url,
+            RAY_AUTH_MODE="disabled",
         )
         server = start_tuskd(tmp_path / "home", env)
         try:
-            assert server.info()["executor"] == cluster.url
+            assert server.info()["executor"] == cluster.client_url
             _run_workshop(Pachctl({"TUSK_ADDRESS": server.address}, work))
         finally:
             server.stop()

@@ -34,11 +34,18 @@ STARTED = "Ray runtime started."
 class RayCluster:
     address: str  # host:port of the head's GCS
     temp_dir: Path
+    client_port: int = 0  # the head's Ray Client server
     nodes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
+        """The GCS address as a tusk executor URL (connect with ``client=False``)."""
         return f"ray://{self.address}"
+
+    @property
+    def client_url(self) -> str:
+        """The head's Ray Client address: what ``TUSK_EXECUTOR`` names, as in a deployment."""
+        return f"ray://127.0.0.1:{self.client_port}"
 
 
 def ray_env() -> dict[str, str]:
@@ -88,7 +95,7 @@ def start_cluster(temp_dir: Path) -> RayCluster:
     temp_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     address = f"127.0.0.1:{port}"
-    cluster = RayCluster(address, temp_dir)
+    cluster = RayCluster(address, temp_dir, client_port=free_port())
     try:
         cluster.nodes.append(
             _start_node(
@@ -96,6 +103,7 @@ def start_cluster(temp_dir: Path) -> RayCluster:
                     "--head",
                     "--node-ip-address=127.0.0.1",
                     f"--port={port}",
+                    f"--ray-client-server-port={cluster.client_port}",
                     "--num-cpus=2",
                     "--include-dashboard=false",
                     f"--dashboard-port={free_port()}",
