@@ -85,7 +85,7 @@ class Bench:
                 "ray": Server(
                     self.home("ray"),
                     TUSK_RUNTIME="host",
-                    TUSK_EXECUTOR=cluster.url,
+                    TUSK_EXECUTOR=cluster.client_url,
                     RAY_AUTH_MODE="disabled",
                     RAY_USAGE_STATS_ENABLED="0",
                 ),
