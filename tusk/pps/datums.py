@@ -9,10 +9,11 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tusk.errors import InvalidSpec
 from tusk.pfs.glob import compile_glob
-from tusk.pfs.tree import Tree
+from tusk.pfs.tree import Node, Tree
 from tusk.storage import hash_bytes
 
 _KEY_REF = re.compile(r"\$(?:\{(\d+)\}|(\d+))")
@@ -71,6 +72,13 @@ def expand_key(template: str, groups: Sequence[str | None]) -> str:
     return _KEY_REF.sub(ref, template)
 
 
+def _match(name: str, ic: InputCommit, n: Node, **keys: Any) -> DatumInput:
+    """One glob match ``n`` of input ``name`` in the input commit ``ic``."""
+    return DatumInput(
+        name, ic.repo, ic.branch, ic.commit, ic.root, n.path, n.hash, n.size, n.kind, **keys
+    )
+
+
 def enumerate_datums(
     inp: object, commits: Mapping[tuple[str, str], InputCommit], tree: Tree
 ) -> list[Datum]:
@@ -85,14 +93,7 @@ def enumerate_datums(
         if join_on is None and group_by is None:
             nodes = list(tree.glob(ic.root, atom.glob))
             nodes.sort(key=lambda n: (-n.size, n.path))
-            return [
-                (
-                    DatumInput(
-                        name, ic.repo, ic.branch, ic.commit, ic.root, n.path, n.hash, n.size, n.kind
-                    ),
-                )
-                for n in nodes
-            ]
+            return [(_match(name, ic, n),) for n in nodes]
         # A keyed input (inside a join or group): in path order, as 2.x lists a glob.
         pattern = compile_glob(atom.glob, True)
         keyed: list[Datum] = []
@@ -101,16 +102,10 @@ def enumerate_datums(
             groups = m.groups() if m is not None else ()
             keyed.append(
                 (
-                    DatumInput(
+                    _match(
                         name,
-                        ic.repo,
-                        ic.branch,
-                        ic.commit,
-                        ic.root,
-                        n.path,
-                        n.hash,
-                        n.size,
-                        n.kind,
+                        ic,
+                        n,
                         join_key=expand_key(join_on or "", groups),
                         group_key=expand_key(group_by or "", groups),
                         outer_join=atom.outer_join,
@@ -124,36 +119,14 @@ def enumerate_datums(
         ic = commits.get((git.input_name, git.branch or "master"))
         if ic is None:
             return []
-        return [
-            (
-                DatumInput(
-                    git.input_name,
-                    ic.repo,
-                    ic.branch,
-                    ic.commit,
-                    ic.root,
-                    n.path,
-                    n.hash,
-                    n.size,
-                    n.kind,
-                ),
-            )
-            for n in tree.glob(ic.root, "/")
-        ]
+        return [(_match(git.input_name, ic, n),) for n in tree.glob(ic.root, "/")]
     cron = getattr(inp, "cron", None)
     if cron is not None:
         ic = commits.get((cron.repo, "master"))
         if ic is None:
             return []
         nodes = [n for n in tree.glob(ic.root, "/*")]
-        return [
-            (
-                DatumInput(
-                    cron.name, ic.repo, "master", ic.commit, ic.root, n.path, n.hash, n.size, n.kind
-                ),
-            )
-            for n in nodes
-        ]
+        return [(_match(cron.name, ic, n),) for n in nodes]
     cross = getattr(inp, "cross", None)
     if cross:
         parts = [enumerate_datums(c, commits, tree) for c in cross]
