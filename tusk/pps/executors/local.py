@@ -3,8 +3,10 @@ tusk.worker``) on this machine; it hands datums out dynamically and restarts a w
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -16,6 +18,8 @@ from typing import IO, Any
 
 from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
 from tusk.worker.protocol import DatumResult, DatumTask
+
+log = logging.getLogger("tusk.worker")
 
 
 class WorkerProcess:
@@ -30,6 +34,8 @@ class WorkerProcess:
         self.started = time.time()
         self.state = "Pending"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._stderr_reader: threading.Thread | None = None
         self.lock = threading.Lock()
         self.current: DatumTask | None = None  # the task it runs now
         self.restart_asked = False  # restart-datum killed its current task
@@ -40,10 +46,39 @@ class WorkerProcess:
             [sys.executable, "-m", "tusk.worker", "--name", self.name],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             env=self.env,
         )
+        self.stderr_tail.clear()
+        self._stderr_reader = threading.Thread(
+            target=self._drain_stderr, args=(self.proc.stderr,), daemon=True
+        )
+        self._stderr_reader.start()
         self.state = "Running"
+
+    def _drain_stderr(self, stream: IO[bytes] | None) -> None:
+        # The worker's own errors (a traceback when it crashes) go to the server's log and are
+        # kept for the reason of a datum whose worker died; user code's output never comes here.
+        if stream is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            for raw in stream:
+                line = raw.decode(errors="replace").rstrip()
+                if line:
+                    self.stderr_tail.append(line)
+                    log.warning("worker %s: %s", self.name, line)
+        with contextlib.suppress(OSError):
+            stream.close()  # here, not in _close_pipes: a sandbox may hold it open a while
+
+    def died(self) -> WorkerDied:
+        """The error for a worker whose stdout ended, with its last stderr line if it left one."""
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=1)
+        if self._stderr_reader is not None:
+            self._stderr_reader.join(timeout=1)
+        last = self.stderr_tail[-1] if self.stderr_tail else ""
+        return WorkerDied(f"worker {self.name} died" + (f": {last}" if last else ""))
 
     def run(self, task: DatumTask) -> DatumResult:
         """Run one task on this process and wait for its result."""
@@ -56,7 +91,7 @@ class WorkerProcess:
         except (BrokenPipeError, OSError):
             line = b""
         if not line:
-            raise WorkerDied(f"worker {self.name} died")
+            raise self.died()
         return DatumResult.from_json(json.loads(line))
 
     def restart(self) -> None:
