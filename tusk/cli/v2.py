@@ -74,9 +74,6 @@ class Line:
     options: list[str]
     project: str | None = None
 
-    def has(self, *names: str) -> bool:
-        return any(o in names for o in self.options)
-
     def take(self, *names: str) -> list[str]:
         """Remove the options ``names`` (each with its value) and return the values."""
         values: list[str] = []
