@@ -257,6 +257,26 @@ class ExecutorContract:
         [again] = executor.run(PIPELINE, [tasks.task(0, COPY, attempt=2)])
         assert again.ok, again.reason
 
+    def test_restart_datums_fails_the_matching_running_datum_and_restarts_its_worker(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        names = self.pool(executor, 2)
+        batch = [tasks.task(i, tasks.marking(60)) for i in range(2)]
+        running = Background(executor.run(PIPELINE, batch))
+        wait_for("two datums started", lambda: len(tasks.started()) == 2)
+        assert executor.restart_datums(PIPELINE, lambda t: t.datum_id == "nothing") == []
+        assert executor.restart_datums(PIPELINE, lambda t: t.datum_id == "datum1") == ["datum1"]
+        wait_for("the restarted datum's result", lambda: len(running.results) == 1, 60)
+        [restarted] = running.results
+        assert (restarted.task_id, restarted.ok) == ("job1-1-1", False)
+        assert restarted.reason == "restarted by restart-datum"
+        restarts = {w.name: w.restarts for w in executor.workers(PIPELINE)}
+        assert sorted(restarts.values()) == [0, 1] and set(restarts) == set(names)
+        executor.cancel(PIPELINE)  # the other datum still sleeps
+        running.join(timeout=60)
+        [again] = executor.run(PIPELINE, [tasks.task(1, COPY, attempt=2)])
+        assert again.ok, again.reason
+
     def test_cancel_stops_running_datums(self, executor: Executor, tasks: Tasks) -> None:
         self.pool(executor, 2)
         batch = [tasks.task(i, tasks.marking(60)) for i in range(4)]

@@ -5,18 +5,22 @@ and an extract from one tuskd restored into a fresh one."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from s3server import moto_server_fixture
 
 from tusk.testing import Tuskd
+from tusk.testing.moto import MotoServer
 
 from .conftest import Tusk, fails, ok, raw_objects, rows, run
 
 ID = re.compile(r"^[0-9a-f]{32}$")
+moto_server = moto_server_fixture()
 
 
 @pytest.fixture
@@ -244,3 +248,54 @@ def test_extract_restore_round_trip(fresh: Tusk, tmp_path: Path) -> None:
         fails(dst("restore", input=cut), 2, "not a complete tusk extract")
         assert rows(ok(dst("list-repo"))) == [["NAME", "CREATED", "SIZE"]]
         fails(dst("restore", input=b"hello\n"), 2, "not a tusk extract")
+
+
+def test_extract_to_and_restore_from_object_storage(
+    fresh: Tusk, tmp_path: Path, moto_server: MotoServer
+) -> None:
+    src = fresh
+    ok(src("create-repo", "data"))
+    ok(src("put-file", "data", "master", "/a", input="alpha\n"))
+    big = random.Random(7).randbytes(10_000_000)  # not deduplicated: the stream needs 2 parts
+    ok(src("put-file", "data", "master", "/big", input=big))
+    aws = moto_server.env()  # only the CLI has the credentials
+    bucket = moto_server.create_bucket()
+    try:
+        url = f"s3://{bucket}/backups/one.tusk"
+        ok(src("extract", "-u", url, env=aws))
+        stored = moto_server.client().get_object(Bucket=bucket, Key="backups/one.tusk")
+        body = stored["Body"].read()
+        assert body.startswith(b"tusk-extract\n") and len(body) > 10_000_000
+        local = tmp_path / "local.tusk"
+        ok(src("extract", "-u", f"file://{local}"))
+        assert local.read_bytes().startswith(b"tusk-extract\n")
+
+        # bad destinations: refused before anything is written
+        fails(src("extract", "-u", "gs://b/k"), 2, "s3:// and file:// URLs only")
+        fails(src("extract", "-u", f"s3://{bucket}/"), 2, "names a bucket or a prefix")
+        fails(src("extract", "-u", url, "-f", str(local)), 2, "-u or -f, not both")
+        missing = f"s3://no-such-bucket-{bucket}/x.tusk"
+        fails(src("extract", "-u", missing, env=aws), 7, "cannot write")
+        no_creds = {"AWS_ENDPOINT_URL": moto_server.endpoint, "AWS_EC2_METADATA_DISABLED": "true"}
+        fails(src("extract", "-u", f"s3://{bucket}/nocreds", env=no_creds), 7, "no AWS credentials")
+        keys = [o["Key"] for o in moto_server.client().list_objects_v2(Bucket=bucket)["Contents"]]
+        assert keys == ["backups/one.tusk"]  # a refused extract leaves no object behind
+        uploads = moto_server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        assert uploads == []
+
+        for source in (url, f"file://{local}"):
+            with Tuskd(tmp_path / f"restored-{len(source)}", {"TUSK_RUNTIME": "host"}) as server:
+
+                def dst(*args: str, **kw: Any) -> tuple[int, Any, str]:
+                    return run(*args, env={**server.env, **aws}, **kw)
+
+                fails(dst("restore", "-u", f"s3://{bucket}/nope"), 7, "NoSuchKey")
+                fails(dst("restore", "-u", "file:///no/such/file"), 7, "no such file")
+                assert rows(ok(dst("list-repo"))) == [["NAME", "CREATED", "SIZE"]]
+                code, _, err = dst("restore", "-u", source)
+                assert code == 0, err
+                assert re.search(r"restored \d+ repos, 2 commits", err), err
+                assert ok(dst("get-file", "data", "master", "/a")) == "alpha\n"
+                assert ok(dst("get-file", "data", "master", "/big", binary=True)) == big
+    finally:
+        moto_server.remove_bucket(bucket)

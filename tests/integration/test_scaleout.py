@@ -28,6 +28,8 @@ from tusk.testing import Tuskd, wait_for
 from tusk.testing.process import descendants
 from tusk.testing.ray import ray_cluster
 
+from .conftest import atom, fails, ok, raw_objects, run
+from .conftest import spec as pipeline_spec
 from .test_workshop import EXAMPLE, TERMINAL, Pachctl, progress
 
 POSTGRES_URL = os.environ.get("TUSK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -244,6 +246,53 @@ def test_workshop_on_postgres_s3_and_ray(
         finally:
             server.stop()
             print(f"tuskd exited with {server.proc.returncode}")
+            print(f"--- tuskd log ---\n{server.log_tail()}")
+
+
+# -- test 3: restart-datum on Ray -----------------------------------------------------------------
+def test_restart_datum_on_ray(tmp_path: Path) -> None:
+    """restart-datum replaces the Ray actor running the datum; the datum is tried again."""
+    gate, runs = tmp_path / "gate", tmp_path / "runs"
+    wait = (
+        f"echo run >> {runs}; while [ ! -e {gate} ]; do sleep 0.1; done; "
+        "cp /pfs/rdin/slow /pfs/out/"
+    )
+    ray_dir = Path(tempfile.mkdtemp(prefix="tuskray"))  # Ray's socket paths must stay short
+    with contextlib.ExitStack() as cleanup, ray_cluster(ray_dir) as cluster:
+        cleanup.callback(shutil.rmtree, ray_dir, ignore_errors=True)
+        env = {"TUSK_EXECUTOR": cluster.client_url, "RAY_AUTH_MODE": "disabled"}
+        server = start_tuskd(tmp_path / "home", env)
+        cleanup.callback(gate.touch)  # never leave the datum waiting
+
+        def tusk(*args: str, **kw: Any) -> Any:
+            return run(*args, env=server.env, **kw)
+
+        try:
+            assert server.info()["executor"] == cluster.client_url
+            ok(tusk("create-repo", "rdin"))
+            ok(tusk("put-file", "rdin", "master", "/slow", input="s\n"))
+            one = {"constant": 1}
+            rdp = pipeline_spec("rdp", wait, atom("rdin", "/*"), parallelism_spec=one)
+            ok(tusk("create-pipeline", input=rdp))
+            wait_for("the first run", runs.exists, 180)
+            [job] = raw_objects(ok(tusk("list-job", "-p", "rdp", "--raw")))
+            fails(tusk("restart-datum", job["id"], "/other"), 3, "no running datum of job")
+            ok(tusk("restart-datum", job["id"], "/slow"))
+            wait_for("the second run", lambda: runs.read_text().count("run") == 2, 180)
+            [worker] = raw_objects(ok(tusk("list-worker", "rdp", "--raw")))
+            assert worker["restarts"] == 1, worker
+            gate.touch()
+
+            def ended() -> dict[str, Any] | None:
+                [j] = raw_objects(ok(tusk("list-job", "-p", "rdp", "--raw")))
+                return j if j["state"] in TERMINAL else None
+
+            assert wait_for("the job", ended, 180)["state"] == "success"
+            [datum] = raw_objects(ok(tusk("list-datum", job["id"], "--raw")))
+            assert datum["tries"] == 2 and datum["state"] == "success"
+            assert ok(tusk("get-file", "rdp", "master", "/slow")) == "s\n"
+        finally:
+            server.stop()
             print(f"--- tuskd log ---\n{server.log_tail()}")
 
 

@@ -30,7 +30,7 @@ def test_help_lists_every_command() -> None:
     assert run.returncode == 0, run.stderr
     listed = {
         line.split()[0]
-        for line in run.stdout.split("Commands:", 1)[1].splitlines()
+        for line in run.stdout.split("Available Commands:", 1)[1].split("Flags:")[0].splitlines()
         if line.startswith("  ") and not line.startswith("   ")  # not a wrapped description
     }
     assert listed == set(commands)
@@ -65,3 +65,23 @@ def test_a_command_imports_only_its_own_module() -> None:
         assert set(got["modules"]) == own, (name, got["modules"])
         if name in ("list-repo", "put-file"):
             assert got["heavy"] == [], (name, got["heavy"])
+
+
+def test_root_help_has_17s_layout() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "tusk.cli.main", "--help"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    text = run.stdout
+    assert text.startswith("Access the tusk API")
+    sections = ["Environment variables:", "Usage:\n  tusk [command]", "Available Commands:"]
+    sections += ["Flags:", 'Use "tusk [command] --help" for more information about a command.']
+    positions = [text.index(s) for s in sections]
+    assert positions == sorted(positions)
+    listed = [
+        line.split()[0]
+        for line in text.split("Available Commands:")[1].split("Flags:")[0].splitlines()
+        if line.strip()
+    ]
+    assert listed == sorted(listed)  # by name, as cobra lists them
+    assert "  -v, --verbose" in text and "      --no-metrics" in text

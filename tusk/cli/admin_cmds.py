@@ -146,14 +146,6 @@ def garbage_collect(memory: str) -> None:
     )
 
 
-def _refuse_url(url: str, command: str) -> None:
-    if url:
-        raise InvalidArgument(
-            f"{command} -u (an object storage URL) is not supported by tusk",
-            hint="use -f <file> (or a pipe), then copy the file with your storage's own tool",
-        )
-
-
 @click.command("extract")
 @click.option(
     "--no-objects",
@@ -161,7 +153,12 @@ def _refuse_url(url: str, command: str) -> None:
     help="Don't extract from object storage, only extract the metadata (repos, commits, "
     "branches, pipelines, jobs); restore it into a server that shares this object store.",
 )
-@click.option("-u", "--url", default="", help="Not supported by tusk: use -f and copy the file.")
+@click.option(
+    "-u",
+    "--url",
+    default="",
+    help="An object storage url, i.e. s3://bucket/path (or file:///path), to extract to.",
+)
 @click.option(
     "-f", "--file", "path", default="", help="Write to this file instead of stdout (tusk addition)."
 )
@@ -176,24 +173,28 @@ def extract(no_objects: bool, url: str, path: str) -> None:
     # Extract into a local file:
     tusk extract > backup
     tusk extract -f backup
+
+    \b
+    # Extract to s3 (with the CLI's AWS credentials; the upload completes only when the
+    # whole stream is sent):
+    tusk extract -u s3://bucket/backup
     """
-    _refuse_url(url, "extract")
+    from tusk.cli import url_streams
+
+    if url and path:
+        raise InvalidArgument("extract takes -u or -f, not both", hint="pick one destination")
+    if url:
+        url_streams.check_destination(url)  # a bad URL fails before the server is asked
     blocks = client().admin.extract(objects=not no_objects)
-    if not path:
+    if url:
+        url_streams.write_url(url, blocks)
+    elif path:
+        url_streams.write_file(path, blocks)
+    else:
         stdout = sys.stdout.buffer
         for block in blocks:
             stdout.write(block)
         stdout.flush()
-        return
-    tmp = path + ".tusk-partial"
-    try:
-        with open(tmp, "wb") as fh:
-            for block in blocks:
-                fh.write(block)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _read_blocks(path: str) -> Iterator[bytes]:
@@ -208,7 +209,12 @@ def _read_blocks(path: str) -> Iterator[bytes]:
 
 
 @click.command("restore")
-@click.option("-u", "--url", default="", help="Not supported by tusk: use -f or stdin.")
+@click.option(
+    "-u",
+    "--url",
+    default="",
+    help="An object storage url, i.e. s3://bucket/path (or file:///path), to restore from.",
+)
 @click.option(
     "-f", "--file", "path", default="", help="Read from this file instead of stdin (tusk addition)."
 )
@@ -222,11 +228,19 @@ def restore(url: str, path: str) -> None:
     # Restore from a local file:
     tusk restore < backup
     tusk restore -f backup
+
+    \b
+    # Restore from s3 (with the CLI's AWS credentials):
+    tusk restore -u s3://bucket/backup
     """
-    _refuse_url(url, "restore")
+    from tusk.cli import url_streams
+
+    if url and path:
+        raise InvalidArgument("restore takes -u or -f, not both", hint="pick one source")
     if path and not os.path.isfile(path):
         raise SourceUnavailable(f"open {path}: no such file", hint="check the -f path")
-    result = client().admin.restore(_read_blocks(path))
+    blocks = url_streams.read_url(url) if url else _read_blocks(path)
+    result = client().admin.restore(blocks)
     rows = result.rows
     click.echo(
         f"restored {rows.get('repos', 0)} repos, {rows.get('commits', 0)} commits, "

@@ -41,9 +41,24 @@ def raw_option(f: F) -> F:
     return click.option("--raw", is_flag=True, help="disable pretty printing, print raw json")(f)
 
 
+GRAMMAR_2 = "pachctl-2.x"  # the root context's ``obj`` when the command line was in 2.x's grammar
+
+
+def v2_grammar() -> bool:
+    """Whether this invocation was spelled in pachctl 2.x's grammar (``list repo``)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.find_root().obj == GRAMMAR_2
+
+
 def print_raw(models: BaseModel | Iterable[BaseModel]) -> None:
-    """One indented JSON object per model (pachctl concatenates them; we end each with a newline)."""
+    """One indented JSON object per model (pachctl concatenates them; we end each with a newline):
+    1.7's jsonpb form, or 2.x's protojson form when the command was spelled in 2.x's grammar."""
     items = [models] if isinstance(models, BaseModel) else list(models)
+    if v2_grammar():
+        from tusk.cli.v2_raw import print_messages
+
+        print_messages(items)
+        return
     for m in items:
         click.echo(render_json(m.model_dump(mode="json")))
 
@@ -88,3 +103,17 @@ def for_program(text: str) -> str:
     if prog == "tusk":
         return text
     return _TUSK_COMMAND.sub(lambda m: f"{m.group(1)}{prog}", text)
+
+
+DEFAULT_PROJECT = "default"
+
+
+def qualify(project: str | None, repo: str) -> str:
+    """The repo (or pipeline) ``repo`` of ``project`` as this server names it. tusk has one
+    project, ``default``; any other is refused here (the one place a project is resolved)."""
+    if project in (None, "", DEFAULT_PROJECT):
+        return repo
+    raise InvalidArgument(
+        f'project "{project}" not found: this server has one project, "{DEFAULT_PROJECT}"',
+        hint=f"leave out --project, or pass --project {DEFAULT_PROJECT}",
+    )

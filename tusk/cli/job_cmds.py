@@ -50,7 +50,7 @@ def job_row(job: JobInfo) -> tuple[str, ...]:
     )
 
 
-def _print_jobs(jobs: Sequence[JobInfo], raw: bool) -> None:
+def print_jobs(jobs: Sequence[JobInfo], raw: bool) -> None:
     if raw:
         print_raw(jobs)
     else:
@@ -78,7 +78,7 @@ def list_job(pipeline: str, inputs: Sequence[str], output: str, raw: bool) -> No
     for text in [*inputs, *([output] if output else [])]:
         repo_ref(text)
     jobs = client().list_job(pipeline or None, inputs=list(inputs) or None, output=output or None)
-    _print_jobs(jobs, raw)
+    print_jobs(jobs, raw)
 
 
 @click.command("flush-job")
@@ -97,7 +97,7 @@ def flush_job(commits: Sequence[str], pipelines: Sequence[str], raw: bool) -> No
     Commits are given as repo/commit (or repo/branch).
     """
     refs = [repo_ref(c) for c in commits]
-    _print_jobs(client().flush_job(refs, pipelines=list(pipelines) or None), raw)
+    print_jobs(client().flush_job(refs, pipelines=list(pipelines) or None), raw)
 
 
 @click.command("inspect-job")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -85,6 +86,29 @@ class LazyGroup(click.Group):
         self.load_all()
         return super().list_commands(ctx)
 
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The root's help in pachctl 1.7's layout (cobra's): the description, ``Usage:``,
+        ``Available Commands:`` in name order, ``Flags:``, and where to read more."""
+        prog = ctx.command_path
+        formatter.write(inspect.cleandoc(self.help or "").replace("\b\n", "") + "\n")
+        formatter.write(f"\nUsage:\n  {prog} [command]\n\nAvailable Commands:\n")
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=80)))
+        width = max(len(name) for name, _ in rows)
+        for name, short in rows:
+            formatter.write(f"  {name.ljust(width)}   {short}\n")
+        formatter.write("\nFlags:\n")
+        flags = [p.get_help_record(ctx) for p in self.get_params(ctx)]
+        records = [r for r in flags if r is not None]
+        width = max(len(opts) for opts, _ in records)
+        for opts, text in records:
+            pad = "" if opts.startswith("-") and not opts.startswith("--") else "    "
+            formatter.write(f"  {(pad + opts).ljust(width + 4)}   {text}\n")
+        formatter.write(f'\nUse "{prog} [command] --help" for more information about a command.\n')
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands:
             owner = next((m for m in COMMAND_MODULES if cmd_name in _declared_names(m)), None)
@@ -100,7 +124,18 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Output verbose logs (accepted, as in 1.7).")
 @click.option("--no-metrics", is_flag=True, help="Don't report user metrics (accepted, as in 1.7).")
 def cli(verbose: bool, no_metrics: bool) -> None:
-    """tusk: versioned data repositories and pipelines (pachctl 1.7 compatible)."""
+    """Access the tusk API: versioned data repositories and the pipelines that process them,
+    with pachctl 1.7's commands (and pachctl 2.x's spelling of the common ones: `create repo`,
+    `put file repo@branch:/path`, `list job`).
+
+    \b
+    Environment variables:
+      TUSK_ADDRESS=<host>:<port>, the tuskd server to connect to (e.g. 127.0.0.1:30650,
+        the default; PACHD_ADDRESS is read too). When nothing answers at the default address,
+        a local server is started there (tusk up / tusk down).
+      TUSK_HOME=<dir>, where that local server keeps its data (default ~/.tusk).
+      TUSK_AUTH_TOKEN=<token>, the server's API token, when it has one.
+    """
 
 
 def report(err: TuskError) -> int:
@@ -126,12 +161,69 @@ def two_word(argv: list[str]) -> list[str]:
     return argv
 
 
+# The first words of pachctl 2.x's commands (``list file``, ``logs``): only a command line
+# starting with one of them is looked at by the 2.x translation (tusk.cli.v2).
+V2_VERBS = frozenset(
+    [
+        "put",
+        "get",
+        "list",
+        "glob",
+        "inspect",
+        "delete",
+        "copy",
+        "diff",
+        "finish",
+        "wait",
+        "start",
+        "subscribe",
+        "create",
+        "update",
+        "stop",
+        "restart",
+        "edit",
+        "extract",
+        "logs",
+    ]
+)
+
+
+def run(args: list[str], prog: str) -> object:
+    """Run a command line in either grammar: 1.7's (``list-file repo commit /``) or 2.x's
+    (``list file repo@commit:/``), which is translated first."""
+    lead = 0  # the root's own flags may come first: ``pachctl -v list repo``
+    while lead < len(args) and args[lead] in ("-v", "--verbose", "--no-metrics"):
+        lead += 1
+    if lead < len(args) and args[lead] in V2_VERBS:
+        from tusk.cli import v2
+
+        def lookup(name: str) -> click.Command | None:
+            return cli.get_command(click.Context(cli), name)
+
+        translated = v2.translate(args[lead:], lookup)
+        if translated is not None:
+            from tusk.cli.common import GRAMMAR_2
+
+            if translated[0] in v2.V2_ONLY:  # the root's flags are accepted and unused
+                from tusk.cli.v2_cmds import group
+
+                return group.main(
+                    args=translated, prog_name=prog, standalone_mode=False, obj=GRAMMAR_2
+                )
+            return cli.main(
+                args=[*args[:lead], *translated],
+                prog_name=prog,
+                standalone_mode=False,
+                obj=GRAMMAR_2,
+            )
+    return cli.main(args=two_word(args), prog_name=prog, standalone_mode=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     name = os.path.basename(sys.argv[0])
     prog = name if name in ("tusk", "pachctl") else "tusk"
     try:
-        args = two_word(sys.argv[1:] if argv is None else argv)
-        rv = cli.main(args=args, prog_name=prog, standalone_mode=False)
+        rv = run(sys.argv[1:] if argv is None else argv, prog)
     except TuskError as err:
         sys.exit(report(err))
     except click.exceptions.Abort:

@@ -33,7 +33,8 @@ def refuse_other(url: str) -> None:
         )
 
 
-def _client() -> Any:
+def s3_client() -> Any:
+    """A boto3 S3 client with the CLI user's credentials and endpoint."""
     try:
         import boto3
         from botocore.config import Config
@@ -47,7 +48,7 @@ def _client() -> Any:
     return boto3.client("s3", endpoint_url=endpoint or None, config=config)
 
 
-def _bucket_key(url: str) -> tuple[str, str]:
+def bucket_key(url: str) -> tuple[str, str]:
     parsed = urlparse(url)
     key = parsed.path.lstrip("/")
     if not parsed.netloc:
@@ -55,27 +56,29 @@ def _bucket_key(url: str) -> tuple[str, str]:
     return parsed.netloc, key
 
 
-def _failure(url: str, exc: Exception) -> SourceUnavailable:
+def failure(url: str, exc: Exception, verb: str = "get") -> SourceUnavailable:
+    """``exc`` of boto3 as a user error naming the URL and what to check."""
+    nothing = "nothing was stored" if verb == "get" else "nothing was written"
     from botocore.exceptions import ClientError, NoCredentialsError
 
     if isinstance(exc, NoCredentialsError):
         return SourceUnavailable(
-            f"cannot get {url}: no AWS credentials",
+            f"cannot {verb} {url}: no AWS credentials",
             hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for the CLI; "
-            "nothing was stored",
+            + nothing,
         )
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = err.get("Code", "")
         what = {"404": "NoSuchKey", "NoSuchKey": "NoSuchKey"}.get(code, code)
         return SourceUnavailable(
-            f"cannot get {url}: {what or 'error'}"
+            f"cannot {verb} {url}: {what or 'error'}"
             + (f" ({err.get('Message')})" if err.get("Message") else ""),
-            hint="check the bucket, the key and the CLI's AWS credentials; nothing was stored",
+            hint="check the bucket, the key and the CLI's AWS credentials; " + nothing,
         )
     return SourceUnavailable(
-        f"cannot get {url}: {exc}",
-        hint="check AWS_ENDPOINT_URL and that the endpoint is reachable; nothing was stored",
+        f"cannot {verb} {url}: {exc}",
+        hint="check AWS_ENDPOINT_URL and that the endpoint is reachable; " + nothing,
     )
 
 
@@ -91,7 +94,7 @@ def _reader(client: Any, url: str, bucket: str, key: str) -> Callable[[], Iterat
             finally:
                 body.close()
         except (BotoCoreError, ClientError) as exc:
-            raise _failure(url, exc) from None
+            raise failure(url, exc) from None
 
     return read
 
@@ -104,8 +107,8 @@ def s3_objects(
     missing object fails before anything is sent."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    bucket, key = _bucket_key(url)
-    client = _client()
+    bucket, key = bucket_key(url)
+    client = s3_client()
     try:
         if not recursive:
             if not key:
@@ -130,4 +133,4 @@ def s3_objects(
                 f"no objects found under {url}", hint="check the bucket and prefix"
             )
     except (BotoCoreError, ClientError) as exc:
-        raise _failure(url, exc) from None
+        raise failure(url, exc) from None

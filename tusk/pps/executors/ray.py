@@ -29,7 +29,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +147,7 @@ class RayPool:
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
         self.calls: dict[Any, _Call] = {}
+        self.restarted: set[Any] = set()  # calls whose actor restart-datum killed
         self.closed = False
         self.actors = [self._spawn(worker_name(pipeline, version)) for _ in range(max(1, count))]
 
@@ -231,7 +232,9 @@ class RayPool:
             try:
                 return DatumResult.from_json(json.loads(ray.get(ref)))
             except RayActorError as e:
-                if self.closed:
+                if ref in self.restarted:
+                    reason = "restarted by restart-datum"
+                elif self.closed:
                     reason = "worker stopped"
                 elif self.cancelled.is_set():
                     reason = "cancelled"
@@ -241,7 +244,22 @@ class RayPool:
                     self._respawn(call.actor)
             except RayError as e:
                 reason = f"ray task failed: {_first_line(e)}"
+            finally:
+                self.restarted.discard(ref)
             return DatumResult(call.task.task_id, False, reason=reason, worker=call.actor.name)
+
+    def restart_datums(self, match: Callable[[DatumTask], bool]) -> list[str]:
+        """Kill the actor of each running task ``match`` accepts and start a fresh one under the
+        same name, as the local executor restarts its worker process: the task fails (a try of
+        its datum, retried like any other); return their datum ids."""
+        hit: list[str] = []
+        with self.lock:
+            for ref, call in list(self.calls.items()):
+                if call.handle is call.actor.handle and match(call.task):
+                    self.restarted.add(ref)
+                    self._respawn(call.actor)
+                    hit.append(call.task.datum_id)
+        return hit
 
     def infos(self) -> list[WorkerInfo]:
         """The actors as list-worker shows them."""

@@ -1,0 +1,173 @@
+"""pachctl 2.x's grammar through the real CLI against a real tuskd: ``verb noun`` commands with
+``repo@branch:/path``, ``repo@commit`` (``^``, ``~N``) and ``pipeline@job`` arguments, ``--project``,
+and ``--raw`` in 2.x's protobuf JSON form (1.7's commands keep 1.7's form)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tusk import testing
+
+from .conftest import Tusk, atom, fails, ok, raw_objects, rows, spec
+
+ID = re.compile(r"^[0-9a-f]{32}$")
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def rfc3339(text: str) -> datetime:
+    assert RFC3339.match(text), text
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
+    ok(tusk("create", "repo", "v2in", "-d", "two words"))
+    assert "v2in" in [r[0] for r in rows(ok(tusk("list", "repo")))]
+    # put file overwrites (2.x's default), -a appends; get file reads repo@branch:/path
+    ok(tusk("put", "file", "v2in@master:/a.txt", input="one\n"))
+    ok(tusk("put", "file", "v2in@master:/a.txt", input="two\n"))
+    assert ok(tusk("get", "file", "v2in@master:/a.txt")) == "two\n"
+    ok(tusk("put", "file", "v2in@master:/a.txt", "-a", input="three\n"))
+    assert ok(tusk("get", "file", "v2in@master:/a.txt")) == "two\nthree\n"
+    local = tmp_path / "b.csv"
+    local.write_text("b\n")
+    ok(tusk("put", "file", "v2in@master:/dir/b.csv", "-f", str(local)))
+    # 1.7's grammar on the same data is unchanged (put-file appends)
+    ok(tusk("put-file", "v2in", "master", "/dir/b.csv", input="c\n"))
+    assert ok(tusk("get-file", "v2in", "master", "/dir/b.csv")) == "b\nc\n"
+
+    listed = ok(tusk("list", "file", "v2in@master"))
+    assert [r[0] for r in rows(listed)[1:]] == ["a.txt", "dir"]
+    assert listed == ok(tusk("list-file", "v2in", "master"))
+    listed = ok(tusk("list", "file", "v2in@master:/dir"))
+    assert listed == ok(tusk("list-file", "v2in", "master", "/dir")) and "b.csv" in listed
+    globbed = ok(tusk("glob", "file", "v2in@master:/*/*.csv"))
+    assert globbed == ok(tusk("glob-file", "v2in", "master", "/*/*.csv")) and "b.csv" in globbed
+    out = tmp_path / "got.csv"
+    ok(tusk("get", "file", "v2in@master:/dir/b.csv", "-o", str(out)))
+    assert out.read_text() == "b\nc\n"
+
+    # ancestry: five commits on master, newest first
+    history = [r[1] for r in rows(ok(tusk("list", "commit", "v2in@master")))[1:]]
+    assert len(history) == 5 and all(ID.match(c) for c in history)
+    assert [r[1] for r in rows(ok(tusk("list", "commit", "v2in")))[1:]] == history
+
+    def commit_id(ref: str) -> str:
+        return raw_objects(ok(tusk("inspect", "commit", f"v2in@{ref}", "--raw")))[0]["commit"]["id"]
+
+    assert commit_id("master") == history[0]
+    assert commit_id("master^") == history[1]
+    assert commit_id("master~2") == history[2]
+    assert commit_id("master^^^") == history[3]
+    assert ok(tusk("get", "file", f"v2in@{history[3]}:/a.txt")) == "two\n"
+    assert "Commit: v2in/" + history[1] in ok(tusk("inspect", "commit", "v2in@master^"))
+
+    # branches; wait commit on a finished commit returns at once
+    ok(tusk("create", "branch", "v2in@dev", "--head", "master^"))
+    assert ok(tusk("get", "file", "v2in@dev:/dir/b.csv")) == "b\n"
+    assert "dev" in ok(tusk("list", "branch", "v2in"))
+    assert "Commit: v2in/" + history[0] in ok(tusk("wait", "commit", "v2in@master"))
+
+    # --project: default is this server's one project; another is refused, nothing done
+    ok(tusk("create", "repo", "v2proj", "--project", "default"))
+    err = fails(tusk("create", "repo", "v2other", "--project", "other"), 2, 'project "other"')
+    assert "--project default" in err
+    fails(tusk("list", "file", "v2in@master", "--project", "other"), 2, 'project "other"')
+    assert "v2other" not in ok(tusk("list", "repo"))
+
+    # bad arguments say what the form is
+    fails(tusk("get", "file", "v2in@master"), 2, "expected repo@branch-or-commit:/path")
+    fails(tusk("inspect", "commit", "v2in"), 2, "expected repo@branch-or-commit")
+    fails(tusk("get", "file", "v2in:/a.txt"), 2, "a path needs a branch or commit")
+    fails(tusk("inspect", "commit", "v2in@nobranch"), 3, "nobranch")
+    # -h shows the help of the command it runs
+    assert "get-file" in ok(tusk("get", "file", "-h"))
+
+
+def test_raw_in_2x_form(tusk: Tusk) -> None:
+    ok(tusk("create", "repo", "v2raw", "-d", "raw desc"))
+    ok(tusk("put", "file", "v2raw@master:/x/y.txt", input="0123456789"))
+    # 1.7's --raw is unchanged
+    old = [r for r in raw_objects(ok(tusk("list-repo", "--raw"))) if r["name"] == "v2raw"]
+    assert old and old[0]["size_bytes"] == 10 and "size_bytes_upper_bound" not in old[0]
+
+    [repo] = raw_objects(ok(tusk("inspect", "repo", "v2raw", "--raw")))
+    assert repo["repo"] == {"name": "v2raw", "type": "user", "project": {"name": "default"}}
+    assert repo["description"] == "raw desc"
+    assert repo["size_bytes_upper_bound"] == "10"  # int64 as a string
+    rfc3339(repo["created"])
+    listed = raw_objects(ok(tusk("list", "repo", "--raw")))
+    assert repo in listed
+
+    [commit] = raw_objects(ok(tusk("inspect", "commit", "v2raw@master", "--raw")))
+    assert commit["commit"]["repo"]["name"] == "v2raw" and ID.match(commit["commit"]["id"])
+    assert commit["commit"]["branch"]["name"] == "master"
+    assert rfc3339(commit["finished"]) >= rfc3339(commit["started"])
+    [old_commit] = raw_objects(ok(tusk("inspect-commit", "v2raw", "master", "--raw")))
+    assert commit["origin"] == {"kind": old_commit["origin"].upper()}  # enums by name
+
+    files = raw_objects(ok(tusk("list", "file", "v2raw@master:/x", "--raw")))
+    assert [f["file"]["path"] for f in files] == ["/x/y.txt"]
+    assert files[0]["file"]["commit"]["id"] == commit["commit"]["id"]  # the branch resolved
+    assert files[0]["file_type"] == "FILE" and files[0]["size_bytes"] == "10"
+    # the output is indented JSON with two spaces, one object after another
+    text = ok(tusk("list", "file", "v2raw@master:/x", "--raw"))
+    assert text.startswith('{\n  "file": {\n    "commit"')
+
+
+def test_pps_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
+    ok(tusk("create", "repo", "v2src"))
+    pipeline = tmp_path / "pipeline.json"
+    pipeline.write_text(
+        spec("v2copy", "cp /pfs/v2src/* /pfs/out/; echo copied-$$", atom("v2src", "/*"))
+    )
+    ok(tusk("create", "pipeline", "-f", str(pipeline)))
+    assert "v2copy" in [r[0] for r in rows(ok(tusk("list", "pipeline")))]
+    [info] = raw_objects(ok(tusk("inspect", "pipeline", "v2copy", "--raw")))
+    assert info["pipeline"]["name"] == "v2copy" and info["version"] == "1"
+
+    # a put starts a change: the output commit shares the input commit's global id
+    ok(tusk("put", "file", "v2src@master:/f1", input="hello\n"))
+    [head] = raw_objects(ok(tusk("inspect", "commit", "v2src@master", "--raw")))
+    global_id = head["commit"]["id"]
+    waited = ok(tusk("wait", "commit", f"v2copy@{global_id}", timeout=120))
+    assert f"Commit: v2copy/{global_id}" in waited
+    assert ok(tusk("get", "file", f"v2copy@{global_id}:/f1")) == "hello\n"
+    repos = {r[0] for r in rows(ok(tusk("list", "commit", global_id)))[1:]}
+    assert {"v2src", "v2copy"} <= repos
+
+    def job_done() -> list[dict[str, Any]] | None:
+        js = raw_objects(ok(tusk("list", "job", "-p", "v2copy", "--raw")))
+        return js if js and js[0].get("state") == "JOB_SUCCESS" else None
+
+    [job] = testing.wait_for("the job", job_done, 90, interval=0.2)
+    assert job["job"] == {
+        "pipeline": {"name": "v2copy", "project": {"name": "default"}},
+        "id": job["job"]["id"],
+    }
+    assert job["data_processed"] == "1" and job["data_total"] == "1"
+    rfc3339(job["created"])
+    job_id = job["job"]["id"]
+    table = rows(ok(tusk("list", "job")))
+    assert table[0][:2] == ["ID", "OUTPUT"] and job_id in [r[0] for r in table[1:]]
+    subjobs = rows(ok(tusk("list", "job", job_id)))[1:]
+    assert [r[1] for r in subjobs] == [f"v2copy/{job_id}"]
+    fails(tusk("list", "job", "f" * 32), 3, "no jobs with the global id")
+
+    details = ok(tusk("inspect", "job", f"v2copy@{job_id}"))
+    assert job_id in details and "success" in details
+    [raw_job] = raw_objects(ok(tusk("inspect", "job", f"v2copy@{job_id}", "--raw")))
+    assert raw_job["job"]["id"] == job_id and raw_job["state"] == "JOB_SUCCESS"
+    datums = raw_objects(ok(tusk("list", "datum", f"v2copy@{job_id}", "--raw")))
+    assert len(datums) == 1
+
+    assert "copied-" in ok(tusk("logs", "--pipeline", "v2copy"))
+    assert "copied-" in ok(tusk("logs", "--job", f"v2copy@{job_id}"))
+    assert "copied-" in ok(tusk("logs", "-j", f"v2copy@{job_id}"))
+    fails(tusk("inspect", "pipeline", "v2copy", "--project", "other"), 2, 'project "other"')
+
+    from tusk import __version__
+
+    assert __version__ in ok(tusk("version"))

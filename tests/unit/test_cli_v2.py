@@ -1,0 +1,113 @@
+"""pachctl 2.x's grammar: the argument forms and the 1.7 command line each 2.x line becomes."""
+
+from __future__ import annotations
+
+import click
+import pytest
+
+from tusk.cli import v2
+from tusk.cli.main import cli
+from tusk.errors import InvalidArgument
+
+
+def lookup(name: str) -> click.Command | None:
+    return cli.get_command(click.Context(cli), name)
+
+
+def tr(line: str) -> list[str] | None:
+    return v2.translate(line.split(), lookup)
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        ("images", v2.Ref("images")),
+        ("images@master", v2.Ref("images", "master")),
+        ("images@master^", v2.Ref("images", "master^")),
+        ("images@master~2", v2.Ref("images", "master~2")),
+        ("images@master:/a/b.png", v2.Ref("images", "master", "/a/b.png")),
+        ("images@master:", v2.Ref("images", "master", "/")),
+        ("images@master=0123abcd:/x", v2.Ref("images", "0123abcd", "/x")),
+        ("images@master:/a:b", v2.Ref("images", "master", "/a:b")),
+    ],
+)
+def test_parse_ref(text: str, ref: v2.Ref) -> None:
+    assert v2.parse_ref(text) == ref
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("@master", "no repo name"),
+        ("images@", "nothing after '@'"),
+        ("images:/x", "a path needs a branch or commit"),
+    ],
+)
+def test_parse_ref_refuses(text: str, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        v2.parse_ref(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("create repo images -d x", "create-repo images -d x"),
+        ("list repo --raw", "list-repo --raw"),
+        ("put file images@master:/a.png -f a.png", "put-file images master /a.png -o -f a.png"),
+        ("put file images@master:/a -a -f a", "put-file images master /a -f a"),
+        ("put file images@master -r -f dir", "put-file images master -o -r -f dir"),
+        ("get file images@master:/a.png -o out", "get-file images master /a.png -o out"),
+        ("get file -o out images@master:/a.png", "get-file images master /a.png -o out"),
+        ("list file images@master", "list-file images master"),
+        ("list file images@master:/dir --raw", "list-file images master /dir --raw"),
+        ("glob file images@master:/*.png", "glob-file images master /*.png"),
+        ("inspect commit images@master^", "inspect-commit images master^"),
+        ("inspect commit images@master~2 --raw", "inspect-commit images master~2 --raw"),
+        ("wait commit images@0123", "wait-commit images 0123"),
+        ("list commit images@master", "list-commit images master"),
+        ("list commit images", "list-commit images"),
+        ("list commit " + "a" * 32, "list-commitset " + "a" * 32),
+        ("list job", "list-job"),
+        ("list job -x --raw", "list-job --raw"),
+        ("list job " + "b" * 32, "list-jobset " + "b" * 32),
+        ("list job -p edges -i images@master", "list-job -p edges -i images/master"),
+        ("inspect job edges@" + "c" * 32, "inspect-job " + "c" * 32 + " --pipeline edges"),
+        ("create pipeline -f spec.json", "create-pipeline -f spec.json"),
+        ("list pipeline", "list-pipeline"),
+        ("logs --pipeline edges", "get-logs --pipeline edges"),
+        ("logs --job edges@abc", "get-logs --job abc --pipeline edges"),
+        ("logs -j abc --tail 3", "get-logs --tail 3 --job abc"),
+        ("list datum edges@abc", "list-datum abc --pipeline edges"),
+        ("create branch images@dev --head master", "create-branch images dev --head master"),
+        ("create branch out@b -p images@master", "create-branch out b -p images/master"),
+        ("list repo --project default", "list-repo"),
+        ("copy file a@m:/x b@n:/y", "copy-file a m /x b n /y"),
+    ],
+)
+def test_translate(line: str, expected: str) -> None:
+    assert tr(line) == expected.split()
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["list-repo", "put-file images master /a", "create-secret -f x", "version", "file", "repo"],
+)
+def test_17_lines_are_left_alone(line: str) -> None:
+    assert tr(line) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("get file images@master", "expected repo@branch-or-commit:/path"),
+        ("get file images:/a", "a path needs a branch or commit"),
+        ("inspect commit images", "expected repo@branch-or-commit"),
+        ("put file", "expected put file"),
+        ("list repo --project other", 'project "other" not found'),
+        ("create repo images --project", "--project needs a value"),
+        ("list file a@m b@n", "got 2 arguments"),
+    ],
+)
+def test_translate_refuses(line: str, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        tr(line)
