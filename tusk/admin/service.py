@@ -15,6 +15,7 @@ from tusk.api.admin import ClusterInfo, DeleteAllResult, GcResult, RestoreResult
 from tusk.api.pps import TERMINAL_JOB_STATES
 from tusk.errors import Conflict, InvalidArgument, NotFound
 from tusk.meta import RepoRow, dump
+from tusk.meta.pps_tx import datum_file_rows
 from tusk.meta.schema import SCHEMA_VERSION
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.repos import RepoService
@@ -197,6 +198,12 @@ class AdminService:
                     )
         if head.get("objects"):
             self.ctx.store.sync()
+        if "datum_files" not in rows and rows.get("datum_cache"):  # made before schema 9
+            rows["datum_files"] = [
+                dict(r)
+                for c in rows["datum_cache"]
+                for r in datum_file_rows(str(c["pipeline"]), str(c["hash"]), str(c["manifest"]))
+            ]
         with self.ctx.meta.transaction() as tx:
             if sum(dump.counts(tx).values()) > (1 if tx.get_repo(SPEC_REPO) else 0):
                 raise Conflict(

@@ -49,6 +49,12 @@ def _job(mapping: Any) -> JobRecord:
     return _record(JobRecord, mapping, JobState)
 
 
+def datum_file_rows(pipeline: str, h: str, manifest: str) -> list[dict[str, str]]:
+    """The ``datum_files`` rows of one stored datum output: one per file it wrote."""
+    paths = sorted({str(f["path"]) for f in json.loads(manifest).get("files", [])})
+    return [{"pipeline": pipeline, "path": p, "hash": h} for p in paths]
+
+
 def _datum(mapping: Any) -> DatumRecord:
     return _record(DatumRecord, mapping, DatumState)
 
@@ -141,6 +147,7 @@ class PpsTx:
         self.c.execute(delete(s.jobs).where(s.jobs.c.pipeline == name))
         self.c.execute(delete(s.job_datums).where(s.job_datums.c.pipeline == name))
         self.c.execute(delete(s.datum_cache).where(s.datum_cache.c.pipeline == name))
+        self.c.execute(delete(s.datum_files).where(s.datum_files.c.pipeline == name))
         self.c.execute(delete(s.pipelines).where(s.pipelines.c.name == name))
 
     # -- jobs --------------------------------------------------------------------------------
@@ -313,6 +320,27 @@ class PpsTx:
             out.update((r[0], r[1]) for r in self.c.execute(q))
         return out
 
+    def datums_that_wrote(self, pipeline: str, path: str) -> list[tuple[str, str]]:
+        """``(hash, job id)`` of every stored datum output of the pipeline that wrote the file
+        ``path`` (the job is the one that processed the datum), by hash."""
+        df, dc = s.datum_files, s.datum_cache
+        q = (
+            select(df.c.hash, dc.c.job_id)
+            .join(dc, and_(dc.c.pipeline == df.c.pipeline, dc.c.hash == df.c.hash))
+            .where(and_(df.c.pipeline == pipeline, df.c.path == path))
+            .order_by(df.c.hash)
+        )
+        return [(r[0], r[1]) for r in self.c.execute(q)]
+
+    def datum_by_hash(self, pipeline: str, job_id: str, h: str) -> DatumRecord | None:
+        """The row of the datum with hash ``h`` in that job, else in another job of the pipeline
+        that has one (None when no job has a row for it: its job was deleted)."""
+        d = s.job_datums
+        q = select(d).where(and_(d.c.pipeline == pipeline, d.c.hash == h))
+        rows = [_datum(r) for r in self.c.execute(q).mappings()]
+        mine = [r for r in rows if r.job_id == job_id]
+        return (mine or rows)[-1] if rows else None
+
     def cached_hashes(self, pipeline: str, hashes: Iterable[str]) -> set[str]:
         """Which of these datum hashes have a stored output for the pipeline."""
         dc = s.datum_cache
@@ -370,6 +398,10 @@ class PpsTx:
                 ],
             )
         self._insert_missing(s.datum_cache, [asdict(c) for c in cached])
+        self._insert_missing(
+            s.datum_files,
+            [r for c in cached for r in datum_file_rows(c.pipeline, c.hash, c.manifest)],
+        )
         self.insert_logs(logs)
         job = self.get_job(pipeline, job_id)
         if job is None:
