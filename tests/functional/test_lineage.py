@@ -166,6 +166,10 @@ def test_bad_requests_name_the_problem(pps: Pps) -> None:
         lineage.file("x", "master", "/")
     with pytest.raises(NotFound, match="no commit has the ID"):
         lineage.wave("f" * 32)
+    with pytest.raises(InvalidArgument, match="'master' is not a global ID"):
+        lineage.wave("master")
+    with pytest.raises(NotFound, match="repo nope not found"):
+        lineage.wave("master", repo="nope")
 
 
 def test_the_wave_of_an_output_commit(pps: Pps) -> None:

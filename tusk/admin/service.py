@@ -15,7 +15,6 @@ from tusk.api.admin import ClusterInfo, DeleteAllResult, GcResult, RestoreResult
 from tusk.api.pps import TERMINAL_JOB_STATES
 from tusk.errors import Conflict, InvalidArgument, NotFound
 from tusk.meta import RepoRow, dump
-from tusk.meta.pps_tx import datum_file_rows
 from tusk.meta.schema import SCHEMA_VERSION
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.repos import RepoService
@@ -200,9 +199,9 @@ class AdminService:
             self.ctx.store.sync()
         if "datum_files" not in rows and rows.get("datum_cache"):  # made before schema 9
             rows["datum_files"] = [
-                dict(r)
+                {"pipeline": c["pipeline"], "path": p, "hash": c["hash"]}
                 for c in rows["datum_cache"]
-                for r in datum_file_rows(str(c["pipeline"]), str(c["hash"]), str(c["manifest"]))
+                for p in sorted({f["path"] for f in json.loads(str(c["manifest"]))["files"]})
             ]
         with self.ctx.meta.transaction() as tx:
             if sum(dump.counts(tx).values()) > (1 if tx.get_repo(SPEC_REPO) else 0):

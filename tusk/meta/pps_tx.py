@@ -49,12 +49,6 @@ def _job(mapping: Any) -> JobRecord:
     return _record(JobRecord, mapping, JobState)
 
 
-def datum_file_rows(pipeline: str, h: str, manifest: str) -> list[dict[str, str]]:
-    """The ``datum_files`` rows of one stored datum output: one per file it wrote."""
-    paths = sorted({str(f["path"]) for f in json.loads(manifest).get("files", [])})
-    return [{"pipeline": pipeline, "path": p, "hash": h} for p in paths]
-
-
 def _datum(mapping: Any) -> DatumRecord:
     return _record(DatumRecord, mapping, DatumState)
 
@@ -397,10 +391,14 @@ class PpsTx:
                     for o in outcomes
                 ],
             )
-        self._insert_missing(s.datum_cache, [asdict(c) for c in cached])
+        self._insert_missing(s.datum_cache, [_values(c, "paths") for c in cached])
         self._insert_missing(
             s.datum_files,
-            [r for c in cached for r in datum_file_rows(c.pipeline, c.hash, c.manifest)],
+            [
+                {"pipeline": c.pipeline, "path": p, "hash": c.hash}
+                for c in cached
+                for p in sorted(set(c.paths))
+            ],
         )
         self.insert_logs(logs)
         job = self.get_job(pipeline, job_id)

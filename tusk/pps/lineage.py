@@ -29,6 +29,7 @@ from tusk.api.pps import (
     WavePipeline,
 )
 from tusk.errors import InvalidArgument, NotFound
+from tusk.ids import is_commit_id
 from tusk.meta import JobRecord
 from tusk.meta.store import CommitRow
 from tusk.pfs.commits import resolve
@@ -185,6 +186,11 @@ class LineageService:
         commit ``repo@commit_id``, which may be a branch), every commit up their provenance
         chain, the jobs that wrote the output commits among them and the pipelines' spec
         versions."""
+        if repo is None and not is_commit_id(commit_id):
+            raise InvalidArgument(
+                f"{commit_id!r} is not a global ID (32 hex digits)",
+                hint="give a commit id, or a repo with a branch: ?repo=R (`tusk wave repo@branch`)",
+            )
         with self.ctx.meta.transaction(write=False) as tx:
             gid = resolve(tx, repo, commit_id).id if repo is not None else commit_id
             start = tx.commits_with_id(gid)
