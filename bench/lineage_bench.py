@@ -15,6 +15,10 @@ bases alternating) times, as the median of ``--reps`` calls:
   commit, hash every datum: the path jobs with join/group inputs take).
 
 Ratios (10,000 ÷ 100, and enumeration ÷ index) are taken within each round.
+
+``--write-cost`` instead measures what the index adds where it is written: the job master's
+transaction that records a batch of 256 datum results (stored outputs of 2 files each), with
+the files indexed and without (``paths=()``), alternating within each round.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tusk.api.pps import JobInfo
 from tusk.pps.datums import datum_hash, enumerate_datums
 from tusk.pps.running.job_inputs import input_commits, load_spec
 from tusk.pps.spec import parse_specs
@@ -76,14 +81,14 @@ class Base:
         assert job.id == self.head and job.processed == 1 and job.skipped == self.size, job
         return took
 
-    def wait(self, count: int):  # type: ignore[no-untyped-def]
-        def done():  # type: ignore[no-untyped-def]
+    def wait(self, count: int) -> JobInfo:
+        def done() -> JobInfo | None:
             jobs = self.engine.jobs.list(self.pipeline)
             if len(jobs) >= count and all(j.state.terminal for j in jobs):
                 return jobs[0]
             return None
 
-        job = wait_for(f"{count} jobs of {self.pipeline}", done, 3600, interval=0.01)
+        job: JobInfo = wait_for(f"{count} jobs of {self.pipeline}", done, 3600, interval=0.01)
         if job.state != "success":
             raise RuntimeError(f"job {job.id} ended {job.state}: {job.reason}")
         return job
@@ -117,6 +122,43 @@ def timed(fn: Callable[[], None], reps: int) -> float:
     return statistics.median(out)
 
 
+def write_cost(engine: Engine, rounds: int) -> None:
+    """The batch transaction of 256 results with and without index rows, same rounds."""
+    from tusk.meta import CachedDatum, JobCounters
+
+    batch = 256
+    n = 0
+    t: dict[bool, list[float]] = {True: [], False: []}
+    ratios = []
+    for r in range(rounds * 4):
+        row: dict[bool, float] = {}
+        for indexed in (True, False) if r % 2 == 0 else (False, True):
+            n += 1
+            cached = [
+                CachedDatum(
+                    "wc",
+                    f"h{n}-{i}",
+                    json.dumps({"files": [{"path": f"/d{i}/a"}, {"path": f"/d{i}/b"}]}),
+                    10,
+                    "j",
+                    (f"/d{i}/a", f"/d{i}/b") if indexed else (),
+                )
+                for i in range(batch)
+            ]
+            start = time.perf_counter()
+            with engine.meta.transaction(durable=False) as tx:
+                tx.record_results("wc", "j", [], cached, [], JobCounters())
+            row[indexed] = time.perf_counter() - start
+            t[indexed].append(row[indexed] / batch)
+        ratios.append(row[True] / row[False])
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("| stored outputs per transaction | µs per datum, indexed | µs per datum, not indexed |")
+    print("|---|---|---|")
+    us = {k: [x * 1e3 for x in v] for k, v in t.items()}  # med() prints ×1000
+    print(f"| {batch} | {med(us[True])} | {med(us[False])} |")
+    print(f"indexed / not indexed, same round: {ratio(ratios)}")
+
+
 def med(xs: list[float]) -> str:
     return f"{statistics.median(xs) * 1000:.2f} ({min(xs) * 1000:.2f}–{max(xs) * 1000:.2f})"
 
@@ -132,12 +174,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--write-cost", action="store_true", help="only time recording results")
     args = ap.parse_args()
     sizes = [int(x) for x in args.bases.split(",")]
     work = Path(tempfile.mkdtemp(prefix="tusk-linbench-", dir=args.workdir))
     engine = Engine(Settings.for_home(work / "home", runtime="host"))
     engine.start()
     try:
+        if args.write_cost:
+            write_cost(engine, args.rounds)
+            return
         bases = [Base(engine, n) for n in sizes]
         for b in bases:
             print(f"base {b.size}: first job {b.build():.1f} s", flush=True)
