@@ -464,10 +464,11 @@ class MetadataContract:
             assert tx.datums_that_wrote("p", "/all") == [("h0", _id(1))]
             assert tx.datums_that_wrote("p", "/a/x") == [("h0", _id(1))]
             assert tx.datums_that_wrote("p", "/a") == []
-            row = tx.datum_by_hash("p", _id(1), "h1")
-            assert row is not None and (row.idx, row.job_id) == (1, _id(1))
-            assert tx.datum_by_hash("p", _id(9), "h1") == row  # another job: any job's row
-            assert tx.datum_by_hash("p", _id(1), "h7") is None
+            rows = tx.datums_by_hash("p", [("h1", _id(1)), ("h7", _id(1))])
+            assert list(rows) == ["h1"]  # no row of h7
+            assert (rows["h1"].idx, rows["h1"].job_id) == (1, _id(1))
+            # the row of another job when the one asked for has none
+            assert tx.datums_by_hash("p", [("h1", _id(9))]) == rows
         with meta.transaction() as tx:
             tx.delete_pipeline("p")
         with meta.transaction(write=False) as tx:

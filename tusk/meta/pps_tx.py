@@ -326,14 +326,25 @@ class PpsTx:
         )
         return [(r[0], r[1]) for r in self.c.execute(q)]
 
-    def datum_by_hash(self, pipeline: str, job_id: str, h: str) -> DatumRecord | None:
-        """The row of the datum with hash ``h`` in that job, else in another job of the pipeline
-        that has one (None when no job has a row for it: its job was deleted)."""
+    def datums_by_hash(
+        self, pipeline: str, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, DatumRecord]:
+        """For each ``(hash, job id)``: the row of the datum with that hash in that job, else in
+        another job of the pipeline that has one (left out when no job has a row for it: its job
+        was deleted)."""
         d = s.job_datums
-        q = select(d).where(and_(d.c.pipeline == pipeline, d.c.hash == h))
-        rows = [_datum(r) for r in self.c.execute(q).mappings()]
-        mine = [r for r in rows if r.job_id == job_id]
-        return (mine or rows)[-1] if rows else None
+        rows: dict[str, list[DatumRecord]] = {}
+        for chunk in _batches(h for h, _j in wanted):
+            q = select(d).where(and_(d.c.pipeline == pipeline, d.c.hash.in_(chunk)))
+            for r in self.c.execute(q).mappings():
+                rows.setdefault(r["hash"], []).append(_datum(r))
+        out: dict[str, DatumRecord] = {}
+        for h, job_id in wanted:
+            found = rows.get(h, [])
+            mine = [r for r in found if r.job_id == job_id]
+            if found:
+                out[h] = (mine or found)[-1]
+        return out
 
     def cached_hashes(self, pipeline: str, hashes: Iterable[str]) -> set[str]:
         """Which of these datum hashes have a stored output for the pipeline."""

@@ -110,13 +110,13 @@ class LineageService:
         salt = str(doc["salt"])
         inputs = input_commits(self.ctx, job.pipeline, job.id)
         keyed = spec.input is not None and _keyed(spec.input.model_dump(exclude_none=True))
-        rows = {}
         producers: dict[str, JobRecord | None] = {}
         with self.ctx.meta.transaction(write=False) as tx:
-            for h, producer in candidates:
-                rows[h] = tx.datum_by_hash(job.pipeline, producer, h)
+            found = tx.datums_by_hash(job.pipeline, candidates)
+            for _h, producer in candidates:
                 if producer not in producers:
                     producers[producer] = tx.get_job(job.pipeline, producer)
+        rows = {h: found.get(h) for h, _p in candidates}
         members: dict[str, Datum | None] = {}
         unsure: list[str] = []
         for h, producer in candidates:
