@@ -89,7 +89,7 @@ class LineageService:
             why = f" (the commit failed: {row.reason})" if row.failed and row.reason else ""
             raise NotFound(
                 f"file {p} not found in repo {repo} at commit {ref}{why}",
-                hint=f"list the commit's files with `tusk list-file {repo}@{ref}:/`",
+                hint=f"list the commit's files with `tusk list-file {repo} {ref} /`",
             )
         if node.is_dir:
             raise InvalidArgument(
