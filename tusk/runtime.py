@@ -25,6 +25,7 @@ from tusk.pps.executors.base import Executor
 from tusk.pps.executors.local import LocalExecutor
 from tusk.pps.faults import CRASH_POINTS
 from tusk.pps.jobs import JobService
+from tusk.pps.lineage import LineageService
 from tusk.pps.pipelines import PipelineService
 from tusk.pps.running.egress import EgressTargets
 from tusk.pps.running.image import CodeRuntime, check_choice
@@ -276,6 +277,7 @@ class Engine:
         self.jobs = JobService(self.ctx, self.scheduler, self.runner, self.executor)
         self.cron = CronTicker(self.ctx, self.files)
         self.admin = AdminService(self.ctx, self.repos, self.pipelines)
+        self.lineage = LineageService(self.ctx)
         self._started = False
 
     def _check_spec(self, spec: PipelineSpec) -> list[str]:

@@ -449,6 +449,32 @@ class MetadataContract:
             ]
             assert tx.list_datums("edges", _id(1)) == []
 
+    def test_stored_outputs_are_indexed_by_the_files_they_wrote(self, meta: MetadataStore) -> None:
+        with meta.transaction() as tx:
+            tx.insert_job(_job("p", 1))
+            tx.insert_datums([_datum("p", 1, i) for i in range(2)])
+            both = CachedDatum("p", "h0", "{}", 0, _id(1), ("/a/x", "/all", "/all"))
+            tx.record_results("p", _id(1), [], [both], [], JobCounters())
+            tx.record_results("p", _id(1), [], [_cached("p", "h1")], [], JobCounters())
+            # stored again (a resumed job): nothing doubles
+            tx.record_results("p", _id(1), [], [both], [], JobCounters())
+            other = CachedDatum("q", "h0", "{}", 0, _id(2), ("/all",))
+            tx.record_results("q", _id(2), [], [other], [], JobCounters())
+        with meta.transaction(write=False) as tx:
+            assert tx.datums_that_wrote("p", "/all") == [("h0", _id(1))]
+            assert tx.datums_that_wrote("p", "/a/x") == [("h0", _id(1))]
+            assert tx.datums_that_wrote("p", "/a") == []
+            rows = tx.datums_by_hash("p", [("h1", _id(1)), ("h7", _id(1))])
+            assert list(rows) == ["h1"]  # no row of h7
+            assert (rows["h1"].idx, rows["h1"].job_id) == (1, _id(1))
+            # the row of another job when the one asked for has none
+            assert tx.datums_by_hash("p", [("h1", _id(9))]) == rows
+        with meta.transaction() as tx:
+            tx.delete_pipeline("p")
+        with meta.transaction(write=False) as tx:
+            assert tx.datums_that_wrote("p", "/all") == []
+            assert tx.datums_that_wrote("q", "/all") == [("h0", _id(2))]
+
     def test_datums_and_stored_outputs(self, meta: MetadataStore) -> None:
         with meta.transaction() as tx:
             tx.insert_job(_job("p", 1))

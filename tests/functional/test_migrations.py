@@ -8,6 +8,7 @@ a fresh schema per test; a PostgreSQL that cannot be reached fails the tests.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +39,7 @@ ADDED_IN_0004 = {"jobs": ("recovered",)}
 TABLES_ADDED_IN_0004 = {"secrets"}
 ADDED_IN_0005 = {"job_datums": ("seconds_download", "seconds_upload")}
 ADDED_IN_0006 = {"jobs": ("output_disjoint",)}
+TABLES_ADDED_IN_0009 = {"datum_files"}
 
 
 def _id(n: int) -> str:
@@ -105,7 +107,7 @@ def _baseline_metadata() -> MetaData:
     """The 0001 tables as the pre-Alembic code made them: today's models minus 0002's indexes."""
     meta = MetaData()
     for table in s.metadata.sorted_tables:
-        if table.name in TABLES_ADDED_IN_0004:
+        if table.name in TABLES_ADDED_IN_0004 | TABLES_ADDED_IN_0009:
             continue
         copy = table.to_metadata(meta)
         for index in [i for i in copy.indexes if i.name in ADDED_IN_0002]:
@@ -188,6 +190,7 @@ def _insert_old_rows(url: str) -> None:
 # -- tests -------------------------------------------------------------------------------------
 def test_head_is_the_schema_version() -> None:
     assert [m.revision for m in migrations.history()] == [
+        "0009",
         "0006",
         "0005",
         "0004",
@@ -226,6 +229,34 @@ def test_from_0001_to_head_keeps_the_data(url: str) -> None:
             assert tx.get_setting("schema_version") == str(s.SCHEMA_VERSION)
     assert _current(url) == migrations.head_revision()
     assert _indexes_of_0002(url) == ADDED_IN_0002
+
+
+def test_0009_indexes_the_files_of_stored_datum_outputs(url: str) -> None:
+    with _store(url, upgrade=False) as store, store.engine.begin() as conn:
+        migrations.upgrade(conn, "0006")
+        manifest = {"files": [{"path": "/a/x.txt"}, {"path": "/b.txt"}], "dirs": ["/a"]}
+        conn.execute(
+            s.datum_cache.insert(),
+            [
+                {
+                    "pipeline": "edges",
+                    "hash": "h1",
+                    "manifest": json.dumps(manifest),
+                    "bytes_up": 1,
+                    "job_id": _id(7),
+                },
+                {
+                    "pipeline": "edges",
+                    "hash": "h2",
+                    "manifest": json.dumps({"files": []}),
+                    "bytes_up": 0,
+                    "job_id": _id(7),
+                },
+            ],
+        )
+    with _store(url) as store, store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT pipeline, path, hash FROM datum_files")).all()
+    assert sorted(map(tuple, rows)) == [("edges", "/a/x.txt", "h1"), ("edges", "/b.txt", "h1")]
 
 
 def test_pre_alembic_database_is_stamped_and_upgraded(url: str) -> None:
@@ -366,8 +397,16 @@ def test_admin_cli(tmp_path: Path) -> None:
         return result.output
 
     assert run("current", "--url", url) == "none\n"
-    assert run("upgrade", "--url", url) == "0006 (head)\n"
-    assert run("current", "--url", url) == "0006 (head)\n"
+    assert run("upgrade", "--url", url) == "0009 (head)\n"
+    assert run("current", "--url", url) == "0009 (head)\n"
     lines = run("history", "--url", url).splitlines()
-    assert [line.split()[0] for line in lines] == ["0006", "0005", "0004", "0003", "0002", "0001"]
+    assert [line.split()[0] for line in lines] == [
+        "0009",
+        "0006",
+        "0005",
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+    ]
     assert "(current)" in lines[0] and "(current)" not in lines[1]

@@ -23,6 +23,8 @@ AIMED = """\
 [parameters]
 "path.repo" = "data"
 "query.ref" = "master"
+"query.commit" = "master"
+"query.repo" = "data"
 """
 # schemathesis sends put-file and restore bodies (random bytes, as for any binary type) with
 # tusk's media types.

@@ -197,6 +197,12 @@ class AdminService:
                     )
         if head.get("objects"):
             self.ctx.store.sync()
+        if "datum_files" not in rows and rows.get("datum_cache"):  # made before schema 9
+            rows["datum_files"] = [
+                {"pipeline": c["pipeline"], "path": p, "hash": c["hash"]}
+                for c in rows["datum_cache"]
+                for p in sorted({f["path"] for f in json.loads(str(c["manifest"]))["files"]})
+            ]
         with self.ctx.meta.transaction() as tx:
             if sum(dump.counts(tx).values()) > (1 if tx.get_repo(SPEC_REPO) else 0):
                 raise Conflict(

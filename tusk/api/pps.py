@@ -209,3 +209,75 @@ class WorkerInfo(Wire):
     restarts: int = 0
     started: float
     age_seconds: float = 0.0  # at the time of the answer (list-worker's AGE)
+
+
+# -- lineage and waves ------------------------------------------------------------------------------
+class LineageInput(Wire):
+    """One input file a datum read, at the commit it read it from."""
+
+    repo: str
+    commit: str
+    path: str
+
+
+class LineageDatum(Wire):
+    """A datum that wrote an output file: the job that processed it (an earlier job of the
+    pipeline when the output commit's job reused its stored output) and its state there."""
+
+    datum_id: str
+    job_id: str
+    state: DatumState
+    inputs: list[LineageInput] = Field(default_factory=list)
+
+
+class FileLineage(Wire):
+    """``GET /lineage``: the datums (and their input files) that produced one file of a commit.
+    ``pipeline`` and ``job_id`` are None, and ``datums`` empty, for a file no pipeline wrote."""
+
+    repo: str
+    commit: str  # the commit's id (the request may name a branch)
+    path: str
+    pipeline: str | None = None
+    job_id: str | None = None
+    datums: list[LineageDatum] = Field(default_factory=list)
+
+
+class WaveCommit(Wire):
+    """One commit of a wave."""
+
+    repo: str
+    id: str
+    branch: str | None = None
+    origin: str = "user"  # user | auto (a pipeline's output) | spec
+    finished: float | None = None
+    failed: bool = False
+
+
+class WaveJob(Wire):
+    """One job of a wave: the pipeline, the spec version it ran and where it is."""
+
+    pipeline: str
+    job_id: str
+    state: JobState
+    spec_version: int
+    spec_commit: str
+    reason: str = ""
+
+
+class WavePipeline(Wire):
+    """The spec version of one pipeline in a wave (the one its job ran)."""
+
+    pipeline: str
+    spec_version: int
+    spec_commit: str
+
+
+class CommitWave(Wire):
+    """``GET /commitsets/{id}/wave``: everything that made the commits of one global ID: those
+    commits and every commit up their provenance chain, the jobs that wrote the pipeline output
+    commits among them, and each such pipeline's spec version."""
+
+    id: str
+    commits: list[WaveCommit] = Field(default_factory=list)
+    jobs: list[WaveJob] = Field(default_factory=list)
+    pipelines: list[WavePipeline] = Field(default_factory=list)

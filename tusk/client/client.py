@@ -122,6 +122,8 @@ class Client:
     list_datum = _pps(PpsClient.list_datum)
     restart_datum = _pps(PpsClient.restart_datum)
     inspect_datum = _pps(PpsClient.inspect_datum)
+    lineage = _pps(PpsClient.lineage)
+    wave = _pps(PpsClient.wave)
     get_logs = _pps(PpsClient.get_logs)
     flush_commit = _pps(PpsClient.flush_commit)
     flush_job = _pps(PpsClient.flush_job)

@@ -4,12 +4,15 @@ typed models of :mod:`tusk.api.pps`."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from urllib.parse import quote
 
 from tusk.api.models import CommitInfo
 from tusk.api.pps import (
     CommitRefs,
+    CommitWave,
     CreatePipelines,
     DatumInfo,
+    FileLineage,
     JobInfo,
     LogLine,
     PipelineCreated,
@@ -107,6 +110,20 @@ class PpsClient:
             pipeline=pipeline,
             page_size=page_size or None,
             page=page or None,
+        )
+
+    # -- lineage -----------------------------------------------------------------------------
+    def lineage(self, repo: str, commit: str, path: str) -> FileLineage:
+        """The datums (with the input files each read) that wrote the file ``path`` of
+        ``repo@commit`` (a commit id or a branch)."""
+        return self._http.get("/lineage", FileLineage, repo=repo, commit=commit, path=path)
+
+    def wave(self, commit_id: str, *, repo: str | None = None) -> CommitWave:
+        """The whole wave behind a global ID: its commits and every commit up their provenance,
+        the jobs and the pipelines' spec versions. With ``repo``, ``commit_id`` may also be a
+        branch (or ``branch^``) of that repo."""
+        return self._http.get(
+            f"/commitsets/{quote(commit_id, safe='')}/wave", CommitWave, repo=repo
         )
 
     def restart_datum(

@@ -16,7 +16,7 @@ from tusk.meta.store import Tx
 Row = dict[str, Any]
 _LOCAL_TABLES = ("settings",)
 # Tables whose history delete-all clears (repos, commits and branches go with their repos).
-_HISTORY_TABLES = ("logs", "datum_cache", "job_datums", "jobs", "pipelines")
+_HISTORY_TABLES = ("logs", "datum_files", "datum_cache", "job_datums", "jobs", "pipelines")
 
 
 def tables() -> list[Table]:

@@ -141,6 +141,7 @@ class CachedDatum:
     manifest: str
     bytes_up: int
     job_id: str
+    paths: tuple[str, ...] = ()  # the files it wrote (the datum_files index; not a column)
 
 
 @dataclass(frozen=True, slots=True)

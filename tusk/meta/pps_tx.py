@@ -141,6 +141,7 @@ class PpsTx:
         self.c.execute(delete(s.jobs).where(s.jobs.c.pipeline == name))
         self.c.execute(delete(s.job_datums).where(s.job_datums.c.pipeline == name))
         self.c.execute(delete(s.datum_cache).where(s.datum_cache.c.pipeline == name))
+        self.c.execute(delete(s.datum_files).where(s.datum_files.c.pipeline == name))
         self.c.execute(delete(s.pipelines).where(s.pipelines.c.name == name))
 
     # -- jobs --------------------------------------------------------------------------------
@@ -313,6 +314,38 @@ class PpsTx:
             out.update((r[0], r[1]) for r in self.c.execute(q))
         return out
 
+    def datums_that_wrote(self, pipeline: str, path: str) -> list[tuple[str, str]]:
+        """``(hash, job id)`` of every stored datum output of the pipeline that wrote the file
+        ``path`` (the job is the one that processed the datum), by hash."""
+        df, dc = s.datum_files, s.datum_cache
+        q = (
+            select(df.c.hash, dc.c.job_id)
+            .join(dc, and_(dc.c.pipeline == df.c.pipeline, dc.c.hash == df.c.hash))
+            .where(and_(df.c.pipeline == pipeline, df.c.path == path))
+            .order_by(df.c.hash)
+        )
+        return [(r[0], r[1]) for r in self.c.execute(q)]
+
+    def datums_by_hash(
+        self, pipeline: str, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, DatumRecord]:
+        """For each ``(hash, job id)``: the row of the datum with that hash in that job, else in
+        another job of the pipeline that has one (left out when no job has a row for it: its job
+        was deleted)."""
+        d = s.job_datums
+        rows: dict[str, list[DatumRecord]] = {}
+        for chunk in _batches(h for h, _j in wanted):
+            q = select(d).where(and_(d.c.pipeline == pipeline, d.c.hash.in_(chunk)))
+            for r in self.c.execute(q).mappings():
+                rows.setdefault(r["hash"], []).append(_datum(r))
+        out: dict[str, DatumRecord] = {}
+        for h, job_id in wanted:
+            found = rows.get(h, [])
+            mine = [r for r in found if r.job_id == job_id]
+            if found:
+                out[h] = (mine or found)[-1]
+        return out
+
     def cached_hashes(self, pipeline: str, hashes: Iterable[str]) -> set[str]:
         """Which of these datum hashes have a stored output for the pipeline."""
         dc = s.datum_cache
@@ -369,7 +402,15 @@ class PpsTx:
                     for o in outcomes
                 ],
             )
-        self._insert_missing(s.datum_cache, [asdict(c) for c in cached])
+        self._insert_missing(s.datum_cache, [_values(c, "paths") for c in cached])
+        self._insert_missing(
+            s.datum_files,
+            [
+                {"pipeline": c.pipeline, "path": p, "hash": c.hash}
+                for c in cached
+                for p in sorted(set(c.paths))
+            ],
+        )
         self.insert_logs(logs)
         job = self.get_job(pipeline, job_id)
         if job is None:

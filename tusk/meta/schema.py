@@ -21,7 +21,7 @@ metadata = MetaData()
 
 # The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
 # for humans. Change the schema here and in a new revision together; a test checks they agree.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 9
 
 settings = Table(
     "settings",
@@ -181,6 +181,16 @@ datum_cache = Table(
     Column("manifest", Text, nullable=False),
     Column("bytes_up", BigInteger, nullable=False, default=0),
     Column("job_id", String(32), nullable=False),
+)
+
+# Which stored datum output wrote which file: (pipeline, output path) -> datum hashes, so the
+# lineage of an output file is an index look-up, not a read of every manifest.
+datum_files = Table(
+    "datum_files",
+    metadata,
+    Column("pipeline", String(128), primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("hash", String(80), primary_key=True),
 )
 
 logs = Table(

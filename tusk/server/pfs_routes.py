@@ -28,6 +28,7 @@ from tusk.api.models import (
     RepoInfo,
     StartCommit,
 )
+from tusk.api.pps import CommitWave, FileLineage
 from tusk.errors import InvalidArgument, SourceUnavailable
 from tusk.pfs.put import PutBatch
 from tusk.runtime import Engine
@@ -124,6 +125,16 @@ def delete_commit(repo: str, ref: str, request: Request) -> list[CommitKey]:
 @router.get("/commitsets/{commit_id}")
 def commit_set(commit_id: str, request: Request) -> list[CommitInfo]:
     return eng(request).commits.with_id(commit_id)
+
+
+@router.get("/commitsets/{commit_id}/wave")
+def commit_wave(commit_id: str, request: Request, repo: str | None = None) -> CommitWave:
+    return eng(request).lineage.wave(commit_id, repo)
+
+
+@router.get("/lineage")
+def file_lineage(repo: str, commit: str, path: str, request: Request) -> FileLineage:
+    return eng(request).lineage.file(repo, commit, path)
 
 
 @router.get("/repos/{repo}/subscribe")

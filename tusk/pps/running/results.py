@@ -116,7 +116,10 @@ def record_results(
             totals["processed"] += 1
             totals["bytes_up"] += res.bytes_up
             manifest = {"files": [o.to_json() for o in res.outputs], "dirs": list(res.dirs)}
-            cached.append(CachedDatum(pipeline, h, json.dumps(manifest), res.bytes_up, job_id))
+            paths = tuple(o.path for o in res.outputs)
+            cached.append(
+                CachedDatum(pipeline, h, json.dumps(manifest), res.bytes_up, job_id, paths)
+            )
         elif last and res.recovered:
             totals["recovered"] += 1
             note = f"recovered datum with err_cmd after: {res.reason}"
