@@ -68,11 +68,14 @@ def commits(pps: Pps, repo: str) -> list[CommitInfo]:
 
 
 def wait_commits(pps: Pps, repo: str, count: int, timeout: float = 90) -> list[CommitInfo]:
-    got: list[CommitInfo] = pps.wait_for(
-        f"{count} commits in {repo}",
-        lambda: (lambda c: c if len(c) >= count else None)(commits(pps, repo)),
-        timeout,
-    )
+    try:
+        got: list[CommitInfo] = pps.wait_for(
+            f"{count} commits in {repo}",
+            lambda: (lambda c: c if len(c) >= count else None)(commits(pps, repo)),
+            timeout,
+        )
+    except AssertionError as e:  # say what the spout did
+        raise AssertionError(f"{e}; its log: {master_logs(pps, repo)}") from None
     return got
 
 
@@ -150,9 +153,12 @@ def test_a_bad_stream_makes_no_commit_and_a_log_line(bwrap: Pps) -> None:
     body = """
     stream({"a.txt": b"A"})
     raw(b"this is not a tar archive" * 40)
+    time.sleep(1.5)  # what follows garbage is dropped until no writer holds the pipe
     whole = tar_bytes({"cut.txt": b"x" * 5000, "more.txt": b"y"})
     raw(whole[:1024])  # cut short inside a file
+    time.sleep(1.5)
     raw(whole[:512 + 5120])  # cut at a file's end: no end-of-archive blocks
+    time.sleep(1.5)
     stream({"b.txt": b"B"})
     time.sleep(3600)
     """
@@ -183,7 +189,8 @@ def test_code_that_exits_is_restarted_with_backoff(bwrap: Pps) -> None:
     got = wait_commits(pps, "flaky", 2)
     assert len(pps.tree("flaky", got[1].commit.id)) == 2  # two runs, two files
     ended = [line for line in master_logs(pps, "flaky") if "the spout ended" in line]
-    assert ended and "exit code 3" in ended[0] and "trying again in 1s" in ended[0]
+    assert ended, master_logs(pps, "flaky")
+    assert "exit code 3" in ended[0] and "trying again in 1s" in ended[0]
     assert "exiting" in pps.user_logs("flaky")
 
 

@@ -157,7 +157,10 @@ def _run(sc: SpoutContext, this: SpoutVersion, cancelled: threading.Event) -> No
                 secret_env=secrets.env,
                 secret_files=secrets.files,
             )
-            results = list(sc.executor.run(this.pipeline, [task]))
+            try:
+                results = list(sc.executor.run(this.pipeline, [task]))
+            except KeyError:  # its workers were stopped (stop-pipeline) and not started yet
+                results = []
             if cancelled.is_set():
                 return
             if not results:

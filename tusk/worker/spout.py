@@ -225,7 +225,7 @@ def next_stream(worker: Worker, task: DatumTask) -> DatumResult:
     try:
         store = worker.store(task.store_url)
         proc = worker.spout
-        if proc is None or proc.done.is_set() or worker.sandbox is not proc.sandbox:
+        if proc is None or worker.sandbox is not proc.sandbox:  # an ended one is told below
             proc = worker.spout = start_spout(worker, task)
     except DatumFailed as e:
         return result(False, reason=str(e), exit_code=-1)

@@ -58,6 +58,7 @@ class PipelineLoop:
         self.cancel_job = threading.Event()
         self.current: str | None = None
         self._last_run: str | None = None  # taking this job up again is a restart
+        self.failed_job: str | None = None  # the job the last step took up
         self.thread = threading.Thread(target=self._loop, name=f"pipeline-{name}", daemon=True)
 
     def _next_job(self) -> JobRecord | None:

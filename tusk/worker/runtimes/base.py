@@ -25,6 +25,7 @@ from tusk.worker.settings import DEFAULT_SANDBOX_UID, format_bytes
 
 AGENT_DIR = "/.tusk"  # where the agent is bound inside a sandbox
 _PREFIX = "tusk-sandbox-"
+_SPOUT_OUT = "/spout-out"  # a spout sandbox's out directory (its /pfs/out is a pipe)
 
 
 class RuntimeUnavailable(Exception):
@@ -86,7 +87,7 @@ class SandboxDirs:
         self.root = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base)
         os.chmod(self.root, 0o700)
         self.pfs = self.root + "/pfs"
-        self.out = self.root + "/spout-out" if spout else self.pfs + "/out"
+        self.out = self.root + _SPOUT_OUT if spout else self.pfs + "/out"
         self.fifo = self.pfs + "/out" if spout else ""
         self.agent_dir = self.root + "/agent"
         self.disk_limit = disk_limit
@@ -216,8 +217,9 @@ class SandboxDirs:
 
 
 def _unmount_all(root: str) -> None:
-    """Unmount the sandbox directory's /pfs/out bind and its size-limited filesystem."""
-    for mountpoint in (root + "/pfs/out", root + "/rw"):
+    """Unmount the sandbox directory's /pfs/out bind (a spout's out directory) and its
+    size-limited filesystem."""
+    for mountpoint in (root + "/pfs/out", root + _SPOUT_OUT, root + "/rw"):
         disk.unmount(mountpoint)
 
 
@@ -283,7 +285,8 @@ def force_rmtree(path: str) -> None:
             return
         retried.add(failed)
         with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(failed), 0o700)
+            if failed != path:  # never the mode of the directory ``path`` is in
+                os.chmod(os.path.dirname(failed), 0o700)
             if os.path.isdir(failed) and not os.path.islink(failed):
                 os.chmod(failed, 0o700)
                 shutil.rmtree(failed, onerror=fix)
