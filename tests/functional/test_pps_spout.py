@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from tusk.api.pps import JobState
 from tusk.errors import InvalidSpec
 from tusk.pfs.context import SPEC_REPO
 from tusk.pps.spec import parse_specs
+from tusk.testing import free_port
 from tusk.testing.images import build_python_image
 
 # Writes one tar stream per call to the named pipe /pfs/out (as 1.x spouts do).
@@ -262,3 +265,39 @@ def test_bad_spout_specs_are_refused(fields: dict[str, Any], problem: str) -> No
     with pytest.raises(InvalidSpec) as e:
         parse_specs(json.dumps(spec), "test")
     assert problem in str(e.value)
+
+
+def test_a_spout_with_a_service_port(bwrap: Pps) -> None:
+    pps = bwrap
+    image = build_python_image()
+    internal, external = free_port(), free_port()
+    body = """
+    import http.server, threading
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"spout here")
+
+    server = http.server.HTTPServer(("127.0.0.1", INTERNAL), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stream({"a.txt": b"A"})
+    time.sleep(3600)
+    """.replace("INTERNAL", str(internal))
+    service = {"internal_port": internal, "external_port": external}
+    create(pps, spout_spec("served", body, image, spout={"service": service}))
+    url = pps.engine.pipelines.inspect("served").service_url
+    assert url == f"http://127.0.0.1:{external}"
+    wait_commits(pps, "served", 1)
+
+    def get() -> bytes | None:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - a local test URL
+                return bytes(r.read())
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return None
+
+    assert pps.wait_for("the spout's port answering", get, 60) == b"spout here"
+    pps.engine.pipelines.delete("served")
+    pps.wait_for("the port closed", lambda: get() is None, 30)
