@@ -101,6 +101,8 @@ def test_three_tar_streams_are_three_commits(cli: Cli) -> None:
     assert cli("get-file", "gen", "master", "/f1.txt") == "stream 1\n"
     first = cli("list-file", "gen", got[0]["commit"]["id"])
     assert "f0.txt" in first and "f1.txt" not in first
+    assert "Name: gen" in cli("inspect-pipeline", "gen").replace("  ", " ")
+    assert "gen" not in cli("list-job")  # a spout has no jobs
     inspected = cli("inspect-commit", "gen", "master")
     assert "__spec__" in inspected  # provenance: the spec commit of the pipeline
 
