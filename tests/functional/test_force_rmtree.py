@@ -20,9 +20,12 @@ def test_an_entry_that_cannot_be_removed_is_left_without_looping(tmp_path: Path)
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(busy)], check=True)
     try:
         (busy / "kept").write_text("y")
+        tmp_path.chmod(0o711)  # as the sandboxes' base directory is
         force_rmtree(str(root))  # rmdir of the mount point fails (EBUSY) every time
         assert not (root / "locked").exists()
         assert busy.is_dir()
+        # the directory it removes from keeps its mode (other sandboxes' uids go through it)
+        assert tmp_path.stat().st_mode & 0o777 == 0o711
     finally:
         subprocess.run(["umount", str(busy)], check=True)
     force_rmtree(str(root))

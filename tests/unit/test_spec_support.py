@@ -98,14 +98,17 @@ def test_a_field_that_would_give_a_wrong_result_is_refused(
     assert path in (e.value.hint or "")
 
 
-def test_a_spout_is_refused_with_the_reason() -> None:
-    spec = PipelineSpec.from_dict(
-        {"pipeline": {"name": "s"}, "transform": {"cmd": ["true"]}, "spout": {}}
-    )
-    # an empty spout object makes a spout too
-    with pytest.raises(InvalidSpec) as e:
-        check_supported(spec)
-    assert e.value.message == "spout is not supported: spout pipelines do not run here yet"
+def test_a_spout_is_accepted_and_only_its_marker_warns() -> None:
+    doc: dict[str, Any] = {"pipeline": {"name": "s"}, "transform": {"cmd": ["true"]}, "spout": {}}
+    spec = PipelineSpec.from_dict(doc)
+    check_supported(spec)  # an empty spout object makes a spout, and runs here
+    assert spec.spout is not None and spec.input_shorthand() == "none"
+    assert spec_warnings(spec) == []
+    marked = PipelineSpec.from_dict({**doc, "spout": {"overwrite": True, "marker": "m"}})
+    assert marked.spout is not None and marked.spout.overwrite
+    assert spec_warnings(marked) == [
+        "spout.marker is ignored here: no marker branch: a restarted spout starts afresh"
+    ]
 
 
 def test_inspect_pipeline_text_shows_the_service_and_the_warnings() -> None:

@@ -210,6 +210,49 @@ class CommitService:
         self.ctx.feed.publish("finish", repo, row.id)
         return info
 
+    def commit_tree(
+        self,
+        repo: str,
+        branch: str,
+        root: str,
+        *,
+        parent: str | None,
+        provenance: Sequence[tuple[str, str, str | None]] = (),
+        origin: str = "auto",
+        description: str = "",
+    ) -> CommitInfo | None:
+        """Add a finished commit of tree ``root`` on ``branch`` in one transaction (a spout's
+        tar stream); None, and nothing written, when the branch's head is no longer ``parent``."""
+        with self.ctx.meta.transaction() as tx:
+            require_repo(tx, repo)
+            brow = tx.get_branch(repo, branch)
+            if (brow.head if brow is not None else None) != parent:
+                return None
+            now = self.ctx.clock()
+            size, _ = self.ctx.tree.stats(root)
+            row = CommitRow(
+                repo=repo,
+                id=new_id(),
+                started=now,
+                parent=parent,
+                branch=branch,
+                origin=origin,
+                finished=now,
+                tree=root,
+                size_bytes=size,
+                description=description,
+            )
+            row = tx.insert_commit(row, provenance)
+            if brow is None:
+                tx.insert_branch(BranchRow(repo, branch, row.id, now))
+            else:
+                tx.set_branch_head(repo, branch, row.id)
+            tx.add_repo_size(repo, self._added_bytes(tx, row, root))
+            info = commit_info(tx, row)
+        self.ctx.feed.publish("head", repo, branch)
+        self.ctx.feed.publish("finish", repo, row.id)
+        return info
+
     def _added_bytes(self, tx: Tx, row: CommitRow, root: str) -> int:
         parent_root = EMPTY_ROOT
         if row.parent:

@@ -40,10 +40,11 @@ MAX_BACKOFF_SECONDS = 30.0
 
 
 def service_url(spec: PipelineSpec, host: str) -> str:
-    """Where a service pipeline answers ("" for other pipelines)."""
-    if spec.service is None or not spec.service.external_port:
+    """Where a service pipeline (or a spout with ``spout.service``) answers ("" for others)."""
+    service = spec.service or (spec.spout.service if spec.spout is not None else None)
+    if service is None or not service.external_port:
         return ""
-    return f"http://{host}:{spec.service.external_port}"
+    return f"http://{host}:{service.external_port}"
 
 
 def whole_inputs(inp: Input) -> Input:

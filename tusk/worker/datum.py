@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tusk.errors import TuskError
 from tusk.storage import ObjectStore, open_object_store
@@ -27,6 +28,9 @@ from tusk.worker.runtimes.base import force_rmtree
 from tusk.worker.runtimes.gpus import GpuUnavailable
 from tusk.worker.runtimes.gpus import assign as assign_gpus
 from tusk.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from tusk.worker.spout import SpoutProcess
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,7 @@ class Worker:
         self._open_store = open_store
         self._stores: dict[str, ObjectStore] = {}
         self.sandbox: Sandbox | None = None
+        self.spout: SpoutProcess | None = None  # a spout's code, running between its tasks
 
     def store(self, url: str) -> ObjectStore:
         """The object store at ``url``, opened once per worker."""
@@ -89,6 +94,7 @@ class Worker:
             gpus=gpus.devices,
             gpu_ids=gpus.ids,
             secret_mounts=task.secret_mounts,
+            spout=task.spout,
         )
         sandbox = self.sandbox
         if sandbox is not None and sandbox.spec == spec and sandbox.alive():
@@ -105,12 +111,20 @@ class Worker:
     def drop_sandbox(self) -> None:
         """Forget a sandbox that died (its next task starts a fresh one)."""
         sandbox, self.sandbox = self.sandbox, None
+        spout, self.spout = self.spout, None  # its code ends with its sandbox
+        if spout is not None:
+            with contextlib.suppress(OSError):
+                spout.reader.close()
         if sandbox is not None:
             with contextlib.suppress(Exception):
                 sandbox.close()
 
     def run(self, task: DatumTask) -> DatumResult:
         """Run ``task``; user code failing (or inputs that cannot be read) is a failed result."""
+        if task.spout:
+            from tusk.worker.spout import next_stream
+
+            return next_stream(self, task)
         run = _DatumRun(self, task)
         try:
             return run.execute()

@@ -161,6 +161,16 @@ class JobRunner:
             if watchdog is not None:
                 watchdog.cancel()
 
+    def run_spout(self, pipeline: str, cancelled: threading.Event) -> None:
+        """Run a spout pipeline's code until ``cancelled`` is set or the pipeline is stopped,
+        updated or deleted; each tar stream it writes is a commit (:mod:`tusk.pps.spout`)."""
+        from tusk.pps import spout
+
+        parts = spout.SpoutContext(
+            self.ctx, self.executor, self.tasks, self.code, self.service_host, self.secret_values
+        )
+        spout.run(parts, pipeline, cancelled)
+
     def _provenance(self, pipeline: str, job_id: str, spec: PipelineSpec) -> Provenance | None:
         """Record the job's image, its digest and the runtime; None (the job failed) when the
         image is not there or nothing here can run it."""

@@ -58,6 +58,7 @@ class PipelineLoop:
         self.cancel_job = threading.Event()
         self.current: str | None = None
         self._last_run: str | None = None  # taking this job up again is a restart
+        self.failed_job: str | None = None  # the job the last step took up
         self.thread = threading.Thread(target=self._loop, name=f"pipeline-{name}", daemon=True)
 
     def _next_job(self) -> JobRecord | None:
@@ -192,7 +193,24 @@ class PipelineLoop:
         with self.ctx.meta.transaction() as tx:
             tx.add_job_restart(self.name, job.id)
 
+    def _spout(self) -> bool | None:
+        """A spout has no jobs: its loop runs its code until it is stopped, updated or deleted
+        (then the loop waits as when idle); None for other pipelines."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            pipe = tx.get_pipeline(self.name)
+        if pipe is None or self._spec_of(pipe).spout is None:
+            return None
+        if pipe.stopped:
+            return False
+        self.cancel_job.clear()
+        self._wake()
+        self.runner.run_spout(self.name, self.cancel_job)
+        return False
+
     def _step(self) -> bool:
+        spout = self._spout()
+        if spout is not None:
+            return spout
         job = self._next_job()
         if job is None:
             return False

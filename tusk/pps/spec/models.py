@@ -178,6 +178,15 @@ class Service(SpecModel):
     annotations: dict[str, str] | None = None  # 2.x
 
 
+class Spout(SpecModel):
+    """A spout: code with no input that runs on and writes tar streams to /pfs/out, a named
+    pipe; each stream is one commit of its output branch (1.9-1.12)."""
+
+    overwrite: bool = False  # a file of a stream replaces the file of that path (else appends)
+    service: Service | None = None  # its ports, as a service pipeline's
+    marker: str = ""  # 1.10+: the spout's marker branch (not kept here)
+
+
 class ChunkSpec(SpecModel):
     """How many datums (or bytes of them) a worker takes at a time."""
 
@@ -220,7 +229,7 @@ class PipelineSpec(SpecModel):
     batch: bool = False
     max_queue_size: int = 1
     service: Service | None = None
-    spout: dict[str, Any] | None = None
+    spout: Spout | None = None
     chunk_spec: ChunkSpec | None = None
     datum_set_spec: dict[str, Any] | None = None
     datum_timeout: Duration = None
@@ -271,6 +280,8 @@ class PipelineSpec(SpecModel):
                 field="input",
                 hint='add "input": {"atom": {"repo": "<repo>", "glob": "/*"}}',
             )
+        if self.spout is not None:
+            self._check_spout()
         if self.input is not None:
             check_input_names(self.input, "input", set())
             check_keyed_inputs(self.input, "input")
@@ -296,6 +307,28 @@ class PipelineSpec(SpecModel):
                 hint='use a Kubernetes quantity such as "64M" or "1G"',
             )
         return self
+
+    def _check_spout(self) -> None:
+        if self.input is not None:
+            raise SpecProblem(
+                "spout pipelines cannot have an input",
+                field="input",
+                hint="remove input: a spout's code makes its data itself",
+            )
+        if self.service is not None:
+            raise SpecProblem(
+                "a spout's service goes in spout.service",
+                field="service",
+                hint='move it: "spout": {"service": {"internal_port": ..., "external_port": ...}}',
+            )
+        if self.parallelism_spec is not None and (
+            self.parallelism_spec.constant not in (0, 1) or self.parallelism_spec.coefficient
+        ):
+            raise SpecProblem(
+                "spouts can only be run with a constant parallelism of 1",
+                field="parallelism_spec",
+                hint='set "parallelism_spec": {"constant": 1} (or remove it)',
+            )
 
     # -------------------------------------------------------------- derived values
 

@@ -90,7 +90,12 @@ FIELDS: dict[str, FieldSupport] = {
     "service.ip": FieldSupport(_W, "the bind address is the server's (TUSK_SERVICE_HOST)"),
     "service.type": FieldSupport(_W, "no Kubernetes Service: the port is published on the host"),
     "service.annotations": FieldSupport(_W, "no Kubernetes Service to annotate"),
-    "spout": FieldSupport(_R, "spout pipelines do not run here yet"),
+    "spout": FieldSupport(
+        _I, "1.x spouts: tar streams written to the named pipe /pfs/out; no API from the sandbox"
+    ),
+    "spout.overwrite": FieldSupport(_I, "a stream's files replace those of the same path"),
+    "spout.service": FieldSupport(_I, "its ports, published as a service's"),
+    "spout.marker": FieldSupport(_W, "no marker branch: a restarted spout starts afresh"),
     "chunk_spec.number": FieldSupport(_W, "datums are handed out one at a time"),
     "chunk_spec.size_bytes": FieldSupport(_W, "datums are handed out one at a time"),
     "datum_set_spec": FieldSupport(_W, "datums are handed out one at a time"),
@@ -139,7 +144,10 @@ def field_paths(model: type[BaseModel] = PipelineSpec, prefix: str = "") -> list
     for name, info in model.model_fields.items():
         path = prefix + name
         nested = _part_model(info.annotation)
-        if nested is not None and path not in FIELDS:
+        if nested is not None and path in _PRESENCE:
+            out.append(path)  # set at all means something, and so do its fields
+            out.extend(field_paths(nested, path + "."))
+        elif nested is not None and path not in FIELDS:
             out.extend(field_paths(nested, path + "."))
         else:
             out.append(path)

@@ -25,6 +25,7 @@ from tusk.worker.settings import DEFAULT_SANDBOX_UID, format_bytes
 
 AGENT_DIR = "/.tusk"  # where the agent is bound inside a sandbox
 _PREFIX = "tusk-sandbox-"
+_SPOUT_OUT = "/spout-out"  # a spout sandbox's out directory (its /pfs/out is a pipe)
 
 
 class RuntimeUnavailable(Exception):
@@ -48,6 +49,7 @@ class SandboxSpec:
     disk: int | None = None  # bytes of /pfs/out and /tmp together
     gpus: tuple[str, ...] = ()  # device nodes passed in (e.g. /dev/nvidia0, /dev/nvidiactl)
     gpu_ids: tuple[str, ...] = ()  # their indexes, for NVIDIA_VISIBLE_DEVICES
+    spout: bool = False  # /pfs/out is a named pipe (a spout pipeline's), not a directory
 
     @property
     def memory_bytes(self) -> int | None:
@@ -73,7 +75,11 @@ class SandboxDirs:
         owner: int | None,
         disk_limit: int | None = None,
         secret_mounts: tuple[str, ...] = (),
+        spout: bool = False,
     ) -> None:
+        """With ``spout``, /pfs/out is a named pipe (``fifo``) in ``pfs``, which the read-only
+        bind of /pfs carries into the sandbox (writing to a pipe writes nothing to its
+        filesystem); ``out`` is then a directory of its own that nothing binds."""
         base = os.path.abspath(root or default_scratch_root())
         if owner is not None:
             _check_searchable(base)
@@ -81,7 +87,8 @@ class SandboxDirs:
         self.root = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base)
         os.chmod(self.root, 0o700)
         self.pfs = self.root + "/pfs"
-        self.out = self.pfs + "/out"
+        self.out = self.root + _SPOUT_OUT if spout else self.pfs + "/out"
+        self.fifo = self.pfs + "/out" if spout else ""
         self.agent_dir = self.root + "/agent"
         self.disk_limit = disk_limit
         self.disk_hard = False  # /pfs/out and /tmp are on a filesystem of the limit's size
@@ -92,6 +99,12 @@ class SandboxDirs:
             self.tmp = self._writable_dirs(disk_limit)
             self.shm = os.path.dirname(self.tmp) + "/shm"  # the sandbox's /dev/shm
             os.mkdir(self.shm, 0o700)
+            if self.fifo:
+                # writable by whichever user the image runs as; only the sandbox reaches it
+                os.mkfifo(self.fifo, 0o600)
+                os.chmod(self.fifo, 0o622)
+                if owner is not None:
+                    os.chown(self.fifo, owner, owner)
             os.chmod(self.pfs, 0o755)
             os.chmod(self.agent_dir, 0o755)
             shutil.copy2(build_agent(), self.agent_dir + "/" + AGENT_NAME)
@@ -158,6 +171,10 @@ class SandboxDirs:
         os.mkdir(rw + "/tmp", 0o700)
         return rw + "/tmp"
 
+    def out_binds(self, flag: str = "--bind") -> list[str]:
+        """bwrap's arguments that bind /pfs/out (none for a spout: its pipe comes with /pfs)."""
+        return [] if self.fifo else [flag, self.out, "/pfs/out"]
+
     def open_log(self) -> int:
         """A file for the runtime's own messages (why a sandbox did not start)."""
         return os.open(self.root + "/runtime.log", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -200,8 +217,9 @@ class SandboxDirs:
 
 
 def _unmount_all(root: str) -> None:
-    """Unmount the sandbox directory's /pfs/out bind and its size-limited filesystem."""
-    for mountpoint in (root + "/pfs/out", root + "/rw"):
+    """Unmount the sandbox directory's /pfs/out bind (a spout's out directory) and its
+    size-limited filesystem."""
+    for mountpoint in (root + "/pfs/out", root + _SPOUT_OUT, root + "/rw"):
         disk.unmount(mountpoint)
 
 
@@ -267,7 +285,8 @@ def force_rmtree(path: str) -> None:
             return
         retried.add(failed)
         with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(failed), 0o700)
+            if failed != path:  # never the mode of the directory ``path`` is in
+                os.chmod(os.path.dirname(failed), 0o700)
             if os.path.isdir(failed) and not os.path.islink(failed):
                 os.chmod(failed, 0o700)
                 shutil.rmtree(failed, onerror=fix)

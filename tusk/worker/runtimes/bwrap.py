@@ -141,7 +141,11 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     mounts = {m: resolve_in_image(visible, m) for m in spec.secret_mounts}
     binds = root_binds(visible, tuple(mounts.values()))
     dirs = SandboxDirs(
-        scratch_root, host_uid if os.geteuid() == 0 else None, spec.disk, spec.secret_mounts
+        scratch_root,
+        host_uid if os.geteuid() == 0 else None,
+        spec.disk,
+        spec.secret_mounts,
+        spout=spec.spout,
     )
     exe = bwrap_executable()
     assert exe is not None
@@ -175,9 +179,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--ro-bind",
         dirs.pfs,
         "/pfs",
-        "--bind",
-        dirs.out,
-        "/pfs/out",
+        *dirs.out_binds(),
         "--ro-bind",
         dirs.agent_dir,
         AGENT_DIR,

@@ -62,7 +62,7 @@ def host_root_binds() -> list[str]:
 
 def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     """Start the agent on the host (in a bubblewrap mount and pid namespace when possible)."""
-    dirs = SandboxDirs(scratch_root, None)
+    dirs = SandboxDirs(scratch_root, None, spout=spec.spout)
     agent = f"{dirs.agent_dir}/{AGENT_NAME}"
     if _bwrap_works():
         exe = shutil.which("bwrap")
@@ -74,9 +74,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
             "--ro-bind",
             dirs.pfs,
             "/pfs",
-            "--bind",
-            dirs.out,
-            "/pfs/out",
+            *dirs.out_binds(),
             "--die-with-parent",
             "--",
             agent,

@@ -110,7 +110,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     exe = podman_executable()
     assert exe is not None
     remove_stale_containers(exe)
-    dirs = SandboxDirs(scratch_root, host_uid, spec.disk, spec.secret_mounts)
+    dirs = SandboxDirs(scratch_root, host_uid, spec.disk, spec.secret_mounts, spout=spec.spout)
     secrets = [f"--volume={dirs.secret_dirs[m]}:{m}:ro" for m in spec.secret_mounts]
     name = f"tusk-{os.getpid()}-{os.path.basename(dirs.root)[-8:]}"
     flags = spec.podman_flags if spec.podman_flags is not None else working_flags()
@@ -152,8 +152,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         f"{AGENT_DIR}/{AGENT_NAME}",
         "-v",
         f"{dirs.pfs}:/pfs:ro",
-        "-v",
-        f"{dirs.out}:/pfs/out:rw",
+        *([] if dirs.fifo else ["-v", f"{dirs.out}:/pfs/out:rw"]),
         "-v",
         f"{dirs.tmp}:/tmp:rw",
         "-v",
