@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import httpx
 from pydantic import TypeAdapter
@@ -287,6 +287,23 @@ class PfsClient:
         if isinstance(data, str):
             data = data.encode()
         src = PutSource(path, data, overwrite, split, target_datums, target_bytes)
+        return self.put_files(repo, ref, [src], description=description)
+
+    def put_header(
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        data: bytes | str | Path | IO[bytes],
+        *,
+        part: Literal["header", "footer"] = "header",
+        description: str = "",
+    ) -> PutResult:
+        """Set the header (or footer) of the directory ``path``; empty content or a lone new
+        line removes it. Files below the directory read inside it, as in 1.7."""
+        if isinstance(data, str):
+            data = data.encode()
+        src = PutSource(path, data, options={"shared": part})
         return self.put_files(repo, ref, [src], description=description)
 
     def get_file(

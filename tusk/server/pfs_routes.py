@@ -286,6 +286,7 @@ def _apply_frames(batch: PutBatch, frames: list[Frame]) -> None:
                 split=h.split or None,
                 target_datums=h.target_datums,
                 target_bytes=h.target_bytes,
+                shared=h.shared,
             )
             if h.local_path:
                 _ingest_local(batch, h.local_path)
