@@ -312,17 +312,11 @@ class FileService:
         matches = builtins.list(self.ctx.tree.glob(root, pattern))
         if not matches:
             raise NotFound(f"no file(s) found that match {pattern}")
-        dirs = [m for m in matches if m.kind == "dir"]
-        if not dirs:
-            parent = ("/" + pattern.strip("/")).rpartition("/")[0] or "/"
-            sh = self.ctx.tree.shared(root, parent) if not has_glob(parent) else None
-            if sh:
-                # the files of one directory, inside its header and footer (as 1.7 reads them)
-                return [[*sh.header, *(c for m in matches for c in m.chunks), *sh.footer]]
-            return [builtins.list(m.chunks) for m in matches]
+        # matched directories with a header or footer (here or below) read whole, and the
+        # matches below them are in them already; other directories add nothing
         pieces: builtins.list[builtins.list[ChunkRef]] = []
         found: builtins.list[bool] = []
-        covered = ""  # the last directory read whole: matches below it are in it already
+        covered = ""
         for m in matches:
             if covered and m.path.startswith(covered):
                 continue
@@ -335,7 +329,13 @@ class FileService:
                 pieces.append(chunks)
                 covered = m.path.rstrip("/") + "/"
         if not pieces:
-            raise _no_header(dirs[0].path)
+            raise _no_header(next(m.path for m in matches if m.kind == "dir"))
+        if not found:
+            # only files: the files of one directory read inside its header and footer, once
+            parent = ("/" + pattern.strip("/")).rpartition("/")[0] or "/"
+            sh = self.ctx.tree.shared(root, parent) if not has_glob(parent) else None
+            if sh:
+                return [[*sh.header, *(c for p in pieces for c in p), *sh.footer]]
         return pieces
 
     def _stream(
