@@ -838,8 +838,9 @@ def test_header_and_footer_wrap_files_and_the_directory(pfs: Pfs, data: str) -> 
     assert pfs.read(data, "master", "/*") == b"<h>\nA\nB\nC\n<f>\nT\n"
     # offsets apply to what is read
     assert b"".join(pfs.files.get(data, "master", "/d/a", offset=2, length=4)) == b">\nA\n"
-    # sizes stay the stored sizes
+    # sizes stay the stored sizes, and the 2.x API (no headers there) reads what is stored
     assert pfs.files.inspect(data, "master", "/d/a").size_bytes == 2
+    assert b"".join(pfs.files.get(data, "master", "/d/a", headers=False)) == b"A\n"
     assert pfs.files.inspect(data, "master", "/d").size_bytes == 6
     # diff-file lists the directory whose header changed
     put_shared(pfs, data, "master", "/d", "header", b"<h2>\n")

@@ -254,7 +254,14 @@ class FileService:
         return row.tree or EMPTY_ROOT
 
     def get(
-        self, repo: str, ref: str, path: str, offset: int = 0, length: int = -1
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        offset: int = 0,
+        length: int = -1,
+        *,
+        headers: bool = True,
     ) -> Iterator[bytes]:
         """Bytes of a file, or of every file matching a glob, concatenated in path order.
 
@@ -263,8 +270,12 @@ class FileService:
         directory reads as its header, every file below it in path order (subdirectories inside
         their own header and footer) and its footer, and cannot be read without one; a glob of
         files inside one directory reads inside that directory's header and footer.
+        ``headers=False`` reads the stored bytes only (the 2.x API: no headers there, and each
+        file is exactly its stored size).
         """
         root = self._read_root(repo, ref)
+        if not headers:
+            return self._stream(self._raw_pieces(root, repo, ref, path), offset, length)
         if has_glob(path):
             pieces = self._glob_pieces(root, path)
         else:
@@ -282,6 +293,21 @@ class FileService:
             else:
                 pieces = [self.file_chunks(root, node)]
         return self._stream(pieces, offset, length)
+
+    def _raw_pieces(
+        self, root: str, repo: str, ref: str, path: str
+    ) -> builtins.list[builtins.list[ChunkRef]]:
+        if has_glob(path):
+            files = [n for n in self.ctx.tree.glob(root, path) if n.kind == "file"]
+            if not files:
+                raise NotFound(f"no file(s) found that match {path}")
+            return [builtins.list(f.chunks) for f in files]
+        node = self.ctx.tree.get(root, clean_path(path))
+        if node is None:
+            raise NotFound(f"file {clean_path(path)} not found in repo {repo} at commit {ref}")
+        if node.kind == "dir":
+            raise _no_header(node.path)
+        return [builtins.list(node.chunks)]
 
     def file_chunks(self, root: str, node: Node) -> builtins.list[ChunkRef]:
         """The chunks a file reads as: its directory's header, its own, the footer."""
