@@ -307,15 +307,24 @@ class PfsClient:
         return self.put_files(repo, ref, [src], description=description)
 
     def get_file(
-        self, repo: str, ref: str, path: str, *, offset: int = 0, length: int = -1
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        *,
+        offset: int = 0,
+        length: int = -1,
+        headers: bool = True,
     ) -> Iterator[bytes]:
-        """A file's contents (or a glob's, concatenated) as they arrive, optionally a range."""
+        """A file's contents (or a glob's, concatenated) as they arrive, optionally a range;
+        ``headers=False``: the stored bytes, without directory headers and footers."""
         params = clean(
             {
                 "ref": ref,
                 "path": path,
                 "offset": offset or None,
                 "length": None if length < 0 else length,
+                "headers": None if headers else "false",
             }
         )
         with self._http.stream("GET", f"/repos/{repo}/file", params=params) as resp:

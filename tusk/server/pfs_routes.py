@@ -317,8 +317,11 @@ def get_file(
     request: Request,
     offset: Count = 0,
     length: Annotated[int, Query(ge=-1, le=MAX_COUNT, description="bytes; -1: to the end")] = -1,
+    headers: Annotated[
+        bool, Query(description="read files inside their directory's header and footer")
+    ] = True,
 ) -> StreamingResponse:
-    it = eng(request).files.get(repo, ref, path, offset, length)
+    it = eng(request).files.get(repo, ref, path, offset, length, headers=headers)
     return StreamingResponse(_blocks(it), media_type="application/octet-stream")
 
 
