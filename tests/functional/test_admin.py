@@ -57,6 +57,8 @@ def fill(c: Client) -> None:
     c.create_repo("images", "pictures")
     c.put_file("images", "master", "/a.txt", b"a" * 1000)
     c.put_file("images", "master", "/dir/b.txt", b"b\n")
+    # a directory header: an object only the directory names (extract, restore and GC keep it)
+    c.put_header("images", "master", "/dir", b"header of dir\n")
     c.create_branch("images", "v1", head="master")
     started = c.start_commit("images", "master", description="open one")
     c.put_file("images", started.commit.id, "/c.txt", b"open\n")
@@ -117,7 +119,7 @@ def test_restore_refuses_and_changes_nothing(tmp_path: Path) -> None:
                 b.admin.restore(iter([bad]))
             assert [r.name for r in b.list_repo()] == []
         b.admin.restore(iter([stream]))
-        assert b.get_file_bytes("images", "master", "/dir/b.txt") == b"b\n"
+        assert b.get_file_bytes("images", "master", "/dir/b.txt") == b"header of dir\nb\n"
 
 
 def test_garbage_collect_keeps_what_is_used(tmp_path: Path) -> None:
@@ -133,6 +135,7 @@ def test_garbage_collect_keeps_what_is_used(tmp_path: Path) -> None:
         assert a.admin.garbage_collect().objects_deleted == 0
         before = view(a)
         assert before["images"]["files"]  # every file of every commit still reads
+        assert a.get_file_bytes("images", "master", "/dir/b.txt") == b"header of dir\nb\n"
         a.admin.delete_all()
         assert a.list_repo() == []
         assert a.admin.garbage_collect().objects_kept == 0

@@ -295,3 +295,18 @@ def test_diff_and_glob_over_http(client: Client, repo: str, tmp_path: Path) -> N
         "/x/other.txt",
     ]
     assert client.get_file_bytes(repo, "master", "/x/local.txt") == b"from disk"
+
+
+def test_get_file_with_or_without_directory_headers(client: Client, repo: str) -> None:
+    client.put_file(repo, "master", "/d/a", b"A\n")
+    client.put_header(repo, "master", "/d", b"<h>\n")
+    client.put_header(repo, "master", "/d", b"<f>\n", part="footer")
+    assert client.get_file_bytes(repo, "master", "/d/a") == b"<h>\nA\n<f>\n"
+    assert client.get_file_bytes(repo, "master", "/d") == b"<h>\nA\n<f>\n"
+    assert b"".join(client.get_file(repo, "master", "/d/a", headers=False)) == b"A\n"
+    assert b"".join(client.get_file(repo, "master", "/d/a", offset=4, length=2)) == b"A\n"
+    # a bad part is refused by the server before anything is stored
+    head = client.inspect_branch(repo, "master").head
+    with pytest.raises(InvalidArgument, match="shared"):
+        client.put_files(repo, "master", [PutSource("/d", b"x", options={"shared": "middle"})])
+    assert client.inspect_branch(repo, "master").head == head

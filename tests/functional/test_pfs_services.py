@@ -802,3 +802,114 @@ def test_appending_to_a_large_file_stores_only_the_change(pfs: Pfs, data: str) -
     assert pfs.read(data, "master", "/big") == grown
     # the same bytes once more store nothing new
     assert pfs.put(data, "master", {"/big": grown}, overwrite=True).stored_bytes == 0
+
+
+# -- directory headers and footers (put-header / put-footer, --split sql) ----------------------
+PG_DUMP = (
+    b"SET x = 0;\nCREATE TABLE cars (id int, name text);\nCOPY cars (id, name) FROM stdin;\n"
+    b"1\tbeetle\n2\tmini\n3\tfiat\n\\.\nALTER TABLE cars ADD PRIMARY KEY (id);\n"
+)
+SQL_HEADER, _, _rest = PG_DUMP.partition(b"1\tbeetle\n")
+SQL_FOOTER = _rest[_rest.index(b"\\.\n") :]
+
+
+def put_shared(pfs: Pfs, repo: str, ref: str, path: str, part: str, data: bytes) -> None:
+    batch = pfs.files.open_put(repo, ref)
+    batch.begin_file(path, shared="header" if part == "header" else "footer")
+    batch.write(data)
+    batch.end_file()
+    batch.commit()
+
+
+def test_header_and_footer_wrap_files_and_the_directory(pfs: Pfs, data: str) -> None:
+    pfs.put(data, "master", {"/d/a": b"A\n", "/d/b": b"B\n", "/d/sub/c": b"C\n", "/top": b"T\n"})
+    with pytest.raises(InvalidPath, match="cannot read directory /d, no header or footer"):
+        pfs.read(data, "master", "/d")
+    put_shared(pfs, data, "master", "/d", "header", b"<h>\n")
+    put_shared(pfs, data, "master", "/d", "footer", b"<f>\n")
+    assert pfs.read(data, "master", "/d/a") == b"<h>\nA\n<f>\n"
+    # the rule is the parent directory's, as 1.7 reads a file
+    assert pfs.read(data, "master", "/d/sub/c") == b"C\n"
+    assert pfs.read(data, "master", "/top") == b"T\n"
+    assert pfs.read(data, "master", "/d") == b"<h>\nA\nB\nC\n<f>\n"
+    # a glob of one directory's files reads inside its header and footer once
+    assert pfs.read(data, "master", "/d/*") == b"<h>\nA\nB\n<f>\n"
+    # a glob matching the directory reads it whole
+    assert pfs.read(data, "master", "/*") == b"<h>\nA\nB\nC\n<f>\nT\n"
+    # offsets apply to what is read
+    assert b"".join(pfs.files.get(data, "master", "/d/a", offset=2, length=4)) == b">\nA\n"
+    # sizes stay the stored sizes, and the 2.x API (no headers there) reads what is stored
+    assert pfs.files.inspect(data, "master", "/d/a").size_bytes == 2
+    assert b"".join(pfs.files.get(data, "master", "/d/a", headers=False)) == b"A\n"
+    assert pfs.files.inspect(data, "master", "/d").size_bytes == 6
+    # diff-file lists the directory whose header changed
+    put_shared(pfs, data, "master", "/d", "header", b"<h2>\n")
+    diff = pfs.files.diff(data, "master", "/")
+    assert [f.path for f in diff.new_files] == ["/d"]
+    assert [f.path for f in diff.old_files] == ["/d"]
+    assert pfs.read(data, "master", "/d/b") == b"<h2>\nB\n<f>\n"
+
+
+@pytest.mark.parametrize("empty", [b"", b"\n"])
+def test_an_empty_line_removes_a_header(pfs: Pfs, data: str, empty: bytes) -> None:
+    pfs.put(data, "master", {"/d/a": b"A\n"})
+    put_shared(pfs, data, "master", "/d", "header", b"<h>\n")
+    put_shared(pfs, data, "master", "/d", "footer", b"<f>\n")
+    put_shared(pfs, data, "master", "/d", "header", empty)
+    assert pfs.read(data, "master", "/d/a") == b"A\n<f>\n"
+    put_shared(pfs, data, "master", "/d", "footer", empty)
+    assert pfs.read(data, "master", "/d/a") == b"A\n"
+    with pytest.raises(InvalidPath, match="no header or footer"):
+        pfs.read(data, "master", "/d")
+
+
+def test_header_on_a_file_or_in_an_open_commit(pfs: Pfs, data: str) -> None:
+    pfs.put(data, "master", {"/f": b"x"})
+    head = pfs.head(data)
+    with pytest.raises(PathConflict, match="/f is a file"):
+        put_shared(pfs, data, "master", "/f", "header", b"h")
+    assert pfs.head(data) == head
+    # into an open commit: no new commit, the header is there when it finishes
+    started = pfs.commits.start(data, "master")
+    put_shared(pfs, data, started.commit.id, "/new", "header", b"h\n")
+    pfs.put(data, started.commit.id, {"/new/a": b"a\n"})
+    pfs.commits.finish(data, started.commit.id)
+    assert pfs.read(data, "master", "/new/a") == b"h\na\n"
+
+
+def test_split_sql_puts_the_dump_header_on_the_directory(pfs: Pfs, data: str) -> None:
+    pfs.put(data, "master", {"/cars": PG_DUMP}, split="sql")
+    names = pfs.names(data, "master", "/cars")
+    assert len(names) == 3
+    rows = [b"1\tbeetle\n", b"2\tmini\n", b"3\tfiat\n"]
+    # stored files hold only their rows; reading adds the directory's header and footer
+    assert [pfs.files.inspect(data, "master", n).size_bytes for n in names] == [
+        len(r) for r in rows
+    ]
+    for name, row in zip(names, rows, strict=True):
+        assert pfs.read(data, "master", name) == SQL_HEADER + row + SQL_FOOTER
+    assert pfs.read(data, "master", "/cars") == PG_DUMP  # the whole dump again
+    # appending another dump continues the numbering under the same header
+    pfs.put(data, "master", {"/cars": PG_DUMP}, split="sql")
+    names = pfs.names(data, "master", "/cars")
+    assert len(names) == 6
+    assert pfs.read(data, "master", names[4]) == SQL_HEADER + rows[1] + SQL_FOOTER
+
+
+def test_split_sql_appends_to_an_old_split_without_reading_the_header_twice(
+    pfs: Pfs, data: str
+) -> None:
+    # a directory split before directory headers: every file holds header and footer itself
+    old = SQL_HEADER + b"1\tbeetle\n" + SQL_FOOTER
+    pfs.put(data, "master", {"/cars/0000000000000000": old})
+    pfs.put(data, "master", {"/cars": PG_DUMP}, split="sql")
+    names = pfs.names(data, "master", "/cars")
+    assert len(names) == 4
+    assert pfs.read(data, "master", names[0]) == old
+    assert pfs.read(data, "master", names[2]) == SQL_HEADER + b"2\tmini\n" + SQL_FOOTER
+
+
+def test_copy_file_carries_directory_headers(pfs: Pfs, data: str) -> None:
+    pfs.put(data, "master", {"/cars": PG_DUMP}, split="sql")
+    pfs.files.copy(data, "master", "/cars", data, "master", "/copy")
+    assert pfs.read(data, "master", "/copy") == PG_DUMP

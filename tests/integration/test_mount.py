@@ -130,3 +130,18 @@ def test_mount_all_commits_lists_commit_ids(
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=30)
+
+
+def test_mount_reads_stored_bytes_under_a_directory_header(
+    tusk: Tusk, mount_point: tuple[Path, subprocess.Popen[str]]
+) -> None:
+    # sizes are the stored sizes, so the mount reads stored bytes (no header): nothing is cut,
+    # and a file rewritten through the mount never takes the header into its content
+    where, _ = mount_point
+    ok(tusk("create-repo", "mnthdr"))
+    ok(tusk("put-file", "mnthdr", "master", "/d/a.txt", input="alpha\n"))
+    ok(tusk("put-header", "mnthdr", "master", "/d", input="-- head\n"))
+    assert ok(tusk("get-file", "mnthdr", "master", "/d/a.txt")) == "-- head\nalpha\n"
+    f = where / "mnthdr" / "master" / "d" / "a.txt"
+    assert f.stat().st_size == 6
+    assert f.read_text() == "alpha\n"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 from unittest import mock
@@ -9,7 +10,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tusk.errors import InvalidPath, NotFound, PathConflict
-from tusk.pfs.tree import EMPTY_ROOT, Delete, MakeDir, Node, Op, PutFile, Tree
+from tusk.pfs.tree import (
+    EMPTY_ROOT,
+    NO_SHARED,
+    Delete,
+    MakeDir,
+    Node,
+    Op,
+    PutFile,
+    SetShared,
+    Shared,
+    Tree,
+)
 from tusk.pfs.tree import write as tree_write
 from tusk.storage.base import ChunkRef
 from tusk.storage.hashing import file_hash, hash_bytes
@@ -485,3 +497,94 @@ def test_glob_diff_over_100k_entries_reads_only_the_changed_page(store: MemStore
         ("/file-050000-b", True, False),
     ]
     assert store.gets <= 8  # the two indexes and the differing pages
+
+
+# ---- directory headers and footers ------------------------------------------------------------
+
+
+def chunks_of(content: str) -> tuple[ChunkRef, ...]:
+    return put("/x", content).chunks
+
+
+def test_header_and_footer_live_on_the_directory(tree: Tree, store: MemStore) -> None:
+    root = tree.apply(EMPTY_ROOT, [put("/d/a", "1"), put("/d/b", "22")])
+    plain_d = tree.get(root, "/d")
+    with_head = tree.apply(root, [SetShared("/d", "header", chunks_of("H"))])
+    both = tree.apply(with_head, [SetShared("/d", "footer", chunks_of("FF"))])
+    assert tree.shared(root, "/d") == NO_SHARED
+    assert tree.shared(with_head, "/d") == Shared(chunks_of("H"), ())
+    assert tree.shared(both, "/d") == Shared(chunks_of("H"), chunks_of("FF"))
+    d = tree.get(both, "/d")
+    assert d is not None and d.id is not None and plain_d is not None
+    assert tree.shared_of(d.id) == tree.shared(both, "/d")
+    # the directory object changed (so its id and the root's), the files and sizes did not
+    assert d.id != plain_d.id and both != root
+    assert (d.size, d.file_count) == (plain_d.size, plain_d.file_count)
+    assert files_of(tree, both) == files_of(tree, root)
+    assert tree.shared(both, "/d/a") == NO_SHARED  # files have none
+    assert tree.shared(both, "/missing") == NO_SHARED
+    # a fresh Tree (no cache) reads them from the stored object
+    assert Tree(store, cache_size=0).shared(both, "/d") == Shared(chunks_of("H"), chunks_of("FF"))
+
+
+def test_header_survives_writes_in_the_directory_and_goes_with_it(tree: Tree) -> None:
+    root = tree.apply(EMPTY_ROOT, [SetShared("/d", "header", chunks_of("H")), put("/d/a", "1")])
+    root = tree.apply(root, [put("/d/b", "2"), Delete("/d/a"), put("/other", "3")])
+    assert tree.shared(root, "/d").header == chunks_of("H")
+    assert tree.shared(tree.apply(root, [Delete("/d")]), "/d") == NO_SHARED
+    # deleting the directory and writing it again in one apply starts without a header
+    again = tree.apply(root, [Delete("/d"), put("/d/c", "4")])
+    assert tree.shared(again, "/d") == NO_SHARED
+
+
+def test_empty_chunks_remove_it_and_restore_the_old_id(tree: Tree) -> None:
+    root = tree.apply(EMPTY_ROOT, [put("/d/a", "1")])
+    with_head = tree.apply(root, [SetShared("/d", "header", chunks_of("H"))])
+    removed = tree.apply(with_head, [SetShared("/d", "header", ())])
+    assert tree.shared(removed, "/d") == NO_SHARED
+    assert removed == root  # content-addressed: no header, same object as before
+
+
+def test_set_shared_makes_the_directory_and_refuses_a_file(tree: Tree) -> None:
+    root = tree.apply(EMPTY_ROOT, [SetShared("/new/dir", "footer", chunks_of("F"))])
+    node = tree.get(root, "/new/dir")
+    assert node is not None and node.is_dir and node.file_count == 0
+    top = tree.apply(EMPTY_ROOT, [SetShared("/", "header", chunks_of("H"))])
+    assert tree.shared(top, "/").header == chunks_of("H")
+    with_file = tree.apply(EMPTY_ROOT, [put("/f", "1")])
+    with pytest.raises(PathConflict, match="is a file"):
+        tree.apply(with_file, [SetShared("/f", "header", chunks_of("H"))])
+
+
+def test_header_of_a_paged_directory(tree: Tree) -> None:
+    with (
+        mock.patch.object(tree_write, "PAGE_THRESHOLD", 6),
+        mock.patch.object(tree_write, "_PAGE_MASK", 0x3),
+    ):
+        root = tree.apply(EMPTY_ROOT, [put(f"/big/{i:03d}", str(i)) for i in range(40)])
+        root = tree.apply(root, [SetShared("/big", "header", chunks_of("H"))])
+        root = tree.apply(root, [put("/big/100", "x"), Delete("/big/005")])
+        assert tree.shared(root, "/big").header == chunks_of("H")
+        assert len([n for n in tree.list_dir(root, "/big")]) == 40
+
+
+def test_referenced_and_diff_see_headers(tree: Tree) -> None:
+    root = tree.apply(EMPTY_ROOT, [put("/d/a", "1")])
+    head = chunks_of("H")
+    with_head = tree.apply(root, [SetShared("/d", "header", head)])
+    seen: set[str] = set()
+    tree.referenced(with_head, seen)
+    assert head[0].object in seen
+    new, old = tree.diff(with_head, root)
+    assert paths(new) == ["/d"] and paths(old) == ["/d"]
+    assert all(n.is_dir for n in new + old)
+    assert tree.diff(with_head, with_head) == ([], [])
+
+
+def test_old_directory_objects_without_headers_read_the_same(tree: Tree, store: MemStore) -> None:
+    # an object written before headers existed: no "hd"/"ft" keys at all
+    entry = {"n": "a", "s": 1, "h": "h1", "c": [["c1", "o1", 0, 1]]}
+    data = json.dumps({"s": 1, "k": 1, "e": [entry]}, separators=(",", ":")).encode()
+    oid = store.put(data)
+    assert tree.shared(oid, "/") == NO_SHARED
+    assert paths(tree.walk(oid)) == ["/a"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -112,6 +112,8 @@ class FileHeader(BaseModel):
     target_datums: int = Field(0, ge=0, le=MAX_TARGET)
     target_bytes: int = Field(0, ge=0, le=MAX_TARGET)
     local_path: str | None = None  # the server reads this file itself (same machine and user)
+    # the bytes are the header or footer of the directory ``path`` (put-header / put-footer)
+    shared: Literal["header", "footer"] | None = None
 
 
 class CommitTrailer(BaseModel):

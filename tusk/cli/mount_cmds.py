@@ -197,7 +197,7 @@ class PfsFilesystem:
             data = _buffer()
             if not flags & os.O_TRUNC:
                 try:
-                    for block in self.tusk.get_file(repo, commit.commit.id, rest):
+                    for block in self.tusk.get_file(repo, commit.commit.id, rest, headers=False):
                         data.write(block)
                 except NotFound:
                     pass
@@ -214,7 +214,9 @@ class PfsFilesystem:
         commit = self._commit(repo, ref)
         try:
             return b"".join(
-                self.tusk.get_file(repo, commit.commit.id, rest, offset=offset, length=size)
+                self.tusk.get_file(
+                    repo, commit.commit.id, rest, offset=offset, length=size, headers=False
+                )
             )
         except NotFound:
             raise self._error(errno.ENOENT) from None
@@ -259,7 +261,7 @@ class PfsFilesystem:
                     o = candidate
         if o is None:
             repo, commit, rest = self._writable(path)
-            data = b"".join(self.tusk.get_file(repo, commit, rest))[:length]
+            data = b"".join(self.tusk.get_file(repo, commit, rest, headers=False))[:length]
             self._put(repo, commit, rest, data.ljust(length, b"\0"))
             return
         o.data.truncate(length)

@@ -1,5 +1,5 @@
 """pachctl 1.7's object-store commands, ``get-object`` and ``get-tag``, over tusk's object store,
-and ``put-header`` / ``put-footer``.
+and ``put-header`` / ``put-footer`` (a directory's header and footer, read around its files).
 
 1.7 addressed objects by the SHA-512 of their content and tagged each datum's output tree with
 the datum's hash. tusk's objects are named by their BLAKE3 hash (64 hex digits; small files are
@@ -11,11 +11,13 @@ that ``get-object`` reads.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import IO, Literal
 
 import click
 
 from tusk.cli.common import client
-from tusk.errors import InvalidArgument
+from tusk.errors import SourceUnavailable
 
 
 @click.command("get-object")
@@ -36,12 +38,19 @@ def get_tag(tag: str) -> None:
     sys.stdout.flush()
 
 
-def _header_footer(name: str, what: str) -> click.Command:
+def _header_footer(name: str, what: Literal["header", "footer"]) -> click.Command:
     def run(repo: str, branch: str, path: str, file: str) -> None:
-        raise InvalidArgument(
-            f"{name} is not supported by tusk yet: directories have no {what}",
-            hint="put the file into the directory with put-file, or prepend it when reading",
-        )
+        data: Path | IO[bytes]
+        if file == "-":
+            data = sys.stdin.buffer
+        else:
+            data = Path(file)
+            if not data.is_file():
+                raise SourceUnavailable(
+                    f"{name}: {file} is not a readable file",
+                    hint=f"give a local file with -f, or pipe the {what} in with -f -",
+                )
+        client().put_header(repo, branch, path, data, part=what)
 
     run = click.option(
         "-f",
@@ -54,7 +63,11 @@ def _header_footer(name: str, what: str) -> click.Command:
     run = click.argument("repo", metavar="repo-name")(run)
     return click.command(
         name,
-        help=f"Put a {what} file into the filesystem (not supported by tusk yet).",
+        help=f"Put a {what} file into the filesystem.\n\n"
+        f"The {what} belongs to the directory: every file in it reads with the {what} "
+        f"{'before' if what == 'header' else 'after'} its content, and the directory itself "
+        f"reads as header, files and footer. Pipe in an empty line to remove it:\n\n"
+        f'\b\n  echo "" | tusk {name} repo branch dir -f -',
     )(run)
 
 

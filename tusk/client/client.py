@@ -97,6 +97,7 @@ class Client:
     delete_branch = _pfs(PfsClient.delete_branch)
     put_files = _pfs(PfsClient.put_files)
     put_file = _pfs(PfsClient.put_file)
+    put_header = _pfs(PfsClient.put_header)
     get_file = _pfs(PfsClient.get_file)
     get_file_bytes = _pfs(PfsClient.get_file_bytes)
     list_file = _pfs(PfsClient.list_file)

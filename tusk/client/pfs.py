@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import httpx
 from pydantic import TypeAdapter
@@ -289,16 +289,42 @@ class PfsClient:
         src = PutSource(path, data, overwrite, split, target_datums, target_bytes)
         return self.put_files(repo, ref, [src], description=description)
 
+    def put_header(
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        data: bytes | str | Path | IO[bytes],
+        *,
+        part: Literal["header", "footer"] = "header",
+        description: str = "",
+    ) -> PutResult:
+        """Set the header (or footer) of the directory ``path``; empty content or a lone new
+        line removes it. Files below the directory read inside it, as in 1.7."""
+        if isinstance(data, str):
+            data = data.encode()
+        src = PutSource(path, data, options={"shared": part})
+        return self.put_files(repo, ref, [src], description=description)
+
     def get_file(
-        self, repo: str, ref: str, path: str, *, offset: int = 0, length: int = -1
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        *,
+        offset: int = 0,
+        length: int = -1,
+        headers: bool = True,
     ) -> Iterator[bytes]:
-        """A file's contents (or a glob's, concatenated) as they arrive, optionally a range."""
+        """A file's contents (or a glob's, concatenated) as they arrive, optionally a range;
+        ``headers=False``: the stored bytes, without directory headers and footers."""
         params = clean(
             {
                 "ref": ref,
                 "path": path,
                 "offset": offset or None,
                 "length": None if length < 0 else length,
+                "headers": None if headers else "false",
             }
         )
         with self._http.stream("GET", f"/repos/{repo}/file", params=params) as resp:

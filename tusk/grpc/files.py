@@ -59,7 +59,7 @@ def tar_stream(e: Engine, repo: str, ref: str, infos: list[FileInfo]) -> Iterato
         entry.size = info.size_bytes
         entry.mode = 0o644
         yield entry.tobuf(format=tarfile.PAX_FORMAT)
-        yield from e.files.get(repo, ref, info.path)
+        yield from e.files.get(repo, ref, info.path, headers=False)  # sized as stored
         pad = -info.size_bytes % tarfile.BLOCKSIZE
         if pad:
             yield b"\0" * pad

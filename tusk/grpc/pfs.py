@@ -228,7 +228,7 @@ def build(engine: Engine, token: str | None) -> Service:
                 f"{path} is a directory in repo {repo} at commit {ref}",
                 hint="use GetFileTAR to read a directory",
             )
-        yield from chunks(e.files.get(repo, ref, path, req.offset))
+        yield from chunks(e.files.get(repo, ref, path, req.offset, headers=False))
 
     @svc.stream("GetFileTAR", pfs.GetFileRequest)
     def get_file_tar(req: pfs.GetFileRequest, _ctx: Any) -> Iterator[RawBytes]:

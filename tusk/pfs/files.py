@@ -30,13 +30,12 @@ from tusk.meta import CommitRow, Tx
 from tusk.pfs.commits import is_output_branch, resolve
 from tusk.pfs.context import PfsContext
 from tusk.pfs.glob import compile_glob
-from tusk.pfs.paths import clean_path, validate_branch_name
+from tusk.pfs.paths import clean_path, parent_and_name, validate_branch_name
 from tusk.pfs.put import BuildOps, PutBatch
 from tusk.pfs.repos import require_repo
-from tusk.pfs.tree import EMPTY_ROOT, Delete, Node, PutFile
-from tusk.storage import file_hash, read_chunks
+from tusk.pfs.tree import EMPTY_ROOT, Delete, Node, Op, PutFile, SetShared
+from tusk.storage import ChunkRef, file_hash, read_chunks
 
-Op = PutFile | Delete
 MAX_WRITE_ATTEMPTS = 50
 
 
@@ -54,6 +53,14 @@ def node_info(node: Node, children: Sequence[str] = ()) -> FileInfo:
         hash=node.hash,
         children=list(children),
         file_count=node.file_count if node.kind == "dir" else 1,
+    )
+
+
+def _no_header(path: str) -> InvalidPath:
+    return InvalidPath(
+        f"cannot read directory {path}, no header or footer",
+        hint="use get-file -r -o <dir> to download a directory, or give it a header with "
+        "put-header",
     )
 
 
@@ -208,14 +215,19 @@ class FileService:
         node = self.ctx.tree.get(src_root, src_path)
         if node is None:
             raise NotFound(f"file {src_path} not found in repo {src_repo} at commit {src_ref}")
-        files = (
-            [node]
-            if node.kind == "file"
-            else [n for n in self.ctx.tree.walk(src_root, src_path) if n.kind == "file"]
-        )
+        below = [] if node.kind == "file" else list(self.ctx.tree.walk(src_root, src_path))
+        files = [node] if node.kind == "file" else [n for n in below if n.kind == "file"]
+        # directories keep their headers and footers when copied
+        shared: builtins.list[Op] = []
+        for d in [node, *below] if node.kind == "dir" else []:
+            if d.kind == "dir" and d.id is not None and (sh := self.ctx.tree.shared_of(d.id)):
+                dest = clean_path(dst_path + d.path[len(src_path) :])
+                shared.append(SetShared(dest, "header", sh.header))
+                shared.append(SetShared(dest, "footer", sh.footer))
 
         def build(root: str) -> builtins.list[Op]:
             ops: builtins.list[Op] = [Delete(dst_path)] if overwrite else []
+            ops.extend(shared)
             for f in files:
                 rel = f.path[len(src_path) :] if node.kind == "dir" else ""
                 dest = clean_path(dst_path + rel) if rel else dst_path
@@ -242,14 +254,30 @@ class FileService:
         return row.tree or EMPTY_ROOT
 
     def get(
-        self, repo: str, ref: str, path: str, offset: int = 0, length: int = -1
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        offset: int = 0,
+        length: int = -1,
+        *,
+        headers: bool = True,
     ) -> Iterator[bytes]:
-        """Bytes of a file, or of every file matching a glob, concatenated in path order."""
+        """Bytes of a file, or of every file matching a glob, concatenated in path order.
+
+        Directory headers and footers (put-header / put-footer, ``--split sql``) are read as
+        1.7 reads them: a file reads as its directory's header, its content and the footer; a
+        directory reads as its header, every file below it in path order (subdirectories inside
+        their own header and footer) and its footer, and cannot be read without one; a glob of
+        files inside one directory reads inside that directory's header and footer.
+        ``headers=False`` reads the stored bytes only (the 2.x API: no headers there, and each
+        file is exactly its stored size).
+        """
         root = self._read_root(repo, ref)
+        if not headers:
+            return self._stream(self._raw_pieces(root, repo, ref, path), offset, length)
         if has_glob(path):
-            files = [n for n in self.ctx.tree.glob(root, path) if n.kind == "file"]
-            if not files:
-                raise NotFound(f"no file(s) found that match {path}")
+            pieces = self._glob_pieces(root, path)
         else:
             node = self.ctx.tree.get(root, clean_path(path))
             if node is None:
@@ -258,16 +286,89 @@ class FileService:
                     hint=f"list files with `tusk list-file {repo} {ref}`",
                 )
             if node.kind == "dir":
-                raise InvalidPath(
-                    f"cannot read directory {node.path}, no header or footer",
-                    hint="use get-file -r -o <dir> to download a directory",
-                )
-            files = [node]
-        return self._stream(files, offset, length)
+                found: builtins.list[bool] = []
+                pieces = [self._dir_chunks(root, node, found)]
+                if not found:
+                    raise _no_header(node.path)
+            else:
+                pieces = [self.file_chunks(root, node)]
+        return self._stream(pieces, offset, length)
 
-    def _stream(self, files: builtins.list[Node], offset: int, length: int) -> Iterator[bytes]:
-        for f in files:
-            yield from read_chunks(self.ctx.store, f.chunks, offset, length)
+    def _raw_pieces(
+        self, root: str, repo: str, ref: str, path: str
+    ) -> builtins.list[builtins.list[ChunkRef]]:
+        if has_glob(path):
+            files = [n for n in self.ctx.tree.glob(root, path) if n.kind == "file"]
+            if not files:
+                raise NotFound(f"no file(s) found that match {path}")
+            return [builtins.list(f.chunks) for f in files]
+        node = self.ctx.tree.get(root, clean_path(path))
+        if node is None:
+            raise NotFound(f"file {clean_path(path)} not found in repo {repo} at commit {ref}")
+        if node.kind == "dir":
+            raise _no_header(node.path)
+        return [builtins.list(node.chunks)]
+
+    def file_chunks(self, root: str, node: Node) -> builtins.list[ChunkRef]:
+        """The chunks a file reads as: its directory's header, its own, the footer."""
+        sh = self.ctx.tree.shared(root, parent_and_name(node.path)[0])
+        if not sh:
+            return list(node.chunks)
+        return [*sh.header, *node.chunks, *sh.footer]
+
+    def _dir_chunks(
+        self, root: str, node: Node, found: builtins.list[bool]
+    ) -> builtins.list[ChunkRef]:
+        """A directory's header, every file below it in path order, its footer; ``found`` gets
+        an entry for each header or footer on the way."""
+        assert node.id is not None
+        sh = self.ctx.tree.shared_of(node.id)
+        if sh:
+            found.append(True)
+        out = list(sh.header)
+        for child in self.ctx.tree.list_dir(root, node.path):
+            if child.kind == "dir":
+                out.extend(self._dir_chunks(root, child, found))
+            else:
+                out.extend(child.chunks)
+        out.extend(sh.footer)
+        return out
+
+    def _glob_pieces(self, root: str, pattern: str) -> builtins.list[builtins.list[ChunkRef]]:
+        matches = builtins.list(self.ctx.tree.glob(root, pattern))
+        if not matches:
+            raise NotFound(f"no file(s) found that match {pattern}")
+        # matched directories with a header or footer (here or below) read whole, and the
+        # matches below them are in them already; other directories add nothing
+        pieces: builtins.list[builtins.list[ChunkRef]] = []
+        found: builtins.list[bool] = []
+        covered = ""
+        for m in matches:
+            if covered and m.path.startswith(covered):
+                continue
+            if m.kind == "file":
+                pieces.append(builtins.list(m.chunks))
+                continue
+            before = len(found)
+            chunks = self._dir_chunks(root, m, found)
+            if len(found) > before:
+                pieces.append(chunks)
+                covered = m.path.rstrip("/") + "/"
+        if not pieces:
+            raise _no_header(next(m.path for m in matches if m.kind == "dir"))
+        if not found:
+            # only files: the files of one directory read inside its header and footer, once
+            parent = ("/" + pattern.strip("/")).rpartition("/")[0] or "/"
+            sh = self.ctx.tree.shared(root, parent) if not has_glob(parent) else None
+            if sh:
+                return [[*sh.header, *(c for p in pieces for c in p), *sh.footer]]
+        return pieces
+
+    def _stream(
+        self, pieces: builtins.list[builtins.list[ChunkRef]], offset: int, length: int
+    ) -> Iterator[bytes]:
+        for chunks in pieces:
+            yield from read_chunks(self.ctx.store, chunks, offset, length)
 
     def inspect(self, repo: str, ref: str, path: str) -> FileInfo:
         """One file or directory, with a directory's child names."""

@@ -6,17 +6,19 @@ Appending re-chunks from the end of the existing file, so only the tail is store
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from tusk.api.models import CommitKey, PutResult
 from tusk.errors import PathConflict
 from tusk.pfs.paths import clean_path
 from tusk.pfs.split import Splitter
-from tusk.pfs.tree import Delete, PutFile, Tree
-from tusk.storage import ChunkRef, Ingestor, ObjectStore, append_chunks, file_hash
+from tusk.pfs.tree import Op, PutFile, SetShared, Tree
+from tusk.storage import ChunkRef, Ingestor, ObjectStore, append_chunks, file_hash, read_chunks
 from tusk.storage.chunking import FileWriter
 
 # Builds the operations of a write from the tree it lands on (called again on a retry).
-BuildOps = Callable[[str], list[PutFile | Delete]]
+BuildOps = Callable[[str], list[Op]]
+Part = Literal["header", "footer"]
 
 
 class PutBatch:
@@ -40,11 +42,14 @@ class PutBatch:
         split: str | None = None,
         target_datums: int = 0,
         target_bytes: int = 0,
+        shared: Part | None = None,
     ) -> None:
-        """Start the next file; its bytes follow through ``write``."""
-        # Only a split may target the root (it becomes the directory); a file needs a name, and
+        """Start the next file; its bytes follow through ``write``. ``shared``: the bytes are
+        the header or footer of the directory ``path`` (put-header / put-footer)."""
+        # Only a split or a header may target the root (a directory); a file needs a name, and
         # a bad path must fail before any bytes are uploaded.
-        entry = _Entry(clean_path(path, allow_root=bool(split)), overwrite)
+        entry = _Entry(clean_path(path, allow_root=bool(split or shared)), overwrite)
+        entry.shared = shared
         if split:
             entry.splitter = Splitter(self.ingestor, split, target_datums, target_bytes)
         else:
@@ -76,14 +81,17 @@ class PutBatch:
         tree = self.tree
         total = sum(e.size for e in self.entries)
 
-        def build(root: str) -> list[PutFile | Delete]:
-            ops: list[PutFile | Delete] = []
+        def build(root: str) -> list[Op]:
+            ops: list[Op] = []
             state: dict[str, list[ChunkRef]] = {}
             for e in self.entries:
                 if e.splitter is not None:
                     ops.extend(e.splitter.ops(tree, root, e.path, e.overwrite))
                     continue
                 assert e.writer is not None
+                if e.shared is not None:
+                    ops.append(SetShared(e.path, e.shared, self._shared_chunks(e.writer)))
+                    continue
                 new = list(e.writer.chunks)
                 if e.overwrite:
                     chunks = new
@@ -113,15 +121,25 @@ class PutBatch:
             stored_bytes=self.ingestor.ingested_bytes,
         )
 
+    def _shared_chunks(self, writer: FileWriter) -> tuple[ChunkRef, ...]:
+        """A header's or footer's chunks; none (removing it) for empty content or a lone new
+        line, which is what ``echo "" | pachctl put-header ...`` sends."""
+        if writer.size == 0:
+            return ()
+        if writer.size == 1 and b"".join(read_chunks(self.store, writer.chunks)) == b"\n":
+            return ()
+        return tuple(writer.chunks)
+
 
 class _Entry:
-    __slots__ = ("path", "overwrite", "writer", "splitter")
+    __slots__ = ("path", "overwrite", "writer", "splitter", "shared")
 
     def __init__(self, path: str, overwrite: bool) -> None:
         self.path = path
         self.overwrite = overwrite
         self.writer: FileWriter | None = None
         self.splitter: Splitter | None = None
+        self.shared: Part | None = None
 
     @property
     def size(self) -> int:

@@ -2,9 +2,11 @@
 
 ``sql`` reads pg_dump output as 1.7 does: the header is every line up to and including the first
 line starting with ``COPY``; the records are the rows after it, one per line, up to the line
-``\\.``; that line and everything after it are the footer. 1.7 keeps the header and footer on the
-directory and adds them to each file when it is read; tusk writes them into every file (stored
-once: the files share their chunks), so each file is a complete dump of its rows."""
+``\\.``; that line and everything after it are the footer. As in 1.7 they become the header and
+footer of the directory (see ``put-header``), so the stored files hold only their rows and each
+reads as a complete dump of its rows. Directories split before tusk had directory headers hold
+the header and footer inside every file; appending to such a directory keeps doing that, so its
+files never read the header twice."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import re
 from typing import TYPE_CHECKING
 
 from tusk.errors import InvalidArgument, InvalidPath, PathConflict
-from tusk.pfs.tree import Delete, PutFile, Tree
+from tusk.pfs.tree import Delete, Op, PutFile, SetShared, Tree
 from tusk.storage import Ingestor
 from tusk.storage.hashing import file_hash
 
@@ -164,11 +166,12 @@ class Splitter:
         if self.writers:
             self.writers[-1].close()
 
-    def ops(self, tree: Tree, root: str, path: str, overwrite: bool) -> list[PutFile | Delete]:
+    def ops(self, tree: Tree, root: str, path: str, overwrite: bool) -> list[Op]:
         """The tree operations that put the files under ``path``, after any earlier split."""
         node = tree.get(root, path)
-        ops: list[PutFile | Delete] = []
+        ops: list[Op] = []
         start = 0
+        embedded = False  # an older sql split: every file holds the header and footer
         if node is not None and node.kind == "file":
             raise PathConflict(
                 f"cannot split into {path}: it is a file",
@@ -186,10 +189,16 @@ class Splitter:
                     hint="split into an empty or new directory",
                 )
             start = max((int(n, 16) for n in names), default=-1) + 1
+            embedded = self.mode == "sql" and bool(names) and not tree.shared(root, path)
         if self.mode == "sql":
             assert self._footer is not None
             head, foot = self._header_writer, self._footer
             assert head is not None
+            if not embedded:
+                ops.append(SetShared(path, "header", tuple(head.chunks)))
+                ops.append(SetShared(path, "footer", tuple(foot.chunks)))
+                ops.extend(self._plain_ops(path, start))
+                return ops
             for i, w in enumerate(self.writers):
                 chunks = [*head.chunks, *w.chunks, *foot.chunks]
                 size = head.size + w.size + foot.size
@@ -197,6 +206,11 @@ class Splitter:
                     PutFile(f"{path}/{start + i:016x}", tuple(chunks), size, file_hash(chunks))
                 )
             return ops
-        for i, w in enumerate(self.writers):
-            ops.append(PutFile(f"{path}/{start + i:016x}", tuple(w.chunks), w.size, w.hash))
+        ops.extend(self._plain_ops(path, start))
         return ops
+
+    def _plain_ops(self, path: str, start: int) -> list[Op]:
+        return [
+            PutFile(f"{path}/{start + i:016x}", tuple(w.chunks), w.size, w.hash)
+            for i, w in enumerate(self.writers)
+        ]

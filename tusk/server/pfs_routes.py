@@ -297,6 +297,7 @@ def _apply_frames(batch: PutBatch, frames: list[Frame]) -> None:
                 split=h.split or None,
                 target_datums=h.target_datums,
                 target_bytes=h.target_bytes,
+                shared=h.shared,
             )
             if h.local_path:
                 _ingest_local(batch, h.local_path)
@@ -327,8 +328,11 @@ def get_file(
     request: Request,
     offset: Count = 0,
     length: Annotated[int, Query(ge=-1, le=MAX_COUNT, description="bytes; -1: to the end")] = -1,
+    headers: Annotated[
+        bool, Query(description="read files inside their directory's header and footer")
+    ] = True,
 ) -> StreamingResponse:
-    it = eng(request).files.get(repo, ref, path, offset, length)
+    it = eng(request).files.get(repo, ref, path, offset, length, headers=headers)
     return StreamingResponse(_blocks(it), media_type="application/octet-stream")
 
 

@@ -11,6 +11,11 @@ commits. Objects (compact JSON, short keys):
     file entry {"n": name, "s": size, "h": file hash, "c": [ChunkRef.to_json(), ...]}
     dir entry  {"n": name, "s": total size, "k": file count, "d": directory id}
 
+A directory or index object may also hold ``"hd"`` and ``"ft"``: the chunks of the directory's
+header and footer (1.7's ``put-header`` / ``put-footer``, and ``put-file --split sql``), read
+before and after its files. They are absent when empty, so trees written before they existed
+read the same and keep their ids. Sizes never count them.
+
 A directory with more than ``PAGE_THRESHOLD`` entries is stored as an index over pages cut at
 content-defined boundaries (an entry ends a page when a hash of its name has its low 8 bits zero),
 so a change rewrites only the index and the page(s) around the changed names, and the page layout
@@ -26,18 +31,21 @@ from collections.abc import Iterable, Iterator
 
 from tusk.pfs.paths import ROOT
 from tusk.pfs.tree import diff, read, write
-from tusk.pfs.tree.objects import EMPTY_ROOT, Node, TreeObjects
-from tusk.pfs.tree.write import PAGE_THRESHOLD, Delete, MakeDir, Op, PutFile
+from tusk.pfs.tree.objects import EMPTY_ROOT, NO_SHARED, Node, Shared, TreeObjects
+from tusk.pfs.tree.write import PAGE_THRESHOLD, Delete, MakeDir, Op, PutFile, SetShared
 from tusk.storage.base import ObjectStore
 
 __all__ = [
     "EMPTY_ROOT",
+    "NO_SHARED",
     "PAGE_THRESHOLD",
     "Delete",
     "MakeDir",
     "Node",
     "Op",
     "PutFile",
+    "SetShared",
+    "Shared",
     "Tree",
 ]
 
@@ -57,6 +65,15 @@ class Tree:
         """(total size, file count) of the whole tree, from the root object alone."""
         obj = self._objects.load(root)
         return obj.size, obj.files
+
+    def shared(self, root: str, path: str) -> Shared:
+        """The header and footer of the directory at ``path`` (empty for files, missing paths
+        and almost every directory)."""
+        return read.shared(self._objects, root, path)
+
+    def shared_of(self, dir_id: str) -> Shared:
+        """The header and footer of the directory object ``dir_id`` (a directory Node's id)."""
+        return self._objects.load(dir_id).shared
 
     def list_dir(self, root: str, path: str = ROOT) -> Iterator[Node]:
         """Children of the directory at ``path``, sorted by name."""

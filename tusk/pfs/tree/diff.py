@@ -59,6 +59,11 @@ class _Diff:
                 self.old.append(to_node(path, old))
         if new_dir is None and old_dir is None:
             return
+        if new_dir is not None and old_dir is not None and self._shared_differs(new_dir, old_dir):
+            # a changed header or footer changes how every file below it reads
+            assert new is not None and old is not None
+            self.new.append(to_node(path, new))
+            self.old.append(to_node(path, old))
         new_it, old_it = self._differing_entries(new_dir, old_dir)
         child_depth = depth - 1 if depth > 0 else -1
         a = next(new_it, None)
@@ -75,6 +80,9 @@ class _Diff:
                 self.compare(join_path(path, a["n"]), a, b, child_depth)
                 a = next(new_it, None)
                 b = next(old_it, None)
+
+    def _shared_differs(self, new_dir: str, old_dir: str) -> bool:
+        return self.objects.load(new_dir).shared != self.objects.load(old_dir).shared
 
     def _differing_entries(
         self, new_dir: str | None, old_dir: str | None

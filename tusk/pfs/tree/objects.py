@@ -45,29 +45,77 @@ class Node:
         return self.kind == "dir"
 
 
+Chunks = tuple[ChunkRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """A directory's header and footer (1.7's ``put-header`` / ``put-footer``): chunks read
+    before and after the directory's files; both empty for almost every directory."""
+
+    header: Chunks = ()
+    footer: Chunks = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.header or self.footer)
+
+    def to_json(self) -> dict[str, Any]:
+        """The keys a directory object stores them under (none when both are empty)."""
+        out: dict[str, Any] = {}
+        if self.header:
+            out["hd"] = [c.to_json() for c in self.header]
+        if self.footer:
+            out["ft"] = [c.to_json() for c in self.footer]
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Shared:
+        """The header and footer of a decoded directory object (absent in older trees)."""
+        if "hd" not in raw and "ft" not in raw:
+            return NO_SHARED
+        return cls(
+            tuple(ChunkRef.from_json(c) for c in raw.get("hd", ())),
+            tuple(ChunkRef.from_json(c) for c in raw.get("ft", ())),
+        )
+
+
+NO_SHARED = Shared()
+
+
 class Listing:
     """A parsed directory object or page: entries sorted by name."""
 
-    __slots__ = ("entries", "names", "size", "files")
+    __slots__ = ("entries", "names", "size", "files", "shared")
 
-    def __init__(self, entries: list[Entry], size: int, files: int) -> None:
+    def __init__(
+        self, entries: list[Entry], size: int, files: int, shared: Shared = NO_SHARED
+    ) -> None:
         self.entries = entries
         self.names = [e["n"] for e in entries]
         self.size = size
         self.files = files
+        self.shared = shared
 
 
 class Index:
     """A parsed page index of a large directory."""
 
-    __slots__ = ("rows", "firsts", "size", "files", "count")
+    __slots__ = ("rows", "firsts", "size", "files", "count", "shared")
 
-    def __init__(self, rows: list[list[Any]], size: int, files: int, count: int) -> None:
+    def __init__(
+        self,
+        rows: list[list[Any]],
+        size: int,
+        files: int,
+        count: int,
+        shared: Shared = NO_SHARED,
+    ) -> None:
         self.rows = rows
         self.firsts = [r[0] for r in rows]
         self.size = size
         self.files = files
         self.count = count
+        self.shared = shared
 
 
 EMPTY = Listing([], 0, 0)
@@ -178,10 +226,10 @@ def _parse(oid: str, data: bytes) -> Listing | Index:
         try:
             raw = json.loads(data)
             if "p" in raw:
-                return Index(raw["p"], raw["s"], raw["k"], raw["n"])
+                return Index(raw["p"], raw["s"], raw["k"], raw["n"], Shared.from_json(raw))
             entries = raw["e"]
             if "s" in raw:
-                return Listing(entries, raw["s"], raw["k"])
+                return Listing(entries, raw["s"], raw["k"], Shared.from_json(raw))
             return Listing(entries, sum(e["s"] for e in entries), sum(map(entry_files, entries)))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             problem = f"it does not decode ({type(exc).__name__}: {exc})"

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from tusk.errors import InvalidPath, NotFound
 from tusk.pfs.glob import GlobPattern, compile_glob
 from tusk.pfs.paths import ROOT, clean_path, join_path, split_path
-from tusk.pfs.tree.objects import Entry, Index, Node, TreeObjects, to_node
+from tusk.pfs.tree.objects import NO_SHARED, Entry, Index, Node, Shared, TreeObjects, to_node
 
 
 def get(objects: TreeObjects, root: str, path: str) -> Node | None:
@@ -22,6 +22,14 @@ def _existing(objects: TreeObjects, root: str, path: str) -> Entry:
     if e is None:
         raise NotFound(f"file {path} not found", hint="check the path with list-file")
     return e
+
+
+def shared(objects: TreeObjects, root: str, path: str) -> Shared:
+    """The header and footer of the directory at ``path`` (none for a file or a missing path)."""
+    e = objects.dir_entry(root, split_path(clean_path(path)))
+    if e is None or "d" not in e:
+        return NO_SHARED
+    return objects.load(e["d"]).shared
 
 
 def list_dir(objects: TreeObjects, root: str, path: str) -> Iterator[Node]:
@@ -99,7 +107,8 @@ def _glob(
 
 def referenced(objects: TreeObjects, root: str, seen: set[str]) -> None:
     """Add to ``seen`` every object the tree ``root`` uses: its directory objects, the pages of
-    large directories and the objects that hold its files' chunks. A directory already in
+    large directories and the objects that hold its files' chunks and directories' headers and
+    footers. A directory already in
     ``seen`` is not read again, so the trees of many commits cost what they do not share."""
     stack = [root]
     while stack:
@@ -110,6 +119,7 @@ def referenced(objects: TreeObjects, root: str, seen: set[str]) -> None:
         obj = objects.load(dir_id)
         if isinstance(obj, Index):
             seen.update(row[1] for row in obj.rows)
+        seen.update(c.object for c in (*obj.shared.header, *obj.shared.footer))
         for e in objects.entries(dir_id):
             if "d" in e:
                 stack.append(e["d"])

@@ -6,11 +6,21 @@ import hashlib
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from tusk.errors import PathConflict
 from tusk.pfs.paths import ROOT, clean_path, split_path
-from tusk.pfs.tree.objects import EMPTY, EMPTY_ROOT, Entry, Index, Listing, TreeObjects, entry_files
+from tusk.pfs.tree.objects import (
+    EMPTY,
+    EMPTY_ROOT,
+    NO_SHARED,
+    Entry,
+    Index,
+    Listing,
+    Shared,
+    TreeObjects,
+    entry_files,
+)
 from tusk.storage.base import ChunkRef
 
 PAGE_THRESHOLD = 1000  # directories with more entries than this are paged
@@ -41,17 +51,30 @@ class MakeDir:
     path: str
 
 
-Op = PutFile | Delete | MakeDir
+@dataclass(frozen=True, slots=True)
+class SetShared:
+    """Set the header or footer of the directory at ``path`` (creating it and its parents);
+    empty ``chunks`` remove it."""
+
+    path: str
+    part: Literal["header", "footer"]
+    chunks: Sequence[ChunkRef]
+
+
+Op = PutFile | Delete | MakeDir | SetShared
 
 
 class _Pending:
-    """A directory being changed by ``apply``: its base object plus changes by name."""
+    """A directory being changed by ``apply``: its base object plus changes by name, and its
+    header / footer when an op set them."""
 
-    __slots__ = ("base", "changes")
+    __slots__ = ("base", "changes", "header", "footer")
 
     def __init__(self, base: str | None) -> None:
         self.base = None if base == EMPTY_ROOT else base
         self.changes: dict[str, Entry | _Pending | None] = {}
+        self.header: tuple[ChunkRef, ...] | None = None
+        self.footer: tuple[ChunkRef, ...] | None = None
 
 
 def _is_boundary(name: str) -> bool:
@@ -89,6 +112,8 @@ def apply(objects: TreeObjects, root: str, ops: Iterable[Op]) -> str:
                 changes.delete(top, path)
         elif isinstance(op, MakeDir):
             changes.mkdir(top, clean_path(op.path))
+        elif isinstance(op, SetShared):
+            changes.set_shared(top, op)
         else:
             raise TypeError(f"not a tree operation: {op!r}")
     new_root = _Writer(objects).finish(top)[0]
@@ -185,6 +210,17 @@ class _Changes:
                 conflict=path,
             )
 
+    def set_shared(self, top: _Pending, op: SetShared) -> None:
+        path = clean_path(op.path)
+        parts = split_path(path)
+        if parts:
+            self.mkdir(top, path)
+        target = self._descend(top, parts, path)
+        if op.part == "header":
+            target.header = tuple(op.chunks)
+        else:
+            target.footer = tuple(op.chunks)
+
 
 class _Writer:
     """Writes pending directories bottom-up, paging the large ones."""
@@ -194,7 +230,8 @@ class _Writer:
 
     def finish(self, p: _Pending) -> tuple[str, int, int]:
         """Write ``p`` bottom-up; return (object id, size, file count)."""
-        if not p.changes and p.base is not None:
+        unchanged_shared = p.header is None and p.footer is None
+        if not p.changes and p.base is not None and unchanged_shared:
             obj = self.objects.load(p.base)
             return p.base, obj.size, obj.files
         changes: list[tuple[str, Entry | None]] = []
@@ -206,20 +243,28 @@ class _Writer:
             else:
                 changes.append((name, ch))
         base = self.objects.load(p.base) if p.base is not None else EMPTY
+        shared = base.shared
+        if not unchanged_shared:
+            shared = Shared(
+                shared.header if p.header is None else p.header,
+                shared.footer if p.footer is None else p.footer,
+            )
+            if not shared:
+                shared = NO_SHARED
         if isinstance(base, Index):
-            return self._merge_paged(base, changes)
+            return self._merge_paged(base, changes, shared)
         if not base.entries:
-            return self._write_dir([e for _, e in changes if e is not None])
-        return self._write_dir(_merge(base.entries, changes))
+            return self._write_dir([e for _, e in changes if e is not None], shared)
+        return self._write_dir(_merge(base.entries, changes), shared)
 
-    def _write_dir(self, entries: list[Entry]) -> tuple[str, int, int]:
+    def _write_dir(self, entries: list[Entry], shared: Shared) -> tuple[str, int, int]:
         if len(entries) > PAGE_THRESHOLD:
             rows = self._write_pages(entries)
-            return self._write_index(rows)
+            return self._write_index(rows, shared)
         size = sum(e["s"] for e in entries)
         files = sum(map(entry_files, entries))
-        oid = self.objects.put({"s": size, "k": files, "e": entries})
-        self.objects.remember(oid, Listing(entries, size, files))
+        oid = self.objects.put({"s": size, "k": files, "e": entries, **shared.to_json()})
+        self.objects.remember(oid, Listing(entries, size, files, shared))
         return oid, size, files
 
     def _write_pages(self, entries: list[Entry]) -> list[list[Any]]:
@@ -237,16 +282,16 @@ class _Writer:
                 start = i + 1
         return rows
 
-    def _write_index(self, rows: list[list[Any]]) -> tuple[str, int, int]:
+    def _write_index(self, rows: list[list[Any]], shared: Shared) -> tuple[str, int, int]:
         size = sum(r[3] for r in rows)
         files = sum(r[4] for r in rows)
         count = sum(r[2] for r in rows)
-        oid = self.objects.put({"s": size, "k": files, "n": count, "p": rows})
-        self.objects.remember(oid, Index(rows, size, files, count))
+        oid = self.objects.put({"s": size, "k": files, "n": count, "p": rows, **shared.to_json()})
+        self.objects.remember(oid, Index(rows, size, files, count, shared))
         return oid, size, files
 
     def _merge_paged(
-        self, index: Index, changes: list[tuple[str, Entry | None]]
+        self, index: Index, changes: list[tuple[str, Entry | None]], shared: Shared
     ) -> tuple[str, int, int]:
         """Rewrite only the pages holding changed names (plus neighbours a boundary moved)."""
         groups: dict[int, list[tuple[str, Entry | None]]] = {}
@@ -281,8 +326,8 @@ class _Writer:
                 out.extend(self._write_pages(combined))
         count = sum(r[2] for r in out)
         if count > PAGE_THRESHOLD:
-            return self._write_index(out)
+            return self._write_index(out, shared)
         entries: list[Entry] = []
         for page in self.objects.pages(out):
             entries.extend(page.entries)
-        return self._write_dir(entries)
+        return self._write_dir(entries, shared)

@@ -15,6 +15,8 @@ from tusk.api.pps import DatumState
 from tusk.errors import InvalidArgument
 from tusk.meta import DatumRecord, JobCounters, LogRecord
 from tusk.pfs.context import PfsContext
+from tusk.pfs.paths import parent_and_name
+from tusk.pfs.tree import Shared
 from tusk.pps.datums import Datum, DatumInput, datum_id
 from tusk.pps.running.image import Provenance
 from tusk.pps.spec import PipelineSpec
@@ -205,20 +207,31 @@ class TaskBuilder:
 
     def _input(self, c: DatumInput, empty_file_inputs: frozenset[str]) -> dict[str, Any]:
         files, dirs = [], []
+        tree = self.ctx.tree
         if c.kind == "file":
-            node = self.ctx.tree.get(c.root, c.path)
+            node = tree.get(c.root, c.path)
             nodes = [node] if node is not None else []
         else:
-            nodes = list(self.ctx.tree.walk(c.root, c.path))
+            nodes = list(tree.walk(c.root, c.path))
             if not nodes:
                 dirs.append(c.path)
+        # Files read inside their directory's header and footer (put-header, --split sql), as
+        # get-file reads them; one lookup per directory, none at all for header-less trees.
+        shared: dict[str, Shared] = {}
         for n in nodes:
-            if n.kind == "file":
-                files.append(
-                    {"path": n.path, "chunks": [ch.to_json() for ch in n.chunks], "size": n.size}
-                )
-            elif n.file_count == 0:
-                dirs.append(n.path)
+            if n.kind == "dir":
+                assert n.id is not None
+                shared[n.path] = tree.shared_of(n.id)
+                if n.file_count == 0:
+                    dirs.append(n.path)
+                continue
+            parent = parent_and_name(n.path)[0]
+            sh = shared.get(parent)
+            if sh is None:
+                sh = shared[parent] = tree.shared(c.root, parent)
+            chunks = [*sh.header, *n.chunks, *sh.footer] if sh else n.chunks
+            size = sum(ch.length for ch in chunks) if sh else n.size
+            files.append({"path": n.path, "chunks": [ch.to_json() for ch in chunks], "size": size})
         return {
             "name": c.name,
             "commit": c.commit,
