@@ -80,6 +80,11 @@ def test_service_annotations_and_type_warn() -> None:
     assert [w.split(" ")[0] for w in spec_warnings(spec)] == ["service.annotations"]
 
 
+def test_datum_batching_is_implemented() -> None:
+    assert FIELDS["transform.datum_batching"].support is Support.IMPLEMENTED
+    check_supported(_spec(transform={"cmd": ["sh"], "datum_batching": True}))
+
+
 @pytest.mark.parametrize(
     ("fields", "path"),
     [
@@ -87,11 +92,6 @@ def test_service_annotations_and_type_warn() -> None:
         ({"tf_job": {"tf_job": "{}"}}, "tf_job"),
     ],
 )
-def test_datum_batching_is_implemented() -> None:
-    assert FIELDS["transform.datum_batching"].support is Support.IMPLEMENTED
-    check_supported(_spec(transform={"cmd": ["sh"], "datum_batching": True}))
-
-
 def test_a_field_that_would_give_a_wrong_result_is_refused(
     fields: dict[str, Any], path: str
 ) -> None:
