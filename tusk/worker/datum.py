@@ -442,7 +442,8 @@ class _DatumRun:
             for path in inputs.by_path:
                 os.unlink(path)
             for directory in inputs.readonly_dirs:
-                os.rmdir(directory)
+                if os.path.dirname(directory) != real_pfs:  # /pfs/<input> stays for the next
+                    os.rmdir(directory)
         except OSError:  # user code added to the inputs, or a run that stopped half-way
             for name in os.listdir(real_pfs):
                 if name != "out":
