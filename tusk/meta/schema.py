@@ -21,7 +21,7 @@ metadata = MetaData()
 
 # The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
 # for humans. Change the schema here and in a new revision together; a test checks they agree.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 
 settings = Table(
     "settings",
@@ -60,6 +60,7 @@ commits = Table(
     ForeignKeyConstraint(["repo"], ["repos.name"], ondelete="CASCADE"),
 )
 Index("ix_commits_parent", commits.c.repo, commits.c.parent)
+Index("ix_commits_repo_pk", commits.c.repo, commits.c.pk)  # list-commit, newest first
 Index("ix_commits_id", commits.c.id)
 
 commit_provenance = Table(
