@@ -64,36 +64,39 @@ def tasks(store: LocalObjectStore, image: str, n: int) -> list[DatumTask]:
     return out
 
 
-def protocol(image: str, scratch: str, n: int) -> float:
-    """Seconds per ``next datum`` round trip (worker answer → user code asks again)."""
+def protocol(image: str, scratch: str, n: int) -> tuple[float, float]:
+    """Seconds per ``next datum`` round trip (worker answer → user code asks again), and the
+    worker's CPU seconds per round trip."""
     sandbox = start_sandbox(SandboxSpec("bwrap", image), scratch)
     try:
         env = batch_environment({"PATH": "/usr/bin:/bin"}, sandbox)
         sandbox.start_batch(["python3", "-c", LOOP], env, "/", None, None)
         assert not isinstance(sandbox.agent.wait([]), AgentResult)
         datum = {"in": "/pfs/in/f", "PACH_DATUM_ID": "d"}
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for _ in range(n):
             sandbox.agent.answer(datum)
             assert not isinstance(sandbox.agent.wait([]), AgentResult)
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
         sandbox.agent.answer(None)
         sandbox.agent.wait([])
-        return seconds / n
+        return seconds / n, cpu / n
     finally:
         sandbox.close()
 
 
-def through_worker(scratch: str, datums: list[DatumTask]) -> float:
-    """Seconds per datum through ``Worker.run`` (the sandbox and the code started beforehand)."""
+def through_worker(scratch: str, datums: list[DatumTask]) -> tuple[float, float]:
+    """Seconds per datum through ``Worker.run`` (the sandbox and the code started beforehand),
+    and the worker's CPU seconds per datum."""
     settings = WorkerSettings.from_environ({}, scratch_root=scratch)
     with Worker("bench", settings=settings) as worker:
         assert worker.run(replace(datums[0], task_id="warm")).ok
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for task in datums:
             result = worker.run(task)
             assert result.ok, result.reason
-        return (time.perf_counter() - t) / len(datums)
+        n = len(datums)
+        return (time.perf_counter() - t) / n, (time.process_time() - cpu) / n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,24 +115,32 @@ def main(argv: list[str] | None = None) -> int:
             replace(t, cmd=("python3", "-c", LOOP), datum_batching=True, job_id="batch")
             for t in plain
         ]
-        figures: dict[str, list[float]] = {"protocol": [], "batched": [], "unbatched": []}
+        figures: dict[str, list[tuple[float, float]]] = {
+            "protocol": [],
+            "batched": [],
+            "unbatched": [],
+        }
+        loads = [os.getloadavg()[0]]
         for _ in range(args.rounds):
             figures["protocol"].append(protocol(image, scratch, n))
             figures["batched"].append(through_worker(scratch, batched))
             figures["unbatched"].append(through_worker(scratch, plain))
-        load = os.getloadavg()[0]
-        med = {k: statistics.median(v) for k, v in figures.items()}
-        print(
-            f"datums: {n}, rounds: {args.rounds}, cpus: {os.cpu_count()}, load (1 min): {load:.1f}"
-        )
+            loads.append(os.getloadavg()[0])
+        wall = {k: statistics.median(w for w, _ in v) for k, v in figures.items()}
+        cpu = {k: statistics.median(c for _, c in v) for k, v in figures.items()}
+        print(f"datums: {n}, rounds: {args.rounds}, cpus: {os.cpu_count()}")
+        print("load (1 min) at start and after each round: " + ", ".join(f"{x:.1f}" for x in loads))
         print()
-        print("| per datum | median µs | runs µs |")
-        print("|---|---|---|")
+        print("| per datum | wall µs (median) | wall µs (runs) | worker CPU µs (median) |")
+        print("|---|---|---|---|")
         for key, values in figures.items():
-            runs = ", ".join(f"{v * 1e6:.0f}" for v in values)
-            print(f"| {key} | {med[key] * 1e6:.0f} | {runs} |")
+            runs = ", ".join(f"{w * 1e6:.0f}" for w, _ in values)
+            print(f"| {key} | {wall[key] * 1e6:.0f} | {runs} | {cpu[key] * 1e6:.0f} |")
         print()
-        print(f"unbatched / batched: {med['unbatched'] / med['batched']:.1f}×")
+        print(
+            f"unbatched / batched: wall {wall['unbatched'] / wall['batched']:.1f}×, "
+            f"worker CPU {cpu['unbatched'] / cpu['batched']:.1f}×"
+        )
     return 0
 
 

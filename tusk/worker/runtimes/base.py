@@ -426,12 +426,12 @@ class Sandbox:
         return socket
 
     def check_limits(self, result: AgentResult | None) -> None:
-        """LimitExceeded when the last command (or datum, ``result`` None) went past the
-        sandbox's memory or disk limit."""
+        """LimitExceeded when the last command went past the sandbox's memory or disk limit,
+        or (``result`` None: a batched datum its code said was done) past the disk limit. An
+        out-of-memory kill of the code itself ends it, so it shows in its result."""
         if result is not None:
             self._check_limits(result)
             return
-        self._check_oom()
         limit = self.dirs.disk_limit
         if limit is not None and self.dirs.disk_exceeded():
             raise LimitExceeded(f"disk limit of {format_bytes(limit)} exceeded")
