@@ -11,7 +11,8 @@ each the child of the previous one, all on ``master``). Then, through the HTTP A
 - ``list-commit repo -n 20`` (the first page, newest first);
 - ``list-commit repo master -n 20`` (the branch's ancestry);
 - ``inspect-commit`` of the head and of the first commit;
-- ``put-file`` of one small file on ``master`` (a new commit on top of the history).
+- ``put-file`` of one small file on ``master`` (a new commit on top of the history);
+- the first page again after dropping the (repo, pk) index of migration 0008 (same run).
 
 A flat store gives the same figures at every N.
 """
@@ -144,6 +145,12 @@ def measure(backend: str, n: int, reps: int, server: str) -> dict[str, float]:
                         reps, lambda: client.put_file("data", "master", "/f", b"x\n")
                     ),
                 }
+                # the same first page without the (repo, pk) index of migration 0008
+                with engine.meta.engine.begin() as conn:
+                    conn.execute(text("DROP INDEX ix_commits_repo_pk"))
+                out["list first page, no 0008 index"] = median_ms(
+                    reps, lambda: client.list_commit("data", number=20)
+                )
                 return out
             finally:
                 transport.close()
@@ -158,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=POSTGRES_URL)
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",")]
-    keys = ["list first page", "list branch page", "inspect head", "inspect first", "put-file"]
+    keys = [
+        "list first page",
+        "list first page, no 0008 index",
+        "list branch page",
+        "inspect head",
+        "inspect first",
+        "put-file",
+    ]
     print(f"reps: {args.reps}, cpus: {os.cpu_count()}, load at start: {os.getloadavg()[0]:.1f}")
     print()
     print("| backend | commits | fill s | " + " | ".join(f"{k} ms" for k in keys) + " |")
