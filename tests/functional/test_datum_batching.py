@@ -212,3 +212,15 @@ def test_a_batched_datum_past_its_exit_fails_and_is_retried(
     assert not result.ok and result.reason == "exit code 3: oops"
     assert worker.batch is None
     assert worker.run(batch_task(store, "bwrap", tiny, cmd, "b")).reason == "exit code 3: oops"
+
+
+def test_batching_on_the_host_runtime(worker: Worker, store: LocalObjectStore) -> None:
+    # TUSK_RUNTIME=host: the same pachctl and tusk_batch, at the sandbox directory's host paths
+    cmd = ("sh", "-c", "pachctl next datum && exec python3 -c 'import os, tusk_batch\n" +
+           "for d in tusk_batch.datums():\n    print(os.getpid(), d.id)'")  # fmt: skip
+    results = [worker.run(batch_task(store, "host", "", cmd, n)) for n in ("a", "b", "c")]
+    assert all(r.ok for r in results), [r.reason for r in results]
+    first, second, third = (lines(r) for r in results)
+    assert first == []  # the shell took the first datum and printed nothing for it
+    assert second[0].split()[1] == "d-b" and third[0].split()[1] == "d-c"
+    assert second[0].split()[0] == third[0].split()[0]  # one Python process
