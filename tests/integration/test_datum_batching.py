@@ -1,7 +1,7 @@
 """Datum batching through the real CLI against a real tuskd whose datums run under bubblewrap
-(the tiny test image): one shell process takes 100 datums with ``pachctl next datum``; a datum
-it reports failed and a datum past its timeout fail alone, each with its own state, reason and
-logs."""
+and under podman (the tiny test image): one shell process takes 100 datums with ``pachctl next
+datum``; a datum it reports failed and a datum past its timeout fail alone, each with its own
+state, reason and logs."""
 
 from __future__ import annotations
 
@@ -37,13 +37,15 @@ done
 """
 
 
-@pytest.fixture(scope="module")
-def sandboxed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuskd]:
+@pytest.fixture(scope="module", params=["bwrap", "podman"])
+def sandboxed(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Tuskd]:
     # sandbox directories of its own (reachable by the sandbox's uid), whatever other servers
     # on this machine do with the shared default
     with tempfile.TemporaryDirectory(prefix="tusk-batching-", dir="/var/tmp") as scratch:
         os.chmod(scratch, 0o711)
-        env = {"TUSK_RUNTIME": "bwrap", "TUSK_WORKER_SCRATCH": scratch}
+        env = {"TUSK_RUNTIME": request.param, "TUSK_WORKER_SCRATCH": scratch}
         with Tuskd(tmp_path_factory.mktemp("tusk-batching") / "home", env) as server:
             yield server
 
