@@ -35,6 +35,7 @@ from tusk.meta.migrations.__main__ import main as cli
 POSTGRES_URL = os.environ.get("TUSK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 ADDED_IN_0002 = {"ix_jobs_pipeline_state", "ix_job_datums_pipeline_hash"}
 ADDED_IN_0003 = {"jobs": ("image", "image_digest", "runtime")}
+ADDED_IN_0008 = {"ix_commits_repo_pk"}
 ADDED_IN_0004 = {"jobs": ("recovered",)}
 TABLES_ADDED_IN_0004 = {"secrets"}
 ADDED_IN_0005 = {"job_datums": ("seconds_download", "seconds_upload")}
@@ -110,7 +111,7 @@ def _baseline_metadata() -> MetaData:
         if table.name in TABLES_ADDED_IN_0004 | TABLES_ADDED_IN_0009:
             continue
         copy = table.to_metadata(meta)
-        for index in [i for i in copy.indexes if i.name in ADDED_IN_0002]:
+        for index in [i for i in copy.indexes if i.name in ADDED_IN_0002 | ADDED_IN_0008]:
             copy.indexes.discard(index)
         for column in (
             *ADDED_IN_0003.get(table.name, ()),
@@ -191,6 +192,7 @@ def _insert_old_rows(url: str) -> None:
 def test_head_is_the_schema_version() -> None:
     assert [m.revision for m in migrations.history()] == [
         "0009",
+        "0008",
         "0006",
         "0005",
         "0004",
@@ -402,6 +404,7 @@ def test_admin_cli(tmp_path: Path) -> None:
     lines = run("history", "--url", url).splitlines()
     assert [line.split()[0] for line in lines] == [
         "0009",
+        "0008",
         "0006",
         "0005",
         "0004",

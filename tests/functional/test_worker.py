@@ -494,11 +494,18 @@ def test_scratch_dirs_are_removed_after_every_task(
     ]
     for t in cases:
         worker.run(t)
-        # the worker's sandbox dirs stay for its next datum, emptied
+        # the worker's sandbox dirs stay for its next datum, emptied (/pfs/<input> too: making
+        # and removing a directory per datum costs milliseconds on some disks)
         (sandbox_dir,) = scratch.iterdir()
-        assert sorted(p.name for p in (sandbox_dir / "pfs").iterdir()) == ["out"], t.cmd
+        assert sorted(p.name for p in (sandbox_dir / "pfs").iterdir()) == ["data", "out"], t.cmd
+        assert list((sandbox_dir / "pfs" / "data").iterdir()) == [], t.cmd
         assert list((sandbox_dir / "pfs" / "out").iterdir()) == [], t.cmd
         assert list((sandbox_dir / "tmp").iterdir()) == [], t.cmd
+    # an input the next datum does not have is gone for it
+    other = (DatumInput("other", "c", "/", (data,)),)
+    seen = worker.run(task(store, ["ls", "/pfs"], inputs=other))
+    assert [line for _, s, line in seen.logs if s == "stdout"] == ["other", "out"]
+    assert sorted(p.name for p in (sandbox_dir / "pfs").iterdir()) == ["other", "out"]
     worker.close()
     assert list(scratch.iterdir()) == []
 

@@ -80,12 +80,16 @@ def test_service_annotations_and_type_warn() -> None:
     assert [w.split(" ")[0] for w in spec_warnings(spec)] == ["service.annotations"]
 
 
+def test_datum_batching_is_implemented() -> None:
+    assert FIELDS["transform.datum_batching"].support is Support.IMPLEMENTED
+    check_supported(_spec(transform={"cmd": ["sh"], "datum_batching": True}))
+
+
 @pytest.mark.parametrize(
     ("fields", "path"),
     [
         ({"s3_out": True}, "s3_out"),
         ({"tf_job": {"tf_job": "{}"}}, "tf_job"),
-        ({"transform": {"datum_batching": True}}, "transform.datum_batching"),
     ],
 )
 def test_a_field_that_would_give_a_wrong_result_is_refused(

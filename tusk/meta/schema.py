@@ -60,6 +60,7 @@ commits = Table(
     ForeignKeyConstraint(["repo"], ["repos.name"], ondelete="CASCADE"),
 )
 Index("ix_commits_parent", commits.c.repo, commits.c.parent)
+Index("ix_commits_repo_pk", commits.c.repo, commits.c.pk)  # list-commit, newest first
 Index("ix_commits_id", commits.c.id)
 
 commit_provenance = Table(

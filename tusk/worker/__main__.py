@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import signal
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import IO, Any, NoReturn
 
 from tusk.worker import worker_from_environ
@@ -30,14 +32,47 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# How long datum batching's user code waits in `next datum` for another datum of its job before
+# the worker ends it (Pachyderm ends it when its worker has no datum left).
+BATCH_IDLE_SECONDS = 2.0
+
+
 def serve(worker: Worker, tasks: IO[bytes], results: IO[bytes]) -> None:
     """One result line per task line, in order, until EOF."""
-    for line in tasks:
+    for line in _lines(worker, tasks):
         if not line.strip():
             continue
         result = run_line(worker, line)
         results.write(json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n")
         results.flush()
+
+
+def _lines(worker: Worker, tasks: IO[bytes]) -> Iterator[bytes]:
+    """The task lines; while datum batching's user code waits and no task comes for
+    BATCH_IDLE_SECONDS, the worker ends that code."""
+    try:
+        fd = tasks.fileno()
+    except (OSError, ValueError):
+        yield from tasks
+        return
+    buffer = b""
+    while True:
+        end = buffer.find(b"\n")
+        if end >= 0:
+            line, buffer = buffer[: end + 1], buffer[end + 1 :]
+            yield line
+            continue
+        if worker.batch is not None:
+            ready, _, _ = select.select([fd], [], [], BATCH_IDLE_SECONDS)
+            if not ready:
+                worker.end_batch()
+                continue
+        data = os.read(fd, 1 << 20)
+        if not data:
+            if buffer:
+                yield buffer
+            return
+        buffer += data
 
 
 def run_line(worker: Worker, line: bytes) -> DatumResult:

@@ -24,6 +24,7 @@ from tusk.worker.runtimes import (
     SandboxSpec,
     start_sandbox,
 )
+from tusk.worker.runtimes.agent import AgentResult
 from tusk.worker.runtimes.base import force_rmtree
 from tusk.worker.runtimes.gpus import GpuUnavailable
 from tusk.worker.runtimes.gpus import assign as assign_gpus
@@ -42,6 +43,8 @@ class _Plan:
     cwd: str
     stdin: bytes | None
 
+
+BATCH_SOCKET_VARIABLE = "TUSK_NEXT_DATUM_SOCKET"  # where `next datum` finds its worker
 
 # The PATH of an image that sets none (as Docker and podman give one).
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -64,6 +67,7 @@ class Worker:
         self._stores: dict[str, ObjectStore] = {}
         self.sandbox: Sandbox | None = None
         self.spout: SpoutProcess | None = None  # a spout's code, running between its tasks
+        self.batch: BatchSession | None = None  # datum batching's user code, between datums
 
     def store(self, url: str) -> ObjectStore:
         """The object store at ``url``, opened once per worker."""
@@ -108,8 +112,26 @@ class Worker:
             raise DatumFailed(f"cannot start the {task.runtime} sandbox: {e}") from None
         return self.sandbox
 
+    def end_batch(self) -> None:
+        """End datum batching's user code, waiting in ``next datum``: no datum is left for it
+        (the agent kills it). Its /tmp goes with it."""
+        session, self.batch = self.batch, None
+        if session is None:
+            return
+        sandbox = session.sandbox
+        try:
+            sandbox.agent.answer(None)
+            while not isinstance(sandbox.agent.wait([]), AgentResult):
+                sandbox.agent.answer(None)
+        except (SandboxDied, OSError, ValueError):
+            self.drop_sandbox()
+            return
+        with contextlib.suppress(OSError):
+            sandbox.dirs.clear()
+
     def drop_sandbox(self) -> None:
         """Forget a sandbox that died (its next task starts a fresh one)."""
+        self.batch = None
         sandbox, self.sandbox = self.sandbox, None
         spout, self.spout = self.spout, None  # its code ends with its sandbox
         if spout is not None:
@@ -125,6 +147,8 @@ class Worker:
             from tusk.worker.spout import next_stream
 
             return next_stream(self, task)
+        if self.batch is not None and not task.datum_batching:
+            self.end_batch()
         run = _DatumRun(self, task)
         try:
             return run.execute()
@@ -133,6 +157,7 @@ class Worker:
 
     def close(self) -> None:
         """End the sandbox (and remove its directories)."""
+        self.end_batch()
         self.drop_sandbox()
 
     def __enter__(self) -> Worker:
@@ -215,9 +240,12 @@ class _DatumRun:
             plan = self.plan(sandbox)
             self.log(f"beginning to run user code (runtime: {sandbox.description})")
             try:
-                self.run_user_code(sandbox, plan)
+                if task.datum_batching:
+                    self.run_batched(sandbox, plan)
+                else:
+                    self.run_user_code(sandbox, plan)
             except DatumFailed:
-                if task.err_cmd and self.worker.sandbox is sandbox:
+                if task.err_cmd and self.worker.sandbox is sandbox and not task.datum_batching:
                     self.run_err_cmd(sandbox, plan)
                 raise
             self.phase_end("process", "finished running user code")
@@ -306,6 +334,61 @@ class _DatumRun:
             self.log("err_cmd succeeded: the datum is recovered (its output is not kept)")
         self.exit_code = code
 
+    def run_batched(self, sandbox: Sandbox, plan: _Plan) -> None:
+        """Datum batching: hand this datum to the user code waiting in ``next datum`` (started
+        first when there is none for this job), and wait until it asks for the next one."""
+        worker, task = self.worker, self.task
+        datum_env = {k: v for k, v in plan.env.items() if k in batch_variables(task)}
+        base_env = {k: v for k, v in plan.env.items() if k not in datum_env}
+        key: tuple[object, ...] = (task.job_id, tuple(plan.argv), plan.cwd, plan.stdin)
+        key += (task.timeout_seconds, *sorted(base_env.items()))
+        session = worker.batch
+        if session is not None and (session.key != key or session.sandbox is not sandbox):
+            worker.end_batch()
+            session = None
+        try:
+            if session is None:
+                env = batch_environment(base_env, sandbox)
+                sandbox.start_batch(plan.argv, env, plan.cwd, plan.stdin, task.timeout_seconds)
+                session = worker.batch = BatchSession(sandbox, key)
+                self.log("started the user code of datum batching")
+                first = sandbox.agent.wait(self.logs)  # its first `next datum`
+                if isinstance(first, AgentResult):  # it ran the datum like a plain command
+                    worker.batch = None
+                    sandbox.check_limits(first)
+                    self.judge(first, plan)
+                    return
+            sandbox.agent.answer(datum_env)
+            event = sandbox.agent.wait(self.logs)
+            if isinstance(event, AgentResult):
+                worker.batch = None
+                sandbox.check_limits(event)
+                if event.error == "gone":
+                    raise DatumFailed(
+                        "the user code of datum batching exited before it took the datum "
+                        f"({_ended(event)}); the datum is retried"
+                    )
+                self.judge(event, plan)
+                return
+            sandbox.check_limits(None)
+        except LimitExceeded as e:
+            worker.end_batch()
+            if not sandbox.alive():
+                worker.drop_sandbox()
+            raise DatumFailed(str(e)) from None
+        except SandboxDied as e:
+            worker.drop_sandbox()
+            raise DatumFailed(
+                f"the {task.runtime} sandbox died while running the datum ({e}); "
+                "the datum is retried in a fresh one"
+            ) from None
+        except ValueError as e:
+            worker.end_batch()
+            raise DatumFailed(str(e)) from None
+        if event.startswith(b"e"):
+            message = event[1:].decode("utf-8", "replace").strip() or "failed"
+            raise DatumFailed(f"user code reported an error: {message}")
+
     def run_user_code(self, sandbox: Sandbox, plan: _Plan) -> None:
         task = self.task
         try:
@@ -324,7 +407,16 @@ class _DatumRun:
             ) from None
         except ValueError as e:
             raise DatumFailed(str(e)) from None
+        self.judge(done, plan)
+
+    def judge(self, done: AgentResult, plan: _Plan) -> None:
+        """DatumFailed unless the command ended well (exit 0 or an accepted code)."""
+        task = self.task
         where = f" in image {task.image}" if task.image and task.runtime != "host" else ""
+        if done.error == "socket":
+            raise DatumFailed(
+                f"cannot listen for next datum in the sandbox: {os.strerror(done.errno)}"
+            )
         if done.error == "exec":
             if done.errno == errno.ENOENT:
                 reason = f"command not found{where}: {plan.argv[0]}"
@@ -364,13 +456,51 @@ class _DatumRun:
             for path in inputs.by_path:
                 os.unlink(path)
             for directory in inputs.readonly_dirs:
-                os.rmdir(directory)
+                if os.path.dirname(directory) != real_pfs:  # /pfs/<input> stays for the next
+                    os.rmdir(directory)
         except OSError:  # user code added to the inputs, or a run that stopped half-way
             for name in os.listdir(real_pfs):
                 if name != "out":
                     force_rmtree(os.path.join(real_pfs, name))
         with contextlib.suppress(OSError):
-            self.sandbox.dirs.clear()
+            batch = self.worker.batch
+            # datum batching's user code lives on: only /pfs/out is per datum
+            self.sandbox.dirs.clear(out_only=batch is not None and batch.sandbox is self.sandbox)
+
+
+@dataclass(slots=True)
+class BatchSession:
+    """Datum batching's user code, running in ``sandbox`` and waiting in ``next datum``."""
+
+    sandbox: Sandbox
+    key: tuple[object, ...]  # the job, command and environment it runs for
+
+
+def batch_variables(task: DatumTask) -> set[str]:
+    """The variables that change from datum to datum (given at each ``next datum``)."""
+    names = {"PACH_DATUM_ID", "PACH_JOB_ID", "PACH_OUTPUT_COMMIT_ID"}
+    for datum_input in task.inputs:
+        names |= {datum_input.name, f"{datum_input.name}_COMMIT"}
+    return names
+
+
+def batch_environment(base: dict[str, str], sandbox: Sandbox) -> dict[str, str]:
+    """The environment of datum batching's user code: ``pachctl`` (``next datum`` only) first on
+    PATH, ``tusk_batch`` on PYTHONPATH, and the socket they speak to."""
+    env = dict(base)
+    tools = sandbox.tools_view
+    env["PATH"] = f"{tools}/bin:" + env.get("PATH", DEFAULT_PATH)
+    python_path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = f"{tools}/python" + (f":{python_path}" if python_path else "")
+    env[BATCH_SOCKET_VARIABLE] = f"{sandbox.run_view}/next.sock"
+    return env
+
+
+def _ended(result: AgentResult) -> str:
+    code = result.returncode
+    if code is None:
+        return "timed out"
+    return f"killed by signal {_signal_name(-code)}" if code < 0 else f"exit code {code}"
 
 
 def _signal_name(number: int) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
 import stat
 from collections import deque
 from dataclasses import dataclass, field
@@ -59,14 +60,25 @@ def materialise_inputs(
     """Copy every input file to ``<real_pfs>/<input name><path>`` and make the copies read-only."""
     done = Materialised()
     made: set[str] = set()
+    # The previous datum's /pfs/<name> directories are kept, empty, for the next one: making and
+    # removing a directory costs milliseconds on some disks, where a file costs microseconds.
+    kept = {f"{real_pfs}/{n}" for n in os.listdir(real_pfs) if n != "out"}
     for datum_input in inputs:
         # One name may come several times (a group datum holds every match of its key): each
         # adds its files under the same /pfs/<name>.
         name = check_input_name(datum_input.name)
         root = f"{real_pfs}/{name}"
         if root not in made:
-            os.mkdir(root)
+            if root in kept:
+                kept.discard(root)
+            else:
+                os.mkdir(root)
             made.add(root)
+    for stale in kept:  # an input the previous datum had and this one has not
+        shutil.rmtree(stale)
+    for datum_input in inputs:
+        name = datum_input.name
+        root = f"{real_pfs}/{name}"
         for directory in datum_input.dirs:
             check_repo_path(directory, "input directory")
             if directory != "/":

@@ -105,6 +105,7 @@ class DatumTask:
     err_cmd: tuple[str, ...] = ()  # 2.x: runs when cmd fails; exit 0 recovers the datum
     err_stdin: tuple[str, ...] = ()
     spout: bool = False  # the next tar stream of a spout's running code (tusk.worker.spout)
+    datum_batching: bool = False  # 2.x: user code runs on, asking `next datum` for each datum
     # transform.secrets, resolved: never printed (repr=False), never logged or recorded
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
     secret_files: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
@@ -141,6 +142,7 @@ class DatumTask:
             "err_cmd": list(self.err_cmd),
             "err_stdin": list(self.err_stdin),
             "spout": self.spout,
+            "datum_batching": self.datum_batching,
             "secret_env": dict(self.secret_env),
             "secret_files": {path: dict(keys) for path, keys in self.secret_files.items()},
         }
@@ -183,6 +185,7 @@ class DatumTask:
             err_cmd=tuple(str(c) for c in raw.get("err_cmd") or ()),
             err_stdin=tuple(str(s) for s in raw.get("err_stdin") or ()),
             spout=bool(raw.get("spout", False)),
+            datum_batching=bool(raw.get("datum_batching", False)),
             secret_env={str(k): str(v) for k, v in (raw.get("secret_env") or {}).items()},
             secret_files={
                 str(path): {str(k): str(v) for k, v in keys.items()}

@@ -200,6 +200,7 @@ class TaskBuilder:
                 "inputs": [self._input(c, _empty_file_inputs(spec)) for c in datum],
                 "err_cmd": list(t.err_cmd or []),
                 "err_stdin": list(t.err_stdin or []),
+                "datum_batching": bool(t.datum_batching),
                 "secret_env": secrets.env if secrets else {},
                 "secret_files": secrets.files if secrets else {},
             }

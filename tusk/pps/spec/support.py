@@ -58,7 +58,7 @@ FIELDS: dict[str, FieldSupport] = {
     "transform.dockerfile": FieldSupport(_W, "build the image with podman build and name it"),
     "transform.memory_volume": FieldSupport(_W, "/pfs is on disk; there is no memory volume"),
     "transform.datum_batching": FieldSupport(
-        _R, "needs the worker API (NextDatum) inside user code, which tusk does not give"
+        _I, "user code asks `pachctl next datum` or tusk_batch for each datum (docs/sandbox.md)"
     ),
     "parallelism_spec.constant": FieldSupport(_I, "workers per pipeline (capped by the server)"),
     "parallelism_spec.coefficient": FieldSupport(_I, "times the executor's capacity"),

@@ -2,13 +2,24 @@
  *
  * The worker keeps one agent per sandbox and talks to it over the agent's stdin and stdout.
  * Request: u32 little-endian length, then NUL-terminated fields
- *   timeout_ms, uid, gid, cwd, argc, argv..., envc, env..., followed by the stdin bytes.
- *   (uid or gid -1: keep the agent's; timeout_ms 0: none; cwd empty: keep the agent's.)
+ *   socket, timeout_ms, uid, gid, cwd, argc, argv..., envc, env..., followed by the stdin bytes.
+ *   (uid or gid -1: keep the agent's; timeout_ms 0: none; cwd empty: keep the agent's; socket
+ *   empty: an ordinary command, else datum batching, below.)
  * Replies: frames of one type byte, a u32 little-endian length and the data:
  *   'r' once at start (ready), 'o' stdout bytes, 'e' stderr bytes,
  *   'x' "<status> <timed_out> <error kind> <errno>" at the end of each command, where status is
- *   the exit code, or minus the signal number, and error kind is '-' (none), 'x' (exec failed)
- *   or 'c' (chdir failed).
+ *   the exit code, or minus the signal number, and error kind is '-' (none), 'x' (exec failed),
+ *   'c' (chdir failed), 's' (no batching socket) or 'g' (a batching command ended before it
+ *   took the datum it was given).
+ * Datum batching: the agent listens on the unix socket `socket` while the command runs. Each
+ * `pachctl next datum` (this same program under the name pachctl, or any client speaking the
+ * protocol) connects, sends 'n' (the datum is done) or 'e' and an error message (it failed),
+ * and shuts down its writing half. The agent then drains the command's stdout and stderr (what
+ * the datum printed goes with it) and sends the worker 'n' and the request. The worker answers
+ * with a control message on the request channel (u32 length, then 'd' and the next datum's
+ * NUL-terminated "NAME=value" variables, or 'q': no datum left), and the agent passes 'd' and
+ * the variables to the client (which then returns) or kills the command. The timeout applies
+ * to each datum: from the command's start or an answer to the next request.
  * With --pidns the agent owns a pid namespace: after every command it kills every process left
  * in it (setsid children included); otherwise only the command's process group is killed.
  * Static, no dependencies: it runs in images that have no shell and no libc.
@@ -24,6 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -92,6 +106,48 @@ static void kill_leftovers(pid_t pgid, int reap) {
   }
 }
 
+/* Forward what the command has written so far (its pipes are non-blocking). */
+static void drain(int fd, int *open, char type, char *buf, size_t size) {
+  while (*open) {
+    ssize_t r = read(fd, buf, size);
+    if (r > 0) {
+      frame(type, buf, (uint32_t)r);
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0 || errno != EAGAIN) *open = 0;
+    return;
+  }
+}
+
+static int listen_on(const char *path) {
+  struct sockaddr_un addr = {0};
+  addr.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof addr.sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  strcpy(addr.sun_path, path);
+  unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) || chmod(path, 0666) || listen(fd, 8)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* A control message of the worker during a batching command: 'd' + variables, or 'q'. */
+static char *read_control(uint32_t *len) {
+  unsigned char head[4];
+  if (read_all(ctl_in, head, 4)) _exit(0); /* the worker has gone */
+  *len = head[0] | head[1] << 8 | head[2] << 16 | (uint32_t)head[3] << 24;
+  char *msg = malloc(*len + 1);
+  if (!msg || read_all(ctl_in, msg, *len)) _exit(0);
+  return msg;
+}
+
 static char *next_field(char **p, char *end) {
   char *s = *p;
   char *z = memchr(s, 0, (size_t)(end - s));
@@ -105,6 +161,7 @@ static char *next_field(char **p, char *end) {
 
 static void run(char *msg, uint32_t len) {
   char *p = msg, *end = msg + len;
+  char *sock_path = next_field(&p, end);
   long long timeout_ms = atoll(next_field(&p, end));
   long uid = atol(next_field(&p, end)), gid = atol(next_field(&p, end));
   char *cwd = next_field(&p, end);
@@ -121,6 +178,18 @@ static void run(char *msg, uint32_t len) {
   if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) ||
       pipe2(ex, O_CLOEXEC))
     die("pipe");
+  /* batching: the socket of `next datum`, one client at a time, its request and its state */
+  int batching = sock_path[0] != 0, lsock = -1, conn = -1, awaiting = 0, stopping = 0, lost = 0;
+  static char req[65536];
+  uint32_t req_len = 0;
+  if (batching && (lsock = listen_on(sock_path)) < 0) {
+    char reply[80];
+    int n = snprintf(reply, sizeof reply, "127 0 s %d", errno);
+    frame('x', reply, (uint32_t)n);
+    free(argv);
+    free(envp);
+    return;
+  }
   pid_t pid = fork();
   if (pid < 0) die("fork");
   if (pid == 0) {
@@ -154,6 +223,8 @@ static void run(char *msg, uint32_t len) {
   close(err[1]);
   close(ex[1]);
   fcntl(in[1], F_SETFL, O_NONBLOCK);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  fcntl(err[0], F_SETFL, O_NONBLOCK);
   if (in_left == 0) {
     close(in[1]);
     in[1] = -1;
@@ -162,16 +233,20 @@ static void run(char *msg, uint32_t len) {
   char exec_err[32] = "- 0";
   long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : -1;
   static char buf[65536];
-  while (!exited || out_open || err_open) {
-    struct pollfd fds[5];
+  while (!exited || out_open || err_open || awaiting) {
+    struct pollfd fds[8];
     int n = 0;
     fds[n++] = (struct pollfd){chld_pipe[0], POLLIN, 0};
     fds[n++] = (struct pollfd){out_open ? out[0] : -1, POLLIN, 0};
     fds[n++] = (struct pollfd){err_open ? err[0] : -1, POLLIN, 0};
     fds[n++] = (struct pollfd){ex_open ? ex[0] : -1, POLLIN, 0};
     fds[n++] = (struct pollfd){in[1], POLLOUT, 0};
+    int accepting = lsock >= 0 && conn < 0 && !stopping && !exited;
+    fds[n++] = (struct pollfd){accepting ? lsock : -1, POLLIN, 0};
+    fds[n++] = (struct pollfd){conn >= 0 && !awaiting ? conn : -1, POLLIN, 0};
+    fds[n++] = (struct pollfd){awaiting ? ctl_in : -1, POLLIN, 0};
     int wait = -1;
-    if (deadline >= 0) {
+    if (deadline >= 0 && !awaiting) {
       long long left = deadline - now_ms();
       if (left <= 0) {
         if (timed_out) break; /* killed, and something still holds a pipe */
@@ -203,7 +278,7 @@ static void run(char *msg, uint32_t len) {
       if (!fds[k].revents) continue;
       ssize_t r = read(fds[k].fd, buf, sizeof buf);
       if (r > 0) frame(k == 1 ? 'o' : 'e', buf, (uint32_t)r);
-      else if (r == 0 || errno != EINTR) {
+      else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
         if (k == 1) out_open = 0; else err_open = 0;
       }
     }
@@ -211,6 +286,42 @@ static void run(char *msg, uint32_t len) {
       ssize_t r = read(ex[0], exec_err, sizeof exec_err - 1);
       if (r > 0) exec_err[r] = 0;
       ex_open = 0;
+    }
+    if (fds[5].revents) {
+      conn = accept4(lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      req_len = 0;
+    }
+    if (fds[6].revents && conn >= 0) {
+      ssize_t r = read(conn, req + req_len, sizeof req - req_len);
+      if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (r > 0) req_len += (uint32_t)r;
+      if (r <= 0 || req_len == sizeof req) {
+        /* a whole request: what the datum printed goes first, then the request */
+        drain(out[0], &out_open, 'o', buf, sizeof buf);
+        drain(err[0], &err_open, 'e', buf, sizeof buf);
+        frame('n', req, req_len);
+        awaiting = 1;
+      }
+    }
+    if (fds[7].revents) {
+      uint32_t clen;
+      char *msg = read_control(&clen);
+      awaiting = 0;
+      if (clen > 0 && msg[0] == 'd' && !exited) {
+        struct timeval tv = {5, 0};
+        setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        fcntl(conn, F_SETFL, 0);
+        (void)!send(conn, msg, clen, MSG_NOSIGNAL);
+        if (timeout_ms > 0) deadline = now_ms() + timeout_ms;
+      } else if (clen > 0 && msg[0] == 'd') {
+        lost = 1; /* the command ended before it could take the datum */
+      } else if (!exited) {
+        stopping = 1;
+        kill_leftovers(pid, 0);
+      }
+      close(conn);
+      conn = -1;
+      free(msg);
     }
     if (fds[4].revents && in[1] >= 0) {
       ssize_t w = write(in[1], in_data, in_left > 65536 ? 65536 : in_left);
@@ -226,18 +337,89 @@ static void run(char *msg, uint32_t len) {
   }
   kill_leftovers(pid, 1);
   if (!exited) status = -SIGKILL;
+  if (conn >= 0) close(conn);
+  if (lsock >= 0) {
+    close(lsock);
+    unlink(sock_path);
+  }
   if (in[1] >= 0) close(in[1]);
   close(out[0]);
   close(err[0]);
   close(ex[0]);
+  if (lost && exec_err[0] == '-') strcpy(exec_err, "g 0");
   char reply[64];
-  int n = snprintf(reply, sizeof reply, "%d %d %s", status, timed_out, exec_err);
+  int n = snprintf(reply, sizeof reply, "%d %d %s", status, timed_out && !stopping, exec_err);
   frame('x', reply, (uint32_t)n);
   free(argv);
   free(envp);
 }
 
+/* `pachctl next datum [--error MESSAGE]` inside a sandbox (this program, named pachctl): tell
+ * the agent the datum is done (or failed) and wait until the next datum is in /pfs. Exit 0 when
+ * there is one; the agent kills the command when none is left. */
+static int next_datum_client(int argc, char **argv) {
+  const char *error = NULL;
+  int ok = argc >= 3 && strcmp(argv[1], "next") == 0 && strcmp(argv[2], "datum") == 0;
+  for (int i = 3; ok && i < argc; i++) {
+    if (strcmp(argv[i], "--error") == 0 && i + 1 < argc) error = argv[++i];
+    else if (strncmp(argv[i], "--error=", 8) == 0) error = argv[i] + 8;
+    else ok = 0;
+  }
+  if (!ok) {
+    dprintf(2, "%s: only `%s next datum [--error MESSAGE]` works inside a pipeline's sandbox\n",
+            argv[0], argv[0]);
+    return 2;
+  }
+  const char *path = getenv("TUSK_NEXT_DATUM_SOCKET");
+  if (!path || !path[0]) {
+    dprintf(2, "%s next datum: not in a pipeline with transform.datum_batching "
+               "(TUSK_NEXT_DATUM_SOCKET is not set)\n", argv[0]);
+    return 2;
+  }
+  struct sockaddr_un addr = {0};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr)) {
+    dprintf(2, "%s next datum: cannot reach the worker at %s: %s\n", argv[0], path,
+            strerror(errno));
+    return 1;
+  }
+  size_t n = error ? strlen(error) : 0;
+  char *msg = malloc(n + 1);
+  if (!msg) return 1;
+  msg[0] = error ? 'e' : 'n';
+  if (n) memcpy(msg + 1, error, n);
+  for (size_t done = 0; done < n + 1;) {
+    ssize_t w = send(fd, msg + done, n + 1 - done, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      dprintf(2, "%s next datum: the worker went away: %s\n", argv[0], strerror(errno));
+      return 1;
+    }
+    done += (size_t)w;
+  }
+  free(msg);
+  shutdown(fd, SHUT_WR);
+  char reply[4096];
+  ssize_t got = 0, r;
+  while ((r = read(fd, reply, sizeof reply)) != 0) {
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    got += r;
+  }
+  if (got <= 0) {
+    dprintf(2, "%s next datum: no datum left\n", argv[0]);
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  const char *name = strrchr(argv[0], '/');
+  name = name ? name + 1 : argv[0];
+  if (strcmp(name, "pachctl") == 0 || strcmp(name, "tusk") == 0)
+    return next_datum_client(argc, argv);
   own_pidns = argc > 1 && strcmp(argv[1], "--pidns") == 0;
   /* Not dumpable: user code (same uid) cannot open /proc/<agent>/fd or mem, so it can neither
    * write forged replies to the worker nor read the next request. exec resets it for commands. */

@@ -100,7 +100,7 @@ class AgentResult:
 
     returncode: int | None  # None when killed for running too long
     timed_out: bool
-    error: str  # "" or "exec" (the program could not be started) or "chdir"
+    error: str  # "", "exec" (could not start), "chdir", "socket" or "gone" (batching)
     errno: int
 
 
@@ -130,19 +130,21 @@ class AgentClient:
         (length,) = struct.unpack("<I", head[1:])
         return head[:1], self._exact(length) if length else b""
 
-    def run(
+    def start(
         self,
         argv: list[str],
         env: dict[str, str],
         cwd: str,
         stdin: bytes | None,
         timeout: float | None,
-        logs: list[LogLine],
         uid: int = -1,
         gid: int = -1,
-    ) -> AgentResult:
-        """Run one command in the sandbox, appending its output lines to ``logs``."""
+        batch_socket: str = "",
+    ) -> None:
+        """Send one command to the agent (with ``batch_socket``: a datum-batching command that
+        serves ``next datum`` on that socket, see :class:`BatchRun`)."""
         fields = [
+            batch_socket,
             str(int(timeout * 1000) if timeout else 0),
             str(uid),
             str(gid),
@@ -155,11 +157,36 @@ class AgentClient:
         if any("\x00" in f for f in fields):
             raise ValueError("a NUL byte in the command, its environment or working directory")
         payload = b"".join(f.encode() + b"\x00" for f in fields) + (stdin or b"")
+        self._send(payload)
+
+    def _send(self, payload: bytes) -> None:
         try:
             self._in.write(struct.pack("<I", len(payload)) + payload)
             self._in.flush()
         except OSError as e:
             raise SandboxDied(f"the sandbox ended ({e})") from e
+
+    def run(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        stdin: bytes | None,
+        timeout: float | None,
+        logs: list[LogLine],
+        uid: int = -1,
+        gid: int = -1,
+    ) -> AgentResult:
+        """Run one command in the sandbox, appending its output lines to ``logs``."""
+        self.start(argv, env, cwd, stdin, timeout, uid, gid)
+        event = self.wait(logs)
+        if not isinstance(event, AgentResult):
+            raise SandboxDied("unexpected frame b'n' from the agent")
+        return event
+
+    def wait(self, logs: list[LogLine]) -> AgentResult | bytes:
+        """Read the command's output into ``logs`` until it ends (its result) or, batching,
+        until its next ``next datum`` request (the request's bytes)."""
         splitters = {b"o": LineSplitter("stdout", logs), b"e": LineSplitter("stderr", logs)}
         while True:
             kind, data = self._frame()
@@ -169,15 +196,28 @@ class AgentClient:
             now = time.time()
             for splitter in splitters.values():
                 splitter.close(now)
+            if kind == b"n":
+                return data
             if kind != b"x":
                 raise SandboxDied(f"unexpected frame {kind!r} from the agent")
             status, timed_out, error, number = data.decode().split()
             return AgentResult(
                 None if timed_out == "1" else int(status),
                 timed_out == "1",
-                {"x": "exec", "c": "chdir"}.get(error, ""),
+                {"x": "exec", "c": "chdir", "s": "socket", "g": "gone"}.get(error, ""),
                 int(number),
             )
+
+    def answer(self, env: dict[str, str] | None) -> None:
+        """Answer the pending ``next datum`` request: the next datum's variables, or None
+        when there is none (the agent kills the command)."""
+        if env is None:
+            self._send(b"q")
+            return
+        entries = [f"{k}={v}" for k, v in env.items()]
+        if any("\x00" in e for e in entries):
+            raise ValueError("a NUL byte in a datum's environment")
+        self._send(b"d" + b"".join(e.encode() + b"\x00" for e in entries))
 
     def close(self, grace: float = 1.0) -> bool:
         """End the agent (EOF on its stdin) and the sandbox with it; False when it had to be

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from tusk.worker.protocol import LogLine
@@ -24,6 +25,7 @@ from tusk.worker.runtimes.images import ImageConfig
 from tusk.worker.settings import DEFAULT_SANDBOX_UID, format_bytes
 
 AGENT_DIR = "/.tusk"  # where the agent is bound inside a sandbox
+RUN_DIR = AGENT_DIR + "/run"  # where the sandbox's run directory (batching's socket) is bound
 _PREFIX = "tusk-sandbox-"
 _SPOUT_OUT = "/spout-out"  # a spout sandbox's out directory (its /pfs/out is a pipe)
 
@@ -94,7 +96,8 @@ class SandboxDirs:
         self.disk_hard = False  # /pfs/out and /tmp are on a filesystem of the limit's size
         self.disk_problem = ""  # why they are not (the fallback applies)
         try:
-            for path in (self.pfs, self.out, self.agent_dir):
+            self.run = self.root + "/run"  # datum batching's socket (/.tusk/run), writable
+            for path in (self.pfs, self.out, self.agent_dir, self.run):
                 os.mkdir(path, 0o700)
             self.tmp = self._writable_dirs(disk_limit)
             self.shm = os.path.dirname(self.tmp) + "/shm"  # the sandbox's /dev/shm
@@ -109,9 +112,10 @@ class SandboxDirs:
             os.chmod(self.agent_dir, 0o755)
             shutil.copy2(build_agent(), self.agent_dir + "/" + AGENT_NAME)
             os.chmod(self.agent_dir + "/" + AGENT_NAME, 0o755)
+            _add_batching_tools(self.agent_dir)
             self.owner = owner
             if owner is not None:
-                for path in (self.root, self.out, self.tmp, self.shm):
+                for path in (self.root, self.out, self.tmp, self.shm, self.run):
                     os.chown(path, owner, owner)
             # One directory per secret mount path, bound read-only there; filled by the worker.
             self.secret_dirs = {p: f"{self.root}/secret-{i}" for i, p in enumerate(secret_mounts)}
@@ -188,9 +192,10 @@ class SandboxDirs:
             return ""
         return lines[-1] if lines else ""
 
-    def clear(self) -> None:
-        """Empty /pfs/out and /tmp (keeping the directories: they are mount points)."""
-        for directory in (self.out, self.tmp, self.shm):
+    def clear(self, out_only: bool = False) -> None:
+        """Empty /pfs/out, /tmp and /dev/shm, or only /pfs/out (keeping the directories: they
+        are mount points)."""
+        for directory in (self.out,) if out_only else (self.out, self.tmp, self.shm):
             for name in os.listdir(directory):
                 path = os.path.join(directory, name)
                 if os.path.isdir(path) and not os.path.islink(path):
@@ -214,6 +219,19 @@ class SandboxDirs:
         """Remove every directory of the sandbox (and its filesystem)."""
         _unmount_all(self.root)
         force_rmtree(self.root)
+
+
+def _add_batching_tools(agent_dir: str) -> None:
+    """What datum batching's user code finds next to the agent: ``bin/pachctl`` (the agent under
+    that name answers ``pachctl next datum``), ``python/tusk_batch.py`` (the same for Python
+    code, without a process per call) and ``run``, where the run directory is bound."""
+    for sub in ("bin", "python", "run"):
+        os.mkdir(f"{agent_dir}/{sub}", 0o755)
+    os.symlink("../" + AGENT_NAME, f"{agent_dir}/bin/pachctl")
+    helper = resources.files("tusk").joinpath("batch.py").read_bytes()
+    with open(f"{agent_dir}/python/tusk_batch.py", "wb") as f:
+        f.write(helper)
+    os.chmod(f"{agent_dir}/python/tusk_batch.py", 0o644)
 
 
 def _unmount_all(root: str) -> None:
@@ -400,6 +418,42 @@ class Sandbox:
             raise
         self._check_limits(result)
         return result
+
+    @property
+    def tools_view(self) -> str:
+        """Where user code sees the agent's directory (``bin/pachctl``, ``python/``)."""
+        return AGENT_DIR
+
+    @property
+    def run_view(self) -> str:
+        """Where user code sees the sandbox's run directory."""
+        return RUN_DIR
+
+    def start_batch(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        stdin: bytes | None,
+        timeout: float | None,
+    ) -> str:
+        """Start a datum-batching command, which serves ``next datum`` on a socket of the run
+        directory; returns the socket's path as user code sees it. Its events come from
+        ``agent.wait``, answers go by ``agent.answer``; :meth:`check_limits` after it ends."""
+        socket = f"{self.run_view}/next.sock"
+        self.agent.start(argv, env, cwd, stdin, timeout, batch_socket=socket)
+        return socket
+
+    def check_limits(self, result: AgentResult | None) -> None:
+        """LimitExceeded when the last command went past the sandbox's memory or disk limit,
+        or (``result`` None: a batched datum its code said was done) past the disk limit. An
+        out-of-memory kill of the code itself ends it, so it shows in its result."""
+        if result is not None:
+            self._check_limits(result)
+            return
+        limit = self.dirs.disk_limit
+        if limit is not None and self.dirs.disk_exceeded():
+            raise LimitExceeded(f"disk limit of {format_bytes(limit)} exceeded")
 
     def _check_oom(self) -> None:
         if self.cgroup is not None:

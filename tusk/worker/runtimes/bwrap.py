@@ -9,7 +9,14 @@ import subprocess
 
 from tusk.worker.runtimes import cgroups
 from tusk.worker.runtimes.agent import AGENT_NAME
-from tusk.worker.runtimes.base import AGENT_DIR, Sandbox, SandboxDirs, SandboxSpec, resolve_user
+from tusk.worker.runtimes.base import (
+    AGENT_DIR,
+    RUN_DIR,
+    Sandbox,
+    SandboxDirs,
+    SandboxSpec,
+    resolve_user,
+)
 from tusk.worker.runtimes.gpus import bwrap_device_args
 from tusk.worker.runtimes.images import inspect_image, mount_image
 
@@ -183,6 +190,9 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--ro-bind",
         dirs.agent_dir,
         AGENT_DIR,
+        "--bind",
+        dirs.run,
+        RUN_DIR,
         *bwrap_device_args(spec.gpus),
         "--remount-ro",  # /dev's tmpfs takes no files (its device nodes still work)
         "/dev",

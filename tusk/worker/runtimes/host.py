@@ -45,6 +45,14 @@ class HostSandbox(Sandbox):
     def pfs_view(self) -> str:
         return self._pfs_view
 
+    @property
+    def tools_view(self) -> str:
+        return self.dirs.agent_dir
+
+    @property
+    def run_view(self) -> str:
+        return self.dirs.run
+
 
 def host_root_binds() -> list[str]:
     """bwrap arguments that show the host's root entries (all but ``/pfs``) as they are."""

@@ -15,7 +15,14 @@ from pathlib import Path
 
 from tusk.worker.runtimes import cgroups
 from tusk.worker.runtimes.agent import AGENT_NAME, build_agent
-from tusk.worker.runtimes.base import AGENT_DIR, Sandbox, SandboxDirs, SandboxSpec, resolve_user
+from tusk.worker.runtimes.base import (
+    AGENT_DIR,
+    RUN_DIR,
+    Sandbox,
+    SandboxDirs,
+    SandboxSpec,
+    resolve_user,
+)
 from tusk.worker.runtimes.gpus import podman_device_args
 from tusk.worker.runtimes.images import inspect_image, mount_image, podman_executable
 
@@ -159,6 +166,8 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         f"{dirs.shm}:/dev/shm:rw",
         "-v",
         f"{dirs.agent_dir}:{AGENT_DIR}:ro",
+        "-v",
+        f"{dirs.run}:{RUN_DIR}:rw",
         *secrets,
         "--workdir",
         "/",

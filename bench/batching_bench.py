@@ -1,0 +1,148 @@
+"""Datum batching against one process per datum, through a worker under bubblewrap.
+
+    python bench/batching_bench.py [--datums 10000] [--rounds 3]
+
+In the same run and the same Python image (``tusk.testing.images``), for N datums of one small
+input file each, whose user code does nothing:
+
+- protocol: the agent's ``next datum`` round trip alone (the worker answers, the Python code in
+  the sandbox asks again through ``tusk_batch``), per datum;
+- batched: each datum through ``Worker.run`` (input to /pfs, the round trip, /pfs/out collected,
+  result) with ``datum_batching``, per datum;
+- unbatched: the same datums, ``true`` run once per datum, per datum.
+
+tusk's overhead per batched datum is the batched figure: the user code spends nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from tusk.storage import Ingestor
+from tusk.storage.local import LocalObjectStore
+from tusk.testing.images import build_python_image
+from tusk.worker import DatumInput, DatumTask, InputFile, Worker, WorkerSettings
+from tusk.worker.datum import batch_environment
+from tusk.worker.runtimes import SandboxSpec, start_sandbox
+from tusk.worker.runtimes.agent import AgentResult
+
+LOOP = "import tusk_batch\nfor _ in tusk_batch.datums():\n    pass\n"
+
+
+def tasks(store: LocalObjectStore, image: str, n: int) -> list[DatumTask]:
+    out = []
+    writers = []
+    with Ingestor(store) as ingestor:
+        for i in range(n):
+            writer = ingestor.open_file()
+            writer.write(f"datum {i}\n".encode())
+            writer.close()
+            writers.append(writer)
+    for i, writer in enumerate(writers):
+        data = InputFile(f"/f{i:05d}", tuple(writer.chunks), writer.size)
+        out.append(
+            DatumTask(
+                task_id=f"job-{i}-1",
+                job_id="job",
+                datum_id=f"d{i}",
+                output_commit_id="job",
+                pipeline="bench",
+                store_url=store.url,
+                cmd=("true",),
+                runtime="bwrap",
+                image=image,
+                inputs=(DatumInput("in", "c", f"/f{i:05d}", (data,)),),
+            )
+        )
+    return out
+
+
+def protocol(image: str, scratch: str, n: int) -> tuple[float, float]:
+    """Seconds per ``next datum`` round trip (worker answer → user code asks again), and the
+    worker's CPU seconds per round trip."""
+    sandbox = start_sandbox(SandboxSpec("bwrap", image), scratch)
+    try:
+        env = batch_environment({"PATH": "/usr/bin:/bin"}, sandbox)
+        sandbox.start_batch(["python3", "-c", LOOP], env, "/", None, None)
+        assert not isinstance(sandbox.agent.wait([]), AgentResult)
+        datum = {"in": "/pfs/in/f", "PACH_DATUM_ID": "d"}
+        t, cpu = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            sandbox.agent.answer(datum)
+            assert not isinstance(sandbox.agent.wait([]), AgentResult)
+        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+        sandbox.agent.answer(None)
+        sandbox.agent.wait([])
+        return seconds / n, cpu / n
+    finally:
+        sandbox.close()
+
+
+def through_worker(scratch: str, datums: list[DatumTask]) -> tuple[float, float]:
+    """Seconds per datum through ``Worker.run`` (the sandbox and the code started beforehand),
+    and the worker's CPU seconds per datum."""
+    settings = WorkerSettings.from_environ({}, scratch_root=scratch)
+    with Worker("bench", settings=settings) as worker:
+        assert worker.run(replace(datums[0], task_id="warm")).ok
+        t, cpu = time.perf_counter(), time.process_time()
+        for task in datums:
+            result = worker.run(task)
+            assert result.ok, result.reason
+        n = len(datums)
+        return (time.perf_counter() - t) / n, (time.process_time() - cpu) / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datums", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    image = build_python_image()
+    n = args.datums
+    scratch_base = "/var/tmp" if os.geteuid() == 0 else None
+    with tempfile.TemporaryDirectory(prefix="tusk-bench-", dir=scratch_base) as scratch:
+        os.chmod(scratch, 0o711)
+        store = LocalObjectStore(Path(scratch) / "store", durable=False)
+        plain = tasks(store, image, n)
+        batched = [
+            replace(t, cmd=("python3", "-c", LOOP), datum_batching=True, job_id="batch")
+            for t in plain
+        ]
+        figures: dict[str, list[tuple[float, float]]] = {
+            "protocol": [],
+            "batched": [],
+            "unbatched": [],
+        }
+        loads = [os.getloadavg()[0]]
+        for _ in range(args.rounds):
+            figures["protocol"].append(protocol(image, scratch, n))
+            figures["batched"].append(through_worker(scratch, batched))
+            figures["unbatched"].append(through_worker(scratch, plain))
+            loads.append(os.getloadavg()[0])
+        wall = {k: statistics.median(w for w, _ in v) for k, v in figures.items()}
+        cpu = {k: statistics.median(c for _, c in v) for k, v in figures.items()}
+        print(f"datums: {n}, rounds: {args.rounds}, cpus: {os.cpu_count()}")
+        print("load (1 min) at start and after each round: " + ", ".join(f"{x:.1f}" for x in loads))
+        print()
+        print("| per datum | wall µs (median) | wall µs (runs) | worker CPU µs (median) |")
+        print("|---|---|---|---|")
+        for key, values in figures.items():
+            runs = ", ".join(f"{w * 1e6:.0f}" for w, _ in values)
+            print(f"| {key} | {wall[key] * 1e6:.0f} | {runs} | {cpu[key] * 1e6:.0f} |")
+        print()
+        print(
+            f"unbatched / batched: wall {wall['unbatched'] / wall['batched']:.1f}×, "
+            f"worker CPU {cpu['unbatched'] / cpu['batched']:.1f}×"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
