@@ -95,12 +95,13 @@ class JobService:
         pipeline: str | None = None,
         inputs: builtins.list[tuple[str, str]] | None = None,
         output: tuple[str, str] | None = None,
+        limit: int = 0,
     ) -> builtins.list[JobInfo]:
         """Jobs, newest first: of one pipeline, with all these input commits, or of an output
-        commit."""
+        commit; ``limit`` keeps the newest that many (of the jobs before those filters)."""
         with self.ctx.meta.transaction(write=False) as tx:
             self._require_pipeline(tx, pipeline)
-            jobs = tx.list_jobs(JobFilter(pipeline=pipeline or None))
+            jobs = tx.list_jobs(JobFilter(pipeline=pipeline or None, limit=limit))
             if output:
                 oc = resolve(tx, output[0], output[1])
                 jobs = [j for j in jobs if j.pipeline == oc.repo and j.id == oc.id]
