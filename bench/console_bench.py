@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -65,7 +66,7 @@ def main() -> None:
         t0 = time.perf_counter()
         job_id, job_wall = build(server, args.files, args.datums)
         print(f"built in {time.perf_counter() - t0:.0f} s (job of {args.datums} datums: "
-              f"{job_wall:.0f} s)")  # fmt: skip
+              f"{job_wall:.0f} s)", flush=True)  # fmt: skip
         base = server.address
         routes = {
             "DAG": "/console/api/dag",
@@ -103,6 +104,7 @@ def main() -> None:
                     page.close()
             browser.close()
     load_after = os.getloadavg()
+    shutil.rmtree(work, ignore_errors=True)
     print(f"\n{args.files:,} files, a job of {args.datums:,} datums; {args.rounds} rounds; "
           f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (2 cores)\n")  # fmt: skip
     print("| console route (HTTP) | ms, median (min–max) | answer bytes |")

@@ -3,7 +3,7 @@ browser only draws what the server placed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from grandalf.graphs import Edge, Graph, Vertex
@@ -64,12 +64,16 @@ def node_width(label: str) -> float:
     return max(110.0, CHAR_WIDTH * len(label) + 36.0)
 
 
-def layout(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> Layout:
+def layout(
+    nodes: Sequence[str], edges: Sequence[tuple[str, str]], labels: Mapping[str, str] | None = None
+) -> Layout:
     """Lay out a directed graph top-down: sources above what they feed. Each connected part is
-    laid out on its own and the parts are put side by side."""
+    laid out on its own and the parts are put side by side. A node is as wide as its name, or as
+    its longest line in ``labels``."""
     vertices = {n: Vertex(n) for n in nodes}
     for name, v in vertices.items():
-        v.view = _Box(node_width(name), NODE_HEIGHT)
+        longest = max([name, *(labels or {}).get(name, "").splitlines()], key=len)
+        v.view = _Box(node_width(longest), NODE_HEIGHT)
     links = []
     for a, b in edges:
         if a in vertices and b in vertices and a != b:

@@ -159,7 +159,9 @@ def dag(request: Request) -> dict[str, Any]:
             pass
         jobs = e.jobs.list(name, limit=1)
         last[name] = jobs[0] if jobs else None
-    placed = layout([r.name for r in repos] + list(pipelines), sorted(set(edges)))
+    # room for the line under a pipeline's name: "running · job success 10000/10000"
+    labels = {name: "x" * 30 for name in pipelines}
+    placed = layout([r.name for r in repos] + list(pipelines), sorted(set(edges)), labels)
     nodes = []
     for n in placed.nodes:
         box = {"id": n.id, "x": n.x, "y": n.y, "w": n.w, "h": n.h}

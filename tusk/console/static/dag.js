@@ -35,6 +35,7 @@ function draw(dag) {
   const svg = h("svg", { class: "dag", viewBox: `0 0 ${dag.width} ${dag.height}`,
     width: dag.width, height: dag.height, role: "img", "aria-label": "DAG of repos and pipelines",
     preserveAspectRatio: "xMidYMin meet" });
+  svg.style.maxWidth = `${dag.width}px`; // shrinks to a narrow screen, never grows past its size
   const defs = h("defs");
   const marker = h("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5,
     markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
