@@ -148,3 +148,21 @@ def test_spec_changes_names_each_field() -> None:
     new = {"transform": {"image": "b", "cmd": ["x"]}, "description": "d"}
     assert spec_changes(old, new) == [
         'description: added "d"', "parallelism_spec: removed", 'transform.image: "a" → "b"']  # fmt: skip
+
+
+def test_stop_and_start_a_pipeline_and_stop_a_job(pps: Pps, http: httpx.Client) -> None:
+    pps.repo("nums")
+    pps.put("nums", {"/1": "1"})
+    pps.create("slow", atom("nums"), [sys.executable, "-c", "import time; time.sleep(60)"])
+    job = pps.wait_for("a job", lambda: next(iter(pps.engine.jobs.list("slow")), None))
+    killed = post(http, f"/console/api/jobs/slow/{job.id}/stop")
+    assert killed.status_code == 200 and killed.json()["job"]["state"] == "killed"
+    assert pps.engine.jobs.inspect(job.id, "slow").state == "killed"
+    stopped = post(http, "/console/api/pipelines/slow/stop")
+    assert stopped.status_code == 200 and stopped.json()["pipeline"]["stopped"] is True
+    assert pps.engine.pipelines.inspect("slow").stopped
+    started = post(http, "/console/api/pipelines/slow/start")
+    assert started.json()["pipeline"]["stopped"] is False
+    assert not pps.engine.pipelines.inspect("slow").stopped
+    missing = post(http, "/console/api/pipelines/nope/stop")
+    assert missing.status_code == 404

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expec
 
 from tusk.testing import Tuskd, wait_for
 
+from .conftest import Tusk, ok
 from .test_workshop import EXAMPLE, Pachctl
 
 CHROMIUM = "/usr/bin/chromium"
@@ -276,3 +277,14 @@ def test_console_auth(browser: Browser, tmp_path: Path) -> None:
         # the browser logs the refused wrong token (a 401), and nothing else
         assert all("401" in e for e in c.errors), c.errors
         context.close()
+
+
+def test_tusk_console_prints_the_url(tusk: Tusk, tusk_server: dict[str, str]) -> None:
+    out = ok(tusk("console", "--no-browser"))
+    url = f"{tusk_server['TUSK_ADDRESS']}/console/"
+    assert out.splitlines()[0] == f"tusk console: {url}"
+    page = httpx.get(url)
+    assert page.status_code == 200 and '<script type="module"' in page.text
+    for name in ("app.js", "console.css"):
+        assert httpx.get(f"{url}static/{name}").status_code == 200
+    assert httpx.get(f"{url}static/../routes.py").status_code == 404
