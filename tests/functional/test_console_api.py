@@ -68,9 +68,12 @@ def test_lists_are_paged_and_bounded(pps: Pps, http: httpx.Client) -> None:
     pps.repo("many")
     pps.put("many", {f"/f{i:03d}": str(i) for i in range(250)})
     first = http.get("/console/api/repos/many/files", params={"ref": "master"}).json()
-    assert first["total"] == 250 and len(first["items"]) == 200
+    assert first["more"] and len(first["items"]) == 200
     rest = http.get("/console/api/repos/many/files", params={"ref": "master", "offset": 200})
     assert [f["path"] for f in rest.json()["items"]] == [f"/f{i:03d}" for i in range(200, 250)]
+    assert not rest.json()["more"]
+    one = http.get("/console/api/repos/many/files", params={"ref": "master", "path": "/f007"})
+    assert [f["path"] for f in one.json()["items"]] == ["/f007"]
     too_many = http.get("/console/api/repos/many/files", params={"ref": "master", "limit": 10_000})
     assert too_many.status_code == 400 and "limit" in too_many.json()["error"]["message"]
     assert http.get("/console/api/repos", params={"offset": -1}).status_code == 400

@@ -226,8 +226,10 @@ def commit(repo: str, ref: str, request: Request) -> dict[str, Any]:
 def file_list(
     repo: str, ref: str, request: Request, path: str = "/", limit: Limit = 200, offset: Offset = 0
 ) -> dict[str, Any]:
-    items = eng(request).files.list(repo, ref, path)
-    return page(items[offset : offset + limit], len(items), limit, offset)
+    items, more = eng(request).files.list_page(repo, ref, path, offset, limit)
+    out = page(items, offset + len(items), limit, offset)
+    out["more"] = more
+    return out
 
 
 @router.get("/console/api/repos/{repo}/preview")
@@ -491,7 +493,8 @@ def logs(
 ) -> dict[str, Any]:
     """Log lines after the cursor ``after`` (a line's ``pk``), oldest first; the answer's
     ``after`` is the cursor of the next call (follow a log by calling again)."""
-    lines = eng(request).jobs.logs(pipeline, job or None, datum or None, False, after)
+    lines = eng(request).jobs.logs(pipeline, job or None, datum or None, False, after,
+                                   limit=limit + 1)  # fmt: skip
     shown = lines[:limit]
     return {"lines": [_jsonable(x) for x in shown], "after": shown[-1].pk if shown else after,
             "more": len(lines) > limit}  # fmt: skip

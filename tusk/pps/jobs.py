@@ -253,14 +253,16 @@ class JobService:
         after: int = 0,
         inputs: builtins.list[str] | None = None,
         wait: float = 0.0,
+        limit: int = 0,
     ) -> builtins.list[LogLine]:
         """Stored log lines after ``after``, oldest first; ``inputs`` keeps the lines of datums
         that read every one of these paths (or file hashes). With ``wait``, wait up to that
-        many seconds (at most 30) for a first line."""
+        many seconds (at most 30) for a first line. ``limit`` reads at most that many lines
+        (before the ``inputs`` filter)."""
         deadline = time.time() + min(wait, 30.0)
         version = self.ctx.feed.version
         while True:
-            lines = self._logs(pipeline, job_id, datum_id, master, after, inputs)
+            lines = self._logs(pipeline, job_id, datum_id, master, after, inputs, limit)
             if lines or time.time() >= deadline:
                 return lines
             version = self.ctx.feed.wait(version, 0.5)
@@ -273,6 +275,7 @@ class JobService:
         master: bool,
         after: int,
         inputs: builtins.list[str] | None,
+        limit: int = 0,
     ) -> builtins.list[LogLine]:
         with self.ctx.meta.transaction(write=False) as tx:
             self._require_pipeline(tx, pipeline)
@@ -286,6 +289,7 @@ class JobService:
                     job_id=job_id or None,
                     datum_prefix=datum_id or None,
                     after=after,
+                    limit=limit,
                 )
             )
             if inputs:
