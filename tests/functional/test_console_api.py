@@ -114,6 +114,12 @@ def test_dag_versions_jobs_datums_and_logs(pps: Pps, http: httpx.Client) -> None
     datums = http.get(f"/console/api/jobs/copy/{job.id}/datums", params={"limit": 1}).json()
     assert datums["total"] == 2 and len(datums["items"]) == 1
     assert datums["counts"] == {"success": 2}
+    failed = http.get(f"/console/api/jobs/copy/{job.id}/datums", params={"state": "failed"})
+    assert failed.json()["total"] == 0 and failed.json()["items"] == []
+    second = pps.wait_jobs("copy", 2)[-1]  # the update's job: both datums skipped (no records)
+    skipped = http.get(f"/console/api/jobs/copy/{second.id}/datums", params={"limit": 1}).json()
+    assert skipped["counts"] == {"skipped": 2} and skipped["total"] == 2
+    assert [d["state"] for d in skipped["items"]] == ["skipped"]
     every = pps.engine.jobs.logs("copy", job.id)
     seen, after = [], 0
     for _ in range(len(every) + 1):  # one line a page, following the cursor

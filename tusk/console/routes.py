@@ -467,12 +467,8 @@ def datums(
 ) -> dict[str, Any]:
     """A page of a job's datums (failed first), optionally of one state, with the counts of
     each state."""
-    every = eng(request).jobs.datums(job_id, pipeline)
-    counts: dict[str, int] = {}
-    for d in every:
-        counts[d.state.value] = counts.get(d.state.value, 0) + 1
-    chosen = [d for d in every if d.state == state] if state else every
-    out = page(chosen[offset : offset + limit], len(chosen), limit, offset)
+    items, total, counts = eng(request).jobs.datums_page(job_id, pipeline, state, offset, limit)
+    out = page(items, total, limit, offset)
     out["counts"] = counts
     return out
 

@@ -19,7 +19,7 @@ from tusk.api.pps import (
     WorkerInfo,
 )
 from tusk.errors import InvalidArgument, NotFound
-from tusk.meta import JobFilter, JobRecord, LogFilter, Tx
+from tusk.meta import DatumRecord, JobFilter, JobRecord, LogFilter, Tx
 from tusk.pfs.commits import commit_info, resolve
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pps.datums import datum_hash, datum_id, enumerate_datums
@@ -157,29 +157,62 @@ class JobService:
             job = self._find(tx, job_id, pipeline)
             rows = tx.list_datums(job.pipeline, job_id)
             stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
-        out = [
-            DatumInfo(
-                id=r.datum_id,
-                state=r.state,
-                tries=r.tries,
-                reason=r.reason,
-                inputs=[DatumInputInfo.model_validate(i) for i in json.loads(r.inputs)],
-                bytes_down=r.bytes_down,
-                bytes_up=r.bytes_up,
-                seconds=r.seconds,
-                seconds_download=r.seconds_download,
-                seconds_upload=r.seconds_upload,
-                worker=r.worker,
-                job_id=job_id,
-                pipeline=job.pipeline,
-                stats_commit=stats.id if stats is not None else "",
-            )
-            for r in rows
-        ]
+        stats_id = stats.id if stats is not None else ""
+        out = [self._datum_info(r, job, stats_id) for r in rows]
         if job.total > len(rows):
             out.extend(self._skipped_datums(job, {r.hash for r in rows}))
         out.sort(key=lambda d: _DATUM_ORDER.get(d.state, 4))
         return out
+
+    def datums_page(
+        self,
+        job_id: str,
+        pipeline: str | None = None,
+        state: DatumState | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[builtins.list[DatumInfo], int, dict[str, int]]:
+        """One page of ``datums`` (of one state, if given), the number of them, and how many
+        datums of the job are in each state. Only the page's datums are built when the job
+        skipped none (skipped datums have no record and are enumerated again)."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            job = self._find(tx, job_id, pipeline)
+            rows = tx.list_datums(job.pipeline, job_id)
+            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
+        if job.total > len(rows):
+            every = self.datums(job_id, job.pipeline)
+            counts: dict[str, int] = {}
+            for d in every:
+                counts[d.state.value] = counts.get(d.state.value, 0) + 1
+            chosen = [d for d in every if d.state == state] if state else every
+            return chosen[offset : offset + limit], len(chosen), counts
+        counts = {}
+        for r in rows:
+            counts[str(r.state)] = counts.get(str(r.state), 0) + 1
+        picked = [r for r in rows if r.state == state] if state else list(rows)
+        picked.sort(key=lambda r: _DATUM_ORDER.get(r.state, 4))
+        stats_id = stats.id if stats is not None else ""
+        page = [self._datum_info(r, job, stats_id) for r in picked[offset : offset + limit]]
+        return page, len(picked), counts
+
+    @staticmethod
+    def _datum_info(r: DatumRecord, job: JobRecord, stats_id: str) -> DatumInfo:
+        return DatumInfo(
+            id=r.datum_id,
+            state=r.state,
+            tries=r.tries,
+            reason=r.reason,
+            inputs=[DatumInputInfo.model_validate(i) for i in json.loads(r.inputs)],
+            bytes_down=r.bytes_down,
+            bytes_up=r.bytes_up,
+            seconds=r.seconds,
+            seconds_download=r.seconds_download,
+            seconds_upload=r.seconds_upload,
+            worker=r.worker,
+            job_id=job.id,
+            pipeline=job.pipeline,
+            stats_commit=stats_id,
+        )
 
     def restart_datums(
         self, job_id: str, filters: builtins.list[str], pipeline: str | None = None
