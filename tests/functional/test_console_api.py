@@ -114,6 +114,8 @@ def test_dag_versions_jobs_datums_and_logs(pps: Pps, http: httpx.Client) -> None
     datums = http.get(f"/console/api/jobs/copy/{job.id}/datums", params={"limit": 1}).json()
     assert datums["total"] == 2 and len(datums["items"]) == 1
     assert datums["counts"] == {"success": 2}
+    assert [(i["repo"], i["path"]) for i in datums["items"][0]["inputs"]] in ([("nums", "/1")],
+                                                                              [("nums", "/2")])  # fmt: skip
     failed = http.get(f"/console/api/jobs/copy/{job.id}/datums", params={"state": "failed"})
     assert failed.json()["total"] == 0 and failed.json()["items"] == []
     second = pps.wait_jobs("copy", 2)[-1]  # the update's job: both datums skipped (no records)

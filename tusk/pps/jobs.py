@@ -177,8 +177,12 @@ class JobService:
         skipped none (skipped datums have no record and are enumerated again)."""
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
-            rows = tx.list_datums(job.pipeline, job_id)
+            rows = tx.list_datums(job.pipeline, job_id, brief=True)  # no inputs: cheap for many
             stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
+            picked = [r for r in rows if r.state == state] if state else list(rows)
+            picked.sort(key=lambda r: _DATUM_ORDER.get(r.state, 4))
+            picked = picked[offset : offset + limit]
+            inputs = dict(tx.datum_inputs(r.datum_id for r in picked))
         if job.total > len(rows):
             every = self.datums(job_id, job.pipeline)
             counts: dict[str, int] = {}
@@ -189,11 +193,15 @@ class JobService:
         counts = {}
         for r in rows:
             counts[str(r.state)] = counts.get(str(r.state), 0) + 1
-        picked = [r for r in rows if r.state == state] if state else list(rows)
-        picked.sort(key=lambda r: _DATUM_ORDER.get(r.state, 4))
+        total = counts.get(str(state), 0) if state else len(rows)
         stats_id = stats.id if stats is not None else ""
-        page = [self._datum_info(r, job, stats_id) for r in picked[offset : offset + limit]]
-        return page, len(picked), counts
+        page = [
+            self._datum_info(
+                dataclasses.replace(r, inputs=inputs.get(r.datum_id, "[]")), job, stats_id
+            )
+            for r in picked
+        ]
+        return page, total, counts
 
     @staticmethod
     def _datum_info(r: DatumRecord, job: JobRecord, stats_id: str) -> DatumInfo:
