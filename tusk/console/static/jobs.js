@@ -73,6 +73,7 @@ export function jobView(main, [pipeline, id]) {
       pager(pg, (o) => { offset = o; loadDatums(); }));
   };
   every(2000, async () => {
+    const datumsDrawn = loadDatums(); // at the same time as the job
     const { job: j } = await get(api(`jobs/${pipeline}/${id}`));
     if (!live()) return;
     const ended = ["success", "failure", "killed"].includes(j.state);
@@ -96,7 +97,7 @@ export function jobView(main, [pipeline, id]) {
         ? link(commitHref(j.output_commit.repo, j.output_commit.id), `${j.output_commit.repo}@${short(j.output_commit.id)}`,
           { class: "mono", id: "output-commit" }) : "—"),
       h("span", { text: "global ID" }), link(`#/wave/${enc(j.id)}`, j.id, { class: "mono" })));
-    await loadDatums();
+    await datumsDrawn;
   });
   followLogs(logs, { pipeline, job: id });
 }
