@@ -59,3 +59,7 @@ IMAGE_PREREQS=(podman:podman runc:runc mmdebstrap:mmdebstrap bwrap:bubblewrap cc
 # What `tusk mount` needs (and so its tests): libfuse 3 and its fusermount3 helper.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 FUSE_PREREQS=(fusermount3:fuse3)
+
+# What the console's browser tests drive (Playwright launches the system's Chromium).
+# shellcheck disable=SC2034  # used by the scripts that source this file
+CONSOLE_PREREQS=(chromium:chromium)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/prereqs.sh
 echo "test: checking system prerequisites"
 need_programs python3:python3 python3-venv:python3-venv pg_isready:postgresql "${IMAGE_PREREQS[@]}" \
-  "${FUSE_PREREQS[@]}"
+  "${FUSE_PREREQS[@]}" "${CONSOLE_PREREQS[@]}"
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "test: PostgreSQL does not answer on 127.0.0.1:5432; the PostgreSQL tests need it." >&2
   echo "  Start it with:  sudo pg_ctlcluster <version> main start   (trust auth, a database 'test')" >&2

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "tusk.cli.refused_cmds",
     "tusk.cli.mount_cmds",
     "tusk.cli.lineage_cmds",
+    "tusk.cli.console_cmds",
 )
 
 # How a command module names its commands: ``@click.command("name")``, and the functions in its

@@ -169,6 +169,7 @@ class LogFilter:
     job_id: str | None = None
     datum_prefix: str | None = None
     after: int = 0
+    limit: int = 0  # at most this many lines (0: all)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from tusk.api.pps import (
     WorkerInfo,
 )
 from tusk.errors import InvalidArgument, NotFound
-from tusk.meta import JobFilter, JobRecord, LogFilter, Tx
+from tusk.meta import DatumRecord, JobFilter, JobRecord, LogFilter, Tx
 from tusk.pfs.commits import commit_info, resolve
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pps.datums import datum_hash, datum_id, enumerate_datums
@@ -95,12 +95,13 @@ class JobService:
         pipeline: str | None = None,
         inputs: builtins.list[tuple[str, str]] | None = None,
         output: tuple[str, str] | None = None,
+        limit: int = 0,
     ) -> builtins.list[JobInfo]:
         """Jobs, newest first: of one pipeline, with all these input commits, or of an output
-        commit."""
+        commit; ``limit`` keeps the newest that many (of the jobs before those filters)."""
         with self.ctx.meta.transaction(write=False) as tx:
             self._require_pipeline(tx, pipeline)
-            jobs = tx.list_jobs(JobFilter(pipeline=pipeline or None))
+            jobs = tx.list_jobs(JobFilter(pipeline=pipeline or None, limit=limit))
             if output:
                 oc = resolve(tx, output[0], output[1])
                 jobs = [j for j in jobs if j.pipeline == oc.repo and j.id == oc.id]
@@ -156,29 +157,70 @@ class JobService:
             job = self._find(tx, job_id, pipeline)
             rows = tx.list_datums(job.pipeline, job_id)
             stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
-        out = [
-            DatumInfo(
-                id=r.datum_id,
-                state=r.state,
-                tries=r.tries,
-                reason=r.reason,
-                inputs=[DatumInputInfo.model_validate(i) for i in json.loads(r.inputs)],
-                bytes_down=r.bytes_down,
-                bytes_up=r.bytes_up,
-                seconds=r.seconds,
-                seconds_download=r.seconds_download,
-                seconds_upload=r.seconds_upload,
-                worker=r.worker,
-                job_id=job_id,
-                pipeline=job.pipeline,
-                stats_commit=stats.id if stats is not None else "",
-            )
-            for r in rows
-        ]
+        stats_id = stats.id if stats is not None else ""
+        out = [self._datum_info(r, job, stats_id) for r in rows]
         if job.total > len(rows):
             out.extend(self._skipped_datums(job, {r.hash for r in rows}))
         out.sort(key=lambda d: _DATUM_ORDER.get(d.state, 4))
         return out
+
+    def datums_page(
+        self,
+        job_id: str,
+        pipeline: str | None = None,
+        state: DatumState | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[builtins.list[DatumInfo], int, dict[str, int]]:
+        """One page of ``datums`` (of one state, if given), the number of them, and how many
+        datums of the job are in each state. Only the page's datums are built when the job
+        skipped none (skipped datums have no record and are enumerated again)."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            job = self._find(tx, job_id, pipeline)
+            rows = tx.list_datums(job.pipeline, job_id, brief=True)  # no inputs: cheap for many
+            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
+            picked = [r for r in rows if r.state == state] if state else list(rows)
+            picked.sort(key=lambda r: _DATUM_ORDER.get(r.state, 4))
+            picked = picked[offset : offset + limit]
+            inputs = dict(tx.datum_inputs(r.datum_id for r in picked))
+        if job.total > len(rows):
+            every = self.datums(job_id, job.pipeline)
+            counts: dict[str, int] = {}
+            for d in every:
+                counts[d.state.value] = counts.get(d.state.value, 0) + 1
+            chosen = [d for d in every if d.state == state] if state else every
+            return chosen[offset : offset + limit], len(chosen), counts
+        counts = {}
+        for r in rows:
+            counts[str(r.state)] = counts.get(str(r.state), 0) + 1
+        total = counts.get(str(state), 0) if state else len(rows)
+        stats_id = stats.id if stats is not None else ""
+        page = [
+            self._datum_info(
+                dataclasses.replace(r, inputs=inputs.get(r.datum_id, "[]")), job, stats_id
+            )
+            for r in picked
+        ]
+        return page, total, counts
+
+    @staticmethod
+    def _datum_info(r: DatumRecord, job: JobRecord, stats_id: str) -> DatumInfo:
+        return DatumInfo(
+            id=r.datum_id,
+            state=r.state,
+            tries=r.tries,
+            reason=r.reason,
+            inputs=[DatumInputInfo.model_validate(i) for i in json.loads(r.inputs)],
+            bytes_down=r.bytes_down,
+            bytes_up=r.bytes_up,
+            seconds=r.seconds,
+            seconds_download=r.seconds_download,
+            seconds_upload=r.seconds_upload,
+            worker=r.worker,
+            job_id=job.id,
+            pipeline=job.pipeline,
+            stats_commit=stats_id,
+        )
 
     def restart_datums(
         self, job_id: str, filters: builtins.list[str], pipeline: str | None = None
@@ -252,14 +294,16 @@ class JobService:
         after: int = 0,
         inputs: builtins.list[str] | None = None,
         wait: float = 0.0,
+        limit: int = 0,
     ) -> builtins.list[LogLine]:
         """Stored log lines after ``after``, oldest first; ``inputs`` keeps the lines of datums
         that read every one of these paths (or file hashes). With ``wait``, wait up to that
-        many seconds (at most 30) for a first line."""
+        many seconds (at most 30) for a first line. ``limit`` reads at most that many lines
+        (before the ``inputs`` filter)."""
         deadline = time.time() + min(wait, 30.0)
         version = self.ctx.feed.version
         while True:
-            lines = self._logs(pipeline, job_id, datum_id, master, after, inputs)
+            lines = self._logs(pipeline, job_id, datum_id, master, after, inputs, limit)
             if lines or time.time() >= deadline:
                 return lines
             version = self.ctx.feed.wait(version, 0.5)
@@ -272,6 +316,7 @@ class JobService:
         master: bool,
         after: int,
         inputs: builtins.list[str] | None,
+        limit: int = 0,
     ) -> builtins.list[LogLine]:
         with self.ctx.meta.transaction(write=False) as tx:
             self._require_pipeline(tx, pipeline)
@@ -285,6 +330,7 @@ class JobService:
                     job_id=job_id or None,
                     datum_prefix=datum_id or None,
                     after=after,
+                    limit=limit,
                 )
             )
             if inputs:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from tusk import __version__
 from tusk.api.host import machine_identity
 from tusk.api.models import ErrorBody, ServerInfo
+from tusk.console import routes as console_routes
 from tusk.errors import Internal, InvalidArgument, TuskError
 from tusk.meta.store import redact_url
 from tusk.runtime import Engine
@@ -81,6 +82,8 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(pps_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(secret_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(admin_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
+    # the console (a web UI): its page and JSON API are not part of the documented HTTP API
+    app.include_router(console_routes.router, include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -21,12 +21,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tusk.api.admin import EXTRACT_MEDIA_TYPE
 from tusk.api.framing import FRAMES_MEDIA_TYPE
 from tusk.api.host import is_loopback
+from tusk.console import auth as console_auth
 from tusk.errors import Forbidden, InvalidArgument, TuskError, Unauthenticated
 from tusk.runtime import Settings
 from tusk.server.errors import error_response
 
 _PUT_ROUTE = re.compile(r"\A/v1/repos/[^/]+/put\Z")
 _RESTORE_ROUTE = "/v1/restore"
+_CONSOLE_UPLOAD_ROUTE = re.compile(r"\A/console/api/repos/[^/]+/upload\Z")
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
 
 
@@ -73,12 +75,30 @@ class RequestGuard:
                 "refused",
                 hint="call the API from the tusk client or CLI, not from a web page",
             )
-        if self.token is not None:
+        path, method = scope["path"], scope["method"]
+        jar = console_auth.cookies(headers.get("cookie", b""))
+        by_cookie = False
+        if self.token is not None and not console_auth.is_public(path):
             given = headers.get("authorization", b"").removeprefix(b"Bearer ").strip()
             if not hmac.compare_digest(given, self.token):
-                raise Unauthenticated(
-                    "missing or wrong auth token", hint="set TUSK_AUTH_TOKEN to the server's token"
-                )
+                by_cookie = console_auth.session_ok(jar, self.token.decode())
+                if not by_cookie:
+                    raise Unauthenticated(
+                        "missing or wrong auth token",
+                        hint="set TUSK_AUTH_TOKEN to the server's token (in the console: log in)",
+                    )
+        # A browser sends cookies with every request, so a change made with them must also
+        # carry the CSRF token twice (see tusk/console/auth.py); the console's own actions too.
+        needs_csrf = by_cookie or path.startswith("/console/")
+        if (
+            needs_csrf
+            and method not in console_auth.SAFE_METHODS
+            and not console_auth.csrf_ok(jar, headers.get(console_auth.CSRF_HEADER))
+        ):
+            raise Forbidden(
+                "this change came without its CSRF token",
+                hint="reload the console page and try again",
+            )
         if _has_body(headers):
             self._check_content_type(scope, headers)
 
@@ -96,6 +116,8 @@ class RequestGuard:
             want, ok = FRAMES_MEDIA_TYPE, media == FRAMES_MEDIA_TYPE
         elif scope["method"] == "POST" and scope["path"] == _RESTORE_ROUTE:
             want, ok = EXTRACT_MEDIA_TYPE, media == EXTRACT_MEDIA_TYPE
+        elif scope["method"] == "POST" and _CONSOLE_UPLOAD_ROUTE.match(scope["path"]):
+            want, ok = "application/octet-stream", media == "application/octet-stream"
         else:
             want = "application/json"
             ok = media == want or (media.startswith("application/") and media.endswith("+json"))
