@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -189,6 +189,12 @@ class HeaderTabWriter:
         self._lines = 0
         self._out.append(self._tw.flush())
 
+    def take(self) -> str:
+        """The text of the blocks completed so far (the open block stays buffered)."""
+        out = "".join(self._out)
+        self._out = []
+        return out
+
     def flush(self) -> str:
         """Flush the tabwriter; return all text produced since the previous ``flush``."""
         self._flush_block()
@@ -252,6 +258,26 @@ def print_table(
     if file is not None:
         file.write(text)
     return text
+
+
+def stream_table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    write: Callable[[str], object],
+    *,
+    page_lines: int = 50,
+) -> None:
+    """:func:`print_table`'s text, handed to ``write`` block by block as ``rows`` come.
+
+    pachctl's writer sizes the columns of each block (the header and ``page_lines - 1`` rows)
+    on its own and re-prints the header after it, so a block is final once its last row is in:
+    memory stays one block, and the text is byte for byte :func:`print_table`'s."""
+    w = HeaderTabWriter(_row_line(headers), page_lines)
+    for row in rows:
+        w.write(_row_line(row))
+        if done := w.take():
+            write(done)
+    write(w.flush())
 
 
 def fixed_line(cells: Sequence[str], widths: Sequence[int]) -> str:

@@ -235,3 +235,9 @@ def format_duration_go(seconds: float | timedelta) -> str:
 def from_timestamp(ts: float | None) -> datetime | None:
     """A wire timestamp (seconds since the epoch) as an aware datetime (``None`` stays)."""
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A wire time as the plain reader gets it (ISO 8601 text, as the models serialize it) back
+    as a datetime (``None`` stays)."""
+    return None if text is None else datetime.fromisoformat(text)

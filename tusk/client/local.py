@@ -10,31 +10,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
-
 from tusk.client.config import DEFAULT_ADDRESS, ClientConfig
-from tusk.client.http import needs_tls
+from tusk.client.plain import is_up
 from tusk.errors import ServerUnavailable
 
-
-def is_up(address: str, token: str | None = None, timeout: float = 5.0) -> bool:
-    """Whether a tusk server answers at ``address`` (sending ``token`` if it needs one).
-
-    Only a refused or failed connection means no server: one that answers slowly (a loaded
-    machine) or refuses the token is there."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response = httpx.get(
-            address.rstrip("/") + "/v1/info",
-            headers=headers,
-            timeout=timeout,
-            verify=needs_tls(address),
-        )
-    except httpx.TimeoutException:
-        return True  # it accepted the connection: a server is there, just slow
-    except httpx.HTTPError:
-        return False
-    return response.status_code in (200, 401, 403)
+__all__ = ["ensure_server", "is_up", "pid_of", "start_server", "stop_server"]
 
 
 def start_server(cfg: ClientConfig, wait: float = 60.0, grpc_port: int | None = None) -> int:
