@@ -223,3 +223,28 @@ def test_reader_reports_a_server_that_drops_the_connection() -> None:
 
 def test_is_up_sees_the_server(address: str) -> None:
     assert is_up(address)
+
+
+def test_reader_asks_its_hook_once_when_the_first_connection_is_refused() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    calls: list[int] = []
+
+    def refuse() -> None:
+        calls.append(1)
+        raise ServerUnavailable("no local server could start", hint="see the log")
+
+    with pytest.raises(ServerUnavailable, match="no local server could start"):
+        PlainReader(f"http://127.0.0.1:{port}", when_refused=refuse).get("/repos")
+    assert calls == [1]
+
+    def nothing() -> None:
+        calls.append(2)
+
+    quiet = PlainReader(f"http://127.0.0.1:{port}", when_refused=nothing)
+    with pytest.raises(ServerUnavailable, match="no tusk server answers"):
+        quiet.get("/repos")  # the hook did not help: the second refusal is the error
+    with pytest.raises(ServerUnavailable, match="no tusk server answers"):
+        quiet.get("/repos")
+    assert calls == [1, 2]

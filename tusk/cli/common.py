@@ -55,12 +55,19 @@ def client() -> Client:
 
 def reader() -> PlainReader:
     """The plain reader of this invocation (answers as JSON values, see
-    :mod:`tusk.client.plain`); starts a local server first when none answers."""
+    :mod:`tusk.client.plain`). Its first request goes straight to the server; only when that
+    connection is refused is a local server started (as :func:`client` does first)."""
     root = click.get_current_context().find_root()
     obj = root.meta.get("tusk.reader")
     if obj is None:
-        cfg = _config()
-        obj = PlainReader(cfg.address, token=cfg.token)
+        cfg = ClientConfig.from_env()
+
+        def start() -> None:
+            if root.meta.get("tusk.config") is None:
+                ensure_server(cfg)
+                root.meta["tusk.config"] = cfg
+
+        obj = PlainReader(cfg.address, token=cfg.token, when_refused=start)
         root.meta["tusk.reader"] = obj
         root.call_on_close(obj.close)
     assert isinstance(obj, PlainReader)

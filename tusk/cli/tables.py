@@ -9,14 +9,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TextIO
 
 
-@dataclass
 class _Cell:
-    text: str
-    htab: bool  # terminated by '\t' (vs '\v' or end of line)
+    __slots__ = ("htab", "text")
+
+    def __init__(self, text: str, htab: bool) -> None:
+        self.text = text
+        self.htab = htab  # terminated by '\t' (vs '\v' or end of line)
 
     @property
     def width(self) -> int:

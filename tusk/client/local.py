@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,8 @@ __all__ = ["ensure_server", "is_up", "pid_of", "start_server", "stop_server"]
 def start_server(cfg: ClientConfig, wait: float = 60.0, grpc_port: int | None = None) -> int:
     """Start tuskd in the background for ``cfg``'s local address (its gRPC API on the same
     port, or on ``grpc_port``); return its pid."""
+    import subprocess  # here: only starting a server needs it, and every CLI start would pay
+
     url = urlparse(cfg.address)
     host, port = url.hostname or "127.0.0.1", url.port or 30650
     cfg.home.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,9 @@ with the same messages. Writes keep the typed client.
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -21,13 +20,106 @@ NDJSON = "application/x-ndjson"
 READ_BLOCK = 1 << 20
 LINES_BLOCK = 1 << 16
 CONNECT_TIMEOUT = 5.0
+MAX_HEAD = 64 << 10  # bytes of status line and headers an answer may have
+
+
+class _Closed(Exception):
+    """The server closed the connection before it answered (an idle kept-alive one)."""
+
+
+class _BadAnswer(Exception):
+    """An answer that is not HTTP/1.1 as tuskd speaks it."""
+
+
+class _Answer:
+    """One HTTP/1.1 answer on a connection: status, headers, and the body as it arrives."""
+
+    def __init__(self, conn: _Connection) -> None:
+        self._file = conn.file
+        line = self._file.readline(MAX_HEAD)
+        if not line:
+            raise _Closed()
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+            raise _BadAnswer(f"not an HTTP answer: {line[:80]!r}")
+        self.status = int(parts[1])
+        self.headers: dict[str, str] = {}
+        while (line := self._file.readline(MAX_HEAD)) not in (b"\r\n", b"\n"):
+            if not line:
+                raise _BadAnswer("the answer ended in its headers")
+            name, _, value = line.decode("latin-1").partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.reusable = self.headers.get("connection", "").lower() != "close"
+        self.done = False
+
+    def chunks(self, size: int = READ_BLOCK) -> Iterator[bytes]:
+        """The body, in pieces of at most ``size`` bytes as they arrive."""
+        read = self._file.read
+        if "chunked" in self.headers.get("transfer-encoding", ""):
+            while (n := int(self._file.readline(MAX_HEAD).split(b";")[0], 16)) > 0:
+                while n > 0:
+                    piece = read(min(n, size))
+                    if not piece:
+                        raise _BadAnswer("the answer ended in a chunk")
+                    n -= len(piece)
+                    yield piece
+                read(2)  # the CRLF after the chunk
+            while self._file.readline(MAX_HEAD) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+        elif "content-length" in self.headers:
+            left = int(self.headers["content-length"])
+            while left > 0:
+                piece = read(min(left, size))
+                if not piece:
+                    raise _BadAnswer("the answer ended before its length")
+                left -= len(piece)
+                yield piece
+        else:
+            self.reusable = False
+            while piece := read(size):
+                yield piece
+        self.done = True
+
+    def body(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+class _Connection:
+    """A socket to the server and its buffered reading side."""
+
+    def __init__(self, host: str, port: int, tls: bool, timeout: float) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if tls:
+            import ssl
+
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        self.sock = sock
+        self.file = sock.makefile("rb")
+
+    def send(self, head: bytes) -> _Answer:
+        self.sock.sendall(head)
+        return _Answer(self)
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
 
 
 class PlainReader:
     """GET requests under ``/v1`` of one tuskd; one connection, kept open between requests."""
 
-    def __init__(self, address: str, *, token: str | None = None, timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        timeout: float = 300.0,
+        when_refused: Callable[[], None] | None = None,
+    ) -> None:
+        """``when_refused``: called once when the first connection is refused (e.g. to start a
+        local server, or raise the error that says why none can be); then it is tried again."""
         self.address = address.rstrip("/")
+        self._when_refused = when_refused
         url = urlsplit(self.address)
         self._tls = url.scheme == "https"
         self._host = url.hostname or "127.0.0.1"
@@ -35,19 +127,21 @@ class PlainReader:
         self._prefix = url.path.rstrip("/") + "/v1"
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._timeout = timeout
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: _Connection | None = None
+        self._answer: _Answer | None = None
 
     def close(self) -> None:
         """Close the connection."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._answer = None
 
     # -- requests ------------------------------------------------------------------------------
     def get(self, route: str, /, **params: Any) -> Any:
         """GET ``route`` with the non-``None`` ``params``; the answer's JSON value."""
         resp = self._open(route, params, accept="application/json")
-        return json.loads(self._read(resp))
+        return json.loads(self._read_all(resp))
 
     def lines(self, route: str, /, *, timeout: float | None = -1.0, **params: Any) -> Iterator[Any]:
         """GET ``route`` as a stream of JSON lines; each value as it arrives (``timeout``: how
@@ -56,7 +150,7 @@ class PlainReader:
         resp = self._open(route, params, accept=NDJSON, timeout=timeout)
         try:
             rest = b""
-            while block := self._read1(resp):
+            for block in self._pieces(resp, LINES_BLOCK):
                 *done, rest = (rest + block).split(b"\n")
                 for line in done:
                     if line.strip():
@@ -64,93 +158,88 @@ class PlainReader:
             if rest.strip():
                 yield _value(rest)
         finally:
-            if not resp.isclosed():
-                self.close()  # a stream left half read cannot carry another request
+            self._finish(resp)
 
     def blocks(self, route: str, /, **params: Any) -> Iterator[bytes]:
         """GET ``route``; the body in blocks as it arrives (file contents)."""
         resp = self._open(route, params, accept="application/octet-stream")
         try:
-            while block := self._read(resp, READ_BLOCK):
-                yield block
+            yield from self._pieces(resp, READ_BLOCK)
         finally:
-            if not resp.isclosed():
-                self.close()  # a body left half read cannot carry another request
+            self._finish(resp)
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
+    def _connection(self) -> _Connection:
         if self._conn is None:
-            if self._tls:
-                import ssl
-
-                self._conn = http.client.HTTPSConnection(
-                    self._host,
-                    self._port,
-                    timeout=CONNECT_TIMEOUT,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                self._conn = http.client.HTTPConnection(
-                    self._host, self._port, timeout=CONNECT_TIMEOUT
-                )
+            hook, self._when_refused = self._when_refused, None  # only ever the first time
             try:
-                self._conn.connect()
+                self._conn = _Connection(self._host, self._port, self._tls, CONNECT_TIMEOUT)
             except OSError:
-                self._conn = None
-                raise ServerUnavailable(
-                    f"no tusk server answers at {self.address}",
-                    hint="start one with `tusk up` (or set TUSK_ADDRESS)",
-                ) from None
-        assert self._conn.sock is not None
-        self._conn.sock.settimeout(timeout)
+                if hook is None:
+                    raise ServerUnavailable(
+                        f"no tusk server answers at {self.address}",
+                        hint="start one with `tusk up` (or set TUSK_ADDRESS)",
+                    ) from None
+                hook()
+                return self._connection()
         return self._conn
 
     def _open(
         self, route: str, params: dict[str, Any], *, accept: str, timeout: float | None = -1.0
-    ) -> http.client.HTTPResponse:
+    ) -> _Answer:
+        if self._answer is not None:  # an earlier answer was left unread: start afresh
+            self.close()
         target = self._prefix + quote(route, safe="/")
         query = urlencode({k: _param(v) for k, v in params.items() if v is not None})
         if query:
             target += "?" + query
-        headers = {**self._headers, "Accept": accept}
+        head = [f"GET {target} HTTP/1.1", f"Host: {self._host}:{self._port}", f"Accept: {accept}"]
+        head += [f"{k}: {v}" for k, v in self._headers.items()]
+        request = ("\r\n".join(head) + "\r\n\r\n").encode()
         wait = self._timeout if timeout == -1.0 else timeout
         for attempt in (1, 2):
             reused = self._conn is not None
-            conn = self._connection(wait)
+            conn = self._connection()
             try:
-                conn.request("GET", target, headers=headers)
-                resp = conn.getresponse()
+                conn.sock.settimeout(wait)
+                resp = conn.send(request)
                 break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+            except (_Closed, ConnectionResetError, BrokenPipeError) as e:
                 self.close()
                 if reused and attempt == 1:
                     continue  # the server closed the idle kept-alive connection: reconnect
                 raise self._lost(e) from None
-            except (OSError, http.client.HTTPException) as e:
+            except (OSError, ValueError, _BadAnswer) as e:
                 self.close()
                 raise self._lost(e) from None
+        self._answer = resp
         if resp.status >= 400:
-            body = self._read(resp)
-            self.close()
+            body = self._read_all(resp)
             _raise_for(resp.status, body)
         return resp
 
-    def _read(self, resp: http.client.HTTPResponse, size: int | None = None) -> bytes:
+    def _pieces(self, resp: _Answer, size: int) -> Iterator[bytes]:
         try:
-            return resp.read(size) if size is not None else resp.read()
-        except (OSError, http.client.HTTPException) as e:
+            yield from resp.chunks(size)
+        except (OSError, ValueError, _BadAnswer) as e:
             self.close()
             raise self._lost(e) from None
 
-    def _read1(self, resp: http.client.HTTPResponse) -> bytes:
+    def _read_all(self, resp: _Answer) -> bytes:
         try:
-            return resp.read1(LINES_BLOCK)
-        except (OSError, http.client.HTTPException) as e:
-            self.close()
-            raise self._lost(e) from None
+            return b"".join(self._pieces(resp, READ_BLOCK))
+        finally:
+            self._finish(resp)
+
+    def _finish(self, resp: _Answer) -> None:
+        """After an answer: keep the connection for the next request if it was read to its end."""
+        if resp is self._answer:
+            self._answer = None
+            if not (resp.done and resp.reusable):
+                self.close()  # an answer left half read cannot carry another request
 
     def _lost(self, e: BaseException) -> ServerUnavailable:
-        name = "ReadTimeout" if isinstance(e, socket.timeout) else type(e).__name__
+        name = "ReadTimeout" if isinstance(e, TimeoutError) else type(e).__name__
         return ServerUnavailable(
             f"lost the connection to the tusk server at {self.address} "
             f"({name}: {e or 'no detail'})",
@@ -192,22 +281,20 @@ def is_up(address: str, token: str | None = None, timeout: float = 5.0) -> bool:
     url = urlsplit(address.rstrip("/"))
     tls = url.scheme == "https"
     host, port = url.hostname or "127.0.0.1", url.port or (443 if tls else 80)
-    conn: http.client.HTTPConnection
-    if tls:
-        import ssl
-
-        conn = http.client.HTTPSConnection(
-            host, port, timeout=timeout, context=ssl.create_default_context()
-        )
-    else:
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    head = [f"GET {url.path.rstrip('/')}/v1/info HTTP/1.1", f"Host: {host}:{port}"]
+    head += [f"Authorization: Bearer {token}"] if token else []
+    head += ["Connection: close"]
     try:
-        conn.request("GET", url.path.rstrip("/") + "/v1/info", headers=headers)
-        status = conn.getresponse().status
+        conn = _Connection(host, port, tls, timeout)
+    except TimeoutError:
+        return True  # the connection did not complete in time: something slow is there
+    except OSError:
+        return False
+    try:
+        status = conn.send(("\r\n".join(head) + "\r\n\r\n").encode()).status
     except TimeoutError:
         return True  # it accepted the connection: a server is there, just slow
-    except (OSError, http.client.HTTPException):
+    except (OSError, ValueError, _Closed, _BadAnswer):
         return False
     finally:
         conn.close()
