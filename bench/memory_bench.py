@@ -64,7 +64,7 @@ class Peak:
         self.value = max(self.value, rss(self.pid))
 
 
-def cli_run(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]:
+def cli_run(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, int, int]:
     """(seconds, peak RSS bytes, stdout bytes) of one CLI process."""
     probe = (
         "import resource, subprocess, sys, time\n"
@@ -75,7 +75,12 @@ def cli_run(argv: list[str], env: dict[str, str]) -> tuple[float, int, int]:
         "print(dt, m * 1024, len(p.stdout))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe, *argv], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", probe, *argv],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
     ).stdout.split()
     return float(out[0]), int(out[1]), int(out[2])
 
@@ -126,17 +131,20 @@ def main() -> None:
         listing = [*CLI, "list-file", "big", "master", "/d"]
         cli_rows: list[tuple[str, float, int, int, int]] = []
 
-        def listed(label: str, env: dict[str, str]) -> None:
+        def listed(label: str, env: dict[str, str], cwd: str | None = None) -> None:
             with Peak(pid) as peak:
-                dt, cli_peak, size = cli_run(listing, env)
+                dt, cli_peak, size = cli_run(listing, env, cwd)
             cli_rows.append((label, dt, cli_peak, peak.value, size))
             print(f"{label}: {dt:.1f} s, CLI peak {mib(cli_peak)} MiB", flush=True)
 
-        before_env = {**srv.env, "PYTHONPATH": str(Path(args.before or ".").resolve())}
+        # `python -m` puts the working directory first on sys.path: the other checkout's CLI
+        # runs from that checkout
+        before = str(Path(args.before or ".").resolve())
+        before_env = {**srv.env, "PYTHONPATH": before}
         for _ in range(3):
             listed("list-file (this tree)", srv.env)
             if args.before:
-                listed("list-file (--before)", before_env)
+                listed("list-file (--before)", before_env, before)
         rows.append(("after the listings", "server", 0.0, rss(pid), rss(pid)))
 
         c.create_repo("in")

@@ -485,3 +485,19 @@ def test_glob_diff_over_100k_entries_reads_only_the_changed_page(store: MemStore
         ("/file-050000-b", True, False),
     ]
     assert store.gets <= 8  # the two indexes and the differing pages
+
+
+def test_the_cache_holds_a_bounded_number_of_entries() -> None:
+    """Directories of many thousand entries: the cached pages hold at most ``cache_entries``
+    entries together, whatever the size of the tree, and reads stay right after evictions."""
+    store = MemStore()
+    tree = Tree(store, cache_size=256)
+    objects = tree._objects
+    objects._cache_entries = 2_000
+    root = tree.apply(EMPTY_ROOT, [put(f"/d/f{i:05d}", str(i)) for i in range(20_000)])
+    assert sum(1 for _ in tree.list_dir(root, "/d")) == 20_000
+    count, entries = objects.cached()
+    assert 1 <= count <= 256 and entries <= 2_000
+    node = tree.get(root, "/d/f12345")
+    assert node is not None and node.size == len("12345")
+    assert objects.cached()[1] <= 2_000

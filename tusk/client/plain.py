@@ -283,7 +283,6 @@ def is_up(address: str, token: str | None = None, timeout: float = 5.0) -> bool:
     host, port = url.hostname or "127.0.0.1", url.port or (443 if tls else 80)
     head = [f"GET {url.path.rstrip('/')}/v1/info HTTP/1.1", f"Host: {host}:{port}"]
     head += [f"Authorization: Bearer {token}"] if token else []
-    head += ["Connection: close"]
     try:
         conn = _Connection(host, port, tls, timeout)
     except TimeoutError:
@@ -291,7 +290,9 @@ def is_up(address: str, token: str | None = None, timeout: float = 5.0) -> bool:
     except OSError:
         return False
     try:
-        status = conn.send(("\r\n".join(head) + "\r\n\r\n").encode()).status
+        answer = conn.send(("\r\n".join(head) + "\r\n\r\n").encode())
+        answer.body()  # read to the end: then this side closes first, and the server's port is
+        status = answer.status  # not left in TIME_WAIT (`tusk down` frees it at once)
     except TimeoutError:
         return True  # it accepted the connection: a server is there, just slow
     except (OSError, ValueError, _Closed, _BadAnswer):
