@@ -58,6 +58,8 @@ READS = [
     ["inspect-file", "many", "master", "/a.txt"],
     ["get-file", "many", "master", "/a.txt"],
     ["diff-file", "many", "master", "/"],
+    ["list-job"],
+    ["list-job", "--raw"],
 ]
 
 

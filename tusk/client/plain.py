@@ -190,7 +190,9 @@ class PlainReader:
         if self._answer is not None:  # an earlier answer was left unread: start afresh
             self.close()
         target = self._prefix + quote(route, safe="/")
-        query = urlencode({k: _param(v) for k, v in params.items() if v is not None})
+        query = urlencode(
+            [(k, _param(x)) for k, v in params.items() if v is not None for x in _each(v)]
+        )
         if query:
             target += "?" + query
         head = [f"GET {target} HTTP/1.1", f"Host: {self._host}:{self._port}", f"Accept: {accept}"]
@@ -253,6 +255,11 @@ def _value(line: bytes) -> Any:
     if isinstance(value, dict) and len(value) == 1 and "error" in value:
         raise from_wire(value["error"])
     return value
+
+
+def _each(value: Any) -> list[Any]:
+    """A query parameter's values: a list or tuple gives the parameter once per item."""
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _param(value: Any) -> str:
