@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
+
+_BREAKS = re.compile("[\t\v\n\f]")
 
 
 class _Cell:
@@ -67,15 +70,16 @@ class TabWriter:
 
     def write(self, text: str) -> None:
         start = 0
-        for i, ch in enumerate(text):
-            if ch in "\t\v\n\f":
-                self._cell.append(text[start:i])
-                start = i + 1
-                ncells = self._terminate_cell(ch == "\t")
-                if ch in "\n\f":
-                    self._lines.append([])
-                    if ch == "\f" or ncells == 1:
-                        self._flush_internal()
+        for m in _BREAKS.finditer(text):  # only the separators: the cells' text is not walked
+            i = m.start()
+            ch = text[i]
+            self._cell.append(text[start:i])
+            start = i + 1
+            ncells = self._terminate_cell(ch == "\t")
+            if ch in "\n\f":
+                self._lines.append([])
+                if ch == "\f" or ncells == 1:
+                    self._flush_internal()
         self._cell.append(text[start:])
 
     def _flush_internal(self) -> None:
