@@ -501,3 +501,22 @@ def test_the_cache_holds_a_bounded_number_of_entries() -> None:
     node = tree.get(root, "/d/f12345")
     assert node is not None and node.size == len("12345")
     assert objects.cached()[1] <= 2_000
+
+
+def test_added_bytes_is_the_size_of_the_diffs_new_files() -> None:
+    store = MemStore()
+    tree = Tree(store)
+    base = tree.apply(
+        EMPTY_ROOT,
+        [put(f"/big/f{i:05d}", "x" * (i % 7)) for i in range(3_000)]
+        + [put("/a", "aaa"), put("/s/t", "tt")],
+    )
+    new = tree.apply(
+        base,
+        [put("/big/f00010", "changed!"), put("/big/zz", "new"), put("/n/m", "12345"), Delete("/a")],
+    )
+    for old_root, new_root in ((base, new), (EMPTY_ROOT, new), (new, base), (base, base)):
+        added, _ = tree.diff(new_root, old_root)
+        want = sum(n.size for n in added if n.kind == "file")
+        assert tree.added_bytes(new_root, old_root) == want
+    assert tree.added_bytes(new, base) == len("changed!") + len("new") + len("12345")

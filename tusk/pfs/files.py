@@ -134,8 +134,7 @@ class FileService:
             # Repo size counts new and changed files, as finish-commit does for open commits.
             added = 0
             if t.open_commit is None:
-                new, _old = self.ctx.tree.diff(root, t.base_root)
-                added = sum(n.size for n in new if n.kind == "file")
+                added = self.ctx.tree.added_bytes(root, t.base_root)
             with self.ctx.meta.transaction() as tx:
                 if t.open_commit is not None:
                     ok = tx.update_commit(
