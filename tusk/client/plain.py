@@ -4,6 +4,11 @@ The CLI's read commands (``list-repo``, ``list-file``, ``get-file``, ...) use th
 typed :class:`tusk.client.Client`, so that they import neither httpx nor pydantic and start in a
 fraction of the time. Errors are the same :mod:`tusk.errors` classes the typed client raises,
 with the same messages. Writes keep the typed client.
+
+HTTP/1.1 is spoken over a socket here rather than through ``http.client``: that module imports
+``email`` and ``ssl``, which cost a CLI start as much as everything else it imports (``ssl`` is
+imported only for an ``https://`` address). tuskd's answers are plain: a status line, headers,
+then a body of known length or chunked.
 """
 
 from __future__ import annotations
