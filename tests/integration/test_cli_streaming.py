@@ -37,27 +37,27 @@ print("\\nPROBE " + json.dumps({"code": code, "heavy": [m for m in heavy if m in
 @pytest.fixture(scope="module")
 def many(tusk_server: dict[str, str]) -> str:
     with Client(tusk_server["TUSK_ADDRESS"], timeout=120) as c:
-        c.create_repo("many")
+        c.create_repo("streamed")
         sources = [PutSource(f"/d/f{i:05d}.txt", b"x" * (i % 3000)) for i in range(FILES)]
         sources += [PutSource("/a.txt", b"hello\n"), PutSource("/b/c.txt", b"c")]
-        c.put_files("many", "master", sources)
-    return "many"
+        c.put_files("streamed", "master", sources)
+    return "streamed"
 
 
 READS = [
     ["list-repo"],
     ["list-repo", "--raw"],
-    ["inspect-repo", "many"],
-    ["list-commit", "many"],
-    ["list-commit", "many", "master", "--raw"],
-    ["inspect-commit", "many", "master"],
-    ["list-branch", "many"],
-    ["list-file", "many", "master"],
-    ["list-file", "many", "master", "/d", "--raw"],
-    ["glob-file", "many", "master", "/d/f0001*"],
-    ["inspect-file", "many", "master", "/a.txt"],
-    ["get-file", "many", "master", "/a.txt"],
-    ["diff-file", "many", "master", "/"],
+    ["inspect-repo", "streamed"],
+    ["list-commit", "streamed"],
+    ["list-commit", "streamed", "master", "--raw"],
+    ["inspect-commit", "streamed", "master"],
+    ["list-branch", "streamed"],
+    ["list-file", "streamed", "master"],
+    ["list-file", "streamed", "master", "/d", "--raw"],
+    ["glob-file", "streamed", "master", "/d/f0001*"],
+    ["inspect-file", "streamed", "master", "/a.txt"],
+    ["get-file", "streamed", "master", "/a.txt"],
+    ["diff-file", "streamed", "master", "/"],
     ["list-job"],
     ["list-job", "--raw"],
 ]
@@ -83,15 +83,17 @@ def test_list_file_of_thousands_is_the_table_of_the_typed_answer(
     tusk: Tusk, tusk_server: dict[str, str], many: str
 ) -> None:
     with Client(tusk_server["TUSK_ADDRESS"], timeout=60) as c:
-        files = c.list_file("many", "master", "/d")
-        root = c.list_file("many", "master", "/")
+        files = c.list_file("streamed", "master", "/d")
+        root = c.list_file("streamed", "master", "/")
     rows = [(f.path, f.type, bytes_size(f.size_bytes)) for f in files]
-    got = ok(tusk("list-file", "many", "master", "/d"))
+    got = ok(tusk("list-file", "streamed", "master", "/d"))
     assert got == print_table(("NAME", "TYPE", "SIZE"), rows)
     assert got.count("NAME") == -(-(FILES) // 49)  # the header every 50 lines, as pachctl
     at_root = [(f.path[1:], f.type, bytes_size(f.size_bytes)) for f in root]
-    assert ok(tusk("list-file", "many", "master")) == print_table(("NAME", "TYPE", "SIZE"), at_root)
-    raw = ok(tusk("list-file", "many", "master", "/d", "--raw"))
+    assert ok(tusk("list-file", "streamed", "master")) == print_table(
+        ("NAME", "TYPE", "SIZE"), at_root
+    )
+    raw = ok(tusk("list-file", "streamed", "master", "/d", "--raw"))
     assert raw == "".join(render_json(f.model_dump(mode="json")) + "\n" for f in files)
 
 
@@ -99,9 +101,9 @@ def test_walk_and_glob_listings_match_the_typed_answer(
     tusk: Tusk, tusk_server: dict[str, str], many: str
 ) -> None:
     with Client(tusk_server["TUSK_ADDRESS"], timeout=60) as c:
-        matches = c.glob_file("many", "master", "/d/*")
+        matches = c.glob_file("streamed", "master", "/d/*")
     rows = [(f.path, f.type, bytes_size(f.size_bytes)) for f in matches]
-    assert ok(tusk("glob-file", "many", "master", "/d/*")) == print_table(
+    assert ok(tusk("glob-file", "streamed", "master", "/d/*")) == print_table(
         ("NAME", "TYPE", "SIZE"), rows
     )
 
@@ -110,22 +112,22 @@ def test_get_file_recursive_writes_every_file(tusk: Tusk, many: str, tmp_path: o
     from pathlib import Path
 
     dest = Path(str(tmp_path)) / "out"
-    ok(tusk("get-file", "-r", "-o", str(dest), "many", "master", "/b"))
+    ok(tusk("get-file", "-r", "-o", str(dest), "streamed", "master", "/b"))
     assert (dest / "c.txt").read_bytes() == b"c"
 
 
 def test_errors_of_reads_keep_their_messages_and_exit_codes(tusk: Tusk, many: str) -> None:
-    fails(tusk("list-file", "many", "master", "/nope"), 3, "file /nope not found")
+    fails(tusk("list-file", "streamed", "master", "/nope"), 3, "file /nope not found")
     fails(tusk("list-file", "nope", "master"), 3, "nope")
-    fails(tusk("glob-file", "many", "master", "/d/[x"), 2, "")
-    fails(tusk("inspect-commit", "many", "nobranch"), 3, "nobranch")
-    fails(tusk("get-file", "many", "master", "/nope"), 3, "/nope")
+    fails(tusk("glob-file", "streamed", "master", "/d/[x"), 2, "")
+    fails(tusk("inspect-commit", "streamed", "nobranch"), 3, "nobranch")
+    fails(tusk("get-file", "streamed", "master", "/nope"), 3, "/nope")
 
 
 def test_a_reader_that_stops_early_ends_the_listing_quietly(
     tusk_server: dict[str, str], many: str
 ) -> None:
-    cmd = " ".join([*CLI, "list-file", "many", "master", "/d"]) + " | head -n 3"
+    cmd = " ".join([*CLI, "list-file", "streamed", "master", "/d"]) + " | head -n 3"
     run = subprocess.run(
         ["sh", "-c", cmd], capture_output=True, text=True, env=clean_env(tusk_server), timeout=60
     )
