@@ -30,9 +30,9 @@ COMMANDS = {
 }
 
 
-def spawn(argv: list[str], env: dict[str, str]) -> float:
+def spawn(argv: list[str], env: dict[str, str], cwd: str | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, cwd=cwd)
     return time.perf_counter() - t
 
 
@@ -57,12 +57,20 @@ def main() -> None:
         for name in ("images", "labels", "models"):
             srv.cli("create-repo", name)
         env = srv.env
-        before_env = {**env, "PYTHONPATH": str(Path(args.before or ".").resolve())}
+        # `python -m` puts the working directory first on sys.path: the other checkout's CLI
+        # runs from that checkout (PYTHONPATH alone would still import this one)
+        before = str(Path(args.before or ".").resolve())
+        before_env = {**env, "PYTHONPATH": before}
         times: dict[str, list[float]] = {k: [] for k in commands}
         ratios: dict[str, list[float]] = {k: [] for k in commands}
         for r in range(args.rounds):
             order = list(commands) if r % 2 == 0 else list(reversed(commands))
-            row = {k: spawn(commands[k], before_env if "before" in k else env) for k in order}
+            row = {
+                k: spawn(commands[k], before_env, before)
+                if "before" in k
+                else spawn(commands[k], env)
+                for k in order
+            }
             for k, v in row.items():
                 times[k].append(v)
                 ratios[k].append(v / row["python -c pass"])

@@ -72,6 +72,9 @@ class Settings:
     # Directories file:// egress may write under (TUSK_EGRESS_DIRS, colon-separated)
     egress_dirs: tuple[str, ...] = ()
     secrets_dir: Path | None = None  # where secret values live; default <home>/secrets
+    # Workers of a pipeline without standby or scale_down_threshold stop after this long with no
+    # job (TUSK_WORKER_IDLE_SECONDS); they start again with its next job
+    worker_idle_seconds: float = 600.0
     crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.pps.faults)
 
     @classmethod
@@ -112,6 +115,9 @@ class Settings:
             or None,
             max_parallelism=_positive_int("TUSK_MAX_PARALLELISM", max_parallelism),
             git_poll_seconds=_seconds("TUSK_GIT_POLL_SECONDS", env.get("TUSK_GIT_POLL_SECONDS")),
+            worker_idle_seconds=_seconds(
+                "TUSK_WORKER_IDLE_SECONDS", env.get("TUSK_WORKER_IDLE_SECONDS")
+            ),
             git_file_urls=_yes("TUSK_GIT_ALLOW_FILE_URLS", env.get("TUSK_GIT_ALLOW_FILE_URLS")),
             egress_dirs=tuple(d for d in env.get("TUSK_EGRESS_DIRS", "").split(":") if d) or None,
             crash_at=_crash_points(env.get("TUSK_TEST_CRASH_AT", "")),
@@ -253,7 +259,9 @@ class Engine:
             secret_values=self.secrets.values,
             egress=self.egress,
         )
-        self.scheduler = Scheduler(self.ctx, self.executor, self.runner)
+        self.scheduler = Scheduler(
+            self.ctx, self.executor, self.runner, worker_idle_seconds=settings.worker_idle_seconds
+        )
         self.trigger = Trigger(self.ctx)
         self.git = GitPoller(
             self.ctx,

@@ -5,10 +5,15 @@ warnings of spec fields that cannot work here, as create-pipeline and inspect-pi
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from conftest import COPY, Pps, atom
 
 from tusk.api.pps import PipelineState
+from tusk.errors import InvalidArgument
 from tusk.pps.executors.local import LocalExecutor
+from tusk.runtime import Settings
 
 
 def _pids(pps: Pps, pipeline: str) -> list[int]:
@@ -93,6 +98,41 @@ def test_scale_down_threshold_stops_workers_after_that_much_idleness(pps: Pps) -
     # the workers are back for a while after the job
     assert _state(pps, "sd") is PipelineState.RUNNING
     assert pps.engine.jobs.workers("sd") != []
+
+
+def test_idle_workers_of_any_pipeline_stop_after_the_server_limit(tmp_path: Path) -> None:
+    """A pipeline with neither standby nor scale_down_threshold: its worker processes end after
+    TUSK_WORKER_IDLE_SECONDS with no job (the pipeline still shows running), and its next job
+    starts them again."""
+    pps = Pps(tmp_path / "home", worker_idle_seconds=3.0)
+    try:
+        pps.repo("in")
+        pps.put("in", {"/a": "1"})
+        pps.create("plain", atom("in"), COPY, parallelism_spec={"constant": 2})
+        pps.wait_jobs("plain", 1)
+        pids = _pids(pps, "plain")
+        assert pids and all(_alive(p) for p in pids)
+        pps.wait_for("idle workers stopped", lambda: pps.engine.jobs.workers("plain") == [], 30)
+        pps.wait_for("worker processes gone", lambda: not any(_alive(p) for p in pids), 15)
+        assert _state(pps, "plain") is PipelineState.RUNNING
+
+        pps.put("in", {"/b": "2"})
+        pps.wait_jobs("plain", 2)
+        assert pps.jobs("plain")[-1].state == "success"
+        assert pps.tree("plain") == {"/a": b"1", "/b": b"2"}
+        assert pps.engine.jobs.workers("plain") != []  # back for the job, until idle again
+    finally:
+        pps.close()
+
+
+def test_the_server_idle_limit_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUSK_WORKER_IDLE_SECONDS", "0")
+    with pytest.raises(InvalidArgument, match="TUSK_WORKER_IDLE_SECONDS"):
+        Settings.from_env("/nonexistent-home")
+    monkeypatch.setenv("TUSK_WORKER_IDLE_SECONDS", "2.5")
+    assert Settings.from_env("/nonexistent-home").worker_idle_seconds == 2.5
+    monkeypatch.delenv("TUSK_WORKER_IDLE_SECONDS")
+    assert Settings.from_env("/nonexistent-home").worker_idle_seconds == 600.0
 
 
 def test_stop_of_a_standby_pipeline_shows_paused_and_start_goes_back(pps: Pps) -> None:

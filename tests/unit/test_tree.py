@@ -588,3 +588,38 @@ def test_old_directory_objects_without_headers_read_the_same(tree: Tree, store: 
     oid = store.put(data)
     assert tree.shared(oid, "/") == NO_SHARED
     assert paths(tree.walk(oid)) == ["/a"]
+
+
+def test_the_cache_holds_a_bounded_number_of_entries() -> None:
+    """Directories of many thousand entries: the cached pages hold at most ``cache_entries``
+    entries together, whatever the size of the tree, and reads stay right after evictions."""
+    store = MemStore()
+    tree = Tree(store, cache_size=256)
+    objects = tree._objects
+    objects._cache_entries = 2_000
+    root = tree.apply(EMPTY_ROOT, [put(f"/d/f{i:05d}", str(i)) for i in range(20_000)])
+    assert sum(1 for _ in tree.list_dir(root, "/d")) == 20_000
+    count, entries = objects.cached()
+    assert 1 <= count <= 256 and entries <= 2_000
+    node = tree.get(root, "/d/f12345")
+    assert node is not None and node.size == len("12345")
+    assert objects.cached()[1] <= 2_000
+
+
+def test_added_bytes_is_the_size_of_the_diffs_new_files() -> None:
+    store = MemStore()
+    tree = Tree(store)
+    base = tree.apply(
+        EMPTY_ROOT,
+        [put(f"/big/f{i:05d}", "x" * (i % 7)) for i in range(3_000)]
+        + [put("/a", "aaa"), put("/s/t", "tt")],
+    )
+    new = tree.apply(
+        base,
+        [put("/big/f00010", "changed!"), put("/big/zz", "new"), put("/n/m", "12345"), Delete("/a")],
+    )
+    for old_root, new_root in ((base, new), (EMPTY_ROOT, new), (new, base), (base, base)):
+        added, _ = tree.diff(new_root, old_root)
+        want = sum(n.size for n in added if n.kind == "file")
+        assert tree.added_bytes(new_root, old_root) == want
+    assert tree.added_bytes(new, base) == len("changed!") + len("new") + len("12345")

@@ -1,5 +1,6 @@
-"""What every command module shares: the client of this invocation, ``repo/ref`` arguments,
-``--raw`` and JSON output."""
+"""What every command module shares: the client of this invocation (typed, for writes) and its
+plain reader (for reads: no httpx, no pydantic), ``repo/ref`` arguments, ``--raw`` and JSON
+output."""
 
 from __future__ import annotations
 
@@ -7,32 +8,69 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pydantic import BaseModel
 
 from tusk.cli.jsonpb import render_json
-from tusk.client import Client
 from tusk.client.config import ClientConfig
 from tusk.client.local import ensure_server
+from tusk.client.plain import PlainReader
 from tusk.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from tusk.client import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def client() -> Client:
-    """The client of this invocation; starts a local server first when none answers."""
-    ctx = click.get_current_context()
-    root = ctx.find_root()
-    obj = root.meta.get("tusk.client")
-    if obj is None:
+def _config() -> ClientConfig:
+    """The settings of this invocation; the local server is started (once) when none answers."""
+    root = click.get_current_context().find_root()
+    cfg = root.meta.get("tusk.config")
+    if cfg is None:
         cfg = ClientConfig.from_env()
         ensure_server(cfg)
+        root.meta["tusk.config"] = cfg
+    assert isinstance(cfg, ClientConfig)
+    return cfg
+
+
+def client() -> Client:
+    """The typed client of this invocation; starts a local server first when none answers."""
+    from tusk.client import Client
+
+    root = click.get_current_context().find_root()
+    obj = root.meta.get("tusk.client")
+    if obj is None:
+        cfg = _config()
         obj = Client(cfg.address, token=cfg.token)
         root.meta["tusk.client"] = obj
         root.call_on_close(obj.close)
     assert isinstance(obj, Client)
+    return obj
+
+
+def reader() -> PlainReader:
+    """The plain reader of this invocation (answers as JSON values, see
+    :mod:`tusk.client.plain`). Its first request goes straight to the server; only when that
+    connection is refused is a local server started (as :func:`client` does first)."""
+    root = click.get_current_context().find_root()
+    obj = root.meta.get("tusk.reader")
+    if obj is None:
+        cfg = ClientConfig.from_env()
+
+        def start() -> None:
+            if root.meta.get("tusk.config") is None:
+                ensure_server(cfg)
+                root.meta["tusk.config"] = cfg
+
+        obj = PlainReader(cfg.address, token=cfg.token, when_refused=start)
+        root.meta["tusk.reader"] = obj
+        root.call_on_close(obj.close)
+    assert isinstance(obj, PlainReader)
     return obj
 
 
@@ -50,17 +88,24 @@ def v2_grammar() -> bool:
     return ctx is not None and ctx.find_root().obj == GRAMMAR_2
 
 
-def print_raw(models: BaseModel | Iterable[BaseModel]) -> None:
+def print_raw(models: BaseModel | dict[str, Any] | Iterable[BaseModel | dict[str, Any]]) -> None:
     """One indented JSON object per model (pachctl concatenates them; we end each with a newline):
-    1.7's jsonpb form, or 2.x's protojson form when the command was spelled in 2.x's grammar."""
-    items = [models] if isinstance(models, BaseModel) else list(models)
+    1.7's jsonpb form, or 2.x's protojson form when the command was spelled in 2.x's grammar.
+
+    A model may come as its JSON value already (a ``dict`` from the plain reader): the same text.
+    Items of an iterable are printed as they come."""
+    items: Iterable[Any] = (
+        [models] if isinstance(models, dict) or hasattr(models, "model_dump") else models
+    )
     if v2_grammar():
         from tusk.cli.v2_raw import print_messages
 
-        print_messages(items)
+        print_messages(list(items))
         return
     for m in items:
-        click.echo(render_json(m.model_dump(mode="json")))
+        value = m if isinstance(m, dict) else m.model_dump(mode="json")
+        sys.stdout.write(render_json(value) + "\n")
+    sys.stdout.flush()
 
 
 def echo_json(obj: Any) -> None:

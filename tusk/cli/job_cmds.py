@@ -7,16 +7,19 @@ a job id also take ``--pipeline`` to pick one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tusk.api.pps import DatumInfo, DatumState, JobInfo
-from tusk.cli.common import client, out, print_raw, raw_option, repo_ref
+from tusk.cli.common import client, out, print_raw, raw_option, reader, repo_ref
 from tusk.cli.pps_details import job_details
 from tusk.cli.rows import COMMIT_HEADER, commit_row
 from tusk.cli.tables import Table, TabWriter, print_table
 from tusk.cli.units import ago, bytes_size, format_duration_go, from_timestamp, human_duration
 from tusk.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from tusk.api.pps import DatumInfo, JobInfo
 
 JOB_HEADER = (
     "ID",
@@ -33,24 +36,27 @@ DATUM_HEADER = ("ID", "STATUS", "TIME")
 
 
 # -- jobs ---------------------------------------------------------------------------------------
-def job_row(job: JobInfo) -> tuple[str, ...]:
-    """One row of list-job."""
-    duration = job.duration_seconds
+def job_row(info: JobInfo | dict[str, Any]) -> tuple[str, ...]:
+    """One row of list-job (from the job's JSON value, or its model)."""
+    job = info if isinstance(info, dict) else info.model_dump(mode="json")
+    duration = job.get("duration_seconds")
+    output = job.get("output_commit")
+    recovered = job.get("recovered", 0)
     return (
-        job.id,
-        str(job.output_commit) if job.output_commit else f"{job.pipeline}/-",
-        ago(from_timestamp(job.started)),
+        job["id"],
+        f"{output['repo']}/{output['id']}" if output else f"{job['pipeline']}/-",
+        ago(from_timestamp(job.get("started"))),
         human_duration(duration) if duration is not None else "-",
-        str(job.restarts),
-        f"{job.processed} + {job.skipped} / {job.total}"
-        + (f" ({job.recovered} recovered)" if job.recovered else ""),
-        bytes_size(job.bytes_down),
-        bytes_size(job.bytes_up),
-        job.state,
+        str(job.get("restarts", 0)),
+        f"{job.get('processed', 0)} + {job.get('skipped', 0)} / {job.get('total', 0)}"
+        + (f" ({recovered} recovered)" if recovered else ""),
+        bytes_size(job.get("bytes_down", 0)),
+        bytes_size(job.get("bytes_up", 0)),
+        job["state"],
     )
 
 
-def print_jobs(jobs: Sequence[JobInfo], raw: bool) -> None:
+def print_jobs(jobs: Sequence[JobInfo] | Sequence[dict[str, Any]], raw: bool) -> None:
     if raw:
         print_raw(jobs)
     else:
@@ -77,7 +83,9 @@ def list_job(pipeline: str, inputs: Sequence[str], output: str, raw: bool) -> No
     """
     for text in [*inputs, *([output] if output else [])]:
         repo_ref(text)
-    jobs = client().list_job(pipeline or None, inputs=list(inputs) or None, output=output or None)
+    jobs = reader().get(
+        "/jobs", pipeline=pipeline or None, input=list(inputs) or None, output=output or None
+    )
     print_jobs(jobs, raw)
 
 
@@ -138,7 +146,7 @@ def delete_job(job_id: str, pipeline: str) -> None:
     client().delete_job(job_id, pipeline=pipeline or None)
 
 
-_ENDED = (DatumState.SUCCESS, DatumState.SKIPPED, DatumState.FAILED, DatumState.RECOVERED)
+_ENDED = ("success", "skipped", "failed", "recovered")  # DatumState values
 
 
 def _datum_time(d: DatumInfo) -> str:
@@ -190,7 +198,7 @@ def inspect_datum(job_id: str, datum_id: str, pipeline: str, raw: bool) -> None:
     state = d.state.upper() if d.state in _ENDED else "STARTING"
     w = TabWriter(20, 1, 3)
     w.write(f"ID\t{d.id}\nJob ID\t{d.job_id}\nState\t{state}\n")
-    if d.state in (DatumState.FAILED, DatumState.RECOVERED) and d.reason:
+    if d.state in ("failed", "recovered") and d.reason:
         w.write(f"Reason\t{d.reason}\n")
     w.write(f"Data Downloaded\t{bytes_size(d.bytes_down)}\n")
     w.write(f"Data Uploaded\t{bytes_size(d.bytes_up)}\n")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from tusk.cli.units import as_utc, go_seconds, to_nanoseconds
@@ -82,6 +81,8 @@ def _go_json_float(f: float) -> str:
         if exp.startswith("-0"):
             exp = "-" + exp[2:]
         return f"{mant}e{exp}"
+    from decimal import Decimal  # here: only floats need it, and every CLI start would pay
+
     s = format(Decimal(repr(f)), "f")
     if "." in s:
         s = s.rstrip("0").rstrip(".")

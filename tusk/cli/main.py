@@ -22,6 +22,7 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 COMMAND_MODULES = (
     "tusk.cli.server_cmds",
     "tusk.cli.pfs_cmds",
+    "tusk.cli.put_cmds",
     "tusk.cli.pipeline_cmds",
     "tusk.cli.job_cmds",
     "tusk.cli.worker_cmds",

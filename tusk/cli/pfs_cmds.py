@@ -1,22 +1,23 @@
 """PFS commands in pachctl 1.7's grammar: repos, commits, branches and file reads/edits.
 
-``put-file`` lives in :mod:`tusk.cli.put_cmds`.
+``put-file`` lives in :mod:`tusk.cli.put_cmds`. Reads go through the plain reader
+(:func:`tusk.cli.common.reader`: JSON values, no httpx or pydantic to import); listings of files
+arrive as JSON lines and are printed block by block as they come.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import click
 
-from tusk.api.models import CommitInfo, FileInfo
-from tusk.cli.common import client, out, print_raw, raw_option, repo_ref, warn
-from tusk.cli.put_cmds import put_file
+from tusk.cli.common import client, out, print_raw, raw_option, reader, repo_ref, warn
 from tusk.cli.rows import COMMIT_HEADER, commit_row
-from tusk.cli.tables import fixed_line, print_table
-from tusk.cli.units import ago, bytes_size
+from tusk.cli.tables import fixed_line, print_table, stream_table
+from tusk.cli.units import ago, bytes_size, parse_time
 from tusk.errors import InvalidArgument, SourceUnavailable
 
 FILE_HEADER = ("NAME", "TYPE", "SIZE")
@@ -44,14 +45,17 @@ def update_repo(repo: str, description: str) -> None:
 @raw_option
 def inspect_repo(repo: str, raw: bool) -> None:
     """Return info about a repo."""
-    info = client().inspect_repo(repo)
+    info = reader().get(f"/repos/{repo}")
     if raw:
         print_raw(info)
         return
-    lines = [f"Name: {info.name}"]
-    if info.description:
-        lines.append(f"Description: {info.description}")
-    lines += [f"Created: {ago(info.created)}", f"Size: {bytes_size(info.size_bytes)}"]
+    lines = [f"Name: {info['name']}"]
+    if info.get("description"):
+        lines.append(f"Description: {info['description']}")
+    lines += [
+        f"Created: {ago(parse_time(info['created']))}",
+        f"Size: {bytes_size(info.get('size_bytes', 0))}",
+    ]
     out("\n".join(lines) + "\n")
 
 
@@ -59,11 +63,11 @@ def inspect_repo(repo: str, raw: bool) -> None:
 @raw_option
 def list_repo(raw: bool) -> None:
     """Return all repos."""
-    repos = client().list_repo()
+    repos = reader().get("/repos")
     if raw:
         print_raw(repos)
         return
-    rows = [(r.name, ago(r.created), bytes_size(r.size_bytes)) for r in repos]
+    rows = [(r["name"], ago(parse_time(r["created"])), bytes_size(r["size_bytes"])) for r in repos]
     out(print_table(("NAME", "CREATED", "SIZE"), rows))
 
 
@@ -134,21 +138,25 @@ def finish_commit(repo: str, commit: str, description: str | None) -> None:
     client().finish_commit(repo, commit, description=description)
 
 
-def commit_details(info: CommitInfo) -> str:
-    lines = [f"Commit: {info.commit.repo}/{info.commit.id}"]
-    if info.description:
-        lines.append(f"Description: {info.description}")
-    if info.parent:
-        lines.append(f"Parent: {info.parent}")
-    lines.append(f"Started: {ago(info.started)}")
-    if info.finished is not None:
-        lines.append(f"Finished: {ago(info.finished)} ")
-    lines.append(f"Size: {bytes_size(info.size_bytes)}")
-    if info.provenance:
-        entries = "".join(f" {p.commit.repo}/{p.commit.id} " for p in info.provenance)
+def commit_details(info: dict[str, Any]) -> str:
+    """inspect-commit's text of a commit (its JSON value)."""
+    lines = [f"Commit: {info['commit']['repo']}/{info['commit']['id']}"]
+    if info.get("description"):
+        lines.append(f"Description: {info['description']}")
+    if info.get("parent"):
+        lines.append(f"Parent: {info['parent']}")
+    lines.append(f"Started: {ago(parse_time(info['started']))}")
+    finished = parse_time(info.get("finished"))
+    if finished is not None:
+        lines.append(f"Finished: {ago(finished)} ")
+    lines.append(f"Size: {bytes_size(info.get('size_bytes', 0))}")
+    if info.get("provenance"):
+        entries = "".join(
+            f" {p['commit']['repo']}/{p['commit']['id']} " for p in info["provenance"]
+        )
         lines.append(f"Provenance: {entries} ")
-    if info.failed:
-        lines.append(f"Failed: {info.reason or 'its job failed'}")
+    if info.get("failed"):
+        lines.append(f"Failed: {info.get('reason') or 'its job failed'}")
     return "\n".join(lines) + "\n"
 
 
@@ -158,7 +166,7 @@ def commit_details(info: CommitInfo) -> str:
 @raw_option
 def inspect_commit(repo: str, commit: str, raw: bool) -> None:
     """Return info about a commit."""
-    info = client().inspect_commit(repo, commit)
+    info = reader().get(f"/repos/{repo}/commit", ref=commit)
     if raw:
         print_raw(info)
     else:
@@ -183,7 +191,9 @@ def list_commit(repo: str, commit: str | None, from_: str | None, number: int, r
     With only a repo: every commit of the repo, newest first. With a commit or branch: it and
     its ancestors, newest first, back to --from (exclusive).
     """
-    commits = client().list_commit(repo, commit, from_=from_ or None, number=number)
+    commits = reader().get(
+        f"/repos/{repo}/commits", to=commit, from_=from_ or None, number=number or None
+    )
     if raw:
         print_raw(commits)
     else:
@@ -221,7 +231,8 @@ def subscribe_commit(repo: str, branch: str, from_: str | None, new: bool, raw: 
     if not raw:
         out(fixed_line(COMMIT_HEADER, widths))
     try:
-        for info in client().subscribe_commit(repo, branch, from_=from_ or None, new=new):
+        params = {"branch": branch, "from_": from_ or None, "new": new or None}
+        for info in reader().lines(f"/repos/{repo}/subscribe", timeout=None, **params):
             if raw:
                 print_raw(info)
                 sys.stdout.flush()
@@ -257,11 +268,12 @@ def create_branch(repo: str, branch: str, head: str | None, provenance: Sequence
 @raw_option
 def list_branch(repo: str, raw: bool) -> None:
     """Return all branches on a repo."""
-    branches = client().list_branch(repo)
+    branches = reader().get(f"/repos/{repo}/branches")
     if raw:
         print_raw(branches)
     else:
-        out(print_table(("BRANCH", "HEAD"), [(b.branch.name, b.head or "-") for b in branches]))
+        rows = [(b["branch"]["name"], b.get("head") or "-") for b in branches]
+        out(print_table(("BRANCH", "HEAD"), rows))
 
 
 @click.command("delete-branch")
@@ -292,8 +304,23 @@ def set_branch(repo: str, commit: str, branch: str) -> None:
 
 
 # -- files ------------------------------------------------------------------------------------
-def file_rows(files: Sequence[FileInfo], *, strip_root: bool = False) -> list[tuple[str, ...]]:
-    return [(f.path[1:] if strip_root else f.path, f.type, bytes_size(f.size_bytes)) for f in files]
+def file_rows(
+    files: Iterable[dict[str, Any]], *, strip_root: bool = False
+) -> Iterator[tuple[str, ...]]:
+    """list-file's rows of files (their JSON values), as the files come."""
+    for f in files:
+        path = f["path"]
+        yield (path[1:] if strip_root else path, f["type"], bytes_size(f["size_bytes"]))
+
+
+def print_files(files: Iterable[dict[str, Any]], *, raw: bool, strip_root: bool = False) -> None:
+    """A listing of files as it arrives: ``--raw`` objects one by one, or the table block by
+    block (pachctl sizes its columns per block of 50 lines, so no block waits for later rows)."""
+    if raw:
+        print_raw(files)
+    else:
+        stream_table(FILE_HEADER, file_rows(files, strip_root=strip_root), sys.stdout.write)
+        sys.stdout.flush()
 
 
 @click.command("get-file")
@@ -316,7 +343,7 @@ def get_file(
 
     The path may be a glob: the contents of every matching file, in path order.
     """
-    c = client()
+    r = reader()
     if recursive:
         if not output:
             raise InvalidArgument(
@@ -324,15 +351,19 @@ def get_file(
                 hint=f"tusk get-file -r -o <dir> {repo} {commit} {path}",
             )
         base = path.rstrip("/") or "/"
-        for f in c.walk_file(repo, commit, base):
-            if f.type != "file":
-                continue
-            rel = f.path[len(base) :].lstrip("/") if base != "/" else f.path.lstrip("/")
+        # the whole listing first: the reader's one connection then fetches each file
+        files = [
+            f["path"]
+            for f in r.get(f"/repos/{repo}/walk", ref=commit, path=base)
+            if f["type"] == "file"
+        ]
+        for name in files:
+            rel = name[len(base) :].lstrip("/") if base != "/" else name.lstrip("/")
             dest = os.path.join(output, rel) if rel else output
             os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-            _write_file(dest, c.get_file(repo, commit, f.path))
+            _write_file(dest, r.blocks(f"/repos/{repo}/file", ref=commit, path=name))
         return
-    blocks = c.get_file(repo, commit, path)
+    blocks = r.blocks(f"/repos/{repo}/file", ref=commit, path=path)
     if output:
         _write_file(output, blocks)
         return
@@ -369,13 +400,17 @@ def _write_file(dest: str, blocks: Iterable[bytes]) -> None:
 @raw_option
 def inspect_file(repo: str, commit: str, path: str, raw: bool) -> None:
     """Return info about a file."""
-    info = client().inspect_file(repo, commit, path)
+    info = reader().get(f"/repos/{repo}/inspect-file", ref=commit, path=path)
     if raw:
         print_raw(info)
         return
-    lines = [f"Path: {info.path}", f"Type: {info.type}", f"Size: {bytes_size(info.size_bytes)}"]
-    if info.type == "dir":
-        lines.append("Children: " + "".join(f" {name} " for name in info.children))
+    lines = [
+        f"Path: {info['path']}",
+        f"Type: {info['type']}",
+        f"Size: {bytes_size(info['size_bytes'])}",
+    ]
+    if info["type"] == "dir":
+        lines.append("Children: " + "".join(f" {name} " for name in info.get("children", [])))
     out("\n".join(lines) + "\n")
 
 
@@ -389,12 +424,8 @@ def list_file(repo: str, commit: str, path: str, raw: bool) -> None:
 
     The path may be a glob: the children of every matching directory.
     """
-    files = client().list_file(repo, commit, path)
-    if raw:
-        print_raw(files)
-        return
-    at_root = path.strip("/") in ("", ".")
-    out(print_table(FILE_HEADER, file_rows(files, strip_root=at_root)))
+    files = reader().lines(f"/repos/{repo}/files", ref=commit, path=path)
+    print_files(files, raw=raw, strip_root=path.strip("/") in ("", "."))
 
 
 @click.command("glob-file")
@@ -404,11 +435,7 @@ def list_file(repo: str, commit: str, path: str, raw: bool) -> None:
 @raw_option
 def glob_file(repo: str, commit: str, pattern: str, raw: bool) -> None:
     """Return files that match a glob pattern in a commit."""
-    files = client().glob_file(repo, commit, pattern)
-    if raw:
-        print_raw(files)
-    else:
-        out(print_table(FILE_HEADER, file_rows(files)))
+    print_files(reader().lines(f"/repos/{repo}/glob", ref=commit, pattern=pattern), raw=raw)
 
 
 @click.command("diff-file")
@@ -433,16 +460,22 @@ def diff_file(
             hint="tusk diff-file new-repo new-commit new-path [old-repo old-commit old-path]",
         )
     old_repo, old_commit, old_path = old if old else (None, None, None)
-    diff = client().diff_file(
-        new_repo, new_commit, new_path, old_repo, old_commit, old_path, shallow=shallow
+    diff = reader().get(
+        f"/repos/{new_repo}/diff",
+        ref=new_commit,
+        path=new_path,
+        old_repo=old_repo,
+        old_ref=old_commit,
+        old_path=old_path,
+        shallow=shallow or None,
     )
     if raw:
         print_raw(diff)
         return
-    if diff.new_files:
-        out("New Files:\n" + print_table(FILE_HEADER, file_rows(diff.new_files)))
-    if diff.old_files:
-        out("Old Files:\n" + print_table(FILE_HEADER, file_rows(diff.old_files)))
+    if diff["new_files"]:
+        out("New Files:\n" + print_table(FILE_HEADER, file_rows(diff["new_files"])))
+    if diff["old_files"]:
+        out("Old Files:\n" + print_table(FILE_HEADER, file_rows(diff["old_files"])))
 
 
 @click.command("delete-file")
@@ -505,7 +538,6 @@ COMMANDS = [
     list_branch,
     delete_branch,
     set_branch,
-    put_file,
     get_file,
     inspect_file,
     list_file,

@@ -4,12 +4,14 @@ proto text (``constant:1 ``) and struct-ordered JSON."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tusk.api.pps import JobInfo, PipelineInfo
 from tusk.cli.jsonpb import proto_duration_text, render_json
 from tusk.cli.tables import TabWriter
 from tusk.cli.units import ago, bytes_size, from_timestamp, human_duration
+
+if TYPE_CHECKING:
+    from tusk.api.pps import JobInfo, PipelineInfo
 
 JOB_COUNT_STATES = ("starting", "running", "failure", "success")  # 1.7 leaves out killed
 

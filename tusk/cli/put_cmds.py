@@ -361,3 +361,6 @@ def with_progress(
                 progress.update(task, description=f"{i}/{n} files")
 
         send(counted(), lambda k: progress.advance(task, k))
+
+
+COMMANDS = [put_file]

@@ -8,15 +8,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
+_BREAKS = re.compile("[\t\v\n\f]")
 
-@dataclass
+
 class _Cell:
-    text: str
-    htab: bool  # terminated by '\t' (vs '\v' or end of line)
+    __slots__ = ("htab", "text")
+
+    def __init__(self, text: str, htab: bool) -> None:
+        self.text = text
+        self.htab = htab  # terminated by '\t' (vs '\v' or end of line)
 
     @property
     def width(self) -> int:
@@ -66,15 +70,16 @@ class TabWriter:
 
     def write(self, text: str) -> None:
         start = 0
-        for i, ch in enumerate(text):
-            if ch in "\t\v\n\f":
-                self._cell.append(text[start:i])
-                start = i + 1
-                ncells = self._terminate_cell(ch == "\t")
-                if ch in "\n\f":
-                    self._lines.append([])
-                    if ch == "\f" or ncells == 1:
-                        self._flush_internal()
+        for m in _BREAKS.finditer(text):  # only the separators: the cells' text is not walked
+            i = m.start()
+            ch = text[i]
+            self._cell.append(text[start:i])
+            start = i + 1
+            ncells = self._terminate_cell(ch == "\t")
+            if ch in "\n\f":
+                self._lines.append([])
+                if ch == "\f" or ncells == 1:
+                    self._flush_internal()
         self._cell.append(text[start:])
 
     def _flush_internal(self) -> None:
@@ -189,6 +194,12 @@ class HeaderTabWriter:
         self._lines = 0
         self._out.append(self._tw.flush())
 
+    def take(self) -> str:
+        """The text of the blocks completed so far (the open block stays buffered)."""
+        out = "".join(self._out)
+        self._out = []
+        return out
+
     def flush(self) -> str:
         """Flush the tabwriter; return all text produced since the previous ``flush``."""
         self._flush_block()
@@ -252,6 +263,26 @@ def print_table(
     if file is not None:
         file.write(text)
     return text
+
+
+def stream_table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    write: Callable[[str], object],
+    *,
+    page_lines: int = 50,
+) -> None:
+    """:func:`print_table`'s text, handed to ``write`` block by block as ``rows`` come.
+
+    pachctl's writer sizes the columns of each block (the header and ``page_lines - 1`` rows)
+    on its own and re-prints the header after it, so a block is final once its last row is in:
+    memory stays one block, and the text is byte for byte :func:`print_table`'s."""
+    w = HeaderTabWriter(_row_line(headers), page_lines)
+    for row in rows:
+        w.write(_row_line(row))
+        if done := w.take():
+            write(done)
+    write(w.flush())
 
 
 def fixed_line(cells: Sequence[str], widths: Sequence[int]) -> str:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -92,6 +93,17 @@ def go_format_g(value: float, prec: int) -> str:
 
 def bytes_size(n: float) -> str:
     """docker/go-units ``BytesSize``: ``"%.4g%s"`` with base 1024 (``0B``, ``27.99KiB``)."""
+    if isinstance(n, int):
+        return _bytes_size_of_int(n)  # listings repeat sizes: each is formatted once
+    return _bytes_size(n)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bytes_size_of_int(n: int) -> str:
+    return _bytes_size(n)
+
+
+def _bytes_size(n: float) -> str:
     size = float(n)
     i = 0
     limit = len(_BINARY_ABBRS) - 1
@@ -235,3 +247,9 @@ def format_duration_go(seconds: float | timedelta) -> str:
 def from_timestamp(ts: float | None) -> datetime | None:
     """A wire timestamp (seconds since the epoch) as an aware datetime (``None`` stays)."""
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A wire time as the plain reader gets it (ISO 8601 text, as the models serialize it) back
+    as a datetime (``None`` stays)."""
+    return None if text is None else datetime.fromisoformat(text)

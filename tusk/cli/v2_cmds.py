@@ -42,7 +42,7 @@ def wait_commit(repo: str, commit: str, raw: bool) -> None:
     if raw:
         print_raw(info)
     else:
-        out(commit_details(info))
+        out(commit_details(info.model_dump(mode="json")))
 
 
 @group.command("list-commitset")

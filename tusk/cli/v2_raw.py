@@ -64,7 +64,40 @@ def render(msg: Any) -> str:
     return json.dumps(msg.to_dict(casing=Casing.SNAKE), indent=2, ensure_ascii=False)
 
 
-def print_messages(models: Sequence[BaseModel]) -> None:
-    for m in models:
+# The typed answer of each command the CLI reads through the plain reader (JSON values).
+_READER_ANSWERS = {
+    "list-repo": "RepoInfo",
+    "inspect-repo": "RepoInfo",
+    "list-commit": "CommitInfo",
+    "inspect-commit": "CommitInfo",
+    "subscribe-commit": "CommitInfo",
+    "list-branch": "BranchInfo",
+    "list-file": "FileInfo",
+    "glob-file": "FileInfo",
+    "inspect-file": "FileInfo",
+    "list-job": "JobInfo",
+}
+
+
+def _typed(item: BaseModel | dict[str, Any]) -> BaseModel | dict[str, Any]:
+    """A JSON value from the plain reader as the typed model of the command's answer."""
+    if not isinstance(item, dict):
+        return item
+    kind = _READER_ANSWERS.get(click.get_current_context().command.name or "")
+    if kind is None:
+        return item
+    from tusk.api import models as api_models
+    from tusk.api import pps as api_pps
+
+    cls = getattr(api_models, kind, None) or getattr(api_pps, kind)
+    return cls.model_validate(item)
+
+
+def print_messages(items: Sequence[BaseModel | dict[str, Any]]) -> None:
+    for item in items:
+        m = _typed(item)
+        if isinstance(m, dict):
+            click.echo(render_json(m))
+            continue
         msg = message(m)
         click.echo(render_json(m.model_dump(mode="json")) if msg is None else render(msg))

@@ -4,42 +4,23 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
-
 from tusk.client.config import DEFAULT_ADDRESS, ClientConfig
-from tusk.client.http import needs_tls
+from tusk.client.plain import is_up
 from tusk.errors import ServerUnavailable
 
-
-def is_up(address: str, token: str | None = None, timeout: float = 5.0) -> bool:
-    """Whether a tusk server answers at ``address`` (sending ``token`` if it needs one).
-
-    Only a refused or failed connection means no server: one that answers slowly (a loaded
-    machine) or refuses the token is there."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response = httpx.get(
-            address.rstrip("/") + "/v1/info",
-            headers=headers,
-            timeout=timeout,
-            verify=needs_tls(address),
-        )
-    except httpx.TimeoutException:
-        return True  # it accepted the connection: a server is there, just slow
-    except httpx.HTTPError:
-        return False
-    return response.status_code in (200, 401, 403)
+__all__ = ["ensure_server", "is_up", "pid_of", "start_server", "stop_server"]
 
 
 def start_server(cfg: ClientConfig, wait: float = 60.0, grpc_port: int | None = None) -> int:
     """Start tuskd in the background for ``cfg``'s local address (its gRPC API on the same
     port, or on ``grpc_port``); return its pid."""
+    import subprocess  # here: only starting a server needs it, and every CLI start would pay
+
     url = urlparse(cfg.address)
     host, port = url.hostname or "127.0.0.1", url.port or 30650
     cfg.home.mkdir(parents=True, exist_ok=True)

@@ -259,8 +259,7 @@ class CommitService:
             p = tx.get_commit(row.repo, row.parent)
             if p is not None and p.tree:
                 parent_root = p.tree
-        new, _old = self.ctx.tree.diff(root, parent_root)
-        return sum(n.size for n in new if n.kind == "file")
+        return self.ctx.tree.added_bytes(root, parent_root)
 
     # -- reads -------------------------------------------------------------------------------
     def inspect(self, repo: str, ref: str) -> CommitInfo:

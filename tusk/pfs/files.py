@@ -65,6 +65,19 @@ def _no_header(path: str) -> InvalidPath:
     )
 
 
+def node_dict(node: Node) -> dict[str, object]:
+    """:func:`node_info` as its JSON value (what ``node_info(node).model_dump(mode="json")``
+    gives), without building the model: for listings streamed by the thousand."""
+    return {
+        "path": node.path,
+        "type": node.kind,
+        "size_bytes": node.size,
+        "hash": node.hash,
+        "children": [],
+        "file_count": node.file_count if node.kind == "dir" else 1,
+    }
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a write lands: an open commit (by id or as a branch head) or a new auto-commit."""
@@ -129,8 +142,7 @@ class FileService:
             # Repo size counts new and changed files, as finish-commit does for open commits.
             added = 0
             if t.open_commit is None:
-                new, _old = self.ctx.tree.diff(root, t.base_root)
-                added = sum(n.size for n in new if n.kind == "file")
+                added = self.ctx.tree.added_bytes(root, t.base_root)
             with self.ctx.meta.transaction() as tx:
                 if t.open_commit is not None:
                     ok = tx.update_commit(
@@ -386,22 +398,28 @@ class FileService:
 
     def list(self, repo: str, ref: str, path: str = "/") -> builtins.list[FileInfo]:
         """What list-file shows: a directory's children or a file, for ``path`` or each glob match."""
+        return [node_info(n) for n in self.list_nodes(repo, ref, path)]
+
+    def list_nodes(self, repo: str, ref: str, path: str = "/") -> Iterator[Node]:
+        """:meth:`list` as tree nodes, read as they are consumed (a directory of any size costs
+        one page at a time). A missing repo, commit or path raises here, before the first node."""
         root = self._read_root(repo, ref)
-        matches: builtins.list[Node]
         if has_glob(path):
-            matches = list(self.ctx.tree.glob(root, path))
-        else:
-            node = self.ctx.tree.get(root, clean_path(path))
-            if node is None:
-                raise NotFound(f"file {clean_path(path)} not found in repo {repo} at commit {ref}")
-            matches = [node]
-        out: builtins.list[FileInfo] = []
+            compile_glob(path)
+            return self._children(root, self.ctx.tree.glob(root, path))
+        node = self.ctx.tree.get(root, clean_path(path))
+        if node is None:
+            raise NotFound(f"file {clean_path(path)} not found in repo {repo} at commit {ref}")
+        if node.kind == "dir":
+            return self.ctx.tree.list_dir(root, node.path)
+        return iter([node])
+
+    def _children(self, root: str, matches: Iterator[Node]) -> Iterator[Node]:
         for m in matches:
             if m.kind == "dir":
-                out.extend(node_info(c) for c in self.ctx.tree.list_dir(root, m.path))
+                yield from self.ctx.tree.list_dir(root, m.path)
             else:
-                out.append(node_info(m))
-        return out
+                yield m
 
     def list_page(
         self, repo: str, ref: str, path: str = "/", offset: int = 0, limit: int = 100
@@ -422,20 +440,28 @@ class FileService:
 
     def glob(self, repo: str, ref: str, pattern: str) -> builtins.list[FileInfo]:
         """Files and directories matching ``pattern``."""
+        return [node_info(n) for n in self.glob_nodes(repo, ref, pattern)]
+
+    def glob_nodes(self, repo: str, ref: str, pattern: str) -> Iterator[Node]:
+        """:meth:`glob` as tree nodes, read as they are consumed (errors raise before the first)."""
         compile_glob(pattern)
         root = self._read_root(repo, ref)
-        return [node_info(n) for n in self.ctx.tree.glob(root, pattern)]
+        return self.ctx.tree.glob(root, pattern)
 
     def walk(self, repo: str, ref: str, path: str = "/") -> builtins.list[FileInfo]:
         """Every file and directory under ``path``, depth-first."""
+        return [node_info(n) for n in self.walk_nodes(repo, ref, path)]
+
+    def walk_nodes(self, repo: str, ref: str, path: str = "/") -> Iterator[Node]:
+        """:meth:`walk` as tree nodes, read as they are consumed (errors raise before the first)."""
         root = self._read_root(repo, ref)
         p = clean_path(path)
         node = self.ctx.tree.get(root, p)
         if node is None:
             raise NotFound(f"file {p} not found in repo {repo} at commit {ref}")
         if node.kind == "file":
-            return [node_info(node)]
-        return [node_info(n) for n in self.ctx.tree.walk(root, p)]
+            return iter([node])
+        return self.ctx.tree.walk(root, p)
 
     def diff(
         self,

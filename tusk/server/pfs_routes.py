@@ -30,8 +30,11 @@ from tusk.api.models import (
 )
 from tusk.api.pps import CommitWave, FileLineage
 from tusk.errors import InvalidArgument, SourceUnavailable
+from tusk.pfs.files import node_dict, node_info
 from tusk.pfs.put import PutBatch
+from tusk.pfs.tree import Node
 from tusk.runtime import Engine
+from tusk.server.ndjson import NDJSON, lines_response, wants_lines
 from tusk.server.params import MAX_COUNT, Count
 
 router = APIRouter()
@@ -336,14 +339,27 @@ def get_file(
     return StreamingResponse(_blocks(it), media_type="application/octet-stream")
 
 
-@router.get("/repos/{repo}/files")
-def list_files(repo: str, ref: str, request: Request, path: str = "/") -> list[FileInfo]:
-    return eng(request).files.list(repo, ref, path)
+# Listings of any size: JSON lines as they are read when the client accepts them (see
+# tusk.server.ndjson), else one JSON array.
+LISTING: dict[int | str, dict[str, Any]] = {
+    200: {"content": {NDJSON: {}}, "description": "one FileInfo per line (Accept: ndjson)"}
+}
 
 
-@router.get("/repos/{repo}/glob")
-def glob_files(repo: str, ref: str, pattern: str, request: Request) -> list[FileInfo]:
-    return eng(request).files.glob(repo, ref, pattern)
+def _listing(request: Request, nodes: Iterator[Node]) -> Any:
+    if wants_lines(request):
+        return lines_response(nodes, node_dict)
+    return [node_info(n) for n in nodes]
+
+
+@router.get("/repos/{repo}/files", response_model=list[FileInfo], responses=LISTING)
+def list_files(repo: str, ref: str, request: Request, path: str = "/") -> Any:
+    return _listing(request, eng(request).files.list_nodes(repo, ref, path))
+
+
+@router.get("/repos/{repo}/glob", response_model=list[FileInfo], responses=LISTING)
+def glob_files(repo: str, ref: str, pattern: str, request: Request) -> Any:
+    return _listing(request, eng(request).files.glob_nodes(repo, ref, pattern))
 
 
 @router.get("/repos/{repo}/inspect-file")
@@ -351,9 +367,9 @@ def inspect_file(repo: str, ref: str, path: str, request: Request) -> FileInfo:
     return eng(request).files.inspect(repo, ref, path)
 
 
-@router.get("/repos/{repo}/walk")
-def walk_files(repo: str, ref: str, request: Request, path: str = "/") -> list[FileInfo]:
-    return eng(request).files.walk(repo, ref, path)
+@router.get("/repos/{repo}/walk", response_model=list[FileInfo], responses=LISTING)
+def walk_files(repo: str, ref: str, request: Request, path: str = "/") -> Any:
+    return _listing(request, eng(request).files.walk_nodes(repo, ref, path))
 
 
 @router.get("/repos/{repo}/diff")

@@ -99,6 +99,11 @@ class Tree:
         the objects holding file chunks); subtrees already in ``seen`` are skipped."""
         read.referenced(self._objects, root, seen)
 
+    def added_bytes(self, new_root: str, old_root: str | None) -> int:
+        """The size of the new and changed files of ``new_root`` (what :meth:`diff` lists as
+        new), without listing them."""
+        return diff.added_bytes(self._objects, new_root, old_root)
+
     def glob_diff(
         self, pattern: str, new_root: str, old_root: str
     ) -> list[tuple[str, Node | None, Node | None]]:

@@ -28,6 +28,16 @@ def diff(
     return out.new, out.old
 
 
+def added_bytes(objects: TreeObjects, new_root: str, old_root: str | None) -> int:
+    """The size of the files that are new or changed in ``new_root`` against ``old_root``: the
+    sum over :func:`diff`'s new files, without holding them (a put of a million files)."""
+    out = _Diff(objects, keep=False)
+    out.compare(
+        ROOT, objects.dir_entry(new_root, []), objects.dir_entry(old_root or EMPTY_ROOT, []), -1
+    )
+    return out.new_bytes
+
+
 def _same(a: Entry, b: Entry) -> bool:
     if "d" in a:
         return "d" in b and a["d"] == b["d"]
@@ -37,10 +47,12 @@ def _same(a: Entry, b: Entry) -> bool:
 class _Diff:
     """One diff in progress: the nodes found so far on each side."""
 
-    def __init__(self, objects: TreeObjects) -> None:
+    def __init__(self, objects: TreeObjects, *, keep: bool = True) -> None:
         self.objects = objects
+        self.keep = keep  # False: only sum the sizes of the new side's files
         self.new: list[Node] = []
         self.old: list[Node] = []
+        self.new_bytes = 0
 
     def compare(self, path: str, new: Entry | None, old: Entry | None, depth: int) -> None:
         """Compare the entries at ``path``, descending ``depth`` levels (-1: all the way)."""
@@ -50,12 +62,14 @@ class _Diff:
         if new is not None:
             if "d" in new and depth != 0:
                 new_dir = new["d"]
-            else:
+            elif self.keep:
                 self.new.append(to_node(path, new))
+            elif "d" not in new:
+                self.new_bytes += new["s"]
         if old is not None:
             if "d" in old and depth != 0:
                 old_dir = old["d"]
-            else:
+            elif self.keep:
                 self.old.append(to_node(path, old))
         if new_dir is None and old_dir is None:
             return

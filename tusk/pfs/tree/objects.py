@@ -119,6 +119,8 @@ class Index:
 
 
 EMPTY = Listing([], 0, 0)
+# entries the cached directory objects may hold together (measured ~0.6 KB each: ~12 MB)
+CACHE_ENTRIES = 20_000
 
 
 def entry_files(e: Entry) -> int:
@@ -133,13 +135,23 @@ def to_node(path: str, e: Entry) -> Node:
     return Node(path, "file", e["s"], e["h"], tuple([ChunkRef(*c) for c in e["c"]]))
 
 
+def _weight(obj: Listing | Index) -> int:
+    return len(obj.entries) if isinstance(obj, Listing) else len(obj.rows)
+
+
 class TreeObjects:
     """Reads, caches and writes the directory objects of trees in ``store``."""
 
-    def __init__(self, store: ObjectStore, cache_size: int) -> None:
+    def __init__(
+        self, store: ObjectStore, cache_size: int, cache_entries: int = CACHE_ENTRIES
+    ) -> None:
         self.store = store
         self._cache: OrderedDict[str, Listing | Index] = OrderedDict()
         self._cache_size = cache_size
+        # the cache is bounded by objects and by the entries (rows) they hold together: a page
+        # holds about 256 entries, an unpaged directory up to 1,000
+        self._cache_entries = cache_entries
+        self._cached_entries = 0
         self._lock = threading.Lock()
 
     def load(self, oid: str) -> Listing | Index:
@@ -160,10 +172,21 @@ class TreeObjects:
         if self._cache_size <= 0:
             return
         with self._lock:
+            old = self._cache.pop(oid, None)
+            if old is not None:
+                self._cached_entries -= _weight(old)
             self._cache[oid] = obj
-            self._cache.move_to_end(oid)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._cached_entries += _weight(obj)
+            while len(self._cache) > 1 and (
+                len(self._cache) > self._cache_size or self._cached_entries > self._cache_entries
+            ):
+                _, dropped = self._cache.popitem(last=False)
+                self._cached_entries -= _weight(dropped)
+
+    def cached(self) -> tuple[int, int]:
+        """(objects, entries) in the cache now."""
+        with self._lock:
+            return len(self._cache), self._cached_entries
 
     def put(self, obj: dict[str, Any]) -> str:
         """Store ``obj`` and return its id."""

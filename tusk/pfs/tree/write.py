@@ -24,6 +24,7 @@ from tusk.pfs.tree.objects import (
 from tusk.storage.base import ChunkRef
 
 PAGE_THRESHOLD = 1000  # directories with more entries than this are paged
+WRITE_CACHE_ENTRIES = 4_000  # entries of the objects one apply writes that it also caches
 _PAGE_MASK = 0xFF  # boundary when (name hash & mask) == 0: ~256 entries per page
 
 
@@ -223,10 +224,22 @@ class _Changes:
 
 
 class _Writer:
-    """Writes pending directories bottom-up, paging the large ones."""
+    """Writes pending directories bottom-up, paging the large ones.
+
+    What it writes is cached for the reads that follow (the job of the new commit, a diff), up
+    to ``WRITE_CACHE_ENTRIES`` entries per apply: a bulk write (a put of a million files) would
+    otherwise leave cached entries scattered among its freed temporaries, and those few
+    survivors keep the freed memory from going back (the server's RSS stayed at its peak)."""
 
     def __init__(self, objects: TreeObjects) -> None:
         self.objects = objects
+        self._cache_budget = WRITE_CACHE_ENTRIES
+
+    def _remember(self, oid: str, obj: Listing | Index) -> None:
+        weight = len(obj.entries) if isinstance(obj, Listing) else len(obj.rows)
+        if weight <= self._cache_budget:
+            self._cache_budget -= weight
+            self.objects.remember(oid, obj)
 
     def finish(self, p: _Pending) -> tuple[str, int, int]:
         """Write ``p`` bottom-up; return (object id, size, file count)."""
@@ -264,7 +277,7 @@ class _Writer:
         size = sum(e["s"] for e in entries)
         files = sum(map(entry_files, entries))
         oid = self.objects.put({"s": size, "k": files, "e": entries, **shared.to_json()})
-        self.objects.remember(oid, Listing(entries, size, files, shared))
+        self._remember(oid, Listing(entries, size, files, shared))
         return oid, size, files
 
     def _write_pages(self, entries: list[Entry]) -> list[list[Any]]:
@@ -277,7 +290,7 @@ class _Writer:
                 size = sum(x["s"] for x in page)
                 files = sum(map(entry_files, page))
                 oid = self.objects.put({"e": page})
-                self.objects.remember(oid, Listing(page, size, files))
+                self._remember(oid, Listing(page, size, files))
                 rows.append([page[0]["n"], oid, len(page), size, files])
                 start = i + 1
         return rows
@@ -287,7 +300,7 @@ class _Writer:
         files = sum(r[4] for r in rows)
         count = sum(r[2] for r in rows)
         oid = self.objects.put({"s": size, "k": files, "n": count, "p": rows, **shared.to_json()})
-        self.objects.remember(oid, Index(rows, size, files, count, shared))
+        self._remember(oid, Index(rows, size, files, count, shared))
         return oid, size, files
 
     def _merge_paged(

@@ -117,8 +117,16 @@ class PipelineLoop:
         if pipe.stopped:
             self._note_stopped()
             return
-        limit = idle_limit(self._spec_of(pipe))
-        if limit is None or now - self.idle_since < limit:
+        spec = self._spec_of(pipe)
+        limit = idle_limit(spec)
+        if limit is None:
+            long_running = spec.service is not None or spec.spout is not None
+            if not long_running and now - self.idle_since >= self.scheduler.worker_idle_seconds:
+                # the server's own limit: the processes go, the pipeline still shows running
+                # (as in pachctl); its next job starts them again
+                self.scheduler.scale_down(self.name)
+            return
+        if now - self.idle_since < limit:
             return
         self.scheduler.scale_down(self.name)
         self._set_state(PipelineState.RUNNING, PipelineState.STANDBY)
@@ -272,10 +280,19 @@ class PipelineLoop:
 class Scheduler:
     """Keeps one :class:`PipelineLoop` per pipeline while this server holds the lease."""
 
-    def __init__(self, ctx: PfsContext, executor: Executor, runner: JobRunner) -> None:
+    def __init__(
+        self,
+        ctx: PfsContext,
+        executor: Executor,
+        runner: JobRunner,
+        *,
+        worker_idle_seconds: float = 600.0,
+    ) -> None:
         self.ctx = ctx
         self.executor = executor
         self.runner = runner
+        # how long the workers of a pipeline without standby / scale_down_threshold stay up idle
+        self.worker_idle_seconds = worker_idle_seconds
         self.loops: dict[str, PipelineLoop] = {}
         self._lock = threading.Lock()
         self.running = False
