@@ -380,7 +380,7 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
     # optional: a deployed tuskd has a token, so it answers to any host name it is given; the
     # sandbox network, the service host and the parallelism limit have defaults; crash points
     # are for tests only; file:// egress is off unless allowed, and secrets default to a
-    # directory under TUSK_HOME
+    # directory under TUSK_HOME; idle workers stop after a default time
     # the gRPC API shares tuskd's port unless given one of its own
     optional = {
         "TUSK_GRPC_PORT",
@@ -393,6 +393,7 @@ def test_env_vars_are_ones_tusk_or_its_libraries_read() -> None:
         "TUSK_TEST_CRASH_AT",
         "TUSK_EGRESS_DIRS",
         "TUSK_SECRETS_DIR",
+        "TUSK_WORKER_IDLE_SECONDS",
     }
     assert read <= set(tuskd_env) | optional
     assert "TUSK_TEST_CRASH_AT" not in tuskd_env
