@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import click
 from pydantic import BaseModel
 
+from tusk.api.projects import DEFAULT_PROJECT
+from tusk.api.projects import qualify as qualify_key
 from tusk.cli.jsonpb import render_json
 from tusk.client import Client
 from tusk.client.config import ClientConfig
@@ -29,11 +31,23 @@ def client() -> Client:
     if obj is None:
         cfg = ClientConfig.from_env()
         ensure_server(cfg)
-        obj = Client(cfg.address, token=cfg.token)
+        obj = Client(cfg.address, token=cfg.token, project=current_project())
         root.meta["tusk.client"] = obj
         root.call_on_close(obj.close)
     assert isinstance(obj, Client)
     return obj
+
+
+def current_project() -> str:
+    """The project of this invocation: ``--project`` (which sets ``TUSK_PROJECT``), else
+    ``TUSK_PROJECT`` / ``PACH_PROJECT``, else ``default``."""
+    return ClientConfig.from_env().project or DEFAULT_PROJECT
+
+
+def qualify(project: str | None, repo: str) -> str:
+    """The stored key of repo (or pipeline) ``repo`` in ``project`` (None: the invocation's
+    current project): ``<project>/<repo>`` outside ``default``."""
+    return qualify_key(project or current_project(), repo)
 
 
 def raw_option(f: F) -> F:

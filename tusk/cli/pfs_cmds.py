@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import click
 
 from tusk.api.models import CommitInfo, FileInfo
+from tusk.api.projects import bare
 from tusk.cli.common import client, out, print_raw, raw_option, repo_ref, warn
 from tusk.cli.put_cmds import put_file
 from tusk.cli.rows import COMMIT_HEADER, commit_row
@@ -63,7 +64,7 @@ def list_repo(raw: bool) -> None:
     if raw:
         print_raw(repos)
         return
-    rows = [(r.name, ago(r.created), bytes_size(r.size_bytes)) for r in repos]
+    rows = [(bare(r.name), ago(r.created), bytes_size(r.size_bytes)) for r in repos]
     out(print_table(("NAME", "CREATED", "SIZE"), rows))
 
 

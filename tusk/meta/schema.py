@@ -21,13 +21,23 @@ metadata = MetaData()
 
 # The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
 # for humans. Change the schema here and in a new revision together; a test checks they agree.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 settings = Table(
     "settings",
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Projects other than ``default`` (which always exists and has no row). A repo or pipeline of
+# project P is stored under the key ``P/<name>`` (tusk/api/projects.py).
+projects = Table(
+    "projects",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created", Float, nullable=False),
 )
 
 repos = Table(

@@ -28,10 +28,11 @@ from tusk.api.models import (
     RepoInfo,
     StartCommit,
 )
+from tusk.api.projects import DEFAULT_PROJECT, qualify
 from tusk.errors import InvalidArgument, SourceUnavailable
 from tusk.pfs.put import PutBatch
 from tusk.runtime import Engine
-from tusk.server.params import MAX_COUNT, Count
+from tusk.server.params import MAX_COUNT, Count, RepoKey
 
 router = APIRouter()
 STREAM_BLOCK = 1 << 20
@@ -48,44 +49,52 @@ def eng(request: Request) -> Engine:
 
 # -- repos ------------------------------------------------------------------------------------
 @router.post("/repos")
-def create_repo(body: CreateRepo, request: Request) -> RepoInfo:
+def create_repo(body: CreateRepo, request: Request, project: str | None = None) -> RepoInfo:
     e = eng(request)
+    name = qualify(project, body.name)
     if body.update:
         try:
-            return e.repos.update(body.name, body.description)
+            return e.repos.update(name, body.description)
         except Exception:  # noqa: BLE001 - fall through to create when it does not exist
             pass
-    return e.repos.create(body.name, body.description)
+    return e.repos.create(name, body.description)
 
 
 @router.get("/repos")
-def list_repos(request: Request, hidden: bool = False) -> list[RepoInfo]:
-    return eng(request).repos.list(include_hidden=hidden)
+def list_repos(
+    request: Request,
+    hidden: bool = False,
+    project: str = DEFAULT_PROJECT,
+    all_projects: bool = False,
+) -> list[RepoInfo]:
+    return eng(request).repos.list(include_hidden=hidden, project=None if all_projects else project)
 
 
 @router.get("/repos/{repo}")
-def inspect_repo(repo: str, request: Request) -> RepoInfo:
+def inspect_repo(repo: RepoKey, request: Request) -> RepoInfo:
     return eng(request).repos.inspect(repo)
 
 
 @router.put("/repos/{repo}")
-def update_repo(repo: str, body: CreateRepo, request: Request) -> RepoInfo:
+def update_repo(repo: RepoKey, body: CreateRepo, request: Request) -> RepoInfo:
     return eng(request).repos.update(repo, body.description)
 
 
 @router.delete("/repos/{repo}")
-def delete_repo(repo: str, request: Request, force: bool = False) -> list[str]:
+def delete_repo(repo: RepoKey, request: Request, force: bool = False) -> list[str]:
     return eng(request).repos.delete(repo, force=force)
 
 
 @router.delete("/repos")
-def delete_all_repos(request: Request, force: bool = False) -> list[str]:
-    return eng(request).repos.delete(None, all=True, force=force)
+def delete_all_repos(
+    request: Request, force: bool = False, project: str = DEFAULT_PROJECT
+) -> list[str]:
+    return eng(request).repos.delete(None, all=True, force=force, project=project)
 
 
 # -- commits ----------------------------------------------------------------------------------
 @router.post("/repos/{repo}/commits")
-def start_commit(repo: str, body: StartCommit, request: Request) -> CommitInfo:
+def start_commit(repo: RepoKey, body: StartCommit, request: Request) -> CommitInfo:
     return eng(request).commits.start(
         repo,
         body.branch,
@@ -97,7 +106,7 @@ def start_commit(repo: str, body: StartCommit, request: Request) -> CommitInfo:
 
 @router.get("/repos/{repo}/commits")
 def list_commits(
-    repo: str,
+    repo: RepoKey,
     request: Request,
     to: str | None = None,
     from_: str | None = None,
@@ -107,17 +116,17 @@ def list_commits(
 
 
 @router.get("/repos/{repo}/commit")
-def inspect_commit(repo: str, ref: str, request: Request) -> CommitInfo:
+def inspect_commit(repo: RepoKey, ref: str, request: Request) -> CommitInfo:
     return eng(request).commits.inspect(repo, ref)
 
 
 @router.post("/repos/{repo}/commit/finish")
-def finish_commit(repo: str, ref: str, body: FinishCommit, request: Request) -> CommitInfo:
+def finish_commit(repo: RepoKey, ref: str, body: FinishCommit, request: Request) -> CommitInfo:
     return eng(request).commits.finish(repo, ref, body.description)
 
 
 @router.delete("/repos/{repo}/commit")
-def delete_commit(repo: str, ref: str, request: Request) -> list[CommitKey]:
+def delete_commit(repo: RepoKey, ref: str, request: Request) -> list[CommitKey]:
     return eng(request).commits.delete(repo, ref)
 
 
@@ -128,7 +137,7 @@ def commit_set(commit_id: str, request: Request) -> list[CommitInfo]:
 
 @router.get("/repos/{repo}/subscribe")
 def subscribe(
-    repo: str, branch: str, request: Request, from_: str | None = None, new: bool = False
+    repo: RepoKey, branch: str, request: Request, from_: str | None = None, new: bool = False
 ) -> StreamingResponse:
     e = eng(request)
     stop = threading.Event()
@@ -152,23 +161,23 @@ def subscribe(
 
 # -- branches ---------------------------------------------------------------------------------
 @router.post("/repos/{repo}/branches")
-def create_branch(repo: str, body: CreateBranch, request: Request) -> BranchInfo:
+def create_branch(repo: RepoKey, body: CreateBranch, request: Request) -> BranchInfo:
     prov = None if body.provenance is None else [(p.repo, p.name) for p in body.provenance]
     return eng(request).commits.create_branch(repo, body.name, body.head, prov)
 
 
 @router.get("/repos/{repo}/branches")
-def list_branches(repo: str, request: Request) -> list[BranchInfo]:
+def list_branches(repo: RepoKey, request: Request) -> list[BranchInfo]:
     return eng(request).commits.list_branches(repo)
 
 
 @router.get("/repos/{repo}/branches/{name}")
-def inspect_branch(repo: str, name: str, request: Request) -> BranchInfo:
+def inspect_branch(repo: RepoKey, name: str, request: Request) -> BranchInfo:
     return eng(request).commits.inspect_branch(repo, name)
 
 
 @router.delete("/repos/{repo}/branches/{name}")
-def delete_branch(repo: str, name: str, request: Request, force: bool = False) -> None:
+def delete_branch(repo: RepoKey, name: str, request: Request, force: bool = False) -> None:
     eng(request).commits.delete_branch(repo, name, force)
 
 
@@ -184,7 +193,7 @@ def delete_branch(repo: str, name: str, request: Request, force: bool = False) -
         }
     },
 )
-async def put_files(repo: str, ref: str, request: Request) -> PutResult:
+async def put_files(repo: RepoKey, ref: str, request: Request) -> PutResult:
     e = eng(request)
     batch: PutBatch = await anyio.to_thread.run_sync(e.files.open_put, repo, ref)
     stream = PutStream()
@@ -310,7 +319,7 @@ def _blocks(it: Iterator[bytes]) -> Iterator[bytes]:
 
 @router.get("/repos/{repo}/file")
 def get_file(
-    repo: str,
+    repo: RepoKey,
     ref: str,
     path: str,
     request: Request,
@@ -322,28 +331,28 @@ def get_file(
 
 
 @router.get("/repos/{repo}/files")
-def list_files(repo: str, ref: str, request: Request, path: str = "/") -> list[FileInfo]:
+def list_files(repo: RepoKey, ref: str, request: Request, path: str = "/") -> list[FileInfo]:
     return eng(request).files.list(repo, ref, path)
 
 
 @router.get("/repos/{repo}/glob")
-def glob_files(repo: str, ref: str, pattern: str, request: Request) -> list[FileInfo]:
+def glob_files(repo: RepoKey, ref: str, pattern: str, request: Request) -> list[FileInfo]:
     return eng(request).files.glob(repo, ref, pattern)
 
 
 @router.get("/repos/{repo}/inspect-file")
-def inspect_file(repo: str, ref: str, path: str, request: Request) -> FileInfo:
+def inspect_file(repo: RepoKey, ref: str, path: str, request: Request) -> FileInfo:
     return eng(request).files.inspect(repo, ref, path)
 
 
 @router.get("/repos/{repo}/walk")
-def walk_files(repo: str, ref: str, request: Request, path: str = "/") -> list[FileInfo]:
+def walk_files(repo: RepoKey, ref: str, request: Request, path: str = "/") -> list[FileInfo]:
     return eng(request).files.walk(repo, ref, path)
 
 
 @router.get("/repos/{repo}/diff")
 def diff_files(
-    repo: str,
+    repo: RepoKey,
     ref: str,
     path: str,
     request: Request,
@@ -356,12 +365,12 @@ def diff_files(
 
 
 @router.post("/repos/{repo}/delete-files")
-def delete_files(repo: str, ref: str, body: DeleteFiles, request: Request) -> CommitKey:
+def delete_files(repo: RepoKey, ref: str, body: DeleteFiles, request: Request) -> CommitKey:
     return eng(request).files.delete(repo, ref, body.paths)
 
 
 @router.post("/repos/{repo}/copy")
-def copy_file(repo: str, ref: str, body: CopyFile, request: Request) -> CommitKey:
+def copy_file(repo: RepoKey, ref: str, body: CopyFile, request: Request) -> CommitKey:
     return eng(request).files.copy(
         body.src_repo, body.src_ref, body.src_path, repo, ref, body.dst_path, body.overwrite
     )
