@@ -493,3 +493,138 @@ def test_held_streams_do_not_wedge_the_server(server: Tuskd) -> None:
                 time.sleep(0.2)
     with server.client() as tusk:
         tusk.pfs.delete_repo("waits")
+
+
+def test_sdk_projects(server: Tuskd) -> None:
+    """Projects with pachyderm-sdk: the same repo name in two projects, a pipeline of one
+    project reading a repo of another (its output in its own project), listing by project,
+    and the refusals (a non-empty project, the default project, an unknown one)."""
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import grpc, time
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps
+        c = Client(host="localhost", port=PORT)
+        res = {}
+        lab = pfs.Project(name="sdk-lab")
+        c.pfs.create_project(project=lab, description="the lab")
+        res["projects"] = [(p.project.name, p.description) for p in c.pfs.list_project()]
+        res["inspect"] = c.pfs.inspect_project(project=lab).description
+        res["created"] = c.pfs.inspect_project(project=lab).created_at is not None
+        for uri, text in (("sdk-lab/raw", b"lab's"), ("default/sdk-raw", b"default's")):
+            c.pfs.create_repo(repo=pfs.Repo.from_uri(uri))
+            c.pfs.put_file_from_bytes(commit=pfs.Commit.from_uri(uri + "@master"), path="/f",
+                                      data=text)
+        c.pfs.create_repo(repo=pfs.Repo.from_uri("sdk-lab/sdk-raw"))
+        res["lab_repos"] = sorted((r.repo.project.name, r.repo.name)
+                                  for r in c.pfs.list_repo(projects=[lab]))
+        c.pps.create_pipeline(
+            pipeline=pps.Pipeline(name="cat", project=lab),
+            transform=pps.Transform(cmd=["sh", "-c",
+                                         "cat /pfs/raw/f /pfs/sdk-raw/f > /pfs/out/both"]),
+            input=pps.Input(cross=[
+                pps.Input(pfs=pps.PfsInput(repo="raw", glob="/")),
+                pps.Input(pfs=pps.PfsInput(project="default", repo="sdk-raw", glob="/")),
+            ]),
+        )
+        c.pfs.wait_commit(pfs.Commit.from_uri("sdk-lab/cat@master"))
+        res["out"] = c.pfs.pfs_file(file=pfs.File.from_uri("sdk-lab/cat@master:/both")).read().decode()
+        res["pipelines"] = [(p.pipeline.project.name, p.pipeline.name)
+                            for p in c.pps.list_pipeline(projects=[lab])]
+        res["jobs"] = [(j.job.pipeline.project.name, j.job.pipeline.name, pps.JobState(j.state).name)
+                       for j in c.pps.list_job(projects=[lab])]
+        res["default_pipelines"] = [p.pipeline.name for p in c.pps.list_pipeline(
+            projects=[pfs.Project(name="default")])]
+        codes = {}
+        def code(name, call):
+            try:
+                call()
+                codes[name] = "OK"
+            except grpc.RpcError as e:
+                codes[name] = [e.code().name, e.details()]
+        code("non_empty", lambda: c.pfs.delete_project(project=lab, force=True))
+        code("default", lambda: c.pfs.delete_project(project=pfs.Project(name="default")))
+        code("unknown", lambda: c.pfs.create_repo(repo=pfs.Repo.from_uri("ghost/r")))
+        code("exists", lambda: c.pfs.create_project(project=lab))
+        code("bad", lambda: c.pfs.create_project(project=pfs.Project(name="bad name")))
+        code("pipeline", lambda: c.pps.inspect_pipeline(
+            pipeline=pps.Pipeline(name="cat", project=pfs.Project(name="default"))))
+        c.pps.delete_pipelines(projects=[lab])
+        c.pfs.delete_repos(projects=[lab])
+        res["default_left"] = sorted(r.repo.name for r in c.pfs.list_repo(
+            projects=[pfs.Project(name="default")]))
+        c.pfs.delete_project(project=lab)
+        c.pfs.delete_repo(repo=pfs.Repo.from_uri("default/sdk-raw"))
+        res["after"] = [p.project.name for p in c.pfs.list_project()]
+        res["codes"] = codes
+        out(res)
+        """,
+    )
+    assert got["projects"] == [["default", ""], ["sdk-lab", "the lab"]]
+    assert got["inspect"] == "the lab" and got["created"]
+    assert got["lab_repos"] == [["sdk-lab", "raw"], ["sdk-lab", "sdk-raw"]]
+    assert got["out"] == "lab'sdefault's"
+    assert got["pipelines"] == [["sdk-lab", "cat"]]
+    assert [j[:2] for j in got["jobs"]] == [["sdk-lab", "cat"]]
+    assert got["jobs"][0][2] == "JOB_SUCCESS"
+    assert got["default_pipelines"] == []
+    codes = got["codes"]
+    assert codes["non_empty"][0] == "FAILED_PRECONDITION"
+    assert codes["non_empty"][1].startswith("cannot delete project sdk-lab: it still has repos")
+    assert codes["default"] == ["INVALID_ARGUMENT", "the default project cannot be deleted"]
+    assert codes["unknown"] == ["NOT_FOUND", 'project "ghost" not found']
+    assert codes["exists"] == ["ALREADY_EXISTS", "project sdk-lab already exists"]
+    assert codes["bad"][0] == "INVALID_ARGUMENT"
+    assert codes["pipeline"][0] == "NOT_FOUND"
+    assert "sdk-raw" in got["default_left"]
+    assert got["after"] == ["default"]
+
+
+def test_python_pachyderm_projects(server: Tuskd) -> None:
+    got = run_client(
+        PP,
+        server.port,
+        """
+        import grpc, time
+        import python_pachyderm
+        from python_pachyderm.pfs import Commit
+        from python_pachyderm.service import pps_proto, pfs_proto
+        c = python_pachyderm.Client(port=PORT)
+        res = {}
+        c.create_project("pp-lab", description="pp's")
+        res["projects"] = sorted(p.project.name for p in c.list_project())
+        res["inspect"] = c.inspect_project("pp-lab").description
+        c.create_repo("in", project_name="pp-lab")
+        with c.commit("in", "master", project_name="pp-lab") as commit:
+            c.put_file_bytes(commit, "/x", b"xyz")
+        c.create_pipeline(
+            "up",
+            transform=pps_proto.Transform(cmd=["sh", "-c", "tr a-z A-Z < /pfs/in/x > /pfs/out/x"]),
+            input=pps_proto.Input(pfs=pps_proto.PFSInput(repo="in", glob="/",
+                                                          project="pp-lab")),
+            project_name="pp-lab",
+        )
+        c.wait_commit(Commit(repo="up", branch="master", project="pp-lab"))
+        res["out"] = c.get_file(Commit(repo="up", branch="master", project="pp-lab"),
+                                "/x").read().decode()
+        res["repos"] = sorted((r.repo.project.name, r.repo.name) for r in c.list_repo(
+            projects_filter=[pfs_proto.Project(name="pp-lab")]))
+        try:
+            c.delete_project("pp-lab")
+        except grpc.RpcError as e:
+            res["refused"] = e.code().name
+        c.delete_pipeline("up", project_name="pp-lab")
+        c.delete_repo("in", project_name="pp-lab")
+        c.delete_project("pp-lab")
+        res["after"] = sorted(p.project.name for p in c.list_project())
+        out(res)
+        """,
+    )
+    assert got["projects"] == ["default", "pp-lab"]
+    assert got["inspect"] == "pp's"
+    assert got["out"] == "XYZ"
+    assert got["repos"] == [["pp-lab", "in"], ["pp-lab", "up"]]
+    assert got["refused"] == "FAILED_PRECONDITION"
+    assert got["after"] == ["default"]

@@ -22,6 +22,7 @@ def require_repo(tx: Tx, name: str) -> RepoRow:
     """The repo row of ``name``, or NotFound."""
     row = tx.get_repo(name)
     if row is None:
+        require_project(tx, split(name)[0])  # a missing project is named as such
         raise repo_not_found(name)
     return row
 
