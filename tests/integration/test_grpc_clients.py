@@ -76,7 +76,6 @@ def test_sdk_version_health_and_not_activated_services(server: Tuskd) -> None:
             ("who_am_i", lambda: c.auth.who_am_i()),
             ("identity", lambda: c.identity.list_idp_connectors()),
             ("license", lambda: c.license.get_activation_code()),
-            ("transaction", lambda: c.transaction.start_transaction()),
         ]:
             try:
                 call()
@@ -94,9 +93,6 @@ def test_sdk_version_health_and_not_activated_services(server: Tuskd) -> None:
     assert got["version"] == [2, 12]
     for name in ("who_am_i", "identity", "license"):
         assert got["failures"][name] == "not activated: the auth service is not activated"
-    assert got["failures"]["transaction"] == (
-        "UNIMPLEMENTED: transactions are not supported by tusk: run the calls one by one"
-    )
     assert got["state"] == 0  # State.NONE
     assert got["cluster"]
 
@@ -628,3 +624,135 @@ def test_python_pachyderm_projects(server: Tuskd) -> None:
     assert got["repos"] == [["pp-lab", "in"], ["pp-lab", "up"]]
     assert got["refused"] == "FAILED_PRECONDITION"
     assert got["after"] == ["default"]
+
+
+def test_sdk_transactions(server: Tuskd) -> None:
+    """pachyderm-sdk's transaction(): the calls inside are recorded and applied together at
+    the end (commits share the transaction's id); a failing transaction changes nothing; file
+    operations inside one are refused; BatchTransaction, Inspect/List/DeleteTransaction."""
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import grpc, time
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps, transaction as tx
+        c = Client(host="localhost", port=PORT)
+        res = {}
+        names = lambda: sorted(r.repo.name for r in c.pfs.list_repo())
+        with c.transaction.transaction() as t:
+            c.pfs.create_repo(repo=pfs.Repo(name="tx-in"))
+            c.pfs.create_repo(repo=pfs.Repo(name="tx-other"))
+            c1 = c.pfs.start_commit(branch=pfs.Branch.from_uri("tx-in@master"))
+            c2 = c.pfs.start_commit(branch=pfs.Branch.from_uri("tx-other@master"))
+            c.pfs.finish_commit(commit=c2)
+            c.pps.create_pipeline(
+                pipeline=pps.Pipeline(name="tx-copy"),
+                transform=pps.Transform(cmd=["sh", "-c", "cp /pfs/tx-in/* /pfs/out/"]),
+                input=pps.Input(pfs=pps.PfsInput(repo="tx-in", glob="/*")),
+            )
+            res["inside"] = [n for n in names() if n.startswith("tx-")]
+            res["recorded"] = len(c.transaction.inspect_transaction(transaction=t).requests)
+            res["listed"] = [i.transaction.id for i in
+                             c.transaction.list_transaction().transaction_info] == [t.id]
+        res["after"] = [n for n in names() if n.startswith("tx-")]
+        res["same_id"] = c1.id == c2.id
+        res["c2_finished"] = c.pfs.inspect_commit(commit=c2).finished is not None
+        c.pfs.put_file_from_bytes(commit=c1, path="/f", data=b"in a transaction")
+        c.pfs.finish_commit(commit=c1)
+        c.pfs.wait_commit(pfs.Commit.from_uri("tx-copy@master"))
+        res["out"] = c.pfs.pfs_file(file=pfs.File.from_uri("tx-copy@master:/f")).read().decode()
+        codes = {}
+        def code(name, call):
+            try:
+                call()
+                codes[name] = "OK"
+            except grpc.RpcError as e:
+                codes[name] = [e.code().name, e.details()]
+        def duplicate():
+            with c.transaction.transaction():
+                c.pfs.create_repo(repo=pfs.Repo(name="tx-new"))
+                c.pfs.create_repo(repo=pfs.Repo(name="tx-in"))
+        code("duplicate", duplicate)
+        def late_failure():
+            with c.transaction.transaction():
+                c.pfs.create_repo(repo=pfs.Repo(name="tx-late"))
+                c.pfs.create_branch(branch=pfs.Branch.from_uri("tx-late@dev"),
+                                    head=pfs.Commit.from_uri("tx-late@" + "0" * 32))
+        code("late", late_failure)
+        def files_inside():  # the client refuses it itself; a raw call reaches the server
+            with c.transaction.transaction():
+                raw = pfs.ApiStub(c._channel)
+                raw.modify_file(iter([pfs.ModifyFileRequest(set_commit=c1),
+                                      pfs.ModifyFileRequest(add_file=pfs.AddFile(
+                                          path="/g", raw=b"no"))]))
+        code("files", files_inside)
+        code("unknown", lambda: c.transaction.inspect_transaction(
+            transaction=tx.Transaction(id="nope")))
+        res["left"] = [n for n in names() if n.startswith("tx-")]
+        res["open"] = len(c.transaction.list_transaction().transaction_info)
+        t2 = c.transaction.start_transaction()
+        c.pfs.create_repo(repo=pfs.Repo(name="tx-dropped"))
+        c.transaction.delete_transaction(transaction=t2)
+        c.transaction_id = ""
+        info = c.transaction.batch_transaction(requests=[
+            tx.TransactionRequest(create_repo=pfs.CreateRepoRequest(
+                repo=pfs.Repo(name="tx-batch"))),
+            tx.TransactionRequest(create_branch=pfs.CreateBranchRequest(
+                branch=pfs.Branch.from_uri("tx-batch@dev"))),
+        ])
+        res["batch"] = len(info.responses)
+        res["batch_branches"] = [b.branch.name for b in c.pfs.list_branch(
+            repo=pfs.Repo(name="tx-batch"))]
+        res["final"] = [n for n in names() if n.startswith("tx-")]
+        c.pps.delete_pipeline(pipeline=pps.Pipeline(name="tx-copy"))
+        for n in ("tx-in", "tx-other", "tx-batch"):
+            c.pfs.delete_repo(repo=pfs.Repo(name=n))
+        res["codes"] = codes
+        out(res)
+        """,
+    )
+    assert got["inside"] == []
+    assert got["recorded"] == 6 and got["listed"]
+    assert got["after"] == ["tx-copy", "tx-in", "tx-other"]
+    assert got["same_id"] and got["c2_finished"]
+    assert got["out"] == "in a transaction"
+    codes = got["codes"]
+    assert codes["duplicate"] == ["ALREADY_EXISTS", "repo tx-in already exists"]
+    assert codes["late"][0] == "NOT_FOUND"
+    assert codes["files"][0] == "FAILED_PRECONDITION"
+    assert codes["files"][1] == "file operations cannot run inside a transaction"
+    assert codes["unknown"][0] == "NOT_FOUND"
+    assert got["left"] == ["tx-copy", "tx-in", "tx-other"]  # nothing of the failed ones
+    assert got["open"] == 0
+    assert got["batch"] == 2 and got["batch_branches"] == ["dev"]
+    assert got["final"] == ["tx-batch", "tx-copy", "tx-in", "tx-other"]
+
+
+def test_python_pachyderm_transactions(server: Tuskd) -> None:
+    got = run_client(
+        PP,
+        server.port,
+        """
+        import python_pachyderm
+        c = python_pachyderm.Client(port=PORT)
+        res = {}
+        with c.transaction() as t:
+            c.create_repo("ptx-a")
+            c.create_repo("ptx-b")
+            c1 = c.start_commit("ptx-a", "master")
+            c2 = c.start_commit("ptx-b", "master")
+            res["inside"] = [r.repo.name for r in c.list_repo() if r.repo.name.startswith("ptx")]
+        c.put_file_bytes(c1, "/a", b"A")
+        c.put_file_bytes(c2, "/b", b"B")
+        c.finish_commit(c1)
+        c.finish_commit(c2)
+        res["ids"] = c1.id == c2.id
+        res["a"] = c.get_file(("ptx-a", "master"), "/a").read().decode()
+        res["b"] = c.get_file(("ptx-b", "master"), "/b").read().decode()
+        c.delete_repo("ptx-a")
+        c.delete_repo("ptx-b")
+        out(res)
+        """,
+    )
+    assert got == {"inside": [], "ids": True, "a": "A", "b": "B"}
