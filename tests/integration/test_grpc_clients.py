@@ -283,7 +283,7 @@ def test_sdk_pipeline_jobs_datums_and_logs(server: Tuskd) -> None:
     assert codes["exists"][0] == "ALREADY_EXISTS"
     assert codes["no_input"][0] == "INVALID_ARGUMENT"
     assert codes["missing_job"][0] == "NOT_FOUND"
-    assert codes["restart"][0] == "UNIMPLEMENTED"
+    assert codes["restart"][0] == "INVALID_ARGUMENT"  # no datum filter
     assert codes["output_branch"][0] == "FAILED_PRECONDITION"
     assert got["after_delete"] == []
 
@@ -756,3 +756,93 @@ def test_python_pachyderm_transactions(server: Tuskd) -> None:
         """,
     )
     assert got == {"inside": [], "ids": True, "a": "A", "b": "B"}
+
+
+def test_sdk_restart_datum_and_secrets(server: Tuskd, tmp_path: Path) -> None:
+    """RestartDatum stops a running datum of a running job and tries it again; secrets are
+    created from a manifest, listed, inspected and deleted, their values never answered."""
+    gate, runs = tmp_path / "gate", tmp_path / "runs"
+    script = """
+        import base64, json, os, time, grpc
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps
+        c = Client(host="localhost", port=PORT)
+        res = {}
+        GATE, RUNS = "@GATE@", "@RUNS@"
+        def wait(what, check):
+            for _ in range(600):
+                if check():
+                    return
+                time.sleep(0.1)
+            raise SystemExit("timed out waiting for " + what)
+        c.pfs.create_repo(repo=pfs.Repo(name="rd-in"))
+        c.pfs.put_file_from_bytes(commit=pfs.Commit.from_uri("rd-in@master"), path="/slow",
+                                  data=b"s")
+        cmd = ("echo run >> " + RUNS + "; while [ ! -e " + GATE + " ]; do sleep 0.1; done; "
+               "cp /pfs/rd-in/slow /pfs/out/")
+        c.pps.create_pipeline(pipeline=pps.Pipeline(name="rd"),
+                              transform=pps.Transform(cmd=["sh", "-c", cmd]),
+                              input=pps.Input(pfs=pps.PfsInput(repo="rd-in", glob="/*")))
+        wait("the first run", lambda: os.path.exists(RUNS))
+        job = list(c.pps.list_job(pipeline=pps.Pipeline(name="rd")))[0]
+        codes = {}
+        def code(name, call):
+            try:
+                call()
+                codes[name] = "OK"
+            except grpc.RpcError as e:
+                codes[name] = [e.code().name, e.details()]
+        code("no_match", lambda: c.pps.restart_datum(job=job.job, data_filters=["/other"]))
+        c.pps.restart_datum(job=job.job, data_filters=["/slow"])
+        wait("the second run", lambda: open(RUNS).read().count("run") == 2)
+        open(GATE, "w").close()
+        done = c.pps.inspect_job(job=job.job, wait=True)
+        res["job"] = pps.JobState(done.state).name
+        res["out"] = c.pfs.pfs_file(file=pfs.File.from_uri("rd@master:/slow")).read().decode()
+        code("ended", lambda: c.pps.restart_datum(job=job.job, data_filters=["/slow"]))
+        c.pps.delete_pipeline(pipeline=pps.Pipeline(name="rd"))
+        c.pfs.delete_repo(repo=pfs.Repo(name="rd-in"))
+        c.pps.create_secret(name="sdk-creds", data={"password": b"hunter2"})
+        raw = pps.ApiStub(c._channel)  # the generated stub: a manifest as it is sent
+        info = c.pps.inspect_secret(secret=pps.Secret(name="sdk-creds"))
+        res["secret"] = [info.secret.name, info.type, info.creation_timestamp is not None]
+        res["secrets"] = [i.secret.name for i in c.pps.list_secret().secret_info]
+        res["wire"] = "hunter2" not in repr(info) + repr(c.pps.list_secret())
+        code("dup", lambda: c.pps.create_secret(name="sdk-creds", data={"password": b"x"}))
+        code("bad", lambda: raw.create_secret(file=b"not a manifest"))
+        code("binary", lambda: raw.create_secret(file=bytes([255, 254])))
+        c.pps.delete_secret(secret=pps.Secret(name="sdk-creds"))
+        code("gone", lambda: c.pps.inspect_secret(secret=pps.Secret(name="sdk-creds")))
+        res["codes"] = codes
+        out(res)
+        """.replace("@GATE@", str(gate)).replace("@RUNS@", str(runs))
+    got = run_client(SDK, server.port, script)
+    codes = got["codes"]
+    assert codes["no_match"][0] == "NOT_FOUND"
+    assert got["job"] == "JOB_SUCCESS" and got["out"] == "s"
+    assert runs.read_text().count("run") == 2
+    assert codes["ended"][0] == "INVALID_ARGUMENT"
+    assert got["secret"] == ["sdk-creds", "Opaque", True]
+    assert got["secrets"] == ["sdk-creds"] and got["wire"]
+    assert codes["dup"][0] == "ALREADY_EXISTS"
+    assert codes["bad"][0] == "INVALID_ARGUMENT"
+    assert codes["binary"] == ["INVALID_ARGUMENT", "the secret manifest is not UTF-8 text"]
+    assert codes["gone"][0] == "NOT_FOUND"
+
+
+def test_python_pachyderm_secrets(server: Tuskd) -> None:
+    got = run_client(
+        PP,
+        server.port,
+        """
+        import python_pachyderm
+        c = python_pachyderm.Client(port=PORT)
+        c.create_secret("pp-creds", {"user": "me", "token": b"t0k"})
+        info = c.inspect_secret("pp-creds")
+        listed = [i.secret.name for i in c.list_secret()]
+        c.delete_secret("pp-creds")
+        out({"name": info.secret.name, "listed": listed,
+             "after": [i.secret.name for i in c.list_secret()]})
+        """,
+    )
+    assert got == {"name": "pp-creds", "listed": ["pp-creds"], "after": []}

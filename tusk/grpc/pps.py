@@ -15,6 +15,7 @@ from pachyderm_sdk.api import pfs, pps
 
 from tusk.api.pps import DatumInfo, JobInfo, LogLine, PipelineInfo
 from tusk.api.projects import qualify, split
+from tusk.api.secrets import SecretInfo
 from tusk.errors import InvalidArgument, InvalidSpec, NotFound
 from tusk.grpc import convert as cv
 from tusk.grpc.base import Service, Unimplemented
@@ -312,11 +313,48 @@ def build(engine: Engine, token: str | None) -> list[Service]:
         return datum_info(e.jobs.datum(job_id, req.datum.id, pipeline))
 
     @svc.unary("RestartDatum", pps.RestartDatumRequest)
-    def restart_datum(_req: pps.RestartDatumRequest, _ctx: Any) -> Empty:
-        raise Unimplemented(
-            "restart datum is not supported by tusk: failed datums are tried datum_tries "
-            "times; a new input commit or an update with reprocess runs them again"
+    def restart_datum(req: pps.RestartDatumRequest, _ctx: Any) -> Empty:
+        job_id, pipeline = _job_ref(req.job)
+        e.jobs.restart_datums(job_id, list(req.data_filters), pipeline)
+        return Empty()
+
+    # -- secrets (their values never leave the server) --------------------------------------
+    def secret_info(info: SecretInfo) -> pps.SecretInfo:
+        return pps.SecretInfo(
+            secret=pps.Secret(name=info.name),
+            type=info.type,
+            creation_timestamp=_time(info.created),
         )
+
+    def secret_name(secret: pps.Secret | None) -> str:
+        if secret is None or not secret.name:
+            raise InvalidArgument("a secret name is required", hint="e.g. Secret(name='db-creds')")
+        return secret.name
+
+    @svc.unary("CreateSecret", pps.CreateSecretRequest)
+    def create_secret(req: pps.CreateSecretRequest, _ctx: Any) -> Empty:
+        try:
+            manifest = req.file.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument(
+                "the secret manifest is not UTF-8 text",
+                hint="send a Kubernetes Secret manifest (JSON or YAML) as the file",
+            ) from None
+        e.secrets.create(manifest, source="CreateSecret")
+        return Empty()
+
+    @svc.unary("InspectSecret", pps.InspectSecretRequest)
+    def inspect_secret(req: pps.InspectSecretRequest, _ctx: Any) -> pps.SecretInfo:
+        return secret_info(e.secrets.inspect(secret_name(req.secret)))
+
+    @svc.unary("ListSecret", Empty)
+    def list_secret(_req: Empty, _ctx: Any) -> pps.SecretInfos:
+        return pps.SecretInfos(secret_info=[secret_info(i) for i in e.secrets.list()])
+
+    @svc.unary("DeleteSecret", pps.DeleteSecretRequest)
+    def delete_secret(req: pps.DeleteSecretRequest, _ctx: Any) -> Empty:
+        e.secrets.delete(secret_name(req.secret))
+        return Empty()
 
     # -- logs -------------------------------------------------------------------------------
     @svc.stream("GetLogs", pps.GetLogsRequest)
