@@ -39,6 +39,9 @@ class PpsClient:
     def _seg(self, name: str) -> str:
         return seg(qualify(self.project, name))
 
+    def _refs(self, commits: Sequence[CommitRef]) -> list[tuple[str, str]]:
+        return [(qualify(self.project, repo), ref) for repo, ref in commits]
+
     # -- pipelines ---------------------------------------------------------------------------
     def create_pipeline(
         self, specs: str, *, source: str = "spec", update: bool = False, reprocess: bool = False
@@ -47,7 +50,9 @@ class PpsClient:
 
         Each answer carries the server's ``warnings`` for the user (e.g. a changed transform
         whose old results were kept)."""
-        body = CreatePipelines(specs=specs, source=source, update=update, reprocess=reprocess)
+        body = CreatePipelines(
+            specs=specs, source=source, update=update, reprocess=reprocess, project=self.project
+        )
         return self._http.post("/pipelines", body, list[PipelineCreated])
 
     def list_pipeline(self, *, project: str | None = None) -> list[PipelineInfo]:
@@ -185,7 +190,10 @@ class PpsClient:
         self, commits: Sequence[CommitRef], *, repos: Sequence[str] | None = None
     ) -> list[CommitInfo]:
         """Wait until every commit downstream of ``(repo, ref)`` commits is finished; list them."""
-        body = CommitRefs(commits=list(commits), repos=None if repos is None else list(repos))
+        body = CommitRefs(
+            commits=self._refs(commits),
+            repos=None if repos is None else [qualify(self.project, r) for r in repos],
+        )
         return self._http.call("POST", "/flush/commits", list[CommitInfo], body=body, timeout=None)
 
     def flush_job(
@@ -193,7 +201,8 @@ class PpsClient:
     ) -> list[JobInfo]:
         """Wait until the jobs caused by ``(repo, ref)`` commits are finished; list them."""
         body = CommitRefs(
-            commits=list(commits), pipelines=None if pipelines is None else list(pipelines)
+            commits=self._refs(commits),
+            pipelines=None if pipelines is None else [qualify(self.project, p) for p in pipelines],
         )
         return self._http.call("POST", "/flush/jobs", list[JobInfo], body=body, timeout=None)
 

@@ -46,7 +46,7 @@ def _commit_ref(text: str, what: str) -> tuple[str, str]:
 @router.post("/pipelines", response_model=list[PipelineCreated])
 def create_pipelines(body: CreatePipelines, request: Request) -> list[PipelineCreated]:
     e = eng(request)
-    specs = parse_specs(body.specs, body.source)
+    specs = [sp.in_project(body.project) for sp in parse_specs(body.specs, body.source)]
     return [e.pipelines.create(sp, update=body.update, reprocess=body.reprocess) for sp in specs]
 
 

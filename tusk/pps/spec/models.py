@@ -306,6 +306,13 @@ class PipelineSpec(SpecModel):
         name = (self.pipeline.project or {}).get("name")
         return name if isinstance(name, str) and name else DEFAULT_PROJECT
 
+    def in_project(self, project: str | None) -> PipelineSpec:
+        """This spec in ``project`` unless it names a project of its own."""
+        if not project or (self.pipeline.project or {}).get("name"):
+            return self
+        pipeline = self.pipeline.model_copy(update={"project": {"name": project}})
+        return self.model_copy(update={"pipeline": pipeline})
+
     @property
     def name(self) -> str:
         """The pipeline's stored key: its name, ``<project>/<name>`` outside ``default``."""
