@@ -4,10 +4,15 @@ its output in its own project, and the refusals (unknown project, non-empty dele
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import COPY, Pps, atom
 
+from tusk.client import Client
 from tusk.errors import AlreadyExists, HasDependents, InvalidArgument, InvalidName, NotFound
+from tusk.runtime import Engine
+from tusk.testing.inprocess import serve_in_thread
 
 
 def test_default_always_exists_and_projects_keep_description_and_time(pps: Pps) -> None:
@@ -121,3 +126,35 @@ def test_delete_all_leaves_only_default(pps: Pps) -> None:
     e.admin.delete_all()
     assert [p.name for p in e.projects.list()] == ["default"]
     assert e.repos.list(project=None) == []
+
+
+def test_the_python_client_over_http_names_repos_by_project(tmp_path: Path) -> None:
+    """tusk.Client(project=...) puts bare names in its project; ``project/name`` names a repo
+    of any project; the routes take the project as a query parameter."""
+    engine = Engine(tmp_path / "home")
+    try:
+        with serve_in_thread(engine) as address, Client(address, timeout=30) as c:
+            c.pfs.create_project("web", "over http")
+            assert [p.name for p in c.pfs.list_project()] == ["default", "web"]
+            assert c.pfs.inspect_project("web").description == "over http"
+            with Client(address, timeout=30, project="web") as w:
+                w.create_repo("logs")
+                w.put_file("logs", "master", "/a", b"web's")
+                assert w.get_file_bytes("logs", "master", "/a") == b"web's"
+                assert [r.name for r in w.list_repo()] == ["web/logs"]
+                assert [b for b in w.inspect_repo("logs").branches] == ["master"]
+            c.create_repo("logs")
+            c.put_file("logs", "master", "/a", b"default's")
+            assert c.get_file_bytes("web/logs", "master", "/a") == b"web's"
+            assert c.get_file_bytes("logs", "master", "/a") == b"default's"
+            assert [r.name for r in c.list_repo()] == ["logs"]
+            assert sorted(r.name for r in c.pfs.list_repo(project="*")) == ["logs", "web/logs"]
+            with pytest.raises(HasDependents):
+                c.pfs.delete_project("web")
+            assert c.pfs.delete_repo(all=True, project="web") == ["web/logs"]
+            c.pfs.delete_project("web")
+            with pytest.raises(NotFound, match='project "web" not found'):
+                c.pfs.inspect_project("web")
+            assert c.get_file_bytes("logs", "master", "/a") == b"default's"
+    finally:
+        engine.close()
