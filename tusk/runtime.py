@@ -18,6 +18,7 @@ from tusk.meta import lease_for, open_metadata_store
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
+from tusk.pfs.projects import ProjectService
 from tusk.pfs.repos import RepoService
 from tusk.pfs.tree import Tree
 from tusk.pps import faults
@@ -234,6 +235,7 @@ class Engine:
         self.meta = open_metadata_store(settings.metadata_url)
         self.store = open_object_store(settings.object_url)
         self.ctx = PfsContext(meta=self.meta, store=self.store, tree=Tree(self.store))
+        self.projects = ProjectService(self.ctx)
         self.repos = RepoService(self.ctx)
         self.commits = CommitService(self.ctx)
         self.files = FileService(self.ctx)

@@ -33,6 +33,7 @@ from tusk.meta import (
     LogRecord,
     MetadataStore,
     PipelineRecord,
+    ProjectRow,
     RepoRow,
     SecretRecord,
 )
@@ -595,6 +596,23 @@ class MetadataContract:
             assert not tx.delete_secret("db-creds")
         with meta.transaction(write=False) as tx:
             assert [r.name for r in tx.list_secrets()] == ["api.token"]
+
+    def test_projects_keep_description_and_time(self, meta: MetadataStore) -> None:
+        with meta.transaction() as tx:
+            tx.insert_project(ProjectRow("lab", 5.0, "the lab's data"))
+            tx.insert_project(ProjectRow("audit", 6.0))
+            with pytest.raises(AlreadyExists):
+                tx.insert_project(ProjectRow("lab", 7.0))
+        with meta.transaction(write=False) as tx:
+            assert tx.get_project("lab") == ProjectRow("lab", 5.0, "the lab's data")
+            assert [r.name for r in tx.list_projects()] == ["audit", "lab"]
+            assert tx.get_project("nope") is None
+        with meta.transaction() as tx:
+            tx.update_project("audit", "checked")
+            assert tx.delete_project("lab")
+            assert not tx.delete_project("lab")
+        with meta.transaction(write=False) as tx:
+            assert tx.list_projects() == [ProjectRow("audit", 6.0, "checked")]
 
     # -- settings ----------------------------------------------------------------------------
     def test_settings_and_schema_version(self, meta: MetadataStore) -> None:

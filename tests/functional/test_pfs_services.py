@@ -96,7 +96,8 @@ def data(pfs: Pfs) -> str:
 
 
 # -- repos ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["a b", "a/b", "a.b", "", "café", "x;y"])
+# ("a/b" names repo b of project a: tests/functional/test_projects.py)
+@pytest.mark.parametrize("name", ["a b", "a/b/c", "a.b", "", "café", "x;y"])
 def test_repo_name_must_be_alphanumeric_dash_underscore(pfs: Pfs, name: str) -> None:
     with pytest.raises(InvalidName, match="only alphanumeric characters, underscores, and dashes"):
         pfs.repos.create(name)

@@ -70,12 +70,19 @@ def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     assert "dev" in ok(tusk("list", "branch", "v2in"))
     assert "Commit: v2in/" + history[0] in ok(tusk("wait", "commit", "v2in@master"))
 
-    # --project: default is this server's one project; another is refused, nothing done
+    # --project: names are in that project; a project that does not exist is named, nothing done
     ok(tusk("create", "repo", "v2proj", "--project", "default"))
-    err = fails(tusk("create", "repo", "v2other", "--project", "other"), 2, 'project "other"')
-    assert "--project default" in err
-    fails(tusk("list", "file", "v2in@master", "--project", "other"), 2, 'project "other"')
+    err = fails(tusk("create", "repo", "v2other", "--project", "other"), 3, 'project "other"')
+    assert "create-project" in err
+    fails(tusk("list", "file", "v2in@master", "--project", "other"), 3, "other")
     assert "v2other" not in ok(tusk("list", "repo"))
+    ok(tusk("create", "project", "v2lab"))
+    ok(tusk("create", "repo", "v2in", "--project", "v2lab"))  # the same name in another project
+    (tmp_path / "lab.txt").write_text("lab\n")
+    lab_file = str(tmp_path / "lab.txt")
+    ok(tusk("put", "file", "v2in@master:/lab.txt", "-f", lab_file, "--project", "v2lab"))
+    assert "lab.txt" in ok(tusk("list", "file", "v2in@master", "--project", "v2lab"))
+    assert "lab.txt" not in ok(tusk("list", "file", "v2in@master"))
 
     # bad arguments say what the form is
     fails(tusk("get", "file", "v2in@master"), 2, "expected repo@branch-or-commit:/path")
@@ -166,7 +173,7 @@ def test_pps_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     assert "copied-" in ok(tusk("logs", "--pipeline", "v2copy"))
     assert "copied-" in ok(tusk("logs", "--job", f"v2copy@{job_id}"))
     assert "copied-" in ok(tusk("logs", "-j", f"v2copy@{job_id}"))
-    fails(tusk("inspect", "pipeline", "v2copy", "--project", "other"), 2, 'project "other"')
+    fails(tusk("inspect", "pipeline", "v2copy", "--project", "other"), 3, "other")
 
     from tusk import __version__
 

@@ -76,7 +76,6 @@ def test_sdk_version_health_and_not_activated_services(server: Tuskd) -> None:
             ("who_am_i", lambda: c.auth.who_am_i()),
             ("identity", lambda: c.identity.list_idp_connectors()),
             ("license", lambda: c.license.get_activation_code()),
-            ("transaction", lambda: c.transaction.start_transaction()),
         ]:
             try:
                 call()
@@ -94,9 +93,6 @@ def test_sdk_version_health_and_not_activated_services(server: Tuskd) -> None:
     assert got["version"] == [2, 12]
     for name in ("who_am_i", "identity", "license"):
         assert got["failures"][name] == "not activated: the auth service is not activated"
-    assert got["failures"]["transaction"] == (
-        "UNIMPLEMENTED: transactions are not supported by tusk: run the calls one by one"
-    )
     assert got["state"] == 0  # State.NONE
     assert got["cluster"]
 
@@ -287,7 +283,7 @@ def test_sdk_pipeline_jobs_datums_and_logs(server: Tuskd) -> None:
     assert codes["exists"][0] == "ALREADY_EXISTS"
     assert codes["no_input"][0] == "INVALID_ARGUMENT"
     assert codes["missing_job"][0] == "NOT_FOUND"
-    assert codes["restart"][0] == "UNIMPLEMENTED"
+    assert codes["restart"][0] == "INVALID_ARGUMENT"  # no datum filter
     assert codes["output_branch"][0] == "FAILED_PRECONDITION"
     assert got["after_delete"] == []
 
@@ -493,3 +489,360 @@ def test_held_streams_do_not_wedge_the_server(server: Tuskd) -> None:
                 time.sleep(0.2)
     with server.client() as tusk:
         tusk.pfs.delete_repo("waits")
+
+
+def test_sdk_projects(server: Tuskd) -> None:
+    """Projects with pachyderm-sdk: the same repo name in two projects, a pipeline of one
+    project reading a repo of another (its output in its own project), listing by project,
+    and the refusals (a non-empty project, the default project, an unknown one)."""
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import grpc, time
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps
+        c = Client(host="localhost", port=PORT)
+        res = {}
+        lab = pfs.Project(name="sdk-lab")
+        c.pfs.create_project(project=lab, description="the lab")
+        res["projects"] = [(p.project.name, p.description) for p in c.pfs.list_project()]
+        res["inspect"] = c.pfs.inspect_project(project=lab).description
+        res["created"] = c.pfs.inspect_project(project=lab).created_at is not None
+        for uri, text in (("sdk-lab/raw", b"lab's"), ("default/sdk-raw", b"default's")):
+            c.pfs.create_repo(repo=pfs.Repo.from_uri(uri))
+            c.pfs.put_file_from_bytes(commit=pfs.Commit.from_uri(uri + "@master"), path="/f",
+                                      data=text)
+        c.pfs.create_repo(repo=pfs.Repo.from_uri("sdk-lab/sdk-raw"))
+        res["lab_repos"] = sorted((r.repo.project.name, r.repo.name)
+                                  for r in c.pfs.list_repo(projects=[lab]))
+        c.pps.create_pipeline(
+            pipeline=pps.Pipeline(name="cat", project=lab),
+            transform=pps.Transform(cmd=["sh", "-c",
+                                         "cat /pfs/raw/f /pfs/sdk-raw/f > /pfs/out/both"]),
+            input=pps.Input(cross=[
+                pps.Input(pfs=pps.PfsInput(repo="raw", glob="/")),
+                pps.Input(pfs=pps.PfsInput(project="default", repo="sdk-raw", glob="/")),
+            ]),
+        )
+        c.pfs.wait_commit(pfs.Commit.from_uri("sdk-lab/cat@master"))
+        res["out"] = c.pfs.pfs_file(file=pfs.File.from_uri("sdk-lab/cat@master:/both")).read().decode()
+        res["pipelines"] = [(p.pipeline.project.name, p.pipeline.name)
+                            for p in c.pps.list_pipeline(projects=[lab])]
+        res["jobs"] = [(j.job.pipeline.project.name, j.job.pipeline.name, pps.JobState(j.state).name)
+                       for j in c.pps.list_job(projects=[lab])]
+        res["default_pipelines"] = [p.pipeline.name for p in c.pps.list_pipeline(
+            projects=[pfs.Project(name="default")])]
+        codes = {}
+        def code(name, call):
+            try:
+                call()
+                codes[name] = "OK"
+            except grpc.RpcError as e:
+                codes[name] = [e.code().name, e.details()]
+        code("non_empty", lambda: c.pfs.delete_project(project=lab, force=True))
+        code("default", lambda: c.pfs.delete_project(project=pfs.Project(name="default")))
+        code("unknown", lambda: c.pfs.create_repo(repo=pfs.Repo.from_uri("ghost/r")))
+        code("exists", lambda: c.pfs.create_project(project=lab))
+        code("bad", lambda: c.pfs.create_project(project=pfs.Project(name="bad name")))
+        code("pipeline", lambda: c.pps.inspect_pipeline(
+            pipeline=pps.Pipeline(name="cat", project=pfs.Project(name="default"))))
+        c.pps.delete_pipelines(projects=[lab])
+        c.pfs.delete_repos(projects=[lab])
+        res["default_left"] = sorted(r.repo.name for r in c.pfs.list_repo(
+            projects=[pfs.Project(name="default")]))
+        c.pfs.delete_project(project=lab)
+        c.pfs.delete_repo(repo=pfs.Repo.from_uri("default/sdk-raw"))
+        res["after"] = [p.project.name for p in c.pfs.list_project()]
+        res["codes"] = codes
+        out(res)
+        """,
+    )
+    assert got["projects"] == [["default", ""], ["sdk-lab", "the lab"]]
+    assert got["inspect"] == "the lab" and got["created"]
+    assert got["lab_repos"] == [["sdk-lab", "raw"], ["sdk-lab", "sdk-raw"]]
+    assert got["out"] == "lab'sdefault's"
+    assert got["pipelines"] == [["sdk-lab", "cat"]]
+    assert [j[:2] for j in got["jobs"]] == [["sdk-lab", "cat"]]
+    assert got["jobs"][0][2] == "JOB_SUCCESS"
+    assert got["default_pipelines"] == []
+    codes = got["codes"]
+    assert codes["non_empty"][0] == "FAILED_PRECONDITION"
+    assert codes["non_empty"][1].startswith("cannot delete project sdk-lab: it still has repos")
+    assert codes["default"] == ["INVALID_ARGUMENT", "the default project cannot be deleted"]
+    assert codes["unknown"] == ["NOT_FOUND", 'project "ghost" not found']
+    assert codes["exists"] == ["ALREADY_EXISTS", "project sdk-lab already exists"]
+    assert codes["bad"][0] == "INVALID_ARGUMENT"
+    assert codes["pipeline"][0] == "NOT_FOUND"
+    assert "sdk-raw" in got["default_left"]
+    assert got["after"] == ["default"]
+
+
+def test_python_pachyderm_projects(server: Tuskd) -> None:
+    got = run_client(
+        PP,
+        server.port,
+        """
+        import grpc, time
+        import python_pachyderm
+        from python_pachyderm.pfs import Commit
+        from python_pachyderm.service import pps_proto, pfs_proto
+        c = python_pachyderm.Client(port=PORT)
+        res = {}
+        c.create_project("pp-lab", description="pp's")
+        res["projects"] = sorted(p.project.name for p in c.list_project())
+        res["inspect"] = c.inspect_project("pp-lab").description
+        c.create_repo("in", project_name="pp-lab")
+        with c.commit("in", "master", project_name="pp-lab") as commit:
+            c.put_file_bytes(commit, "/x", b"xyz")
+        c.create_pipeline(
+            "up",
+            transform=pps_proto.Transform(cmd=["sh", "-c", "tr a-z A-Z < /pfs/in/x > /pfs/out/x"]),
+            input=pps_proto.Input(pfs=pps_proto.PFSInput(repo="in", glob="/",
+                                                          project="pp-lab")),
+            project_name="pp-lab",
+        )
+        c.wait_commit(Commit(repo="up", branch="master", project="pp-lab"))
+        res["out"] = c.get_file(Commit(repo="up", branch="master", project="pp-lab"),
+                                "/x").read().decode()
+        res["repos"] = sorted((r.repo.project.name, r.repo.name) for r in c.list_repo(
+            projects_filter=[pfs_proto.Project(name="pp-lab")]))
+        try:
+            c.delete_project("pp-lab")
+        except grpc.RpcError as e:
+            res["refused"] = e.code().name
+        c.delete_pipeline("up", project_name="pp-lab")
+        c.delete_repo("in", project_name="pp-lab")
+        c.delete_project("pp-lab")
+        res["after"] = sorted(p.project.name for p in c.list_project())
+        out(res)
+        """,
+    )
+    assert got["projects"] == ["default", "pp-lab"]
+    assert got["inspect"] == "pp's"
+    assert got["out"] == "XYZ"
+    assert got["repos"] == [["pp-lab", "in"], ["pp-lab", "up"]]
+    assert got["refused"] == "FAILED_PRECONDITION"
+    assert got["after"] == ["default"]
+
+
+def test_sdk_transactions(server: Tuskd) -> None:
+    """pachyderm-sdk's transaction(): the calls inside are recorded and applied together at
+    the end (commits share the transaction's id); a failing transaction changes nothing; file
+    operations inside one are refused; BatchTransaction, Inspect/List/DeleteTransaction."""
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import grpc, time
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps, transaction as tx
+        c = Client(host="localhost", port=PORT)
+        res = {}
+        names = lambda: sorted(r.repo.name for r in c.pfs.list_repo())
+        with c.transaction.transaction() as t:
+            c.pfs.create_repo(repo=pfs.Repo(name="tx-in"))
+            c.pfs.create_repo(repo=pfs.Repo(name="tx-other"))
+            c1 = c.pfs.start_commit(branch=pfs.Branch.from_uri("tx-in@master"))
+            c2 = c.pfs.start_commit(branch=pfs.Branch.from_uri("tx-other@master"))
+            c.pfs.finish_commit(commit=c2)
+            c.pps.create_pipeline(
+                pipeline=pps.Pipeline(name="tx-copy"),
+                transform=pps.Transform(cmd=["sh", "-c", "cp /pfs/tx-in/* /pfs/out/"]),
+                input=pps.Input(pfs=pps.PfsInput(repo="tx-in", glob="/*")),
+            )
+            res["inside"] = [n for n in names() if n.startswith("tx-")]
+            res["recorded"] = len(c.transaction.inspect_transaction(transaction=t).requests)
+            res["listed"] = [i.transaction.id for i in
+                             c.transaction.list_transaction().transaction_info] == [t.id]
+        res["after"] = [n for n in names() if n.startswith("tx-")]
+        res["same_id"] = c1.id == c2.id
+        res["c2_finished"] = c.pfs.inspect_commit(commit=c2).finished is not None
+        c.pfs.put_file_from_bytes(commit=c1, path="/f", data=b"in a transaction")
+        c.pfs.finish_commit(commit=c1)
+        c.pfs.wait_commit(pfs.Commit.from_uri("tx-copy@master"))
+        res["out"] = c.pfs.pfs_file(file=pfs.File.from_uri("tx-copy@master:/f")).read().decode()
+        codes = {}
+        def code(name, call):
+            try:
+                call()
+                codes[name] = "OK"
+            except grpc.RpcError as e:
+                codes[name] = [e.code().name, e.details()]
+        def duplicate():
+            with c.transaction.transaction():
+                c.pfs.create_repo(repo=pfs.Repo(name="tx-new"))
+                c.pfs.create_repo(repo=pfs.Repo(name="tx-in"))
+        code("duplicate", duplicate)
+        def late_failure():
+            with c.transaction.transaction():
+                c.pfs.create_repo(repo=pfs.Repo(name="tx-late"))
+                c.pfs.create_branch(branch=pfs.Branch.from_uri("tx-late@dev"),
+                                    head=pfs.Commit.from_uri("tx-late@" + "0" * 32))
+        code("late", late_failure)
+        def files_inside():  # the client refuses it itself; a raw call reaches the server
+            with c.transaction.transaction():
+                raw = pfs.ApiStub(c._channel)
+                raw.modify_file(iter([pfs.ModifyFileRequest(set_commit=c1),
+                                      pfs.ModifyFileRequest(add_file=pfs.AddFile(
+                                          path="/g", raw=b"no"))]))
+        code("files", files_inside)
+        code("unknown", lambda: c.transaction.inspect_transaction(
+            transaction=tx.Transaction(id="nope")))
+        res["left"] = [n for n in names() if n.startswith("tx-")]
+        res["open"] = len(c.transaction.list_transaction().transaction_info)
+        t2 = c.transaction.start_transaction()
+        c.pfs.create_repo(repo=pfs.Repo(name="tx-dropped"))
+        c.transaction.delete_transaction(transaction=t2)
+        c.transaction_id = ""
+        info = c.transaction.batch_transaction(requests=[
+            tx.TransactionRequest(create_repo=pfs.CreateRepoRequest(
+                repo=pfs.Repo(name="tx-batch"))),
+            tx.TransactionRequest(create_branch=pfs.CreateBranchRequest(
+                branch=pfs.Branch.from_uri("tx-batch@dev"))),
+        ])
+        res["batch"] = len(info.responses)
+        res["batch_branches"] = [b.branch.name for b in c.pfs.list_branch(
+            repo=pfs.Repo(name="tx-batch"))]
+        res["final"] = [n for n in names() if n.startswith("tx-")]
+        c.pps.delete_pipeline(pipeline=pps.Pipeline(name="tx-copy"))
+        for n in ("tx-in", "tx-other", "tx-batch"):
+            c.pfs.delete_repo(repo=pfs.Repo(name=n))
+        res["codes"] = codes
+        out(res)
+        """,
+    )
+    assert got["inside"] == []
+    assert got["recorded"] == 6 and got["listed"]
+    assert got["after"] == ["tx-copy", "tx-in", "tx-other"]
+    assert got["same_id"] and got["c2_finished"]
+    assert got["out"] == "in a transaction"
+    codes = got["codes"]
+    assert codes["duplicate"] == ["ALREADY_EXISTS", "repo tx-in already exists"]
+    assert codes["late"][0] == "NOT_FOUND"
+    assert codes["files"][0] == "FAILED_PRECONDITION"
+    assert codes["files"][1] == "file operations cannot run inside a transaction"
+    assert codes["unknown"][0] == "NOT_FOUND"
+    assert got["left"] == ["tx-copy", "tx-in", "tx-other"]  # nothing of the failed ones
+    assert got["open"] == 0
+    assert got["batch"] == 2 and got["batch_branches"] == ["dev"]
+    assert got["final"] == ["tx-batch", "tx-copy", "tx-in", "tx-other"]
+
+
+def test_python_pachyderm_transactions(server: Tuskd) -> None:
+    got = run_client(
+        PP,
+        server.port,
+        """
+        import python_pachyderm
+        c = python_pachyderm.Client(port=PORT)
+        res = {}
+        with c.transaction() as t:
+            c.create_repo("ptx-a")
+            c.create_repo("ptx-b")
+            c1 = c.start_commit("ptx-a", "master")
+            c2 = c.start_commit("ptx-b", "master")
+            res["inside"] = [r.repo.name for r in c.list_repo() if r.repo.name.startswith("ptx")]
+        c.put_file_bytes(c1, "/a", b"A")
+        c.put_file_bytes(c2, "/b", b"B")
+        c.finish_commit(c1)
+        c.finish_commit(c2)
+        res["ids"] = c1.id == c2.id
+        res["a"] = c.get_file(("ptx-a", "master"), "/a").read().decode()
+        res["b"] = c.get_file(("ptx-b", "master"), "/b").read().decode()
+        c.delete_repo("ptx-a")
+        c.delete_repo("ptx-b")
+        out(res)
+        """,
+    )
+    assert got == {"inside": [], "ids": True, "a": "A", "b": "B"}
+
+
+def test_sdk_restart_datum_and_secrets(server: Tuskd, tmp_path: Path) -> None:
+    """RestartDatum stops a running datum of a running job and tries it again; secrets are
+    created from a manifest, listed, inspected and deleted, their values never answered."""
+    gate, runs = tmp_path / "gate", tmp_path / "runs"
+    script = """
+        import base64, json, os, time, grpc
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps
+        c = Client(host="localhost", port=PORT)
+        res = {}
+        GATE, RUNS = "@GATE@", "@RUNS@"
+        def wait(what, check):
+            for _ in range(600):
+                if check():
+                    return
+                time.sleep(0.1)
+            raise SystemExit("timed out waiting for " + what)
+        c.pfs.create_repo(repo=pfs.Repo(name="rd-in"))
+        c.pfs.put_file_from_bytes(commit=pfs.Commit.from_uri("rd-in@master"), path="/slow",
+                                  data=b"s")
+        cmd = ("echo run >> " + RUNS + "; while [ ! -e " + GATE + " ]; do sleep 0.1; done; "
+               "cp /pfs/rd-in/slow /pfs/out/")
+        c.pps.create_pipeline(pipeline=pps.Pipeline(name="rd"),
+                              transform=pps.Transform(cmd=["sh", "-c", cmd]),
+                              input=pps.Input(pfs=pps.PfsInput(repo="rd-in", glob="/*")))
+        wait("the first run", lambda: os.path.exists(RUNS))
+        job = list(c.pps.list_job(pipeline=pps.Pipeline(name="rd")))[0]
+        codes = {}
+        def code(name, call):
+            try:
+                call()
+                codes[name] = "OK"
+            except grpc.RpcError as e:
+                codes[name] = [e.code().name, e.details()]
+        code("no_match", lambda: c.pps.restart_datum(job=job.job, data_filters=["/other"]))
+        c.pps.restart_datum(job=job.job, data_filters=["/slow"])
+        wait("the second run", lambda: open(RUNS).read().count("run") == 2)
+        open(GATE, "w").close()
+        done = c.pps.inspect_job(job=job.job, wait=True)
+        res["job"] = pps.JobState(done.state).name
+        res["out"] = c.pfs.pfs_file(file=pfs.File.from_uri("rd@master:/slow")).read().decode()
+        code("ended", lambda: c.pps.restart_datum(job=job.job, data_filters=["/slow"]))
+        c.pps.delete_pipeline(pipeline=pps.Pipeline(name="rd"))
+        c.pfs.delete_repo(repo=pfs.Repo(name="rd-in"))
+        c.pps.create_secret(name="sdk-creds", data={"password": b"hunter2"})
+        raw = pps.ApiStub(c._channel)  # the generated stub: a manifest as it is sent
+        info = c.pps.inspect_secret(secret=pps.Secret(name="sdk-creds"))
+        res["secret"] = [info.secret.name, info.type, info.creation_timestamp is not None]
+        res["secrets"] = [i.secret.name for i in c.pps.list_secret().secret_info]
+        res["wire"] = "hunter2" not in repr(info) + repr(c.pps.list_secret())
+        code("dup", lambda: c.pps.create_secret(name="sdk-creds", data={"password": b"x"}))
+        code("bad", lambda: raw.create_secret(file=b"not a manifest"))
+        code("binary", lambda: raw.create_secret(file=bytes([255, 254])))
+        c.pps.delete_secret(secret=pps.Secret(name="sdk-creds"))
+        code("gone", lambda: c.pps.inspect_secret(secret=pps.Secret(name="sdk-creds")))
+        res["codes"] = codes
+        out(res)
+        """.replace("@GATE@", str(gate)).replace("@RUNS@", str(runs))
+    got = run_client(SDK, server.port, script)
+    codes = got["codes"]
+    assert codes["no_match"][0] == "NOT_FOUND"
+    assert got["job"] == "JOB_SUCCESS" and got["out"] == "s"
+    assert runs.read_text().count("run") == 2
+    assert codes["ended"][0] == "INVALID_ARGUMENT"
+    assert got["secret"] == ["sdk-creds", "Opaque", True]
+    assert got["secrets"] == ["sdk-creds"] and got["wire"]
+    assert codes["dup"][0] == "ALREADY_EXISTS"
+    assert codes["bad"][0] == "INVALID_ARGUMENT"
+    assert codes["binary"] == ["INVALID_ARGUMENT", "the secret manifest is not UTF-8 text"]
+    assert codes["gone"][0] == "NOT_FOUND"
+
+
+def test_python_pachyderm_secrets(server: Tuskd) -> None:
+    got = run_client(
+        PP,
+        server.port,
+        """
+        import python_pachyderm
+        c = python_pachyderm.Client(port=PORT)
+        c.create_secret("pp-creds", {"user": "me", "token": b"t0k"})
+        info = c.inspect_secret("pp-creds")
+        listed = [i.secret.name for i in c.list_secret()]
+        c.delete_secret("pp-creds")
+        out({"name": info.secret.name, "listed": listed,
+             "after": [i.secret.name for i in c.list_secret()]})
+        """,
+    )
+    assert got == {"name": "pp-creds", "listed": ["pp-creds"], "after": []}

@@ -81,6 +81,8 @@ def test_parse_ref_refuses(text: str, message: str) -> None:
         ("create branch images@dev --head master", "create-branch images dev --head master"),
         ("create branch out@b -p images@master", "create-branch out b -p images/master"),
         ("list repo --project default", "list-repo"),
+        ("create repo images --project lab", "create-repo lab/images"),
+        ("list file images@master --project lab", "list-file lab/images master"),
         ("copy file a@m:/x b@n:/y", "copy-file a m /x b n /y"),
     ],
 )
@@ -103,7 +105,6 @@ def test_17_lines_are_left_alone(line: str) -> None:
         ("get file images:/a", "a path needs a branch or commit"),
         ("inspect commit images", "expected repo@branch-or-commit"),
         ("put file", "expected put file"),
-        ("list repo --project other", 'project "other" not found'),
         ("create repo images --project", "--project needs a value"),
         ("list file a@m b@n", "got 2 arguments"),
     ],

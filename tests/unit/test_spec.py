@@ -255,7 +255,7 @@ def test_empty_cmd_and_missing_transform() -> None:
         ("input", atom("images", "/[a-"), "glob"),
         ("input", {"atom": {"repo": "images"}}, "input must specify a glob"),
         ("input", {"atom": {"glob": "/"}}, "input must specify a repo"),
-        ("input", atom("bad/repo"), "repo name"),
+        ("input", atom("bad.repo"), "repo name"),
         ("input", {"cron": {"name": "tick", "spec": "@every soon"}}, "input.cron.spec"),
         ("input", {"cron": {"name": "tick", "spec": "61 * * * *"}}, "out of range"),
         ("input", {"cron": {"name": "tick", "spec": "* * * *"}}, "exactly 5 fields"),

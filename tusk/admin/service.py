@@ -46,12 +46,14 @@ class AdminService:
         return ClusterInfo(id=cid)
 
     def delete_all(self) -> DeleteAllResult:
-        """Delete every pipeline (stopping its jobs), every repo, and all job history; the spec
-        repo is emptied. Objects stay until ``garbage_collect``."""
+        """Delete every pipeline (stopping its jobs), every repo, every project but ``default``,
+        and all job history; the spec repo is emptied. Objects stay until ``garbage_collect``."""
         pipelines = self.pipelines.delete(None, all=True, force=True)
         repos = self.repos.delete(None, all=True, force=True)
         with self.ctx.meta.transaction() as tx:
             dump.clear_history(tx)
+            for project in tx.list_projects():  # as pachd: only ``default`` is left
+                tx.delete_project(project.name)
             tx.delete_repo(SPEC_REPO)
             tx.insert_repo(RepoRow(SPEC_REPO, self.ctx.clock(), "", 0, "spec"))
         self.ctx.feed.publish("delete", SPEC_REPO, "")

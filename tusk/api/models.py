@@ -49,6 +49,18 @@ class BranchKey(Wire):
         return f"{self.repo}/{self.name}"
 
 
+class ProjectInfo(Wire):
+    name: str
+    description: str = ""
+    created: datetime
+
+
+class CreateProject(Wire):
+    name: str
+    description: str = ""
+    update: bool = False
+
+
 class RepoInfo(Wire):
     name: str
     created: datetime

@@ -99,6 +99,8 @@ class CreatePipelines(Wire):
     source: str = "spec"
     update: bool = False
     reprocess: bool = False
+    # the project of the specs that name none (``pipeline.project``); None: ``default``
+    project: str | None = None
 
 
 class CommitRefs(Wire):

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from tusk.api.projects import DEFAULT_PROJECT
+from tusk.api.projects import qualify as qualify_key
 from tusk.cli.jsonpb import render_json
 from tusk.client.config import ClientConfig
 from tusk.client.local import ensure_server
@@ -46,7 +48,7 @@ def client() -> Client:
     obj = root.meta.get("tusk.client")
     if obj is None:
         cfg = _config()
-        obj = Client(cfg.address, token=cfg.token)
+        obj = Client(cfg.address, token=cfg.token, project=current_project())
         root.meta["tusk.client"] = obj
         root.call_on_close(obj.close)
     assert isinstance(obj, Client)
@@ -72,6 +74,24 @@ def reader() -> PlainReader:
         root.call_on_close(obj.close)
     assert isinstance(obj, PlainReader)
     return obj
+
+
+def current_project() -> str:
+    """The project of this invocation: ``--project`` (which sets ``TUSK_PROJECT``), else
+    ``TUSK_PROJECT`` / ``PACH_PROJECT``, else ``default``."""
+    return ClientConfig.from_env().project or DEFAULT_PROJECT
+
+
+def qualify(project: str | None, repo: str) -> str:
+    """The stored key of repo (or pipeline) ``repo`` in ``project`` (None: the invocation's
+    current project): ``<project>/<repo>`` outside ``default``."""
+    return qualify_key(project or current_project(), repo)
+
+
+def repo_seg(repo: str) -> str:
+    """Repo (or pipeline) ``repo`` of the current project as one segment of a route the plain
+    reader is given (a project other than ``default`` is moved to the query there)."""
+    return qualify(None, repo).replace("/", "%2F")
 
 
 def raw_option(f: F) -> F:
@@ -148,17 +168,3 @@ def for_program(text: str) -> str:
     if prog == "tusk":
         return text
     return _TUSK_COMMAND.sub(lambda m: f"{m.group(1)}{prog}", text)
-
-
-DEFAULT_PROJECT = "default"
-
-
-def qualify(project: str | None, repo: str) -> str:
-    """The repo (or pipeline) ``repo`` of ``project`` as this server names it. tusk has one
-    project, ``default``; any other is refused here (the one place a project is resolved)."""
-    if project in (None, "", DEFAULT_PROJECT):
-        return repo
-    raise InvalidArgument(
-        f'project "{project}" not found: this server has one project, "{DEFAULT_PROJECT}"',
-        hint=f"leave out --project, or pass --project {DEFAULT_PROJECT}",
-    )

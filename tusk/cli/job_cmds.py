@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tusk.cli.common import client, out, print_raw, raw_option, reader, repo_ref
+from tusk.cli.common import client, out, print_raw, qualify, raw_option, reader, repo_ref
 from tusk.cli.pps_details import job_details
 from tusk.cli.rows import COMMIT_HEADER, commit_row
 from tusk.cli.tables import Table, TabWriter, print_table
@@ -84,7 +84,10 @@ def list_job(pipeline: str, inputs: Sequence[str], output: str, raw: bool) -> No
     for text in [*inputs, *([output] if output else [])]:
         repo_ref(text)
     jobs = reader().get(
-        "/jobs", pipeline=pipeline or None, input=list(inputs) or None, output=output or None
+        "/jobs",
+        pipeline=qualify(None, pipeline) if pipeline else None,
+        input=list(inputs) or None,
+        output=output or None,
     )
     print_jobs(jobs, raw)
 

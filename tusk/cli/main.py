@@ -12,7 +12,7 @@ import sys
 import click
 
 from tusk import __version__
-from tusk.errors import ServerUnavailable, TuskError
+from tusk.errors import InvalidArgument, ServerUnavailable, TuskError
 
 # httpx imports its optional command-line client (click, rich, pygments) when they are installed;
 # tusk never uses it, and every command would pay for it at start.
@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "tusk.cli.job_cmds",
     "tusk.cli.worker_cmds",
     "tusk.cli.secret_cmds",
+    "tusk.cli.project_cmds",
     "tusk.cli.admin_cmds",
     "tusk.cli.object_cmds",
     "tusk.cli.shell_cmds",
@@ -222,11 +223,38 @@ def run(args: list[str], prog: str) -> object:
     return cli.main(args=two_word(args), prog_name=prog, standalone_mode=False)
 
 
+def take_project(argv: list[str]) -> list[str]:
+    """``argv`` without its ``--project P`` / ``--project=P`` (anywhere before ``--``), which
+    sets ``TUSK_PROJECT`` for this invocation: the project of every repo and pipeline name that
+    any command is given, as with pachctl 2.x's ``--project``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        value = None
+        if arg == "--project":
+            if i + 1 >= len(argv):
+                raise InvalidArgument("--project needs a project name", hint="e.g. --project lab")
+            value = argv[i + 1]
+            i += 1
+        elif arg.startswith("--project="):
+            value = arg.split("=", 1)[1]
+        else:
+            out.append(arg)
+        if value is not None:
+            os.environ["TUSK_PROJECT"] = value
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     name = os.path.basename(sys.argv[0])
     prog = name if name in ("tusk", "pachctl") else "tusk"
     try:
-        rv = run(sys.argv[1:] if argv is None else argv, prog)
+        rv = run(take_project(sys.argv[1:] if argv is None else argv), prog)
     except TuskError as err:
         sys.exit(report(err))
     except click.exceptions.Abort:

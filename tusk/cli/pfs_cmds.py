@@ -14,7 +14,19 @@ from typing import Any
 
 import click
 
-from tusk.cli.common import client, out, print_raw, raw_option, reader, repo_ref, warn
+from tusk.api.projects import bare
+from tusk.cli.common import (
+    client,
+    current_project,
+    out,
+    print_raw,
+    qualify,
+    raw_option,
+    reader,
+    repo_ref,
+    repo_seg,
+    warn,
+)
 from tusk.cli.rows import COMMIT_HEADER, commit_row
 from tusk.cli.tables import fixed_line, print_table, stream_table
 from tusk.cli.units import ago, bytes_size, parse_time
@@ -45,7 +57,7 @@ def update_repo(repo: str, description: str) -> None:
 @raw_option
 def inspect_repo(repo: str, raw: bool) -> None:
     """Return info about a repo."""
-    info = reader().get(f"/repos/{repo}")
+    info = reader().get(f"/repos/{repo_seg(repo)}")
     if raw:
         print_raw(info)
         return
@@ -63,11 +75,13 @@ def inspect_repo(repo: str, raw: bool) -> None:
 @raw_option
 def list_repo(raw: bool) -> None:
     """Return all repos."""
-    repos = reader().get("/repos")
+    repos = reader().get("/repos", project=current_project())
     if raw:
         print_raw(repos)
         return
-    rows = [(r["name"], ago(parse_time(r["created"])), bytes_size(r["size_bytes"])) for r in repos]
+    rows = [
+        (bare(r["name"]), ago(parse_time(r["created"])), bytes_size(r["size_bytes"])) for r in repos
+    ]
     out(print_table(("NAME", "CREATED", "SIZE"), rows))
 
 
@@ -166,7 +180,7 @@ def commit_details(info: dict[str, Any]) -> str:
 @raw_option
 def inspect_commit(repo: str, commit: str, raw: bool) -> None:
     """Return info about a commit."""
-    info = reader().get(f"/repos/{repo}/commit", ref=commit)
+    info = reader().get(f"/repos/{repo_seg(repo)}/commit", ref=commit)
     if raw:
         print_raw(info)
     else:
@@ -192,7 +206,7 @@ def list_commit(repo: str, commit: str | None, from_: str | None, number: int, r
     its ancestors, newest first, back to --from (exclusive).
     """
     commits = reader().get(
-        f"/repos/{repo}/commits", to=commit, from_=from_ or None, number=number or None
+        f"/repos/{repo_seg(repo)}/commits", to=commit, from_=from_ or None, number=number or None
     )
     if raw:
         print_raw(commits)
@@ -232,7 +246,7 @@ def subscribe_commit(repo: str, branch: str, from_: str | None, new: bool, raw: 
         out(fixed_line(COMMIT_HEADER, widths))
     try:
         params = {"branch": branch, "from_": from_ or None, "new": new or None}
-        for info in reader().lines(f"/repos/{repo}/subscribe", timeout=None, **params):
+        for info in reader().lines(f"/repos/{repo_seg(repo)}/subscribe", timeout=None, **params):
             if raw:
                 print_raw(info)
                 sys.stdout.flush()
@@ -268,7 +282,7 @@ def create_branch(repo: str, branch: str, head: str | None, provenance: Sequence
 @raw_option
 def list_branch(repo: str, raw: bool) -> None:
     """Return all branches on a repo."""
-    branches = reader().get(f"/repos/{repo}/branches")
+    branches = reader().get(f"/repos/{repo_seg(repo)}/branches")
     if raw:
         print_raw(branches)
     else:
@@ -354,16 +368,16 @@ def get_file(
         # the whole listing first: the reader's one connection then fetches each file
         files = [
             f["path"]
-            for f in r.get(f"/repos/{repo}/walk", ref=commit, path=base)
+            for f in r.get(f"/repos/{repo_seg(repo)}/walk", ref=commit, path=base)
             if f["type"] == "file"
         ]
         for name in files:
             rel = name[len(base) :].lstrip("/") if base != "/" else name.lstrip("/")
             dest = os.path.join(output, rel) if rel else output
             os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-            _write_file(dest, r.blocks(f"/repos/{repo}/file", ref=commit, path=name))
+            _write_file(dest, r.blocks(f"/repos/{repo_seg(repo)}/file", ref=commit, path=name))
         return
-    blocks = r.blocks(f"/repos/{repo}/file", ref=commit, path=path)
+    blocks = r.blocks(f"/repos/{repo_seg(repo)}/file", ref=commit, path=path)
     if output:
         _write_file(output, blocks)
         return
@@ -400,7 +414,7 @@ def _write_file(dest: str, blocks: Iterable[bytes]) -> None:
 @raw_option
 def inspect_file(repo: str, commit: str, path: str, raw: bool) -> None:
     """Return info about a file."""
-    info = reader().get(f"/repos/{repo}/inspect-file", ref=commit, path=path)
+    info = reader().get(f"/repos/{repo_seg(repo)}/inspect-file", ref=commit, path=path)
     if raw:
         print_raw(info)
         return
@@ -424,7 +438,7 @@ def list_file(repo: str, commit: str, path: str, raw: bool) -> None:
 
     The path may be a glob: the children of every matching directory.
     """
-    files = reader().lines(f"/repos/{repo}/files", ref=commit, path=path)
+    files = reader().lines(f"/repos/{repo_seg(repo)}/files", ref=commit, path=path)
     print_files(files, raw=raw, strip_root=path.strip("/") in ("", "."))
 
 
@@ -435,7 +449,9 @@ def list_file(repo: str, commit: str, path: str, raw: bool) -> None:
 @raw_option
 def glob_file(repo: str, commit: str, pattern: str, raw: bool) -> None:
     """Return files that match a glob pattern in a commit."""
-    print_files(reader().lines(f"/repos/{repo}/glob", ref=commit, pattern=pattern), raw=raw)
+    print_files(
+        reader().lines(f"/repos/{repo_seg(repo)}/glob", ref=commit, pattern=pattern), raw=raw
+    )
 
 
 @click.command("diff-file")
@@ -461,10 +477,10 @@ def diff_file(
         )
     old_repo, old_commit, old_path = old if old else (None, None, None)
     diff = reader().get(
-        f"/repos/{new_repo}/diff",
+        f"/repos/{repo_seg(new_repo)}/diff",
         ref=new_commit,
         path=new_path,
-        old_repo=old_repo,
+        old_repo=qualify(None, old_repo) if old_repo else None,
         old_ref=old_commit,
         old_path=old_path,
         shallow=shallow or None,

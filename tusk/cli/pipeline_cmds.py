@@ -14,6 +14,7 @@ from typing import Any
 import click
 import httpx
 
+from tusk.api.projects import bare
 from tusk.cli.common import client, echo_json, out, print_raw, raw_option, warn
 from tusk.cli.jsonpb import render_json
 from tusk.cli.pps_details import pipeline_details
@@ -210,9 +211,9 @@ def list_pipeline(spec: bool, raw: bool) -> None:
         return
     rows = [
         (
-            i.name,
+            bare(i.name),
             i.input_summary,
-            f"{i.name}/{i.spec.get('output_branch') or 'master'}",
+            f"{bare(i.name)}/{i.spec.get('output_branch') or 'master'}",
             ago(from_timestamp(i.created)),
             i.state,
         )

@@ -43,6 +43,9 @@ def _pps(method: Callable[Concatenate[PpsClient, P], R]) -> Callable[Concatenate
 class Client:
     """A connection to tuskd. ``Client()`` uses ``TUSK_ADDRESS`` or the default local address.
 
+    ``project`` (default ``TUSK_PROJECT``, else ``default``) is the project of the bare repo and
+    pipeline names the client is given; ``"<project>/<name>"`` names one in any project.
+
     ``transport`` replaces the network, e.g. to serve requests from an app in the same process.
     """
 
@@ -53,14 +56,17 @@ class Client:
         token: str | None = None,
         timeout: float = 300.0,
         transport: httpx.BaseTransport | None = None,
+        project: str | None = None,
     ) -> None:
         cfg = ClientConfig.from_env()
+        # the project bare repo and pipeline names are in (``TUSK_PROJECT``; else ``default``)
+        self.project = project or cfg.project
         self._http = Http(
             address or cfg.address, token=token or cfg.token, timeout=timeout, transport=transport
         )
         self.address = self._http.address
-        self.pfs = PfsClient(self._http)
-        self.pps = PpsClient(self._http)
+        self.pfs = PfsClient(self._http, self.project)
+        self.pps = PpsClient(self._http, self.project)
         self.admin = AdminClient(self._http)
 
     def close(self) -> None:

@@ -17,10 +17,12 @@ class ClientConfig:
     token: str | None
     home: Path
     explicit_address: bool
+    project: str | None = None  # the current project (TUSK_PROJECT or PACH_PROJECT)
 
     @classmethod
     def from_env(cls) -> ClientConfig:
-        """The settings from ``TUSK_ADDRESS`` (or ``PACHD_ADDRESS``), ``TUSK_AUTH_TOKEN``, ``TUSK_HOME``."""
+        """The settings from ``TUSK_ADDRESS`` (or ``PACHD_ADDRESS``), ``TUSK_AUTH_TOKEN``,
+        ``TUSK_HOME`` and ``TUSK_PROJECT`` (or ``PACH_PROJECT``)."""
         addr = os.environ.get("TUSK_ADDRESS") or os.environ.get("PACHD_ADDRESS")
         if addr and "://" not in addr:
             addr = "http://" + addr
@@ -30,4 +32,5 @@ class ClientConfig:
             token=os.environ.get("TUSK_AUTH_TOKEN"),
             home=home,
             explicit_address=bool(addr),
+            project=os.environ.get("TUSK_PROJECT") or os.environ.get("PACH_PROJECT") or None,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -64,6 +65,7 @@ class Http:
 
     def send(self, method: str, url: str, **kw: Any) -> httpx.Response:
         """One request, read whole; an error response raises its tusk error."""
+        url = in_project(url, kw)
         with self.mapped_errors():
             resp = self._client.request(method, url, **kw)
         raise_for(resp)
@@ -72,6 +74,7 @@ class Http:
     @contextmanager
     def stream(self, method: str, url: str, **kw: Any) -> Iterator[httpx.Response]:
         """One request whose body is read as it arrives (file contents, subscriptions)."""
+        url = in_project(url, kw)
         with self.mapped_errors(), self._client.stream(method, url, **kw) as resp:
             if resp.status_code >= 400:
                 resp.read()
@@ -95,6 +98,28 @@ class Http:
     def post(self, url: str, body: BaseModel | None, model: Any, **params: Any) -> Any:
         """POST ``body`` as JSON; validate the answer as ``model`` (``None``: no answer wanted)."""
         return self.call("POST", url, model, body=body, params=clean(params))
+
+
+def seg(key: str) -> str:
+    """A repo or pipeline key as one path segment of a URL the client builds: a project
+    other than ``default`` is kept as ``<project>%2F<name>`` until :func:`in_project` moves it
+    to the ``project`` query parameter the routes take."""
+    return key.replace("/", "%2F")
+
+
+_QUALIFIED = re.compile(r"^(/(?:repos|pipelines)/)([^/%?]+)%2F([^/?]+)")
+
+
+def in_project(url: str, kw: dict[str, Any]) -> str:
+    """``url`` with a qualified segment (:func:`seg`) made bare and its project put in
+    ``kw``'s query parameters."""
+    m = _QUALIFIED.match(url)
+    if m is None:
+        return url
+    params = dict(kw.get("params") or {})
+    params["project"] = m.group(2)
+    kw["params"] = params
+    return m.group(1) + m.group(3) + url[m.end() :]
 
 
 def clean(params: dict[str, Any]) -> dict[str, Any]:

@@ -30,17 +30,20 @@ from tusk.api.models import (
     CommitKey,
     CopyFile,
     CreateBranch,
+    CreateProject,
     CreateRepo,
     DeleteFiles,
     DiffResult,
     FileInfo,
     FinishCommit,
+    ProjectInfo,
     PutResult,
     RepoInfo,
     ServerInfo,
     StartCommit,
 )
-from tusk.client.http import Http, clean
+from tusk.api.projects import qualify
+from tusk.client.http import Http, clean, seg
 from tusk.errors import TuskError
 
 BLOCK = 4 << 20  # upload block
@@ -87,36 +90,87 @@ class PutSource:
 class PfsClient:
     """The PFS operations of a :class:`tusk.Client` (``client.pfs``), answered as typed models."""
 
-    def __init__(self, http: Http) -> None:
+    def __init__(self, http: Http, project: str | None = None) -> None:
         self._http = http
+        # the project of the bare repo and pipeline names this client is given (None: default)
+        self.project = project
         self._local: bool | None = None
+
+    def _key(self, name: str | None) -> str | None:
+        """The stored key of a repo or pipeline name (bare names are in this client's project)."""
+        return None if name is None else qualify(self.project, name)
+
+    def _seg(self, name: str) -> str:
+        return seg(qualify(self.project, name))
 
     # -- repos -------------------------------------------------------------------------------
     def create_repo(self, name: str, description: str = "", *, update: bool = False) -> RepoInfo:
         """Create a repo (``update=True``: change the description of an existing one)."""
-        body = CreateRepo(name=name, description=description, update=update)
+        body = CreateRepo(name=qualify(self.project, name), description=description, update=update)
         return self._http.post("/repos", body, RepoInfo)
 
     def update_repo(self, name: str, description: str) -> RepoInfo:
         """Change a repo's description."""
         body = CreateRepo(name=name, description=description)
-        return self._http.call("PUT", f"/repos/{name}", RepoInfo, body=body)
+        return self._http.call("PUT", f"/repos/{self._seg(name)}", RepoInfo, body=body)
 
     def inspect_repo(self, name: str) -> RepoInfo:
         """One repo."""
-        return self._http.get(f"/repos/{name}", RepoInfo)
+        return self._http.get(f"/repos/{self._seg(name)}", RepoInfo)
 
-    def list_repo(self, *, include_hidden: bool = False) -> list[RepoInfo]:
-        """Every repo (``include_hidden``: the internal ones too)."""
-        return self._http.get("/repos", list[RepoInfo], hidden=include_hidden or None)
+    def list_repo(
+        self, *, include_hidden: bool = False, project: str | None = None
+    ) -> list[RepoInfo]:
+        """The repos of ``project`` (default: ``default``; ``"*"``: every project);
+        ``include_hidden``: the internal ones too. Names outside ``default`` are
+        ``<project>/<repo>``."""
+        project = project or self.project
+        params = {"project": project} if project and project != "*" else {}
+        return self._http.get(
+            "/repos",
+            list[RepoInfo],
+            hidden=include_hidden or None,
+            all_projects=(project == "*") or None,
+            **params,
+        )
 
     def delete_repo(
-        self, name: str | None = None, *, all: bool = False, force: bool = False
+        self,
+        name: str | None = None,
+        *,
+        all: bool = False,
+        force: bool = False,
+        project: str | None = None,
     ) -> list[str]:
-        """Delete a repo (or every repo with ``all``); returns the deleted names."""
-        url = "/repos" if all and not name else f"/repos/{name or ''}"
-        resp = self._http.send("DELETE", url, params=clean({"force": force or None}))
+        """Delete a repo (or every repo of ``project`` with ``all``); returns the deleted
+        names. A repo of another project than ``default`` is named ``<project>/<repo>``, or
+        by ``project``."""
+        project = project or self.project
+        if name is not None:
+            name = qualify(project, name)
+        url = "/repos" if all and not name else f"/repos/{seg(name or '')}"
+        params = clean({"force": force or None, "project": project if all else None})
+        resp = self._http.send("DELETE", url, params=params)
         return list(resp.json())
+
+    # -- projects ----------------------------------------------------------------------------
+    def create_project(
+        self, name: str, description: str = "", *, update: bool = False
+    ) -> ProjectInfo:
+        """Create a project (``update=True``: change an existing one's description)."""
+        body = CreateProject(name=name, description=description, update=update)
+        return self._http.post("/projects", body, ProjectInfo)
+
+    def inspect_project(self, name: str) -> ProjectInfo:
+        return self._http.get(f"/projects/{name}", ProjectInfo)
+
+    def list_project(self) -> list[ProjectInfo]:
+        """Every project, ``default`` first."""
+        return self._http.get("/projects", list[ProjectInfo])
+
+    def delete_project(self, name: str, *, force: bool = False) -> None:
+        """Delete an empty project."""
+        self._http.send("DELETE", f"/projects/{name}", params=clean({"force": force or None}))
 
     # -- commits -----------------------------------------------------------------------------
     def start_commit(
@@ -129,28 +183,32 @@ class PfsClient:
     ) -> CommitInfo:
         """Open a commit on ``branch`` (or after ``parent``)."""
         body = StartCommit(branch=branch, parent=parent, description=description)
-        return self._http.post(f"/repos/{repo}/commits", body, CommitInfo)
+        return self._http.post(f"/repos/{self._seg(repo)}/commits", body, CommitInfo)
 
     def finish_commit(self, repo: str, ref: str, *, description: str | None = None) -> CommitInfo:
         """Finish an open commit."""
         body = FinishCommit(description=description)
-        return self._http.post(f"/repos/{repo}/commit/finish", body, CommitInfo, ref=ref)
+        return self._http.post(f"/repos/{self._seg(repo)}/commit/finish", body, CommitInfo, ref=ref)
 
     def inspect_commit(self, repo: str, ref: str) -> CommitInfo:
         """One commit, by id, branch or ``branch^n``."""
-        return self._http.get(f"/repos/{repo}/commit", CommitInfo, ref=ref)
+        return self._http.get(f"/repos/{self._seg(repo)}/commit", CommitInfo, ref=ref)
 
     def list_commit(
         self, repo: str, to: str | None = None, *, from_: str | None = None, number: int = 0
     ) -> list[CommitInfo]:
         """A repo's commits (or the ancestors of ``to``), newest first."""
         return self._http.get(
-            f"/repos/{repo}/commits", list[CommitInfo], to=to, from_=from_, number=number or None
+            f"/repos/{self._seg(repo)}/commits",
+            list[CommitInfo],
+            to=to,
+            from_=from_,
+            number=number or None,
         )
 
     def delete_commit(self, repo: str, ref: str) -> list[CommitKey]:
         """Delete an input commit and everything downstream of it; returns what went."""
-        resp = self._http.send("DELETE", f"/repos/{repo}/commit", params={"ref": ref})
+        resp = self._http.send("DELETE", f"/repos/{self._seg(repo)}/commit", params={"ref": ref})
         return TypeAdapter(list[CommitKey]).validate_json(resp.content)
 
     def commit_set(self, commit_id: str) -> list[CommitInfo]:
@@ -163,7 +221,7 @@ class PfsClient:
         """The commits of a branch as they are made (runs until closed)."""
         params = clean({"branch": branch, "from_": from_, "new": new or None})
         with self._http.stream(
-            "GET", f"/repos/{repo}/subscribe", params=params, timeout=None
+            "GET", f"/repos/{self._seg(repo)}/subscribe", params=params, timeout=None
         ) as resp:
             for line in resp.iter_lines():
                 if line.strip():
@@ -194,20 +252,20 @@ class PfsClient:
         """Create or move a branch; ``provenance`` lists ``(repo, branch)`` it depends on."""
         prov = None if provenance is None else [BranchKey(repo=r, name=b) for r, b in provenance]
         body = CreateBranch(name=name, head=head, provenance=prov)
-        return self._http.post(f"/repos/{repo}/branches", body, BranchInfo)
+        return self._http.post(f"/repos/{self._seg(repo)}/branches", body, BranchInfo)
 
     def list_branch(self, repo: str) -> list[BranchInfo]:
         """A repo's branches."""
-        return self._http.get(f"/repos/{repo}/branches", list[BranchInfo])
+        return self._http.get(f"/repos/{self._seg(repo)}/branches", list[BranchInfo])
 
     def inspect_branch(self, repo: str, name: str) -> BranchInfo:
         """One branch."""
-        return self._http.get(f"/repos/{repo}/branches/{name}", BranchInfo)
+        return self._http.get(f"/repos/{self._seg(repo)}/branches/{name}", BranchInfo)
 
     def delete_branch(self, repo: str, name: str, *, force: bool = False) -> None:
         """Delete a branch (its commits stay)."""
         params = clean({"force": force or None})
-        self._http.send("DELETE", f"/repos/{repo}/branches/{name}", params=params)
+        self._http.send("DELETE", f"/repos/{self._seg(repo)}/branches/{name}", params=params)
 
     # -- files -------------------------------------------------------------------------------
     def put_files(
@@ -252,7 +310,7 @@ class PfsClient:
 
         resp = self._http.send(
             "POST",
-            f"/repos/{repo}/put",
+            f"/repos/{self._seg(repo)}/put",
             params={"ref": ref},
             content=_coalesce(body()),
             headers={"Content-Type": FRAMES_MEDIA_TYPE},
@@ -327,7 +385,7 @@ class PfsClient:
                 "headers": None if headers else "false",
             }
         )
-        with self._http.stream("GET", f"/repos/{repo}/file", params=params) as resp:
+        with self._http.stream("GET", f"/repos/{self._seg(repo)}/file", params=params) as resp:
             yield from resp.iter_bytes(READ_BLOCK)
 
     def get_file_bytes(self, repo: str, ref: str, path: str) -> bytes:
@@ -336,19 +394,23 @@ class PfsClient:
 
     def list_file(self, repo: str, ref: str, path: str = "/") -> list[FileInfo]:
         """The entries of a directory (or a glob's matches)."""
-        return self._http.get(f"/repos/{repo}/files", list[FileInfo], ref=ref, path=path)
+        return self._http.get(f"/repos/{self._seg(repo)}/files", list[FileInfo], ref=ref, path=path)
 
     def glob_file(self, repo: str, ref: str, pattern: str) -> list[FileInfo]:
         """The files and directories that match a glob."""
-        return self._http.get(f"/repos/{repo}/glob", list[FileInfo], ref=ref, pattern=pattern)
+        return self._http.get(
+            f"/repos/{self._seg(repo)}/glob", list[FileInfo], ref=ref, pattern=pattern
+        )
 
     def inspect_file(self, repo: str, ref: str, path: str) -> FileInfo:
         """One file or directory."""
-        return self._http.get(f"/repos/{repo}/inspect-file", FileInfo, ref=ref, path=path)
+        return self._http.get(
+            f"/repos/{self._seg(repo)}/inspect-file", FileInfo, ref=ref, path=path
+        )
 
     def walk_file(self, repo: str, ref: str, path: str = "/") -> list[FileInfo]:
         """Everything under a path, depth first."""
-        return self._http.get(f"/repos/{repo}/walk", list[FileInfo], ref=ref, path=path)
+        return self._http.get(f"/repos/{self._seg(repo)}/walk", list[FileInfo], ref=ref, path=path)
 
     def diff_file(
         self,
@@ -363,7 +425,7 @@ class PfsClient:
     ) -> DiffResult:
         """What changed under a path against another commit (default: the parent)."""
         return self._http.get(
-            f"/repos/{repo}/diff",
+            f"/repos/{self._seg(repo)}/diff",
             DiffResult,
             ref=ref,
             path=path,
@@ -377,7 +439,7 @@ class PfsClient:
         """Delete files, directories or glob matches (on a branch: one commit)."""
         paths = [paths] if isinstance(paths, str) else paths
         body = DeleteFiles(paths=paths)
-        return self._http.post(f"/repos/{repo}/delete-files", body, CommitKey, ref=ref)
+        return self._http.post(f"/repos/{self._seg(repo)}/delete-files", body, CommitKey, ref=ref)
 
     def copy_file(
         self,
@@ -398,7 +460,7 @@ class PfsClient:
             dst_path=dst_path,
             overwrite=overwrite,
         )
-        return self._http.post(f"/repos/{dst_repo}/copy", body, CommitKey, ref=dst_ref)
+        return self._http.post(f"/repos/{self._seg(dst_repo)}/copy", body, CommitKey, ref=dst_ref)
 
 
 class OpenCommit:

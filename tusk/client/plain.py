@@ -14,6 +14,7 @@ then a body of known length or chunked.
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -194,6 +195,7 @@ class PlainReader:
     ) -> _Answer:
         if self._answer is not None:  # an earlier answer was left unread: start afresh
             self.close()
+        route, params = _in_project(route, params)
         target = self._prefix + quote(route, safe="/")
         query = urlencode(
             [(k, _param(x)) for k, v in params.items() if v is not None for x in _each(v)]
@@ -312,3 +314,15 @@ def is_up(address: str, token: str | None = None, timeout: float = 5.0) -> bool:
     finally:
         conn.close()
     return status in (200, 401, 403)
+
+
+_QUALIFIED = re.compile(r"^(/(?:repos|pipelines)/)([^/%?]+)%2F([^/?]+)")
+
+
+def _in_project(route: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A route whose repo or pipeline segment is qualified (``lab%2Fimages``, see
+    ``tusk.cli.common.repo_seg``) as the bare segment with ``project`` in the query."""
+    m = _QUALIFIED.match(route)
+    if m is None:
+        return route, params
+    return m.group(1) + m.group(3) + route[m.end() :], {**params, "project": m.group(2)}

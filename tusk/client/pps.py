@@ -20,8 +20,9 @@ from tusk.api.pps import (
     PipelineSpecDoc,
     WorkerInfo,
 )
+from tusk.api.projects import qualify
 from tusk.api.secrets import CreateSecret, SecretInfo
-from tusk.client.http import Http, clean
+from tusk.client.http import Http, clean, seg
 
 CommitRef = tuple[str, str]  # (repo, commit id or branch)
 
@@ -29,8 +30,20 @@ CommitRef = tuple[str, str]  # (repo, commit id or branch)
 class PpsClient:
     """The PPS operations of a :class:`tusk.Client` (``client.pps``)."""
 
-    def __init__(self, http: Http) -> None:
+    def __init__(self, http: Http, project: str | None = None) -> None:
         self._http = http
+        # the project of the bare repo and pipeline names this client is given (None: default)
+        self.project = project
+
+    def _key(self, name: str | None) -> str | None:
+        """The stored key of a repo or pipeline name (bare names are in this client's project)."""
+        return None if name is None else qualify(self.project, name)
+
+    def _seg(self, name: str) -> str:
+        return seg(qualify(self.project, name))
+
+    def _refs(self, commits: Sequence[CommitRef]) -> list[tuple[str, str]]:
+        return [(qualify(self.project, repo), ref) for repo, ref in commits]
 
     # -- pipelines ---------------------------------------------------------------------------
     def create_pipeline(
@@ -40,35 +53,52 @@ class PpsClient:
 
         Each answer carries the server's ``warnings`` for the user (e.g. a changed transform
         whose old results were kept)."""
-        body = CreatePipelines(specs=specs, source=source, update=update, reprocess=reprocess)
+        body = CreatePipelines(
+            specs=specs, source=source, update=update, reprocess=reprocess, project=self.project
+        )
         return self._http.post("/pipelines", body, list[PipelineCreated])
 
-    def list_pipeline(self) -> list[PipelineInfo]:
-        """Every pipeline, newest first."""
-        return self._http.get("/pipelines", list[PipelineInfo])
+    def list_pipeline(self, *, project: str | None = None) -> list[PipelineInfo]:
+        """The pipelines of ``project`` (default: ``default``; ``"*"``: every project), newest
+        first. Names outside ``default`` are ``<project>/<pipeline>``."""
+        project = project or self.project
+        params = {"project": project} if project and project != "*" else {}
+        return self._http.get(
+            "/pipelines", list[PipelineInfo], all_projects=(project == "*") or None, **params
+        )
 
     def inspect_pipeline(self, name: str) -> PipelineInfo:
         """One pipeline: its spec, state and job counts."""
-        return self._http.get(f"/pipelines/{name}", PipelineInfo)
+        return self._http.get(f"/pipelines/{self._seg(name)}", PipelineInfo)
 
     def extract_pipeline(self, name: str) -> PipelineSpecDoc:
         """The spec a pipeline was created from (with its salt); ``.root`` is the document."""
-        return self._http.get(f"/pipelines/{name}/extract", PipelineSpecDoc)
+        return self._http.get(f"/pipelines/{self._seg(name)}/extract", PipelineSpecDoc)
 
     def delete_pipeline(
-        self, name: str | None = None, *, all: bool = False, force: bool = False
+        self,
+        name: str | None = None,
+        *,
+        all: bool = False,
+        force: bool = False,
+        project: str | None = None,
     ) -> list[str]:
-        """Delete a pipeline (or every one with ``all``); returns the deleted names."""
-        url = "/pipelines" if all and not name else f"/pipelines/{name}"
-        return self._http.call("DELETE", url, list[str], params=clean({"force": force or None}))
+        """Delete a pipeline (or every one of ``project`` with ``all``); returns the deleted
+        names."""
+        project = project or self.project
+        if name is not None:
+            name = qualify(project, name)
+        url = "/pipelines" if all and not name else f"/pipelines/{seg(name or '')}"
+        params = clean({"force": force or None, "project": project if all else None})
+        return self._http.call("DELETE", url, list[str], params=params)
 
     def stop_pipeline(self, name: str) -> PipelineInfo:
         """Stop a pipeline: no new jobs start until it is started again."""
-        return self._http.post(f"/pipelines/{name}/stop", None, PipelineInfo)
+        return self._http.post(f"/pipelines/{self._seg(name)}/stop", None, PipelineInfo)
 
     def start_pipeline(self, name: str) -> PipelineInfo:
         """Restart a stopped pipeline."""
-        return self._http.post(f"/pipelines/{name}/start", None, PipelineInfo)
+        return self._http.post(f"/pipelines/{self._seg(name)}/start", None, PipelineInfo)
 
     # -- jobs and datums ---------------------------------------------------------------------
     def list_job(
@@ -82,7 +112,7 @@ class PpsClient:
         (``inputs`` and ``output`` as ``repo/commit``)."""
         wanted = list(inputs) if inputs else None
         return self._http.get(
-            "/jobs", list[JobInfo], pipeline=pipeline, input=wanted, output=output
+            "/jobs", list[JobInfo], pipeline=self._key(pipeline), input=wanted, output=output
         )
 
     def inspect_job(
@@ -107,7 +137,7 @@ class PpsClient:
         return self._http.get(
             f"/jobs/{job_id}/datums",
             list[DatumInfo],
-            pipeline=pipeline,
+            pipeline=self._key(pipeline),
             page_size=page_size or None,
             page=page or None,
         )
@@ -138,7 +168,9 @@ class PpsClient:
         self, job_id: str, datum_id: str, *, pipeline: str | None = None
     ) -> DatumInfo:
         """One datum of a job: its state, inputs, sizes and time."""
-        return self._http.get(f"/jobs/{job_id}/datums/{datum_id}", DatumInfo, pipeline=pipeline)
+        return self._http.get(
+            f"/jobs/{job_id}/datums/{datum_id}", DatumInfo, pipeline=self._key(pipeline)
+        )
 
     # -- logs, flush, workers ----------------------------------------------------------------
     def get_logs(
@@ -157,7 +189,7 @@ class PpsClient:
             lines: list[LogLine] = self._http.get(
                 "/logs",
                 list[LogLine],
-                pipeline=pipeline,
+                pipeline=self._key(pipeline),
                 job=job,
                 datum=datum,
                 master=master or None,
@@ -175,7 +207,10 @@ class PpsClient:
         self, commits: Sequence[CommitRef], *, repos: Sequence[str] | None = None
     ) -> list[CommitInfo]:
         """Wait until every commit downstream of ``(repo, ref)`` commits is finished; list them."""
-        body = CommitRefs(commits=list(commits), repos=None if repos is None else list(repos))
+        body = CommitRefs(
+            commits=self._refs(commits),
+            repos=None if repos is None else [qualify(self.project, r) for r in repos],
+        )
         return self._http.call("POST", "/flush/commits", list[CommitInfo], body=body, timeout=None)
 
     def flush_job(
@@ -183,13 +218,14 @@ class PpsClient:
     ) -> list[JobInfo]:
         """Wait until the jobs caused by ``(repo, ref)`` commits are finished; list them."""
         body = CommitRefs(
-            commits=list(commits), pipelines=None if pipelines is None else list(pipelines)
+            commits=self._refs(commits),
+            pipelines=None if pipelines is None else [qualify(self.project, p) for p in pipelines],
         )
         return self._http.call("POST", "/flush/jobs", list[JobInfo], body=body, timeout=None)
 
     def list_worker(self, pipeline: str | None = None) -> list[WorkerInfo]:
         """The workers of every pipeline (or of one)."""
-        return self._http.get("/workers", list[WorkerInfo], pipeline=pipeline)
+        return self._http.get("/workers", list[WorkerInfo], pipeline=self._key(pipeline))
 
     # -- secrets -----------------------------------------------------------------------------
     def create_secret(self, manifest: str, *, source: str = "secret") -> SecretInfo:

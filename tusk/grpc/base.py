@@ -94,6 +94,11 @@ class Service:
         self.name = name
         self.token = token
         self.methods: dict[str, grpc.RpcMethodHandler] = {}
+        # the unary methods as plain functions of (request, context), for transactions
+        self.functions: dict[str, Callable[..., Any]] = {}
+        # ``intercept(method, request, context)``: a response when the call is not to run now
+        # (a request carrying ``pach-transaction`` is recorded instead), else None
+        self.intercept: Callable[[str, Any, grpc.ServicerContext], Any] | None = None
 
     def _check(self, context: grpc.ServicerContext) -> None:
         if self.token is None:
@@ -114,6 +119,10 @@ class Service:
             def behavior(req: M, context: grpc.ServicerContext) -> betterproto.Message:
                 try:
                     self._check(context)
+                    if self.intercept is not None:
+                        answer = self.intercept(name, _checked(req), context)
+                        if answer is not None:
+                            return answer
                     return fn(_checked(req), context)
                 except BaseException as exc:  # noqa: BLE001 - every failure gets a status
                     _abort(context, self.name, name, exc)
@@ -121,6 +130,7 @@ class Service:
             self.methods[name] = grpc.unary_unary_rpc_method_handler(
                 behavior, request_deserializer=parser(request, parse), response_serializer=bytes
             )
+            self.functions[name] = fn
             return fn
 
         return register
@@ -156,6 +166,8 @@ class Service:
             def behavior(reqs: Iterator[M], context: grpc.ServicerContext) -> betterproto.Message:
                 try:
                     self._check(context)
+                    if self.intercept is not None:
+                        self.intercept(name, None, context)
                     return fn((_checked(r) for r in reqs), context)
                 except BaseException as exc:  # noqa: BLE001 - every failure gets a status
                     _abort(context, self.name, name, exc)

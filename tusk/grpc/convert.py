@@ -7,36 +7,32 @@ from datetime import datetime
 from pachyderm_sdk.api import pfs
 
 from tusk.api import models
+from tusk.api.projects import DEFAULT_PROJECT, qualify, split
 from tusk.errors import InvalidArgument, NotFound
 
-DEFAULT_PROJECT = "default"
 
-
-def check_project(project: pfs.Project | None) -> None:
-    """tusk has one project, ``default`` (an unset project means it too)."""
+def project_name(project: pfs.Project | None) -> str:
+    """The name a Pachyderm ``Project`` gives (an unset project means ``default``)."""
     name = project.name if project is not None else ""
-    if name not in ("", DEFAULT_PROJECT):
-        raise NotFound(
-            f'project "{name}" not found',
-            hint=f'this server has one project, "{DEFAULT_PROJECT}"',
-        )
+    return name or DEFAULT_PROJECT
 
 
-def project() -> pfs.Project:
-    return pfs.Project(name=DEFAULT_PROJECT)
+def project(name: str = DEFAULT_PROJECT) -> pfs.Project:
+    return pfs.Project(name=name)
 
 
 def repo_name(repo: pfs.Repo | None) -> str:
-    """The tusk repo a Pachyderm ``Repo`` names (user repos of project ``default``)."""
+    """The stored key of the repo a Pachyderm ``Repo`` names (``<project>/<name>`` outside
+    ``default``; user repos only)."""
     if repo is None or not repo.name:
         raise InvalidArgument("a repo is required", hint="name the repo, e.g. images")
-    check_project(repo.project)
+    proj = project_name(repo.project)
     if repo.type not in ("", "user"):
         raise NotFound(
-            f"repo {DEFAULT_PROJECT}/{repo.name}.{repo.type} not found",
+            f"repo {proj}/{repo.name}.{repo.type} not found",
             hint="this server keeps user repos only (spec and meta repos are internal)",
         )
-    return repo.name
+    return qualify(proj, repo.name)
 
 
 def commit_ref(commit: pfs.Commit | None) -> tuple[str, str]:
@@ -66,8 +62,9 @@ def branch_ref(branch: pfs.Branch | None) -> tuple[str, str]:
     return repo_name(branch.repo), branch.name
 
 
-def repo_msg(name: str, kind: str = "user") -> pfs.Repo:
-    return pfs.Repo(name=name, type="spec" if kind == "spec" else "user", project=project())
+def repo_msg(key: str, kind: str = "user") -> pfs.Repo:
+    proj, name = split(key)
+    return pfs.Repo(name=name, type="spec" if kind == "spec" else "user", project=project(proj))
 
 
 def branch_msg(repo: str, name: str) -> pfs.Branch:

@@ -10,7 +10,7 @@ from typing import Any
 import betterproto
 import grpc
 from betterproto.lib.google.protobuf import Empty
-from pachyderm_sdk.api import admin, auth, enterprise, identity, license, transaction, version
+from pachyderm_sdk.api import admin, auth, enterprise, identity, license, version
 
 from tusk import __version__
 from tusk.api.host import machine_identity
@@ -111,15 +111,3 @@ def build_enterprise(token: str | None) -> list[Service]:
 
     out.append(ent)
     return out
-
-
-def build_transaction(token: str | None) -> Service:
-    """Transactions are not supported: refused at StartTransaction, so a client never sends
-    calls that it believes are batched but would run at once."""
-    svc = Service("transaction_v2.API", token)
-    svc.refuse(
-        method_names(transaction.ApiStub, "transaction_v2.API"),
-        "transactions are not supported by tusk: run the calls one by one",
-        grpc.StatusCode.UNIMPLEMENTED,
-    )
-    return svc

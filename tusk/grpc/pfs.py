@@ -10,8 +10,9 @@ import grpc
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import pfs
 
-from tusk.api.models import FileInfo
-from tusk.errors import AlreadyExists, InvalidArgument, NotFound
+from tusk.api.models import FileInfo, ProjectInfo
+from tusk.api.projects import split
+from tusk.errors import InvalidArgument, NotFound
 from tusk.grpc import convert as cv
 from tusk.grpc.base import Service, Unimplemented
 from tusk.grpc.files import Modify, Prefetch, RawBytes, chunks, file_ref, tar_stream
@@ -25,35 +26,37 @@ def build(engine: Engine, token: str | None) -> Service:
     svc = Service("pfs_v2.API", token)
     e = engine
 
-    # -- projects: one, "default" ----------------------------------------------------------
-    def project_info() -> pfs.ProjectInfo:
-        return pfs.ProjectInfo(project=cv.project(), description="the default project")
+    # -- projects ---------------------------------------------------------------------------
+    def project_info(info: ProjectInfo) -> pfs.ProjectInfo:
+        return pfs.ProjectInfo(
+            project=cv.project(info.name), description=info.description, created_at=info.created
+        )
 
     @svc.unary("InspectProject", pfs.InspectProjectRequest)
     def inspect_project(req: pfs.InspectProjectRequest, _ctx: Any) -> pfs.ProjectInfo:
-        cv.check_project(req.project)
-        return project_info()
+        return project_info(e.projects.inspect(cv.project_name(req.project)))
 
     @svc.unary("InspectProjectV2", pfs.InspectProjectV2Request)
     def inspect_project_v2(req: pfs.InspectProjectV2Request, _ctx: Any) -> Any:
-        cv.check_project(req.project)
-        return pfs.InspectProjectV2Response(info=project_info(), defaults_json="{}")
+        info = project_info(e.projects.inspect(cv.project_name(req.project)))
+        return pfs.InspectProjectV2Response(info=info, defaults_json="{}")
 
     @svc.stream("ListProject", pfs.ListProjectRequest)
     def list_project(_req: pfs.ListProjectRequest, _ctx: Any) -> Iterator[pfs.ProjectInfo]:
-        yield project_info()
+        for info in e.projects.list():
+            yield project_info(info)
 
     @svc.unary("CreateProject", pfs.CreateProjectRequest)
     def create_project(req: pfs.CreateProjectRequest, _ctx: Any) -> Empty:
-        name = req.project.name if req.project else ""
-        if name == cv.DEFAULT_PROJECT:
-            raise AlreadyExists(f"project {name} already exists")
-        raise Unimplemented(f"projects other than {cv.DEFAULT_PROJECT} are not supported by tusk")
+        if req.project is None or not req.project.name:
+            raise InvalidArgument("a project name is required", hint="e.g. Project(name='lab')")
+        e.projects.create(req.project.name, req.description, update=req.update)
+        return Empty()
 
     @svc.unary("DeleteProject", pfs.DeleteProjectRequest)
     def delete_project(req: pfs.DeleteProjectRequest, _ctx: Any) -> Empty:
-        cv.check_project(req.project)
-        raise InvalidArgument(f"the {cv.DEFAULT_PROJECT} project cannot be deleted")
+        e.projects.delete(cv.project_name(req.project), force=req.force)
+        return Empty()
 
     # -- repos ------------------------------------------------------------------------------
     @svc.unary("CreateRepo", pfs.CreateRepoRequest)
@@ -74,12 +77,12 @@ def build(engine: Engine, token: str | None) -> Service:
 
     @svc.stream("ListRepo", pfs.ListRepoRequest)
     def list_repo(req: pfs.ListRepoRequest, _ctx: Any) -> Iterator[pfs.RepoInfo]:
-        for p in req.projects:
-            cv.check_project(p)
         if req.type not in ("", "user", "all"):
             return
+        names = {cv.project_name(p) for p in req.projects}
         for info in e.repos.list():
-            yield cv.repo_info(info)
+            if not names or split(info.name)[0] in names:
+                yield cv.repo_info(info)
 
     @svc.unary("DeleteRepo", pfs.DeleteRepoRequest)
     def delete_repo(req: pfs.DeleteRepoRequest, _ctx: Any) -> pfs.DeleteRepoResponse:
@@ -88,9 +91,11 @@ def build(engine: Engine, token: str | None) -> Service:
 
     @svc.unary("DeleteRepos", pfs.DeleteReposRequest)
     def delete_repos(req: pfs.DeleteReposRequest, _ctx: Any) -> pfs.DeleteReposResponse:
-        for p in req.projects:
-            cv.check_project(p)
-        names = e.repos.delete(None, all=True, force=req.force)
+        names: list[str] = []
+        if req.all or not req.projects:  # no project named: all (as pre-project clients mean)
+            names = e.repos.delete(None, all=True, force=req.force)
+        for p in req.projects if not req.all else []:
+            names += e.repos.delete(None, all=True, force=req.force, project=cv.project_name(p))
         return pfs.DeleteReposResponse(repos=[cv.repo_msg(n) for n in names])
 
     # -- commits ----------------------------------------------------------------------------
@@ -165,9 +170,8 @@ def build(engine: Engine, token: str | None) -> Service:
 
     @svc.stream("ListCommitSet", pfs.ListCommitSetRequest)
     def list_commit_set(req: pfs.ListCommitSetRequest, _ctx: Any) -> Iterator[Any]:
-        cv.check_project(req.project)
         sets: dict[str, list[Any]] = {}
-        for repo in e.repos.list():
+        for repo in e.repos.list(project=cv.project_name(req.project)):
             for info in e.commits.list(repo.name):
                 sets.setdefault(info.commit.id, []).append(info)
         ordered = sorted(sets.items(), key=lambda kv: min(i.started for i in kv[1]), reverse=True)

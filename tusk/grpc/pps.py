@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from betterproto import Casing
 from betterproto.lib.google.protobuf import Empty
-from pachyderm_sdk.api import pps
+from pachyderm_sdk.api import pfs, pps
 
 from tusk.api.pps import DatumInfo, JobInfo, LogLine, PipelineInfo
+from tusk.api.projects import qualify, split
+from tusk.api.secrets import SecretInfo
 from tusk.errors import InvalidArgument, InvalidSpec, NotFound
 from tusk.grpc import convert as cv
 from tusk.grpc.base import Service, Unimplemented
@@ -48,41 +50,44 @@ CALL_FIELDS = ("update", "reprocess", "dry_run")
 
 
 def spec_of(req: pps.CreatePipelineRequest) -> PipelineSpec:
-    """The tusk spec of a 2.x create request (its JSON form is 1.7's, without projects)."""
+    """The tusk spec of a 2.x create request (its JSON form is 1.7's, with 2.x's projects)."""
     doc = req.to_dict(casing=Casing.SNAKE)
     for name in CALL_FIELDS:
         doc.pop(name, None)
-    _drop_projects(doc)
     return PipelineSpec.from_dict(doc)
 
 
-def _drop_projects(node: Any) -> None:
-    if isinstance(node, dict):
-        if "project" in node:
-            project = node.pop("project")
-            name = project.get("name", "") if isinstance(project, dict) else str(project)
-            if name not in ("", cv.DEFAULT_PROJECT):
-                raise NotFound(f'project "{name}" not found', hint='use the "default" project')
-        for value in node.values():
-            _drop_projects(value)
-    elif isinstance(node, list):
-        for value in node:
-            _drop_projects(value)
-
-
 def pipeline_name(p: pps.Pipeline | None) -> str:
+    """The stored key of the pipeline a Pachyderm ``Pipeline`` names."""
     if p is None or not p.name:
         raise InvalidArgument("a pipeline is required", hint="name the pipeline")
-    cv.check_project(p.project)
-    return p.name
+    return qualify(cv.project_name(p.project), p.name)
 
 
-def pipeline_msg(name: str) -> pps.Pipeline:
-    return pps.Pipeline(name=name, project=cv.project())
+def pipeline_msg(key: str) -> pps.Pipeline:
+    proj, name = split(key)
+    return pps.Pipeline(name=name, project=cv.project(proj))
 
 
 def _time(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+T = TypeVar("T")
+
+
+def _in_projects(
+    items: Iterable[T], projects: list[pfs.Project], key: Callable[[T], str]
+) -> Iterator[T]:
+    """The items whose pipeline or repo key belongs to one of ``projects`` (all when none)."""
+    names = {cv.project_name(p) for p in projects}
+    for item in items:
+        if not names or split(key(item))[0] in names:
+            yield item
+
+
+def _pipe(job: JobInfo) -> str:
+    return job.pipeline
 
 
 def pipeline_info(info: PipelineInfo) -> pps.PipelineInfo:
@@ -147,8 +152,8 @@ def datum_info(d: DatumInfo) -> pps.DatumInfo:
 
 def log_message(line: LogLine) -> pps.LogMessage:
     return pps.LogMessage(
-        project_name=cv.DEFAULT_PROJECT,
-        pipeline_name=line.pipeline,
+        project_name=split(line.pipeline)[0],
+        pipeline_name=split(line.pipeline)[1],
         job_id=line.job_id,
         worker_id=line.worker,
         datum_id=line.datum_id,
@@ -199,12 +204,10 @@ def build(engine: Engine, token: str | None) -> list[Service]:
 
     @svc.stream("ListPipeline", pps.ListPipelineRequest)
     def list_pipeline(req: pps.ListPipelineRequest, _ctx: Any) -> Iterator[pps.PipelineInfo]:
-        for p in req.projects:
-            cv.check_project(p)
         if req.pipeline and req.pipeline.name:
             yield pipeline_info(e.pipelines.inspect(pipeline_name(req.pipeline)))
             return
-        for info in e.pipelines.list():
+        for info in _in_projects(e.pipelines.list(), req.projects, lambda i: i.name):
             yield pipeline_info(info)
 
     @svc.unary("DeletePipeline", pps.DeletePipelineRequest)
@@ -212,7 +215,8 @@ def build(engine: Engine, token: str | None) -> list[Service]:
         if req.keep_repo:
             raise Unimplemented("keep_repo is not supported by tusk")
         if req.all:
-            e.pipelines.delete(None, all=True, force=req.force)
+            proj = req.pipeline.project if req.pipeline else None
+            e.pipelines.delete(None, all=True, force=req.force, project=cv.project_name(proj))
         else:
             try:
                 e.pipelines.delete(pipeline_name(req.pipeline), force=req.force)
@@ -223,9 +227,11 @@ def build(engine: Engine, token: str | None) -> list[Service]:
 
     @svc.unary("DeletePipelines", pps.DeletePipelinesRequest)
     def delete_pipelines(req: pps.DeletePipelinesRequest, _ctx: Any) -> Any:
-        for p in req.projects:
-            cv.check_project(p)
-        names = e.pipelines.delete(None, all=True, force=req.force)
+        names: list[str] = []
+        if req.all or not req.projects:  # no project named: all (as pre-project clients mean)
+            names = e.pipelines.delete(None, all=True, force=req.force)
+        for p in req.projects if not req.all else []:
+            names += e.pipelines.delete(None, all=True, force=req.force, project=cv.project_name(p))
         return pps.DeletePipelinesResponse(pipelines=[pipeline_msg(n) for n in names])
 
     @svc.unary("StartPipeline", pps.StartPipelineRequest)
@@ -253,11 +259,9 @@ def build(engine: Engine, token: str | None) -> list[Service]:
 
     @svc.stream("ListJob", pps.ListJobRequest)
     def list_job(req: pps.ListJobRequest, _ctx: Any) -> Iterator[pps.JobInfo]:
-        for p in req.projects:
-            cv.check_project(p)
         pipeline = pipeline_name(req.pipeline) if req.pipeline and req.pipeline.name else None
         inputs = [cv.commit_ref(c) for c in req.input_commit] or None
-        for job in e.jobs.list(pipeline, inputs, None):
+        for job in _in_projects(e.jobs.list(pipeline, inputs, None), req.projects, _pipe):
             yield job_info(job)
 
     def job_set(set_id: str) -> list[JobInfo]:
@@ -276,10 +280,8 @@ def build(engine: Engine, token: str | None) -> list[Service]:
 
     @svc.stream("ListJobSet", pps.ListJobSetRequest)
     def list_job_set(req: pps.ListJobSetRequest, _ctx: Any) -> Iterator[pps.JobSetInfo]:
-        for p in req.projects:
-            cv.check_project(p)
         sets: dict[str, list[JobInfo]] = {}
-        for job in e.jobs.list(None, None, None):
+        for job in _in_projects(e.jobs.list(None, None, None), req.projects, _pipe):
             sets.setdefault(job.id, []).append(job)
         for set_id, jobs in sets.items():
             yield pps.JobSetInfo(job_set=pps.JobSet(id=set_id), jobs=[job_info(j) for j in jobs])
@@ -311,11 +313,48 @@ def build(engine: Engine, token: str | None) -> list[Service]:
         return datum_info(e.jobs.datum(job_id, req.datum.id, pipeline))
 
     @svc.unary("RestartDatum", pps.RestartDatumRequest)
-    def restart_datum(_req: pps.RestartDatumRequest, _ctx: Any) -> Empty:
-        raise Unimplemented(
-            "restart datum is not supported by tusk: failed datums are tried datum_tries "
-            "times; a new input commit or an update with reprocess runs them again"
+    def restart_datum(req: pps.RestartDatumRequest, _ctx: Any) -> Empty:
+        job_id, pipeline = _job_ref(req.job)
+        e.jobs.restart_datums(job_id, list(req.data_filters), pipeline)
+        return Empty()
+
+    # -- secrets (their values never leave the server) --------------------------------------
+    def secret_info(info: SecretInfo) -> pps.SecretInfo:
+        return pps.SecretInfo(
+            secret=pps.Secret(name=info.name),
+            type=info.type,
+            creation_timestamp=_time(info.created),
         )
+
+    def secret_name(secret: pps.Secret | None) -> str:
+        if secret is None or not secret.name:
+            raise InvalidArgument("a secret name is required", hint="e.g. Secret(name='db-creds')")
+        return secret.name
+
+    @svc.unary("CreateSecret", pps.CreateSecretRequest)
+    def create_secret(req: pps.CreateSecretRequest, _ctx: Any) -> Empty:
+        try:
+            manifest = req.file.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument(
+                "the secret manifest is not UTF-8 text",
+                hint="send a Kubernetes Secret manifest (JSON or YAML) as the file",
+            ) from None
+        e.secrets.create(manifest, source="CreateSecret")
+        return Empty()
+
+    @svc.unary("InspectSecret", pps.InspectSecretRequest)
+    def inspect_secret(req: pps.InspectSecretRequest, _ctx: Any) -> pps.SecretInfo:
+        return secret_info(e.secrets.inspect(secret_name(req.secret)))
+
+    @svc.unary("ListSecret", Empty)
+    def list_secret(_req: Empty, _ctx: Any) -> pps.SecretInfos:
+        return pps.SecretInfos(secret_info=[secret_info(i) for i in e.secrets.list()])
+
+    @svc.unary("DeleteSecret", pps.DeleteSecretRequest)
+    def delete_secret(req: pps.DeleteSecretRequest, _ctx: Any) -> Empty:
+        e.secrets.delete(secret_name(req.secret))
+        return Empty()
 
     # -- logs -------------------------------------------------------------------------------
     @svc.stream("GetLogs", pps.GetLogsRequest)

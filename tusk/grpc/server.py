@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import grpc
 
-from tusk.grpc import misc, pfs, pps
+from tusk.grpc import misc, pfs, pps, transactions
 from tusk.runtime import Engine
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,16 @@ class GrpcServer:
 
     def __init__(self, engine: Engine, host: str, port: int | None) -> None:
         token = engine.settings.auth_token
+        pfs_api = pfs.build(engine, token)
+        pps_apis = pps.build(engine, token)
         services = [
             misc.build_version(token),
             misc.build_health(token),
             misc.build_admin(engine, token),
             *misc.build_enterprise(token),
-            misc.build_transaction(token),
-            pfs.build(engine, token),
-            *pps.build(engine, token),
+            transactions.build(engine, token, pfs_api, pps_apis[0]),
+            pfs_api,
+            *pps_apis,
         ]
         self.server = grpc.server(
             ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="grpc"),

@@ -62,15 +62,15 @@ def _fields(buf: memoryview) -> list[tuple[int, int, memoryview | int]]:
 
 
 def parse_modify_file(data: bytes) -> pfs.ModifyFileRequest:
-    """A ``ModifyFileRequest``: an ``add_file`` with raw bytes parsed here (its payload is one
-    slice of ``data``), anything else by betterproto."""
+    """A ``ModifyFileRequest``: an ``add_file`` with raw bytes parsed here (its payload a
+    ``memoryview`` of ``data``, not a copy), anything else by betterproto."""
     view = memoryview(data)
     top = _fields(view)
     if len(top) == 1 and top[0][0] == 2 and top[0][1] == 2:
         inner = top[0][2]
         assert isinstance(inner, memoryview)
         path = datum = ""
-        raw: bytes | None = None
+        raw: bytes | memoryview | None = None
         for number, wire, value in _fields(inner):
             if wire != 2:
                 break
@@ -80,11 +80,14 @@ def parse_modify_file(data: bytes) -> pfs.ModifyFileRequest:
             elif number == 2:
                 datum = value.tobytes().decode()
             elif number == 3:
-                raw = b"".join(
-                    v.tobytes() if isinstance(v, memoryview) else b""
+                parts = [
+                    v
                     for n, w, v in _fields(value)
-                    if n == 1 and w == 2
-                )
+                    if n == 1 and w == 2 and isinstance(v, memoryview)
+                ]
+                # the payload stays a view of the received message, not a copy (a field sent
+                # twice: the last one counts, as protobuf has it)
+                raw = parts[-1] if parts else b""
             else:
                 break
         else:

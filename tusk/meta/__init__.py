@@ -13,7 +13,15 @@ from tusk.meta.pps_records import (
     PipelineRecord,
     SecretRecord,
 )
-from tusk.meta.store import BranchRow, CommitRow, MetadataStore, RepoRow, Tx, open_metadata_store
+from tusk.meta.store import (
+    BranchRow,
+    CommitRow,
+    MetadataStore,
+    ProjectRow,
+    RepoRow,
+    Tx,
+    open_metadata_store,
+)
 
 __all__ = [
     "BranchRow",
@@ -29,6 +37,7 @@ __all__ = [
     "LogRecord",
     "MetadataStore",
     "PipelineRecord",
+    "ProjectRow",
     "RepoRow",
     "SecretRecord",
     "Tx",

@@ -30,6 +30,16 @@ settings = Table(
     Column("value", Text, nullable=False),
 )
 
+# Projects other than ``default`` (which always exists and has no row). A repo or pipeline of
+# project P is stored under the key ``P/<name>`` (tusk/api/projects.py).
+projects = Table(
+    "projects",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created", Float, nullable=False),
+)
+
 repos = Table(
     "repos",
     metadata,

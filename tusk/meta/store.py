@@ -42,6 +42,13 @@ class RepoRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectRow:
+    name: str
+    created: float
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CommitRow:
     repo: str
     id: str
@@ -83,6 +90,37 @@ class Tx(PpsTx):
     def rollback(self) -> None:
         """Undo everything this transaction wrote so far."""
         self.c.rollback()
+
+    # -- projects ----------------------------------------------------------------------------
+    def insert_project(self, row: ProjectRow) -> None:
+        try:
+            with self.c.begin_nested():
+                self.c.execute(
+                    s.projects.insert().values(
+                        name=row.name, created=row.created, description=row.description
+                    )
+                )
+        except IntegrityError:
+            raise AlreadyExists(f"project {row.name} already exists") from None
+
+    def get_project(self, name: str) -> ProjectRow | None:
+        q = select(s.projects).where(s.projects.c.name == name)
+        r = self.c.execute(q).mappings().first()
+        return _row(ProjectRow, r) if r else None
+
+    def list_projects(self) -> list[ProjectRow]:
+        q = select(s.projects).order_by(s.projects.c.name)
+        return [_row(ProjectRow, r) for r in self.c.execute(q).mappings()]
+
+    def update_project(self, name: str, description: str) -> None:
+        self.c.execute(
+            update(s.projects).where(s.projects.c.name == name).values(description=description)
+        )
+
+    def delete_project(self, name: str) -> bool:
+        """Remove a project's row; False when there was none."""
+        q = delete(s.projects).where(s.projects.c.name == name)
+        return bool(self.c.execute(q).rowcount)
 
     # -- repos -------------------------------------------------------------------------------
     def insert_repo(self, row: RepoRow) -> None:

@@ -18,7 +18,7 @@ from tusk.errors import (
 )
 from tusk.ids import new_id, parse_commit_ref
 from tusk.meta import BranchRow, CommitRow, Tx
-from tusk.pfs.context import PfsContext, to_datetime
+from tusk.pfs.context import SPEC_REPO, PfsContext, to_datetime
 from tusk.pfs.paths import validate_branch_name
 from tusk.pfs.repos import require_repo
 from tusk.pfs.tree import EMPTY_ROOT
@@ -125,7 +125,7 @@ class CommitService:
         internal: bool = False,
     ) -> CommitInfo:
         """Open a new commit on ``branch`` (or detached), its tree copied from the parent."""
-        if branch is not None:
+        if branch is not None and repo != SPEC_REPO:
             validate_branch_name(branch)
         with self.ctx.meta.transaction() as tx:
             require_repo(tx, repo)
@@ -401,7 +401,8 @@ class CommitService:
         provenance: Sequence[tuple[str, str]] | None = None,
     ) -> BranchInfo:
         """Create or move a branch; ``provenance`` sets the branches it is built from."""
-        validate_branch_name(name)
+        if repo != SPEC_REPO:  # the spec repo's branches are pipeline keys (``project/name``)
+            validate_branch_name(name)
         with self.ctx.meta.transaction() as tx:
             require_repo(tx, repo)
             head_id = resolve(tx, repo, head).id if head else None

@@ -29,7 +29,7 @@ from tusk.errors import (
 from tusk.ids import new_id, parse_commit_ref
 from tusk.meta import CommitRow, Tx
 from tusk.pfs.commits import is_output_branch, resolve
-from tusk.pfs.context import PfsContext
+from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.glob import compile_glob
 from tusk.pfs.paths import clean_path, parent_and_name, validate_branch_name
 from tusk.pfs.put import BuildOps, PutBatch
@@ -108,7 +108,8 @@ class FileService:
                 )
             return Target(repo, row.tree or EMPTY_ROOT, row.id, None, None)
         branch = parsed.base
-        validate_branch_name(branch)
+        if repo != SPEC_REPO:
+            validate_branch_name(branch)
         if not internal and is_output_branch(tx, repo, branch):
             raise OutputBranch(
                 f"cannot write to output branch {repo}/{branch}",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import builtins
 
 from tusk.api.models import RepoInfo
+from tusk.api.projects import split
 from tusk.errors import HasDependents, InvalidArgument, NotFound
 from tusk.meta import RepoRow, Tx
 from tusk.pfs.context import SPEC_REPO, PfsContext, to_datetime
 from tusk.pfs.paths import validate_repo_name
+from tusk.pfs.projects import in_project, require_project
 
 
 def repo_not_found(name: str) -> NotFound:
@@ -20,6 +22,7 @@ def require_repo(tx: Tx, name: str) -> RepoRow:
     """The repo row of ``name``, or NotFound."""
     row = tx.get_repo(name)
     if row is None:
+        require_project(tx, split(name)[0])  # a missing project is named as such
         raise repo_not_found(name)
     return row
 
@@ -32,15 +35,18 @@ class RepoService:
 
     def create(self, name: str, description: str = "", *, kind: str = "user") -> RepoInfo:
         """Create a repo."""
+        project, bare = split(name)
         if name != SPEC_REPO:
-            validate_repo_name(name)
+            validate_repo_name(bare)
         with self.ctx.meta.transaction() as tx:
+            require_project(tx, project)
             tx.insert_repo(RepoRow(name, self.ctx.clock(), description, 0, kind))
             return self._info(tx, require_repo(tx, name))
 
     def ensure(self, name: str, *, kind: str) -> None:
         """Create a repo of ``kind`` unless it exists; an existing one takes any ``kind`` but user."""
         with self.ctx.meta.transaction() as tx:
+            require_project(tx, split(name)[0])
             row = tx.get_repo(name)
             if row is None:
                 tx.insert_repo(RepoRow(name, self.ctx.clock(), "", 0, kind))
@@ -59,17 +65,31 @@ class RepoService:
         with self.ctx.meta.transaction(write=False) as tx:
             return self._info(tx, require_repo(tx, name))
 
-    def list(self, include_hidden: bool = False) -> builtins.list[RepoInfo]:
-        """Every repo (the hidden spec repo only with ``include_hidden``)."""
+    def list(
+        self, include_hidden: bool = False, *, project: str | None = None
+    ) -> builtins.list[RepoInfo]:
+        """Every repo of ``project`` (None: of every project; the hidden spec repo only with
+        ``include_hidden``)."""
         with self.ctx.meta.transaction(write=False) as tx:
+            if project is not None:
+                require_project(tx, project)
             return [
-                self._info(tx, r) for r in tx.list_repos() if include_hidden or r.name != SPEC_REPO
+                self._info(tx, r)
+                for r in tx.list_repos()
+                if (include_hidden or r.name != SPEC_REPO)
+                and (project is None or in_project(r.name, project))
             ]
 
     def delete(
-        self, name: str | None, *, all: bool = False, force: bool = False
+        self,
+        name: str | None,
+        *,
+        all: bool = False,
+        force: bool = False,
+        project: str | None = None,
     ) -> builtins.list[str]:
-        """Delete one repo (one that pipelines read only with ``force``), or all of them."""
+        """Delete one repo (one that pipelines read only with ``force``), or all of them (of
+        ``project``, or of every project when it is None)."""
         if bool(name) == bool(all):
             raise InvalidArgument(
                 "either a repo name or the --all flag needs to be provided",
@@ -77,7 +97,11 @@ class RepoService:
             )
         with self.ctx.meta.transaction() as tx:
             names = (
-                [r.name for r in tx.list_repos() if r.name != SPEC_REPO]
+                [
+                    r.name
+                    for r in tx.list_repos()
+                    if r.name != SPEC_REPO and (project is None or in_project(r.name, project))
+                ]
                 if all
                 else [require_repo(tx, name or "").name]
             )

@@ -17,6 +17,7 @@ from tusk.meta import JobFilter, PipelineRecord, Tx
 from tusk.pfs.commits import CommitService, downstream_branches, upstream_branches
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
+from tusk.pfs.projects import in_project, require_project
 from tusk.pfs.repos import RepoService
 from tusk.pps.executors.base import Executor
 from tusk.pps.scheduling.git import remote_head
@@ -155,7 +156,7 @@ class PipelineService:
         """Create a pipeline (or, with ``update``, its next version); ``reprocess`` takes a new
         salt so every datum runs again."""
         spec = spec.normalized()
-        name = spec.pipeline.name
+        name = spec.name
         inputs = sorted(set(spec.input_repos()))
         check_supported(spec)
         for leaf in spec.input.leaves() if spec.input else ():
@@ -163,6 +164,7 @@ class PipelineService:
                 self.git_check(leaf.git)  # a URL that does not answer is refused now, not later
         code_warnings = self.code_check(spec) if self.code_check else []
         with self.ctx.meta.transaction(write=False) as tx:
+            require_project(tx, spec.project)
             existing = tx.get_pipeline(name)
             if existing is not None and not update:
                 raise AlreadyExists(
@@ -301,10 +303,16 @@ class PipelineService:
         with self.ctx.meta.transaction(write=False) as tx:
             return self._info(tx, self._row(tx, name))
 
-    def list(self) -> builtins.list[PipelineInfo]:
-        """Every pipeline, newest first."""
+    def list(self, *, project: str | None = None) -> builtins.list[PipelineInfo]:
+        """Every pipeline of ``project`` (None: of every project), newest first."""
         with self.ctx.meta.transaction(write=False) as tx:
-            return [self._info(tx, r) for r in tx.list_pipelines()]
+            if project is not None:
+                require_project(tx, project)
+            return [
+                self._info(tx, r)
+                for r in tx.list_pipelines()
+                if project is None or in_project(r.name, project)
+            ]
 
     def _info(self, tx: Tx, row: PipelineRecord) -> PipelineInfo:
         counts = tx.job_counts(row.name)
@@ -341,12 +349,24 @@ class PipelineService:
     # -- delete / stop / start ---------------------------------------------------------------
     @_serialized
     def delete(
-        self, name: str | None, *, all: bool = False, force: bool = False
+        self,
+        name: str | None,
+        *,
+        all: bool = False,
+        force: bool = False,
+        project: str | None = None,
     ) -> builtins.list[str]:
-        """Delete a pipeline (or ``all``) with its output repo and jobs; return the names."""
+        """Delete a pipeline (or ``all``, of ``project`` or of every project when it is None)
+        with its output repo and jobs; return the names."""
         with self.ctx.meta.transaction(write=False) as tx:
             names = (
-                [r.name for r in tx.list_pipelines()] if all else [self._row(tx, name or "").name]
+                [
+                    r.name
+                    for r in tx.list_pipelines()
+                    if project is None or in_project(r.name, project)
+                ]
+                if all
+                else [self._row(tx, name or "").name]
             )
             if not force and not all:
                 for n in names:

@@ -18,7 +18,7 @@ from tusk.console import routes as console_routes
 from tusk.errors import Internal, InvalidArgument, TuskError
 from tusk.meta.store import redact_url
 from tusk.runtime import Engine
-from tusk.server import admin_routes, pfs_routes, pps_routes, secret_routes
+from tusk.server import admin_routes, pfs_routes, pps_routes, project_routes, secret_routes
 from tusk.server.errors import error_response
 from tusk.server.guard import RequestGuard
 
@@ -80,6 +80,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(pfs_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(pps_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
+    app.include_router(project_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(secret_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(admin_routes.router, prefix="/v1", responses=ERROR_RESPONSES)
     # the console (a web UI): its page and JSON API are not part of the documented HTTP API

@@ -29,13 +29,14 @@ from tusk.api.models import (
     StartCommit,
 )
 from tusk.api.pps import CommitWave, FileLineage
+from tusk.api.projects import DEFAULT_PROJECT, qualify
 from tusk.errors import InvalidArgument, SourceUnavailable
 from tusk.pfs.files import node_dict, node_info
 from tusk.pfs.put import PutBatch
 from tusk.pfs.tree import Node
 from tusk.runtime import Engine
 from tusk.server.ndjson import NDJSON, lines_response, wants_lines
-from tusk.server.params import MAX_COUNT, Count
+from tusk.server.params import MAX_COUNT, Count, RepoKey
 
 router = APIRouter()
 STREAM_BLOCK = 1 << 20
@@ -52,44 +53,52 @@ def eng(request: Request) -> Engine:
 
 # -- repos ------------------------------------------------------------------------------------
 @router.post("/repos")
-def create_repo(body: CreateRepo, request: Request) -> RepoInfo:
+def create_repo(body: CreateRepo, request: Request, project: str | None = None) -> RepoInfo:
     e = eng(request)
+    name = qualify(project, body.name)
     if body.update:
         try:
-            return e.repos.update(body.name, body.description)
+            return e.repos.update(name, body.description)
         except Exception:  # noqa: BLE001 - fall through to create when it does not exist
             pass
-    return e.repos.create(body.name, body.description)
+    return e.repos.create(name, body.description)
 
 
 @router.get("/repos")
-def list_repos(request: Request, hidden: bool = False) -> list[RepoInfo]:
-    return eng(request).repos.list(include_hidden=hidden)
+def list_repos(
+    request: Request,
+    hidden: bool = False,
+    project: str = DEFAULT_PROJECT,
+    all_projects: bool = False,
+) -> list[RepoInfo]:
+    return eng(request).repos.list(include_hidden=hidden, project=None if all_projects else project)
 
 
 @router.get("/repos/{repo}")
-def inspect_repo(repo: str, request: Request) -> RepoInfo:
+def inspect_repo(repo: RepoKey, request: Request) -> RepoInfo:
     return eng(request).repos.inspect(repo)
 
 
 @router.put("/repos/{repo}")
-def update_repo(repo: str, body: CreateRepo, request: Request) -> RepoInfo:
+def update_repo(repo: RepoKey, body: CreateRepo, request: Request) -> RepoInfo:
     return eng(request).repos.update(repo, body.description)
 
 
 @router.delete("/repos/{repo}")
-def delete_repo(repo: str, request: Request, force: bool = False) -> list[str]:
+def delete_repo(repo: RepoKey, request: Request, force: bool = False) -> list[str]:
     return eng(request).repos.delete(repo, force=force)
 
 
 @router.delete("/repos")
-def delete_all_repos(request: Request, force: bool = False) -> list[str]:
-    return eng(request).repos.delete(None, all=True, force=force)
+def delete_all_repos(
+    request: Request, force: bool = False, project: str = DEFAULT_PROJECT
+) -> list[str]:
+    return eng(request).repos.delete(None, all=True, force=force, project=project)
 
 
 # -- commits ----------------------------------------------------------------------------------
 @router.post("/repos/{repo}/commits")
-def start_commit(repo: str, body: StartCommit, request: Request) -> CommitInfo:
+def start_commit(repo: RepoKey, body: StartCommit, request: Request) -> CommitInfo:
     return eng(request).commits.start(
         repo,
         body.branch,
@@ -101,7 +110,7 @@ def start_commit(repo: str, body: StartCommit, request: Request) -> CommitInfo:
 
 @router.get("/repos/{repo}/commits")
 def list_commits(
-    repo: str,
+    repo: RepoKey,
     request: Request,
     to: str | None = None,
     from_: str | None = None,
@@ -111,17 +120,17 @@ def list_commits(
 
 
 @router.get("/repos/{repo}/commit")
-def inspect_commit(repo: str, ref: str, request: Request) -> CommitInfo:
+def inspect_commit(repo: RepoKey, ref: str, request: Request) -> CommitInfo:
     return eng(request).commits.inspect(repo, ref)
 
 
 @router.post("/repos/{repo}/commit/finish")
-def finish_commit(repo: str, ref: str, body: FinishCommit, request: Request) -> CommitInfo:
+def finish_commit(repo: RepoKey, ref: str, body: FinishCommit, request: Request) -> CommitInfo:
     return eng(request).commits.finish(repo, ref, body.description)
 
 
 @router.delete("/repos/{repo}/commit")
-def delete_commit(repo: str, ref: str, request: Request) -> list[CommitKey]:
+def delete_commit(repo: RepoKey, ref: str, request: Request) -> list[CommitKey]:
     return eng(request).commits.delete(repo, ref)
 
 
@@ -142,7 +151,7 @@ def file_lineage(repo: str, commit: str, path: str, request: Request) -> FileLin
 
 @router.get("/repos/{repo}/subscribe")
 def subscribe(
-    repo: str, branch: str, request: Request, from_: str | None = None, new: bool = False
+    repo: RepoKey, branch: str, request: Request, from_: str | None = None, new: bool = False
 ) -> StreamingResponse:
     e = eng(request)
     stop = threading.Event()
@@ -166,23 +175,23 @@ def subscribe(
 
 # -- branches ---------------------------------------------------------------------------------
 @router.post("/repos/{repo}/branches")
-def create_branch(repo: str, body: CreateBranch, request: Request) -> BranchInfo:
+def create_branch(repo: RepoKey, body: CreateBranch, request: Request) -> BranchInfo:
     prov = None if body.provenance is None else [(p.repo, p.name) for p in body.provenance]
     return eng(request).commits.create_branch(repo, body.name, body.head, prov)
 
 
 @router.get("/repos/{repo}/branches")
-def list_branches(repo: str, request: Request) -> list[BranchInfo]:
+def list_branches(repo: RepoKey, request: Request) -> list[BranchInfo]:
     return eng(request).commits.list_branches(repo)
 
 
 @router.get("/repos/{repo}/branches/{name}")
-def inspect_branch(repo: str, name: str, request: Request) -> BranchInfo:
+def inspect_branch(repo: RepoKey, name: str, request: Request) -> BranchInfo:
     return eng(request).commits.inspect_branch(repo, name)
 
 
 @router.delete("/repos/{repo}/branches/{name}")
-def delete_branch(repo: str, name: str, request: Request, force: bool = False) -> None:
+def delete_branch(repo: RepoKey, name: str, request: Request, force: bool = False) -> None:
     eng(request).commits.delete_branch(repo, name, force)
 
 
@@ -198,7 +207,7 @@ def delete_branch(repo: str, name: str, request: Request, force: bool = False) -
         }
     },
 )
-async def put_files(repo: str, ref: str, request: Request) -> PutResult:
+async def put_files(repo: RepoKey, ref: str, request: Request) -> PutResult:
     e = eng(request)
     batch: PutBatch = await anyio.to_thread.run_sync(e.files.open_put, repo, ref)
     stream = PutStream()
@@ -325,7 +334,7 @@ def _blocks(it: Iterator[bytes]) -> Iterator[bytes]:
 
 @router.get("/repos/{repo}/file")
 def get_file(
-    repo: str,
+    repo: RepoKey,
     ref: str,
     path: str,
     request: Request,
@@ -353,28 +362,28 @@ def _listing(request: Request, nodes: Iterator[Node]) -> Any:
 
 
 @router.get("/repos/{repo}/files", response_model=list[FileInfo], responses=LISTING)
-def list_files(repo: str, ref: str, request: Request, path: str = "/") -> Any:
+def list_files(repo: RepoKey, ref: str, request: Request, path: str = "/") -> Any:
     return _listing(request, eng(request).files.list_nodes(repo, ref, path))
 
 
 @router.get("/repos/{repo}/glob", response_model=list[FileInfo], responses=LISTING)
-def glob_files(repo: str, ref: str, pattern: str, request: Request) -> Any:
+def glob_files(repo: RepoKey, ref: str, pattern: str, request: Request) -> Any:
     return _listing(request, eng(request).files.glob_nodes(repo, ref, pattern))
 
 
 @router.get("/repos/{repo}/inspect-file")
-def inspect_file(repo: str, ref: str, path: str, request: Request) -> FileInfo:
+def inspect_file(repo: RepoKey, ref: str, path: str, request: Request) -> FileInfo:
     return eng(request).files.inspect(repo, ref, path)
 
 
 @router.get("/repos/{repo}/walk", response_model=list[FileInfo], responses=LISTING)
-def walk_files(repo: str, ref: str, request: Request, path: str = "/") -> Any:
+def walk_files(repo: RepoKey, ref: str, request: Request, path: str = "/") -> Any:
     return _listing(request, eng(request).files.walk_nodes(repo, ref, path))
 
 
 @router.get("/repos/{repo}/diff")
 def diff_files(
-    repo: str,
+    repo: RepoKey,
     ref: str,
     path: str,
     request: Request,
@@ -387,12 +396,12 @@ def diff_files(
 
 
 @router.post("/repos/{repo}/delete-files")
-def delete_files(repo: str, ref: str, body: DeleteFiles, request: Request) -> CommitKey:
+def delete_files(repo: RepoKey, ref: str, body: DeleteFiles, request: Request) -> CommitKey:
     return eng(request).files.delete(repo, ref, body.paths)
 
 
 @router.post("/repos/{repo}/copy")
-def copy_file(repo: str, ref: str, body: CopyFile, request: Request) -> CommitKey:
+def copy_file(repo: RepoKey, ref: str, body: CopyFile, request: Request) -> CommitKey:
     return eng(request).files.copy(
         body.src_repo, body.src_ref, body.src_path, repo, ref, body.dst_path, body.overwrite
     )

@@ -18,11 +18,12 @@ from tusk.api.pps import (
     PipelineSpecDoc,
     WorkerInfo,
 )
+from tusk.api.projects import DEFAULT_PROJECT
 from tusk.errors import InvalidArgument
 from tusk.pps.spec import parse_specs
 from tusk.runtime import Engine
 from tusk.server import serverlog
-from tusk.server.params import Count, Seconds
+from tusk.server.params import Count, PipelineKey, Seconds
 
 router = APIRouter()
 
@@ -45,42 +46,46 @@ def _commit_ref(text: str, what: str) -> tuple[str, str]:
 @router.post("/pipelines", response_model=list[PipelineCreated])
 def create_pipelines(body: CreatePipelines, request: Request) -> list[PipelineCreated]:
     e = eng(request)
-    specs = parse_specs(body.specs, body.source)
+    specs = [sp.in_project(body.project) for sp in parse_specs(body.specs, body.source)]
     return [e.pipelines.create(sp, update=body.update, reprocess=body.reprocess) for sp in specs]
 
 
 @router.get("/pipelines", response_model=list[PipelineInfo])
-def list_pipelines(request: Request) -> list[PipelineInfo]:
-    return eng(request).pipelines.list()
+def list_pipelines(
+    request: Request, project: str = DEFAULT_PROJECT, all_projects: bool = False
+) -> list[PipelineInfo]:
+    return eng(request).pipelines.list(project=None if all_projects else project)
 
 
 @router.get("/pipelines/{name}", response_model=PipelineInfo)
-def inspect_pipeline(name: str, request: Request) -> PipelineInfo:
+def inspect_pipeline(name: PipelineKey, request: Request) -> PipelineInfo:
     return eng(request).pipelines.inspect(name)
 
 
 @router.get("/pipelines/{name}/extract", response_model=PipelineSpecDoc)
-def extract_pipeline(name: str, request: Request) -> PipelineSpecDoc:
+def extract_pipeline(name: PipelineKey, request: Request) -> PipelineSpecDoc:
     return eng(request).pipelines.extract(name)
 
 
 @router.delete("/pipelines/{name}", response_model=list[str])
-def delete_pipeline(name: str, request: Request, force: bool = False) -> list[str]:
+def delete_pipeline(name: PipelineKey, request: Request, force: bool = False) -> list[str]:
     return eng(request).pipelines.delete(name, force=force)
 
 
 @router.delete("/pipelines", response_model=list[str])
-def delete_all_pipelines(request: Request, force: bool = False) -> list[str]:
-    return eng(request).pipelines.delete(None, all=True, force=force)
+def delete_all_pipelines(
+    request: Request, force: bool = False, project: str = DEFAULT_PROJECT
+) -> list[str]:
+    return eng(request).pipelines.delete(None, all=True, force=force, project=project)
 
 
 @router.post("/pipelines/{name}/stop", response_model=PipelineInfo)
-def stop_pipeline(name: str, request: Request) -> PipelineInfo:
+def stop_pipeline(name: PipelineKey, request: Request) -> PipelineInfo:
     return eng(request).pipelines.set_stopped(name, True)
 
 
 @router.post("/pipelines/{name}/start", response_model=PipelineInfo)
-def start_pipeline(name: str, request: Request) -> PipelineInfo:
+def start_pipeline(name: PipelineKey, request: Request) -> PipelineInfo:
     return eng(request).pipelines.set_stopped(name, False)
 
 

@@ -161,7 +161,8 @@ class PooledExecutor:
 def worker_name(pipeline: str, version: int) -> str:
     """A worker's name: ``pipeline-<name>-v<version>-<5 chars>``, as list-worker shows."""
     suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-    return f"pipeline-{pipeline.lower().replace('_', '-')}-v{version}-{suffix}"
+    name = pipeline.lower().replace("_", "-").replace("/", "-")
+    return f"pipeline-{name}-v{version}-{suffix}"
 
 
 class WorkerDied(Exception):

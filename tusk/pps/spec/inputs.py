@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from tusk.api.projects import bare, qualify
 from tusk.errors import InvalidArgument
 from tusk.pfs.glob import compile_glob
 from tusk.pfs.paths import validate_branch_name, validate_repo_name
@@ -50,7 +51,7 @@ class PFSInput(SpecModel):
         if isinstance(data, dict):
             data = dict(data)
             if not data.get("name") and data.get("repo"):
-                data["name"] = data["repo"]
+                data["name"] = bare(str(data["repo"]))  # a repo of a project: /pfs/<repo>
             if not data.get("branch"):
                 data["branch"] = DEFAULT_BRANCH
         return data
@@ -61,7 +62,7 @@ class PFSInput(SpecModel):
             raise SpecProblem(
                 "input must specify a repo", field="repo", hint='add "repo": "<input repo>"'
             )
-        check_name(validate_repo_name, self.repo, "repo")
+        check_name(validate_repo_name, bare(self.repo), "repo")
         check_name(validate_branch_name, self.branch, "branch")
         _check_input_name(self.name)
         if not self.glob:
@@ -160,7 +161,7 @@ class CronInput(SpecModel):
                 hint='use 5 cron fields ("*/5 * * * *"), "@every 10s", "@hourly" or "@daily"',
             ) from None
         if self.repo:
-            check_name(validate_repo_name, self.repo, "repo")
+            check_name(validate_repo_name, bare(self.repo), "repo")
         return self
 
     def repo_for(self, pipeline: str) -> str:
@@ -285,6 +286,24 @@ class Input(SpecModel):
         if self.cross is not None or self.union is not None:
             new.sort(key=lambda k: k.sort_name())
         return self.model_copy(update={self.kind: tuple(new)})
+
+    def with_projects(self, project: str) -> Input:
+        """A copy whose PFS and cron inputs name their repos by stored key: a repo of another
+        project than ``default`` as ``<project>/<repo>`` (its own ``project``, else the
+        pipeline's)."""
+        p = self.pfs_input
+        if p is not None:
+            repo = qualify(p.project or project, p.repo)
+            return self.model_copy(update={self.kind: p.model_copy(update={"repo": repo})})
+        if self.cron is not None:
+            if not self.cron.repo:
+                return self
+            repo = qualify(self.cron.project or project, self.cron.repo)
+            return self.model_copy(update={"cron": self.cron.model_copy(update={"repo": repo})})
+        kids = self.children
+        if kids is None:
+            return self
+        return self.model_copy(update={self.kind: tuple(k.with_projects(project) for k in kids)})
 
     def with_cron_repos(self, pipeline: str) -> Input:
         """A copy whose cron inputs name their repo (``<pipeline>_<name>`` unless set)."""

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from tusk.api.projects import DEFAULT_PROJECT, qualify
 from tusk.pfs.paths import validate_branch_name
 from tusk.pps.spec.base import (
     DEFAULT_BRANCH,
@@ -333,9 +334,22 @@ class PipelineSpec(SpecModel):
     # -------------------------------------------------------------- derived values
 
     @property
+    def project(self) -> str:
+        """The pipeline's 2.x project (``default`` when unset)."""
+        name = (self.pipeline.project or {}).get("name")
+        return name if isinstance(name, str) and name else DEFAULT_PROJECT
+
+    def in_project(self, project: str | None) -> PipelineSpec:
+        """This spec in ``project`` unless it names a project of its own."""
+        if not project or (self.pipeline.project or {}).get("name"):
+            return self
+        pipeline = self.pipeline.model_copy(update={"project": {"name": project}})
+        return self.model_copy(update={"pipeline": pipeline})
+
+    @property
     def name(self) -> str:
-        """The pipeline's name."""
-        return self.pipeline.name
+        """The pipeline's stored key: its name, ``<project>/<name>`` outside ``default``."""
+        return qualify(self.project, self.pipeline.name)
 
     @property
     def datum_timeout_seconds(self) -> float | None:
@@ -403,7 +417,9 @@ class PipelineSpec(SpecModel):
         """What 1.7 stores: defaults filled in, cross/union children sorted by input name."""
         update: dict[str, Any] = {"max_queue_size": max(1, self.max_queue_size)}
         if self.input is not None:
-            update["input"] = self.input.with_cron_repos(self.name).sorted_by_name()
+            update["input"] = (
+                self.input.with_projects(self.project).with_cron_repos(self.name).sorted_by_name()
+            )
         if self.resource_requests is None:
             update["resource_requests"] = ResourceSpec(memory=self.cache_size)
         return self.model_copy(update=update)

@@ -40,7 +40,9 @@ _I, _N, _W, _R = Support.IMPLEMENTED, Support.NOTE, Support.WARNED, Support.REFU
 
 FIELDS: dict[str, FieldSupport] = {
     "pipeline.name": FieldSupport(_I, "the pipeline and its output repo"),
-    "pipeline.project": FieldSupport(_W, "projects (2.5+) do not exist here: one namespace"),
+    "pipeline.project": FieldSupport(
+        _I, "the project of the pipeline, its output repo and bare input repos"
+    ),
     "description": FieldSupport(_N, "shown by inspect-pipeline"),
     "metadata": FieldSupport(_W, "pod annotations and labels: workers are not pods"),
     "transform.image": FieldSupport(_I, "every datum runs in it (docs/sandbox.md)"),

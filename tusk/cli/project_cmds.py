@@ -1,0 +1,71 @@
+"""Project commands (pachctl 2.x's): create-project, list-project, inspect-project,
+update-project and delete-project; ``pachctl create project`` and the other two-word spellings
+reach the same commands. ``--project P`` on any command (or ``TUSK_PROJECT``) names the project
+its repos and pipelines are in."""
+
+from __future__ import annotations
+
+import click
+
+from tusk.cli.common import client, current_project, out, print_raw, raw_option
+from tusk.cli.tables import print_table
+from tusk.cli.units import ago
+
+PROJECT_HEADER = ("ACTIVE", "PROJECT", "DESCRIPTION")
+
+
+@click.command("create-project")
+@click.argument("name")
+@click.option("-d", "--description", default="", help="The description of the project.")
+def create_project(name: str, description: str) -> None:
+    """Create a new project."""
+    client().pfs.create_project(name, description)
+
+
+@click.command("update-project")
+@click.argument("name")
+@click.option("-d", "--description", default="", help="The new description of the project.")
+def update_project(name: str, description: str) -> None:
+    """Change a project's description."""
+    client().pfs.create_project(name, description, update=True)
+
+
+@click.command("list-project")
+@raw_option
+def list_project(raw: bool) -> None:
+    """List every project; the current one is marked ``*``."""
+    infos = client().pfs.list_project()
+    if raw:
+        print_raw(infos)
+        return
+    active = current_project()
+    rows = [("*" if i.name == active else "", i.name, i.description or "-") for i in infos]
+    out(print_table(PROJECT_HEADER, rows))
+
+
+@click.command("inspect-project")
+@click.argument("name")
+@raw_option
+def inspect_project(name: str, raw: bool) -> None:
+    """Show a project's name, description and creation time."""
+    info = client().pfs.inspect_project(name)
+    if raw:
+        print_raw(info)
+        return
+    out(f"Name: {info.name}\nDescription: {info.description}\nCreated: {ago(info.created)}\n")
+
+
+@click.command("delete-project")
+@click.argument("name")
+@click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Accepted as pachctl does; a project with repos is refused all the same.",
+)
+def delete_project(name: str, force: bool) -> None:
+    """Delete an empty project (delete its pipelines and repos first)."""
+    client().pfs.delete_project(name, force=force)
+
+
+COMMANDS = [create_project, update_project, list_project, inspect_project, delete_project]
