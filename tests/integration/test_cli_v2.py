@@ -83,6 +83,8 @@ def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     ok(tusk("put", "file", "v2in@master:/lab.txt", "-f", lab_file, "--project", "v2lab"))
     assert "lab.txt" in ok(tusk("list", "file", "v2in@master", "--project", "v2lab"))
     assert "lab.txt" not in ok(tusk("list", "file", "v2in@master"))
+    ok(tusk("delete", "repo", "v2in", "--project", "v2lab"))
+    ok(tusk("delete", "project", "v2lab"))  # the server is shared with other tests
 
     # bad arguments say what the form is
     fails(tusk("get", "file", "v2in@master"), 2, "expected repo@branch-or-commit:/path")
