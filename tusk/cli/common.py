@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
@@ -41,23 +42,38 @@ def raw_option(f: F) -> F:
     return click.option("--raw", is_flag=True, help="disable pretty printing, print raw json")(f)
 
 
-GRAMMAR_2 = "pachctl-2.x"  # the root context's ``obj`` when the command line was in 2.x's grammar
+@dataclass(frozen=True)
+class Grammar2:
+    """The root context's ``obj`` when the command line was in pachctl 2.x's grammar, with 2.x's
+    display options: ``--full-timestamps`` and ``-o json|yaml`` (the form of ``--raw``)."""
+
+    full_timestamps: bool = False
+    output: str = "json"
 
 
-def v2_grammar() -> bool:
-    """Whether this invocation was spelled in pachctl 2.x's grammar (``list repo``)."""
+def v2_grammar() -> Grammar2 | None:
+    """2.x's display options when this invocation was spelled in pachctl 2.x's grammar
+    (``list repo``); None for 1.7's grammar."""
     ctx = click.get_current_context(silent=True)
-    return ctx is not None and ctx.find_root().obj == GRAMMAR_2
+    obj = None if ctx is None else ctx.find_root().obj
+    return obj if isinstance(obj, Grammar2) else None
+
+
+def full_timestamps() -> bool:
+    """Whether 2.x's ``--full-timestamps`` was given."""
+    g = v2_grammar()
+    return g is not None and g.full_timestamps
 
 
 def print_raw(models: BaseModel | Iterable[BaseModel]) -> None:
     """One indented JSON object per model (pachctl concatenates them; we end each with a newline):
     1.7's jsonpb form, or 2.x's protojson form when the command was spelled in 2.x's grammar."""
     items = [models] if isinstance(models, BaseModel) else list(models)
-    if v2_grammar():
+    grammar = v2_grammar()
+    if grammar is not None:
         from tusk.cli.v2_raw import print_messages
 
-        print_messages(items)
+        print_messages(items, grammar.output)
         return
     for m in items:
         click.echo(render_json(m.model_dump(mode="json")))
@@ -106,6 +122,13 @@ def for_program(text: str) -> str:
 
 
 DEFAULT_PROJECT = "default"
+
+
+def project_of(name: str) -> str:
+    """The project a repo or pipeline is in, for 2.x's PROJECT column: always ``default`` on
+    this server (the one place to connect once projects exist)."""
+    del name
+    return DEFAULT_PROJECT
 
 
 def qualify(project: str | None, repo: str) -> str:

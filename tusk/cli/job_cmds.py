@@ -11,7 +11,15 @@ from collections.abc import Sequence
 import click
 
 from tusk.api.pps import DatumInfo, DatumState, JobInfo
-from tusk.cli.common import client, out, print_raw, raw_option, repo_ref
+from tusk.cli.common import (
+    client,
+    full_timestamps,
+    out,
+    print_raw,
+    raw_option,
+    repo_ref,
+    v2_grammar,
+)
 from tusk.cli.pps_details import job_details
 from tusk.cli.rows import COMMIT_HEADER, commit_row
 from tusk.cli.tables import Table, TabWriter, print_table
@@ -53,6 +61,11 @@ def job_row(job: JobInfo) -> tuple[str, ...]:
 def print_jobs(jobs: Sequence[JobInfo], raw: bool) -> None:
     if raw:
         print_raw(jobs)
+    elif v2_grammar():
+        from tusk.cli import v2_tables
+
+        full = full_timestamps()
+        out(print_table(v2_tables.JOB_HEADER, [v2_tables.job_row(j, full) for j in jobs]))
     else:
         out(print_table(JOB_HEADER, [job_row(j) for j in jobs]))
 

@@ -12,7 +12,16 @@ from collections.abc import Iterable, Sequence
 import click
 
 from tusk.api.models import CommitInfo, FileInfo
-from tusk.cli.common import client, out, print_raw, raw_option, repo_ref, warn
+from tusk.cli.common import (
+    client,
+    full_timestamps,
+    out,
+    print_raw,
+    raw_option,
+    repo_ref,
+    v2_grammar,
+    warn,
+)
 from tusk.cli.put_cmds import put_file
 from tusk.cli.rows import COMMIT_HEADER, commit_row
 from tusk.cli.tables import fixed_line, print_table
@@ -62,6 +71,12 @@ def list_repo(raw: bool) -> None:
     repos = client().list_repo()
     if raw:
         print_raw(repos)
+        return
+    if v2_grammar():
+        from tusk.cli import v2_tables
+
+        full = full_timestamps()
+        out(print_table(v2_tables.REPO_HEADER, [v2_tables.repo_row(r, full) for r in repos]))
         return
     rows = [(r.name, ago(r.created), bytes_size(r.size_bytes)) for r in repos]
     out(print_table(("NAME", "CREATED", "SIZE"), rows))
@@ -186,6 +201,11 @@ def list_commit(repo: str, commit: str | None, from_: str | None, number: int, r
     commits = client().list_commit(repo, commit, from_=from_ or None, number=number)
     if raw:
         print_raw(commits)
+    elif v2_grammar():
+        from tusk.cli import v2_tables
+
+        full = full_timestamps()
+        out(print_table(v2_tables.COMMIT_HEADER, [v2_tables.commit_row(c, full) for c in commits]))
     else:
         out(print_table(COMMIT_HEADER, [commit_row(c) for c in commits]))
 

@@ -235,3 +235,11 @@ def format_duration_go(seconds: float | timedelta) -> str:
 def from_timestamp(ts: float | None) -> datetime | None:
     """A wire timestamp (seconds since the epoch) as an aware datetime (``None`` stays)."""
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def progress_bar(width: int, green: int, yellow: int, red: int) -> str:
+    """pachyderm 2.x ``pretty.ProgressBar`` as pachctl prints it off a terminal, without colour:
+    2.x shares the ``width`` cells out between green, yellow and red in proportion, each a full
+    block; with the colours gone every share looks alike, so the bar is full as soon as any
+    count is not zero, and empty (spaces) when all are."""
+    return ("\u2587" if green + yellow + red else " ") * width

@@ -57,14 +57,51 @@ def message(model: BaseModel) -> Any | None:
     return None
 
 
-def render(msg: Any) -> str:
-    """One message as pachctl 2.x's ``--raw`` prints it."""
+def job_set_message(set_id: str, jobs: Sequence[Any]) -> Any:
+    """The Pachyderm 2.x ``JobSetInfo`` of the jobs sharing the global id ``set_id``."""
+    from pachyderm_sdk.api import pps as pps_msg
+
+    from tusk.grpc import pps
+
+    return pps_msg.JobSetInfo(
+        job_set=pps_msg.JobSet(id=set_id), jobs=[pps.job_info(j) for j in jobs]
+    )
+
+
+def commit_set_message(set_id: str, commits: Sequence[Any]) -> Any:
+    """The Pachyderm 2.x ``CommitSetInfo`` of the commits sharing the global id ``set_id``."""
+    from pachyderm_sdk.api import pfs as pfs_msg
+
+    from tusk.grpc import convert as cv
+
+    return pfs_msg.CommitSetInfo(
+        commit_set=pfs_msg.CommitSet(id=set_id), commits=[cv.commit_info(c) for c in commits]
+    )
+
+
+def render(msg: Any, output: str = "json") -> str:
+    """One message as pachctl 2.x's ``--raw`` prints it (``-o yaml``: as a YAML document)."""
     from betterproto import Casing
 
-    return json.dumps(msg.to_dict(casing=Casing.SNAKE), indent=2, ensure_ascii=False)
+    data = msg.to_dict(casing=Casing.SNAKE)
+    if output == "yaml":
+        return _yaml(data)
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def print_messages(models: Sequence[BaseModel]) -> None:
+def _yaml(data: Any) -> str:
+    import yaml
+
+    text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return "---\n" + text.rstrip("\n")
+
+
+def print_messages(models: Sequence[BaseModel], output: str = "json") -> None:
     for m in models:
         msg = message(m)
-        click.echo(render_json(m.model_dump(mode="json")) if msg is None else render(msg))
+        if msg is not None:
+            click.echo(render(msg, output))
+        elif output == "yaml":
+            click.echo(_yaml(m.model_dump(mode="json")))
+        else:
+            click.echo(render_json(m.model_dump(mode="json")))
