@@ -226,3 +226,15 @@ def test_pps_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     from tusk import __version__
 
     assert __version__ in ok(tusk("version"))
+
+    # delete commit <global id>: the input commit and the output commit it caused both go
+    ok(tusk("put", "file", "v2src@master:/f2", input="again\n"))
+    [second] = raw_objects(ok(tusk("inspect", "commit", "v2src@master", "--raw")))
+    second_id = second["commit"]["id"]
+    ok(tusk("wait", "commit", f"v2copy@{second_id}", timeout=120))
+    assert {r[1] for r in rows(ok(tusk("list", "commit", second_id)))[1:]} >= {"v2src", "v2copy"}
+    ok(tusk("delete", "commit", second_id))
+    fails(tusk("list", "commit", second_id), 3, "no commits with the global id")
+    assert ok(tusk("list", "file", "v2src@master")).count("f2") == 0
+    assert global_id in ok(tusk("list", "commit"))  # the earlier change is still there
+    fails(tusk("delete", "commit", "e" * 32), 3, "no commits with the global id")

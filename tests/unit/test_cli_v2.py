@@ -68,6 +68,8 @@ def test_parse_ref_refuses(text: str, message: str) -> None:
         ("list commit images", "list-commit images"),
         ("list commit " + "a" * 32, "list-commitset " + "a" * 32),
         ("list commit", "list-commitsets"),
+        ("delete commit " + "d" * 32, "delete-commitset " + "d" * 32),
+        ("delete commit images@" + "d" * 32, "delete-commit images " + "d" * 32),
         ("inspect branch images@master", "inspect-branch images master"),
         ("list job", "list-jobsets"),
         ("list job --raw", "list-jobsets --raw"),

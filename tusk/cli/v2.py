@@ -250,6 +250,14 @@ def _commit_rule(verb: str) -> Convert:
     return convert
 
 
+def _delete_commit(line: Line) -> tuple[str, list[str]]:
+    _count(line, "delete commit <global id> | delete commit repo@commit", 1)
+    text = line.positionals[0]
+    if "@" not in text and GLOBAL_ID.match(text):
+        return "delete-commitset", [text]
+    return "delete-commit", _commit(line, text)
+
+
 def _start_commit(line: Line) -> tuple[str, list[str]]:
     _count(line, "start commit repo@branch", 1)
     ref = parse_ref(line.positionals[0], example="images@master")
@@ -376,7 +384,7 @@ RULES: dict[tuple[str, ...], tuple[Convert, frozenset[str]]] = {
     ("diff", "file"): (_diff_file, frozenset()),
     ("inspect", "commit"): (_commit_rule("inspect"), frozenset()),
     ("finish", "commit"): (_commit_rule("finish"), frozenset()),
-    ("delete", "commit"): (_commit_rule("delete"), frozenset()),
+    ("delete", "commit"): (_delete_commit, frozenset()),
     ("wait", "commit"): (_commit_rule("wait"), frozenset()),
     ("start", "commit"): (_start_commit, frozenset()),
     ("subscribe", "commit"): (_subscribe_commit, frozenset()),
@@ -420,6 +428,7 @@ V2_ONLY = {
     "wait-commit",
     "list-commitset",
     "list-commitsets",
+    "delete-commitset",
     "inspect-branch",
     "list-jobset",
     "list-jobsets",

@@ -1,6 +1,6 @@
 """The few pachctl 2.x commands that have no 1.7 command to translate to (``tusk.cli.v2``):
 ``wait commit repo@commit``, ``list commit`` (one row per global id), ``list commit <global id>``,
-``inspect branch repo@branch``, ``list job <global id>`` and ``list job`` without ``-x`` (one row
+``delete commit <global id>``, ``inspect branch repo@branch``, ``list job <global id>`` and ``list job`` without ``-x`` (one row
 per global id). They are
 reached only through the 2.x grammar, so they are in a group of their own, not in the root's
 list of 1.7 commands."""
@@ -141,3 +141,20 @@ def inspect_branch(repo: str, branch: str, raw: bool) -> None:
         print_raw(info)
     else:
         out(branch_details(info))
+
+
+@group.command("delete-commitset")
+@click.argument("commit_id", metavar="<global id>")
+def delete_commitset(commit_id: str) -> None:
+    """Delete the commits of a global id: its input commits and, with them, every commit
+    downstream of them (the data in them is lost)."""
+    c = client()
+    commits = c.commit_set(commit_id)
+    if not commits:
+        raise NotFound(
+            f"no commits with the global id {commit_id}",
+            hint="list the global ids with: tusk list commit",
+        )
+    for info in commits:
+        if not info.provenance:  # an input commit: deleting it takes what it caused with it
+            c.delete_commit(info.commit.repo, info.commit.id)
