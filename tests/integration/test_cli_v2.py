@@ -88,7 +88,10 @@ def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     # branches; wait commit on a finished commit returns at once
     ok(tusk("create", "branch", "v2in@dev", "--head", "master^"))
     assert ok(tusk("get", "file", "v2in@dev:/dir/b.csv")) == "b\n"
-    assert "dev" in ok(tusk("list", "branch", "v2in"))
+    branches = rows(ok(tusk("list", "branch", "v2in")))
+    assert branches[0] == ["BRANCH", "HEAD", "TRIGGER"]
+    assert ["dev", history[1], "-"] in branches[1:]
+    assert rows(ok(tusk("list-branch", "v2in")))[0] == ["BRANCH", "HEAD"]
     assert ok(tusk("inspect", "branch", "v2in@dev")) == (
         f"Name: v2in@dev\nHead Commit: v2in@{history[1]} \n"
     )

@@ -280,6 +280,9 @@ def list_branch(repo: str, raw: bool) -> None:
     branches = client().list_branch(repo)
     if raw:
         print_raw(branches)
+    elif v2_grammar():  # 2.x adds TRIGGER; this server has no branch triggers
+        rows = [(b.branch.name, b.head or "-", "-") for b in branches]
+        out(print_table(("BRANCH", "HEAD", "TRIGGER"), rows))
     else:
         out(print_table(("BRANCH", "HEAD"), [(b.branch.name, b.head or "-") for b in branches]))
 
