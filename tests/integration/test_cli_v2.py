@@ -220,6 +220,10 @@ def test_pps_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     assert raw_job["job"]["id"] == job_id and raw_job["state"] == "JOB_SUCCESS"
     datums = raw_objects(ok(tusk("list", "datum", f"v2copy@{job_id}", "--raw")))
     assert len(datums) == 1
+    datum_rows = rows(ok(tusk("list", "datum", f"v2copy@{job_id}")))
+    assert datum_rows[0] == ["ID", "FILES", "STATUS", "TIME"]
+    assert datum_rows[1][1:3] == [f"default/v2src@{global_id}:/f1", "success"]
+    assert rows(ok(tusk("list-datum", job_id)))[0] == ["ID", "STATUS", "TIME"]
 
     assert "copied-" in ok(tusk("logs", "--pipeline", "v2copy"))
     assert "copied-" in ok(tusk("logs", "--job", f"v2copy@{job_id}"))

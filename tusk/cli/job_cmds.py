@@ -16,6 +16,7 @@ from tusk.cli.common import (
     full_timestamps,
     out,
     print_raw,
+    project_of,
     raw_option,
     repo_ref,
     v2_grammar,
@@ -38,6 +39,7 @@ JOB_HEADER = (
     "STATE",
 )
 DATUM_HEADER = ("ID", "STATUS", "TIME")
+DATUM_HEADER_2X = ("ID", "FILES", "STATUS", "TIME")
 
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -182,10 +184,17 @@ def list_datum(job_id: str, pipeline: str, page_size: int, page: int, raw: bool)
     if raw:
         print_raw(datums)
         return
-    table = Table(DATUM_HEADER)
+    v2 = v2_grammar() is not None
+    table = Table(DATUM_HEADER_2X if v2 else DATUM_HEADER)
     for d in datums:
         state = d.state if d.state in _ENDED else "-"
-        table.add_raw(f"{d.id}\t{state}\t{_datum_time(d)}\n")
+        if v2:  # 2.x adds FILES: each input file as project/repo@commit:/path
+            files = ", ".join(
+                f"{project_of(i.repo)}/{i.repo}@{i.commit}:{i.path}" for i in d.inputs
+            )
+            table.add_raw(f"{d.id}\t{files}\t{state}\t{_datum_time(d)}\t\n")
+        else:
+            table.add_raw(f"{d.id}\t{state}\t{_datum_time(d)}\n")
     out(table.render())
 
 
