@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tusk import testing
 
 from .conftest import Tusk, atom, fails, ok, raw_objects, rows, spec
@@ -24,7 +26,12 @@ def rfc3339(text: str) -> datetime:
 
 def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     ok(tusk("create", "repo", "v2in", "-d", "two words"))
-    assert "v2in" in [r[0] for r in rows(ok(tusk("list", "repo")))]
+    listed = rows(ok(tusk("list", "repo")))
+    # 2.x's layout (1.7's list-repo keeps NAME CREATED SIZE)
+    assert listed[0] == ["PROJECT", "NAME", "CREATED", "SIZE", "(MASTER)", "DESCRIPTION"]
+    [mine] = [r for r in listed if r[1] == "v2in"]
+    assert mine[0] == "default" and mine[-2:] == ["two", "words"]
+    assert rows(ok(tusk("list-repo")))[0] == ["NAME", "CREATED", "SIZE"]
     # put file overwrites (2.x's default), -a appends; get file reads repo@branch:/path
     ok(tusk("put", "file", "v2in@master:/a.txt", input="one\n"))
     ok(tusk("put", "file", "v2in@master:/a.txt", input="two\n"))
@@ -50,9 +57,23 @@ def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     assert out.read_text() == "b\nc\n"
 
     # ancestry: five commits on master, newest first
-    history = [r[1] for r in rows(ok(tusk("list", "commit", "v2in@master")))[1:]]
+    table = rows(ok(tusk("list", "commit", "v2in@master")))
+    assert table[0] == [
+        "PROJECT", "REPO", "BRANCH", "COMMIT", "FINISHED", "SIZE", "ORIGIN", "DESCRIPTION"
+    ]  # fmt: skip
+    assert {tuple(r[:3]) for r in table[1:]} == {("default", "v2in", "master")}
+    history = [r[3] for r in table[1:]]
     assert len(history) == 5 and all(ID.match(c) for c in history)
-    assert [r[1] for r in rows(ok(tusk("list", "commit", "v2in")))[1:]] == history
+    assert [r[3] for r in rows(ok(tusk("list", "commit", "v2in")))[1:]] == history
+    [head_raw] = raw_objects(ok(tusk("inspect", "commit", "v2in@master", "--raw")))
+    assert table[1][-1] == head_raw["origin"]["kind"]  # ORIGIN as 2.x names it; no description
+    # with no argument: one row per global id, each of them here one commit of v2in
+    sets = rows(ok(tusk("list", "commit")))
+    assert sets[0] == ["ID", "SUBCOMMITS", "PROGRESS", "CREATED", "MODIFIED"]
+    by_id = {r[0]: r for r in sets[1:]}
+    assert set(history) <= set(by_id)
+    assert [by_id[c][1:3] for c in history] == [["1", "\u2587" * 8]] * 5
+    assert [r[0] for r in sets[1:] if r[0] in history] == history  # newest first
 
     def commit_id(ref: str) -> str:
         return raw_objects(ok(tusk("inspect", "commit", f"v2in@{ref}", "--raw")))[0]["commit"]["id"]
@@ -67,7 +88,16 @@ def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     # branches; wait commit on a finished commit returns at once
     ok(tusk("create", "branch", "v2in@dev", "--head", "master^"))
     assert ok(tusk("get", "file", "v2in@dev:/dir/b.csv")) == "b\n"
-    assert "dev" in ok(tusk("list", "branch", "v2in"))
+    branches = rows(ok(tusk("list", "branch", "v2in")))
+    assert branches[0] == ["BRANCH", "HEAD", "TRIGGER"]
+    assert ["dev", history[1], "-"] in branches[1:]
+    assert rows(ok(tusk("list-branch", "v2in")))[0] == ["BRANCH", "HEAD"]
+    assert ok(tusk("inspect", "branch", "v2in@dev")) == (
+        f"Name: v2in@dev\nHead Commit: v2in@{history[1]} \n"
+    )
+    [branch] = raw_objects(ok(tusk("inspect", "branch", "v2in@dev", "--raw")))
+    assert branch["branch"]["name"] == "dev" and branch["head"]["id"] == history[1]
+    fails(tusk("inspect", "branch", "v2in@nobranch"), 3, "nobranch")
     assert "Commit: v2in/" + history[0] in ok(tusk("wait", "commit", "v2in@master"))
 
     # --project: names are in that project; a project that does not exist is named, nothing done
@@ -109,6 +139,17 @@ def test_raw_in_2x_form(tusk: Tusk) -> None:
     rfc3339(repo["created"])
     listed = raw_objects(ok(tusk("list", "repo", "--raw")))
     assert repo in listed
+    # -o yaml: the same message as a YAML document; -o json is the default
+    text = ok(tusk("inspect", "repo", "v2raw", "--raw", "-o", "yaml"))
+    assert text.startswith("---\nrepo:\n  name: v2raw\n")
+    assert list(yaml.safe_load_all(text)) == [repo]
+    assert raw_objects(ok(tusk("inspect", "repo", "v2raw", "--raw", "--output=json"))) == [repo]
+    docs = list(yaml.safe_load_all(ok(tusk("list", "repo", "--raw", "-o", "yaml"))))
+    assert repo in docs and len(docs) == len(listed)
+    fails(tusk("list", "repo", "--raw", "-o", "xml"), 2, "unknown output format 'xml'")
+    # --full-timestamps: absolute times in the tables
+    [row] = [r for r in rows(ok(tusk("list", "repo", "--full-timestamps"))) if r[1] == "v2raw"]
+    assert abs((rfc3339(row[2]) - rfc3339(repo["created"])).total_seconds()) < 1
 
     [commit] = raw_objects(ok(tusk("inspect", "commit", "v2raw@master", "--raw")))
     assert commit["commit"]["repo"]["name"] == "v2raw" and ID.match(commit["commit"]["id"])
@@ -133,7 +174,9 @@ def test_pps_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
         spec("v2copy", "cp /pfs/v2src/* /pfs/out/; echo copied-$$", atom("v2src", "/*"))
     )
     ok(tusk("create", "pipeline", "-f", str(pipeline)))
-    assert "v2copy" in [r[0] for r in rows(ok(tusk("list", "pipeline")))]
+    listed = rows(ok(tusk("list", "pipeline")))
+    assert listed[0][:4] == ["PROJECT", "NAME", "VERSION", "INPUT"]
+    assert ["default", "v2copy", "1", "v2src:/*"] in [r[:4] for r in listed[1:]]
     [info] = raw_objects(ok(tusk("inspect", "pipeline", "v2copy", "--raw")))
     assert info["pipeline"]["name"] == "v2copy" and info["version"] == "1"
 
@@ -144,7 +187,7 @@ def test_pps_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     waited = ok(tusk("wait", "commit", f"v2copy@{global_id}", timeout=120))
     assert f"Commit: v2copy/{global_id}" in waited
     assert ok(tusk("get", "file", f"v2copy@{global_id}:/f1")) == "hello\n"
-    repos = {r[0] for r in rows(ok(tusk("list", "commit", global_id)))[1:]}
+    repos = {r[1] for r in rows(ok(tusk("list", "commit", global_id)))[1:]}
     assert {"v2src", "v2copy"} <= repos
 
     def job_done() -> list[dict[str, Any]] | None:
@@ -159,10 +202,25 @@ def test_pps_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     assert job["data_processed"] == "1" and job["data_total"] == "1"
     rfc3339(job["created"])
     job_id = job["job"]["id"]
+    # 2.x's list job: one row per global id; -x (or -p) one row per pipeline's job
     table = rows(ok(tusk("list", "job")))
-    assert table[0][:2] == ["ID", "OUTPUT"] and job_id in [r[0] for r in table[1:]]
+    assert table[0] == ["ID", "SUBJOBS", "PROGRESS", "CREATED", "MODIFIED"]
+    [job_set] = [r for r in table[1:] if r[0] == job_id]
+    assert job_set[1:3] == ["1", "\u2587" * 8] and job_set[-1] == "ago"
+    [raw_set] = [
+        s for s in raw_objects(ok(tusk("list", "job", "--raw"))) if s["job_set"]["id"] == job_id
+    ]
+    assert [j["job"]["pipeline"]["name"] for j in raw_set["jobs"]] == ["v2copy"]
+    expanded = rows(ok(tusk("list", "job", "-x")))
+    assert expanded[0][:3] == ["PROJECT", "PIPELINE", "ID"] and expanded[0][-1] == "STATE"
+    assert ["default", "v2copy", job_id] in [r[:3] for r in expanded[1:]]
+    assert rows(ok(tusk("list", "job", "-p", "v2copy")))[1][:3] == ["default", "v2copy", job_id]
     subjobs = rows(ok(tusk("list", "job", job_id)))[1:]
-    assert [r[1] for r in subjobs] == [f"v2copy/{job_id}"]
+    assert [r[:3] for r in subjobs] == [["default", "v2copy", job_id]]
+    assert rows(ok(tusk("list-job")))[0][:2] == ["ID", "OUTPUT"]  # 1.7's layout unchanged
+    full = rows(ok(tusk("list", "job", "--full-timestamps")))
+    [full_set] = [r for r in full[1:] if r[0] == job_id]
+    assert rfc3339(full_set[3]) <= rfc3339(full_set[4])
     fails(tusk("list", "job", "f" * 32), 3, "no jobs with the global id")
 
     details = ok(tusk("inspect", "job", f"v2copy@{job_id}"))
@@ -171,6 +229,10 @@ def test_pps_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     assert raw_job["job"]["id"] == job_id and raw_job["state"] == "JOB_SUCCESS"
     datums = raw_objects(ok(tusk("list", "datum", f"v2copy@{job_id}", "--raw")))
     assert len(datums) == 1
+    datum_rows = rows(ok(tusk("list", "datum", f"v2copy@{job_id}")))
+    assert datum_rows[0] == ["ID", "FILES", "STATUS", "TIME"]
+    assert datum_rows[1][1:3] == [f"default/v2src@{global_id}:/f1", "success"]
+    assert rows(ok(tusk("list-datum", job_id)))[0] == ["ID", "STATUS", "TIME"]
 
     assert "copied-" in ok(tusk("logs", "--pipeline", "v2copy"))
     assert "copied-" in ok(tusk("logs", "--job", f"v2copy@{job_id}"))
@@ -180,3 +242,15 @@ def test_pps_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     from tusk import __version__
 
     assert __version__ in ok(tusk("version"))
+
+    # delete commit <global id>: the input commit and the output commit it caused both go
+    ok(tusk("put", "file", "v2src@master:/f2", input="again\n"))
+    [second] = raw_objects(ok(tusk("inspect", "commit", "v2src@master", "--raw")))
+    second_id = second["commit"]["id"]
+    ok(tusk("wait", "commit", f"v2copy@{second_id}", timeout=120))
+    assert {r[1] for r in rows(ok(tusk("list", "commit", second_id)))[1:]} >= {"v2src", "v2copy"}
+    ok(tusk("delete", "commit", second_id))
+    fails(tusk("list", "commit", second_id), 3, "no commits with the global id")
+    assert ok(tusk("list", "file", "v2src@master")).count("f2") == 0
+    assert global_id in ok(tusk("list", "commit"))  # the earlier change is still there
+    fails(tusk("delete", "commit", "e" * 32), 3, "no commits with the global id")

@@ -67,8 +67,15 @@ def test_parse_ref_refuses(text: str, message: str) -> None:
         ("list commit images@master", "list-commit images master"),
         ("list commit images", "list-commit images"),
         ("list commit " + "a" * 32, "list-commitset " + "a" * 32),
-        ("list job", "list-job"),
+        ("list commit", "list-commitsets"),
+        ("delete commit " + "d" * 32, "delete-commitset " + "d" * 32),
+        ("delete commit images@" + "d" * 32, "delete-commit images " + "d" * 32),
+        ("inspect branch images@master", "inspect-branch images master"),
+        ("list job", "list-jobsets"),
+        ("list job --raw", "list-jobsets --raw"),
+        ("list job -x", "list-job"),
         ("list job -x --raw", "list-job --raw"),
+        ("list job -p edges", "list-job -p edges"),
         ("list job " + "b" * 32, "list-jobset " + "b" * 32),
         ("list job -p edges -i images@master", "list-job -p edges -i images/master"),
         ("inspect job edges@" + "c" * 32, "inspect-job " + "c" * 32 + " --pipeline edges"),
@@ -107,8 +114,48 @@ def test_17_lines_are_left_alone(line: str) -> None:
         ("put file", "expected put file"),
         ("create repo images --project", "--project needs a value"),
         ("list file a@m b@n", "got 2 arguments"),
+        ("inspect branch images", "expected repo@branch-or-commit"),
+        ("list commit a b", "got 2 arguments"),
     ],
 )
 def test_translate_refuses(line: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         tr(line)
+
+
+@pytest.mark.parametrize(
+    ("line", "rest", "full", "output"),
+    [
+        ("list repo", "list repo", False, "json"),
+        ("list repo --full-timestamps", "list repo", True, "json"),
+        ("list repo --raw -o yaml", "list repo --raw", False, "yaml"),
+        ("list repo --raw --output=json", "list repo --raw", False, "json"),
+        (
+            "inspect repo r --raw --output yaml --full-timestamps",
+            "inspect repo r --raw",
+            True,
+            "yaml",
+        ),
+        # without --raw a command's own -o is left alone, as 2.x reads -o only with --raw
+        ("get file r@m:/a -o out", "get file r@m:/a -o out", False, "json"),
+    ],
+)
+def test_display_options(line: str, rest: str, full: bool, output: str) -> None:
+    args, grammar = v2.display_options(line.split())
+    assert args == rest.split()
+    assert (grammar.full_timestamps, grammar.output) == (full, output)
+
+
+def test_display_options_refuse_an_unknown_output() -> None:
+    with pytest.raises(InvalidArgument, match="unknown output format 'xml'"):
+        v2.display_options(["list", "repo", "--raw", "-o", "xml"])
+
+
+@pytest.mark.parametrize(
+    ("counts", "bar"),
+    [((0, 0, 0), " " * 8), ((3, 0, 0), "\u2587" * 8), ((1, 1, 1), "\u2587" * 8)],
+)
+def test_progress_bar(counts: tuple[int, int, int], bar: str) -> None:
+    from tusk.cli.units import progress_bar
+
+    assert progress_bar(8, *counts) == bar

@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -99,13 +100,27 @@ def raw_option(f: F) -> F:
     return click.option("--raw", is_flag=True, help="disable pretty printing, print raw json")(f)
 
 
-GRAMMAR_2 = "pachctl-2.x"  # the root context's ``obj`` when the command line was in 2.x's grammar
+@dataclass(frozen=True)
+class Grammar2:
+    """The root context's ``obj`` when the command line was in pachctl 2.x's grammar, with 2.x's
+    display options: ``--full-timestamps`` and ``-o json|yaml`` (the form of ``--raw``)."""
+
+    full_timestamps: bool = False
+    output: str = "json"
 
 
-def v2_grammar() -> bool:
-    """Whether this invocation was spelled in pachctl 2.x's grammar (``list repo``)."""
+def v2_grammar() -> Grammar2 | None:
+    """2.x's display options when this invocation was spelled in pachctl 2.x's grammar
+    (``list repo``); None for 1.7's grammar."""
     ctx = click.get_current_context(silent=True)
-    return ctx is not None and ctx.find_root().obj == GRAMMAR_2
+    obj = None if ctx is None else ctx.find_root().obj
+    return obj if isinstance(obj, Grammar2) else None
+
+
+def full_timestamps() -> bool:
+    """Whether 2.x's ``--full-timestamps`` was given."""
+    g = v2_grammar()
+    return g is not None and g.full_timestamps
 
 
 def print_raw(models: BaseModel | dict[str, Any] | Iterable[BaseModel | dict[str, Any]]) -> None:
@@ -117,10 +132,11 @@ def print_raw(models: BaseModel | dict[str, Any] | Iterable[BaseModel | dict[str
     items: Iterable[Any] = (
         [models] if isinstance(models, dict) or hasattr(models, "model_dump") else models
     )
-    if v2_grammar():
+    grammar = v2_grammar()
+    if grammar is not None:
         from tusk.cli.v2_raw import print_messages
 
-        print_messages(list(items))
+        print_messages(list(items), grammar.output)
         return
     for m in items:
         value = m if isinstance(m, dict) else m.model_dump(mode="json")
@@ -168,3 +184,10 @@ def for_program(text: str) -> str:
     if prog == "tusk":
         return text
     return _TUSK_COMMAND.sub(lambda m: f"{m.group(1)}{prog}", text)
+
+
+def project_of(name: str) -> str:
+    """The project a repo or pipeline (its stored key) is in, for 2.x's PROJECT column."""
+    from tusk.api.projects import project_of as key_project
+
+    return key_project(name)

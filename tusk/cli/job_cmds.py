@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tusk.cli.common import client, out, print_raw, qualify, raw_option, reader, repo_ref
+from tusk.cli.common import (
+    client,
+    full_timestamps,
+    out,
+    print_raw,
+    project_of,
+    qualify,
+    raw_option,
+    reader,
+    repo_ref,
+    v2_grammar,
+)
 from tusk.cli.pps_details import job_details
 from tusk.cli.rows import COMMIT_HEADER, commit_row
 from tusk.cli.tables import Table, TabWriter, print_table
@@ -33,6 +44,7 @@ JOB_HEADER = (
     "STATE",
 )
 DATUM_HEADER = ("ID", "STATUS", "TIME")
+DATUM_HEADER_2X = ("ID", "FILES", "STATUS", "TIME")
 
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -59,6 +71,12 @@ def job_row(info: JobInfo | dict[str, Any]) -> tuple[str, ...]:
 def print_jobs(jobs: Sequence[JobInfo] | Sequence[dict[str, Any]], raw: bool) -> None:
     if raw:
         print_raw(jobs)
+    elif v2_grammar():
+        from tusk.cli import v2_tables
+        from tusk.cli.v2_raw import typed
+
+        full = full_timestamps()
+        out(print_table(v2_tables.JOB_HEADER, [v2_tables.job_row(j, full) for j in typed(jobs)]))
     else:
         out(print_table(JOB_HEADER, [job_row(j) for j in jobs]))
 
@@ -180,10 +198,17 @@ def list_datum(job_id: str, pipeline: str, page_size: int, page: int, raw: bool)
     if raw:
         print_raw(datums)
         return
-    table = Table(DATUM_HEADER)
+    v2 = v2_grammar() is not None
+    table = Table(DATUM_HEADER_2X if v2 else DATUM_HEADER)
     for d in datums:
         state = d.state if d.state in _ENDED else "-"
-        table.add_raw(f"{d.id}\t{state}\t{_datum_time(d)}\n")
+        if v2:  # 2.x adds FILES: each input file as project/repo@commit:/path
+            files = ", ".join(
+                f"{project_of(i.repo)}/{i.repo}@{i.commit}:{i.path}" for i in d.inputs
+            )
+            table.add_raw(f"{d.id}\t{files}\t{state}\t{_datum_time(d)}\t\n")
+        else:
+            table.add_raw(f"{d.id}\t{state}\t{_datum_time(d)}\n")
     out(table.render())
 
 

@@ -204,21 +204,21 @@ def run(args: list[str], prog: str) -> object:
         def lookup(name: str) -> click.Command | None:
             return cli.get_command(click.Context(cli), name)
 
-        translated = v2.translate(args[lead:], lookup)
-        if translated is not None:
-            from tusk.cli.common import GRAMMAR_2
-
+        if v2.is_v2(args[lead:]):
+            rest, grammar = v2.display_options(args[lead:])
+            translated = v2.translate(rest, lookup)
+            assert translated is not None
             if translated[0] in v2.V2_ONLY:  # the root's flags are accepted and unused
                 from tusk.cli.v2_cmds import group
 
                 return group.main(
-                    args=translated, prog_name=prog, standalone_mode=False, obj=GRAMMAR_2
+                    args=translated, prog_name=prog, standalone_mode=False, obj=grammar
                 )
             return cli.main(
                 args=[*args[:lead], *translated],
                 prog_name=prog,
                 standalone_mode=False,
-                obj=GRAMMAR_2,
+                obj=grammar,
             )
     return cli.main(args=two_word(args), prog_name=prog, standalone_mode=False)
 

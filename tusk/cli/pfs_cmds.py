@@ -18,6 +18,7 @@ from tusk.api.projects import bare
 from tusk.cli.common import (
     client,
     current_project,
+    full_timestamps,
     out,
     print_raw,
     qualify,
@@ -25,6 +26,7 @@ from tusk.cli.common import (
     reader,
     repo_ref,
     repo_seg,
+    v2_grammar,
     warn,
 )
 from tusk.cli.rows import COMMIT_HEADER, commit_row
@@ -78,6 +80,13 @@ def list_repo(raw: bool) -> None:
     repos = reader().get("/repos", project=current_project())
     if raw:
         print_raw(repos)
+        return
+    if v2_grammar():
+        from tusk.cli import v2_tables
+        from tusk.cli.v2_raw import typed
+
+        full = full_timestamps()
+        out(print_table(v2_tables.REPO_HEADER, [v2_tables.repo_row(r, full) for r in typed(repos)]))
         return
     rows = [
         (bare(r["name"]), ago(parse_time(r["created"])), bytes_size(r["size_bytes"])) for r in repos
@@ -210,6 +219,16 @@ def list_commit(repo: str, commit: str | None, from_: str | None, number: int, r
     )
     if raw:
         print_raw(commits)
+    elif v2_grammar():
+        from tusk.cli import v2_tables
+        from tusk.cli.v2_raw import typed
+
+        full = full_timestamps()
+        out(
+            print_table(
+                v2_tables.COMMIT_HEADER, [v2_tables.commit_row(c, full) for c in typed(commits)]
+            )
+        )
     else:
         out(print_table(COMMIT_HEADER, [commit_row(c) for c in commits]))
 
@@ -285,6 +304,9 @@ def list_branch(repo: str, raw: bool) -> None:
     branches = reader().get(f"/repos/{repo_seg(repo)}/branches")
     if raw:
         print_raw(branches)
+    elif v2_grammar():  # 2.x adds TRIGGER; this server has no branch triggers
+        triggers = [(b["branch"]["name"], b.get("head") or "-", "-") for b in branches]
+        out(print_table(("BRANCH", "HEAD", "TRIGGER"), triggers))
     else:
         rows = [(b["branch"]["name"], b.get("head") or "-") for b in branches]
         out(print_table(("BRANCH", "HEAD"), rows))

@@ -15,7 +15,16 @@ import click
 import httpx
 
 from tusk.api.projects import bare
-from tusk.cli.common import client, echo_json, out, print_raw, raw_option, warn
+from tusk.cli.common import (
+    client,
+    echo_json,
+    full_timestamps,
+    out,
+    print_raw,
+    raw_option,
+    v2_grammar,
+    warn,
+)
 from tusk.cli.jsonpb import render_json
 from tusk.cli.pps_details import pipeline_details
 from tusk.cli.tables import print_table
@@ -208,6 +217,14 @@ def list_pipeline(spec: bool, raw: bool) -> None:
         return
     if raw:
         print_raw(infos)
+        return
+    if v2_grammar():
+        from tusk.cli import v2_tables
+
+        last = v2_tables.last_job_states(client().list_job(None)) if infos else {}
+        full = full_timestamps()
+        rows_2 = [v2_tables.pipeline_row(i, last.get(i.name, "-"), full) for i in infos]
+        out(print_table(v2_tables.PIPELINE_HEADER, rows_2))
         return
     rows = [
         (

@@ -253,3 +253,11 @@ def parse_time(text: str | None) -> datetime | None:
     """A wire time as the plain reader gets it (ISO 8601 text, as the models serialize it) back
     as a datetime (``None`` stays)."""
     return None if text is None else datetime.fromisoformat(text)
+
+
+def progress_bar(width: int, green: int, yellow: int, red: int) -> str:
+    """pachyderm 2.x ``pretty.ProgressBar`` as pachctl prints it off a terminal, without colour:
+    2.x shares the ``width`` cells out between green, yellow and red in proportion, each a full
+    block; with the colours gone every share looks alike, so the bar is full as soon as any
+    count is not zero, and empty (spaces) when all are."""
+    return ("\u2587" if green + yellow + red else " ") * width

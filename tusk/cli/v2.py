@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import click
 
-from tusk.cli.common import qualify
+from tusk.cli.common import Grammar2, qualify
 from tusk.errors import InvalidArgument
 
 GLOBAL_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -250,6 +250,14 @@ def _commit_rule(verb: str) -> Convert:
     return convert
 
 
+def _delete_commit(line: Line) -> tuple[str, list[str]]:
+    _count(line, "delete commit <global id> | delete commit repo@commit", 1)
+    text = line.positionals[0]
+    if "@" not in text and GLOBAL_ID.match(text):
+        return "delete-commitset", [text]
+    return "delete-commit", _commit(line, text)
+
+
 def _start_commit(line: Line) -> tuple[str, list[str]]:
     _count(line, "start commit repo@branch", 1)
     ref = parse_ref(line.positionals[0], example="images@master")
@@ -262,7 +270,9 @@ def _subscribe_commit(line: Line) -> tuple[str, list[str]]:
 
 
 def _list_commit(line: Line) -> tuple[str, list[str]]:
-    _count(line, "list commit repo[@branch] | list commit <global id>", 1)
+    _count(line, "list commit [repo[@branch] | <global id>]", 0, 1)
+    if not line.positionals:
+        return "list-commitsets", []
     text = line.positionals[0]
     if "@" not in text and GLOBAL_ID.match(text):
         return "list-commitset", [text]
@@ -277,6 +287,15 @@ def _create_branch(line: Line) -> tuple[str, list[str]]:
     provenance = _at_to_slash(line, line.take("-p", "--provenance"), "provenance")
     line.options += [o for p in provenance for o in ("-p", p)]
     return "create-branch", [line.repo(ref.repo), branch]
+
+
+def _inspect_branch(line: Line) -> tuple[str, list[str]]:
+    _count(line, "inspect branch repo@branch", 1)
+    ref = parse_ref(line.positionals[0], what="branch", example="images@master")
+    return "inspect-branch", [
+        line.repo(ref.repo),
+        _need_ref(ref, line.positionals[0], "branch", f"{ref.repo}@master"),
+    ]
 
 
 def _delete_branch(line: Line) -> tuple[str, list[str]]:
@@ -296,13 +315,15 @@ def _named(command: str, usage: str, low: int = 1, high: int | None = None) -> C
 
 def _list_job(line: Line) -> tuple[str, list[str]]:
     _count(line, "list job [<job-id>]", 0, 1)
-    line.drop_flags("-x", "--expand")  # tusk lists one row per pipeline's job anyway
+    expand = line.drop_flags("-x", "--expand")
     pipelines = line.take("-p", "--pipeline")
     inputs = _at_to_slash(line, line.take("-i", "--input"), "input commit")
     line.options += [o for p in pipelines for o in ("-p", line.repo(p))]
     line.options += [o for i in inputs for o in ("-i", i)]
     if line.positionals:
         return "list-jobset", line.positionals
+    if not (expand or pipelines or inputs):
+        return "list-jobsets", []  # 2.x: one row per global id unless -x or a filter
     return "list-job", []
 
 
@@ -363,13 +384,14 @@ RULES: dict[tuple[str, ...], tuple[Convert, frozenset[str]]] = {
     ("diff", "file"): (_diff_file, frozenset()),
     ("inspect", "commit"): (_commit_rule("inspect"), frozenset()),
     ("finish", "commit"): (_commit_rule("finish"), frozenset()),
-    ("delete", "commit"): (_commit_rule("delete"), frozenset()),
+    ("delete", "commit"): (_delete_commit, frozenset()),
     ("wait", "commit"): (_commit_rule("wait"), frozenset()),
     ("start", "commit"): (_start_commit, frozenset()),
     ("subscribe", "commit"): (_subscribe_commit, frozenset()),
     ("list", "commit"): (_list_commit, frozenset()),
     ("create", "branch"): (_create_branch, frozenset()),
     ("delete", "branch"): (_delete_branch, frozenset()),
+    ("inspect", "branch"): (_inspect_branch, frozenset()),
     ("list", "branch"): (_named("list-branch", "list branch repo"), frozenset()),
     ("create", "repo"): (_named("create-repo", "create repo repo-name"), frozenset()),
     ("update", "repo"): (_named("update-repo", "update repo repo-name"), frozenset()),
@@ -402,17 +424,45 @@ RULES: dict[tuple[str, ...], tuple[Convert, frozenset[str]]] = {
 VALUED: dict[tuple[str, ...], frozenset[str]] = {("logs",): frozenset({"-j"})}
 
 # The commands translated to a 2.x-only command, which the 1.7 root group lacks.
-V2_ONLY = {"wait-commit", "list-commitset", "list-jobset"}
+V2_ONLY = {
+    "wait-commit",
+    "list-commitset",
+    "list-commitsets",
+    "delete-commitset",
+    "inspect-branch",
+    "list-jobset",
+    "list-jobsets",
+}
+
+
+OUTPUTS = ("json", "yaml")
+
+
+def display_options(args: list[str]) -> tuple[list[str], Grammar2]:
+    """2.x's display options taken off a 2.x command line: ``--full-timestamps`` and, with
+    ``--raw``, ``-o/--output json|yaml`` (2.x accepts ``-o`` only with ``--raw``; without it a
+    command's own ``-o`` is left alone)."""
+    full = "--full-timestamps" in args
+    rest = [a for a in args if a != "--full-timestamps"]
+    if "--raw" not in rest:
+        return rest, Grammar2(full_timestamps=full)
+    line = Line([], rest)
+    values = line.take("-o", "--output")
+    output = values[-1] if values else "json"
+    if output not in OUTPUTS:
+        raise InvalidArgument(
+            f"unknown output format {output!r} for --raw",
+            hint="use -o json or -o yaml",
+        )
+    return line.options, Grammar2(full_timestamps=full, output=output)
 
 
 def translate(argv: list[str], lookup: Lookup) -> list[str] | None:
     """The 1.7 (or 2.x-only) command line for a 2.x command line; None when ``argv`` is not in
     2.x's grammar. ``--help`` after a 2.x command shows the help of the command it runs."""
-    key: tuple[str, ...] = tuple(argv[:2])
-    if key not in RULES:
-        key = tuple(argv[:1])
-        if key not in RULES:
-            return None
+    key = _key(argv)
+    if key is None:
+        return None
     convert, flags = RULES[key]
     rest = argv[len(key) :]
     if "-h" in rest or "--help" in rest:
@@ -423,6 +473,19 @@ def translate(argv: list[str], lookup: Lookup) -> list[str] | None:
     qualify(line.project, "")  # a project other than default is refused even with no names
     name, args = convert(line)
     return [name, *args, *line.options]
+
+
+def _key(argv: list[str]) -> tuple[str, ...] | None:
+    """The rule for ``argv``: its first two words, or its first (``logs``); None if neither."""
+    for key in (tuple(argv[:2]), tuple(argv[:1])):
+        if key in RULES:
+            return key
+    return None
+
+
+def is_v2(argv: list[str]) -> bool:
+    """Whether ``argv`` is a command line in 2.x's grammar."""
+    return _key(argv) is not None
 
 
 def _target_name(key: tuple[str, ...]) -> str:

@@ -1,5 +1,7 @@
 """The few pachctl 2.x commands that have no 1.7 command to translate to (``tusk.cli.v2``):
-``wait commit repo@commit``, ``list commit <global id>`` and ``list job <global id>``. They are
+``wait commit repo@commit``, ``list commit`` (one row per global id), ``list commit <global id>``,
+``delete commit <global id>``, ``inspect branch repo@branch``, ``list job <global id>`` and ``list job`` without ``-x`` (one row
+per global id). They are
 reached only through the 2.x grammar, so they are in a group of their own, not in the root's
 list of 1.7 commands."""
 
@@ -10,8 +12,7 @@ from collections.abc import Sequence
 
 import click
 
-from tusk.cli.common import client, out, print_raw, raw_option
-from tusk.cli.rows import COMMIT_HEADER, commit_row
+from tusk.cli.common import client, full_timestamps, out, print_raw, raw_option, v2_grammar
 from tusk.cli.tables import print_table
 from tusk.errors import NotFound
 
@@ -60,7 +61,10 @@ def list_commitset(commit_id: str, raw: bool) -> None:
     if raw:
         print_raw(commits)
     else:
-        out(print_table(COMMIT_HEADER, [commit_row(c) for c in commits]))
+        from tusk.cli import v2_tables
+
+        full = full_timestamps()
+        out(print_table(v2_tables.COMMIT_HEADER, [v2_tables.commit_row(c, full) for c in commits]))
 
 
 @group.command("list-jobset")
@@ -80,3 +84,77 @@ def list_jobset(job_id: str, pipeline: str, inputs: Sequence[str], raw: bool) ->
     if not jobs:
         raise NotFound(f"no jobs with the global id {job_id}", hint="list jobs with: tusk list job")
     print_jobs(jobs, raw)
+
+
+@group.command("list-jobsets")
+@raw_option
+def list_jobsets(raw: bool) -> None:
+    """Return info about jobs: one row per global id, newest first (``-x`` lists each
+    pipeline's job)."""
+    from tusk.cli.v2_tables import JOBSET_HEADER, job_sets, jobset_row
+
+    sets = job_sets(client().list_job(None))
+    if raw:
+        from tusk.cli.v2_raw import job_set_message, render
+
+        grammar = v2_grammar()
+        for set_id, jobs in sets:
+            click.echo(render(job_set_message(set_id, jobs), grammar.output if grammar else "json"))
+        return
+    full = full_timestamps()
+    out(print_table(JOBSET_HEADER, [jobset_row(i, js, full) for i, js in sets]))
+
+
+@group.command("list-commitsets")
+@raw_option
+def list_commitsets(raw: bool) -> None:
+    """Return info about commits: one row per global id, newest first."""
+    from tusk.cli import v2_tables
+
+    c = client()
+    commits = [ci for r in c.list_repo() for ci in c.list_commit(r.name)]
+    sets = v2_tables.commit_sets(commits)
+    if raw:
+        from tusk.cli.v2_raw import commit_set_message, render
+
+        grammar = v2_grammar()
+        for set_id, members in sets:
+            click.echo(
+                render(commit_set_message(set_id, members), grammar.output if grammar else "json")
+            )
+        return
+    full = full_timestamps()
+    rows = [v2_tables.commitset_row(i, members, full) for i, members in sets]
+    out(print_table(v2_tables.COMMITSET_HEADER, rows))
+
+
+@group.command("inspect-branch")
+@click.argument("repo", metavar="repo")
+@click.argument("branch", metavar="branch")
+@raw_option
+def inspect_branch(repo: str, branch: str, raw: bool) -> None:
+    """Return info about a branch: its head commit and provenance."""
+    from tusk.cli.v2_tables import branch_details
+
+    info = client().inspect_branch(repo, branch)
+    if raw:
+        print_raw(info)
+    else:
+        out(branch_details(info))
+
+
+@group.command("delete-commitset")
+@click.argument("commit_id", metavar="<global id>")
+def delete_commitset(commit_id: str) -> None:
+    """Delete the commits of a global id: its input commits and, with them, every commit
+    downstream of them (the data in them is lost)."""
+    c = client()
+    commits = c.commit_set(commit_id)
+    if not commits:
+        raise NotFound(
+            f"no commits with the global id {commit_id}",
+            hint="list the global ids with: tusk list commit",
+        )
+    for info in commits:
+        if not info.provenance:  # an input commit: deleting it takes what it caused with it
+            c.delete_commit(info.commit.repo, info.commit.id)

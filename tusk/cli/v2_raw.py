@@ -8,7 +8,7 @@ form. Imported only for such a command, since the converters pull in the gRPC la
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
@@ -57,11 +57,36 @@ def message(model: BaseModel) -> Any | None:
     return None
 
 
-def render(msg: Any) -> str:
-    """One message as pachctl 2.x's ``--raw`` prints it."""
+def job_set_message(set_id: str, jobs: Sequence[Any]) -> Any:
+    """The Pachyderm 2.x ``JobSetInfo`` of the jobs sharing the global id ``set_id``."""
+    from pachyderm_sdk.api import pps as pps_msg
+
+    from tusk.grpc import pps
+
+    return pps_msg.JobSetInfo(
+        job_set=pps_msg.JobSet(id=set_id), jobs=[pps.job_info(j) for j in jobs]
+    )
+
+
+def commit_set_message(set_id: str, commits: Sequence[Any]) -> Any:
+    """The Pachyderm 2.x ``CommitSetInfo`` of the commits sharing the global id ``set_id``."""
+    from pachyderm_sdk.api import pfs as pfs_msg
+
+    from tusk.grpc import convert as cv
+
+    return pfs_msg.CommitSetInfo(
+        commit_set=pfs_msg.CommitSet(id=set_id), commits=[cv.commit_info(c) for c in commits]
+    )
+
+
+def render(msg: Any, output: str = "json") -> str:
+    """One message as pachctl 2.x's ``--raw`` prints it (``-o yaml``: as a YAML document)."""
     from betterproto import Casing
 
-    return json.dumps(msg.to_dict(casing=Casing.SNAKE), indent=2, ensure_ascii=False)
+    data = msg.to_dict(casing=Casing.SNAKE)
+    if output == "yaml":
+        return _yaml(data)
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 # The typed answer of each command the CLI reads through the plain reader (JSON values).
@@ -79,7 +104,7 @@ _READER_ANSWERS = {
 }
 
 
-def _typed(item: BaseModel | dict[str, Any]) -> BaseModel | dict[str, Any]:
+def typed_one(item: BaseModel | dict[str, Any]) -> BaseModel | dict[str, Any]:
     """A JSON value from the plain reader as the typed model of the command's answer."""
     if not isinstance(item, dict):
         return item
@@ -93,11 +118,28 @@ def _typed(item: BaseModel | dict[str, Any]) -> BaseModel | dict[str, Any]:
     return cls.model_validate(item)
 
 
-def print_messages(items: Sequence[BaseModel | dict[str, Any]]) -> None:
+def _yaml(data: Any) -> str:
+    import yaml
+
+    text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return "---\n" + text.rstrip("\n")
+
+
+def typed(items: Iterable[Any]) -> list[Any]:
+    """Answers read as JSON values (the plain reader) as the typed models 2.x's layouts take."""
+    return [typed_one(i) for i in items]
+
+
+def print_messages(items: Sequence[BaseModel | dict[str, Any]], output: str = "json") -> None:
     for item in items:
-        m = _typed(item)
+        m = typed_one(item)
         if isinstance(m, dict):
-            click.echo(render_json(m))
+            click.echo(_yaml(m) if output == "yaml" else render_json(m))
             continue
         msg = message(m)
-        click.echo(render_json(m.model_dump(mode="json")) if msg is None else render(msg))
+        if msg is not None:
+            click.echo(render(msg, output))
+        elif output == "yaml":
+            click.echo(_yaml(m.model_dump(mode="json")))
+        else:
+            click.echo(render_json(m.model_dump(mode="json")))
