@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from tusk.api.models import origin_2x
+from tusk.api.projects import bare
 from tusk.cli.common import project_of
 from tusk.cli.units import ago, as_utc, bytes_size, from_timestamp, human_duration, progress_bar
 
@@ -64,7 +66,7 @@ def when(moment: datetime | None, full: bool) -> str:
 def repo_row(info: RepoInfo, full: bool) -> tuple[str, ...]:
     return (
         project_of(info.name),
-        info.name,
+        bare(info.name),
         when(info.created, full),
         bytes_size(info.size_bytes),
         info.description,
@@ -74,7 +76,7 @@ def repo_row(info: RepoInfo, full: bool) -> tuple[str, ...]:
 def pipeline_row(info: PipelineInfo, last_job: str, full: bool) -> tuple[str, ...]:
     return (
         project_of(info.name),
-        info.name,
+        bare(info.name),
         str(info.version),
         info.input_summary,
         when(from_timestamp(info.created), full),
@@ -104,7 +106,7 @@ def job_row(job: JobInfo, full: bool) -> tuple[str, ...]:
     done = job.finished is not None and job.started is not None
     return (
         project_of(job.pipeline),
-        job.pipeline,
+        bare(job.pipeline),
         job.id,
         when(from_timestamp(job.started), full),
         human_duration((job.finished or 0) - (job.started or 0)) if done else "-",
@@ -145,12 +147,12 @@ def commit_row(info: CommitInfo, full: bool) -> tuple[str, ...]:
     """One row of 2.x's ``list commit repo``."""
     return (
         project_of(info.commit.repo),
-        info.commit.repo,
+        bare(info.commit.repo),
         info.branch or "-",
         info.commit.id,
         when(info.finished, full),
         bytes_size(info.size_bytes),
-        info.origin.upper(),
+        origin_2x(info.origin, bool(info.provenance)),
         info.description,
     )
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from pachyderm_sdk.api import pfs
 
 from tusk.api import models
+from tusk.api.models import origin_2x
 from tusk.api.projects import DEFAULT_PROJECT, qualify, split
 from tusk.errors import InvalidArgument, NotFound
 
@@ -96,7 +97,9 @@ def commit_info(info: models.CommitInfo) -> pfs.CommitInfo:
     return pfs.CommitInfo(
         commit=commit_msg(repo, info.commit.id, info.branch),
         origin=pfs.CommitOrigin(
-            kind=pfs.OriginKind.USER if info.origin == "user" else pfs.OriginKind.AUTO
+            kind=pfs.OriginKind.USER
+            if origin_2x(info.origin, bool(info.provenance)) == "USER"
+            else pfs.OriginKind.AUTO
         ),
         description=info.description,
         parent_commit=commit_msg(repo, info.parent) if info.parent else None,
