@@ -155,6 +155,7 @@ class SpoutProcess:
 
     sandbox: Sandbox
     reader: PipeReader
+    code: tuple[object, ...] = ()  # what it runs (see code_of): another version's code restarts it
     logs: list[LogLine] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
     exit_code: int = -1
@@ -169,11 +170,17 @@ class SpoutProcess:
         return lines
 
 
+def code_of(task: DatumTask) -> tuple[object, ...]:
+    """What the spout's code is: a task of another pipeline version (an update) with other code,
+    arguments or environment must not be answered by the code already running."""
+    return (task.cmd, task.stdin, tuple(sorted(task.env.items())), task.working_dir, task.user)
+
+
 def start_spout(worker: Worker, task: DatumTask) -> SpoutProcess:
     """Start the spout's code in the worker's sandbox for ``task`` (DatumFailed if it cannot)."""
     sandbox = worker.sandbox_for(task)
     plan = _DatumRun(worker, task).plan(sandbox)
-    proc = SpoutProcess(sandbox, PipeReader(sandbox.dirs.fifo))
+    proc = SpoutProcess(sandbox, PipeReader(sandbox.dirs.fifo), code_of(task))
 
     def run() -> None:
         try:
@@ -224,6 +231,9 @@ def next_stream(worker: Worker, task: DatumTask) -> DatumResult:
     try:
         store = worker.store(task.store_url)
         proc = worker.spout
+        if proc is not None and proc.code != code_of(task):
+            worker.drop_sandbox()  # an update: the old version's code ends with its sandbox
+            proc = None
         if proc is None or worker.sandbox is not proc.sandbox:  # an ended one is told below
             proc = worker.spout = start_spout(worker, task)
     except DatumFailed as e:
