@@ -169,15 +169,15 @@ def test_console_workshop(
     page.locator('#provenance a[data-provenance="training_data"]').click()
     expect(page.locator("h1")).to_contain_text(f"training_data@{training_head}")
 
-    # File-level lineage, when this server has the lineage endpoint.
+    # File-level lineage: from infer's output file to the datum's input files.
     session = httpx.get(server.address + "/console/api/session").json()
-    if session["lineage_url"]:
-        c.go("#/repo/infer")
-        page.locator('#files [data-file="/1.json"]').click()
-        page.locator("#preview a", has_text="Lineage").click()
-        expect(page.locator('#lineage a[data-lineage-input="attributes"]').first).to_contain_text(
-            "/1.json"
-        )
+    assert session["lineage_url"] == "/v1/lineage", session
+    c.go("#/repo/infer")
+    page.locator('#files [data-file="/1.json"]').click()
+    page.locator("#preview a", has_text="Lineage").click()
+    expect(page.locator('#lineage a[data-lineage-input="attributes"]').first).to_contain_text(
+        "/1.json"
+    )
 
     # Upload a file in the browser: it triggers an infer job that runs one new datum.
     c.go("#/repo/attributes")
