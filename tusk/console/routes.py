@@ -102,16 +102,17 @@ def _static(name: str) -> Response:
     return FileResponse(str(node), media_type=kind or "application/octet-stream", headers=headers)
 
 
+LINEAGE_URL = "/v1/lineage"  # file-level lineage (tusk/server/pfs_routes.py)
+
+
 @router.get("/console/api/session")
 def session(request: Request) -> JSONResponse:
     """Whether a login is needed and done; gives the browser its CSRF cookie."""
     token = eng(request).settings.auth_token
     jar = auth.cookies(request.headers.get("cookie", "").encode("latin-1"))
     signed_in = token is None or auth.session_ok(jar, token)
-    lineage = next((r.path for r in request.app.routes if getattr(r, "path", "").endswith(
-        "/lineage")), None)  # fmt: skip
     answer = JSONResponse({"auth_required": token is not None, "signed_in": signed_in,
-                           "lineage_url": lineage if signed_in else None})  # fmt: skip
+                           "lineage_url": LINEAGE_URL if signed_in else None})  # fmt: skip
     if auth.CSRF_COOKIE not in jar:
         answer.set_cookie(auth.CSRF_COOKIE, auth.new_csrf(), samesite="strict", path="/")
     return answer
