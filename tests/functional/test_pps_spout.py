@@ -21,9 +21,11 @@ from tusk.api.models import CommitInfo
 from tusk.api.pps import JobState
 from tusk.errors import InvalidSpec
 from tusk.pfs.context import SPEC_REPO
+from tusk.pps import spout
 from tusk.pps.spec import parse_specs
 from tusk.testing import free_port
 from tusk.testing.images import build_python_image
+from tusk.worker.protocol import DatumResult
 
 # Writes one tar stream per call to the named pipe /pfs/out (as 1.x spouts do).
 WRITER = textwrap.dedent(
@@ -227,6 +229,25 @@ def test_stop_start_and_update(bwrap: Pps) -> None:
 
     last = pps.wait_for("a commit of the new version", from_b, 90)
     assert [p.commit.id for p in last.provenance] == [new_spec]
+
+
+def test_a_stream_of_a_replaced_version_is_not_committed(bwrap: Pps) -> None:
+    """A stream the old version wrote just before an update must not land after the new
+    version's commits (its commit would carry the old spec as provenance)."""
+    pps = bwrap
+    image = build_python_image()
+    body = "time.sleep(3600)\n"
+    create(pps, spout_spec("quiet", body, image))
+    old = spout.current(pps.engine.ctx, "quiet")
+    assert old is not None
+    spout._commit_stream(pps.engine.ctx, old, DatumResult(task_id="t", ok=True, dirs=("/a",)))
+    (first,) = commits(pps, "quiet")  # the version that runs commits its streams
+    assert [p.commit.id for p in first.provenance] == [old.spec_commit]
+
+    create(pps, spout_spec("quiet", "# v2\n" + body, image), update=True)
+    spout._commit_stream(pps.engine.ctx, old, DatumResult(task_id="t", ok=True, dirs=("/b",)))
+    assert [c.commit.id for c in commits(pps, "quiet")] == [first.commit.id]
+    assert any("its last stream was dropped" in line for line in master_logs(pps, "quiet"))
 
 
 def test_pipelines_downstream_run_on_each_commit(bwrap: Pps) -> None:

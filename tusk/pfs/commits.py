@@ -220,13 +220,17 @@ class CommitService:
         provenance: Sequence[tuple[str, str, str | None]] = (),
         origin: str = "auto",
         description: str = "",
+        still: Callable[[Tx], bool] | None = None,
     ) -> CommitInfo | None:
         """Add a finished commit of tree ``root`` on ``branch`` in one transaction (a spout's
-        tar stream); None, and nothing written, when the branch's head is no longer ``parent``."""
+        tar stream); None, and nothing written, when the branch's head is no longer ``parent``
+        or ``still`` (asked inside the transaction) says the commit is no longer wanted."""
         with self.ctx.meta.transaction() as tx:
             require_repo(tx, repo)
             brow = tx.get_branch(repo, branch)
             if (brow.head if brow is not None else None) != parent:
+                return None
+            if still is not None and not still(tx):
                 return None
             now = self.ctx.clock()
             size, _ = self.ctx.tree.stats(root)

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 
 from tusk.errors import InvalidArgument, NotFound, TuskError
-from tusk.meta import LogRecord
+from tusk.meta import LogRecord, Tx
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.tree import EMPTY_ROOT
@@ -196,6 +196,16 @@ def _commit_stream(ctx: PfsContext, this: SpoutVersion, res: DatumResult) -> Non
     overwrite = this.spec.spout.overwrite
     branch = this.spec.output_branch
     commits = CommitService(ctx)
+    replaced = False
+
+    def still_this_version(tx: Tx) -> bool:
+        """A stream of a version that was updated, stopped or deleted meanwhile is not
+        committed: the new version's commits must not be followed by an old one."""
+        nonlocal replaced
+        pipe = tx.get_pipeline(this.pipeline)
+        replaced = pipe is None or pipe.stopped or pipe.version != this.version
+        return not replaced
+
     for _try in range(3):
         with ctx.meta.transaction(write=False) as tx:
             b = tx.get_branch(this.pipeline, branch)
@@ -217,9 +227,13 @@ def _commit_stream(ctx: PfsContext, this: SpoutVersion, res: DatumResult) -> Non
                 root,
                 parent=head,
                 provenance=[(SPEC_REPO, this.spec_commit, this.pipeline)],
+                still=still_this_version,
             )
         except TuskError as e:
             log(ctx, this.pipeline, f"cannot commit the tar stream: {e.message}: no commit", res)
+            return
+        if replaced:
+            log(ctx, this.pipeline, "the spout was updated or stopped: its last stream was dropped")
             return
         if info is not None:
             what = f"{len(res.outputs)} file{'s' if len(res.outputs) != 1 else ''}"
