@@ -36,7 +36,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, RayError
 
-from tusk.errors import InvalidArgument
+from tusk.errors import InvalidArgument, ServerUnavailable
 from tusk.pps.executors.base import PooledExecutor, WorkerInfo, worker_name
 from tusk.pps.spec import parse_quantity
 from tusk.worker import worker_from_environ
@@ -373,12 +373,21 @@ class RayExecutor(PooledExecutor):
             if self._connected:
                 return
             if not ray.is_initialized():
-                ray.init(
-                    address=self.address(),
-                    namespace=NAMESPACE,
-                    log_to_driver=False,
-                    logging_level=logging.WARNING,
-                )
+                address = self.address()
+                try:
+                    ray.init(
+                        address=address,
+                        namespace=NAMESPACE,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                    )
+                except (ConnectionError, OSError, RuntimeError, TimeoutError) as e:
+                    where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+                    raise ServerUnavailable(
+                        f"cannot connect to {where}: {type(e).__name__}: {e}".rstrip(": "),
+                        hint="check that the cluster is up and that --executor / TUSK_EXECUTOR "
+                        "names its address (ray://host:10001 for Ray Client)",
+                    ) from e
                 self._owns_ray = True
             self._actor_class = ray.remote(RayWorker)
             self._connected = True
