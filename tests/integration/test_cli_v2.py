@@ -45,13 +45,14 @@ def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     ok(tusk("put-file", "v2in", "master", "/dir/b.csv", input="c\n"))
     assert ok(tusk("get-file", "v2in", "master", "/dir/b.csv")) == "b\nc\n"
 
+    # 2.x's file layout: SIZE then the full path, tab-separated, directories ending in /
     listed = ok(tusk("list", "file", "v2in@master"))
-    assert [r[0] for r in rows(listed)[1:]] == ["a.txt", "dir"]
-    assert listed == ok(tusk("list-file", "v2in", "master"))
-    listed = ok(tusk("list", "file", "v2in@master:/dir"))
-    assert listed == ok(tusk("list-file", "v2in", "master", "/dir")) and "b.csv" in listed
+    assert listed == "SIZE   \tNAME\n10B\t/a.txt\n4B\t/dir/\n"
+    assert [r[0] for r in rows(ok(tusk("list-file", "v2in", "master")))[1:]] == ["a.txt", "dir"]
+    assert ok(tusk("list", "file", "v2in@master:/dir")) == "SIZE   \tNAME\n4B\t/dir/b.csv\n"
     globbed = ok(tusk("glob", "file", "v2in@master:/*/*.csv"))
-    assert globbed == ok(tusk("glob-file", "v2in", "master", "/*/*.csv")) and "b.csv" in globbed
+    assert globbed == "SIZE   \tNAME\n4B\t/dir/b.csv\n"
+    assert rows(ok(tusk("glob-file", "v2in", "master", "/*/*.csv")))[1][0] == "/dir/b.csv"
     out = tmp_path / "got.csv"
     ok(tusk("get", "file", "v2in@master:/dir/b.csv", "-o", str(out)))
     assert out.read_text() == "b\nc\n"

@@ -351,9 +351,19 @@ def file_rows(
 
 def print_files(files: Iterable[dict[str, Any]], *, raw: bool, strip_root: bool = False) -> None:
     """A listing of files as it arrives: ``--raw`` objects one by one, or the table block by
-    block (pachctl sizes its columns per block of 50 lines, so no block waits for later rows)."""
+    block (pachctl sizes its columns per block of 50 lines, so no block waits for later rows).
+    In 2.x's grammar, 2.x's layout: ``SIZE`` and the full path (a directory's ending in ``/``),
+    one line per file as it comes, tab-separated and not aligned, as pachctl 2.x prints it."""
     if raw:
         print_raw(files)
+    elif v2_grammar():
+        from tusk.cli import v2_tables
+
+        write = sys.stdout.write
+        write(v2_tables.FILE_HEADER)
+        for f in files:
+            write(v2_tables.file_line(f))
+        sys.stdout.flush()
     else:
         stream_table(FILE_HEADER, file_rows(files, strip_root=strip_root), sys.stdout.write)
         sys.stdout.flush()

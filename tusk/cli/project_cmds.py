@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import click
 
-from tusk.cli.common import client, current_project, out, print_raw, raw_option
+from tusk.cli import v2_tables
+from tusk.cli.common import (
+    client,
+    current_project,
+    full_timestamps,
+    out,
+    print_raw,
+    raw_option,
+)
 from tusk.cli.tables import print_table
 from tusk.cli.units import ago
-
-PROJECT_HEADER = ("ACTIVE", "PROJECT", "DESCRIPTION")
 
 
 @click.command("create-project")
@@ -33,14 +39,15 @@ def update_project(name: str, description: str) -> None:
 @click.command("list-project")
 @raw_option
 def list_project(raw: bool) -> None:
-    """List every project; the current one is marked ``*``."""
+    """List every project; the current one is marked ``*`` (2.x's layout: projects are 2.x's,
+    whichever way the command is spelled)."""
     infos = client().pfs.list_project()
     if raw:
         print_raw(infos)
         return
     active = current_project()
-    rows = [("*" if i.name == active else "", i.name, i.description or "-") for i in infos]
-    out(print_table(PROJECT_HEADER, rows))
+    rows = [v2_tables.project_row(i, active, full_timestamps()) for i in infos]
+    out(print_table(v2_tables.PROJECT_HEADER, rows))
 
 
 @click.command("inspect-project")

@@ -6,9 +6,9 @@ pipelines, one row per global id for ``list job`` (``-x`` for one row per pipeli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tusk.api.models import origin_2x
 from tusk.api.projects import bare
@@ -16,7 +16,7 @@ from tusk.cli.common import project_of
 from tusk.cli.units import ago, as_utc, bytes_size, from_timestamp, human_duration, progress_bar
 
 if TYPE_CHECKING:
-    from tusk.api.models import BranchInfo, CommitInfo, RepoInfo
+    from tusk.api.models import BranchInfo, CommitInfo, ProjectInfo, RepoInfo
     from tusk.api.pps import JobInfo, PipelineInfo
 
 REPO_HEADER = ("PROJECT", "NAME", "CREATED", "SIZE (MASTER)", "DESCRIPTION")
@@ -53,6 +53,9 @@ COMMIT_HEADER = (
 )
 COMMITSET_HEADER = ("ID", "SUBCOMMITS", "PROGRESS", "CREATED", "MODIFIED")
 JOBSET_HEADER = ("ID", "SUBJOBS", "PROGRESS", "CREATED", "MODIFIED")
+# list file / glob file: header and lines written as they are, without column alignment
+FILE_HEADER = "SIZE   \tNAME\n"
+PROJECT_HEADER = ("ACTIVE", "PROJECT", "CREATED", "DESCRIPTION")
 PROGRESS_WIDTH = 8  # cells of 2.x's progress bar
 REASON_WIDTH = 25  # how much of a job's reason 2.x's list job shows
 
@@ -61,6 +64,26 @@ def when(moment: datetime | None, full: bool) -> str:
     if moment is None:
         return "-"
     return as_utc(moment).isoformat().replace("+00:00", "Z") if full else ago(moment)
+
+
+def file_line(info: Mapping[str, Any]) -> str:
+    """One line of 2.x's ``list file``: the size, then the full path (``/dir/`` for a
+    directory)."""
+    path = info["path"]
+    if info["type"] == "dir" and not path.endswith("/"):
+        path += "/"
+    return f"{bytes_size(info['size_bytes'])}\t{path}\n"
+
+
+def project_row(info: ProjectInfo, active: str, full: bool) -> tuple[str, ...]:
+    """One row of 2.x's ``list project``: ``*`` on the current project; "-" for no
+    description."""
+    return (
+        "*" if info.name == active else " ",
+        info.name,
+        when(info.created, full),
+        info.description or "-",
+    )
 
 
 def repo_row(info: RepoInfo, full: bool) -> tuple[str, ...]:
