@@ -324,6 +324,23 @@ class PpsTx:
         q = select(d).where(where).order_by(order, d.c.idx).offset(offset).limit(limit)
         return [_datum(r) for r in self.c.execute(q).mappings()]
 
+    def datums_with_id(self, pipeline: str, job_id: str, prefix: str) -> list[DatumRecord]:
+        """The job's datum rows whose id starts with ``prefix``, in datum order (at most 100)."""
+        d = s.job_datums
+        q = (
+            select(d)
+            .where(
+                and_(
+                    d.c.pipeline == pipeline,
+                    d.c.job_id == job_id,
+                    d.c.datum_id.startswith(prefix, autoescape=True),
+                )
+            )
+            .order_by(d.c.idx)
+            .limit(100)
+        )
+        return [_datum(r) for r in self.c.execute(q).mappings()]
+
     def datum_inputs(self, datum_ids: Iterable[str]) -> list[tuple[str, str]]:
         """``(datum id, inputs JSON)`` of every datum row with one of these ids."""
         d = s.job_datums

@@ -289,7 +289,13 @@ class JobService:
         """One datum of a job, by its id or a prefix of it."""
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
-        for d in self.datums(job_id, job.pipeline):
+            rows = tx.datums_with_id(job.pipeline, job_id, datum_id) if datum_id else []
+            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
+        if rows:  # a recorded datum: read by its id, not with every datum of the job
+            rows.sort(key=lambda r: (r.datum_id != datum_id, _DATUM_ORDER.get(r.state, 4)))
+            info = self._datum_info(rows[0], job, stats.id if stats is not None else "")
+            return self._mark_running(job, [info])[0]
+        for d in self.datums(job_id, job.pipeline):  # a skipped one has no record
             if d.id == datum_id or d.id.startswith(datum_id):
                 return self._mark_running(job, [d])[0]
         raise NotFound(f"datum {datum_id} not found in job {job_id}")
