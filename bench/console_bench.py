@@ -77,6 +77,8 @@ def main() -> None:
         print(f"built in {time.perf_counter() - t0:.0f} s (job of {args.datums} datums: "
               f"{job_wall:.0f} s)", flush=True)  # fmt: skip
         base = server.address
+        first = httpx.get(f"{base}/console/api/jobs/copy/{job_id}/datums?limit=1").json()
+        datum_id = first["items"][0]["id"]
         routes = {
             "DAG": "/console/api/dag",
             "files, first page (200)": "/console/api/repos/many/files?ref=master&path=/",
@@ -84,6 +86,7 @@ def main() -> None:
             "commits": "/console/api/repos/many/commits",
             "datums, first page (100)": f"/console/api/jobs/copy/{job_id}/datums",
             "datums, page at 5,000": f"/console/api/jobs/copy/{job_id}/datums?offset=5000",
+            "one datum": f"/console/api/jobs/copy/{job_id}/datums/{datum_id}",
             "job logs (first 500 lines)": f"/console/api/logs?pipeline=copy&job={job_id}",
             "jobs": "/console/api/jobs?pipeline=copy",
         }
