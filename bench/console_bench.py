@@ -29,6 +29,15 @@ from tusk.client.pfs import PutSource
 from tusk.testing import Tuskd, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
+# Where a page's time goes, from the browser's Performance timeline: each request of the page
+# (its path without the query, and its start and end in ms after navigation start), and
+# "drawn", the moment the first rows were there.
+TIMING = """() => [
+  ...performance.getEntriesByType("navigation").map((e) => ["document", 0, e.responseEnd]),
+  ...performance.getEntriesByType("resource").filter((e) => e.name.includes("/console/"))
+    .map((e) => [new URL(e.name).pathname.replace(/[0-9a-f]{32}/g, "{id}"), e.startTime,
+                 e.responseEnd]),
+  ["drawn", performance.now(), performance.now()]]"""
 
 
 def med(xs: list[float]) -> str:
@@ -68,6 +77,8 @@ def main() -> None:
         print(f"built in {time.perf_counter() - t0:.0f} s (job of {args.datums} datums: "
               f"{job_wall:.0f} s)", flush=True)  # fmt: skip
         base = server.address
+        first = httpx.get(f"{base}/console/api/jobs/copy/{job_id}/datums?limit=1").json()
+        datum_id = first["items"][0]["id"]
         routes = {
             "DAG": "/console/api/dag",
             "files, first page (200)": "/console/api/repos/many/files?ref=master&path=/",
@@ -75,6 +86,7 @@ def main() -> None:
             "commits": "/console/api/repos/many/commits",
             "datums, first page (100)": f"/console/api/jobs/copy/{job_id}/datums",
             "datums, page at 5,000": f"/console/api/jobs/copy/{job_id}/datums?offset=5000",
+            "one datum": f"/console/api/jobs/copy/{job_id}/datums/{datum_id}",
             "job logs (first 500 lines)": f"/console/api/logs?pipeline=copy&job={job_id}",
             "jobs": "/console/api/jobs?pipeline=copy",
         }
@@ -86,6 +98,7 @@ def main() -> None:
             "datums of the big job": (f"#/job/copy/{job_id}", "#datums a[data-datum]"),
         }
         page_ms: dict[str, list[float]] = {k: [] for k in pages}
+        timing: dict[str, dict[str, list[tuple[float, float]]]] = {}
         with httpx.Client(base_url=base, timeout=120) as http, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             for _ in range(args.rounds):
@@ -101,6 +114,8 @@ def main() -> None:
                     page.goto(f"{base}/console/{where}")
                     page.locator(ready).first.wait_for(timeout=60_000)
                     page_ms[name].append((time.perf_counter() - t) * 1000)
+                    for what, start, end in page.evaluate(TIMING):
+                        timing.setdefault(name, {}).setdefault(what, []).append((start, end))
                     page.close()
             browser.close()
     load_after = os.getloadavg()
@@ -115,6 +130,13 @@ def main() -> None:
     print("|---|---|")
     for name in pages:
         print(f"| {name} | {med(page_ms[name])} |")
+    for name in pages:
+        print(f"\n{name}, in the browser (ms after navigation start, medians):\n")
+        print("| request | starts | ends |")
+        print("|---|---|---|")
+        for what, spans in timing.get(name, {}).items():
+            starts, ends = [a for a, _ in spans], [b for _, b in spans]
+            print(f"| {what} | {statistics.median(starts):.0f} | {statistics.median(ends):.0f} |")
 
 
 if __name__ == "__main__":

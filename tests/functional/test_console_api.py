@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -177,3 +180,48 @@ def test_stop_and_start_a_pipeline_and_stop_a_job(pps: Pps, http: httpx.Client) 
     assert not pps.engine.pipelines.inspect("slow").stopped
     missing = post(http, "/console/api/pipelines/nope/stop")
     assert missing.status_code == 404
+
+
+def test_restart_a_running_datum(pps: Pps, http: httpx.Client, tmp_path: Path) -> None:
+    """restart-datum through the console: the datum a worker runs now is shown ``running``; a
+    POST without the CSRF header changes nothing; with it, the run is killed (one try) and the
+    datum runs again. The first run hangs, the second (it finds the first's mark) finishes."""
+    pps.repo("nums")
+    pps.put("nums", {"/1": "1", "/2": "2"})
+    mark = tmp_path / "first-run"
+    code = (f"import os, sys, time; m = {str(mark)!r}\n"
+            "if os.path.exists('/pfs/nums/2'): open('/pfs/out/2', 'w').write('quick'); sys.exit()\n"
+            "if os.path.exists(m): print('second run'); open('/pfs/out/1', 'w').write('again')\n"
+            "else: open(m, 'w').close(); print('first run', flush=True); time.sleep(600)")  # fmt: skip
+    pps.create("hang", atom("nums"), [sys.executable, "-c", code], datum_tries=3)
+    job = pps.wait_for("a job", lambda: next(iter(pps.engine.jobs.list("hang")), None))
+    base = f"/console/api/jobs/hang/{job.id}"
+
+    def hanging() -> dict[str, Any] | None:
+        items = http.get(f"{base}/datums").json()["items"]
+        return next((d for d in items if d["state"] == "running"), None)
+
+    d = pps.wait_for("the hanging datum shown running", hanging)
+    assert [i["path"] for i in d["inputs"]] == ["/1"]
+    pps.wait_for("its first run to hang", mark.exists)
+    assert http.get(f"{base}/datums/{d['id']}").json()["datum"]["state"] == "running"
+
+    refused = http.post(f"{base}/restart-datum", json={"datum_id": d["id"]})
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
+    time.sleep(1)  # a restart would have failed the run by now
+    assert pps.engine.jobs.datum(job.id, d["id"], "hang").tries == 0
+    assert pps.engine.jobs.inspect(job.id, "hang").state == "running"
+
+    done = post(http, f"{base}/restart-datum", content=json.dumps({"datum_id": d["id"]}))
+    assert done.status_code == 200, done.text
+    assert done.json()["restarted"] == [d["id"]]
+    ended = pps.wait_job("hang", job.id)
+    assert ended.state == "success" and ended.processed == 2
+    again = http.get(f"{base}/datums/{d['id']}").json()["datum"]
+    assert again["state"] == "success" and again["tries"] == 2
+    assert pps.read("hang", job.id, "/1") == b"again"
+    lines = [x.message for x in pps.engine.jobs.logs("hang", job.id, d["id"])]
+    assert "failed processing datum: restarted by restart-datum, retrying" in lines
+    assert "second run" in lines
+    late = post(http, f"{base}/restart-datum", content=json.dumps({"datum_id": d["id"]}))
+    assert late.status_code == 400 and "has ended" in late.json()["error"]["message"]

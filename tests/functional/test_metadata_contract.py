@@ -526,6 +526,36 @@ class MetadataContract:
             job = tx.get_job("p", _id(1))
             assert job is not None and job.processed == 1
 
+    def test_datum_pages_are_counted_ordered_and_cut_by_the_database(
+        self, meta: MetadataStore
+    ) -> None:
+        states = [DatumState.SUCCESS, DatumState.FAILED, DatumState.PENDING, DatumState.FAILED,
+                  DatumState.SUCCESS, DatumState.RECOVERED, DatumState.SUCCESS]  # fmt: skip
+        with meta.transaction() as tx:
+            tx.insert_job(_job("p", 1))
+            tx.insert_datums([
+                DatumRecord("p", _id(1), i, f"d{i}_%", f"h{i}", st, f'["{i}"]')
+                for i, st in enumerate(states)
+            ])  # fmt: skip
+            tx.insert_job(_job("p", 2))
+            tx.insert_datums([DatumRecord("p", _id(2), 0, "d0_%", "h0", DatumState.FAILED, "[]")])
+        rank = {"failed": 0, "recovered": 1, "success": 2, "skipped": 3}
+        with meta.transaction(write=False) as tx:
+            assert tx.datum_counts("p", _id(1)) == {"success": 3, "failed": 2, "pending": 1,
+                                                    "recovered": 1}  # fmt: skip
+            every = tx.datums_page("p", _id(1), rank, None, 0, 100)
+            assert [d.idx for d in every] == [1, 3, 5, 0, 4, 6, 2]  # by rank, then in order
+            assert every[0].inputs == '["1"]' and every[0].state is DatumState.FAILED
+            assert [d.idx for d in tx.datums_page("p", _id(1), rank, None, 2, 3)] == [5, 0, 4]
+            page = tx.datums_page("p", _id(1), rank, "success", 1, 5)
+            assert [d.idx for d in page] == [4, 6]
+            assert tx.datums_page("p", _id(1), rank, "skipped", 0, 5) == []
+            # a prefix is matched as text, not as a LIKE pattern
+            assert [d.idx for d in tx.datums_with_id("p", _id(1), "d1_%")] == [1]
+            assert [d.idx for d in tx.datums_with_id("p", _id(1), "d")] == list(range(7))
+            assert tx.datums_with_id("p", _id(1), "d_") == []
+            assert tx.datum_counts("p", _id(3)) == {}
+
     def test_lookups_of_many_values(self, meta: MetadataStore) -> None:
         ids = [_id(i) for i in range(1200)]
         with meta.transaction() as tx:

@@ -226,6 +226,74 @@ def test_console_workshop(
     context.close()
 
 
+# One datum (the whole attributes repo) that runs until it is restarted or its job stopped.
+HANGING = {
+    "pipeline": {"name": "hang"},
+    "transform": {"image": INFER_IMAGE, "cmd": ["sh", "-c", "sleep 600"]},
+    "input": {"atom": {"repo": "attributes", "glob": "/"}},
+    "datum_tries": 3,
+}
+
+
+def test_console_actions_on_a_running_job(
+    workshop: tuple[Tuskd, Pachctl], browser: Browser, tmp_path: Path
+) -> None:
+    """Clicked in the browser: restart a running datum (its run is killed, counted as a try and
+    started again), stop the job, stop and start the pipeline; each checked on the page and on
+    the server."""
+    server, p = workshop
+    spec = p.cwd / "hang.json"
+    spec.write_text(json.dumps(HANGING))
+    p("create-pipeline", "-f", str(spec))
+    (job,) = wait_for("hang's job", lambda: p.jobs("hang") or None, 60)
+    api = f"{server.address}/console/api/jobs/hang/{job['id']}"
+
+    def running_datum() -> str | None:
+        items = httpx.get(f"{api}/datums").json()["items"]
+        return next((d["id"] for d in items if d["state"] == "running"), None)
+
+    datum_id = wait_for("the datum to run", running_datum, 120)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    c = Console(context.new_page(), server.address, tmp_path)
+    page = c.page
+
+    # Restart the datum from its page: the run is killed (a try, with its reason in the log) and
+    # the datum runs again.
+    c.go(f"#/job/hang/{job['id']}")
+    page.locator(f'#datums a[data-datum="{datum_id}"][data-datum-state="running"]').click()
+    expect(page.locator("#datum-head .badge").first).to_have_text("running")
+    page.locator("#restart-datum").click()
+    expect(page.locator("#flash")).to_have_text("datum restarted")
+    expect(page.locator("#logs")).to_contain_text("restarted by restart-datum, retrying",
+                                                  timeout=30_000)  # fmt: skip
+    expect(page.locator("#datum-tries")).to_have_text("1", timeout=30_000)
+    expect(page.locator("#datum-head .badge").first).to_have_text("running", timeout=60_000)
+    after = httpx.get(f"{api}/datums/{datum_id}").json()["datum"]
+    assert after["tries"] == 1 and after["reason"] == "restarted by restart-datum", after
+    assert wait_for("the second run", running_datum, 60) == datum_id
+
+    # Stop the job from its page.
+    page.locator("h1 a", has_text=job["id"][:12]).click()
+    page.locator("#stop-job").click()
+    expect(page.locator("#job-head .badge").first).to_have_text("killed", timeout=30_000)
+    expect(page.locator("#stop-job")).to_have_count(0)
+    assert [j["state"] for j in p.jobs("hang")] == ["killed"]
+
+    # Stop, then start, the pipeline from its page.
+    page.locator("h1 a", has_text="hang").click()
+    page.locator("#stop-pipeline").click()
+    expect(page.locator("#pipeline-head .badge").first).to_have_text("paused")
+    pipeline = f"{server.address}/console/api/pipelines/hang"
+    assert httpx.get(pipeline).json()["pipeline"]["stopped"] is True
+    page.locator("#start-pipeline").click()
+    expect(page.locator("#stop-pipeline")).to_be_visible()
+    expect(page.locator("#pipeline-head .badge").first).not_to_have_text("paused")
+    assert httpx.get(pipeline).json()["pipeline"]["stopped"] is False
+    p("delete-pipeline", "hang")  # no hanging datum left for the module's other tests
+    assert c.errors == [], c.errors
+    context.close()
+
+
 def test_console_auth(browser: Browser, tmp_path: Path) -> None:
     """With a token: nothing is readable without it, the browser keeps an HttpOnly session
     cookie, and a change without the CSRF token is refused."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -331,6 +332,19 @@ def test_large_directory_is_paged_and_reads_back(store: MemStore, tree: Tree) ->
     direct = tree.apply(EMPTY_ROOT, ops[:500])
     assert small == direct
     assert not _is_page_index(store, small)
+
+
+def test_list_dir_from_an_offset_reads_only_the_pages_it_returns(store: MemStore) -> None:
+    ops = [put(f"/big/f{i:05d}", str(i)) for i in range(5000)]
+    root = Tree(store).apply(EMPTY_ROOT, ops)
+    every = sorted(op.path for op in ops)
+    for start in (0, 1, 255, 256, 2500, 4999, 5000, 9999):
+        store.reset_counts()
+        got = paths(itertools.islice(Tree(store).list_dir(root, "/big", start), 10))
+        assert got == every[start : start + 10], start
+        assert store.gets <= 5, (start, store.gets)  # root, index, at most two pages (+1)
+    small = Tree(store).apply(EMPTY_ROOT, ops[:20])  # not paged
+    assert paths(Tree(store).list_dir(small, "/big", 15)) == sorted(op.path for op in ops[:20])[15:]
 
 
 def test_one_put_into_100k_directory_touches_index_and_one_page(store: MemStore) -> None:

@@ -10,7 +10,7 @@ from dataclasses import asdict, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tusk.api.pps import TERMINAL_JOB_STATES, DatumState, JobState, PipelineState
@@ -293,6 +293,53 @@ class PpsTx:
             .order_by(d.c.idx)
         )
         return [_datum({**r, "inputs": ""} if brief else r) for r in self.c.execute(q).mappings()]
+
+    def datum_counts(self, pipeline: str, job_id: str) -> dict[str, int]:
+        """How many datum rows of a job are in each state (counted by the database)."""
+        d = s.job_datums
+        q = (
+            select(d.c.state, func.count())
+            .where(and_(d.c.pipeline == pipeline, d.c.job_id == job_id))
+            .group_by(d.c.state)
+        )
+        return {str(r[0]): int(r[1]) for r in self.c.execute(q)}
+
+    def datums_page(
+        self,
+        pipeline: str,
+        job_id: str,
+        rank: dict[str, int],
+        state: str | None,
+        offset: int,
+        limit: int,
+    ) -> list[DatumRecord]:
+        """One page of a job's datum rows (of one state, if given), ordered by ``rank`` of their
+        state (unranked states last), then datum order: the database sorts and cuts, so a page
+        costs the same however many datums the job has."""
+        d = s.job_datums
+        where = and_(d.c.pipeline == pipeline, d.c.job_id == job_id)
+        if state:
+            where = and_(where, d.c.state == state)
+        order = case(rank, value=d.c.state, else_=len(rank) + 1)
+        q = select(d).where(where).order_by(order, d.c.idx).offset(offset).limit(limit)
+        return [_datum(r) for r in self.c.execute(q).mappings()]
+
+    def datums_with_id(self, pipeline: str, job_id: str, prefix: str) -> list[DatumRecord]:
+        """The job's datum rows whose id starts with ``prefix``, in datum order (at most 100)."""
+        d = s.job_datums
+        q = (
+            select(d)
+            .where(
+                and_(
+                    d.c.pipeline == pipeline,
+                    d.c.job_id == job_id,
+                    d.c.datum_id.startswith(prefix, autoescape=True),
+                )
+            )
+            .order_by(d.c.idx)
+            .limit(100)
+        )
+        return [_datum(r) for r in self.c.execute(q).mappings()]
 
     def datum_inputs(self, datum_ids: Iterable[str]) -> list[tuple[str, str]]:
         """``(datum id, inputs JSON)`` of every datum row with one of these ids."""

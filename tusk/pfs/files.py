@@ -426,16 +426,14 @@ class FileService:
         self, repo: str, ref: str, path: str = "/", offset: int = 0, limit: int = 100
     ) -> tuple[builtins.list[FileInfo], bool]:
         """One page of a directory's children in name order (or the file at ``path``), and
-        whether more follow; only the entries up to the page's end are read."""
+        whether more follow; only the directory pages that hold the page's entries are read."""
         root = self._read_root(repo, ref)
         node = self.ctx.tree.get(root, clean_path(path))
         if node is None:
             raise NotFound(f"file {clean_path(path)} not found in repo {repo} at commit {ref}")
         if node.kind != "dir":
             return ([node_info(node)] if offset == 0 else []), False
-        entries = itertools.islice(
-            self.ctx.tree.list_dir(root, node.path), offset, offset + limit + 1
-        )
+        entries = itertools.islice(self.ctx.tree.list_dir(root, node.path, offset), limit + 1)
         items = [node_info(n) for n in entries]
         return items[:limit], len(items) > limit
 

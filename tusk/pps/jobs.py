@@ -173,35 +173,43 @@ class JobService:
         limit: int = 100,
     ) -> tuple[builtins.list[DatumInfo], int, dict[str, int]]:
         """One page of ``datums`` (of one state, if given), the number of them, and how many
-        datums of the job are in each state. Only the page's datums are built when the job
-        skipped none (skipped datums have no record and are enumerated again)."""
+        datums of the job are in each state. The database counts, orders and cuts the page, so
+        its cost does not grow with the job; a job that skipped datums is the exception
+        (skipped datums have no record and are enumerated again). A datum a worker runs now is
+        shown ``running``."""
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
-            rows = tx.list_datums(job.pipeline, job_id, brief=True)  # no inputs: cheap for many
-            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
-            picked = [r for r in rows if r.state == state] if state else list(rows)
-            picked.sort(key=lambda r: _DATUM_ORDER.get(r.state, 4))
-            picked = picked[offset : offset + limit]
-            inputs = dict(tx.datum_inputs(r.datum_id for r in picked))
-        if job.total > len(rows):
+            counts = tx.datum_counts(job.pipeline, job_id)
+            recorded = sum(counts.values())
+            if job.total <= recorded:
+                rank = {str(k): v for k, v in _DATUM_ORDER.items()}
+                rows = tx.datums_page(job.pipeline, job_id, rank, state, offset, limit)
+                stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
+        if job.total > recorded:
             every = self.datums(job_id, job.pipeline)
-            counts: dict[str, int] = {}
+            counts = {}
             for d in every:
                 counts[d.state.value] = counts.get(d.state.value, 0) + 1
             chosen = [d for d in every if d.state == state] if state else every
-            return chosen[offset : offset + limit], len(chosen), counts
-        counts = {}
-        for r in rows:
-            counts[str(r.state)] = counts.get(str(r.state), 0) + 1
-        total = counts.get(str(state), 0) if state else len(rows)
+            return self._mark_running(job, chosen[offset : offset + limit]), len(chosen), counts
+        total = counts.get(str(state), 0) if state else recorded
         stats_id = stats.id if stats is not None else ""
-        page = [
-            self._datum_info(
-                dataclasses.replace(r, inputs=inputs.get(r.datum_id, "[]")), job, stats_id
-            )
-            for r in picked
+        page = [self._datum_info(r, job, stats_id) for r in rows]
+        return self._mark_running(job, page), total, counts
+
+    def _mark_running(
+        self, job: JobRecord, datums: builtins.list[DatumInfo]
+    ) -> builtins.list[DatumInfo]:
+        """The pending datums of a running job that a worker runs now, as ``running``."""
+        if job.state.terminal or not any(d.state == DatumState.PENDING for d in datums):
+            return datums
+        now = {t.datum_id for t in self.executor.running(job.pipeline) if t.job_id == job.id}
+        return [
+            d.model_copy(update={"state": DatumState.RUNNING})
+            if d.state == DatumState.PENDING and d.id in now
+            else d
+            for d in datums
         ]
-        return page, total, counts
 
     @staticmethod
     def _datum_info(r: DatumRecord, job: JobRecord, stats_id: str) -> DatumInfo:
@@ -279,9 +287,17 @@ class JobService:
 
     def datum(self, job_id: str, datum_id: str, pipeline: str | None = None) -> DatumInfo:
         """One datum of a job, by its id or a prefix of it."""
-        for d in self.datums(job_id, pipeline):
+        with self.ctx.meta.transaction(write=False) as tx:
+            job = self._find(tx, job_id, pipeline)
+            rows = tx.datums_with_id(job.pipeline, job_id, datum_id) if datum_id else []
+            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
+        if rows:  # a recorded datum: read by its id, not with every datum of the job
+            rows.sort(key=lambda r: (r.datum_id != datum_id, _DATUM_ORDER.get(r.state, 4)))
+            info = self._datum_info(rows[0], job, stats.id if stats is not None else "")
+            return self._mark_running(job, [info])[0]
+        for d in self.datums(job_id, job.pipeline):  # a skipped one has no record
             if d.id == datum_id or d.id.startswith(datum_id):
-                return d
+                return self._mark_running(job, [d])[0]
         raise NotFound(f"datum {datum_id} not found in job {job_id}")
 
     # -- logs --------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ export function jobView(main, [pipeline, id]) {
         d.reason ? h("span", { class: "reason", text: d.reason }) : ""])),
       pager(pg, (o) => { offset = o; loadDatums(); }));
   };
-  every(2000, async () => {
+  const first = every(2000, async () => {
     const datumsDrawn = loadDatums(); // at the same time as the job
     const { job: j } = await get(api(`jobs/${pipeline}/${id}`));
     if (!live()) return;
@@ -99,7 +99,8 @@ export function jobView(main, [pipeline, id]) {
       h("span", { text: "global ID" }), link(`#/wave/${enc(j.id)}`, j.id, { class: "mono" })));
     await datumsDrawn;
   });
-  followLogs(logs, { pipeline, job: id });
+  // the log (up to 500 lines a call) once the job and its first datums are drawn
+  first.then(() => { if (live()) followLogs(logs, { pipeline, job: id }); });
 }
 
 export function datumView(main, [pipeline, job, id]) {
@@ -118,7 +119,7 @@ export function datumView(main, [pipeline, job, id]) {
         post(api(`jobs/${pipeline}/${job}/restart-datum`), { datum_id: d.id }), "datum restarted") }, "Restart datum") : ""),
     d.reason ? h("div", { class: "reason", id: "datum-reason", text: d.reason }) : "",
     h("div", { class: "kv" },
-      h("span", { text: "tries" }), h("span", { text: d.tries }),
+      h("span", { text: "tries" }), h("span", { id: "datum-tries", text: d.tries }),
       h("span", { text: "worker" }), h("span", { class: "mono", text: d.worker || "—" }),
       h("span", { text: "time" }), h("span", { text: `download ${seconds(d.seconds_download)}, process ${seconds(d.seconds)}, upload ${seconds(d.seconds_upload)}` }),
       h("span", { text: "moved" }), h("span", { text: `${bytes(d.bytes_down)} down, ${bytes(d.bytes_up)} up` })),

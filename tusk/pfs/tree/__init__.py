@@ -75,9 +75,10 @@ class Tree:
         """The header and footer of the directory object ``dir_id`` (a directory Node's id)."""
         return self._objects.load(dir_id).shared
 
-    def list_dir(self, root: str, path: str = ROOT) -> Iterator[Node]:
-        """Children of the directory at ``path``, sorted by name."""
-        return read.list_dir(self._objects, root, path)
+    def list_dir(self, root: str, path: str = ROOT, start: int = 0) -> Iterator[Node]:
+        """Children of the directory at ``path``, sorted by name, from the ``start``-th on (a
+        large directory's pages before it are not read)."""
+        return read.list_dir(self._objects, root, path, start)
 
     def walk(self, root: str, path: str = ROOT) -> Iterator[Node]:
         """Every directory and file under ``path`` (not ``path`` itself), depth-first, sorted."""

@@ -225,6 +225,25 @@ class TreeObjects:
         else:
             yield from obj.entries
 
+    def entries_from(self, dir_id: str, start: int) -> Iterator[Entry]:
+        """The entries of directory ``dir_id`` from the ``start``-th on, sorted by name: the
+        pages before it are skipped by the entry counts of the index, not read."""
+        obj = self.load(dir_id)
+        if not isinstance(obj, Index):
+            yield from obj.entries[start:]
+            return
+        rows = obj.rows
+        j = 0
+        while j < len(rows) and len(rows[j]) > 2 and rows[j][2] <= start:
+            start -= rows[j][2]
+            j += 1
+        for page in self.pages(rows[j:]):
+            if start >= len(page.entries):
+                start -= len(page.entries)
+                continue
+            yield from page.entries[start:]
+            start = 0
+
     def dir_entry(self, root: str, parts: Sequence[str]) -> Entry | None:
         """The entry at ``parts`` under ``root`` (a synthetic entry for the root itself)."""
         if not parts:

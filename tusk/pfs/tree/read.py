@@ -32,8 +32,8 @@ def shared(objects: TreeObjects, root: str, path: str) -> Shared:
     return objects.load(e["d"]).shared
 
 
-def list_dir(objects: TreeObjects, root: str, path: str) -> Iterator[Node]:
-    """Children of the directory at ``path``, sorted by name."""
+def list_dir(objects: TreeObjects, root: str, path: str, start: int = 0) -> Iterator[Node]:
+    """Children of the directory at ``path``, sorted by name, from the ``start``-th on."""
     path = clean_path(path)
     e = _existing(objects, root, path)
     if "d" not in e:
@@ -42,7 +42,7 @@ def list_dir(objects: TreeObjects, root: str, path: str) -> Iterator[Node]:
             hint="use get-file or inspect-file for a file",
             path=path,
         )
-    return (to_node(join_path(path, c["n"]), c) for c in objects.entries(e["d"]))
+    return (to_node(join_path(path, c["n"]), c) for c in objects.entries_from(e["d"], start))
 
 
 def walk(objects: TreeObjects, root: str, path: str) -> Iterator[Node]:

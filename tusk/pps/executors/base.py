@@ -64,6 +64,10 @@ class Executor(Protocol):
     def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
         """The workers of one pipeline, or of all."""
 
+    def running(self, pipeline: str) -> list[DatumTask]:
+        """The tasks the pipeline's workers run now (what restart-datum can restart)."""
+        ...
+
     def capacity(self) -> int:
         """How many workers a parallelism coefficient of 1 means."""
 
@@ -143,6 +147,16 @@ class PooledExecutor:
             )
         hit: list[str] = restart(match)
         return hit
+
+    def running(self, pipeline: str) -> list[DatumTask]:
+        """The tasks the pipeline's workers run now (none for a pool that cannot say)."""
+        with self._lock:
+            pool = self._pools.get(pipeline)
+        current = getattr(pool, "running", None)
+        if current is None:
+            return []
+        tasks: list[DatumTask] = current()
+        return tasks
 
     def workers(self, pipeline: str | None = None) -> list[WorkerInfo]:
         """The workers of one pipeline, or of all."""

@@ -221,6 +221,10 @@ class LocalPool:
                 hit.append(task.datum_id)
         return hit
 
+    def running(self) -> list[DatumTask]:
+        """The tasks the workers run now."""
+        return [t for t in (w.current for w in self.workers) if t is not None]
+
     def infos(self) -> list[WorkerInfo]:
         """The workers as list-worker shows them."""
         return [

@@ -261,6 +261,11 @@ class RayPool:
                     hit.append(call.task.datum_id)
         return hit
 
+    def running(self) -> list[DatumTask]:
+        """The tasks the actors run now (not those of an actor being replaced)."""
+        with self.lock:
+            return [c.task for c in self.calls.values() if c.handle is c.actor.handle]
+
     def infos(self) -> list[WorkerInfo]:
         """The actors as list-worker shows them."""
         self.refresh()
