@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from tusk.errors import Internal, TuskError
 
@@ -28,6 +29,11 @@ T = TypeVar("T")
 def wants_lines(request: Request) -> bool:
     """Whether the client asked for JSON lines (its ``Accept`` names ``application/x-ndjson``)."""
     return NDJSON in request.headers.get("accept", "")
+
+
+def model_json(model: BaseModel) -> Any:
+    """A model's JSON value as the route's array answer would hold it."""
+    return model.model_dump(mode="json", by_alias=True)
 
 
 def lines_response(items: Iterable[T], to_json: Callable[[T], Any]) -> StreamingResponse:
