@@ -162,4 +162,3 @@ def test_bad_job_listings_are_error_answers_not_streams(pps: Pps, address: str) 
         )
         assert resp.status_code == status, (route, resp.text)
         assert "error" in resp.json()
-
