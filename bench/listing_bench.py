@@ -9,9 +9,9 @@ services, then N-1 copies of the commit and of the job row written straight into
 store, as ``scale_bench.py`` does), then a tuskd serves it. Each round runs, in alternating
 order, ``list-commit <repo>`` and ``list-job`` of this tree's CLI (JSON lines, printed block by
 block) and, with ``--before``, of the other checkout's (same server: it asks for the JSON array
-answer), output to /dev/null. Per run: wall time and the CLI's peak RSS (GNU ``time``); after all
-runs of a kind, the server's peak RSS so far (``VmHWM``; it only grows, so the streamed runs go
-first).
+answer), output to /dev/null. Per run: wall time, the CLI's peak RSS (GNU ``time``) and the
+server's peak RSS during the run (``VmHWM``, reset before each run). Same-round ratios after ÷
+before.
 """
 
 from __future__ import annotations
@@ -95,6 +95,11 @@ def run(argv: list[str], env: dict[str, str], cwd: str | None) -> tuple[float, f
         return seconds, int(peak.read().split()[-1]) / 1024, lines
 
 
+def reset_peak(pid: int) -> None:
+    """Start the process's peak RSS (``VmHWM``) afresh from its present RSS (Linux >= 4.0)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def server_peak_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -123,25 +128,27 @@ def main() -> None:
         before = str(Path(args.before).resolve()) if args.before else None
         before_env = {**env, "PYTHONPATH": before or ""}
         kinds = {"list-commit big": ["list-commit", "big"], "list-job": ["list-job"]}
-        runs: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
-        peaks: dict[str, float] = {}
-        for who in ["after", *(["before"] if before else [])]:
-            for r in range(args.rounds):
-                order = list(kinds) if r % 2 == 0 else list(reversed(kinds))
-                for k in order:
-                    cwd, e = (before, before_env) if who == "before" else (None, env)
-                    runs.setdefault((who, k), []).append(run([*CLI, *kinds[k]], e, cwd))
-            peaks[who] = server_peak_mib(tuskd.proc.pid)
+        runs: dict[tuple[str, str], list[tuple[float, float, int, float]]] = {}
+        whos = ["after", *(["before"] if before else [])]
+        load = os.getloadavg()
+        print(f"load average at the start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        for r in range(args.rounds):  # alternating order, the same rounds for both trees
+            pairs = [(w, k) for k in kinds for w in whos]
+            for who, k in pairs if r % 2 == 0 else reversed(pairs):
+                cwd, e = (before, before_env) if who == "before" else (None, env)
+                reset_peak(tuskd.pid)
+                secs, rss, lines = run([*CLI, *kinds[k]], e, cwd)
+                runs.setdefault((who, k), []).append((secs, rss, lines, server_peak_mib(tuskd.pid)))
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print(f"{args.rows:,} rows, {args.rounds} rounds\n")
-        print("| CLI | command | lines | s | CLI peak RSS MiB | server peak RSS MiB so far |")
+        print("| CLI | command | lines | s | CLI peak RSS MiB | server peak RSS MiB |")
         print("|---|---|---|---|---|---|")
-        for (who, k), xs in runs.items():
-            secs, rss, lines = zip(*xs, strict=True)
+        for (who, k), xs in sorted(runs.items()):
+            secs, rss, lines, server = zip(*xs, strict=True)
             print(
                 f"| {who} | `{k}` | {lines[0]:,} | {cell(list(secs))} | {cell(list(rss))} "
-                f"| {peaks[who]:.0f} |"
+                f"| {cell(list(server), 0)} |"
             )
         if before:
             for k in kinds:

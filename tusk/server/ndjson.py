@@ -31,9 +31,12 @@ def wants_lines(request: Request) -> bool:
     return NDJSON in request.headers.get("accept", "")
 
 
-def model_json(model: BaseModel) -> Any:
-    """A model's JSON value as the route's array answer would hold it."""
-    return model.model_dump(mode="json", by_alias=True)
+def models_response(items: Iterable[BaseModel]) -> StreamingResponse:
+    """Models as JSON lines, each serialized by pydantic itself (as the route's array answer is:
+    no Python dict between the model and its text)."""
+    return StreamingResponse(
+        _encoded(iter(items), lambda m: m.model_dump_json(by_alias=True)), media_type=NDJSON
+    )
 
 
 def lines_response(items: Iterable[T], to_json: Callable[[T], Any]) -> StreamingResponse:
@@ -42,11 +45,16 @@ def lines_response(items: Iterable[T], to_json: Callable[[T], Any]) -> Streaming
 
 
 def _lines(items: Iterator[T], to_json: Callable[[T], Any]) -> Iterator[bytes]:
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    return _encoded(items, lambda item: encode(to_json(item)))
+
+
+def _encoded(items: Iterator[T], to_text: Callable[[T], str]) -> Iterator[bytes]:
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     batch: list[str] = []
     try:
         for item in items:
-            batch.append(dumps(to_json(item)))
+            batch.append(to_text(item))
             if len(batch) >= BATCH_LINES:
                 yield ("\n".join(batch) + "\n").encode()
                 batch = []

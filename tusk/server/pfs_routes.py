@@ -35,7 +35,7 @@ from tusk.pfs.files import node_dict, node_info
 from tusk.pfs.put import PutBatch
 from tusk.pfs.tree import Node
 from tusk.runtime import Engine
-from tusk.server.ndjson import NDJSON, lines_response, model_json, wants_lines
+from tusk.server.ndjson import NDJSON, lines_response, models_response, wants_lines
 from tusk.server.params import MAX_COUNT, Count, RepoKey
 
 router = APIRouter()
@@ -122,7 +122,7 @@ def list_commits(
 ) -> Any:
     commits = eng(request).commits
     if wants_lines(request):  # read page by page as it is sent (see tusk.server.ndjson)
-        return lines_response(commits.iter_list(repo, to, from_, number), model_json)
+        return models_response(commits.iter_list(repo, to, from_, number))
     return commits.list(repo, to=to, from_=from_, number=number)
 
 

@@ -24,7 +24,7 @@ from tusk.errors import InvalidArgument
 from tusk.pps.spec import parse_specs
 from tusk.runtime import Engine
 from tusk.server import serverlog
-from tusk.server.ndjson import NDJSON, lines_response, model_json, wants_lines
+from tusk.server.ndjson import NDJSON, models_response, wants_lines
 from tusk.server.params import Count, PipelineKey, Seconds
 
 router = APIRouter()
@@ -106,7 +106,7 @@ def list_jobs(
     out = _commit_ref(output, "output") if output is not None else None
     jobs = eng(request).jobs
     if wants_lines(request):  # read page by page as it is sent (see tusk.server.ndjson)
-        return lines_response(jobs.iter_list(pipeline, ins or None, out), model_json)
+        return models_response(jobs.iter_list(pipeline, ins or None, out))
     return jobs.list(pipeline, ins or None, out)
 
 
@@ -142,7 +142,7 @@ def list_datums(
         it = jobs.iter_datums(job_id, pipeline)
         if page_size:
             it = itertools.islice(it, page * page_size, (page + 1) * page_size)
-        return lines_response(it, model_json)
+        return models_response(it)
     datums = jobs.datums(job_id, pipeline)
     if page_size:  # 1.7's pages: ``page`` (from 0) of ``page_size`` datums
         return datums[page * page_size : (page + 1) * page_size]
