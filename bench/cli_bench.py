@@ -1,18 +1,20 @@
-"""CLI start: ``pachctl list-repo`` against ``python -c pass``, interleaved in the same rounds.
+"""CLI start: ``pachctl list-repo`` and the other reads against ``python -c pass``, interleaved.
 
     python bench/cli_bench.py                 # 15 rounds
     python bench/cli_bench.py --rounds 30
     python bench/cli_bench.py --before ../other-checkout   # also that checkout's CLI, same rounds
 
-Starts a tuskd on a fresh home (three repos), then each round spawns, in alternating order,
-``python -c pass``, ``python -m tusk.cli.main list-repo`` (the code of ``pachctl``/``tusk``) and
-``python -m tusk.cli.main --version``. Ratios are taken within each round; the table shows
-medians (min–max).
+Starts a tuskd on a fresh home (three repos, one file in ``images``, pipeline ``copy`` over it
+and its job), then each round spawns, in alternating order, ``python -c pass``, ``python -m
+tusk.cli.main --version`` and each read command (the code of ``pachctl``/``tusk``): list-repo,
+list-commit, list-pipeline, list-job, inspect-job, list-datum, get-logs. Ratios are taken within
+each round; the table shows medians (min–max).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -27,6 +29,17 @@ COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "list-repo": [*CLI, "list-repo"],
     "--version": [*CLI, "--version"],
+    "list-commit images": [*CLI, "list-commit", "images"],
+    "list-pipeline": [*CLI, "list-pipeline"],
+    "list-job": [*CLI, "list-job"],
+    "inspect-job": [*CLI, "inspect-job", "JOB", "--pipeline", "copy"],
+    "list-datum": [*CLI, "list-datum", "JOB", "--pipeline", "copy"],
+    "get-logs -p copy": [*CLI, "get-logs", "-p", "copy"],
+}
+SPEC = {
+    "pipeline": {"name": "copy"},
+    "transform": {"cmd": ["sh", "-c", "echo copied; cp -r /pfs/images/. /pfs/out/"]},
+    "input": {"pfs": {"repo": "images", "glob": "/*"}},
 }
 
 
@@ -49,13 +62,21 @@ def main() -> None:
     ap.add_argument("--before", help="another checkout whose CLI to time too (PYTHONPATH)")
     args = ap.parse_args()
     commands = dict(COMMANDS)
-    if args.before:
-        commands["list-repo (--before)"] = [*CLI, "list-repo"]
+    if args.before:  # the commands this branch moved to the plain reader, and list-repo
+        for k in ("list-repo", "list-pipeline", "inspect-job", "list-datum", "get-logs -p copy"):
+            commands[f"{k} (--before)"] = commands[k]
     work = Path(tempfile.mkdtemp(prefix="tusk-clibench-"))
     srv = Server(work / "home")
     try:
         for name in ("images", "labels", "models"):
             srv.cli("create-repo", name)
+        (work / "a.txt").write_text("a\n")
+        srv.cli("put-file", "images", "master", "/a.txt", "-f", str(work / "a.txt"))
+        (work / "spec.json").write_text(json.dumps(SPEC))
+        srv.cli("create-pipeline", "-f", str(work / "spec.json"))
+        srv.cli("flush-commit", "images/master")
+        (job,) = srv.client.list_job("copy")
+        commands = {k: [job.id if a == "JOB" else a for a in v] for k, v in commands.items()}
         env = srv.env
         # `python -m` puts the working directory first on sys.path: the other checkout's CLI
         # runs from that checkout (PYTHONPATH alone would still import this one)

@@ -136,7 +136,7 @@ def print_raw(models: BaseModel | dict[str, Any] | Iterable[BaseModel | dict[str
     if grammar is not None:
         from tusk.cli.v2_raw import print_messages
 
-        print_messages(list(items), grammar.output)
+        print_messages(items, grammar.output)
         return
     for m in items:
         value = m if isinstance(m, dict) else m.model_dump(mode="json")

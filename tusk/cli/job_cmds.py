@@ -6,14 +6,14 @@ a job id also take ``--pipeline`` to pick one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from tusk.cli.common import (
     client,
-    full_timestamps,
     out,
     print_raw,
     project_of,
@@ -25,12 +25,12 @@ from tusk.cli.common import (
 )
 from tusk.cli.pps_details import job_details
 from tusk.cli.rows import COMMIT_HEADER, commit_row
-from tusk.cli.tables import Table, TabWriter, print_table
+from tusk.cli.tables import TabWriter, print_table, stream_lines, stream_table
 from tusk.cli.units import ago, bytes_size, format_duration_go, from_timestamp, human_duration
 from tusk.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from tusk.api.pps import DatumInfo, JobInfo
+    from tusk.api.pps import JobInfo
 
 JOB_HEADER = (
     "ID",
@@ -68,17 +68,27 @@ def job_row(info: JobInfo | dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def print_jobs(jobs: Sequence[JobInfo] | Sequence[dict[str, Any]], raw: bool) -> None:
+def print_jobs(jobs: Iterable[JobInfo] | Iterable[dict[str, Any]], raw: bool) -> None:
+    """Jobs as they come: ``--raw`` objects one by one, or the table block by block (pachctl
+    sizes its columns per block of 50 lines, so no block waits for later rows)."""
     if raw:
         print_raw(jobs)
-    elif v2_grammar():
+        return
+    grammar = v2_grammar()
+    if grammar is not None:
         from tusk.cli import v2_tables
-        from tusk.cli.v2_raw import typed
+        from tusk.cli.v2_raw import typed_one
 
-        full = full_timestamps()
-        out(print_table(v2_tables.JOB_HEADER, [v2_tables.job_row(j, full) for j in typed(jobs)]))
+        full = grammar.full_timestamps
+        header: tuple[str, ...] = v2_tables.JOB_HEADER
+        rows: Iterator[tuple[str, ...]] = (
+            v2_tables.job_row(typed_one(j), full)  # type: ignore[arg-type]
+            for j in jobs
+        )
     else:
-        out(print_table(JOB_HEADER, [job_row(j) for j in jobs]))
+        header, rows = JOB_HEADER, (job_row(j) for j in jobs)
+    stream_table(header, rows, sys.stdout.write)
+    sys.stdout.flush()
 
 
 @click.command("list-job")
@@ -101,7 +111,7 @@ def list_job(pipeline: str, inputs: Sequence[str], output: str, raw: bool) -> No
     """
     for text in [*inputs, *([output] if output else [])]:
         repo_ref(text)
-    jobs = reader().get(
+    jobs = reader().lines(
         "/jobs",
         pipeline=qualify(None, pipeline) if pipeline else None,
         input=list(inputs) or None,
@@ -138,7 +148,12 @@ def flush_job(commits: Sequence[str], pipelines: Sequence[str], raw: bool) -> No
 @raw_option
 def inspect_job(job_id: str, block: bool, pipeline: str, raw: bool) -> None:
     """Return info about a job."""
-    job = client().inspect_job(job_id, pipeline=pipeline or None, block=block)
+    job = reader().get(
+        f"/jobs/{job_id}",
+        pipeline=qualify(None, pipeline) if pipeline else None,
+        block=block or None,
+        timeout=None if block else -1.0,
+    )
     if raw:
         print_raw(job)
     else:
@@ -170,8 +185,19 @@ def delete_job(job_id: str, pipeline: str) -> None:
 _ENDED = ("success", "skipped", "failed", "recovered")  # DatumState values
 
 
-def _datum_time(d: DatumInfo) -> str:
-    return human_duration(d.seconds) if d.seconds else "-"
+def datum_line(d: dict[str, Any], v2: bool) -> str:
+    """One line of list-datum's table (from the datum's JSON value); 2.x adds FILES: each input
+    file as project/repo@commit:/path."""
+    state = d["state"] if d["state"] in _ENDED else "-"
+    seconds = d.get("seconds", 0.0)
+    took = human_duration(seconds) if seconds else "-"
+    if v2:
+        files = ", ".join(
+            f"{project_of(i['repo'])}/{i['repo']}@{i['commit']}:{i['path']}"
+            for i in d.get("inputs", [])
+        )
+        return f"{d['id']}\t{files}\t{state}\t{took}\t\n"
+    return f"{d['id']}\t{state}\t{took}\n"
 
 
 @click.command("list-datum")
@@ -187,29 +213,28 @@ def _datum_time(d: DatumInfo) -> str:
 @click.option("--page", default=0, type=int, help="Specify the page of results to send")
 @raw_option
 def list_datum(job_id: str, pipeline: str, page_size: int, page: int, raw: bool) -> None:
-    """Return the datums in a job."""
+    """Return the datums in a job.
+
+    Failed datums first. The table is printed block by block as the datums arrive."""
     if page_size < 0 or page < 0:
         raise InvalidArgument(
             "--pageSize and --page must be >= 0", hint="e.g. --pageSize 10 --page 0"
         )
     if page and not page_size:
         raise InvalidArgument("--page needs --pageSize", hint="e.g. --pageSize 10 --page 1")
-    datums = client().list_datum(job_id, pipeline=pipeline or None, page_size=page_size, page=page)
+    datums = reader().lines(
+        f"/jobs/{job_id}/datums",
+        pipeline=qualify(None, pipeline) if pipeline else None,
+        page_size=page_size or None,
+        page=page or None,
+    )
     if raw:
         print_raw(datums)
         return
     v2 = v2_grammar() is not None
-    table = Table(DATUM_HEADER_2X if v2 else DATUM_HEADER)
-    for d in datums:
-        state = d.state if d.state in _ENDED else "-"
-        if v2:  # 2.x adds FILES: each input file as project/repo@commit:/path
-            files = ", ".join(
-                f"{project_of(i.repo)}/{i.repo}@{i.commit}:{i.path}" for i in d.inputs
-            )
-            table.add_raw(f"{d.id}\t{files}\t{state}\t{_datum_time(d)}\t\n")
-        else:
-            table.add_raw(f"{d.id}\t{state}\t{_datum_time(d)}\n")
-    out(table.render())
+    header = DATUM_HEADER_2X if v2 else DATUM_HEADER
+    stream_lines(header, (datum_line(d, v2) for d in datums), sys.stdout.write)
+    sys.stdout.flush()
 
 
 @click.command("inspect-datum")

@@ -214,23 +214,27 @@ def list_commit(repo: str, commit: str | None, from_: str | None, number: int, r
     With only a repo: every commit of the repo, newest first. With a commit or branch: it and
     its ancestors, newest first, back to --from (exclusive).
     """
-    commits = reader().get(
+    commits = reader().lines(
         f"/repos/{repo_seg(repo)}/commits", to=commit, from_=from_ or None, number=number or None
     )
     if raw:
         print_raw(commits)
-    elif v2_grammar():
+        return
+    grammar = v2_grammar()
+    if grammar is not None:
         from tusk.cli import v2_tables
-        from tusk.cli.v2_raw import typed
+        from tusk.cli.v2_raw import typed_one
 
-        full = full_timestamps()
-        out(
-            print_table(
-                v2_tables.COMMIT_HEADER, [v2_tables.commit_row(c, full) for c in typed(commits)]
-            )
+        full = grammar.full_timestamps
+        header: tuple[str, ...] = v2_tables.COMMIT_HEADER
+        rows: Iterator[tuple[str, ...]] = (
+            v2_tables.commit_row(typed_one(c), full)  # type: ignore[arg-type]
+            for c in commits
         )
     else:
-        out(print_table(COMMIT_HEADER, [commit_row(c) for c in commits]))
+        header, rows = COMMIT_HEADER, (commit_row(c) for c in commits)
+    stream_table(header, rows, sys.stdout.write)
+    sys.stdout.flush()
 
 
 @click.command("delete-commit")

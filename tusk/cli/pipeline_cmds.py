@@ -12,16 +12,16 @@ import tempfile
 from typing import Any
 
 import click
-import httpx
 
 from tusk.api.projects import bare
 from tusk.cli.common import (
     client,
+    current_project,
     echo_json,
-    full_timestamps,
     out,
     print_raw,
     raw_option,
+    reader,
     v2_grammar,
     warn,
 )
@@ -41,6 +41,8 @@ def _read_spec(path: str) -> tuple[str, str]:
         warn("Reading from stdin.")
         return sys.stdin.read(), "stdin"
     if path.startswith(("http://", "https://")):
+        import httpx  # here: the read commands of this module start without it
+
         try:
             resp = httpx.get(path, follow_redirects=True, timeout=60)
             resp.raise_for_status()
@@ -210,29 +212,34 @@ def inspect_pipeline(pipeline: str, raw: bool) -> None:
 @raw_option
 def list_pipeline(spec: bool, raw: bool) -> None:
     """Return info about all pipelines."""
-    infos = client().list_pipeline()
+    infos: list[dict[str, Any]] = reader().get("/pipelines", project=current_project())
     if spec:
         for info in infos:
-            echo_json(info.spec)
+            echo_json(info["spec"])
         return
     if raw:
         print_raw(infos)
         return
-    if v2_grammar():
+    grammar = v2_grammar()
+    if grammar is not None:
         from tusk.cli import v2_tables
+        from tusk.cli.v2_raw import typed
 
-        last = v2_tables.last_job_states(client().list_job(None)) if infos else {}
-        full = full_timestamps()
-        rows_2 = [v2_tables.pipeline_row(i, last.get(i.name, "-"), full) for i in infos]
+        last: dict[str, str] = {}
+        if infos:  # each pipeline's newest job (jobs come newest first)
+            for job in reader().lines("/jobs"):
+                last.setdefault(job["pipeline"], job["state"])
+        full = grammar.full_timestamps
+        rows_2 = [v2_tables.pipeline_row(i, last.get(i.name, "-"), full) for i in typed(infos)]
         out(print_table(v2_tables.PIPELINE_HEADER, rows_2))
         return
     rows = [
         (
-            bare(i.name),
-            i.input_summary,
-            f"{bare(i.name)}/{i.spec.get('output_branch') or 'master'}",
-            ago(from_timestamp(i.created)),
-            i.state,
+            bare(i["name"]),
+            i.get("input_summary", ""),
+            f"{bare(i['name'])}/{i['spec'].get('output_branch') or 'master'}",
+            ago(from_timestamp(i.get("created"))),
+            i["state"],
         )
         for i in infos
     ]

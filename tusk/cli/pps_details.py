@@ -112,46 +112,48 @@ def _runtime(name: str) -> str:
     return name
 
 
-def job_details(job: JobInfo) -> str:
-    """inspect-job's text."""
-    spec: dict[str, Any] = job.spec or {}
+def job_details(info: JobInfo | dict[str, Any]) -> str:
+    """inspect-job's text (from the job's JSON value, as the plain reader gets it, or its
+    model)."""
+    job = info if isinstance(info, dict) else info.model_dump(mode="json")
+    spec: dict[str, Any] = job.get("spec") or {}
     lines = [
-        f"ID: {job.id} ",
-        f"Pipeline: {job.pipeline} ",
-        f"Started: {ago(from_timestamp(job.started))} ",
+        f"ID: {job['id']} ",
+        f"Pipeline: {job['pipeline']} ",
+        f"Started: {ago(from_timestamp(job.get('started')))} ",
     ]
-    if job.duration_seconds is not None:
-        lines.append(f"Duration: {human_duration(job.duration_seconds)} ")
+    if job.get("duration_seconds") is not None:
+        lines.append(f"Duration: {human_duration(job['duration_seconds'])} ")
     lines += [
-        f"State: {job.state}",
-        f"Reason: {job.reason}",
-        f"Image: {job.image}",
-        f"Image digest: {job.image_digest}",
-        f"Runtime: {_runtime(job.runtime)}",
-        f"Processed: {job.processed}",
-        f"Failed: {job.failed}",
-        f"Skipped: {job.skipped}",
-        f"Total: {job.total}",
-        f"Recovered: {job.recovered}",
-        f"Data Downloaded: {bytes_size(job.bytes_down)}",
-        f"Data Uploaded: {bytes_size(job.bytes_up)}",
-        f"Download Time: {human_duration(job.seconds_download)}",
-        f"Process Time: {human_duration(job.seconds_process)}",
-        f"Upload Time: {human_duration(job.seconds_upload)}",
-        f"Datum Timeout: {proto_duration_text(job.datum_timeout_seconds)}",
-        f"Job Timeout: {proto_duration_text(job.job_timeout_seconds)}",
+        f"State: {job['state']}",
+        f"Reason: {job.get('reason', '')}",
+        f"Image: {job.get('image', '')}",
+        f"Image digest: {job.get('image_digest', '')}",
+        f"Runtime: {_runtime(job.get('runtime', ''))}",
+        f"Processed: {job.get('processed', 0)}",
+        f"Failed: {job.get('failed', 0)}",
+        f"Skipped: {job.get('skipped', 0)}",
+        f"Total: {job.get('total', 0)}",
+        f"Recovered: {job.get('recovered', 0)}",
+        f"Data Downloaded: {bytes_size(job.get('bytes_down', 0))}",
+        f"Data Uploaded: {bytes_size(job.get('bytes_up', 0))}",
+        f"Download Time: {human_duration(job.get('seconds_download', 0.0))}",
+        f"Process Time: {human_duration(job.get('seconds_process', 0.0))}",
+        f"Upload Time: {human_duration(job.get('seconds_upload', 0.0))}",
+        f"Datum Timeout: {proto_duration_text(job.get('datum_timeout_seconds'))}",
+        f"Job Timeout: {proto_duration_text(job.get('job_timeout_seconds'))}",
         "Worker Status:",
         _worker_status_header(),
-        f"Restarts: {job.restarts}",
+        f"Restarts: {job.get('restarts', 0)}",
         f"ParallelismSpec: {_parallelism(spec)}",
         *_resources("ResourceRequests", spec.get("resource_requests")),
         *_resources("ResourceLimits", spec.get("resource_limits")),
     ]
-    commits = {(i.repo, i.branch or "master"): i.id for i in job.inputs}
+    commits = {(i["repo"], i.get("branch") or "master"): i["id"] for i in job.get("inputs", [])}
     lines += ["Input:", render_json(_input_json(spec.get("input"), commits))]
     lines += ["Transform:", _transform_json(spec.get("transform")) + " "]
-    if job.output_commit is not None:
-        lines.append(f"Output Commit: {job.output_commit.id} ")
+    if job.get("output_commit") is not None:
+        lines.append(f"Output Commit: {job['output_commit']['id']} ")
     if (spec.get("egress") or {}).get("URL"):
         lines.append(f"Egress: {spec['egress']['URL']} ")
     return "\n".join(lines) + "\n"

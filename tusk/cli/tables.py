@@ -277,9 +277,21 @@ def stream_table(
     pachctl's writer sizes the columns of each block (the header and ``page_lines - 1`` rows)
     on its own and re-prints the header after it, so a block is final once its last row is in:
     memory stays one block, and the text is byte for byte :func:`print_table`'s."""
+    stream_lines(headers, (_row_line(row) for row in rows), write, page_lines=page_lines)
+
+
+def stream_lines(
+    headers: Sequence[str],
+    lines: Iterable[str],
+    write: Callable[[str], object],
+    *,
+    page_lines: int = 50,
+) -> None:
+    """:func:`stream_table` for rows already written as lines (``Table.add_raw``'s layouts,
+    e.g. 1.7's datum rows whose last cell has no tab): ``Table.render``'s text, block by block."""
     w = HeaderTabWriter(_row_line(headers), page_lines)
-    for row in rows:
-        w.write(_row_line(row))
+    for line in lines:
+        w.write(line)
         if done := w.take():
             write(done)
     write(w.flush())

@@ -101,6 +101,9 @@ _READER_ANSWERS = {
     "glob-file": "FileInfo",
     "inspect-file": "FileInfo",
     "list-job": "JobInfo",
+    "inspect-job": "JobInfo",
+    "list-pipeline": "PipelineInfo",
+    "list-datum": "DatumInfo",
 }
 
 
@@ -130,7 +133,8 @@ def typed(items: Iterable[Any]) -> list[Any]:
     return [typed_one(i) for i in items]
 
 
-def print_messages(items: Sequence[BaseModel | dict[str, Any]], output: str = "json") -> None:
+def print_messages(items: Iterable[BaseModel | dict[str, Any]], output: str = "json") -> None:
+    """Each answer as 2.x prints it, as the answers come."""
     for item in items:
         m = typed_one(item)
         if isinstance(m, dict):

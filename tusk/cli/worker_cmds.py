@@ -9,29 +9,61 @@ from typing import Any
 
 import click
 
-from tusk.api.pps import LogLine
-from tusk.cli.common import client, out, print_raw, raw_option
+from tusk.cli.common import client, out, print_raw, qualify, raw_option, reader
 from tusk.cli.jsonpb import proto_timestamp_json
 from tusk.cli.tables import TabWriter
 from tusk.errors import InvalidArgument
 
 WORKER_HEADER = ("NAME", "READY", "STATUS", "RESTARTS", "AGE")
+FOLLOW_WAIT = 25  # seconds the server holds a request of get-logs -f for new lines
 
 
 # -- logs ---------------------------------------------------------------------------------------
-def _log_message(line: LogLine) -> dict[str, Any]:
-    """A log line as 1.7's LogMessage JSON (zero-valued fields left out)."""
+def _log_message(line: dict[str, Any]) -> dict[str, Any]:
+    """A log line (its JSON value) as 1.7's LogMessage JSON (zero-valued fields left out)."""
+    ts = line.get("ts")
     msg = {
-        "pipelineName": line.pipeline,
-        "jobId": line.job_id,
-        "workerId": line.worker,
-        "datumId": line.datum_id,
-        "master": line.master,
-        "user": line.user,
-        "ts": proto_timestamp_json(datetime.fromtimestamp(line.ts, UTC)) if line.ts else None,
-        "message": line.message,
+        "pipelineName": line["pipeline"],
+        "jobId": line.get("job_id", ""),
+        "workerId": line.get("worker", ""),
+        "datumId": line.get("datum_id", ""),
+        "master": line.get("master", False),
+        "user": line.get("user", True),
+        "ts": proto_timestamp_json(datetime.fromtimestamp(ts, UTC)) if ts else None,
+        "message": line["message"],
     }
     return {k: v for k, v in msg.items() if v}
+
+
+def log_lines(
+    *,
+    pipeline: str | None,
+    job: str | None,
+    datum: str | None,
+    master: bool,
+    inputs: list[str],
+    follow: bool,
+) -> Iterator[dict[str, Any]]:
+    """Stored log lines (JSON values), oldest first, a page per request; ``follow``: then each
+    new one as it is stored (the server holds each request up to ``FOLLOW_WAIT`` seconds)."""
+    r = reader()
+    after = 0
+    while True:
+        lines: list[dict[str, Any]] = r.get(
+            "/logs",
+            pipeline=qualify(None, pipeline) if pipeline else None,
+            job=job,
+            datum=datum,
+            master=master or None,
+            after=after or None,
+            inputs=",".join(inputs) if inputs else None,
+            wait=FOLLOW_WAIT if follow else None,
+        )
+        yield from lines
+        if lines:
+            after = lines[-1]["pk"]
+        if not follow:
+            return
 
 
 @click.command("get-logs")
@@ -76,18 +108,20 @@ def get_logs(
     if tail < 0:
         raise InvalidArgument(f"--tail must be >= 0, not {tail}", hint="e.g. tusk get-logs -t 10")
     server = not pipeline and not job and not datum and not inputs
-    lines = client().get_logs(
+    lines = log_lines(
         pipeline=pipeline or None,
         job=job or None,
         datum=datum or None,
         master=master,
-        inputs=[i for i in inputs.split(",") if i] or None,
+        inputs=[i for i in inputs.split(",") if i],
         follow=follow,
     )
     # the lines this command prints: raw prints every line, else user code's (the master's with
     # --master; everything for the server's own log)
-    shown: Iterator[LogLine] = (
-        line for line in lines if raw or server or line.user or (master and line.master)
+    shown: Iterator[dict[str, Any]] = (
+        line
+        for line in lines
+        if raw or server or line.get("user", True) or (master and line.get("master"))
     )
     if tail > 0 and not follow:
         shown = iter(list(shown)[-tail:])
@@ -98,7 +132,7 @@ def get_logs(
                     json.dumps(_log_message(line), ensure_ascii=False, separators=(",", ":")) + "\n"
                 )
             else:
-                out(line.message.rstrip("\n") + "\n")
+                out(line["message"].rstrip("\n") + "\n")
     except KeyboardInterrupt:
         pass
 

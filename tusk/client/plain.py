@@ -144,9 +144,10 @@ class PlainReader:
         self._answer = None
 
     # -- requests ------------------------------------------------------------------------------
-    def get(self, route: str, /, **params: Any) -> Any:
-        """GET ``route`` with the non-``None`` ``params``; the answer's JSON value."""
-        resp = self._open(route, params, accept="application/json")
+    def get(self, route: str, /, *, timeout: float | None = -1.0, **params: Any) -> Any:
+        """GET ``route`` with the non-``None`` ``params``; the answer's JSON value (``timeout``:
+        how long to wait for it, ``None`` for ever; default the reader's)."""
+        resp = self._open(route, params, accept="application/json", timeout=timeout)
         return json.loads(self._read_all(resp))
 
     def lines(self, route: str, /, *, timeout: float | None = -1.0, **params: Any) -> Iterator[Any]:

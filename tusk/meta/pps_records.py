@@ -93,6 +93,7 @@ class JobFilter:
     unfinished: bool = False
     newest_first: bool = True
     limit: int = 0
+    after_pk: int | None = None  # only jobs past this one in the listing's order (next page)
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,8 @@ class PpsTx:
             q = q.where(j.c.state.in_([str(x) for x in f.states]))
         if f.unfinished:
             q = q.where(j.c.state.not_in([str(x) for x in TERMINAL_JOB_STATES]))
+        if f.after_pk is not None:
+            q = q.where(j.c.pk < f.after_pk if f.newest_first else j.c.pk > f.after_pk)
         if f.limit:
             q = q.limit(f.limit)
         return [_job(r) for r in self.c.execute(q).mappings()]
@@ -340,6 +342,41 @@ class PpsTx:
             .limit(100)
         )
         return [_datum(r) for r in self.c.execute(q).mappings()]
+
+    def datum_page(
+        self,
+        pipeline: str,
+        job_id: str,
+        *,
+        states: Sequence[DatumState] = (),
+        other_than: Sequence[DatumState] = (),
+        after_idx: int = -1,
+        limit: int = 1000,
+    ) -> list[DatumRecord]:
+        """Up to ``limit`` of a job's datums in datum order past index ``after_idx``: those in
+        ``states`` (if given), not in ``other_than``; a listing read page by page."""
+        d = s.job_datums
+        q = select(d).where(
+            and_(d.c.pipeline == pipeline, d.c.job_id == job_id, d.c.idx > after_idx)
+        )
+        if states:
+            q = q.where(d.c.state.in_([str(x) for x in states]))
+        if other_than:
+            q = q.where(d.c.state.not_in([str(x) for x in other_than]))
+        q = q.order_by(d.c.idx).limit(limit)
+        return [_datum(r) for r in self.c.execute(q).mappings()]
+
+    def count_datums(self, pipeline: str, job_id: str) -> int:
+        """How many datum rows a job has."""
+        d = s.job_datums
+        q = select(func.count()).where(and_(d.c.pipeline == pipeline, d.c.job_id == job_id))
+        return int(self.c.execute(q).scalar_one())
+
+    def datum_hashes(self, pipeline: str, job_id: str) -> set[str]:
+        """The hashes of a job's datum rows (to tell the datums it skipped, which have none)."""
+        d = s.job_datums
+        q = select(d.c.hash).where(and_(d.c.pipeline == pipeline, d.c.job_id == job_id))
+        return {r[0] for r in self.c.execute(q)}
 
     def datum_inputs(self, datum_ids: Iterable[str]) -> list[tuple[str, str]]:
         """``(datum id, inputs JSON)`` of every datum row with one of these ids."""

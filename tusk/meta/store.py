@@ -196,8 +196,12 @@ class Tx(PpsTx):
         q = select(s.commits).where(s.commits.c.id == commit_id).order_by(s.commits.c.pk)
         return [_row(CommitRow, r) for r in self.c.execute(q).mappings()]
 
-    def list_commits(self, repo: str, limit: int = 0) -> list[CommitRow]:
+    def list_commits(self, repo: str, limit: int = 0, before: int | None = None) -> list[CommitRow]:
+        """Newest first; ``before``: only commits older than the one of that ``pk`` (the next
+        page of a listing read page by page)."""
         q = select(s.commits).where(s.commits.c.repo == repo).order_by(s.commits.c.pk.desc())
+        if before is not None:
+            q = q.where(s.commits.c.pk < before)
         if limit:
             q = q.limit(limit)
         return [_row(CommitRow, r) for r in self.c.execute(q).mappings()]

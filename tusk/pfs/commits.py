@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import re
 import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 
 from tusk.api.models import BranchInfo, BranchKey, CommitInfo, CommitKey, ProvenanceEntry
 from tusk.errors import (
@@ -24,6 +24,7 @@ from tusk.pfs.repos import require_repo
 from tusk.pfs.tree import EMPTY_ROOT
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+COMMIT_PAGE = 500  # commits per read transaction of a streamed listing
 
 
 def commit_not_found(repo: str, commit: str) -> NotFound:
@@ -294,6 +295,45 @@ class CommitService:
                         break
                     cur = tx.get_commit(repo, cur.parent) if cur.parent else None
             return [commit_info(tx, r) for r in rows]
+
+    def iter_list(
+        self, repo: str, to: str | None = None, from_: str | None = None, number: int = 0
+    ) -> Iterator[CommitInfo]:
+        """:meth:`list`'s commits in its order, read a page at a time (a short read transaction
+        each) so that they are never all in memory. Bad arguments raise here, before the first
+        commit is read."""
+        if from_ and not to:
+            self.list(repo, to, from_, number)  # raises its error
+        with self.ctx.meta.transaction(write=False) as tx:
+            require_repo(tx, repo)
+            stop = resolve(tx, repo, from_).id if from_ and to else None
+            first = resolve(tx, repo, to) if to else None
+        return self._commit_pages(repo, first, stop, number)
+
+    def _commit_pages(
+        self, repo: str, first: CommitRow | None, stop: str | None, number: int
+    ) -> Iterator[CommitInfo]:
+        left = number or -1  # -1: no limit
+        before: int | None = None
+        cur = first
+        while left:
+            page = COMMIT_PAGE if left < 0 else min(left, COMMIT_PAGE)
+            with self.ctx.meta.transaction(write=False) as tx:
+                if first is None:  # every commit of the repo, newest first
+                    rows = tx.list_commits(repo, limit=page, before=before)
+                    done = len(rows) < page
+                else:  # the ancestry of ``first`` back to ``stop``
+                    rows = []
+                    while cur is not None and cur.id != stop and len(rows) < page:
+                        rows.append(cur)
+                        cur = tx.get_commit(repo, cur.parent) if cur.parent else None
+                    done = cur is None or cur.id == stop
+                infos = [commit_info(tx, r) for r in rows]
+            yield from infos
+            left -= len(rows) if left > 0 else 0
+            if done or not rows:
+                return
+            before = rows[-1].pk
 
     def with_id(self, commit_id: str) -> builtins.list[CommitInfo]:
         """Every commit of a commit set (global id), across repos."""

@@ -6,6 +6,7 @@ import builtins
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
 
 from tusk.api.models import CommitInfo, CommitKey
 from tusk.api.pps import (
@@ -31,6 +32,9 @@ from tusk.pps.scheduling.scheduler import Scheduler
 from tusk.worker.protocol import DatumTask
 
 # list-datum shows failed datums first, then processed, then skipped ones
+JOB_PAGE = 500  # jobs per read transaction of a streamed listing
+DATUM_PAGE = 1000  # datums per read transaction of a streamed listing
+
 _DATUM_ORDER = {
     DatumState.FAILED: 0,
     DatumState.RECOVERED: 1,
@@ -89,6 +93,38 @@ class JobService:
             duration_seconds=finished - started if finished is not None and started else None,
         )
         return JobInfo.model_validate(data)
+
+    def iter_list(
+        self,
+        pipeline: str | None = None,
+        inputs: builtins.list[tuple[str, str]] | None = None,
+        output: tuple[str, str] | None = None,
+    ) -> Iterator[JobInfo]:
+        """:meth:`list`'s jobs in its order, read a page at a time (a short read transaction
+        each) so that they are never all in memory. Bad arguments raise here, before the
+        first job is read."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            self._require_pipeline(tx, pipeline)
+            oc = resolve(tx, output[0], output[1]) if output else None
+            want = {(r, resolve(tx, r, c).id) for r, c in inputs or []}
+        if oc is not None:  # an output commit is one job: no pages to read
+            return iter(self.list(pipeline, inputs, output))
+        return self._job_pages(pipeline, want)
+
+    def _job_pages(self, pipeline: str | None, want: set[tuple[str, str]]) -> Iterator[JobInfo]:
+        after: int | None = None
+        while True:
+            with self.ctx.meta.transaction(write=False) as tx:
+                jobs = tx.list_jobs(
+                    JobFilter(pipeline=pipeline or None, limit=JOB_PAGE, after_pk=after)
+                )
+                infos = [self._info(tx, j) for j in jobs]
+            for info in infos:
+                if not want or want <= {(i.repo, i.id) for i in info.inputs}:
+                    yield info
+            if len(jobs) < JOB_PAGE:
+                return
+            after = jobs[-1].pk
 
     def list(
         self,
@@ -163,6 +199,44 @@ class JobService:
             out.extend(self._skipped_datums(job, {r.hash for r in rows}))
         out.sort(key=lambda d: _DATUM_ORDER.get(d.state, 4))
         return out
+
+    def iter_datums(self, job_id: str, pipeline: str | None = None) -> Iterator[DatumInfo]:
+        """:meth:`datums` in the same order, read a page at a time (a short read transaction
+        each) so that a job's datums are never all in memory: one state after the other, in
+        datum order within a state; the skipped datums without a row of their own come after
+        the recorded skipped ones. Bad arguments raise before the first datum is read."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            job = self._find(tx, job_id, pipeline)
+            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
+            recorded = tx.count_datums(job.pipeline, job_id)
+        stats_id = stats.id if stats is not None else ""
+        return self._datum_pages(job, stats_id, recorded)
+
+    def _datum_pages(self, job: JobRecord, stats_id: str, recorded: int) -> Iterator[DatumInfo]:
+        ordered = builtins.list(_DATUM_ORDER)
+        groups: builtins.list[tuple[tuple[DatumState, ...], tuple[DatumState, ...]]]
+        groups = [((state,), ()) for state in ordered] + [((), tuple(ordered))]
+        for states, other_than in groups:
+            after = -1
+            while True:
+                with self.ctx.meta.transaction(write=False) as tx:
+                    rows = tx.datum_page(
+                        job.pipeline,
+                        job.id,
+                        states=states,
+                        other_than=other_than,
+                        after_idx=after,
+                        limit=DATUM_PAGE,
+                    )
+                for r in rows:
+                    yield self._datum_info(r, job, stats_id)
+                if len(rows) < DATUM_PAGE:
+                    break
+                after = rows[-1].idx
+            if states == (DatumState.SKIPPED,) and job.total > recorded:
+                with self.ctx.meta.transaction(write=False) as tx:
+                    hashes = tx.datum_hashes(job.pipeline, job.id)
+                yield from self._iter_skipped(job, hashes)
 
     def datums_page(
         self,
@@ -268,22 +342,21 @@ class JobService:
     def _skipped_datums(self, job: JobRecord, recorded: set[str]) -> builtins.list[DatumInfo]:
         """The datums a job skipped: they have no row of their own (skipping must cost nothing
         per datum), so they are enumerated again from the job's input commits."""
+        return builtins.list(self._iter_skipped(job, recorded))
+
+    def _iter_skipped(self, job: JobRecord, recorded: set[str]) -> Iterator[DatumInfo]:
         spec, doc = load_spec(self.ctx, job.spec_commit)
         inputs = input_commits(self.ctx, job.pipeline, job.id)
-        out = []
         for d in enumerate_datums(spec.input, inputs, self.ctx.tree):
             if datum_hash(d, job.pipeline, str(doc["salt"])) in recorded:
                 continue
-            out.append(
-                DatumInfo(
-                    id=datum_id(d),
-                    state=DatumState.SKIPPED,
-                    inputs=[DatumInputInfo.model_validate(c.to_json()) for c in d],
-                    job_id=job.id,
-                    pipeline=job.pipeline,
-                )
+            yield DatumInfo(
+                id=datum_id(d),
+                state=DatumState.SKIPPED,
+                inputs=[DatumInputInfo.model_validate(c.to_json()) for c in d],
+                job_id=job.id,
+                pipeline=job.pipeline,
             )
-        return out
 
     def datum(self, job_id: str, datum_id: str, pipeline: str | None = None) -> DatumInfo:
         """One datum of a job, by its id or a prefix of it."""

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from tusk.errors import Internal, TuskError
 
@@ -30,17 +31,30 @@ def wants_lines(request: Request) -> bool:
     return NDJSON in request.headers.get("accept", "")
 
 
+def models_response(items: Iterable[BaseModel]) -> StreamingResponse:
+    """Models as JSON lines, each serialized by pydantic itself (as the route's array answer is:
+    no Python dict between the model and its text)."""
+    return StreamingResponse(
+        _encoded(iter(items), lambda m: m.model_dump_json(by_alias=True)), media_type=NDJSON
+    )
+
+
 def lines_response(items: Iterable[T], to_json: Callable[[T], Any]) -> StreamingResponse:
     """``items`` as JSON lines, each ``to_json(item)``, read and sent a batch at a time."""
     return StreamingResponse(_lines(iter(items), to_json), media_type=NDJSON)
 
 
 def _lines(items: Iterator[T], to_json: Callable[[T], Any]) -> Iterator[bytes]:
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    return _encoded(items, lambda item: encode(to_json(item)))
+
+
+def _encoded(items: Iterator[T], to_text: Callable[[T], str]) -> Iterator[bytes]:
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     batch: list[str] = []
     try:
         for item in items:
-            batch.append(dumps(to_json(item)))
+            batch.append(to_text(item))
             if len(batch) >= BATCH_LINES:
                 yield ("\n".join(batch) + "\n").encode()
                 batch = []

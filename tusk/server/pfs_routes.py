@@ -35,7 +35,7 @@ from tusk.pfs.files import node_dict, node_info
 from tusk.pfs.put import PutBatch
 from tusk.pfs.tree import Node
 from tusk.runtime import Engine
-from tusk.server.ndjson import NDJSON, lines_response, wants_lines
+from tusk.server.ndjson import NDJSON, lines_response, models_response, wants_lines
 from tusk.server.params import MAX_COUNT, Count, RepoKey
 
 router = APIRouter()
@@ -108,15 +108,22 @@ def start_commit(repo: RepoKey, body: StartCommit, request: Request) -> CommitIn
     )
 
 
-@router.get("/repos/{repo}/commits")
+@router.get(
+    "/repos/{repo}/commits",
+    response_model=list[CommitInfo],
+    responses={200: {"content": {NDJSON: {}}, "description": "one CommitInfo per line"}},
+)
 def list_commits(
     repo: RepoKey,
     request: Request,
     to: str | None = None,
     from_: str | None = None,
     number: Count = 0,
-) -> list[CommitInfo]:
-    return eng(request).commits.list(repo, to=to, from_=from_, number=number)
+) -> Any:
+    commits = eng(request).commits
+    if wants_lines(request):  # read page by page as it is sent (see tusk.server.ndjson)
+        return models_response(commits.iter_list(repo, to, from_, number))
+    return commits.list(repo, to=to, from_=from_, number=number)
 
 
 @router.get("/repos/{repo}/commit")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import itertools
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -23,6 +24,7 @@ from tusk.errors import InvalidArgument
 from tusk.pps.spec import parse_specs
 from tusk.runtime import Engine
 from tusk.server import serverlog
+from tusk.server.ndjson import NDJSON, models_response, wants_lines
 from tusk.server.params import Count, PipelineKey, Seconds
 
 router = APIRouter()
@@ -89,16 +91,23 @@ def start_pipeline(name: PipelineKey, request: Request) -> PipelineInfo:
     return eng(request).pipelines.set_stopped(name, False)
 
 
-@router.get("/jobs", response_model=list[JobInfo])
+def _lines_doc(what: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {NDJSON: {}}, "description": f"one {what} per line (Accept: ndjson)"}}
+
+
+@router.get("/jobs", response_model=list[JobInfo], responses=_lines_doc("JobInfo"))
 def list_jobs(
     request: Request,
     pipeline: str | None = None,
     input: Annotated[list[str] | None, Query()] = None,
     output: str | None = None,
-) -> list[JobInfo]:
+) -> Any:
     ins = [_commit_ref(i, "input") for i in input or []]
     out = _commit_ref(output, "output") if output is not None else None
-    return eng(request).jobs.list(pipeline, ins or None, out)
+    jobs = eng(request).jobs
+    if wants_lines(request):  # read page by page as it is sent (see tusk.server.ndjson)
+        return models_response(jobs.iter_list(pipeline, ins or None, out))
+    return jobs.list(pipeline, ins or None, out)
 
 
 @router.get("/jobs/{job_id}", response_model=JobInfo)
@@ -118,15 +127,23 @@ def delete_job(job_id: str, request: Request, pipeline: str | None = None) -> No
     eng(request).jobs.delete(job_id, pipeline)
 
 
-@router.get("/jobs/{job_id}/datums", response_model=list[DatumInfo])
+@router.get(
+    "/jobs/{job_id}/datums", response_model=list[DatumInfo], responses=_lines_doc("DatumInfo")
+)
 def list_datums(
     job_id: str,
     request: Request,
     pipeline: str | None = None,
     page_size: Count = 0,
     page: Count = 0,
-) -> list[DatumInfo]:
-    datums = eng(request).jobs.datums(job_id, pipeline)
+) -> Any:
+    jobs = eng(request).jobs
+    if wants_lines(request):  # read page by page as it is sent (see tusk.server.ndjson)
+        it = jobs.iter_datums(job_id, pipeline)
+        if page_size:
+            it = itertools.islice(it, page * page_size, (page + 1) * page_size)
+        return models_response(it)
+    datums = jobs.datums(job_id, pipeline)
     if page_size:  # 1.7's pages: ``page`` (from 0) of ``page_size`` datums
         return datums[page * page_size : (page + 1) * page_size]
     return datums
