@@ -846,3 +846,68 @@ def test_python_pachyderm_secrets(server: Tuskd) -> None:
         """,
     )
     assert got == {"name": "pp-creds", "listed": ["pp-creds"], "after": []}
+
+
+def test_open_transaction_survives_a_restart(tmp_path: Path) -> None:
+    """A transaction started and filled through pachyderm-sdk, then tuskd SIGKILLed and started
+    again on the same home: the transaction is still listed with its requests, and
+    FinishTransaction applies them (the repos, the commit with the transaction's id, the
+    branch)."""
+    with Tuskd(tmp_path / "home") as tuskd:
+        before = run_client(
+            SDK,
+            tuskd.port,
+            """
+            from pachyderm_sdk import Client
+            from pachyderm_sdk.api import pfs
+            c = Client(host="localhost", port=PORT)
+            t = c.transaction.start_transaction()
+            c.transaction_id = t.id
+            c.pfs.create_repo(repo=pfs.Repo(name="rtx-a"))
+            c.pfs.create_repo(repo=pfs.Repo(name="rtx-b"))
+            commit = c.pfs.start_commit(branch=pfs.Branch.from_uri("rtx-a@master"))
+            c.pfs.create_branch(branch=pfs.Branch.from_uri("rtx-b@dev"))
+            c.transaction_id = ""
+            out({"id": t.id, "commit": commit.id,
+                 "repos": [r.repo.name for r in c.pfs.list_repo()]})
+            """,
+        )
+        assert before["repos"] == []  # recorded, not applied
+        tuskd.kill()
+        tuskd.start()
+        after = run_client(
+            SDK,
+            tuskd.port,
+            f"""
+            from pachyderm_sdk import Client
+            from pachyderm_sdk.api import pfs, transaction as tx
+            c = Client(host="localhost", port=PORT)
+            t = tx.Transaction(id={before["id"]!r})
+            res = {{}}
+            info = c.transaction.inspect_transaction(transaction=t)
+            res["recorded"] = len(info.requests)
+            res["started_commit"] = info.responses[2].commit.id
+            res["listed"] = [i.transaction.id for i in
+                             c.transaction.list_transaction().transaction_info]
+            res["repos_before"] = [r.repo.name for r in c.pfs.list_repo()]
+            c.transaction.finish_transaction(transaction=t)
+            res["repos"] = sorted(r.repo.name for r in c.pfs.list_repo())
+            head = c.pfs.inspect_commit(commit=pfs.Commit.from_uri("rtx-a@master"))
+            res["head"] = head.commit.id
+            c.pfs.put_file_from_bytes(commit=head.commit, path="/f", data=b"after")  # still open
+            c.pfs.finish_commit(commit=head.commit)
+            res["file"] = c.pfs.pfs_file(
+                file=pfs.File.from_uri("rtx-a@master:/f")).read().decode()
+            res["branches"] = [b.branch.name for b in
+                               c.pfs.list_branch(repo=pfs.Repo(name="rtx-b"))]
+            res["left"] = len(c.transaction.list_transaction().transaction_info)
+            out(res)
+            """,
+        )
+    assert after["recorded"] == 4 and after["started_commit"] == before["commit"]
+    assert after["listed"] == [before["id"]]
+    assert after["repos_before"] == []
+    assert after["repos"] == ["rtx-a", "rtx-b"]
+    assert after["head"] == before["commit"] and after["file"] == "after"
+    assert after["branches"] == ["dev"]
+    assert after["left"] == 0
