@@ -185,6 +185,7 @@ V2_VERBS = frozenset(
         "update",
         "stop",
         "restart",
+        "squash",
         "edit",
         "extract",
         "logs",

@@ -1,19 +1,22 @@
 """``transaction_v2.API``: requests gathered under a transaction id and applied together.
 
 A call that carries ``pach-transaction: <id>`` metadata and is one of the transactional
-requests (create/delete repo, start/finish commit, create/delete branch, stop job, create
-pipeline) is recorded, not run; FinishTransaction applies the recorded requests in order, and
-BatchTransaction does both at once. Every commit a transaction starts gets the transaction's one
-commit-set id (as in Pachyderm 2.x), so StartCommit can answer with the commit at once.
+requests (create/delete repo, start/finish commit, squash commit set, create/delete branch,
+stop job, create pipeline) is recorded, not run; FinishTransaction applies the recorded
+requests in order, and BatchTransaction does both at once. Every commit a transaction starts
+gets the transaction's one commit-set id (as in Pachyderm 2.x), so StartCommit can answer with
+the commit at once.
 
 All or nothing: before anything is applied, the requests are checked in order against what
-exists and what the earlier requests create or delete (unknown repos, branches and commits,
-a repo created twice); then they are applied in order, and when one fails the ones already
-applied are undone (created repos, branches, commits and pipelines deleted, moved branches put
-back). File operations are refused inside a transaction, as pachd refuses them. Open
-transactions and their recorded requests live in the metadata database (as pachd keeps them in
-its own), so a restart of tuskd does not drop them: FinishTransaction after a restart applies
-what was recorded before it.
+exists and what the earlier requests create or delete (unknown repos, branches, commits and
+commit sets, a repo created twice); then they are applied in order, and when one fails the ones
+already applied are undone (created repos, branches, commits and pipelines deleted, moved
+branches put back; a squash, like a finished commit or a deletion, cannot be undone, which is
+why the check runs first). UpdateJobState is refused: tusk's workers do not report through it.
+File operations are refused inside a transaction, as pachd refuses them. Open transactions and
+their recorded requests live in the metadata database (as pachd keeps them in its own), so a
+restart of tuskd does not drop them: FinishTransaction after a restart applies what was
+recorded before it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ TRANSACTIONAL = {
     "DeleteRepo": "delete_repo",
     "StartCommit": "start_commit",
     "FinishCommit": "finish_commit",
+    "SquashCommitSet": "squash_commit_set",
     "CreateBranch": "create_branch",
     "DeleteBranch": "delete_branch",
     "StopJob": "stop_job",
@@ -248,10 +252,16 @@ class Transactions:
                     raise NotFound(f"repo {name} not found")
                 if name not in started:
                     self.e.commits.inspect(name, ref)
-            elif kind in ("squash_commit_set", "update_job_state"):
+            elif kind == "squash_commit_set":
+                # the rest (children, branches, other sets computed from it) is checked when
+                # it is applied, all or nothing
+                if not self.e.commits.with_id(req.commit_set.id if req.commit_set else ""):
+                    raise NotFound(f"commit set {req.commit_set.id} not found")
+            elif kind == "update_job_state":
                 raise InvalidArgument(
-                    f"{kind} is not supported in transactions by tusk",
-                    hint="run it on its own, outside the transaction",
+                    "update_job_state is not supported by tusk: it is how pachd's workers "
+                    "report a job's progress, and tusk's workers report to tuskd directly",
+                    hint="stop a job with StopJob; leave update_job_state out",
                 )
 
     def _apply(
@@ -277,6 +287,8 @@ class Transactions:
             return transaction.TransactionResponse(commit=cv.commit_msg(repo, p.commit_set, branch))
         elif kind == "finish_commit":
             self.pfs["FinishCommit"](req, None)
+        elif kind == "squash_commit_set":
+            self.pfs["SquashCommitSet"](req, None)
         elif kind == "create_branch":
             repo, name = cv.branch_ref(req.branch)
             old = _head(e, repo, name)
