@@ -174,6 +174,8 @@ def test_raw_in_2x_form(tusk: Tusk) -> None:
     assert raw_objects(ok(tusk("inspect", "repo", "v2raw", "--output", "json"))) == [repo]
     assert list(yaml.safe_load_all(ok(tusk("list", "repo", "-o=yaml")))) == docs
     fails(tusk("list", "repo", "-o", "xml"), 2, "unknown output format 'xml'")
+    fails(tusk("create", "repo", "v2rawnot", "-o", "json"), 2, "create repo has no raw form")
+    assert "v2rawnot" not in ok(tusk("list", "repo"))
     # --full-timestamps: absolute times in the tables
     [row] = [r for r in rows(ok(tusk("list", "repo", "--full-timestamps"))) if r[1] == "v2raw"]
     assert abs((rfc3339(row[2]) - rfc3339(repo["created"])).total_seconds()) < 1

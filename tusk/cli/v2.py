@@ -514,6 +514,11 @@ def _key(argv: list[str]) -> tuple[str, ...] | None:
     return None
 
 
+def rule_key(argv: list[str]) -> tuple[str, ...]:
+    """The 2.x command words of ``argv`` (``("list", "repo")``); empty when not 2.x."""
+    return _key(argv) or ()
+
+
 def is_v2(argv: list[str]) -> bool:
     """Whether ``argv`` is a command line in 2.x's grammar."""
     return _key(argv) is not None
