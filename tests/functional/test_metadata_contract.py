@@ -32,6 +32,7 @@ from tusk.meta import (
     LogFilter,
     LogRecord,
     MetadataStore,
+    OpenTransactionRow,
     PipelineRecord,
     ProjectRow,
     RepoRow,
@@ -643,6 +644,31 @@ class MetadataContract:
             assert not tx.delete_project("lab")
         with meta.transaction(write=False) as tx:
             assert tx.list_projects() == [ProjectRow("audit", 6.0, "checked")]
+
+    # -- open 2.x transactions --------------------------------------------------------------
+    def test_open_transactions_keep_their_requests_in_order(self, meta: MetadataStore) -> None:
+        with meta.transaction() as tx:
+            tx.insert_open_transaction(OpenTransactionRow("t1", 2.0, _id(1), ("a",)))
+            tx.insert_open_transaction(OpenTransactionRow("t0", 1.0, _id(2)))
+            tx.append_transaction_request("t1", "b")
+            tx.append_transaction_request("t0", "x")
+            tx.append_transaction_request("t1", "c")
+        with meta.transaction(write=False) as tx:
+            assert tx.get_open_transaction("t1") == OpenTransactionRow(
+                "t1", 2.0, _id(1), ("a", "b", "c")
+            )
+            assert [r.id for r in tx.list_open_transactions()] == ["t0", "t1"]
+            assert tx.get_open_transaction("nope") is None
+        with meta.transaction() as tx:
+            assert tx.get_open_transaction("t0", lock=True) is not None
+            assert tx.delete_open_transaction("t0")
+            assert not tx.delete_open_transaction("t0")
+        with meta.transaction(write=False) as tx:
+            assert [r.requests for r in tx.list_open_transactions()] == [("a", "b", "c")]
+        with meta.transaction() as tx:
+            tx.delete_open_transactions()
+        with meta.transaction(write=False) as tx:
+            assert tx.list_open_transactions() == []
 
     # -- settings ----------------------------------------------------------------------------
     def test_settings_and_schema_version(self, meta: MetadataStore) -> None:

@@ -42,6 +42,7 @@ TABLES_ADDED_IN_0007 = {"projects"}
 ADDED_IN_0005 = {"job_datums": ("seconds_download", "seconds_upload")}
 ADDED_IN_0006 = {"jobs": ("output_disjoint",)}
 TABLES_ADDED_IN_0009 = {"datum_files"}
+TABLES_ADDED_IN_0010 = {"open_transactions", "open_transaction_requests"}
 
 
 def _id(n: int) -> str:
@@ -109,7 +110,12 @@ def _baseline_metadata() -> MetaData:
     """The 0001 tables as the pre-Alembic code made them: today's models minus 0002's indexes."""
     meta = MetaData()
     for table in s.metadata.sorted_tables:
-        if table.name in TABLES_ADDED_IN_0004 | TABLES_ADDED_IN_0007 | TABLES_ADDED_IN_0009:
+        if table.name in (
+            TABLES_ADDED_IN_0004
+            | TABLES_ADDED_IN_0007
+            | TABLES_ADDED_IN_0009
+            | TABLES_ADDED_IN_0010
+        ):
             continue
         copy = table.to_metadata(meta)
         for index in [i for i in copy.indexes if i.name in ADDED_IN_0002 | ADDED_IN_0008]:
@@ -192,6 +198,7 @@ def _insert_old_rows(url: str) -> None:
 # -- tests -------------------------------------------------------------------------------------
 def test_head_is_the_schema_version() -> None:
     assert [m.revision for m in migrations.history()] == [
+        "0010",
         "0009",
         "0008",
         "0007",
@@ -401,10 +408,11 @@ def test_admin_cli(tmp_path: Path) -> None:
         return result.output
 
     assert run("current", "--url", url) == "none\n"
-    assert run("upgrade", "--url", url) == "0009 (head)\n"
-    assert run("current", "--url", url) == "0009 (head)\n"
+    assert run("upgrade", "--url", url) == "0010 (head)\n"
+    assert run("current", "--url", url) == "0010 (head)\n"
     lines = run("history", "--url", url).splitlines()
     assert [line.split()[0] for line in lines] == [
+        "0010",
         "0009",
         "0008",
         "0007",

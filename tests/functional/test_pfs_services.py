@@ -914,3 +914,47 @@ def test_copy_file_carries_directory_headers(pfs: Pfs, data: str) -> None:
     pfs.put(data, "master", {"/cars": PG_DUMP}, split="sql")
     pfs.files.copy(data, "master", "/cars", data, "master", "/copy")
     assert pfs.read(data, "master", "/copy") == PG_DUMP
+
+
+def test_squash_commit_set(pfs: Pfs, data: str) -> None:
+    """A squashed set leaves the history of every repo it is in; the children keep the data.
+    Refused, nothing changed: a head commit, an open commit, a commit a later set was computed
+    from, an unknown id."""
+    pfs.repos.create("out")
+
+    def step(files: dict[str, bytes]) -> str:
+        cid = pfs.put(data, "master", files).commit.id
+        pfs.commits.start(
+            "out",
+            "master",
+            commit_id=cid,
+            provenance=[(data, cid, "master")],
+            origin="auto",
+            internal=True,
+        )
+        pfs.commits.finish("out", cid)
+        return cid
+
+    a, b, c = step({"/a": b"a"}), step({"/b": b"b"}), step({"/c": b"c"})
+    with pytest.raises(Conflict, match="has no children"):
+        pfs.commits.squash(c)
+    with pytest.raises(NotFound, match="not found"):
+        pfs.commits.squash("0" * 32)
+    squashed = pfs.commits.squash(b)
+    assert {(k.repo, k.id) for k in squashed} == {(data, b), ("out", b)}
+    assert [i.commit.id for i in pfs.commits.list(data)] == [c, a]
+    assert [i.commit.id for i in pfs.commits.list("out")] == [c, a]
+    assert pfs.commits.inspect(data, c).parent == a
+    assert pfs.names(data, "master") == ["/a", "/b", "/c"]
+    # a commit of another set computed from a: squashing a would leave it naming nothing
+    x = pfs.commits.start(
+        "out", "master", provenance=[(data, a, "master")], origin="auto", internal=True
+    )
+    pfs.commits.finish("out", x.commit.id)
+    with pytest.raises(Conflict, match=f"out@{x.commit.id} was computed from"):
+        pfs.commits.squash(a)
+    open_ = pfs.commits.start(data, "master")
+    pfs.put(data, "master", {"/d": b"d"})
+    with pytest.raises(Conflict, match="is not finished"):
+        pfs.commits.squash(open_.commit.id)
+    assert [i.commit.id for i in pfs.commits.list("out")][-1] == a  # nothing changed

@@ -126,6 +126,28 @@ def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     assert "get-file" in ok(tusk("get", "file", "-h"))
 
 
+def test_squash_commit(tusk: Tusk) -> None:
+    """``squash commit <id>``: the commit leaves the history, its data stays in its child; a
+    commit with no children (or a branch on it, or an unknown id) is refused, nothing changed."""
+    ok(tusk("create", "repo", "v2sq"))
+    for text in ("one\n", "two\n", "three\n"):
+        ok(tusk("put", "file", "v2sq@master:/f.txt", "-a", input=text))
+    first, middle, head = [r[3] for r in rows(ok(tusk("list", "commit", "v2sq@master")))[1:]][::-1]
+    ok(tusk("create", "branch", "v2sq@pinned", "--head", first))
+    fails(tusk("squash", "commit", head), 5, "has no children")
+    fails(tusk("squash", "commit", first), 5, "branch v2sq@pinned points at commit")
+    fails(tusk("squash", "commit", "0" * 32), 3, "not found")
+    fails(tusk("squash", "commit", "v2sq@master"), 2, "takes a global id")
+    assert len(rows(ok(tusk("list", "commit", "v2sq@master")))) == 4  # nothing changed
+    assert ok(tusk("squash", "commit", middle)) == f"squashed v2sq@{middle}\n"
+    assert [r[3] for r in rows(ok(tusk("list", "commit", "v2sq@master")))[1:]] == [head, first]
+    assert ok(tusk("get", "file", "v2sq@master:/f.txt")) == "one\ntwo\nthree\n"
+    [info] = raw_objects(ok(tusk("inspect", "commit", f"v2sq@{head}", "--raw")))
+    assert info["parent_commit"]["id"] == first
+    fails(tusk("inspect", "commit", f"v2sq@{middle}"), 3, middle)
+    ok(tusk("delete", "repo", "v2sq"))
+
+
 def test_raw_in_2x_form(tusk: Tusk) -> None:
     ok(tusk("create", "repo", "v2raw", "-d", "raw desc"))
     ok(tusk("put", "file", "v2raw@master:/x/y.txt", input="0123456789"))
@@ -148,6 +170,13 @@ def test_raw_in_2x_form(tusk: Tusk) -> None:
     docs = list(yaml.safe_load_all(ok(tusk("list", "repo", "--raw", "-o", "yaml"))))
     assert repo in docs and len(docs) == len(listed)
     fails(tusk("list", "repo", "--raw", "-o", "xml"), 2, "unknown output format 'xml'")
+    # as in pachctl 2.x, -o json / -o yaml print the raw form without --raw too
+    assert ok(tusk("inspect", "repo", "v2raw", "-o", "yaml")) == text
+    assert raw_objects(ok(tusk("inspect", "repo", "v2raw", "--output", "json"))) == [repo]
+    assert list(yaml.safe_load_all(ok(tusk("list", "repo", "-o=yaml")))) == docs
+    fails(tusk("list", "repo", "-o", "xml"), 2, "unknown output format 'xml'")
+    fails(tusk("create", "repo", "v2rawnot", "-o", "json"), 2, "create repo has no raw form")
+    assert "v2rawnot" not in ok(tusk("list", "repo"))
     # --full-timestamps: absolute times in the tables
     [row] = [r for r in rows(ok(tusk("list", "repo", "--full-timestamps"))) if r[1] == "v2raw"]
     assert abs((rfc3339(row[2]) - rfc3339(repo["created"])).total_seconds()) < 1

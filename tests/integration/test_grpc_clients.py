@@ -846,3 +846,134 @@ def test_python_pachyderm_secrets(server: Tuskd) -> None:
         """,
     )
     assert got == {"name": "pp-creds", "listed": ["pp-creds"], "after": []}
+
+
+def test_open_transaction_survives_a_restart(tmp_path: Path) -> None:
+    """A transaction started and filled through pachyderm-sdk, then tuskd SIGKILLed and started
+    again on the same home: the transaction is still listed with its requests, and
+    FinishTransaction applies them (the repos, the commit with the transaction's id, the
+    branch)."""
+    with Tuskd(tmp_path / "home") as tuskd:
+        before = run_client(
+            SDK,
+            tuskd.port,
+            """
+            from pachyderm_sdk import Client
+            from pachyderm_sdk.api import pfs
+            c = Client(host="localhost", port=PORT)
+            t = c.transaction.start_transaction()
+            c.transaction_id = t.id
+            c.pfs.create_repo(repo=pfs.Repo(name="rtx-a"))
+            c.pfs.create_repo(repo=pfs.Repo(name="rtx-b"))
+            commit = c.pfs.start_commit(branch=pfs.Branch.from_uri("rtx-a@master"))
+            c.pfs.create_branch(branch=pfs.Branch.from_uri("rtx-b@dev"))
+            c.transaction_id = ""
+            out({"id": t.id, "commit": commit.id,
+                 "repos": [r.repo.name for r in c.pfs.list_repo()]})
+            """,
+        )
+        assert before["repos"] == []  # recorded, not applied
+        tuskd.kill()
+        tuskd.start()
+        after = run_client(
+            SDK,
+            tuskd.port,
+            f"""
+            from pachyderm_sdk import Client
+            from pachyderm_sdk.api import pfs, transaction as tx
+            c = Client(host="localhost", port=PORT)
+            t = tx.Transaction(id={before["id"]!r})
+            res = {{}}
+            info = c.transaction.inspect_transaction(transaction=t)
+            res["recorded"] = len(info.requests)
+            res["started_commit"] = info.responses[2].commit.id
+            res["listed"] = [i.transaction.id for i in
+                             c.transaction.list_transaction().transaction_info]
+            res["repos_before"] = [r.repo.name for r in c.pfs.list_repo()]
+            c.transaction.finish_transaction(transaction=t)
+            res["repos"] = sorted(r.repo.name for r in c.pfs.list_repo())
+            head = c.pfs.inspect_commit(commit=pfs.Commit.from_uri("rtx-a@master"))
+            res["head"] = head.commit.id
+            c.pfs.put_file_from_bytes(commit=head.commit, path="/f", data=b"after")  # still open
+            c.pfs.finish_commit(commit=head.commit)
+            res["file"] = c.pfs.pfs_file(
+                file=pfs.File.from_uri("rtx-a@master:/f")).read().decode()
+            res["branches"] = [b.branch.name for b in
+                               c.pfs.list_branch(repo=pfs.Repo(name="rtx-b"))]
+            res["left"] = len(c.transaction.list_transaction().transaction_info)
+            out(res)
+            """,
+        )
+    assert after["recorded"] == 4 and after["started_commit"] == before["commit"]
+    assert after["listed"] == [before["id"]]
+    assert after["repos_before"] == []
+    assert after["repos"] == ["rtx-a", "rtx-b"]
+    assert after["head"] == before["commit"] and after["file"] == "after"
+    assert after["branches"] == ["dev"]
+    assert after["left"] == 0
+
+
+def test_sdk_squash_commit_set(server: Tuskd) -> None:
+    """SquashCommitSet on its own and inside a transaction: the commits leave the history, the
+    data stays in their children; a head commit is refused with nothing changed, and so is
+    UpdateJobState in a transaction (tusk's workers do not report through it)."""
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import grpc
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps, transaction as tx
+        c = Client(host="localhost", port=PORT)
+        repo = pfs.Repo(name="sq")
+        c.pfs.create_repo(repo=repo)
+        ids = []
+        for text in (b"a", b"b", b"c", b"d"):
+            with c.pfs.commit(branch=pfs.Branch.from_uri("sq@master")) as commit:
+                commit.put_file_from_bytes(path="/f", data=text, append=True)
+            ids.append(commit.id)
+        history = lambda: [i.commit.id for i in c.pfs.list_commit(repo=repo)]
+        res = {"ids": ids}
+        codes = {}
+        def code(name, call):
+            try:
+                call()
+                codes[name] = "OK"
+            except grpc.RpcError as e:
+                codes[name] = [e.code().name, e.details()]
+        code("head", lambda: c.pfs.squash_commit_set(commit_set=pfs.CommitSet(id=ids[3])))
+        res["after_refused"] = history()
+        c.pfs.squash_commit_set(commit_set=pfs.CommitSet(id=ids[1]))
+        res["after_squash"] = history()
+        with c.transaction.transaction():
+            c.pfs.squash_commit_set(commit_set=pfs.CommitSet(id=ids[2]))
+            res["inside"] = history()
+        res["after_tx"] = history()
+        res["data"] = c.pfs.pfs_file(file=pfs.File.from_uri("sq@master:/f")).read().decode()
+        res["parent"] = c.pfs.inspect_commit(
+            commit=pfs.Commit.from_uri("sq@master")).parent_commit.id
+        def job_state():
+            c.transaction.batch_transaction(requests=[tx.TransactionRequest(
+                update_job_state=pps.UpdateJobStateRequest(
+                    job=pps.Job(pipeline=pps.Pipeline(name="x"), id=ids[0]),
+                    state=pps.JobState.JOB_FAILURE))])
+        code("job_state", job_state)
+        code("unknown", lambda: c.transaction.batch_transaction(requests=[
+            tx.TransactionRequest(squash_commit_set=pfs.SquashCommitSetRequest(
+                commit_set=pfs.CommitSet(id="0" * 32)))]))
+        c.pfs.delete_repo(repo=repo)
+        res["codes"] = codes
+        out(res)
+        """,
+    )
+    a, b, cc, d = got["ids"]
+    codes = got["codes"]
+    assert codes["head"][0] == "FAILED_PRECONDITION" and "has no children" in codes["head"][1]
+    assert got["after_refused"] == [d, cc, b, a]
+    assert got["after_squash"] == [d, cc, a]
+    assert got["inside"] == [d, cc, a]  # recorded, not applied yet
+    assert got["after_tx"] == [d, a]
+    assert got["data"] == "abcd" and got["parent"] == a
+    assert codes["job_state"][0] == "INVALID_ARGUMENT"
+    assert "update_job_state is not supported" in codes["job_state"][1]
+    assert codes["unknown"][0] == "NOT_FOUND"

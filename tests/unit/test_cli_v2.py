@@ -69,6 +69,7 @@ def test_parse_ref_refuses(text: str, message: str) -> None:
         ("list commit " + "a" * 32, "list-commitset " + "a" * 32),
         ("list commit", "list-commitsets"),
         ("delete commit " + "d" * 32, "delete-commitset " + "d" * 32),
+        ("squash commit " + "e" * 32, "squash-commitset " + "e" * 32),
         ("delete commit images@" + "d" * 32, "delete-commit images " + "d" * 32),
         ("inspect branch images@master", "inspect-branch images master"),
         ("list job", "list-jobsets"),
@@ -116,6 +117,8 @@ def test_17_lines_are_left_alone(line: str) -> None:
         ("list file a@m b@n", "got 2 arguments"),
         ("inspect branch images", "expected repo@branch-or-commit"),
         ("list commit a b", "got 2 arguments"),
+        ("squash commit images@master", "squash commit takes a global id"),
+        ("squash commit", "expected squash commit"),
     ],
 )
 def test_translate_refuses(line: str, message: str) -> None:
@@ -136,8 +139,13 @@ def test_translate_refuses(line: str, message: str) -> None:
             True,
             "yaml",
         ),
-        # without --raw a command's own -o is left alone, as 2.x reads -o only with --raw
+        # -o json|yaml alone prints the raw form, as in pachctl 2.x
+        ("list repo -o yaml", "list repo --raw", False, "yaml"),
+        ("inspect repo r --output=json", "inspect repo r --raw", False, "json"),
+        # get file's -o (a local path) and put file's (1.7's overwrite flag) are their own
         ("get file r@m:/a -o out", "get file r@m:/a -o out", False, "json"),
+        ("get file r@m:/a -o json", "get file r@m:/a -o json", False, "json"),
+        ("put file r@m:/a -o -f x", "put file r@m:/a -o -f x", False, "json"),
     ],
 )
 def test_display_options(line: str, rest: str, full: bool, output: str) -> None:

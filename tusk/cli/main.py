@@ -8,6 +8,7 @@ import inspect
 import os
 import re
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -185,11 +186,31 @@ V2_VERBS = frozenset(
         "update",
         "stop",
         "restart",
+        "squash",
         "edit",
         "extract",
         "logs",
     ]
 )
+
+
+def _require_raw(name: str, words: str, lookup: Callable[[str], click.Command | None]) -> None:
+    """A clear error when a 2.x command line asks for the raw form (``--raw``, ``-o json``) of a
+    command that has none, instead of click's "no such option"."""
+    from tusk.cli import v2
+
+    if name in v2.V2_ONLY:
+        from tusk.cli.v2_cmds import group
+
+        target = group.get_command(click.Context(group), name)
+    else:
+        target = lookup(name)
+    if target is not None and any("--raw" in getattr(p, "opts", ()) for p in target.params):
+        return
+    raise InvalidArgument(
+        f"{words} has no raw form to print (what -o json|yaml and --raw print)",
+        hint="leave -o/--output and --raw out",
+    )
 
 
 def run(args: list[str], prog: str) -> object:
@@ -208,6 +229,8 @@ def run(args: list[str], prog: str) -> object:
             rest, grammar = v2.display_options(args[lead:])
             translated = v2.translate(rest, lookup)
             assert translated is not None
+            if "--raw" in translated:
+                _require_raw(translated[0], " ".join(v2.rule_key(rest)), lookup)
             if translated[0] in v2.V2_ONLY:  # the root's flags are accepted and unused
                 from tusk.cli.v2_cmds import group
 

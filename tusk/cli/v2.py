@@ -258,6 +258,17 @@ def _delete_commit(line: Line) -> tuple[str, list[str]]:
     return "delete-commit", _commit(line, text)
 
 
+def _squash_commit(line: Line) -> tuple[str, list[str]]:
+    _count(line, "squash commit <global id>", 1)
+    text = line.positionals[0]
+    if not GLOBAL_ID.match(text):
+        raise InvalidArgument(
+            f"invalid commit id {text!r}: squash commit takes a global id (32 hex digits)",
+            hint="list the global ids with: tusk list commit",
+        )
+    return "squash-commitset", [text]
+
+
 def _start_commit(line: Line) -> tuple[str, list[str]]:
     _count(line, "start commit repo@branch", 1)
     ref = parse_ref(line.positionals[0], example="images@master")
@@ -385,6 +396,7 @@ RULES: dict[tuple[str, ...], tuple[Convert, frozenset[str]]] = {
     ("inspect", "commit"): (_commit_rule("inspect"), frozenset()),
     ("finish", "commit"): (_commit_rule("finish"), frozenset()),
     ("delete", "commit"): (_delete_commit, frozenset()),
+    ("squash", "commit"): (_squash_commit, frozenset()),
     ("wait", "commit"): (_commit_rule("wait"), frozenset()),
     ("start", "commit"): (_start_commit, frozenset()),
     ("subscribe", "commit"): (_subscribe_commit, frozenset()),
@@ -429,6 +441,7 @@ V2_ONLY = {
     "list-commitset",
     "list-commitsets",
     "delete-commitset",
+    "squash-commitset",
     "inspect-branch",
     "list-jobset",
     "list-jobsets",
@@ -438,13 +451,19 @@ V2_ONLY = {
 OUTPUTS = ("json", "yaml")
 
 
+# Commands whose own ``-o`` is not a display format: ``get file -o <local path>``, and the
+# overwrite flag of the 1.7 ``put-file`` that ``put file`` runs.
+OWN_OUTPUT = {("get", "file"), ("put", "file")}
+
+
 def display_options(args: list[str]) -> tuple[list[str], Grammar2]:
-    """2.x's display options taken off a 2.x command line: ``--full-timestamps`` and, with
-    ``--raw``, ``-o/--output json|yaml`` (2.x accepts ``-o`` only with ``--raw``; without it a
-    command's own ``-o`` is left alone)."""
+    """2.x's display options taken off a 2.x command line: ``--full-timestamps`` and
+    ``-o/--output json|yaml``, which prints the raw form as ``--raw`` does (2.x's ``-o`` implies
+    it). A command whose own ``-o`` means something else (``get file``) keeps it, unless
+    ``--raw`` is given."""
     full = "--full-timestamps" in args
     rest = [a for a in args if a != "--full-timestamps"]
-    if "--raw" not in rest:
+    if "--raw" not in rest and (_key(rest) in OWN_OUTPUT or not _output_format(rest)):
         return rest, Grammar2(full_timestamps=full)
     line = Line([], rest)
     values = line.take("-o", "--output")
@@ -454,7 +473,19 @@ def display_options(args: list[str]) -> tuple[list[str], Grammar2]:
             f"unknown output format {output!r} for --raw",
             hint="use -o json or -o yaml",
         )
-    return line.options, Grammar2(full_timestamps=full, output=output)
+    options = line.options if "--raw" in line.options else [*line.options, "--raw"]
+    return options, Grammar2(full_timestamps=full, output=output)
+
+
+def _output_format(args: list[str]) -> bool:
+    """Whether ``args`` has ``-o``/``--output`` with a value (a format, then)."""
+    for i, a in enumerate(args):
+        head, eq, _ = a.partition("=")
+        if head in ("-o", "--output") and (
+            eq or (i + 1 < len(args) and not args[i + 1].startswith("-"))
+        ):
+            return True
+    return False
 
 
 def translate(argv: list[str], lookup: Lookup) -> list[str] | None:
@@ -481,6 +512,11 @@ def _key(argv: list[str]) -> tuple[str, ...] | None:
         if key in RULES:
             return key
     return None
+
+
+def rule_key(argv: list[str]) -> tuple[str, ...]:
+    """The 2.x command words of ``argv`` (``("list", "repo")``); empty when not 2.x."""
+    return _key(argv) or ()
 
 
 def is_v2(argv: list[str]) -> bool:

@@ -143,6 +143,15 @@ def inspect_branch(repo: str, branch: str, raw: bool) -> None:
         out(branch_details(info))
 
 
+@group.command("squash-commitset")
+@click.argument("commit_id", metavar="<global id>")
+def squash_commitset(commit_id: str) -> None:
+    """Squash the commits of a global id: they leave the history and their data stays in
+    their child commits. Refused (nothing changes) when one of them has no children."""
+    for key in client().squash_commit_set(commit_id):
+        click.echo(f"squashed {key.repo}@{key.id}")
+
+
 @group.command("delete-commitset")
 @click.argument("commit_id", metavar="<global id>")
 def delete_commitset(commit_id: str) -> None:

@@ -215,6 +215,12 @@ class PfsClient:
         """Every commit that shares a global id (one change and all it caused)."""
         return self._http.get(f"/commitsets/{commit_id}", list[CommitInfo])
 
+    def squash_commit_set(self, commit_id: str) -> list[CommitKey]:
+        """Remove the commits of a global id, their data kept by their children (2.x's
+        ``squash commit``); returns the commits removed."""
+        resp = self._http.send("POST", f"/commitsets/{commit_id}/squash")
+        return TypeAdapter(list[CommitKey]).validate_json(resp.content)
+
     def subscribe_commit(
         self, repo: str, branch: str, *, from_: str | None = None, new: bool = False
     ) -> Generator[CommitInfo, None, None]:

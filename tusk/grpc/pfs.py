@@ -181,6 +181,11 @@ def build(engine: Engine, token: str | None) -> Service:
             )
 
     # -- branches ---------------------------------------------------------------------------
+    @svc.unary("SquashCommitSet", pfs.SquashCommitSetRequest)
+    def squash_commit_set(req: pfs.SquashCommitSetRequest, _ctx: Any) -> Empty:
+        e.commits.squash(_commit_set_id(req.commit_set))
+        return Empty()
+
     @svc.unary("CreateBranch", pfs.CreateBranchRequest)
     def create_branch(req: pfs.CreateBranchRequest, _ctx: Any) -> Empty:
         repo, name = cv.branch_ref(req.branch)
@@ -295,6 +300,12 @@ def build(engine: Engine, token: str | None) -> Service:
         return Empty()
 
     return svc
+
+
+def _commit_set_id(commit_set: pfs.CommitSet | None) -> str:
+    if commit_set is None or not commit_set.id:
+        raise InvalidArgument("a commit set id is required", hint="e.g. CommitSet(id=...)")
+    return commit_set.id
 
 
 def _set(commit: pfs.Commit) -> bool:

@@ -1,22 +1,27 @@
 """``transaction_v2.API``: requests gathered under a transaction id and applied together.
 
 A call that carries ``pach-transaction: <id>`` metadata and is one of the transactional
-requests (create/delete repo, start/finish commit, create/delete branch, stop job, create
-pipeline) is recorded, not run; FinishTransaction applies the recorded requests in order, and
-BatchTransaction does both at once. Every commit a transaction starts gets the transaction's one
-commit-set id (as in Pachyderm 2.x), so StartCommit can answer with the commit at once.
+requests (create/delete repo, start/finish commit, squash commit set, create/delete branch,
+stop job, create pipeline) is recorded, not run; FinishTransaction applies the recorded
+requests in order, and BatchTransaction does both at once. Every commit a transaction starts
+gets the transaction's one commit-set id (as in Pachyderm 2.x), so StartCommit can answer with
+the commit at once.
 
 All or nothing: before anything is applied, the requests are checked in order against what
-exists and what the earlier requests create or delete (unknown repos, branches and commits,
-a repo created twice); then they are applied in order, and when one fails the ones already
-applied are undone (created repos, branches, commits and pipelines deleted, moved branches put
-back). File operations are refused inside a transaction, as pachd refuses them. Open
-transactions live in the server's memory: a restart drops them (pachd keeps them in its
-database).
+exists and what the earlier requests create or delete (unknown repos, branches, commits and
+commit sets, a repo created twice); then they are applied in order, and when one fails the ones
+already applied are undone (created repos, branches, commits and pipelines deleted, moved
+branches put back; a squash, like a finished commit or a deletion, cannot be undone, which is
+why the check runs first). UpdateJobState is refused: tusk's workers do not report through it.
+File operations are refused inside a transaction, as pachd refuses them. Open transactions and
+their recorded requests live in the metadata database (as pachd keeps them in its own), so a
+restart of tuskd does not drop them: FinishTransaction after a restart applies what was
+recorded before it.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
 import uuid
@@ -35,6 +40,7 @@ from tusk.grpc import convert as cv
 from tusk.grpc.base import Service
 from tusk.grpc.pps import pipeline_name
 from tusk.ids import new_id
+from tusk.meta import OpenTransactionRow
 from tusk.runtime import Engine
 
 METADATA_KEY = "pach-transaction"
@@ -44,6 +50,7 @@ TRANSACTIONAL = {
     "DeleteRepo": "delete_repo",
     "StartCommit": "start_commit",
     "FinishCommit": "finish_commit",
+    "SquashCommitSet": "squash_commit_set",
     "CreateBranch": "create_branch",
     "DeleteBranch": "delete_branch",
     "StopJob": "stop_job",
@@ -103,40 +110,66 @@ def _set_field(req: transaction.TransactionRequest) -> tuple[str, Any]:
 
 
 class Transactions:
-    """The open transactions of this server and how they are applied."""
+    """The open transactions (kept in the metadata database) and how they are applied."""
 
     def __init__(self, engine: Engine, pfs_api: Service, pps_api: Service) -> None:
         self.e = engine
         self.pfs = pfs_api.functions
         self.pps = pps_api.functions
-        self.lock = threading.Lock()
-        self.open: dict[str, Pending] = {}
         # one transaction is applied at a time
         self.applying = threading.Lock()
 
     # -- open transactions ------------------------------------------------------------------
     def start(self) -> Pending:
         p = Pending(str(uuid.uuid4()).replace("-", ""), datetime.now(UTC), new_id())
-        with self.lock:
-            self.open[p.id] = p
+        with self.e.meta.transaction() as tx:
+            tx.insert_open_transaction(
+                OpenTransactionRow(p.id, p.started.timestamp(), p.commit_set)
+            )
         return p
 
     def get(self, tid: str) -> Pending:
-        with self.lock:
-            p = self.open.get(tid)
-        if p is None:
+        with self.e.meta.transaction(write=False) as tx:
+            row = tx.get_open_transaction(tid)
+        return self._pending(tid, row)
+
+    def list_open(self) -> list[Pending]:
+        with self.e.meta.transaction(write=False) as tx:
+            rows = tx.list_open_transactions()
+        return [self._pending(r.id, r) for r in rows]
+
+    def take(self, tid: str) -> Pending:
+        """The transaction, removed from the open ones (to be applied or dropped)."""
+        with self.e.meta.transaction() as tx:
+            row = tx.get_open_transaction(tid, lock=True)
+            if row is not None:
+                tx.delete_open_transaction(tid)
+        return self._pending(tid, row)
+
+    def clear(self) -> None:
+        with self.e.meta.transaction() as tx:
+            tx.delete_open_transactions()
+
+    def _record(self, tid: str, treq: transaction.TransactionRequest) -> Pending:
+        """Append ``treq`` to the open transaction ``tid``; the transaction as it was before."""
+        with self.e.meta.transaction() as tx:
+            row = tx.get_open_transaction(tid, lock=True)
+            p = self._pending(tid, row)
+            tx.append_transaction_request(tid, base64.b64encode(bytes(treq)).decode())
+        return p
+
+    def _pending(self, tid: str, row: OpenTransactionRow | None) -> Pending:
+        if row is None:
             raise NotFound(
                 f"transaction {tid} not found",
                 hint="start one with StartTransaction (it may have finished or been deleted)",
             )
-        return p
-
-    def take(self, tid: str) -> Pending:
-        with self.lock:
-            p = self.open.pop(tid, None)
-        if p is None:
-            self.get(tid)  # raises NotFound
-        assert p is not None
+        p = Pending(row.id, datetime.fromtimestamp(row.started, UTC), row.commit_set)
+        for text in row.requests:
+            r = transaction.TransactionRequest().parse(base64.b64decode(text))
+            kind, value = _set_field(r)
+            p.requests.append(r)
+            p.responses.append(self._answer(p, kind, value)[1])
         return p
 
     def intercept(self, method: str, req: Any, ctx: grpc.ServicerContext) -> Any:
@@ -152,16 +185,12 @@ class Transactions:
         kind = TRANSACTIONAL.get(method)
         if kind is None:
             return None  # reads (and calls pachd does not batch) run as usual
-        p = self.get(tid)
         if kind == "create_pipeline_v2":
             req = pps.CreatePipelineTransaction(create_pipeline_request=req)
         treq = transaction.TransactionRequest(**{kind: req})
         _set_field(treq)
-        answer, response = self._answer(p, kind, req)
-        with self.lock:
-            p.requests.append(treq)
-            p.responses.append(response)
-        return answer
+        p = self._record(tid, treq)
+        return self._answer(p, kind, req)[0]
 
     def _answer(
         self, p: Pending, kind: str, req: Any
@@ -223,10 +252,16 @@ class Transactions:
                     raise NotFound(f"repo {name} not found")
                 if name not in started:
                     self.e.commits.inspect(name, ref)
-            elif kind in ("squash_commit_set", "update_job_state"):
+            elif kind == "squash_commit_set":
+                # the rest (children, branches, other sets computed from it) is checked when
+                # it is applied, all or nothing
+                if not self.e.commits.with_id(req.commit_set.id if req.commit_set else ""):
+                    raise NotFound(f"commit set {req.commit_set.id} not found")
+            elif kind == "update_job_state":
                 raise InvalidArgument(
-                    f"{kind} is not supported in transactions by tusk",
-                    hint="run it on its own, outside the transaction",
+                    "update_job_state is not supported by tusk: it is how pachd's workers "
+                    "report a job's progress, and tusk's workers report to tuskd directly",
+                    hint="stop a job with StopJob; leave update_job_state out",
                 )
 
     def _apply(
@@ -252,6 +287,8 @@ class Transactions:
             return transaction.TransactionResponse(commit=cv.commit_msg(repo, p.commit_set, branch))
         elif kind == "finish_commit":
             self.pfs["FinishCommit"](req, None)
+        elif kind == "squash_commit_set":
+            self.pfs["SquashCommitSet"](req, None)
         elif kind == "create_branch":
             repo, name = cv.branch_ref(req.branch)
             old = _head(e, repo, name)
@@ -318,8 +355,7 @@ def build(engine: Engine, token: str | None, pfs_api: Service, pps_api: Service)
 
     @svc.unary("ListTransaction", transaction.ListTransactionRequest)
     def list_(_req: Any, _ctx: Any) -> transaction.TransactionInfos:
-        with txns.lock:
-            infos = [p.info() for p in txns.open.values()]
+        infos = [p.info() for p in txns.list_open()]
         return transaction.TransactionInfos(transaction_info=infos)
 
     @svc.unary("DeleteTransaction", transaction.DeleteTransactionRequest)
@@ -342,8 +378,7 @@ def build(engine: Engine, token: str | None, pfs_api: Service, pps_api: Service)
 
     @svc.unary("DeleteAll", transaction.DeleteAllRequest)
     def delete_all(_req: Any, _ctx: Any) -> Empty:
-        with txns.lock:
-            txns.open.clear()
+        txns.clear()
         return Empty()
 
     return svc

@@ -1,6 +1,7 @@
 """Metadata store: the only truth about repos, commits, branches, pipelines and jobs."""
 
 from tusk.meta.lease import Lease, lease_for
+from tusk.meta.open_tx import OpenTransactionRow
 from tusk.meta.pps_records import (
     CachedDatum,
     DatumOutcome,
@@ -36,6 +37,7 @@ __all__ = [
     "LogFilter",
     "LogRecord",
     "MetadataStore",
+    "OpenTransactionRow",
     "PipelineRecord",
     "ProjectRow",
     "RepoRow",

@@ -1,5 +1,5 @@
 """The whole metadata store as rows: what ``extract`` reads, ``restore`` writes and ``delete-all``
-clears. Every table of the schema but ``settings`` (which belongs to one deployment) takes part,
+clears. Every table of the schema but the local ones (``_LOCAL_TABLES``) takes part,
 in foreign-key order, so a table added to the schema is extracted and restored without a change
 here."""
 
@@ -14,7 +14,9 @@ from tusk.meta import schema as s
 from tusk.meta.store import Tx
 
 Row = dict[str, Any]
-_LOCAL_TABLES = ("settings",)
+# ``settings`` belongs to one deployment; open 2.x transactions are a client's unfinished work
+# on one server (requests against the state they were recorded on), not part of its state.
+_LOCAL_TABLES = ("settings", "open_transactions", "open_transaction_requests")
 # Tables whose history delete-all clears (repos, commits and branches go with their repos).
 _HISTORY_TABLES = ("logs", "datum_files", "datum_cache", "job_datums", "jobs", "pipelines")
 

@@ -21,7 +21,7 @@ metadata = MetaData()
 
 # The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
 # for humans. Change the schema here and in a new revision together; a test checks they agree.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 settings = Table(
     "settings",
@@ -230,4 +230,29 @@ secrets = Table(
     Column("type", String(128), nullable=False),
     Column("created", Float, nullable=False),
     Column("keys", Text, nullable=False),  # JSON list of the key names
+)
+
+# Open transactions of Pachyderm 2.x's transaction API (tusk/grpc/transactions.py): kept here so
+# that a restart of tuskd does not drop them. Each recorded request is a serialized
+# ``TransactionRequest`` (base64), in the order it was recorded (``pk``).
+open_transactions = Table(
+    "open_transactions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("started", Float, nullable=False),
+    Column("commit_set", String(32), nullable=False),
+)
+
+open_transaction_requests = Table(
+    "open_transaction_requests",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("transaction_id", String(64), nullable=False),
+    Column("request", Text, nullable=False),
+    ForeignKeyConstraint(["transaction_id"], ["open_transactions.id"], ondelete="CASCADE"),
+)
+Index(
+    "ix_open_transaction_requests_tx",
+    open_transaction_requests.c.transaction_id,
+    open_transaction_requests.c.pk,
 )

@@ -29,6 +29,7 @@ from sqlalchemy.pool import QueuePool
 from tusk.errors import AlreadyExists, InvalidArgument, ServerUnavailable
 from tusk.meta import migrations
 from tusk.meta import schema as s
+from tusk.meta.open_tx import OpenTxMixin
 from tusk.meta.pps_tx import PpsTx
 
 
@@ -87,7 +88,7 @@ def _row(cls: type, mapping: Any) -> Any:
     return cls(**{k: v for k, v in dict(mapping).items() if k in names})
 
 
-class Tx(PpsTx):
+class Tx(PpsTx, OpenTxMixin):
     """One database transaction; every read and write of the services goes through one."""
 
     def __init__(self, conn: Connection) -> None:

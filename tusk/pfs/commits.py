@@ -476,6 +476,56 @@ class CommitService:
             self.ctx.feed.publish("delete", key.repo, key.id)
         return deleted
 
+    def squash(self, commit_id: str) -> builtins.list[CommitKey]:
+        """Squash a commit set (2.x ``squash commit <id>``): remove every commit with the global
+        id ``commit_id`` while its data stays in its child commits (each child already holds
+        the whole tree, so only the history changes). As in Pachyderm 2.x, it is refused when
+        a commit of the set has no child (squashing it would lose its data: ``delete commit``
+        does that); tusk also refuses it when the set is still open, when a branch points at
+        one of its commits, and when a commit of another set was computed from one of them
+        (its provenance would lose the commit it names). Nothing changes when it is refused."""
+        with self.ctx.meta.transaction() as tx:
+            rows = tx.commits_with_id(commit_id)
+            if not rows:
+                raise NotFound(
+                    f"commit set {commit_id} not found",
+                    hint="list the global ids with: tusk list commit",
+                )
+            members = {(r.repo, r.id) for r in rows}
+            for row in rows:
+                where = f"{row.repo}@{row.id}"
+                if row.finished is None:
+                    raise Conflict(
+                        f"cannot squash commit set {commit_id}: commit {where} is not finished",
+                        hint="finish it (or wait for its job) first",
+                    )
+                if not tx.children(row.repo, row.id):
+                    raise Conflict(
+                        f"cannot squash commit set {commit_id}: commit {where} has no children, "
+                        "so its data would be lost",
+                        hint=f"delete it instead: tusk delete commit {commit_id}",
+                    )
+                if branches := tx.branches_at(row.repo, row.id):
+                    raise Conflict(
+                        f"cannot squash commit set {commit_id}: branch {row.repo}@{branches[0]} "
+                        f"points at commit {where}",
+                        hint="move the branch to another commit first",
+                    )
+                for sub in tx.commit_subvenance(row.repo, row.id):
+                    if sub not in members:
+                        raise Conflict(
+                            f"cannot squash commit set {commit_id}: commit {sub[0]}@{sub[1]} "
+                            f"was computed from commit {where}",
+                            hint="squash that commit set first, or leave this one",
+                        )
+            for row in rows:
+                tx.reparent(row.repo, row.id, row.parent)
+                tx.delete_commit(row.repo, row.id)
+        keys = [CommitKey(repo=r.repo, id=r.id) for r in rows]
+        for key in keys:
+            self.ctx.feed.publish("delete", key.repo, key.id)
+        return keys
+
     # -- branches ----------------------------------------------------------------------------
     def create_branch(
         self,
