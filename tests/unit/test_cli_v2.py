@@ -139,9 +139,6 @@ def test_translate_refuses(line: str, message: str) -> None:
             True,
             "yaml",
         ),
-        # -o json|yaml alone prints the raw form, as in pachctl 2.x
-        ("list repo -o yaml", "list repo --raw", False, "yaml"),
-        ("inspect repo r --output=json", "inspect repo r --raw", False, "json"),
         # get file's -o (a local path) and put file's (1.7's overwrite flag) are their own
         ("get file r@m:/a -o out", "get file r@m:/a -o out", False, "json"),
         ("get file r@m:/a -o json", "get file r@m:/a -o json", False, "json"),
@@ -157,6 +154,13 @@ def test_display_options(line: str, rest: str, full: bool, output: str) -> None:
 def test_display_options_refuse_an_unknown_output() -> None:
     with pytest.raises(InvalidArgument, match="unknown output format 'xml'"):
         v2.display_options(["list", "repo", "--raw", "-o", "xml"])
+
+
+@pytest.mark.parametrize("line", ["list repo -o yaml", "inspect repo r --output=json"])
+def test_display_options_refuse_an_output_without_raw(line: str) -> None:
+    """pachctl 2.x: "cannot set --output (-o) without --raw"."""
+    with pytest.raises(InvalidArgument, match=r"cannot set --output \(-o\) without --raw"):
+        v2.display_options(line.split())
 
 
 @pytest.mark.parametrize(

@@ -457,13 +457,18 @@ OWN_OUTPUT = {("get", "file"), ("put", "file")}
 
 
 def display_options(args: list[str]) -> tuple[list[str], Grammar2]:
-    """2.x's display options taken off a 2.x command line: ``--full-timestamps`` and
-    ``-o/--output json|yaml``, which prints the raw form as ``--raw`` does (2.x's ``-o`` implies
-    it). A command whose own ``-o`` means something else (``get file``) keeps it, unless
-    ``--raw`` is given."""
+    """2.x's display options taken off a 2.x command line: ``--full-timestamps`` and, with
+    ``--raw``, ``-o/--output json|yaml``. As pachctl 2.x does, ``-o`` without ``--raw`` is
+    refused ("cannot set --output (-o) without --raw"), except on a command whose own ``-o``
+    means something else (``get file -o <local path>``)."""
     full = "--full-timestamps" in args
     rest = [a for a in args if a != "--full-timestamps"]
-    if "--raw" not in rest and (_key(rest) in OWN_OUTPUT or not _output_format(rest)):
+    if "--raw" not in rest:
+        if _key(rest) not in OWN_OUTPUT and _output_format(rest):
+            raise InvalidArgument(
+                "cannot set --output (-o) without --raw",
+                hint="add --raw: e.g. " + " ".join([*rest[:2], "--raw", "-o", "json"]),
+            )
         return rest, Grammar2(full_timestamps=full)
     line = Line([], rest)
     values = line.take("-o", "--output")
@@ -473,8 +478,7 @@ def display_options(args: list[str]) -> tuple[list[str], Grammar2]:
             f"unknown output format {output!r} for --raw",
             hint="use -o json or -o yaml",
         )
-    options = line.options if "--raw" in line.options else [*line.options, "--raw"]
-    return options, Grammar2(full_timestamps=full, output=output)
+    return line.options, Grammar2(full_timestamps=full, output=output)
 
 
 def _output_format(args: list[str]) -> bool:
