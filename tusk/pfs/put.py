@@ -20,6 +20,7 @@ from typing import Literal
 
 from tusk.api.models import CommitKey, PutResult
 from tusk.errors import PathConflict
+from tusk.memory import release_free_memory
 from tusk.pfs.paths import clean_path
 from tusk.pfs.split import Splitter
 from tusk.pfs.tree import Op, PutFile, SetShared, Tree
@@ -33,6 +34,7 @@ BuildRoot = Callable[[str], str]
 Part = Literal["header", "footer"]
 
 TREE_BATCH = 20_000  # files per tree write of a big put: bounds the commit's working set
+RELEASE_AFTER = 10_000  # files of a put after which freed memory is given back to the OS
 
 _PLAIN, _HEADER, _FOOTER, _SPLIT = 0, 1, 2, 3
 
@@ -157,6 +159,8 @@ class PutBatch:
             key = self._write(self._build, description)
         finally:
             self._spill.close()
+            if self._files >= RELEASE_AFTER:
+                release_free_memory()
         return PutResult(
             commit=key,
             files=self._files,
