@@ -24,6 +24,7 @@ from tusk.memory import release_free_memory
 from tusk.pfs.paths import clean_path
 from tusk.pfs.split import Splitter
 from tusk.pfs.tree import Op, PutFile, SetShared, Tree
+from tusk.pps.faults import crash_point
 from tusk.storage import ChunkRef, Ingestor, ObjectStore, append_chunks, file_hash, read_chunks
 from tusk.storage.chunking import FileWriter
 
@@ -204,6 +205,7 @@ class PutBatch:
             )
             if len(ops) >= self._tree_batch:
                 root, ops, state = tree.apply(root, ops), [], {}
+                crash_point("put-tree-batch")
         return tree.apply(root, ops)
 
     def _shared_chunks(self, chunks: list[ChunkRef]) -> tuple[ChunkRef, ...]:
