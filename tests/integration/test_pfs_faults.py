@@ -18,7 +18,7 @@ import pytest
 
 from tusk.client import Client, PutSource
 from tusk.errors import NotFound, ServerUnavailable
-from tusk.pps.faults import CRASH_EXIT_CODE
+from tusk.faults import CRASH_EXIT_CODE
 from tusk.testing import Tuskd
 
 MiB = 1 << 20

@@ -20,11 +20,11 @@ from typing import Literal
 
 from tusk.api.models import CommitKey, PutResult
 from tusk.errors import PathConflict
+from tusk.faults import crash_point
 from tusk.memory import release_free_memory
 from tusk.pfs.paths import clean_path
 from tusk.pfs.split import Splitter
 from tusk.pfs.tree import Op, PutFile, SetShared, Tree
-from tusk.pps.faults import crash_point
 from tusk.storage import ChunkRef, Ingestor, ObjectStore, append_chunks, file_hash, read_chunks
 from tusk.storage.chunking import FileWriter
 
