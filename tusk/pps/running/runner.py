@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from tusk.api.pps import JobState
 from tusk.errors import InvalidArgument, NotFound
-from tusk.memory import release_free_memory
 from tusk.pfs.context import PfsContext
 from tusk.pps.datums import Datum, datum_hash, enumerate_datums
 from tusk.pps.executors.base import Executor
@@ -34,8 +33,6 @@ from tusk.pps.running.results import JobEnded, record_results, result_batches
 from tusk.pps.running.stats import write_stats
 from tusk.pps.spec import PipelineSpec
 from tusk.worker.runtimes import ImageNotFound
-
-RELEASE_AFTER = 10_000  # datums of a job after whose set-up freed memory goes back to the OS
 
 
 class JobRunner:
@@ -136,8 +133,6 @@ class JobRunner:
         if not prepare_datums(self.ctx, pipeline, job_id, datums, hashes, unchanged=unchanged):
             return  # stopped (or its pipeline updated) while it was being set up
         todo, progress = pending_datums(self.ctx, pipeline, job_id)
-        if len(datums) >= RELEASE_AFTER:
-            release_free_memory()  # the set-up's temporaries, before the job's long run
         deadline = time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
         # A hanging datum must not hold the job past its timeout: stop the workers at the deadline.
         watchdog = None
