@@ -2,8 +2,11 @@
 many-datum job run, and after each; plus ``list-file`` of the big directory through the CLI.
 
     python bench/memory_bench.py                           # 100,000 files, a 1,000-datum job
-    python bench/memory_bench.py --files 1000000 --datums 10000
+    python bench/memory_bench.py --files 1000000 --datums 100000 --listings 1
     python bench/memory_bench.py --before ../other-checkout   # also that checkout's list-file
+
+The job runs ``--cmd`` (default ``true``: the cost measured is tuskd's bookkeeping per datum,
+not the command's) with ``--workers`` workers on one file per datum.
 
 Starts a tuskd on a fresh home (runtime ``host``). RSS is read from ``/proc/<pid>/status``
 (``VmRSS``); a sampling thread keeps the highest value seen every 50 ms during each step
@@ -98,6 +101,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=100_000, help="files of the big put")
     ap.add_argument("--datums", type=int, default=1_000, help="datums of the job")
+    ap.add_argument("--cmd", default="true", help="the job's command (sh -c)")
+    ap.add_argument("--workers", type=int, default=2, help="the job's parallelism")
+    ap.add_argument("--listings", type=int, default=3, help="CLI list-file runs of the big put")
     ap.add_argument("--before", help="another checkout whose CLI list-file to time too")
     ap.add_argument("--idle-wait", type=float, default=5.0, help="seconds to settle before idle")
     ap.add_argument("--json", help="also write the figures here")
@@ -141,28 +147,32 @@ def main() -> None:
         # runs from that checkout
         before = str(Path(args.before or ".").resolve())
         before_env = {**srv.env, "PYTHONPATH": before}
-        for _ in range(3):
+        for _ in range(args.listings):
             listed("list-file (this tree)", srv.env)
             if args.before:
                 listed("list-file (--before)", before_env, before)
         rows.append(("after the listings", "server", 0.0, rss(pid), rss(pid)))
 
         c.create_repo("in")
-        c.put_files("in", "master", sources(args.datums, ""))
+        step(
+            f"put {args.datums:,} input files",
+            "server",
+            lambda: c.put_files("in", "master", sources(args.datums, "")),
+        )
         spec = {
-            "pipeline": {"name": "cp"},
-            "transform": {"cmd": ["sh", "-c", "cp -r /pfs/in/* /pfs/out/"]},
+            "pipeline": {"name": "job"},
+            "transform": {"cmd": ["sh", "-c", args.cmd]},
             "input": {"atom": {"repo": "in", "glob": "/*"}},
-            "parallelism_spec": {"constant": 2},
+            "parallelism_spec": {"constant": args.workers},
         }
-        spec_file = work / "cp.json"
+        spec_file = work / "job.json"
         spec_file.write_text(json.dumps(spec))
 
         def job() -> None:
             srv.cli("create-pipeline", "-f", str(spec_file))
             srv.cli("flush-commit", "in/master")
 
-        step(f"job of {args.datums:,} datums (cp, 2 workers)", "server", job)
+        step(f"job of {args.datums:,} datums (`{args.cmd}`, {args.workers} workers)", "server", job)
         time.sleep(args.idle_wait)
         rows.append(("idle again", "server", 0.0, rss(pid), rss(pid)))
 

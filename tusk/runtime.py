@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tusk import faults
 from tusk.admin.service import AdminService
 from tusk.errors import InvalidArgument, InvalidSpec
+from tusk.faults import CRASH_POINTS
 from tusk.meta import lease_for, open_metadata_store
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import SPEC_REPO, PfsContext
@@ -21,10 +23,8 @@ from tusk.pfs.files import FileService
 from tusk.pfs.projects import ProjectService
 from tusk.pfs.repos import RepoService
 from tusk.pfs.tree import Tree
-from tusk.pps import faults
 from tusk.pps.executors.base import Executor
 from tusk.pps.executors.local import LocalExecutor
-from tusk.pps.faults import CRASH_POINTS
 from tusk.pps.jobs import JobService
 from tusk.pps.lineage import LineageService
 from tusk.pps.pipelines import PipelineService
@@ -76,7 +76,7 @@ class Settings:
     # Workers of a pipeline without standby or scale_down_threshold stop after this long with no
     # job (TUSK_WORKER_IDLE_SECONDS); they start again with its next job
     worker_idle_seconds: float = 600.0
-    crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.pps.faults)
+    crash_at: frozenset[str] = frozenset()  # fault injection, for tests only (tusk.faults)
 
     @classmethod
     def for_home(cls, home: str | Path, **overrides: object) -> Settings:

@@ -715,6 +715,52 @@ def test_subscribe_to_a_branch_that_does_not_exist_yet(pfs: Pfs, data: str) -> N
         it.close()
 
 
+# -- big puts: written in batches ---------------------------------------------------------------
+def _walk(pfs: Pfs, repo: str) -> list[tuple[str, int, str]]:
+    """Paths, sizes and content hashes (a directory's hash names the packs its files are in)."""
+    return [
+        (f.path, f.size_bytes, f.hash if f.type == "file" else "dir")
+        for f in pfs.files.walk(repo, "master")
+    ]
+
+
+def test_a_put_written_in_tree_batches_equals_one_written_at_once(
+    pfs: Pfs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big put spills its files and writes the tree a batch at a time, in path order: the
+    result must be exactly the tree of the same put written in one go, appends included."""
+    rng = random.Random(13)
+    names = [f"/big/n{i:05d}" for i in range(2600)] + [f"/d{k % 7}/x{k}" for k in range(300)]
+    rng.shuffle(names)
+    files: list[tuple[str, bytes, bool]] = [(n, n.encode() * 3, False) for n in names]
+    # one path twice in the put (appends in order), a file of the base appended to and one
+    # overwritten, all scattered among the others
+    files.insert(700, ("/big/keep", b"+1", False))
+    files.insert(2100, ("/big/keep", b"+2", False))
+    files.insert(1500, ("/other", b"new", True))
+    trees = []
+    for repo, tree_batch, pack_members in (("once", 10**9, 10**9), ("batched", 250, 100)):
+        monkeypatch.setattr("tusk.pfs.put.TREE_BATCH", tree_batch)
+        monkeypatch.setattr("tusk.storage.chunking.PACK_MEMBERS", pack_members)
+        pfs.repos.create(repo)
+        pfs.put(repo, "master", {"/big/keep": b"old", "/other": b"o"})
+        batch = pfs.files.open_put(repo, "master")
+        for path, body, overwrite in files:
+            batch.begin_file(path, overwrite=overwrite)
+            batch.write(body)
+            batch.end_file()
+        result = batch.commit()
+        assert result.files == len(files)
+        assert result.bytes == sum(len(b) for _, b, _ in files)
+        assert len(pfs.commits.list(repo, "master")) == 2
+        assert pfs.read(repo, "master", "/big/keep") == b"old+1+2"
+        assert pfs.read(repo, "master", "/other") == b"new"
+        assert pfs.read(repo, "master", "/big/n01234") == b"/big/n01234" * 3
+        trees.append(_walk(pfs, repo))
+    assert trees[0] == trees[1]
+    assert len(trees[0]) == 2600 + 300 + 2 + 8  # files and the directories /big, /d0 … /d6
+
+
 # -- concurrency -----------------------------------------------------------------------------
 def test_two_concurrent_puts_to_one_branch_both_land(pfs: Pfs, data: str) -> None:
     pfs.put(data, "master", {"/base": b"0"})

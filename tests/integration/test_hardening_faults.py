@@ -16,7 +16,7 @@ from tusk.errors import ServerUnavailable
 from tusk.testing import Tuskd, wait_for
 
 COPY = ["sh", "-c", "cp /pfs/in/* /pfs/out/"]
-CRASH_EXIT_CODE = 86  # tusk.pps.faults
+CRASH_EXIT_CODE = 86  # tusk.faults
 
 
 def spec(name: str) -> str:

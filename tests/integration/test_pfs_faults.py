@@ -18,6 +18,7 @@ import pytest
 
 from tusk.client import Client, PutSource
 from tusk.errors import NotFound, ServerUnavailable
+from tusk.faults import CRASH_EXIT_CODE
 from tusk.testing import Tuskd
 
 MiB = 1 << 20
@@ -150,6 +151,41 @@ def test_kill_during_a_put_of_many_small_files_then_restart(tuskd: Tuskd) -> Non
         for i in (0, 1234, n // 2, n - 1):
             assert c.get_file_bytes("small", "master", f"/many/{i:05d}") == contents[i]
         assert c.inspect_commit("small", "master").parent == head
+
+
+def test_a_crash_between_the_tree_batches_of_a_big_put_commits_nothing(tmp_path: Path) -> None:
+    """A put of more files than one tree batch (20,000) writes the tree in steps before its
+    commit: the server dying after the first step leaves the branch as it was."""
+    n = 25_000
+
+    def sources() -> Iterator[PutSource]:
+        for i in range(n):
+            yield PutSource(f"/many/{i:05d}", b"%d\n" % i)
+
+    home = tmp_path / "home"
+    crashing = Tuskd(home, {"TUSK_RUNTIME": "host", "TUSK_TEST_CRASH_AT": "put-tree-batch"})
+    crashing.start()
+    try:
+        with connect(crashing) as c:
+            before = make_history(c, "big")
+            head = c.inspect_commit("big", "master").commit.id
+            with pytest.raises(ServerUnavailable):
+                c.put_files("big", "master", sources())
+        assert crashing.proc is not None
+        assert crashing.proc.wait(timeout=60) == CRASH_EXIT_CODE
+    finally:
+        crashing.stop()
+
+    with Tuskd(home, {"TUSK_RUNTIME": "host"}) as server, connect(server) as c:
+        assert c.inspect_commit("big", "master").commit.id == head
+        assert snapshot(c, "big") == before
+        with pytest.raises(NotFound, match="not found"):
+            c.list_file("big", "master", "/many")
+        res = c.put_files("big", "master", sources())
+        assert res.files == n
+        assert c.inspect_file("big", "master", "/many").file_count == n
+        assert c.get_file_bytes("big", "master", "/many/12345") == b"12345\n"
+        assert c.inspect_commit("big", "master").parent == head
 
 
 def test_two_clients_put_to_one_branch_at_once(tuskd: Tuskd) -> None:

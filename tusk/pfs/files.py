@@ -32,7 +32,7 @@ from tusk.pfs.commits import is_output_branch, resolve
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.glob import compile_glob
 from tusk.pfs.paths import clean_path, parent_and_name, validate_branch_name
-from tusk.pfs.put import BuildOps, PutBatch
+from tusk.pfs.put import BuildOps, BuildRoot, PutBatch
 from tusk.pfs.repos import require_repo
 from tusk.pfs.tree import EMPTY_ROOT, Delete, Node, Op, PutFile, SetShared
 from tusk.storage import ChunkRef, file_hash, read_chunks
@@ -136,10 +136,26 @@ class FileService:
         description: str = "",
     ) -> CommitKey:
         """Apply ``build(base_root)`` to the target, retrying on concurrent writers."""
+
+        def make_root(base: str) -> str:
+            return self.ctx.tree.apply(base, build(base))
+
+        return self._write_root(repo, ref, make_root, description=description)
+
+    def _write_root(
+        self,
+        repo: str,
+        ref: str,
+        make_root: BuildRoot,
+        *,
+        description: str = "",
+    ) -> CommitKey:
+        """Commit ``make_root(base_root)`` (the tree written onto the target's) to the target,
+        retrying on concurrent writers."""
         for _ in range(MAX_WRITE_ATTEMPTS):
             with self.ctx.meta.transaction(write=False) as tx:
                 t = self._target(tx, repo, ref)
-            root = self.ctx.tree.apply(t.base_root, build(t.base_root))
+            root = make_root(t.base_root)
             # Repo size counts new and changed files, as finish-commit does for open commits.
             added = 0
             if t.open_commit is None:
@@ -190,8 +206,8 @@ class FileService:
         """Start a put-file batch into ``repo@ref``; its ``commit`` writes it."""
         self.check_writable(repo, ref)
 
-        def write(build: BuildOps, description: str) -> CommitKey:
-            return self._write(repo, ref, build, description=description)
+        def write(make_root: BuildRoot, description: str) -> CommitKey:
+            return self._write_root(repo, ref, make_root, description=description)
 
         return PutBatch(self.ctx.store, self.ctx.tree, write)
 

@@ -41,6 +41,10 @@ from tusk.server.params import MAX_COUNT, Count, RepoKey
 router = APIRouter()
 STREAM_BLOCK = 1 << 20
 INGEST_BLOCK = 4 << 20
+# Frames handed to the ingest thread at once at most: a put of tiny files is mostly header
+# frames (a parsed model each), and the thread's queue holds four such blocks; counted by bytes
+# alone, a block of 8-byte files held 65,000 headers and the queue a third of a million.
+INGEST_FRAMES = 2_000
 SUBSCRIBE_POLL = 0.5  # seconds a subscription waits between checks of its stop flag
 # A parsed frame of a put stream: (H, FileHeader), (D, bytes) or (E, None).
 Frame = tuple[bytes, Any]
@@ -233,7 +237,7 @@ async def put_files(repo: RepoKey, ref: str, request: Request) -> PutResult:
                     _check_local_ingest(request)
                 pending.append((kind, item))
                 pending_bytes += (len(item) if kind == DATA else 0) + 64
-            if pending_bytes >= INGEST_BLOCK:
+            if pending_bytes >= INGEST_BLOCK or len(pending) >= INGEST_FRAMES:
                 await ingest.submit(pending)
                 pending, pending_bytes = [], 0
         await ingest.submit(pending)

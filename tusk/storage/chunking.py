@@ -26,6 +26,9 @@ AVG_CHUNK_SIZE = 1 << 20
 MIN_CHUNK_SIZE = 256 << 10
 MAX_CHUNK_SIZE = 4 << 20
 PACK_TARGET = 8 << 20
+# Small files per pack at most: a member's writer lives until its pack is written, so tiny files
+# (a million of 8 bytes fit one 8 MiB pack) would otherwise all be held in memory at once.
+PACK_MEMBERS = 10_000
 SMALL_FILE_LIMIT = 256 << 10
 
 # Bytes of one file buffered before cutting; the buffer holds at most this plus one max chunk.
@@ -116,7 +119,7 @@ class Ingestor:
             self._pack += data
             self._pack_offsets[digest] = offset
         self._pack_members.append((writer, digest, offset, len(data)))
-        if len(self._pack) >= self.pack_target:
+        if len(self._pack) >= self.pack_target or len(self._pack_members) >= PACK_MEMBERS:
             self._write_pack()
 
     def _write_pack(self) -> None:

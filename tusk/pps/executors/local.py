@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -136,6 +137,46 @@ def _readline(stream: IO[bytes]) -> bytes:
     return stream.readline()
 
 
+class _TaskFeed:
+    """Tasks handed out one at a time to the workers' threads, made as they are taken."""
+
+    def __init__(self, tasks: Iterable[DatumTask], ahead: int) -> None:
+        self._lock = threading.Lock()
+        self._source = iter(tasks)
+        # the first ``ahead`` now: they say how many workers to start (fewer tasks, fewer)
+        self._ahead = collections.deque(itertools.islice(self._source, ahead))
+        self.head = len(self._ahead)
+        self.taken = 0
+        self.done = False
+        self.error: BaseException | None = None
+
+    def take(self) -> DatumTask | None:
+        """The next task, or None when there are no more (or making one failed)."""
+        with self._lock:
+            if self._ahead:
+                task = self._ahead.popleft()
+            elif self.done:
+                return None
+            else:
+                try:
+                    task = next(self._source)
+                except StopIteration:
+                    self.done = True
+                    return None
+                except BaseException as e:  # noqa: BLE001 - raised again by LocalPool.run
+                    self.error, self.done = e, True
+                    return None
+            self.taken += 1
+            return task
+
+    def finished(self, results: int) -> bool:
+        """Whether every task taken has its result and no task is left."""
+        with self._lock:
+            return (
+                (self.done or self.error is not None) and results >= self.taken and not self._ahead
+            )
+
+
 class LocalPool:
     """The worker processes of one pipeline version on this machine."""
 
@@ -146,22 +187,19 @@ class LocalPool:
         self.cancelled = threading.Event()
 
     def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
-        """Hand the tasks to whichever worker is free; yield results as they arrive."""
-        todo: queue.Queue[DatumTask | None] = queue.Queue()
-        n = 0
-        for t in tasks:
-            todo.put(t)
-            n += 1
+        """Hand the tasks to whichever worker is free; yield results as they arrive.
+
+        Tasks are taken from ``tasks`` only as workers become free, so a job of 100,000 datums
+        holds a task per worker, not 100,000 of them."""
+        feed = _TaskFeed(tasks, len(self.workers))
         results: queue.Queue[DatumResult] = queue.Queue()
         self.cancelled.clear()
 
         def serve(w: WorkerProcess) -> None:
             while not self.cancelled.is_set():
-                try:
-                    task = todo.get_nowait()
-                except queue.Empty:
+                task = feed.take()
+                if task is None:
                     return
-                assert task is not None
                 with w.lock:
                     w.current, w.restart_asked = task, False
                     try:
@@ -182,22 +220,25 @@ class LocalPool:
 
         threads = [
             threading.Thread(target=serve, args=(w,), daemon=True)
-            for w in self.workers[: max(1, min(n, len(self.workers)))]
+            for w in self.workers[: max(1, min(feed.head, len(self.workers)))]
         ]
         for th in threads:
             th.start()
         got = 0
-        while got < n:
+        while not feed.finished(got):
             try:
                 res = results.get(timeout=0.2)
             except queue.Empty:
-                if self.cancelled.is_set() and not any(th.is_alive() for th in threads):
-                    return
+                stopped = self.cancelled.is_set() or feed.error is not None
+                if stopped and not any(th.is_alive() for th in threads):
+                    break
                 continue
             got += 1
             yield res
         for th in threads:
             th.join()
+        if feed.error is not None:
+            raise feed.error
 
     def cancel(self) -> None:
         """Kill the running datums (their workers restart)."""

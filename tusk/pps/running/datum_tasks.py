@@ -24,6 +24,8 @@ from tusk.pps.spec.units import parse_quantity
 from tusk.worker.protocol import DatumTask
 from tusk.worker.runtimes.gpus import requested as requested_gpus
 
+INSERT_BLOCK = 5_000  # datum records per insert when a job is set up
+
 
 @dataclass
 class Progress:
@@ -67,21 +69,27 @@ def prepare_datums(
         existing = {d.idx: d.state for d in tx.list_datums(pipeline, job_id, brief=True)}
         fresh = [i for i in range(len(datums)) if i not in existing]
         cached = tx.cached_hashes(pipeline, [hashes[i] for i in fresh])
-        new = [
-            DatumRecord(
-                pipeline=pipeline,
-                job_id=job_id,
-                idx=i,
-                datum_id=datum_id(datums[i]),
-                hash=hashes[i],
-                state=DatumState.PENDING,
-                inputs=json.dumps([c.to_json() for c in datums[i]]),
+        # inserted a block at a time: 100,000 records (and the driver's parameters for them) at
+        # once were the largest part of a big job's memory, kept by the allocator afterwards
+        added = 0
+        todo = [i for i in fresh if hashes[i] not in cached]
+        for start in range(0, len(todo), INSERT_BLOCK):
+            tx.insert_datums(
+                [
+                    DatumRecord(
+                        pipeline=pipeline,
+                        job_id=job_id,
+                        idx=i,
+                        datum_id=datum_id(datums[i]),
+                        hash=hashes[i],
+                        state=DatumState.PENDING,
+                        inputs=json.dumps([c.to_json() for c in datums[i]]),
+                    )
+                    for i in todo[start : start + INSERT_BLOCK]
+                ]
             )
-            for i in fresh
-            if hashes[i] not in cached
-        ]
-        tx.insert_datums(new)
-        skipped = unchanged + len(fresh) - len(new)
+            added += min(INSERT_BLOCK, len(todo) - start)
+        skipped = unchanged + len(fresh) - added
         total = len(datums) + unchanged
         tx.start_job(
             pipeline,

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from tusk.api.pps import DatumState, JobState
 from tusk.errors import CommitFinished, TuskError
+from tusk.faults import crash_point
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import PfsContext
 from tusk.pfs.tree import EMPTY_ROOT, PutFile
-from tusk.pps.faults import crash_point
 from tusk.pps.running import incremental
 from tusk.pps.running.datum_tasks import master_log
 from tusk.pps.running.egress import EgressFailed

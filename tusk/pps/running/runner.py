@@ -226,10 +226,12 @@ class JobRunner:
         attempt = 0
         while todo and attempt < tries:
             attempt += 1
-            tasks = [
+            # made as the executor takes them: a task per datum at once would be the job's
+            # largest memory (a few KB each, all alive until the last datum ran)
+            tasks = (
                 self.tasks.task(spec, provenance, pipeline, job_id, i, datums[i], attempt, secrets)
                 for i in todo
-            ]
+            )
             failed: list[int] = []
             last = attempt >= tries
             for batch in result_batches(self.executor.run(pipeline, tasks)):

@@ -12,12 +12,12 @@ import threading
 import time
 
 from tusk.api.pps import JobState
+from tusk.faults import crash_point
 from tusk.ids import new_id
 from tusk.meta import CommitRow, JobRecord, Tx
 from tusk.pfs.commits import downstream_branches, upstream_branches
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.tree import EMPTY_ROOT
-from tusk.pps.faults import crash_point
 
 Branch = tuple[str, str]
 log = logging.getLogger("tusk.trigger")

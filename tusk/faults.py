@@ -4,7 +4,9 @@ Only tests arm them (through ``TUSK_TEST_CRASH_AT``, which :mod:`tusk.runtime` r
 a crash point costs one set lookup. They mark the places where a crash must be harmless:
 
 - ``job-output-finished``: a job's output commit is finished, the job not yet marked successful;
-- ``head-before-propagate``: a new input head is committed, its downstream jobs not yet created.
+- ``head-before-propagate``: a new input head is committed, its downstream jobs not yet created;
+- ``put-tree-batch``: a big put has written one batch of its files into the tree, the rest and
+  the commit not yet.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-CRASH_POINTS = frozenset({"job-output-finished", "head-before-propagate"})
+CRASH_POINTS = frozenset({"job-output-finished", "head-before-propagate", "put-tree-batch"})
 CRASH_EXIT_CODE = 86
 _armed: frozenset[str] = frozenset()
 
