@@ -21,12 +21,6 @@ from tusk.worker.protocol import DatumResult, DatumTask
 
 log = logging.getLogger("tusk.worker")
 
-# Tasks handed to a worker beyond the one it runs, and the largest such task line: a task line
-# waiting in the pipe must fit in it (64 KiB on Linux) together with whatever the worker has not
-# read yet, or the write would block while the worker blocks writing its result.
-AHEAD = 1
-AHEAD_MAX_BYTES = 16 << 10
-
 
 class WorkerProcess:
     """One long-lived worker process speaking JSON lines."""
@@ -88,29 +82,13 @@ class WorkerProcess:
 
     def run(self, task: DatumTask) -> DatumResult:
         """Run one task on this process and wait for its result."""
-        self.send(self.encode(task))
-        return self.receive()
-
-    @staticmethod
-    def encode(task: DatumTask) -> bytes:
-        """The task's line on the worker's stdin."""
-        return json.dumps(task.to_json(), separators=(",", ":")).encode() + b"\n"
-
-    def send(self, line: bytes) -> None:
-        """Write a task line; a worker that is gone shows in :meth:`receive`."""
         proc = self.proc
-        assert proc is not None and proc.stdin is not None
-        with contextlib.suppress(OSError):  # BrokenPipeError: the process has ended
-            proc.stdin.write(line)
-            proc.stdin.flush()
-
-    def receive(self) -> DatumResult:
-        """The next result, in the order the tasks were sent; WorkerDied if stdout ended."""
-        proc = self.proc
-        assert proc is not None and proc.stdout is not None
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
         try:
+            proc.stdin.write((json.dumps(task.to_json()) + "\n").encode())
+            proc.stdin.flush()
             line = _readline(proc.stdout)
-        except (OSError, ValueError):
+        except (BrokenPipeError, OSError):
             line = b""
         if not line:
             raise self.died()
@@ -178,32 +156,16 @@ class LocalPool:
         self.cancelled.clear()
 
         def serve(w: WorkerProcess) -> None:
-            # Up to AHEAD tasks wait in the worker's stdin while it runs one, so the worker goes
-            # on to its next datum without waiting for this process to read the result and
-            # answer (the job master's GIL and bookkeeping are then off the datum's path).
-            sent: collections.deque[DatumTask] = collections.deque()
-            while True:
+            while not self.cancelled.is_set():
+                try:
+                    task = todo.get_nowait()
+                except queue.Empty:
+                    return
+                assert task is not None
                 with w.lock:
-                    if self.cancelled.is_set():
-                        return  # what was sent ahead is dropped with the cancelled job
-                    while len(sent) <= AHEAD:
-                        try:
-                            task = todo.get_nowait()
-                        except queue.Empty:
-                            break
-                        line = w.encode(task)
-                        if sent and len(line) > AHEAD_MAX_BYTES:
-                            todo.put(task)  # too big to wait in the pipe: sent when it is free
-                            break
-                        w.send(line)
-                        sent.append(task)
-                    if not sent:
-                        return
-                    task = sent[0]
-                    if w.current is not task:  # the worker has moved on to this one
-                        w.current, w.restart_asked = task, False
+                    w.current, w.restart_asked = task, False
                     try:
-                        res = w.receive()
+                        res = w.run(task)
                     except WorkerDied as e:
                         if self.cancelled.is_set():
                             return  # killed by cancel (which restarts it) or close (which must not)
@@ -214,15 +176,8 @@ class LocalPool:
                         res = DatumResult(
                             task_id=task.task_id, ok=False, reason=reason, worker=w.name
                         )
-                        sent.popleft()
-                        for never_started in sent:  # the worker ran one task at a time
-                            todo.put(never_started)
-                        sent.clear()
-                    else:
-                        sent.popleft()
                     finally:
-                        if not sent:
-                            w.current = None
+                        w.current = None
                 results.put(res)
 
         threads = [
