@@ -20,8 +20,9 @@ from tusk.pps.running.datum_tasks import Progress
 from tusk.worker.protocol import DatumResult
 
 BATCH = 256
-# How long the job master gathers results before it records them in one transaction; a crash
-# in between loses only unacknowledged results, whose datums a resumed job runs again.
+# How long the job master gathers results that come fast before it records them in one
+# transaction; a crash in between loses only unacknowledged results, whose datums a resumed job
+# runs again.
 GROUP_SECONDS = 0.05
 
 
@@ -32,10 +33,11 @@ class JobEnded(Exception):
 def result_batches(
     results: Iterator[DatumResult], window: float = GROUP_SECONDS
 ) -> Iterator[list[DatumResult]]:
-    """Group results as they come: the first one, plus every one that arrives within ``window``
-    seconds of it (a group commit: the job master's transaction costs about the same for one
-    result as for many, so fast datums must not each pay for one). The end of the results ends
-    the group at once, so a job's last datum is never held back.
+    """Group results as they come: the first one, every one that finished meanwhile and, while
+    results come faster than one per ``window``, every one that arrives within ``window`` of it
+    (a group commit: the job master's transaction costs about the same for one result as for
+    many, so fast datums must not each pay for one). Slow datums are recorded as soon as they
+    end, and the end of the results closes a group at once, so a job's last datum is never held.
 
     A pump thread drains the executor, so workers never wait on the job master's writes."""
     q: queue.Queue[DatumResult | BaseException | None] = queue.Queue()
@@ -49,9 +51,13 @@ def result_batches(
         q.put(None)
 
     threading.Thread(target=pump, name="datum-results", daemon=True).start()
+    last: float | None = None  # when the previous result arrived
     while True:
         item: DatumResult | BaseException | None = q.get()
-        until = time.monotonic() + window
+        now = time.monotonic()
+        fast = last is not None and now - last < window
+        last = now
+        until = now + window if fast else now
         batch: list[DatumResult] = []
         end = False
         while True:
@@ -67,6 +73,7 @@ def result_batches(
                 item = q.get(timeout=max(0.0, until - time.monotonic()))
             except queue.Empty:
                 break
+            last = time.monotonic()
         if batch:
             yield batch
         if end:
