@@ -34,7 +34,7 @@ def result_batches(
     results: Iterator[DatumResult], window: float = GROUP_SECONDS
 ) -> Iterator[list[DatumResult]]:
     """Group results as they come: the first one, every one that finished meanwhile and, while
-    results come faster than one per ``window``, every one that arrives within ``window`` of it
+    results come faster than two per ``window``, every one that arrives within ``window`` of it
     (a group commit: the job master's transaction costs about the same for one result as for
     many, so fast datums must not each pay for one). Slow datums are recorded as soon as they
     end, and the end of the results closes a group at once, so a job's last datum is never held.
@@ -51,13 +51,11 @@ def result_batches(
         q.put(None)
 
     threading.Thread(target=pump, name="datum-results", daemon=True).start()
-    last: float | None = None  # when the previous result arrived
+    pace = _Pace()
     while True:
         item: DatumResult | BaseException | None = q.get()
-        now = time.monotonic()
-        fast = last is not None and now - last < window
-        last = now
-        until = now + window if fast else now
+        now = pace.arrived()
+        until = now + window if pace.fast(window) else now
         batch: list[DatumResult] = []
         end = False
         while True:
@@ -73,11 +71,35 @@ def result_batches(
                 item = q.get(timeout=max(0.0, until - time.monotonic()))
             except queue.Empty:
                 break
-            last = time.monotonic()
+            pace.arrived()
         if batch:
             yield batch
         if end:
             return
+
+
+class _Pace:
+    """How fast results come: a moving average of the time between two of them (workers that
+    end datums at about the same time give a short gap then a long one; the average says how
+    many a window would gather)."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.gap: float | None = None
+        self.gaps = 0
+
+    def arrived(self) -> float:
+        now = time.monotonic()
+        if self.last is not None:
+            gap = now - self.last
+            self.gap = gap if self.gap is None else 0.75 * self.gap + 0.25 * gap
+            self.gaps += 1
+        self.last = now
+        return now
+
+    def fast(self, window: float) -> bool:
+        """Whether a window is likely to gather several results (judged after a few)."""
+        return self.gaps >= 4 and self.gap is not None and self.gap < window / 2
 
 
 def checked_names(res: DatumResult) -> DatumResult:
