@@ -71,9 +71,7 @@ def _field_names(cls: type) -> tuple[str, ...]:
 def _values(record: Any, *skip: str) -> dict[str, Any]:
     """A flat record's fields as column values. Not ``dataclasses.asdict``: that deep-copies
     every value, and the job master turns several records a datum into rows (log lines)."""
-    return {
-        k: _plain(getattr(record, k)) for k in _field_names(type(record)) if k not in skip
-    }
+    return {k: _plain(getattr(record, k)) for k in _field_names(type(record)) if k not in skip}
 
 
 def _batches(values: Iterable[T]) -> Iterable[list[T]]:
