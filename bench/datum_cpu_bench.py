@@ -2,7 +2,8 @@
 
     python bench/datum_cpu_bench.py [--datums 500] [--workers 1] [--runtime bwrap] [--rounds 3]
 
-A ``tusk.Engine`` (SQLite, local store, the local executor) runs a pipeline of ``true`` over N
+A ``tusk.Engine`` (SQLite, local store, the local executor) runs a pipeline of ``true`` (or ``cp``
+of the datum's input to /pfs/out) over N
 one-file datums (glob ``/*``), once per round, each round a new pipeline on the same input. Per
 datum it reports the job's wall time (record ``finished − started``) and the CPU time (user +
 system, from ``/proc``) of this process, which holds the job master, and of the worker
@@ -54,10 +55,13 @@ def workers_cpu() -> float:
     return total
 
 
-def run_round(engine: Engine, name: str, workers: int) -> JobInfo:
+COMMANDS = {"true": ["true"], "cp": ["cp", "-r", "/pfs/in/.", "/pfs/out/"]}
+
+
+def run_round(engine: Engine, name: str, workers: int, cmd: list[str]) -> JobInfo:
     spec = {
         "pipeline": {"name": name},
-        "transform": {"cmd": ["true"]},
+        "transform": {"cmd": cmd},
         "input": {"atom": {"name": "in", "repo": "in", "glob": "/*"}},
         "parallelism_spec": {"constant": workers},
     }
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--datums", type=int, default=500)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--cmd", choices=sorted(COMMANDS), default="true", help="the datum's command")
     p.add_argument("--runtime", default="bwrap", help="TUSK_RUNTIME: bwrap, podman or host")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds (after one warm-up)")
     p.add_argument("--workdir", help="where the home goes (default: the temporary directory)")
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         batch.commit()
         for r in range(a.rounds + 1):
             master0, workers0 = time.process_time(), workers_cpu()
-            job = run_round(engine, f"p{r}", a.workers)
+            job = run_round(engine, f"p{r}", a.workers, COMMANDS[a.cmd])
             master, worker = time.process_time() - master0, workers_cpu() - workers0
             assert job.processed == n and job.finished and job.started, job
             wall = job.finished - job.started
@@ -117,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     med = [statistics.median(col) * 1e3 for col in zip(*rows, strict=True)]
     print(
-        f"\n{n} datums of `true`, {a.workers} worker(s), runtime {a.runtime}, {a.rounds} rounds; "
+        f"\n{n} datums of `{' '.join(COMMANDS[a.cmd])}`, {a.workers} worker(s), runtime {a.runtime}, {a.rounds} rounds; "
         f"load average (1 min) {min(loads):.1f}–{max(loads):.1f}"
     )
     print("| ms per datum (median) | wall | job master process CPU | workers CPU |")
