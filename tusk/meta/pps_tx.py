@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -58,8 +58,20 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, StrEnum) else value
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 def _values(record: Any, *skip: str) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in asdict(record).items() if k not in skip}
+    """A flat record's fields as column values. Not ``dataclasses.asdict``: that deep-copies
+    every value, and the job master turns several records a datum into rows (log lines)."""
+    return {k: _plain(getattr(record, k)) for k in _field_names(type(record)) if k not in skip}
 
 
 def _batches(values: Iterable[T]) -> Iterable[list[T]]:
@@ -223,7 +235,7 @@ class PpsTx:
 
     def set_job_counters(self, pipeline: str, job_id: str, counters: JobCounters) -> None:
         """Store what the job's master has counted so far."""
-        self._update_job(pipeline, job_id, **asdict(counters))
+        self._update_job(pipeline, job_id, **_values(counters))
 
     def end_job(
         self, pipeline: str, job_id: str, state: JobState, finished: float, reason: str = ""
@@ -482,7 +494,7 @@ class PpsTx:
             self.c.execute(
                 q,
                 [
-                    {("k_idx" if k == "idx" else f"v_{k}"): _plain(v) for k, v in asdict(o).items()}
+                    {("k_idx" if k == "idx" else f"v_{k}"): v for k, v in _values(o).items()}
                     for o in outcomes
                 ],
             )
@@ -507,7 +519,22 @@ class PpsTx:
     def insert_logs(self, records: Sequence[LogRecord]) -> None:
         """Store log lines."""
         if records:
-            self.c.execute(s.logs.insert(), [_values(r, "pk") for r in records])
+            # Spelled out: the job master stores several lines a datum, and this is the hot path.
+            rows = [
+                {
+                    "pipeline": r.pipeline,
+                    "ts": r.ts,
+                    "message": r.message,
+                    "job_id": r.job_id,
+                    "datum_id": r.datum_id,
+                    "worker": r.worker,
+                    "stream": str(r.stream),
+                    "user": r.user,
+                    "master": r.master,
+                }
+                for r in records
+            ]
+            self.c.execute(s.logs.insert(), rows)
 
     def list_logs(self, where: LogFilter) -> list[LogRecord]:
         """Log lines matching the filter, oldest first."""
