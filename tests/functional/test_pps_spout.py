@@ -131,8 +131,12 @@ def test_three_streams_are_three_commits_and_files_are_appended(sandboxed: Pps) 
         "/log.txt": b"0\n1\n2\n",  # without overwrite a stream's file is appended
     }
     assert pps.jobs("gen") == []  # a spout has no jobs
-    logs = master_logs(pps, "gen")
-    assert sum("committed as" in line for line in logs) == 3
+    # the log line follows its commit's transaction
+    pps.wait_for(
+        "three commits in the log",
+        lambda: sum("committed as" in line for line in master_logs(pps, "gen")) == 3,
+        30,
+    )
     pps.engine.pipelines.delete("gen")
     assert "gen" not in pps.engine.executor.pipelines()
 
@@ -248,6 +252,16 @@ def test_a_stream_of_a_replaced_version_is_not_committed(bwrap: Pps) -> None:
     spout._commit_stream(pps.engine.ctx, old, DatumResult(task_id="t", ok=True, dirs=("/b",)))
     assert [c.commit.id for c in commits(pps, "quiet")] == [first.commit.id]
     assert any("its last stream was dropped" in line for line in master_logs(pps, "quiet"))
+
+    # An update bumps the version before it writes the new spec commit: in between, the spout
+    # runs the spec of the commit it would cite, and its streams are not committed.
+    with pps.engine.ctx.meta.transaction() as tx:
+        tx.update_pipeline("quiet", spec_commit=old.spec_commit)
+    during = spout.current(pps.engine.ctx, "quiet")
+    assert during is not None
+    assert (during.version, during.spec, during.spec_commit) == (1, old.spec, old.spec_commit)
+    spout._commit_stream(pps.engine.ctx, during, DatumResult(task_id="t", ok=True, dirs=("/c",)))
+    assert [c.commit.id for c in commits(pps, "quiet")] == [first.commit.id]
 
 
 def test_pipelines_downstream_run_on_each_commit(bwrap: Pps) -> None:

@@ -4,6 +4,8 @@ its failure is raised here by ``ray.init`` itself; the mapping is what is under 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import ray
 
@@ -25,6 +27,7 @@ def test_an_unreachable_cluster_is_named(monkeypatch: pytest.MonkeyPatch, error:
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", fail)
+    monkeypatch.setattr(time, "sleep", lambda _s: None)  # no waits between the tries
     executor = RayExecutor("ray://10.1.2.3:10001", client=True)
     with pytest.raises(ServerUnavailable) as got:
         executor.capacity()
@@ -32,3 +35,23 @@ def test_an_unreachable_cluster_is_named(monkeypatch: pytest.MonkeyPatch, error:
     assert str(error) in got.value.message
     assert "TUSK_EXECUTOR" in (got.value.hint or "")
     assert got.value.http_status == 503
+
+
+def test_a_client_server_that_failed_to_start_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ray Client's proxy starts one server process per connection and answers
+    ConnectionAbortedError when that process did not come up in time (a busy machine): the
+    connection is tried again, and only the last failure is the user's error."""
+    calls: list[str | None] = []
+
+    def flaky(**kwargs: object) -> None:
+        calls.append(kwargs["address"])  # type: ignore[arg-type]
+        if len(calls) < 3:
+            raise ConnectionAbortedError("Starting Ray client server failed")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", flaky)
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
+    RayExecutor("ray://10.1.2.3:10001", client=True)._connect()
+    assert calls == ["ray://10.1.2.3:10001"] * 3

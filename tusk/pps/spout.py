@@ -22,7 +22,6 @@ kind, whichever form its spec has.
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 from collections.abc import Callable
 
@@ -35,6 +34,7 @@ from tusk.pfs.tree.write import MakeDir, Op, PutFile
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.datum_tasks import SecretPayload, TaskBuilder, master_log, resolve_secrets
 from tusk.pps.running.image import CodeRuntime
+from tusk.pps.running.job_inputs import load_spec
 from tusk.pps.service import PortForwarder
 from tusk.pps.spec import PipelineSpec
 from tusk.storage import file_hash
@@ -57,15 +57,20 @@ class SpoutVersion:
 
 
 def current(ctx: PfsContext, pipeline: str) -> SpoutVersion | None:
-    """The spout version to run now; None if the pipeline is gone, stopped or not a spout."""
+    """The spout version to run now; None if the pipeline is gone, stopped or not a spout.
+
+    The spec and version are those of the pipeline's spec commit, the provenance its commits
+    cite: an update bumps the pipeline's version before it writes the new spec commit, and in
+    between the new spec must not run under the old spec commit's name (its streams are not
+    committed then: the pipeline's version is not the spec commit's)."""
     with ctx.meta.transaction(write=False) as tx:
         pipe = tx.get_pipeline(pipeline)
     if pipe is None or pipe.stopped or not pipe.spec_commit:
         return None
-    spec = PipelineSpec.model_validate(json.loads(pipe.spec))
+    spec, doc = load_spec(ctx, pipe.spec_commit)
     if spec.spout is None:
         return None
-    return SpoutVersion(pipeline, pipe.version, spec, pipe.spec_commit)
+    return SpoutVersion(pipeline, int(doc.get("version", pipe.version)), spec, pipe.spec_commit)
 
 
 @dataclasses.dataclass

@@ -44,6 +44,7 @@ from tusk.worker.__main__ import run_line
 from tusk.worker.protocol import DatumResult, DatumTask
 
 NAMESPACE = "tusk"
+CONNECT_ATTEMPTS = 3  # Ray Client answers "Starting Ray client server failed" when busy
 # A worker is long-lived and idle between jobs, yet holds its CPU reservation all the while: a
 # whole CPU each would let a 3-CPU cluster hold three workers across all pipelines. A quarter still
 # bounds the user processes per CPU, so parallelism 10 fits a 3-CPU cluster with room for other
@@ -380,12 +381,7 @@ class RayExecutor(PooledExecutor):
             if not ray.is_initialized():
                 address = self.address()
                 try:
-                    ray.init(
-                        address=address,
-                        namespace=NAMESPACE,
-                        log_to_driver=False,
-                        logging_level=logging.WARNING,
-                    )
+                    self._init(address)
                 except (ConnectionError, OSError, RuntimeError, TimeoutError) as e:
                     where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
                     raise ServerUnavailable(
@@ -396,6 +392,26 @@ class RayExecutor(PooledExecutor):
                 self._owns_ray = True
             self._actor_class = ray.remote(RayWorker)
             self._connected = True
+
+    @staticmethod
+    def _init(address: str | None) -> None:
+        """``ray.init``, tried again when a Ray Client server answers that it failed to start
+        the connection's own server process (it does so when its machine is busy)."""
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                ray.init(
+                    address=address,
+                    namespace=NAMESPACE,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
+                return
+            except ConnectionAbortedError:
+                if attempt + 1 == CONNECT_ATTEMPTS:
+                    raise
+                if ray.is_initialized():
+                    ray.shutdown()
+                time.sleep(1.0 + attempt)
 
     def capacity(self) -> int:
         """Alive nodes that have CPUs (a KubeRay head often has none for work)."""
