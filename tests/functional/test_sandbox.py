@@ -221,6 +221,28 @@ def test_leftover_processes_are_killed_after_every_datum(
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_command_running_when_its_worker_dies_ends_with_the_sandbox(
+    tiny: str, scratch: Path, runtime: str
+) -> None:
+    """A worker killed mid-datum closes its end of the agent's stdin (the kernel does it): the
+    agent kills the command and what it started, and the sandbox ends, rather than user code
+    running on with nobody to stop it (a spout's code never ends by itself)."""
+    sandbox = start_sandbox(SandboxSpec(runtime, tiny), str(scratch))
+    try:
+        sandbox.agent.start(["sh", "-c", "sleep 60.6161 & sleep 60.6161"], {}, "/", None, None)
+        deadline = time.time() + 30
+        while len(host_processes("60.6161")) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(host_processes("60.6161")) >= 2  # the shell and its sleeps
+        sandbox.agent._in.close()  # what the worker's death does to the pipe
+        sandbox.proc.wait(timeout=20)
+        assert host_processes("60.6161") == []
+    finally:
+        sandbox.kill()
+        sandbox.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_command_missing_from_the_image_is_a_clear_datum_error(
     worker: Worker, store: LocalObjectStore, tiny: str, runtime: str
 ) -> None:

@@ -22,6 +22,8 @@
  * to each datum: from the command's start or an answer to the next request.
  * With --pidns the agent owns a pid namespace: after every command it kills every process left
  * in it (setsid children included); otherwise only the command's process group is killed.
+ * EOF on stdin ends the agent: between commands at once, during one by killing the command
+ * first (the worker died: a command that never ends must not outlive it).
  * Static, no dependencies: it runs in images that have no shell and no libc.
  */
 #define _GNU_SOURCE
@@ -234,7 +236,7 @@ static void run(char *msg, uint32_t len) {
   long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : -1;
   static char buf[65536];
   while (!exited || out_open || err_open || awaiting) {
-    struct pollfd fds[8];
+    struct pollfd fds[9];
     int n = 0;
     fds[n++] = (struct pollfd){chld_pipe[0], POLLIN, 0};
     fds[n++] = (struct pollfd){out_open ? out[0] : -1, POLLIN, 0};
@@ -245,6 +247,8 @@ static void run(char *msg, uint32_t len) {
     fds[n++] = (struct pollfd){accepting ? lsock : -1, POLLIN, 0};
     fds[n++] = (struct pollfd){conn >= 0 && !awaiting ? conn : -1, POLLIN, 0};
     fds[n++] = (struct pollfd){awaiting ? ctl_in : -1, POLLIN, 0};
+    /* between requests the worker writes nothing: a hang-up means it is gone */
+    fds[n++] = (struct pollfd){awaiting ? -1 : ctl_in, POLLRDHUP, 0};
     int wait = -1;
     if (deadline >= 0 && !awaiting) {
       long long left = deadline - now_ms();
@@ -281,6 +285,12 @@ static void run(char *msg, uint32_t len) {
       else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
         if (k == 1) out_open = 0; else err_open = 0;
       }
+    }
+    if (fds[8].revents & (POLLHUP | POLLRDHUP | POLLERR)) {
+      /* the worker died mid-command (its end of our stdin closed): nobody will read the
+       * result, so the command and all it started end now, and the agent (the sandbox) too */
+      kill_leftovers(pid, 1);
+      _exit(3);
     }
     if (fds[3].revents) {
       ssize_t r = read(ex[0], exec_err, sizeof exec_err - 1);
