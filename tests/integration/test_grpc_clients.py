@@ -36,11 +36,16 @@ def client_python(client: str) -> Path:
 
 def run_client(client: str, port: int, script: str, token: str | None = None) -> Any:
     """Run ``script`` with the client's venv; ``PORT`` (and ``TOKEN``) are defined for it, and
-    whatever it passes to ``out(...)`` comes back."""
+    whatever it passes to ``out(...)`` comes back. ``code(name, call)`` records in ``codes``
+    how a call ended: "OK" or its gRPC status code and details."""
     prelude = (
-        "import json, sys\n"
+        "import json, sys\nimport grpc\n"
         f"PORT = {port}\nTOKEN = {token!r}\n"
         "def out(value):\n    print(json.dumps(value, default=str))\n"
+        "codes = {}\n"
+        "def code(name, call):\n"
+        "    try:\n        call()\n        codes[name] = 'OK'\n"
+        "    except grpc.RpcError as e:\n        codes[name] = [e.code().name, e.details()]\n"
     )
     proc = subprocess.run(
         [str(client_python(client)), "-c", prelude + textwrap.dedent(script)],
@@ -158,13 +163,6 @@ def test_sdk_files_commits_and_branches(server: Tuskd) -> None:
         sub = c.pfs.subscribe_commit(repo=pfs.Repo(name="data"), branch="master")
         res["subscribed"] = [next(sub).commit.id, next(sub).commit.id]
         sub.close()
-        codes = {}
-        def code(name, call):
-            try:
-                call()
-                codes[name] = "OK"
-            except grpc.RpcError as e:
-                codes[name] = [e.code().name, e.details()]
         code("missing_file", lambda: list(c.pfs.get_file(
             file=pfs.File.from_uri("data@master:/nope.txt"))))
         code("missing_repo", lambda: c.pfs.inspect_repo(repo=pfs.Repo(name="nope")))
@@ -243,13 +241,6 @@ res["logs"] = sorted(m.message for m in c.pps.get_logs(pipeline=pps.Pipeline(nam
 c.pps.stop_pipeline(pipeline=pps.Pipeline(name="upper"))
 res["stopped"] = c.pps.inspect_pipeline(pipeline=pps.Pipeline(name="upper")).stopped
 c.pps.start_pipeline(pipeline=pps.Pipeline(name="upper"))
-codes = {}
-def code(name, call):
-    try:
-        call()
-        codes[name] = "OK"
-    except grpc.RpcError as e:
-        codes[name] = [e.code().name, e.details()]
 code("missing", lambda: c.pps.inspect_pipeline(pipeline=pps.Pipeline(name="nope")))
 code("exists", lambda: c.pps.create_pipeline(
     pipeline=pps.Pipeline(name="upper"), transform=pps.Transform(cmd=["true"]),
@@ -533,13 +524,6 @@ def test_sdk_projects(server: Tuskd) -> None:
                        for j in c.pps.list_job(projects=[lab])]
         res["default_pipelines"] = [p.pipeline.name for p in c.pps.list_pipeline(
             projects=[pfs.Project(name="default")])]
-        codes = {}
-        def code(name, call):
-            try:
-                call()
-                codes[name] = "OK"
-            except grpc.RpcError as e:
-                codes[name] = [e.code().name, e.details()]
         code("non_empty", lambda: c.pfs.delete_project(project=lab, force=True))
         code("default", lambda: c.pfs.delete_project(project=pfs.Project(name="default")))
         code("unknown", lambda: c.pfs.create_repo(repo=pfs.Repo.from_uri("ghost/r")))
@@ -662,13 +646,6 @@ def test_sdk_transactions(server: Tuskd) -> None:
         c.pfs.finish_commit(commit=c1)
         c.pfs.wait_commit(pfs.Commit.from_uri("tx-copy@master"))
         res["out"] = c.pfs.pfs_file(file=pfs.File.from_uri("tx-copy@master:/f")).read().decode()
-        codes = {}
-        def code(name, call):
-            try:
-                call()
-                codes[name] = "OK"
-            except grpc.RpcError as e:
-                codes[name] = [e.code().name, e.details()]
         def duplicate():
             with c.transaction.transaction():
                 c.pfs.create_repo(repo=pfs.Repo(name="tx-new"))
@@ -785,13 +762,6 @@ def test_sdk_restart_datum_and_secrets(server: Tuskd, tmp_path: Path) -> None:
                               input=pps.Input(pfs=pps.PfsInput(repo="rd-in", glob="/*")))
         wait("the first run", lambda: os.path.exists(RUNS))
         job = list(c.pps.list_job(pipeline=pps.Pipeline(name="rd")))[0]
-        codes = {}
-        def code(name, call):
-            try:
-                call()
-                codes[name] = "OK"
-            except grpc.RpcError as e:
-                codes[name] = [e.code().name, e.details()]
         code("no_match", lambda: c.pps.restart_datum(job=job.job, data_filters=["/other"]))
         c.pps.restart_datum(job=job.job, data_filters=["/slow"])
         wait("the second run", lambda: open(RUNS).read().count("run") == 2)
@@ -934,13 +904,6 @@ def test_sdk_squash_commit_set(server: Tuskd) -> None:
             ids.append(commit.id)
         history = lambda: [i.commit.id for i in c.pfs.list_commit(repo=repo)]
         res = {"ids": ids}
-        codes = {}
-        def code(name, call):
-            try:
-                call()
-                codes[name] = "OK"
-            except grpc.RpcError as e:
-                codes[name] = [e.code().name, e.details()]
         code("head", lambda: c.pfs.squash_commit_set(commit_set=pfs.CommitSet(id=ids[3])))
         res["after_refused"] = history()
         c.pfs.squash_commit_set(commit_set=pfs.CommitSet(id=ids[1]))
