@@ -11,7 +11,6 @@ import os
 import re
 import selectors
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from tusk.client import Client, PutSource
 from tusk.testing import clean_env
 
 from .conftest import CLI, Tusk, atom, ok, run, spec
-from .test_cli_streaming import PROBE
+from .test_cli_streaming import assert_light
 
 DATUMS = 130  # more than two blocks of the 50-line tables
 COMMITS = 120
@@ -361,13 +360,4 @@ def test_the_moved_reads_import_no_httpx_pydantic_or_yaml(
         ["list-commit", commits],
         ["list-job", "-p", pipeline],
     ):
-        run = subprocess.run(
-            [sys.executable, "-c", PROBE, json.dumps(argv)],
-            capture_output=True,
-            text=True,
-            env=clean_env(tusk_server),
-            timeout=60,
-        )
-        assert "Traceback" not in run.stderr, run.stderr
-        probe = json.loads(run.stdout.rsplit("PROBE ", 1)[1])
-        assert probe == {"code": 0, "heavy": []}, (argv, probe, run.stderr)
+        assert_light(tusk_server, argv)

@@ -67,11 +67,16 @@ READS = [
 def test_a_read_imports_no_httpx_pydantic_or_yaml(
     tusk_server: dict[str, str], many: str, argv: list[str]
 ) -> None:
+    assert_light(tusk_server, argv)
+
+
+def assert_light(server: dict[str, str], argv: list[str]) -> None:
+    """The CLI command ``argv`` succeeds without importing httpx, pydantic or yaml."""
     run = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(argv)],
         capture_output=True,
         text=True,
-        env=clean_env(tusk_server),
+        env=clean_env(server),
         timeout=60,
     )
     assert "Traceback" not in run.stderr, run.stderr
