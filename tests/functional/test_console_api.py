@@ -225,3 +225,32 @@ def test_restart_a_running_datum(pps: Pps, http: httpx.Client, tmp_path: Path) -
     assert "second run" in lines
     late = post(http, f"{base}/restart-datum", content=json.dumps({"datum_id": d["id"]}))
     assert late.status_code == 400 and "has ended" in late.json()["error"]["message"]
+
+
+def test_filter_datums_by_running(pps: Pps, http: httpx.Client) -> None:
+    """The datum a worker runs now is its own state in the filter: counted as ``running``, not
+    ``pending``; the ``running`` page holds it alone and the ``pending`` page the others."""
+    pps.repo("nums")
+    pps.put("nums", {"/1": "1", "/2": "2", "/3": "3"})
+    pps.create(
+        "sleepy",
+        atom("nums"),
+        [sys.executable, "-c", "import time; time.sleep(600)"],
+        parallelism_spec={"constant": 1},
+    )
+    job = pps.wait_for("a job", lambda: next(iter(pps.engine.jobs.list("sleepy")), None))
+    base = f"/console/api/jobs/sleepy/{job.id}/datums"
+    pg = pps.wait_for(
+        "one datum running",
+        lambda: (p := http.get(base).json())["counts"].get("running") == 1 and p,
+    )
+    assert pg["counts"] == {"running": 1, "pending": 2} and pg["total"] == 3
+    running = http.get(base, params={"state": "running"}).json()
+    assert running["total"] == 1 and [d["state"] for d in running["items"]] == ["running"]
+    pending = http.get(base, params={"state": "pending"}).json()
+    assert pending["total"] == 2 and [d["state"] for d in pending["items"]] == ["pending"] * 2
+    ids = {d["id"] for d in pending["items"]} | {running["items"][0]["id"]}
+    assert ids == {d["id"] for d in pg["items"]}
+    assert post(http, f"/console/api/jobs/sleepy/{job.id}/stop").status_code == 200
+    ended = http.get(base, params={"state": "running"}).json()
+    assert ended["total"] == 0 and "running" not in ended["counts"]

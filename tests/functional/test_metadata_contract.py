@@ -551,6 +551,10 @@ class MetadataContract:
             page = tx.datums_page("p", _id(1), rank, "success", 1, 5)
             assert [d.idx for d in page] == [4, 6]
             assert tx.datums_page("p", _id(1), rank, "skipped", 0, 5) == []
+            among = tx.datums_page("p", _id(1), rank, "success", 0, 5, ids={"d0_%", "d4_%"})
+            assert [d.idx for d in among] == [0, 4]
+            others = tx.datums_page("p", _id(1), rank, None, 0, 100, without={"d1_%", "d2_%"})
+            assert [d.idx for d in others] == [3, 5, 0, 4, 6]
             # a prefix is matched as text, not as a LIKE pattern
             assert [d.idx for d in tx.datums_with_id("p", _id(1), "d1_%")] == [1]
             assert [d.idx for d in tx.datums_with_id("p", _id(1), "d")] == list(range(7))

@@ -5,7 +5,7 @@ logs, as the typed records of :mod:`tusk.meta.pps_records` (the PFS half is in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -326,14 +326,21 @@ class PpsTx:
         state: str | None,
         offset: int,
         limit: int,
+        ids: Collection[str] | None = None,
+        without: Collection[str] = (),
     ) -> list[DatumRecord]:
-        """One page of a job's datum rows (of one state, if given), ordered by ``rank`` of their
-        state (unranked states last), then datum order: the database sorts and cuts, so a page
-        costs the same however many datums the job has."""
+        """One page of a job's datum rows (of one state, if given; among ``ids``, if given;
+        leaving out ``without``),
+        ordered by ``rank`` of their state (unranked states last), then datum order: the
+        database sorts and cuts, so a page costs the same however many datums the job has."""
         d = s.job_datums
         where = and_(d.c.pipeline == pipeline, d.c.job_id == job_id)
         if state:
             where = and_(where, d.c.state == state)
+        if ids is not None:
+            where = and_(where, d.c.datum_id.in_(list(ids)))
+        if without:
+            where = and_(where, d.c.datum_id.not_in(list(without)))
         order = case(rank, value=d.c.state, else_=len(rank) + 1)
         q = select(d).where(where).order_by(order, d.c.idx).offset(offset).limit(limit)
         return [_datum(r) for r in self.c.execute(q).mappings()]

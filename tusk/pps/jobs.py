@@ -254,30 +254,56 @@ class JobService:
         with self.ctx.meta.transaction(write=False) as tx:
             job = self._find(tx, job_id, pipeline)
             counts = tx.datum_counts(job.pipeline, job_id)
-            recorded = sum(counts.values())
-            if job.total <= recorded:
-                rank = {str(k): v for k, v in _DATUM_ORDER.items()}
-                rows = tx.datums_page(job.pipeline, job_id, rank, state, offset, limit)
-                stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
-        if job.total > recorded:
-            every = self.datums(job_id, job.pipeline)
+        now = self._running_now(job)
+        if job.total > sum(counts.values()):
+            every = self._mark_running(job, self.datums(job_id, job.pipeline), now)
             counts = {}
             for d in every:
                 counts[d.state.value] = counts.get(d.state.value, 0) + 1
             chosen = [d for d in every if d.state == state] if state else every
-            return self._mark_running(job, chosen[offset : offset + limit]), len(chosen), counts
-        total = counts.get(str(state), 0) if state else recorded
+            return chosen[offset : offset + limit], len(chosen), counts
+        rank = {str(k): v for k, v in _DATUM_ORDER.items()}
+        pending = str(DatumState.PENDING)
+        with self.ctx.meta.transaction(write=False) as tx:
+            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
+            running = (
+                tx.datums_page(job.pipeline, job_id, rank, pending, 0, len(now), ids=now)
+                if now
+                else []
+            )
+            if state == DatumState.RUNNING:
+                rows = running[offset : offset + limit]
+            elif state == DatumState.PENDING:
+                rows = tx.datums_page(
+                    job.pipeline, job_id, rank, pending, offset, limit, without=now
+                )
+            else:
+                rows = tx.datums_page(job.pipeline, job_id, rank, state, offset, limit)
+        if running:  # a running datum is stored pending until its result
+            counts[pending] = counts.get(pending, 0) - len(running)
+            counts[str(DatumState.RUNNING)] = len(running)
+            if not counts[pending]:
+                del counts[pending]
+        total = counts.get(str(state), 0) if state else sum(counts.values())
         stats_id = stats.id if stats is not None else ""
         page = [self._datum_info(r, job, stats_id) for r in rows]
-        return self._mark_running(job, page), total, counts
+        return self._mark_running(job, page, now), total, counts
+
+    def _running_now(self, job: JobRecord) -> set[str]:
+        """The datums of ``job`` that a worker runs now (none once the job has ended)."""
+        if job.state.terminal:
+            return set()
+        return {t.datum_id for t in self.executor.running(job.pipeline) if t.job_id == job.id}
 
     def _mark_running(
-        self, job: JobRecord, datums: builtins.list[DatumInfo]
+        self, job: JobRecord, datums: builtins.list[DatumInfo], now: set[str] | None = None
     ) -> builtins.list[DatumInfo]:
-        """The pending datums of a running job that a worker runs now, as ``running``."""
+        """The pending datums of a running job that a worker runs now (``now``, else asked of
+        the executor), as ``running``."""
         if job.state.terminal or not any(d.state == DatumState.PENDING for d in datums):
             return datums
-        now = {t.datum_id for t in self.executor.running(job.pipeline) if t.job_id == job.id}
+        if now is None:
+            now = self._running_now(job)
         return [
             d.model_copy(update={"state": DatumState.RUNNING})
             if d.state == DatumState.PENDING and d.id in now
