@@ -508,3 +508,28 @@ def test_user_output_is_logged_and_outlives_the_workers(pps: Pps) -> None:
     pps.engine.pipelines.set_stopped("p", True)  # and then no workers at all
     assert pps.engine.jobs.workers("p") == []
     assert user_lines() == expected
+
+
+def test_shutdown_waits_a_bounded_time_for_busy_pipeline_loops(pps: Pps) -> None:
+    """A loop that does not end when asked (blocked in a slow call) holds a shutdown for at most
+    STOP_SECONDS in all, not a timeout per loop: two stuck loops here, one deadline."""
+    import threading
+
+    from tusk.pps.scheduling.scheduler import STOP_SECONDS
+
+    pps.repo("in")
+    pps.create("a", atom("in"), COPY)
+    pps.create("b", atom("in"), COPY)
+    sched = pps.engine.scheduler
+    pps.wait_for("both loops", lambda: {"a", "b"} <= set(sched.loops))
+    release = threading.Event()
+    for loop in list(sched.loops.values()):
+        loop.thread = threading.Thread(target=release.wait, args=(60,), daemon=True)
+        loop.thread.start()
+    try:
+        started = time.monotonic()
+        sched.stop()
+        took = time.monotonic() - started
+    finally:
+        release.set()
+    assert STOP_SECONDS <= took < STOP_SECONDS + 3, took

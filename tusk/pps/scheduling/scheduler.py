@@ -22,6 +22,7 @@ from tusk.pps.spec import PipelineSpec
 log = logging.getLogger("tusk.scheduler")
 POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+STOP_SECONDS = 5.0  # how long a shutdown waits, in all, for the pipeline loops to end
 START_TRIES = 4  # failed attempts at starting a job (about 7 s of back-off) before it fails
 
 
@@ -369,5 +370,11 @@ class Scheduler:
             if loop.current is not None:
                 # a running datum would hold shutdown until it ends; it runs again on restart
                 self.executor.cancel(loop.name)
+        # one deadline for all loops (not a timeout each): a loop still busy then is a daemon
+        # thread whose job resumes when a scheduler starts again, like a running datum's
+        deadline = time.monotonic() + STOP_SECONDS
         for loop in loops:
-            loop.thread.join(timeout=30)
+            loop.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        late = [loop.name for loop in loops if loop.thread.is_alive()]
+        if late:
+            log.warning("stopping without waiting longer for pipeline loops: %s", ", ".join(late))
