@@ -8,7 +8,9 @@ Starts a tuskd on a fresh home (three repos, one file in ``images``, pipeline ``
 and its job), then each round spawns, in alternating order, ``python -c pass``, ``python -m
 tusk.cli.main --version`` and each read command (the code of ``pachctl``/``tusk``): list-repo,
 list-commit, list-pipeline, list-job, inspect-job, list-datum, get-logs. Ratios are taken within
-each round; the table shows medians (min–max).
+each round; the table shows medians (min–max). The CPU columns give the user + system time of
+each command's process (``getrusage`` of the children), which a loaded machine inflates far less
+than wall time: on a shared machine they are the figure to compare.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,10 +46,14 @@ SPEC = {
 }
 
 
-def spawn(argv: list[str], env: dict[str, str], cwd: str | None = None) -> float:
+def spawn(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one run of ``argv``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, cwd=cwd)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def cell(xs: list[float], scale: float = 1.0, digits: int = 1) -> str:
@@ -84,6 +91,8 @@ def main() -> None:
         before_env = {**env, "PYTHONPATH": before}
         times: dict[str, list[float]] = {k: [] for k in commands}
         ratios: dict[str, list[float]] = {k: [] for k in commands}
+        cpus: dict[str, list[float]] = {k: [] for k in commands}
+        cpu_ratios: dict[str, list[float]] = {k: [] for k in commands}
         for r in range(args.rounds):
             order = list(commands) if r % 2 == 0 else list(reversed(commands))
             row = {
@@ -92,16 +101,22 @@ def main() -> None:
                 else spawn(commands[k], env)
                 for k in order
             }
-            for k, v in row.items():
-                times[k].append(v)
-                ratios[k].append(v / row["python -c pass"])
+            base_wall, base_cpu = row["python -c pass"]
+            for k, (wall, cpu) in row.items():
+                times[k].append(wall)
+                ratios[k].append(wall / base_wall)
+                cpus[k].append(cpu)
+                cpu_ratios[k].append(cpu / base_cpu)
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print(f"{args.rounds} rounds\n")
-        print("| command | ms | ÷ `python -c pass` (same round) |")
-        print("|---|---|---|")
+        print("| command | wall ms | ÷ `python -c pass` (same round) | CPU ms | CPU ÷ (same round) |")
+        print("|---|---|---|---|---|")
         for k in commands:
-            print(f"| `{k}` | {cell(times[k], 1000)} | {cell(ratios[k], digits=2)} |")
+            print(
+                f"| `{k}` | {cell(times[k], 1000)} | {cell(ratios[k], digits=2)} "
+                f"| {cell(cpus[k], 1000)} | {cell(cpu_ratios[k], digits=2)} |"
+            )
     finally:
         srv.stop()
         import shutil

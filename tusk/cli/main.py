@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import os
 import re
 import sys
@@ -94,6 +93,8 @@ class LazyGroup(click.Group):
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The root's help in pachctl 1.7's layout (cobra's): the description, ``Usage:``,
         ``Available Commands:`` in name order, ``Flags:``, and where to read more."""
+        import inspect  # here: only --help needs it
+
         prog = ctx.command_path
         formatter.write(inspect.cleandoc(self.help or "").replace("\b\n", "") + "\n")
         formatter.write(f"\nUsage:\n  {prog} [command]\n\nAvailable Commands:\n")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -88,6 +87,8 @@ def pid_of(home: Path) -> int | None:
 
 def stop_server(cfg: ClientConfig, wait: float = 30.0) -> bool:
     """Stop the server of ``cfg.home`` (SIGTERM, then SIGKILL after ``wait``); False if none ran."""
+    import signal  # here: every CLI command imports this module, few stop a server
+
     pid = pid_of(cfg.home)
     if pid is None:
         return False

@@ -94,7 +94,9 @@ class _Connection:
     """A socket to the server and its buffered reading side."""
 
     def __init__(self, host: str, port: int, tls: bool, timeout: float) -> None:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        # an ASCII name as bytes: a str would load the idna codec first (a few ms of a CLI start)
+        name = host.encode("ascii") if host.isascii() else host
+        sock = socket.create_connection((name, port), timeout=timeout)  # type: ignore[arg-type]
         if tls:
             import ssl
 
