@@ -603,6 +603,8 @@ class MetadataContract:
                 "user q",
             ]
             assert [r.message for r in tx.list_logs(LogFilter(datum_prefix="abd"))] == ["user b"]
+            some = tx.list_logs(LogFilter(datum_ids=("abc", "zzz")))
+            assert [r.message for r in some] == ["user a", "user q"]
             after = tx.list_logs(LogFilter(pipeline="p", after=user[0].pk))
             assert [r.message for r in after] == ["user b"]
 

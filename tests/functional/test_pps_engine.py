@@ -533,3 +533,31 @@ def test_shutdown_waits_a_bounded_time_for_busy_pipeline_loops(pps: Pps) -> None
     finally:
         release.set()
     assert STOP_SECONDS <= took < STOP_SECONDS + 3, took
+
+
+def test_stats_commit_is_written_a_page_of_datums_at_a_time(
+    pps: Pps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """enable_stats over more datums than a page: every datum's files are on the stats branch,
+    each with its own logs and outputs, whatever page it was written in."""
+    from tusk.pps.running import stats
+
+    monkeypatch.setattr(stats, "STATS_PAGE", 2)
+    pps.repo("in")
+    pps.put("in", {f"/{n}": f"{n}" * 3 for n in "abcde"})
+    cmd = ["sh", "-c", 'for f in /pfs/in/*; do echo "saw $(basename $f)"; cp $f /pfs/out/; done']
+    pps.create("st", atom("in"), cmd, enable_stats=True)
+    (job,) = pps.wait_jobs("st", 1)
+    assert job.state == "success"
+    tree = pps.tree("st", "stats")
+    datums = {p.split("/")[1] for p in tree}
+    assert len(datums) == 5
+    seen = {}
+    for d in datums:
+        name = tree[f"/{d}/logs"].decode().removeprefix("saw ").strip()
+        seen[name] = d
+        assert tree[f"/{d}/pfs/out/{name}"] == tree[f"/{d}/pfs/in/{name}"] == name.encode() * 3
+        assert f"/{d}/job:{job.id}" in tree
+    assert sorted(seen) == list("abcde")
+    indexes = sorted(int(tree[f"/{d}/index"]) for d in datums)
+    assert indexes == [0, 1, 2, 3, 4]

@@ -169,6 +169,7 @@ class LogFilter:
     pipeline: str | None = None
     job_id: str | None = None
     datum_prefix: str | None = None
+    datum_ids: tuple[str, ...] = ()  # only the lines of these datums (if any are given)
     after: int = 0
     limit: int = 0  # at most this many lines (0: all)
 

@@ -553,6 +553,8 @@ class PpsTx:
             q = q.where(lg.c.job_id == where.job_id)
         if where.datum_prefix:
             q = q.where(lg.c.datum_id.startswith(where.datum_prefix))
+        if where.datum_ids:
+            q = q.where(lg.c.datum_id.in_(where.datum_ids))
         if where.limit:
             q = q.limit(where.limit)
         return [_record(LogRecord, r) for r in self.c.execute(q).mappings()]

@@ -263,6 +263,5 @@ class JobRunner:
                 return
             todo = sorted(failed)
         if spec.enable_stats:  # before the job ends, so whoever waits for it sees its stats
-            every = delta.all_hashes(self.ctx, pipeline) if delta is not None else hashes
-            write_stats(self.ctx, pipeline, job_id, every)
+            write_stats(self.ctx, pipeline, job_id)
         finish_job(self.ctx, pipeline, job_id, hashes, self.egress(spec), delta)

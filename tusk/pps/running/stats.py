@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from tusk.meta import LogFilter
+from tusk.meta import DatumRecord, LogFilter
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import PfsContext
 from tusk.pfs.tree import EMPTY_ROOT, PutFile
@@ -39,16 +39,47 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
 
 
-def write_stats(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) -> str:
-    """Write the job's stats commit (unless it is there); return its id."""
+STATS_PAGE = 2_000  # datums read, written and applied to the stats tree at a time
+
+
+def write_stats(ctx: PfsContext, pipeline: str, job_id: str) -> str:
+    """Write the job's stats commit (unless it is there); return its id. Datums are read and
+    their files added to the tree a page at a time, so memory does not grow with the job."""
     commit_id = stats_commit_id(job_id)
     with ctx.meta.transaction(write=False) as tx:
         if tx.get_commit(pipeline, commit_id) is not None:
             return commit_id
-        datums = tx.list_datums(pipeline, job_id)
-        manifests = tx.cached_outputs(pipeline, hashes)
-        logs = tx.list_logs(LogFilter(pipeline=pipeline, job_id=job_id))
-        roots: dict[tuple[str, str], str] = {}
+    root = EMPTY_ROOT
+    roots: dict[tuple[str, str], str] = {}  # input commit -> tree (a job has a few)
+    after = -1
+    while page := _stats_page(ctx, pipeline, job_id, after, roots):
+        datums, manifests, user_logs = page
+        root = ctx.tree.apply(root, _datum_files(ctx, job_id, datums, manifests, user_logs, roots))
+        after = datums[-1].idx
+    commits = CommitService(ctx)
+    commits.start(
+        pipeline,
+        STATS_BRANCH,
+        commit_id=commit_id,
+        description=f"stats of job {job_id}",
+        internal=True,
+    )
+    commits.finish(pipeline, commit_id, tree=root, internal=True)
+    return commit_id
+
+
+def _stats_page(
+    ctx: PfsContext, pipeline: str, job_id: str, after: int, roots: dict[tuple[str, str], str]
+) -> tuple[list[DatumRecord], dict[str, str], dict[str, list[str]]] | None:
+    """The next page of datums past index ``after``, their output manifests and user log lines
+    (None when there are no more); fills ``roots`` with the trees of their input commits."""
+    with ctx.meta.transaction(write=False) as tx:
+        datums = tx.datum_page(pipeline, job_id, after_idx=after, limit=STATS_PAGE)
+        if not datums:
+            return None
+        manifests = tx.cached_outputs(pipeline, [d.hash for d in datums if d.state.done])
+        ids = tuple(d.datum_id for d in datums)
+        logs = tx.list_logs(LogFilter(pipeline=pipeline, job_id=job_id, datum_ids=ids))
         for d in datums:
             for i in json.loads(d.inputs):
                 key = (i["repo"], i["commit"])
@@ -59,6 +90,18 @@ def write_stats(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) 
     for line in logs:
         if line.user:
             user_logs.setdefault(line.datum_id, []).append(line.message.rstrip("\n") + "\n")
+    return datums, manifests, user_logs
+
+
+def _datum_files(
+    ctx: PfsContext,
+    job_id: str,
+    datums: list[DatumRecord],
+    manifests: dict[str, str],
+    user_logs: dict[str, list[str]],
+    roots: dict[tuple[str, str], str],
+) -> list[PutFile]:
+    """The stats files of ``datums``: small new ones stored here, the rest chunks stored already."""
     small: list[tuple[str, FileWriter]] = []
     ops: list[PutFile] = []
     with Ingestor(ctx.store) as ingestor:
@@ -91,17 +134,7 @@ def write_stats(ctx: PfsContext, pipeline: str, job_id: str, hashes: list[str]) 
                 chunks = [ChunkRef.from_json(c) for c in f["chunks"]]
                 ops.append(_put(f"{top}/pfs/out{f['path']}", chunks))
     ops.extend(PutFile(p, tuple(w.chunks), w.size, w.hash) for p, w in small)
-    root = ctx.tree.apply(EMPTY_ROOT, ops)
-    commits = CommitService(ctx)
-    commits.start(
-        pipeline,
-        STATS_BRANCH,
-        commit_id=commit_id,
-        description=f"stats of job {job_id}",
-        internal=True,
-    )
-    commits.finish(pipeline, commit_id, tree=root, internal=True)
-    return commit_id
+    return ops
 
 
 def _put(path: str, chunks: list[ChunkRef]) -> PutFile:
