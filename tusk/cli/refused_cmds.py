@@ -97,8 +97,8 @@ undeploy = refused(
 update_dash = refused(
     "update-dash",
     "Update and redeploy the Pachyderm Dashboard at the latest compatible version.",
-    "tusk has no dashboard",
-    "use the CLI (`tusk list-pipeline`, `tusk list-job`) or the HTTP API's /docs page",
+    "tusk's console is part of tuskd and is updated with it: there is nothing to deploy",
+    "`tusk console` prints its URL (/console/ on the server's port) and opens it",
 )
 port_forward = refused(
     "port-forward",
