@@ -45,7 +45,7 @@ class GcsEmulator(ServedProcess):
 
         return storage.Client(
             project="tusk-test",
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            credentials=AnonymousCredentials(),
             client_options={"api_endpoint": self.endpoint},
         )
 
