@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from azure.core import exceptions as az
 from azure.storage.blob import BlobBlock, BlobServiceClient
 
-from tusk.cli.remotes import BLOCK, Remote, parts
+from tusk.cli.remotes import BLOCK, PART, Remote, parts
 from tusk.errors import InvalidArgument, SourceUnavailable
 
 FORMS = "wasb://account.blob.core.windows.net/container/blob or as://account/container/blob"
@@ -46,7 +46,7 @@ class Azure(Remote):
         return container, blob
 
     def connect(self) -> None:
-        options: dict[str, Any] = {"max_single_get_size": BLOCK, "max_chunk_get_size": BLOCK}
+        options: dict[str, Any] = {"max_single_get_size": PART, "max_chunk_get_size": PART}
         service = self._service(options)
         self.container = service.get_container_client(self.bucket)
 
@@ -105,7 +105,9 @@ class Azure(Remote):
             yield blob.name, int(blob.size)
 
     def read(self, key: str) -> Iterator[bytes]:
-        yield from self.container.get_blob_client(key).download_blob().chunks()
+        for chunk in self.container.get_blob_client(key).download_blob().chunks():  # PART each
+            for start in range(0, len(chunk), BLOCK):
+                yield chunk[start : start + BLOCK]
 
     def write(self, key: str, blocks: Iterable[bytes]) -> None:
         """Blocks staged one by one and committed once the whole stream is sent: until then,

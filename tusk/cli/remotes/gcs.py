@@ -49,7 +49,8 @@ class GCS(Remote):
             yield blob.name, int(blob.size or 0)
 
     def read(self, key: str) -> Iterator[bytes]:
-        with self.handle.blob(key).open("rb", chunk_size=BLOCK) as fh:
+        # one ranged request per PART, handed on in blocks of BLOCK
+        with self.handle.blob(key).open("rb", chunk_size=PART) as fh:
             while block := fh.read(BLOCK):
                 yield block
 
