@@ -45,6 +45,11 @@ def test_put_file_from_a_store_with_the_cli_users_credentials(tusk: Tusk, bucket
     assert ok(tusk("get-file", repo, "master", "/imp/a.txt")) == "alpha\n"
     assert ok(tusk("get-file", repo, "master", "/imp/sub/b.txt")) == "beta\n"
 
+    # -i: the list of sources is an object too
+    bucket.put("list.txt", (bucket.url("data/a.txt") + "\n").encode())
+    ok(tusk("put-file", repo, "master", "/listed", "-i", bucket.url("list.txt"), env=env))
+    assert ok(tusk("get-file", repo, "master", "/listed")) == "alpha\n"
+
     before = commit_count(tusk, repo)
     missing = bucket.url("data/nope.txt")
     err = fails(tusk("put-file", repo, "master", "/x", "-f", missing, env=env), 7, bucket.missing)
