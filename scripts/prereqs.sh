@@ -63,3 +63,7 @@ FUSE_PREREQS=(fusermount3:fuse3)
 # What the console's browser tests drive (Playwright launches the system's Chromium).
 # shellcheck disable=SC2034  # used by the scripts that source this file
 CONSOLE_PREREQS=(chromium:chromium)
+
+# What the Azure Blob Storage tests' emulator (Azurite, from npm) needs.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+EMULATOR_PREREQS=(node:nodejs npm:npm)

@@ -271,7 +271,7 @@ def test_extract_to_and_restore_from_object_storage(
         assert local.read_bytes().startswith(b"tusk-extract\n")
 
         # bad destinations: refused before anything is written
-        fails(src("extract", "-u", "gs://b/k"), 2, "s3:// and file:// URLs only")
+        fails(src("extract", "-u", "ftp://b/k"), 2, "as:// and file:// URLs only")
         fails(src("extract", "-u", f"s3://{bucket}/"), 2, "names a bucket or a prefix")
         fails(src("extract", "-u", url, "-f", str(local)), 2, "-u or -f, not both")
         missing = f"s3://no-such-bucket-{bucket}/x.tusk"

@@ -100,11 +100,9 @@ def test_put_file_from_s3_with_the_cli_users_credentials(
             "no AWS credentials",
         )
         err = fails(
-            tusk("put-file", "s3in", "master", "/x", "-f", "gs://b/k"),
-            7,
-            "gs:// sources are not supported",
+            tusk("put-file", "s3in", "master", "/x", "-f", "pfs://b/k"), 7, "unsupported URL scheme"
         )
-        assert "gsutil" in err
+        assert "tusk get-file on the source server" in err
         assert commit_count(tusk, "s3in") == before  # nothing stored by the failures
     finally:
         moto_server.remove_bucket(bucket)

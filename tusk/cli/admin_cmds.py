@@ -157,7 +157,7 @@ def garbage_collect(memory: str) -> None:
     "-u",
     "--url",
     default="",
-    help="An object storage url, i.e. s3://bucket/path (or file:///path), to extract to.",
+    help="An object storage url, i.e. s3://bucket/path (or gs://, wasb://, as://, file:///path), to extract to.",
 )
 @click.option(
     "-f", "--file", "path", default="", help="Write to this file instead of stdout (tusk addition)."
@@ -176,7 +176,7 @@ def extract(no_objects: bool, url: str, path: str) -> None:
 
     \b
     # Extract to s3 (with the CLI's AWS credentials; the upload completes only when the
-    # whole stream is sent):
+    # whole stream is sent; gs:// and wasb:// alike):
     tusk extract -u s3://bucket/backup
     """
     from tusk.cli import url_streams
@@ -213,7 +213,7 @@ def _read_blocks(path: str) -> Iterator[bytes]:
     "-u",
     "--url",
     default="",
-    help="An object storage url, i.e. s3://bucket/path (or file:///path), to restore from.",
+    help="An object storage url, i.e. s3://bucket/path (or gs://, wasb://, as://, file:///path), to restore from.",
 )
 @click.option(
     "-f", "--file", "path", default="", help="Read from this file instead of stdin (tusk addition)."
@@ -230,7 +230,7 @@ def restore(url: str, path: str) -> None:
     tusk restore -f backup
 
     \b
-    # Restore from s3 (with the CLI's AWS credentials):
+    # Restore from s3 (with the CLI's AWS credentials; gs:// and wasb:// alike):
     tusk restore -u s3://bucket/backup
     """
     from tusk.cli import url_streams

@@ -14,7 +14,7 @@ import click
 import httpx
 
 from tusk.cli.common import client, warn
-from tusk.cli.object_sources import refuse_other, s3_objects
+from tusk.cli.remotes import is_remote, objects, read_object
 from tusk.client import PutSource
 from tusk.errors import InvalidArgument, SourceUnavailable
 
@@ -54,7 +54,8 @@ def url_reader(url: str) -> Callable[[], Iterator[bytes]]:
     if urlparse(url).scheme not in URL_SCHEMES:
         raise SourceUnavailable(
             f"unsupported URL scheme in {url}",
-            hint="tusk reads s3://, http:// and https:// URLs; download other sources first",
+            hint="tusk reads s3://, gs://, wasb://, as://, http:// and https:// URLs; download "
+            "other sources first (pfs://: tusk get-file on the source server) and put the copy",
         )
 
     def read() -> Iterator[bytes]:
@@ -137,6 +138,8 @@ def read_source_list(input_file: str) -> list[str]:
     """``-i``: sources one per line, from a local file, a URL or ``-`` (stdin)."""
     if input_file == "-":
         text = sys.stdin.read()
+    elif is_remote(input_file):
+        text = b"".join(read_object(input_file)).decode()
     elif is_url(input_file):
         text = b"".join(url_reader(input_file)()).decode()
     else:
@@ -169,11 +172,10 @@ def plan(
             dest = join_dest(path, source)
         if source == "-":
             planned.append(Planned(dest, sys.stdin.buffer))
-        elif is_url(source) and urlparse(source).scheme == "s3":
-            for rel, reader, size in s3_objects(source, recursive):
+        elif is_remote(source):
+            for rel, reader, size in objects(source, recursive):
                 planned.append(Planned(normalize(f"{dest}/{rel}") if rel else dest, reader, size))
         elif is_url(source):
-            refuse_other(source)
             planned.append(Planned(dest, url_reader(source)))
         else:
             planned.extend(local_source(source, dest, recursive, want_size))
@@ -204,7 +206,7 @@ def progress_wanted() -> bool:
     "--file",
     "files",
     multiple=True,
-    help="The file to be put, it can be a local file or a URL (http(s)://, s3://; - or none: stdin).",
+    help="The file to be put, it can be a local file or a URL (http(s)://, s3://, gs://, wasb://, as://; - or none: stdin).",
 )
 @click.option(
     "-i",
@@ -216,7 +218,7 @@ def progress_wanted() -> bool:
     "-r",
     "--recursive",
     is_flag=True,
-    help="Recursively put the files in a directory (or under an s3:// prefix).",
+    help="Recursively put the files in a directory (or under an object-store prefix).",
 )
 @click.option(
     "-p",

@@ -1,34 +1,31 @@
 """``extract -u URL`` and ``restore -u URL``: an extract stream written to or read from object
-storage. ``s3://bucket/key`` goes through boto3 with the CLI user's credentials (as ``put-file -f
-s3://…`` does: ``AWS_*`` variables, ``AWS_ENDPOINT_URL``, ``~/.aws``); ``file:///path`` is a
-local file. The server never touches the URL: the stream passes through the CLI.
+storage. ``s3://``, ``gs://``, ``wasb://`` and ``as://`` URLs go through ``tusk.cli.remotes`` with
+the CLI user's credentials (as ``put-file -f`` does); ``file:///path`` is a local file. The
+server never touches the URL: the stream passes through the CLI.
 
-An upload is a multipart upload completed only once the whole stream is sent, so a failed or
-interrupted extract leaves no object behind (and never half of one)."""
+A write becomes visible only once the whole stream is sent (an S3 multipart upload, a GCS
+resumable upload, Azure blocks committed at the end), so a failed or interrupted extract leaves
+no object behind (and never half of one)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from typing import Any
 from urllib.parse import unquote, urlparse
 
-from tusk.cli.object_sources import BLOCK, OTHER_STORES, bucket_key, failure, s3_client
+from tusk.cli.remotes import BLOCK, SCHEMES, check_object_url, read_object, write_object
 from tusk.errors import InvalidArgument, SourceUnavailable
 
-PART = 8 << 20  # S3's parts are at least 5 MiB, the last one excepted
 
-
-def _scheme(url: str, command: str) -> str:
+def _is_file(url: str, command: str) -> bool:
+    """Whether ``url`` is a ``file://`` URL; raise if it is neither that nor an object store's."""
     scheme = urlparse(url).scheme
-    if scheme in ("s3", "file"):
-        return scheme
-    tool = OTHER_STORES.get(scheme)
-    instead = f" (copy the file with {tool})" if tool else ""
+    if scheme == "file" or scheme in SCHEMES:
+        return scheme == "file"
     raise InvalidArgument(
-        f"{command} -u {url}: tusk reads and writes s3:// and file:// URLs only",
-        hint=f"use -u s3://bucket/key or -u file:///path, or -f <file>{instead}",
+        f"{command} -u {url}: tusk reads and writes s3://, gs://, wasb://, as:// and file:// "
+        "URLs only",
+        hint="use e.g. -u s3://bucket/key or -u file:///path, or -f <file>",
     )
 
 
@@ -47,24 +44,19 @@ def _local_path(url: str) -> str:
 
 def check_destination(url: str) -> None:
     """Raise for a URL ``extract -u`` cannot write (checked before the server is asked)."""
-    if _scheme(url, "extract") == "file":
+    if _is_file(url, "extract"):
         _local_path(url)
-        return
-    _, key = bucket_key(url)
-    if not key or key.endswith("/"):
-        raise InvalidArgument(
-            f"{url} names a bucket or a prefix, not an object", hint="e.g. s3://bucket/backup.tusk"
-        )
+    else:
+        check_object_url(url)
 
 
 def write_url(url: str, blocks: Iterable[bytes]) -> None:
     """Write the stream ``blocks`` to ``url`` whole, or not at all."""
     check_destination(url)
-    if _scheme(url, "extract") == "file":
+    if _is_file(url, "extract"):
         write_file(_local_path(url), blocks)
-        return
-    bucket, key = bucket_key(url)
-    _upload(s3_client(), url, bucket, key, blocks)
+    else:
+        write_object(url, blocks)
 
 
 def write_file(path: str, blocks: Iterable[bytes]) -> None:
@@ -80,82 +72,17 @@ def write_file(path: str, blocks: Iterable[bytes]) -> None:
             os.unlink(tmp)
 
 
-def _parts(blocks: Iterable[bytes]) -> Iterator[bytes]:
-    """The stream regrouped into parts of ``PART`` bytes (the last one shorter)."""
-    buf = bytearray()
-    for block in blocks:
-        buf += block
-        while len(buf) >= PART:
-            yield bytes(buf[:PART])
-            del buf[:PART]
-    if buf:
-        yield bytes(buf)
-
-
-def _upload(client: Any, url: str, bucket: str, key: str, blocks: Iterable[bytes]) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-    except (BotoCoreError, ClientError) as exc:
-        raise failure(url, exc, "write") from None
-    done: list[dict[str, Any]] = []
-    try:
-        number = 0
-        for number, part in enumerate(_parts(blocks), 1):
-            answer = client.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=part
-            )
-            done.append({"PartNumber": number, "ETag": answer["ETag"]})
-        if not done:  # an empty stream still makes an (empty) object
-            answer = client.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b""
-            )
-            done.append({"PartNumber": 1, "ETag": answer["ETag"]})
-        client.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": done}
-        )
-    except BaseException as exc:
-        with contextlib.suppress(BotoCoreError, ClientError):
-            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
-        if isinstance(exc, (BotoCoreError, ClientError)):
-            raise failure(url, exc, "write") from None
-        raise
-
-
 def read_url(url: str) -> Iterator[bytes]:
     """The bytes at ``url`` in blocks; a missing object fails before the first block."""
-    if _scheme(url, "restore") == "file":
-        path = _local_path(url)
-        if not os.path.isfile(path):
-            raise SourceUnavailable(f"open {path}: no such file", hint=f"check the URL {url}")
-        return _read_file(path)
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    bucket, key = bucket_key(url)
-    if not key:
-        raise InvalidArgument(f"{url} names a bucket, not an object", hint="e.g. s3://bucket/key")
-    client = s3_client()
-    try:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    except (BotoCoreError, ClientError) as exc:
-        raise failure(url, exc) from None
-    return _read_body(url, body)
+    if not _is_file(url, "restore"):
+        return read_object(url)
+    path = _local_path(url)
+    if not os.path.isfile(path):
+        raise SourceUnavailable(f"open {path}: no such file", hint=f"check the URL {url}")
+    return _read_file(path)
 
 
 def _read_file(path: str) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         while block := fh.read(BLOCK):
             yield block
-
-
-def _read_body(url: str, body: Any) -> Iterator[bytes]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        while block := body.read(BLOCK):
-            yield block
-    except (BotoCoreError, ClientError) as exc:
-        raise failure(url, exc) from None
-    finally:
-        body.close()

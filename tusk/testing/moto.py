@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tusk.testing.process import free_port, log_tail, stop_process, wait_for
+from tusk.testing.served import ServedProcess
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "tusk-test",
@@ -25,64 +22,29 @@ CREDENTIALS = {
 }
 
 
-class MotoServer:
+class MotoServer(ServedProcess):
     """``python -m moto.server`` on 127.0.0.1; ``start`` returns once it answers HTTP."""
 
+    name = "moto"
+    probe = "/moto-api/"
+
     def __init__(self, log_dir: Path) -> None:
-        self.log_path = log_dir / "moto.log"
-        self.port = 0
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(log_dir)
         self._client: Any = None
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def process_env(self) -> dict[str, str]:
+        return {**os.environ, **CREDENTIALS}
 
     def start(self, timeout: float = 30.0) -> None:
-        # The port may be taken between choosing and binding it; then try another.
-        for _ in range(3):
-            self.port = free_port()
-            self._client = None
-            with open(self.log_path, "ab") as log:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env={**os.environ, **CREDENTIALS},
-                )
-            try:
-                if wait_for("moto to answer", self._answering_or_exited, timeout) == "answering":
-                    return
-            except AssertionError:
-                pass
-            self.stop()
-        raise RuntimeError(f"moto server did not start; its log:\n{log_tail(self.log_path)}")
-
-    def _answering_or_exited(self) -> str | None:
-        assert self._proc is not None
-        if self._proc.poll() is not None:
-            return "exited"
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            opener.open(f"{self.endpoint}/moto-api/", timeout=1).close()
-        except urllib.error.HTTPError:
-            pass  # any HTTP answer means it is serving
-        except OSError:
-            return None
-        return "answering"
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            stop_process(proc, timeout=10)
+        self._client = None
+        super().start(timeout)
 
     def __enter__(self) -> MotoServer:
         self.start()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def env(self) -> dict[str, str]:
         """Environment for a process that should use this server for every s3:// URL."""
