@@ -39,6 +39,7 @@ class WorkerProcess:
         self._stderr_reader: threading.Thread | None = None
         self.lock = threading.Lock()
         self.current: DatumTask | None = None  # the task it runs now
+        self.sent: collections.deque[DatumTask] = collections.deque()  # not answered yet, in order
         self.restart_asked = False  # restart-datum killed its current task
         self._spawn()
 
@@ -234,7 +235,8 @@ class LocalPool:
 
         def serve(w: WorkerProcess) -> None:
             queued: collections.deque[tuple[DatumTask, bytes]] = collections.deque()
-            sent: collections.deque[DatumTask] = collections.deque()  # the worker's, in order
+            sent = w.sent
+            sent.clear()  # what a cancelled run had sent went with the killed process
             while not self.cancelled.is_set():
                 with w.lock:
                     self._feed_worker(w, feed, queued, sent)
