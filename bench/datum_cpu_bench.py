@@ -86,11 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runtime", default="bwrap", help="TUSK_RUNTIME: bwrap, podman or host")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds (after one warm-up)")
     p.add_argument("--workdir", help="where the home goes (default: the temporary directory)")
+    p.add_argument(
+        "--ahead", type=int, help="tasks the local executor sends a worker ahead (default: its own)"
+    )
     a = p.parse_args(argv)
     n = a.datums
     work = Path(tempfile.mkdtemp(prefix="tusk-datum-cpu-", dir=a.workdir))
     os.chmod(work, 0o711)  # the sandbox's user reaches its scratch directories under it
     engine = Engine(Settings.for_home(work / "home", runtime=a.runtime))
+    if a.ahead is not None:
+        engine.executor.ahead = a.ahead  # type: ignore[attr-defined]
     engine.start()
     rows: list[tuple[float, float, float]] = []
     loads = [os.getloadavg()[0]]
@@ -122,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     med = [statistics.median(col) * 1e3 for col in zip(*rows, strict=True)]
     print(
-        f"\n{n} datums of `{' '.join(COMMANDS[a.cmd])}`, {a.workers} worker(s), runtime {a.runtime}, {a.rounds} rounds; "
+        f"\n{n} datums of `{' '.join(COMMANDS[a.cmd])}`, {a.workers} worker(s), runtime {a.runtime}, {a.rounds} rounds, "
+        f"ahead {getattr(engine.executor, 'ahead', '-')}; "
         f"load average (1 min) {min(loads):.1f}–{max(loads):.1f}"
     )
     print("| ms per datum (median) | wall | job master process CPU | workers CPU |")

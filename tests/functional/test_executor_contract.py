@@ -316,6 +316,39 @@ class TestLocalExecutor(ExecutorContract):
         proc = self._process(executor, name)
         return lambda: proc.poll() is None
 
+    def _sent(self, executor: Executor, name: str) -> list[str]:
+        """The datum ids of the tasks the worker was sent and has not answered yet."""
+        assert isinstance(executor, LocalExecutor)
+        (worker,) = [w for p in executor._pools.values() for w in p.workers if w.name == name]
+        return [t.datum_id for t in worker.sent]
+
+    def test_a_lone_worker_gets_its_next_task_ahead(self, executor: Executor, tasks: Tasks) -> None:
+        """While a lone worker runs a datum, the next task already waits in its pipe; when the
+        worker dies, that task (never started) is no failed try: it runs on the restarted one."""
+        (name,) = self.pool(executor, 1)
+        batch = [tasks.task(0, tasks.marking(60)), tasks.task(1, COPY), tasks.task(2, COPY)]
+        running = Background(executor.run(PIPELINE, batch))
+        wait_for("datum0 started", lambda: "datum0" in tasks.started())
+        assert self._sent(executor, name) == ["datum0", "datum1"]
+        assert [t.datum_id for t in executor.running(PIPELINE)] == ["datum0"]
+        assert executor.restart_datums(PIPELINE, lambda t: t.task_id == "job1-0-1") == ["datum0"]
+        results = {r.task_id: r for r in running.join()}
+        assert sorted(results) == ["job1-0-1", "job1-1-1", "job1-2-1"]
+        assert results.pop("job1-0-1").reason == "restarted by restart-datum"
+        assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
+
+    def test_with_several_workers_none_gets_a_task_ahead(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        """A task sent ahead could wait behind a slow datum while another worker idles."""
+        names = self.pool(executor, 2)
+        batch = [tasks.task(i, tasks.marking(60)) for i in range(3)]
+        running = Background(executor.run(PIPELINE, batch))
+        wait_for("two datums started", lambda: len(tasks.started()) == 2)
+        assert sorted(self._sent(executor, n) for n in names) == [["datum0"], ["datum1"]]
+        executor.cancel(PIPELINE)
+        running.join(timeout=30)
+
     def test_workers_get_a_minimal_environment(self) -> None:
         server_env = {
             "PATH": "/usr/bin:/bin",

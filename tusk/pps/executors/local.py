@@ -39,6 +39,7 @@ class WorkerProcess:
         self._stderr_reader: threading.Thread | None = None
         self.lock = threading.Lock()
         self.current: DatumTask | None = None  # the task it runs now
+        self.sent: collections.deque[DatumTask] = collections.deque()  # not answered yet, in order
         self.restart_asked = False  # restart-datum killed its current task
         self._spawn()
 
@@ -83,13 +84,26 @@ class WorkerProcess:
 
     def run(self, task: DatumTask) -> DatumResult:
         """Run one task on this process and wait for its result."""
+        self.send(encode_task(task))
+        return self.receive()
+
+    def send(self, line: bytes) -> None:
+        """Write one encoded task line (the worker runs the tasks in the order they come)."""
         proc = self.proc
-        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        assert proc is not None and proc.stdin is not None
         try:
-            proc.stdin.write((json.dumps(task.to_json()) + "\n").encode())
+            proc.stdin.write(line)
             proc.stdin.flush()
-            line = _readline(proc.stdout)
         except (BrokenPipeError, OSError):
+            raise self.died() from None
+
+    def receive(self) -> DatumResult:
+        """Wait for the result of the oldest task sent and not answered yet."""
+        proc = self.proc
+        assert proc is not None and proc.stdout is not None
+        try:
+            line = _readline(proc.stdout)
+        except (BrokenPipeError, OSError, ValueError):
             line = b""
         if not line:
             raise self.died()
@@ -137,6 +151,17 @@ def _readline(stream: IO[bytes]) -> bytes:
     return stream.readline()
 
 
+def encode_task(task: DatumTask) -> bytes:
+    """A task as the worker reads it: one JSON line."""
+    return json.dumps(task.to_json(), separators=(",", ":")).encode() + b"\n"
+
+
+# A task sent while its worker still runs the one before waits in the pipe to the worker, which
+# holds 64 KiB: only a line well under that is sent ahead (a larger one could block the writer
+# while the worker blocks writing a large result nobody reads yet).
+AHEAD_MAX_BYTES = 32 << 10
+
+
 class _TaskFeed:
     """Tasks handed out one at a time to the workers' threads, made as they are taken."""
 
@@ -169,6 +194,13 @@ class _TaskFeed:
             self.taken += 1
             return task
 
+    def give_back(self, tasks: Iterable[DatumTask]) -> None:
+        """Tasks taken and never started (their worker died first): the next ones handed out."""
+        with self._lock:
+            back = list(tasks)
+            self._ahead.extendleft(reversed(back))
+            self.taken -= len(back)
+
     def finished(self, results: int) -> bool:
         """Whether every task taken has its result and no task is left."""
         with self._lock:
@@ -180,33 +212,48 @@ class _TaskFeed:
 class LocalPool:
     """The worker processes of one pipeline version on this machine."""
 
-    def __init__(self, pipeline: str, version: int, count: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, pipeline: str, version: int, count: int, env: dict[str, str], ahead: int = 1
+    ) -> None:
+        """``ahead``: tasks sent to a lone worker beyond the one it runs (0: one at a time).
+        With several workers none is sent ahead: it could wait behind a slow datum while
+        another worker has nothing to do."""
         self.pipeline = pipeline
         self.version = version
         self.workers = [WorkerProcess(pipeline, version, env) for _ in range(max(1, count))]
         self.cancelled = threading.Event()
+        self.ahead = ahead
 
     def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
         """Hand the tasks to whichever worker is free; yield results as they arrive.
 
         Tasks are taken from ``tasks`` only as workers become free, so a job of 100,000 datums
-        holds a task per worker, not 100,000 of them."""
+        holds a task per worker (two for a lone worker, see ``ahead``), not 100,000 of them."""
         feed = _TaskFeed(tasks, len(self.workers))
         results: queue.Queue[DatumResult] = queue.Queue()
         self.cancelled.clear()
 
         def serve(w: WorkerProcess) -> None:
+            queued: collections.deque[tuple[DatumTask, bytes]] = collections.deque()
+            sent = w.sent
+            sent.clear()  # what a cancelled run had sent went with the killed process
             while not self.cancelled.is_set():
-                task = feed.take()
-                if task is None:
-                    return
                 with w.lock:
-                    w.current, w.restart_asked = task, False
+                    self._feed_worker(w, feed, queued, sent)
+                    if not sent:
+                        return
+                    if w.current is not sent[0]:
+                        w.current, w.restart_asked = sent[0], False
                     try:
-                        res = w.run(task)
+                        res = w.receive()
                     except WorkerDied as e:
                         if self.cancelled.is_set():
                             return  # killed by cancel (which restarts it) or close (which must not)
+                        task = sent.popleft()
+                        # the tasks after it never started: not a try of their datums
+                        feed.give_back([*sent, *(t for t, _ in queued)])
+                        sent.clear()
+                        queued.clear()
                         w.restart()
                         reason = f"{e}; it was restarted"
                         if w.restart_asked:
@@ -214,8 +261,10 @@ class LocalPool:
                         res = DatumResult(
                             task_id=task.task_id, ok=False, reason=reason, worker=w.name
                         )
+                    else:
+                        sent.popleft()
                     finally:
-                        w.current = None
+                        w.current = sent[0] if sent else None  # the worker runs it now
                 results.put(res)
 
         threads = [
@@ -239,6 +288,30 @@ class LocalPool:
             th.join()
         if feed.error is not None:
             raise feed.error
+
+    def _feed_worker(
+        self,
+        w: WorkerProcess,
+        feed: _TaskFeed,
+        queued: collections.deque[tuple[DatumTask, bytes]],
+        sent: collections.deque[DatumTask],
+    ) -> None:
+        """Keep ``1 + ahead`` tasks at a lone worker: it starts the next as soon as it answers
+        the one before, while this process records that answer and makes the task after (the
+        job master's work per datum overlaps the worker's instead of adding to it)."""
+        ahead = self.ahead if len(self.workers) == 1 else 0
+        while len(sent) + len(queued) <= ahead and not self.cancelled.is_set():
+            task = feed.take()
+            if task is None:
+                break
+            queued.append((task, encode_task(task)))
+        while queued and (not sent or len(queued[0][1]) <= AHEAD_MAX_BYTES):
+            task, line = queued.popleft()
+            sent.append(task)
+            try:
+                w.send(line)
+            except WorkerDied:
+                return  # its receive reports the death, for the first task sent
 
     def cancel(self) -> None:
         """Kill the running datums (their workers restart)."""
@@ -291,6 +364,7 @@ class LocalExecutor(PooledExecutor):
         picks it; none of the server's own variables are passed on by default)."""
         super().__init__()
         self.env = dict(env or {})
+        self.ahead = 1  # tasks sent to a worker beyond the one it runs (see LocalPool)
 
     def capacity(self) -> int:
         """The number of CPUs of this machine."""
@@ -318,7 +392,7 @@ class LocalExecutor(PooledExecutor):
                 return
             if pool is not None:
                 pool.close()
-            self._pools[pipeline] = LocalPool(pipeline, version, workers, self.env)
+            self._pools[pipeline] = LocalPool(pipeline, version, workers, self.env, self.ahead)
 
     def close(self) -> None:
         """Stop every worker process."""
