@@ -889,7 +889,8 @@ def test_open_transaction_survives_a_restart(tmp_path: Path) -> None:
 def test_sdk_squash_commit_set(server: Tuskd) -> None:
     """SquashCommitSet on its own and inside a transaction: the commits leave the history, the
     data stays in their children; a head commit is refused with nothing changed, and so is a
-    transaction whose UpdateJobState names no job."""
+    transaction whose UpdateJobState names no job. DropCommitSet deletes a head commit set,
+    its data with it, and refuses one with children."""
     got = run_client(
         SDK,
         server.port,
@@ -927,6 +928,13 @@ def test_sdk_squash_commit_set(server: Tuskd) -> None:
         code("unknown", lambda: c.transaction.batch_transaction(requests=[
             tx.TransactionRequest(squash_commit_set=pfs.SquashCommitSetRequest(
                 commit_set=pfs.CommitSet(id="0" * 32)))]))
+        code("drop_parent", lambda: c.pfs.drop_commit_set(commit_set=pfs.CommitSet(id=ids[0])))
+        res["after_drop_refused"] = history()
+        c.pfs.drop_commit_set(commit_set=pfs.CommitSet(id=ids[3]))
+        res["after_drop"] = history()
+        res["data_after_drop"] = c.pfs.pfs_file(
+            file=pfs.File.from_uri("sq@master:/f")).read().decode()
+        code("drop_gone", lambda: c.pfs.drop_commit_set(commit_set=pfs.CommitSet(id=ids[3])))
         c.pfs.delete_repo(repo=repo)
         res["codes"] = codes
         out(res)
@@ -942,6 +950,14 @@ def test_sdk_squash_commit_set(server: Tuskd) -> None:
     assert got["data"] == "abcd" and got["parent"] == a
     assert codes["job_state"][0] == "NOT_FOUND"
     assert codes["unknown"][0] == "NOT_FOUND"
+    # DropCommitSet: only commits without children, their data lost
+    assert codes["drop_parent"] == [
+        "FAILED_PRECONDITION",
+        f"cannot drop a commit that has children: sq@{a}",
+    ]
+    assert got["after_drop_refused"] == [d, a]
+    assert got["after_drop"] == [a] and got["data_after_drop"] == "a"
+    assert codes["drop_gone"][0] == "NOT_FOUND"
 
 
 def test_sdk_update_job_state(server: Tuskd, tmp_path: Path) -> None:

@@ -155,15 +155,9 @@ def squash_commitset(commit_id: str) -> None:
 @group.command("delete-commitset")
 @click.argument("commit_id", metavar="<global id>")
 def delete_commitset(commit_id: str) -> None:
-    """Delete the commits of a global id: its input commits and, with them, every commit
-    downstream of them (the data in them is lost)."""
-    c = client()
-    commits = c.commit_set(commit_id)
-    if not commits:
-        raise NotFound(
-            f"no commits with the global id {commit_id}",
-            hint="list the global ids with: tusk list commit",
-        )
-    for info in commits:
-        if not info.provenance:  # an input commit: deleting it takes what it caused with it
-            c.delete_commit(info.commit.repo, info.commit.id)
+    """Delete the commits of a global id (pachctl 2.x's ``delete commit <id>``, pachd's
+    DropCommitSet): their data is lost and the jobs of the id that have not ended are killed.
+    Refused, with nothing changed, when one of them has children (``squash commit`` keeps its
+    data in them), when a commit of another global id was computed from one of them, or when
+    one of them updated a pipeline."""
+    client().drop_commit_set(commit_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Iterator
@@ -176,6 +177,14 @@ class JobService:
         # ended first, so the pipeline's loop cannot take it up again once its workers stop
         self.runner.fail(job.pipeline, job_id, "stopped by the user", JobState.KILLED)
         after_commit(lambda: self.scheduler.kill_job(job.pipeline, job_id))
+
+    def stop_set(self, job_id: str, reason: str) -> None:
+        """Kill every job of the global id ``job_id`` that has not ended, with ``reason``."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            jobs = tx.list_jobs(JobFilter(id=job_id, unfinished=True))
+        for job in jobs:
+            self.runner.fail(job.pipeline, job_id, reason, JobState.KILLED)
+            after_commit(functools.partial(self.scheduler.kill_job, job.pipeline, job_id))
 
     def end(self, job_id: str, pipeline: str | None, state: JobState, reason: str) -> None:
         """End a job that has not ended as failed or killed, with ``reason`` (a 2.x
