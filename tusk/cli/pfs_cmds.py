@@ -223,14 +223,10 @@ def list_commit(repo: str, commit: str | None, from_: str | None, number: int, r
     grammar = v2_grammar()
     if grammar is not None:
         from tusk.cli import v2_tables
-        from tusk.cli.v2_raw import typed_one
 
         full = grammar.full_timestamps
         header: tuple[str, ...] = v2_tables.COMMIT_HEADER
-        rows: Iterator[tuple[str, ...]] = (
-            v2_tables.commit_row(typed_one(c), full)  # type: ignore[arg-type]
-            for c in commits
-        )
+        rows: Iterator[tuple[str, ...]] = (v2_tables.commit_row(c, full) for c in commits)
     else:
         header, rows = COMMIT_HEADER, (commit_row(c) for c in commits)
     stream_table(header, rows, sys.stdout.write)
