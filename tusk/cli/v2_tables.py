@@ -35,6 +35,7 @@ PIPELINE_HEADER = (
     "INPUT",
     "CREATED",
     "STATE / LAST JOB",
+    "ALERTS",
     "DESCRIPTION",
 )
 JOB_HEADER = (
@@ -52,13 +53,17 @@ JOB_HEADER = (
 COMMIT_HEADER = (
     "PROJECT",
     "REPO",
-    "BRANCH",
     "COMMIT",
     "FINISHED",
     "SIZE",
     "ORIGIN",
+    "CREATOR",
     "DESCRIPTION",
 )
+BRANCH_HEADER = ("BRANCH", "HEAD", "TRIGGER", "CREATOR", "CREATED")
+# pachctl 2.12 prints who made a commit or branch ("-" without auth, as always here) and a
+# pipeline's alerts ("" when it has none; tusk raises none)
+NO_CREATOR, NO_ALERTS = "-", ""
 COMMITSET_HEADER = ("ID", "SUBCOMMITS", "PROGRESS", "CREATED", "MODIFIED")
 JOBSET_HEADER = ("ID", "SUBJOBS", "PROGRESS", "CREATED", "MODIFIED")
 # list file / glob file: header and lines written as they are, without column alignment
@@ -112,6 +117,7 @@ def pipeline_row(info: PipelineInfo, last_job: str, full: bool) -> tuple[str, ..
         info.input_summary,
         when(from_timestamp(info.created), full),
         f"{info.state} / {last_job}",
+        NO_ALERTS,
         str(info.spec.get("description") or ""),
     )
 
@@ -195,11 +201,11 @@ def commit_row(info: CommitInfo | Mapping[str, Any], full: bool) -> tuple[str, .
     return (
         project_of(c["commit"]["repo"]),
         bare(c["commit"]["repo"]),
-        c.get("branch") or "-",
         c["commit"]["id"],
         when(parse_time(c.get("finished")), full),
         bytes_size(c.get("size_bytes", 0)),
         origin_2x(c.get("origin", "user"), bool(c.get("provenance"))),
+        NO_CREATOR,
         c.get("description", ""),
     )
 
