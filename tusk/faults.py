@@ -6,7 +6,9 @@ a crash point costs one set lookup. They mark the places where a crash must be h
 - ``job-output-finished``: a job's output commit is finished, the job not yet marked successful;
 - ``head-before-propagate``: a new input head is committed, its downstream jobs not yet created;
 - ``put-tree-batch``: a big put has written one batch of its files into the tree, the rest and
-  the commit not yet.
+  the commit not yet;
+- ``transaction-request``: a FinishTransaction (or a dry run of a transaction, when a request
+  is added to it) has run one request of its transaction, the others and the commit not yet.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import os
 import sys
 
-CRASH_POINTS = frozenset({"job-output-finished", "head-before-propagate", "put-tree-batch"})
+CRASH_POINTS = frozenset(
+    {"job-output-finished", "head-before-propagate", "put-tree-batch", "transaction-request"}
+)
 CRASH_EXIT_CODE = 86
 _armed: frozenset[str] = frozenset()
 

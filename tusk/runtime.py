@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tusk import faults
 from tusk.admin.service import AdminService
+from tusk.api.models import CommitKey
 from tusk.errors import InvalidArgument, InvalidSpec
 from tusk.faults import CRASH_POINTS
 from tusk.meta import lease_for, open_metadata_store
@@ -289,6 +290,13 @@ class Engine:
         self.admin = AdminService(self.ctx, self.repos, self.pipelines)
         self.lineage = LineageService(self.ctx)
         self._started = False
+
+    def drop_commit_set(self, commit_id: str) -> list[CommitKey]:
+        """Drop a commit set (see ``CommitService.drop``) and kill its jobs that have not
+        ended, together or not at all, as pachd's DropCommitSet."""
+        with self.meta.atomic():
+            self.jobs.stop_set(commit_id, "its commit set was dropped")
+            return self.commits.drop(commit_id)
 
     def _check_spec(self, spec: PipelineSpec) -> list[str]:
         """Refuse what no job of ``spec`` could do here (a missing secret, an egress nothing

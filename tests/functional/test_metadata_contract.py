@@ -37,6 +37,7 @@ from tusk.meta import (
     ProjectRow,
     RepoRow,
     SecretRecord,
+    after_commit,
 )
 from tusk.meta import schema as s
 
@@ -675,6 +676,47 @@ class MetadataContract:
             tx.delete_open_transactions()
         with meta.transaction(write=False) as tx:
             assert tx.list_open_transactions() == []
+
+    def test_atomic_joins_the_transactions_opened_inside_it(self, meta: MetadataStore) -> None:
+        """Transactions opened inside atomic() commit with it, or not at all; after_commit
+        actions wait for its commit and are dropped with a rollback or a dry run; a failed inner
+        transaction undoes only itself."""
+        ran: list[str] = []
+
+        def names() -> list[str]:
+            with meta.transaction(write=False) as tx:
+                return [r.name for r in tx.list_repos()]
+
+        seen_elsewhere: list[list[str]] = []
+        with meta.atomic():
+            with meta.transaction() as tx:
+                tx.insert_repo(RepoRow("one", 1.0))
+            after_commit(lambda: ran.append("one"))
+            with pytest.raises(AlreadyExists), meta.transaction() as tx:
+                tx.insert_repo(RepoRow("two", 2.0))
+                tx.insert_repo(RepoRow("one", 3.0))
+            with meta.transaction(write=False) as tx:
+                assert tx.get_repo("one") is not None and tx.get_repo("two") is None
+            other = threading.Thread(target=lambda: seen_elsewhere.append(names()))
+            other.start()
+            other.join()
+            assert ran == []
+        assert ran == ["one"] and names() == ["one"]
+        assert seen_elsewhere == [[]]  # another thread does not see it before the commit
+
+        with pytest.raises(RuntimeError, match="boom"), meta.atomic():
+            with meta.transaction() as tx:
+                tx.insert_repo(RepoRow("three", 3.0))
+            after_commit(lambda: ran.append("three"))
+            raise RuntimeError("boom")
+        with meta.atomic(dry_run=True):
+            with meta.transaction() as tx:
+                tx.insert_repo(RepoRow("four", 4.0))
+            after_commit(lambda: ran.append("four"))
+            assert "four" in names()
+        assert ran == ["one"] and names() == ["one"]
+        after_commit(lambda: ran.append("now"))  # outside atomic(): at once
+        assert ran == ["one", "now"]
 
     # -- settings ----------------------------------------------------------------------------
     def test_settings_and_schema_version(self, meta: MetadataStore) -> None:

@@ -28,7 +28,7 @@ from tusk.errors import (
 )
 from tusk.meta import open_metadata_store
 from tusk.pfs.commits import CommitService
-from tusk.pfs.context import PfsContext
+from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
 from tusk.pfs.repos import RepoService
 from tusk.pfs.tree import Tree
@@ -1004,3 +1004,38 @@ def test_squash_commit_set(pfs: Pfs, data: str) -> None:
     with pytest.raises(Conflict, match="is not finished"):
         pfs.commits.squash(open_.commit.id)
     assert [i.commit.id for i in pfs.commits.list("out")][-1] == a  # nothing changed
+
+
+def test_drop_commit_set(pfs: Pfs, data: str) -> None:
+    """A dropped set's commits are deleted with their data and the branches on them move back
+    to their parents. Refused, nothing changed, as pachd refuses it: a commit with children, a
+    commit another set was computed from, a pipeline's spec commit, an unknown id."""
+    pfs.repos.create("out")
+    a = pfs.put(data, "master", {"/a": b"a"}).commit.id
+    b = pfs.put(data, "master", {"/b": b"b"}).commit.id
+    pfs.commits.start(
+        "out", "master", commit_id=b, provenance=[(data, b, "master")], origin="auto", internal=True
+    )
+    pfs.commits.finish("out", b)
+    x = pfs.commits.start(
+        "out", "master", provenance=[(data, b, "master")], origin="auto", internal=True
+    )
+    pfs.commits.finish("out", x.commit.id)
+    with pytest.raises(Conflict, match=f"has subvenant commit sets: {x.commit.id}"):
+        pfs.commits.drop(b)
+    with pytest.raises(Conflict, match=f"cannot drop a commit that has children: {data}@{a}"):
+        pfs.commits.drop(a)
+    with pytest.raises(NotFound, match="not found"):
+        pfs.commits.drop("0" * 32)
+    assert [i.commit.id for i in pfs.commits.list(data)] == [b, a]  # nothing changed
+    pfs.repos.ensure(SPEC_REPO, kind="spec")
+    spec = pfs.commits.start(SPEC_REPO, "pipe", origin="spec", internal=True)
+    with pytest.raises(Conflict, match="updated a pipeline"):
+        pfs.commits.drop(spec.commit.id)
+
+    assert {(k.repo, k.id) for k in pfs.commits.drop(x.commit.id)} == {("out", x.commit.id)}
+    assert {(k.repo, k.id) for k in pfs.commits.drop(b)} == {(data, b), ("out", b)}
+    assert [i.commit.id for i in pfs.commits.list(data)] == [a]
+    assert pfs.commits.inspect_branch(data, "master").head == a
+    assert pfs.commits.inspect_branch("out", "master").head is None
+    assert pfs.names(data, "master") == ["/a"]

@@ -359,5 +359,12 @@ def test_the_moved_reads_import_no_httpx_pydantic_or_yaml(
         ["get-logs", "-p", pipeline, "--raw"],
         ["list-commit", commits],
         ["list-job", "-p", pipeline],
+        # pachctl 2.x's listings, of sets too
+        ["list", "job"],
+        ["list", "job", job_id],
+        ["list", "job", "-x"],
+        ["list", "commit"],
+        ["list", "commit", job_id],
+        ["list", "commit", commits],
     ):
         assert_light(tusk_server, argv)

@@ -7,6 +7,7 @@ printed (one JSON document)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import textwrap
@@ -18,9 +19,11 @@ from typing import Any
 import grpc
 import pytest
 
+from tusk.faults import CRASH_EXIT_CODE
 from tusk.testing import Tuskd, clean_env, free_port
 
 from .conftest import run
+from .test_scaleout import postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK = "pachyderm-sdk"
@@ -885,8 +888,9 @@ def test_open_transaction_survives_a_restart(tmp_path: Path) -> None:
 
 def test_sdk_squash_commit_set(server: Tuskd) -> None:
     """SquashCommitSet on its own and inside a transaction: the commits leave the history, the
-    data stays in their children; a head commit is refused with nothing changed, and so is
-    UpdateJobState in a transaction (tusk's workers do not report through it)."""
+    data stays in their children; a head commit is refused with nothing changed, and so is a
+    transaction whose UpdateJobState names no job. DropCommitSet deletes a head commit set,
+    its data with it, and refuses one with children."""
     got = run_client(
         SDK,
         server.port,
@@ -924,6 +928,13 @@ def test_sdk_squash_commit_set(server: Tuskd) -> None:
         code("unknown", lambda: c.transaction.batch_transaction(requests=[
             tx.TransactionRequest(squash_commit_set=pfs.SquashCommitSetRequest(
                 commit_set=pfs.CommitSet(id="0" * 32)))]))
+        code("drop_parent", lambda: c.pfs.drop_commit_set(commit_set=pfs.CommitSet(id=ids[0])))
+        res["after_drop_refused"] = history()
+        c.pfs.drop_commit_set(commit_set=pfs.CommitSet(id=ids[3]))
+        res["after_drop"] = history()
+        res["data_after_drop"] = c.pfs.pfs_file(
+            file=pfs.File.from_uri("sq@master:/f")).read().decode()
+        code("drop_gone", lambda: c.pfs.drop_commit_set(commit_set=pfs.CommitSet(id=ids[3])))
         c.pfs.delete_repo(repo=repo)
         res["codes"] = codes
         out(res)
@@ -937,6 +948,156 @@ def test_sdk_squash_commit_set(server: Tuskd) -> None:
     assert got["inside"] == [d, cc, a]  # recorded, not applied yet
     assert got["after_tx"] == [d, a]
     assert got["data"] == "abcd" and got["parent"] == a
-    assert codes["job_state"][0] == "INVALID_ARGUMENT"
-    assert "update_job_state is not supported" in codes["job_state"][1]
+    assert codes["job_state"][0] == "NOT_FOUND"
     assert codes["unknown"][0] == "NOT_FOUND"
+    # DropCommitSet: only commits without children, their data lost
+    assert codes["drop_parent"] == [
+        "FAILED_PRECONDITION",
+        f"cannot drop a commit that has children: sq@{a}",
+    ]
+    assert got["after_drop_refused"] == [d, a]
+    assert got["after_drop"] == [a] and got["data_after_drop"] == "a"
+    assert codes["drop_gone"][0] == "NOT_FOUND"
+
+
+def test_sdk_update_job_state(server: Tuskd, tmp_path: Path) -> None:
+    """UpdateJobState, on its own and inside a transaction (as pachd allows): a running job is
+    ended as killed or failed with the reason given, its output commit finished without data;
+    inside a transaction it takes effect when the transaction finishes. States tusk's runner
+    sets itself, and a job that has ended, are refused with nothing changed."""
+    gate = tmp_path / "gate"
+    script = """
+        import os, time
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps, transaction as tx
+        c = Client(host="localhost", port=PORT)
+        res = {}
+        c.pfs.create_repo(repo=pfs.Repo(name="ujs-in"))
+        cmd = "while [ ! -e @GATE@ ]; do sleep 0.1; done; cp /pfs/ujs-in/* /pfs/out/"
+        c.pps.create_pipeline(pipeline=pps.Pipeline(name="ujs"),
+                              transform=pps.Transform(cmd=["sh", "-c", cmd]),
+                              input=pps.Input(pfs=pps.PfsInput(repo="ujs-in", glob="/*")))
+        def running_job(name):
+            c.pfs.put_file_from_bytes(commit=pfs.Commit.from_uri("ujs-in@master"),
+                                      path="/" + name, data=b"x")
+            for _ in range(600):
+                jobs = [j for j in c.pps.list_job(pipeline=pps.Pipeline(name="ujs"))
+                        if j.state == pps.JobState.JOB_RUNNING]
+                if jobs:
+                    return jobs[0].job
+                time.sleep(0.1)
+            raise SystemExit("no running job")
+        def state(job):
+            info = c.pps.inspect_job(job=job)
+            return [pps.JobState(info.state).name, info.reason]
+        job = running_job("a")
+        code("success", lambda: c.pps.update_job_state(job=job, state=pps.JobState.JOB_SUCCESS))
+        res["after_refused"] = state(job)[0]
+        with c.transaction.transaction():
+            c.pps.update_job_state(job=job, state=pps.JobState.JOB_KILLED, reason="from tx")
+            res["inside"] = state(job)[0]
+        res["after_tx"] = state(job)
+        res["output"] = c.pfs.inspect_commit(
+            commit=pfs.Commit(repo=pfs.Repo(name="ujs"), id=job.id)).error
+        code("ended", lambda: c.pps.update_job_state(job=job, state=pps.JobState.JOB_FAILURE))
+        job2 = running_job("b")
+        c.pps.update_job_state(job=job2, state=pps.JobState.JOB_FAILURE, reason="by hand")
+        res["direct"] = state(job2)
+        c.pps.delete_pipeline(pipeline=pps.Pipeline(name="ujs"))
+        c.pfs.delete_repo(repo=pfs.Repo(name="ujs-in"))
+        res["codes"] = codes
+        out(res)
+        """.replace("@GATE@", str(gate))
+    got = run_client(SDK, server.port, script)
+    codes = got["codes"]
+    assert codes["success"][0] == "INVALID_ARGUMENT" and "JOB_SUCCESS" in codes["success"][1]
+    assert got["after_refused"] == "JOB_RUNNING"
+    assert got["inside"] == "JOB_RUNNING"  # recorded, not applied yet
+    assert got["after_tx"] == ["JOB_KILLED", "from tx"]
+    assert got["output"] == "from tx"
+    assert (
+        codes["ended"][0] == "FAILED_PRECONDITION" and "has already finished" in codes["ended"][1]
+    )
+    assert got["direct"] == ["JOB_FAILURE", "by hand"]
+
+
+@pytest.mark.parametrize("metadata", ["sqlite", "postgresql"])
+def test_a_crash_during_finish_transaction_applies_nothing(tmp_path: Path, metadata: str) -> None:
+    """tuskd dying half way through FinishTransaction (after the first of its requests ran)
+    leaves none of them applied and the transaction open, as pachd (one database transaction);
+    FinishTransaction after the restart applies them all. On both metadata stores."""
+    with contextlib.ExitStack() as stack:
+        env = {}
+        if metadata == "postgresql":
+            env["TUSK_METADATA_URL"] = stack.enter_context(postgres_database())
+        _crash_during_finish_transaction(tmp_path / "home", env)
+
+
+def _crash_during_finish_transaction(home: Path, env: dict[str, str]) -> None:
+    fill = """
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs
+        c = Client(host="localhost", port=PORT)
+        c.pfs.create_repo(repo=pfs.Repo(name="ctx-old"))
+        with c.pfs.commit(branch=pfs.Branch.from_uri("ctx-old@master")) as old:
+            old.put_file_from_bytes(path="/f", data=b"old")
+        t = c.transaction.start_transaction()
+        c.transaction_id = t.id
+        c.pfs.create_repo(repo=pfs.Repo(name="ctx-a"))
+        commit = c.pfs.start_commit(branch=pfs.Branch.from_uri("ctx-a@master"))
+        c.pfs.create_branch(branch=pfs.Branch.from_uri("ctx-old@dev"), head=old)
+        c.pfs.delete_branch(branch=pfs.Branch.from_uri("ctx-old@master"))
+        c.transaction_id = ""
+        out({"id": t.id, "commit": commit.id})
+        """
+    state = """
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, transaction as tx
+        c = Client(host="localhost", port=PORT)
+        def look():
+            return {"repos": sorted(r.repo.name for r in c.pfs.list_repo()),
+                    "branches": sorted(b.branch.name for b in
+                                       c.pfs.list_branch(repo=pfs.Repo(name="ctx-old"))),
+                    "open": [i.transaction.id for i in
+                             c.transaction.list_transaction().transaction_info]}
+        t = tx.Transaction(id=@ID@)
+        res = {"before": look()}
+        if @FINISH@:
+            info = c.transaction.finish_transaction(transaction=t)
+            res["started"] = info.responses[1].commit.id
+            res["after"] = look()
+        out(res)
+        """
+    with Tuskd(home, env) as tuskd:
+        before = run_client(SDK, tuskd.port, fill)
+        tuskd.kill()
+    crashing = Tuskd(home, {**env, "TUSK_TEST_CRASH_AT": "transaction-request"})
+    crashing.start()
+    try:
+        proc = subprocess.run(
+            [
+                str(client_python(SDK)),
+                "-c",
+                textwrap.dedent(f"""
+                from pachyderm_sdk import Client
+                from pachyderm_sdk.api import transaction as tx
+                c = Client(host="localhost", port={crashing.port})
+                c.transaction.finish_transaction(transaction=tx.Transaction(id={before["id"]!r}))
+                """),
+            ],
+            capture_output=True,
+            env=clean_env({}),
+            timeout=240,
+        )
+        assert proc.returncode != 0 and b"UNAVAILABLE" in proc.stderr
+        assert crashing.proc is not None
+        assert crashing.proc.wait(timeout=60) == CRASH_EXIT_CODE
+    finally:
+        crashing.stop()
+    script = state.replace("@ID@", repr(before["id"]))
+    with Tuskd(home, env) as tuskd:
+        got = run_client(SDK, tuskd.port, script.replace("@FINISH@", "True"))
+    untouched = {"repos": ["ctx-old"], "branches": ["master"], "open": [before["id"]]}
+    assert got["before"] == untouched
+    assert got["after"] == {"repos": ["ctx-a", "ctx-old"], "branches": ["dev"], "open": []}
+    assert got["started"] == before["commit"]

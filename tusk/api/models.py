@@ -178,9 +178,3 @@ class ErrorBody(Wire):
     """The body of every error answer (4xx and 5xx)."""
 
     error: ErrorDetail
-
-
-def origin_2x(origin: str, has_provenance: bool) -> str:
-    """Pachyderm 2.x's origin of a commit: ``USER`` for what a user made (a put-file's one-off
-    commit is ``auto`` here, but it has no provenance), ``AUTO`` for what the system made."""
-    return "USER" if origin == "user" or (origin == "auto" and not has_provenance) else "AUTO"

@@ -77,14 +77,10 @@ def print_jobs(jobs: Iterable[JobInfo] | Iterable[dict[str, Any]], raw: bool) ->
     grammar = v2_grammar()
     if grammar is not None:
         from tusk.cli import v2_tables
-        from tusk.cli.v2_raw import typed_one
 
         full = grammar.full_timestamps
         header: tuple[str, ...] = v2_tables.JOB_HEADER
-        rows: Iterator[tuple[str, ...]] = (
-            v2_tables.job_row(typed_one(j), full)  # type: ignore[arg-type]
-            for j in jobs
-        )
+        rows: Iterator[tuple[str, ...]] = (v2_tables.job_row(j, full) for j in jobs)
     else:
         header, rows = JOB_HEADER, (job_row(j) for j in jobs)
     stream_table(header, rows, sys.stdout.write)

@@ -223,14 +223,10 @@ def list_commit(repo: str, commit: str | None, from_: str | None, number: int, r
     grammar = v2_grammar()
     if grammar is not None:
         from tusk.cli import v2_tables
-        from tusk.cli.v2_raw import typed_one
 
         full = grammar.full_timestamps
         header: tuple[str, ...] = v2_tables.COMMIT_HEADER
-        rows: Iterator[tuple[str, ...]] = (
-            v2_tables.commit_row(typed_one(c), full)  # type: ignore[arg-type]
-            for c in commits
-        )
+        rows: Iterator[tuple[str, ...]] = (v2_tables.commit_row(c, full) for c in commits)
     else:
         header, rows = COMMIT_HEADER, (commit_row(c) for c in commits)
     stream_table(header, rows, sys.stdout.write)
@@ -308,9 +304,18 @@ def list_branch(repo: str, raw: bool) -> None:
     branches = reader().get(f"/repos/{repo_seg(repo)}/branches")
     if raw:
         print_raw(branches)
-    elif v2_grammar():  # 2.x adds TRIGGER; this server has no branch triggers
-        triggers = [(b["branch"]["name"], b.get("head") or "-", "-") for b in branches]
-        out(print_table(("BRANCH", "HEAD", "TRIGGER"), triggers))
+    elif v2_grammar():  # 2.12's columns; this server has no branch triggers and no users
+        from tusk.cli.v2_tables import BRANCH_HEADER, NO_CREATOR
+
+        out(
+            print_table(
+                BRANCH_HEADER,
+                [
+                    (b["branch"]["name"], b.get("head") or "-", "-", NO_CREATOR, "-")
+                    for b in branches
+                ],
+            )
+        )
     else:
         rows = [(b["branch"]["name"], b.get("head") or "-") for b in branches]
         out(print_table(("BRANCH", "HEAD"), rows))

@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from urllib.parse import quote
 
 import click
 
-from tusk.cli.common import client, full_timestamps, out, print_raw, raw_option, v2_grammar
+from tusk.cli.common import (
+    client,
+    current_project,
+    full_timestamps,
+    out,
+    print_raw,
+    qualify,
+    raw_option,
+    reader,
+    v2_grammar,
+)
 from tusk.cli.tables import print_table
 from tusk.errors import NotFound
 
@@ -52,7 +63,7 @@ def wait_commit(repo: str, commit: str, raw: bool) -> None:
 def list_commitset(commit_id: str, raw: bool) -> None:
     """Return the commits of a global id: the commit that started a change and every commit
     it caused downstream."""
-    commits = client().commit_set(commit_id)
+    commits = reader().get(f"/commitsets/{quote(commit_id, safe='')}")
     if not commits:
         raise NotFound(
             f"no commits with the global id {commit_id}",
@@ -76,11 +87,10 @@ def list_jobset(job_id: str, pipeline: str, inputs: Sequence[str], raw: bool) ->
     """Return the jobs of a global id: one per pipeline the change reached."""
     from tusk.cli.job_cmds import print_jobs
 
-    jobs = [
-        j
-        for j in client().list_job(pipeline or None, inputs=list(inputs) or None)
-        if j.id == job_id
-    ]
+    listed = reader().lines(
+        "/jobs", pipeline=qualify(None, pipeline) if pipeline else None, input=list(inputs) or None
+    )
+    jobs = [j for j in listed if j["id"] == job_id]
     if not jobs:
         raise NotFound(f"no jobs with the global id {job_id}", hint="list jobs with: tusk list job")
     print_jobs(jobs, raw)
@@ -93,13 +103,14 @@ def list_jobsets(raw: bool) -> None:
     pipeline's job)."""
     from tusk.cli.v2_tables import JOBSET_HEADER, job_sets, jobset_row
 
-    sets = job_sets(client().list_job(None))
+    sets = job_sets(reader().lines("/jobs"))
     if raw:
-        from tusk.cli.v2_raw import job_set_message, render
+        from tusk.cli.v2_raw import job_set_message, render, typed
 
         grammar = v2_grammar()
         for set_id, jobs in sets:
-            click.echo(render(job_set_message(set_id, jobs), grammar.output if grammar else "json"))
+            msg = job_set_message(set_id, typed(jobs))
+            click.echo(render(msg, grammar.output if grammar else "json"))
         return
     full = full_timestamps()
     out(print_table(JOBSET_HEADER, [jobset_row(i, js, full) for i, js in sets]))
@@ -111,17 +122,19 @@ def list_commitsets(raw: bool) -> None:
     """Return info about commits: one row per global id, newest first."""
     from tusk.cli import v2_tables
 
-    c = client()
-    commits = [ci for r in c.list_repo() for ci in c.list_commit(r.name)]
+    r = reader()
+    repos = r.get("/repos", project=current_project())
+    commits = [
+        c for repo in repos for c in r.lines(f"/repos/{quote(repo['name'], safe='')}/commits")
+    ]
     sets = v2_tables.commit_sets(commits)
     if raw:
-        from tusk.cli.v2_raw import commit_set_message, render
+        from tusk.cli.v2_raw import commit_set_message, render, typed
 
         grammar = v2_grammar()
         for set_id, members in sets:
-            click.echo(
-                render(commit_set_message(set_id, members), grammar.output if grammar else "json")
-            )
+            msg = commit_set_message(set_id, typed(members))
+            click.echo(render(msg, grammar.output if grammar else "json"))
         return
     full = full_timestamps()
     rows = [v2_tables.commitset_row(i, members, full) for i, members in sets]
@@ -155,15 +168,9 @@ def squash_commitset(commit_id: str) -> None:
 @group.command("delete-commitset")
 @click.argument("commit_id", metavar="<global id>")
 def delete_commitset(commit_id: str) -> None:
-    """Delete the commits of a global id: its input commits and, with them, every commit
-    downstream of them (the data in them is lost)."""
-    c = client()
-    commits = c.commit_set(commit_id)
-    if not commits:
-        raise NotFound(
-            f"no commits with the global id {commit_id}",
-            hint="list the global ids with: tusk list commit",
-        )
-    for info in commits:
-        if not info.provenance:  # an input commit: deleting it takes what it caused with it
-            c.delete_commit(info.commit.repo, info.commit.id)
+    """Delete the commits of a global id (pachctl 2.x's ``delete commit <id>``, pachd's
+    DropCommitSet): their data is lost and the jobs of the id that have not ended are killed.
+    Refused, with nothing changed, when one of them has children (``squash commit`` keeps its
+    data in them), when a commit of another global id was computed from one of them, or when
+    one of them updated a pipeline."""
+    client().drop_commit_set(commit_id)

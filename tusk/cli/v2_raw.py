@@ -104,6 +104,10 @@ _READER_ANSWERS = {
     "inspect-job": "JobInfo",
     "list-pipeline": "PipelineInfo",
     "list-datum": "DatumInfo",
+    "list-commitset": "CommitInfo",
+    "list-commitsets": "CommitInfo",
+    "list-jobset": "JobInfo",
+    "list-jobsets": "JobInfo",
 }
 
 

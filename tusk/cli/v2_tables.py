@@ -6,14 +6,22 @@ pipelines, one row per global id for ``list job`` (``-x`` for one row per pipeli
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tusk.api.models import origin_2x
+from tusk.api.origins import origin_2x
 from tusk.api.projects import bare
 from tusk.cli.common import project_of
-from tusk.cli.units import ago, as_utc, bytes_size, from_timestamp, human_duration, progress_bar
+from tusk.cli.units import (
+    ago,
+    as_utc,
+    bytes_size,
+    from_timestamp,
+    human_duration,
+    parse_time,
+    progress_bar,
+)
 
 if TYPE_CHECKING:
     from tusk.api.models import BranchInfo, CommitInfo, ProjectInfo, RepoInfo
@@ -27,6 +35,7 @@ PIPELINE_HEADER = (
     "INPUT",
     "CREATED",
     "STATE / LAST JOB",
+    "ALERTS",
     "DESCRIPTION",
 )
 JOB_HEADER = (
@@ -44,13 +53,17 @@ JOB_HEADER = (
 COMMIT_HEADER = (
     "PROJECT",
     "REPO",
-    "BRANCH",
     "COMMIT",
     "FINISHED",
     "SIZE",
     "ORIGIN",
+    "CREATOR",
     "DESCRIPTION",
 )
+BRANCH_HEADER = ("BRANCH", "HEAD", "TRIGGER", "CREATOR", "CREATED")
+# pachctl 2.12 prints who made a commit or branch ("-" without auth, as always here) and a
+# pipeline's alerts ("" when it has none; tusk raises none)
+NO_CREATOR, NO_ALERTS = "-", ""
 COMMITSET_HEADER = ("ID", "SUBCOMMITS", "PROGRESS", "CREATED", "MODIFIED")
 JOBSET_HEADER = ("ID", "SUBJOBS", "PROGRESS", "CREATED", "MODIFIED")
 # list file / glob file: header and lines written as they are, without column alignment
@@ -104,6 +117,7 @@ def pipeline_row(info: PipelineInfo, last_job: str, full: bool) -> tuple[str, ..
         info.input_summary,
         when(from_timestamp(info.created), full),
         f"{info.state} / {last_job}",
+        NO_ALERTS,
         str(info.spec.get("description") or ""),
     )
 
@@ -120,43 +134,58 @@ def _trim(reason: str) -> str:
     return reason if len(reason) < REASON_WIDTH else reason[:REASON_WIDTH].strip() + "..."
 
 
-def job_row(job: JobInfo, full: bool) -> tuple[str, ...]:
+# tusk's job states that end a job (``JobState.terminal``), as the plain reader's values name them
+ENDED_JOB_STATES = ("success", "failure", "killed")
+
+# A job or commit: the typed model, or its JSON value as the plain reader answers it
+Item = Any
+
+
+def plain(item: Item) -> Mapping[str, Any]:
+    """A model, or the plain reader's JSON value of it, as that JSON value."""
+    return item if isinstance(item, Mapping) else item.model_dump(mode="json")
+
+
+def job_row(job: JobInfo | Mapping[str, Any], full: bool) -> tuple[str, ...]:
     """One row of 2.x's ``list job -x``."""
-    if job.recovered:
-        progress = f"{job.processed} + {job.skipped} + {job.recovered} / {job.total}"
+    j = plain(job)
+    if j.get("recovered"):
+        progress = f"{j['processed']} + {j['skipped']} + {j['recovered']} / {j['total']}"
     else:
-        progress = f"{job.processed} + {job.skipped} / {job.total}"
-    done = job.finished is not None and job.started is not None
+        progress = f"{j['processed']} + {j['skipped']} / {j['total']}"
+    started, finished = j.get("started"), j.get("finished")
+    done = finished is not None and started is not None
+    reason, state = j.get("reason") or "", str(j["state"])
     return (
-        project_of(job.pipeline),
-        bare(job.pipeline),
-        job.id,
-        when(from_timestamp(job.started), full),
-        human_duration((job.finished or 0) - (job.started or 0)) if done else "-",
-        str(job.restarts),
+        project_of(j["pipeline"]),
+        bare(j["pipeline"]),
+        j["id"],
+        when(from_timestamp(started), full),
+        human_duration((finished or 0) - (started or 0)) if done else "-",
+        str(j.get("restarts", 0)),
         progress,
-        bytes_size(job.bytes_down),
-        bytes_size(job.bytes_up),
-        f"{job.state}: {_trim(job.reason)}" if job.reason else str(job.state),
+        bytes_size(j.get("bytes_down", 0)),
+        bytes_size(j.get("bytes_up", 0)),
+        f"{state}: {_trim(reason)}" if reason else state,
     )
 
 
-def job_sets(jobs: Sequence[JobInfo]) -> list[tuple[str, list[JobInfo]]]:
+def job_sets(jobs: Iterable[Item]) -> list[tuple[str, list[Mapping[str, Any]]]]:
     """``jobs`` grouped by global id, in the order each id first appears (newest first)."""
-    sets: dict[str, list[JobInfo]] = {}
+    sets: dict[str, list[Mapping[str, Any]]] = {}
     for job in jobs:
-        sets.setdefault(job.id, []).append(job)
+        j = plain(job)
+        sets.setdefault(j["id"], []).append(j)
     return list(sets.items())
 
 
-def jobset_row(set_id: str, jobs: Sequence[JobInfo], full: bool) -> tuple[str, ...]:
+def jobset_row(set_id: str, jobs: Sequence[Item], full: bool) -> tuple[str, ...]:
     """One row of 2.x's ``list job``: how many sub-jobs, a bar of how many succeeded / are
     still going / failed, and when the first and the last sub-job were created."""
-    from tusk.api.pps import JobState
-
-    success = sum(1 for j in jobs if j.state == JobState.SUCCESS)
-    failure = sum(1 for j in jobs if j.state != JobState.SUCCESS and j.state.terminal)
-    created = [j.created for j in jobs]
+    states = [str(plain(j)["state"]) for j in jobs]
+    success = states.count("success")
+    failure = sum(1 for s in states if s != "success" and s in ENDED_JOB_STATES)
+    created = [plain(j)["created"] for j in jobs]
     return (
         set_id,
         str(len(jobs)),
@@ -166,41 +195,48 @@ def jobset_row(set_id: str, jobs: Sequence[JobInfo], full: bool) -> tuple[str, .
     )
 
 
-def commit_row(info: CommitInfo, full: bool) -> tuple[str, ...]:
+def commit_row(info: CommitInfo | Mapping[str, Any], full: bool) -> tuple[str, ...]:
     """One row of 2.x's ``list commit repo``."""
+    c = plain(info)
     return (
-        project_of(info.commit.repo),
-        bare(info.commit.repo),
-        info.branch or "-",
-        info.commit.id,
-        when(info.finished, full),
-        bytes_size(info.size_bytes),
-        origin_2x(info.origin, bool(info.provenance)),
-        info.description,
+        project_of(c["commit"]["repo"]),
+        bare(c["commit"]["repo"]),
+        c["commit"]["id"],
+        when(parse_time(c.get("finished")), full),
+        bytes_size(c.get("size_bytes", 0)),
+        origin_2x(c.get("origin", "user"), bool(c.get("provenance"))),
+        NO_CREATOR,
+        c.get("description", ""),
     )
 
 
-def commit_sets(commits: Sequence[CommitInfo]) -> list[tuple[str, list[CommitInfo]]]:
+def commit_sets(commits: Iterable[Item]) -> list[tuple[str, list[Mapping[str, Any]]]]:
     """``commits`` grouped by global id, newest set first (by its first commit's start)."""
-    sets: dict[str, list[CommitInfo]] = {}
-    for c in commits:
-        sets.setdefault(c.commit.id, []).append(c)
-    return sorted(sets.items(), key=lambda kv: min(c.started for c in kv[1]), reverse=True)
+    sets: dict[str, list[Mapping[str, Any]]] = {}
+    for commit in commits:
+        c = plain(commit)
+        sets.setdefault(c["commit"]["id"], []).append(c)
+    return sorted(sets.items(), key=lambda kv: min(_started(c) for c in kv[1]), reverse=True)
 
 
-def commitset_row(set_id: str, commits: Sequence[CommitInfo], full: bool) -> tuple[str, ...]:
+def commitset_row(set_id: str, commits: Sequence[Item], full: bool) -> tuple[str, ...]:
     """One row of 2.x's ``list commit``: how many commits share the global id, a bar of how
     many finished well / are open / finished failed, and the first and the last start."""
-    success = sum(1 for c in commits if c.finished is not None and not c.failed)
-    failure = sum(1 for c in commits if c.finished is not None and c.failed)
-    started = [c.started for c in commits]
+    cs = [plain(c) for c in commits]
+    success = sum(1 for c in cs if c.get("finished") is not None and not c.get("failed"))
+    failure = sum(1 for c in cs if c.get("finished") is not None and c.get("failed"))
+    started = [_started(c) for c in cs]
     return (
         set_id,
-        str(len(commits)),
-        progress_bar(PROGRESS_WIDTH, success, len(commits) - success - failure, failure),
+        str(len(cs)),
+        progress_bar(PROGRESS_WIDTH, success, len(cs) - success - failure, failure),
         when(min(started), full) if started else "-",
         when(max(started), full) if started else "-",
     )
+
+
+def _started(commit: Mapping[str, Any]) -> datetime:
+    return as_utc(parse_time(commit["started"]))
 
 
 def branch_details(info: BranchInfo) -> str:

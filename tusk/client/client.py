@@ -96,6 +96,7 @@ class Client:
     delete_commit = _pfs(PfsClient.delete_commit)
     commit_set = _pfs(PfsClient.commit_set)
     squash_commit_set = _pfs(PfsClient.squash_commit_set)
+    drop_commit_set = _pfs(PfsClient.drop_commit_set)
     subscribe_commit = _pfs(PfsClient.subscribe_commit)
     commit = _pfs(PfsClient.commit)
     create_branch = _pfs(PfsClient.create_branch)

@@ -221,6 +221,12 @@ class PfsClient:
         resp = self._http.send("POST", f"/commitsets/{commit_id}/squash")
         return TypeAdapter(list[CommitKey]).validate_json(resp.content)
 
+    def drop_commit_set(self, commit_id: str) -> list[CommitKey]:
+        """Delete the commits of a global id, their data lost, and kill its unfinished jobs
+        (2.x's ``delete commit <id>``); returns the commits removed."""
+        resp = self._http.send("POST", f"/commitsets/{commit_id}/drop")
+        return TypeAdapter(list[CommitKey]).validate_json(resp.content)
+
     def subscribe_commit(
         self, repo: str, branch: str, *, from_: str | None = None, new: bool = False
     ) -> Generator[CommitInfo, None, None]:

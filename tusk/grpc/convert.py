@@ -7,7 +7,7 @@ from datetime import datetime
 from pachyderm_sdk.api import pfs
 
 from tusk.api import models
-from tusk.api.models import origin_2x
+from tusk.api.origins import origin_2x
 from tusk.api.projects import DEFAULT_PROJECT, qualify, split
 from tusk.errors import InvalidArgument, NotFound
 

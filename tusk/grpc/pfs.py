@@ -186,6 +186,11 @@ def build(engine: Engine, token: str | None) -> Service:
         e.commits.squash(_commit_set_id(req.commit_set))
         return Empty()
 
+    @svc.unary("DropCommitSet", pfs.DropCommitSetRequest)
+    def drop_commit_set(req: pfs.DropCommitSetRequest, _ctx: Any) -> Empty:
+        e.drop_commit_set(_commit_set_id(req.commit_set))
+        return Empty()
+
     @svc.unary("CreateBranch", pfs.CreateBranchRequest)
     def create_branch(req: pfs.CreateBranchRequest, _ctx: Any) -> Empty:
         repo, name = cv.branch_ref(req.branch)

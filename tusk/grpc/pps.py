@@ -13,7 +13,7 @@ from betterproto import Casing
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import pfs, pps
 
-from tusk.api.pps import DatumInfo, JobInfo, LogLine, PipelineInfo
+from tusk.api.pps import DatumInfo, JobInfo, JobState, LogLine, PipelineInfo
 from tusk.api.projects import qualify, split
 from tusk.api.secrets import SecretInfo
 from tusk.errors import InvalidArgument, InvalidSpec, NotFound
@@ -164,6 +164,14 @@ def log_message(line: LogLine) -> pps.LogMessage:
     )
 
 
+# UpdateJobState's states tusk takes: the ones that end a job without its output
+ENDED_STATES = {
+    pps.JobState.JOB_FAILURE: JobState.FAILURE,
+    pps.JobState.JOB_KILLED: JobState.KILLED,
+    pps.JobState.JOB_UNRUNNABLE: JobState.FAILURE,
+}
+
+
 def _job_ref(job: pps.Job | None) -> tuple[str, str | None]:
     if job is None or not job.id:
         raise InvalidArgument("a job id is required", hint="e.g. edges@<job id>")
@@ -289,6 +297,19 @@ def build(engine: Engine, token: str | None) -> list[Service]:
     @svc.unary("StopJob", pps.StopJobRequest)
     def stop_job(req: pps.StopJobRequest, _ctx: Any) -> Empty:
         e.jobs.stop(*_job_ref(req.job))
+        return Empty()
+
+    @svc.unary("UpdateJobState", pps.UpdateJobStateRequest)
+    def update_job_state(req: pps.UpdateJobStateRequest, _ctx: Any) -> Empty:
+        state = ENDED_STATES.get(req.state)
+        if state is None:
+            raise InvalidArgument(
+                f"tusk takes UpdateJobState only to end a job (JOB_FAILURE or JOB_KILLED), "
+                f"not to {pps.JobState(req.state).name}",
+                hint="tusk's job runner sets the other states itself (its workers report to "
+                "tuskd directly)",
+            )
+        e.jobs.end(*_job_ref(req.job), state, req.reason)
         return Empty()
 
     @svc.unary("DeleteJob", pps.DeleteJobRequest)

@@ -2,30 +2,28 @@
 
 A call that carries ``pach-transaction: <id>`` metadata and is one of the transactional
 requests (create/delete repo, start/finish commit, squash commit set, create/delete branch,
-stop job, create pipeline) is recorded, not run; FinishTransaction applies the recorded
-requests in order, and BatchTransaction does both at once. Every commit a transaction starts
-gets the transaction's one commit-set id (as in Pachyderm 2.x), so StartCommit can answer with
-the commit at once.
+update job state, stop job, create pipeline) is recorded, not run; FinishTransaction applies the
+recorded requests in order, and BatchTransaction does both at once. Every commit a transaction
+starts gets the transaction's one commit-set id (as in Pachyderm 2.x), so StartCommit can answer
+with the commit at once.
 
-All or nothing: before anything is applied, the requests are checked in order against what
-exists and what the earlier requests create or delete (unknown repos, branches, commits and
-commit sets, a repo created twice); then they are applied in order, and when one fails the ones
-already applied are undone (created repos, branches, commits and pipelines deleted, moved
-branches put back; a squash, like a finished commit or a deletion, cannot be undone, which is
-why the check runs first). UpdateJobState is refused: tusk's workers do not report through it.
-File operations are refused inside a transaction, as pachd refuses them. Open transactions and
-their recorded requests live in the metadata database (as pachd keeps them in its own), so a
-restart of tuskd does not drop them: FinishTransaction after a restart applies what was
-recorded before it.
+All or nothing, as pachd: a transaction runs inside one metadata transaction
+(``MetadataStore.atomic``), so its requests take effect together when it commits, and a failed
+request, like a crash of tuskd half way, leaves nothing of the others; what other threads do on
+seeing a change (change notifications, starting or killing workers) waits for the commit. A
+request is checked when it is added: the transaction with it is run and rolled back (a dry run,
+as pachd's), so a request that cannot apply is refused at once. FinishTransaction removes the
+open transaction in the same metadata transaction: it is gone when its requests took effect and
+still open when they did not. File operations are refused inside a transaction, as pachd
+refuses them. Open transactions and their recorded requests live in the metadata database (as
+pachd keeps them in its own), so a restart of tuskd does not drop them.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,10 +33,10 @@ import grpc
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import pfs, pps, transaction
 
-from tusk.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, TuskError
+from tusk.errors import Conflict, InvalidArgument, NotFound
+from tusk.faults import crash_point
 from tusk.grpc import convert as cv
 from tusk.grpc.base import Service
-from tusk.grpc.pps import pipeline_name
 from tusk.ids import new_id
 from tusk.meta import OpenTransactionRow
 from tusk.runtime import Engine
@@ -54,7 +52,14 @@ TRANSACTIONAL = {
     "CreateBranch": "create_branch",
     "DeleteBranch": "delete_branch",
     "StopJob": "stop_job",
+    "UpdateJobState": "update_job_state",
     "CreatePipeline": "create_pipeline_v2",
+}
+# TransactionRequest field -> the service and method that apply it
+CALLS = {
+    kind: ("pps" if kind in ("stop_job", "update_job_state") else "pfs", method)
+    for method, kind in TRANSACTIONAL.items()
+    if kind != "create_pipeline_v2"
 }
 FILE_METHODS = {"ModifyFile", "PutFile", "CopyFile", "DeleteFile"}
 
@@ -116,7 +121,7 @@ class Transactions:
         self.e = engine
         self.pfs = pfs_api.functions
         self.pps = pps_api.functions
-        # one transaction is applied at a time
+        # one transaction is run (for real or as a dry run) at a time
         self.applying = threading.Lock()
 
     # -- open transactions ------------------------------------------------------------------
@@ -138,24 +143,33 @@ class Transactions:
             rows = tx.list_open_transactions()
         return [self._pending(r.id, r) for r in rows]
 
-    def take(self, tid: str) -> Pending:
-        """The transaction, removed from the open ones (to be applied or dropped)."""
+    def drop(self, tid: str) -> None:
+        """Forget the open transaction ``tid`` without applying it."""
         with self.e.meta.transaction() as tx:
-            row = tx.get_open_transaction(tid, lock=True)
-            if row is not None:
-                tx.delete_open_transaction(tid)
-        return self._pending(tid, row)
+            if not tx.delete_open_transaction(tid):
+                self._pending(tid, None)  # NotFound
 
     def clear(self) -> None:
         with self.e.meta.transaction() as tx:
             tx.delete_open_transactions()
 
     def _record(self, tid: str, treq: transaction.TransactionRequest) -> Pending:
-        """Append ``treq`` to the open transaction ``tid``; the transaction as it was before."""
-        with self.e.meta.transaction() as tx:
-            row = tx.get_open_transaction(tid, lock=True)
-            p = self._pending(tid, row)
-            tx.append_transaction_request(tid, base64.b64encode(bytes(treq)).decode())
+        """Append ``treq`` to the open transaction ``tid`` once a dry run of the transaction
+        with it succeeds (as pachd checks each request when it is added); the transaction as
+        it was before."""
+        with self.applying:
+            with self.e.meta.transaction(write=False) as tx:
+                p = self._pending(tid, tx.get_open_transaction(tid))
+            with self.e.meta.atomic(dry_run=True):
+                self._run(p, [*p.requests, treq])
+            with self.e.meta.transaction() as tx:
+                now = self._pending(tid, tx.get_open_transaction(tid, lock=True))
+                if len(now.requests) != len(p.requests):
+                    raise Conflict(
+                        f"transaction {tid} changed while this request was checked",
+                        hint="send the request again",
+                    )
+                tx.append_transaction_request(tid, base64.b64encode(bytes(treq)).decode())
         return p
 
     def _pending(self, tid: str, row: OpenTransactionRow | None) -> Pending:
@@ -204,133 +218,47 @@ class Transactions:
         return Empty(), transaction.TransactionResponse()
 
     # -- applying ---------------------------------------------------------------------------
-    def apply(self, p: Pending) -> transaction.TransactionInfo:
-        """Check, then apply every request of ``p`` in order; undo the applied ones if one
-        fails."""
-        with self.applying:
-            kinds = [_set_field(r) for r in p.requests]
-            self._check(kinds)
-            undo: list[Callable[[], object]] = []
-            responses: list[transaction.TransactionResponse] = []
-            try:
-                for kind, req in kinds:
-                    responses.append(self._apply(p, kind, req, undo))
-            except BaseException:
-                for step in reversed(undo):
-                    with contextlib.suppress(TuskError):  # undone as far as it can be
-                        step()
-                raise
-            p.responses = responses
+    def finish(self, tid: str) -> transaction.TransactionInfo:
+        """Apply the open transaction ``tid`` and forget it, in one metadata transaction: all
+        of its requests take effect or, if one fails or the server dies half way, none does
+        and the transaction stays open (as pachd's FinishTransaction)."""
+        with self.applying, self.e.meta.atomic() as tx:
+            p = self._pending(tid, tx.get_open_transaction(tid, lock=True))
+            tx.delete_open_transaction(tid)
+            p.responses = self._run(p, p.requests)
             return p.info()
 
-    def _check(self, kinds: list[tuple[str, Any]]) -> None:
-        """The failures that can be foreseen, before anything changes."""
-        repos = {r.name for r in self.e.repos.list(project=None)}
-        started: set[str] = set()
-        for kind, req in kinds:
-            if kind == "create_repo":
-                name = cv.repo_name(req.repo)
-                if name in repos and not req.update:
-                    raise AlreadyExists(f"repo {name} already exists")
-                repos.add(name)
-            elif kind in ("delete_repo",):
-                name = cv.repo_name(req.repo)
-                if name not in repos:
-                    raise NotFound(f"repo {name} not found")
-                repos.discard(name)
-            elif kind in ("start_commit", "create_branch", "delete_branch"):
-                name, _ = cv.branch_ref(req.branch)
-                if name not in repos:
-                    raise NotFound(f"repo {name} not found")
-                if kind == "start_commit":
-                    started.add(name)
-                elif kind == "delete_branch" and name not in started:
-                    self.e.commits.inspect_branch(*cv.branch_ref(req.branch))
-            elif kind == "finish_commit":
-                name, ref = cv.commit_ref(req.commit)
-                if name not in repos:
-                    raise NotFound(f"repo {name} not found")
-                if name not in started:
-                    self.e.commits.inspect(name, ref)
-            elif kind == "squash_commit_set":
-                # the rest (children, branches, other sets computed from it) is checked when
-                # it is applied, all or nothing
-                if not self.e.commits.with_id(req.commit_set.id if req.commit_set else ""):
-                    raise NotFound(f"commit set {req.commit_set.id} not found")
-            elif kind == "update_job_state":
-                raise InvalidArgument(
-                    "update_job_state is not supported by tusk: it is how pachd's workers "
-                    "report a job's progress, and tusk's workers report to tuskd directly",
-                    hint="stop a job with StopJob; leave update_job_state out",
-                )
+    def batch(self, p: Pending) -> transaction.TransactionInfo:
+        """Apply the requests of ``p`` (never stored as open) all together or not at all."""
+        with self.applying, self.e.meta.atomic():
+            p.responses = self._run(p, p.requests)
+            return p.info()
 
-    def _apply(
-        self, p: Pending, kind: str, req: Any, undo: list[Callable[[], object]]
-    ) -> transaction.TransactionResponse:
-        e = self.e
-        if kind == "create_repo":
-            name = cv.repo_name(req.repo)
-            existed = _exists(lambda: e.repos.inspect(name))
-            self.pfs["CreateRepo"](req, None)
-            if not existed:
-                undo.append(lambda: e.repos.delete(name, force=True))
-        elif kind == "delete_repo":
-            self.pfs["DeleteRepo"](req, None)
-        elif kind == "start_commit":
+    def _run(
+        self, p: Pending, requests: list[transaction.TransactionRequest]
+    ) -> list[transaction.TransactionResponse]:
+        """Run ``requests`` in order (inside ``MetadataStore.atomic``, which makes them one
+        change)."""
+        responses = []
+        for r in requests:
+            responses.append(self._apply(p, *_set_field(r)))
+            crash_point("transaction-request")
+        return responses
+
+    def _apply(self, p: Pending, kind: str, req: Any) -> transaction.TransactionResponse:
+        if kind == "start_commit":
             repo, branch = cv.branch_ref(req.branch)
             parent = cv.commit_ref(req.parent)[1] if req.parent and _set(req.parent) else None
-            old = _head(e, repo, branch)
-            e.commits.start(
+            self.e.commits.start(
                 repo, branch, parent=parent, description=req.description, commit_id=p.commit_set
             )
-            undo.append(lambda: _restore_branch(e, repo, branch, old, p.commit_set))
             return transaction.TransactionResponse(commit=cv.commit_msg(repo, p.commit_set, branch))
-        elif kind == "finish_commit":
-            self.pfs["FinishCommit"](req, None)
-        elif kind == "squash_commit_set":
-            self.pfs["SquashCommitSet"](req, None)
-        elif kind == "create_branch":
-            repo, name = cv.branch_ref(req.branch)
-            old = _head(e, repo, name)
-            existed = _exists(lambda: e.commits.inspect_branch(repo, name))
-            self.pfs["CreateBranch"](req, None)
-            if existed:
-                undo.append(lambda: e.commits.create_branch(repo, name, old))
-            else:
-                undo.append(lambda: e.commits.delete_branch(repo, name, True))
-        elif kind == "delete_branch":
-            self.pfs["DeleteBranch"](req, None)
-        elif kind == "stop_job":
-            self.pps["StopJob"](req, None)
-        elif kind == "create_pipeline_v2":
-            create = req.create_pipeline_request
-            name = pipeline_name(create.pipeline)
-            existed = _exists(lambda: e.pipelines.inspect(name))
-            self.pps["CreatePipeline"](create, None)
-            if not existed:
-                undo.append(lambda: e.pipelines.delete(name, force=True))
+        if kind == "create_pipeline_v2":
+            self.pps["CreatePipeline"](req.create_pipeline_request, None)
+        else:
+            api, method = CALLS[kind]
+            (self.pfs if api == "pfs" else self.pps)[method](req, None)
         return transaction.TransactionResponse()
-
-
-def _exists(call: Callable[[], Any]) -> bool:
-    try:
-        call()
-        return True
-    except NotFound:
-        return False
-
-
-def _head(e: Engine, repo: str, branch: str) -> str | None:
-    try:
-        return e.commits.inspect_branch(repo, branch).head
-    except NotFound:
-        return None
-
-
-def _restore_branch(e: Engine, repo: str, branch: str, old: str | None, commit: str) -> None:
-    e.commits.delete(repo, commit)
-    if old is not None:
-        e.commits.create_branch(repo, branch, old)
 
 
 def _set(commit: pfs.Commit) -> bool:
@@ -360,12 +288,12 @@ def build(engine: Engine, token: str | None, pfs_api: Service, pps_api: Service)
 
     @svc.unary("DeleteTransaction", transaction.DeleteTransactionRequest)
     def delete(req: transaction.DeleteTransactionRequest, _ctx: Any) -> Empty:
-        txns.take(_tid(req.transaction))
+        txns.drop(_tid(req.transaction))
         return Empty()
 
     @svc.unary("FinishTransaction", transaction.FinishTransactionRequest)
     def finish(req: transaction.FinishTransactionRequest, _ctx: Any) -> Any:
-        return txns.apply(txns.take(_tid(req.transaction)))
+        return txns.finish(_tid(req.transaction))
 
     @svc.unary("BatchTransaction", transaction.BatchTransactionRequest)
     def batch(req: transaction.BatchTransactionRequest, _ctx: Any) -> Any:
@@ -374,7 +302,7 @@ def build(engine: Engine, token: str | None, pfs_api: Service, pps_api: Service)
             kind, value = _set_field(r)
             p.requests.append(r)
             p.responses.append(txns._answer(p, kind, value)[1])
-        return txns.apply(p)
+        return txns.batch(p)
 
     @svc.unary("DeleteAll", transaction.DeleteAllRequest)
     def delete_all(_req: Any, _ctx: Any) -> Empty:

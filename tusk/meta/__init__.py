@@ -21,6 +21,7 @@ from tusk.meta.store import (
     ProjectRow,
     RepoRow,
     Tx,
+    after_commit,
     open_metadata_store,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "RepoRow",
     "SecretRecord",
     "Tx",
+    "after_commit",
     "lease_for",
     "open_metadata_store",
 ]

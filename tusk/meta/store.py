@@ -6,8 +6,9 @@ driver errors. Every contract is in ``tests/functional/test_metadata_contract.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    NestedTransaction,
     and_,
     create_engine,
     delete,
@@ -91,12 +93,13 @@ def _row(cls: type, mapping: Any) -> Any:
 class Tx(PpsTx, OpenTxMixin):
     """One database transaction; every read and write of the services goes through one."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, savepoint: NestedTransaction | None = None) -> None:
         self.c = conn
+        self.savepoint = savepoint  # set when it runs inside MetadataStore.atomic()
 
     def rollback(self) -> None:
         """Undo everything this transaction wrote so far."""
-        self.c.rollback()
+        (self.savepoint or self.c).rollback()
 
     # -- projects ----------------------------------------------------------------------------
     def insert_project(self, row: ProjectRow) -> None:
@@ -400,6 +403,28 @@ class Tx(PpsTx, OpenTxMixin):
             self.c.execute(update(s.settings).where(s.settings.c.key == key).values(value=value))
 
 
+# Inside MetadataStore.atomic(): the store and connection every transaction() of this thread
+# joins, and the actions to run once that transaction has committed.
+_joined: ContextVar[tuple[MetadataStore, Connection] | None] = ContextVar(
+    "tusk_meta_joined", default=None
+)
+_after_commit: ContextVar[list[Callable[[], object]] | None] = ContextVar(
+    "tusk_meta_after_commit", default=None
+)
+
+
+def after_commit(action: Callable[[], object]) -> None:
+    """Run ``action`` now, or, inside :meth:`MetadataStore.atomic`, once its transaction has
+    committed (never, if it rolls back): for what other threads and processes do on seeing a
+    change (change notifications, starting or killing workers), which must not see one that may
+    still be undone."""
+    pending = _after_commit.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
+
+
 class MetadataStore:
     """Connection factory and transaction boundary for one metadata database URL."""
 
@@ -480,7 +505,14 @@ class MetadataStore:
     def transaction(self, write: bool = True, *, durable: bool = True) -> Iterator[Tx]:
         """One transaction. ``durable=False`` commits without waiting for the disk (a machine
         crash may lose it, never half of it): for bookkeeping that is redone or recounted after
-        a crash, such as a job master's datum results, never for what a user was told is done."""
+        a crash, such as a job master's datum results, never for what a user was told is done.
+        Inside :meth:`atomic` (same thread) it is a savepoint of atomic's transaction."""
+        joined = _joined.get()
+        if joined is not None and joined[0] is self:
+            conn = joined[1]
+            with conn.begin_nested() as savepoint:
+                yield Tx(conn, savepoint)
+            return
         try:
             conn = self.engine.connect().execution_options(tusk_write=write, tusk_durable=durable)
         except OperationalError as e:
@@ -492,6 +524,28 @@ class MetadataStore:
                 yield Tx(conn)
         finally:
             conn.close()
+
+    @contextmanager
+    def atomic(self, *, dry_run: bool = False) -> Iterator[Tx]:
+        """One transaction that every :meth:`transaction` this thread opens meanwhile joins (as a
+        savepoint), so that several service calls take effect together or not at all, even if
+        the process dies half way; :func:`after_commit` actions wait for its commit.
+        ``dry_run`` rolls it back at the end (the calls' errors, no effect)."""
+        if _joined.get() is not None:
+            raise RuntimeError("MetadataStore.atomic() does not nest")
+        actions: list[Callable[[], object]] = []
+        with self.transaction() as tx:
+            tokens = (_joined.set((self, tx.c)), _after_commit.set(actions))
+            try:
+                yield tx
+                if dry_run:
+                    tx.rollback()
+            finally:
+                _joined.reset(tokens[0])
+                _after_commit.reset(tokens[1])
+        if not dry_run:
+            for action in actions:
+                action()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -463,18 +463,76 @@ class CommitService:
                 target = tx.get_commit(r, i)
                 if target is None:
                     continue
-                # Take back what finishing it added (1.7 took its whole snapshot size, which
-                # drove repo sizes negative); an open commit has added nothing yet.
-                if target.finished is not None:
-                    tx.add_repo_size(r, -self._added_bytes(tx, target, target.tree or EMPTY_ROOT))
-                tx.reparent(r, i, target.parent)
-                for bname in tx.branches_at(r, i):
-                    tx.set_branch_head(r, bname, target.parent)
-                tx.delete_commit(r, i)
+                self._remove(tx, target)
                 deleted.append(CommitKey(repo=r, id=i))
         for key in deleted:
             self.ctx.feed.publish("delete", key.repo, key.id)
         return deleted
+
+    def _remove(self, tx: Tx, row: CommitRow) -> None:
+        """Delete one commit: its children and the branches on it move to its parent."""
+        # Take back what finishing it added (1.7 took its whole snapshot size, which drove repo
+        # sizes negative); an open commit has added nothing yet.
+        if row.finished is not None:
+            tx.add_repo_size(row.repo, -self._added_bytes(tx, row, row.tree or EMPTY_ROOT))
+        tx.reparent(row.repo, row.id, row.parent)
+        for bname in tx.branches_at(row.repo, row.id):
+            tx.set_branch_head(row.repo, bname, row.parent)
+        tx.delete_commit(row.repo, row.id)
+
+    def drop(self, commit_id: str) -> builtins.list[CommitKey]:
+        """Drop a commit set (2.x ``delete commit <id>``, pachd's DropCommitSet): delete every
+        commit with the global id ``commit_id``, its data lost; the branches on them move back
+        to their parents. As pachd, it is refused when a commit of another set was computed
+        from one of them, when one of them is a pipeline's spec commit, and when one of them has
+        children (dropping is only for the newest commits; ``squash commit`` keeps a commit's
+        data in its children). Nothing changes when it is refused. The jobs of the set are
+        the caller's (``Engine.drop_commit_set`` stops them)."""
+        with self.ctx.meta.transaction() as tx:
+            rows = self._commit_set(tx, commit_id)
+            members = {(r.repo, r.id) for r in rows}
+            others = sorted(
+                {
+                    sub[1]
+                    for r in rows
+                    for sub in tx.commit_subvenance(r.repo, r.id)
+                    if sub not in members
+                }
+            )
+            if others:
+                raise Conflict(
+                    f"commit set {commit_id} cannot be dropped because it has subvenant commit "
+                    f"sets: {', '.join(others)}",
+                    hint="drop those commit sets first (newest first)",
+                )
+            for row in rows:
+                where = f"{row.repo}@{row.id}"
+                if row.repo == SPEC_REPO:
+                    raise Conflict(
+                        f"cannot drop commit set {commit_id}: commit {where} updated a pipeline",
+                        hint="update or delete the pipeline instead",
+                    )
+                if tx.children(row.repo, row.id):
+                    raise Conflict(
+                        f"cannot drop a commit that has children: {where}",
+                        hint=f"squash it instead (its data stays in its children): "
+                        f"tusk squash commit {commit_id}",
+                    )
+            for row in rows:
+                self._remove(tx, row)
+        keys = [CommitKey(repo=r.repo, id=r.id) for r in rows]
+        for key in keys:
+            self.ctx.feed.publish("delete", key.repo, key.id)
+        return keys
+
+    def _commit_set(self, tx: Tx, commit_id: str) -> builtins.list[CommitRow]:
+        rows = tx.commits_with_id(commit_id)
+        if not rows:
+            raise NotFound(
+                f"commit set {commit_id} not found",
+                hint="list the global ids with: tusk list commit",
+            )
+        return rows
 
     def squash(self, commit_id: str) -> builtins.list[CommitKey]:
         """Squash a commit set (2.x ``squash commit <id>``): remove every commit with the global
@@ -485,12 +543,7 @@ class CommitService:
         one of its commits, and when a commit of another set was computed from one of them
         (its provenance would lose the commit it names). Nothing changes when it is refused."""
         with self.ctx.meta.transaction() as tx:
-            rows = tx.commits_with_id(commit_id)
-            if not rows:
-                raise NotFound(
-                    f"commit set {commit_id} not found",
-                    hint="list the global ids with: tusk list commit",
-                )
+            rows = self._commit_set(tx, commit_id)
             members = {(r.repo, r.id) for r in rows}
             for row in rows:
                 where = f"{row.repo}@{row.id}"

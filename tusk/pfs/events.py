@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from tusk.meta import after_commit
+
 
 class ChangeFeed:
     """Counts changes and wakes waiters and listeners when one is published."""
@@ -28,7 +30,11 @@ class ChangeFeed:
         self._listeners.append(listener)
 
     def publish(self, kind: str, repo: str, name: str) -> None:
-        """Announce a change (kind: head | finish | delete) to waiters and listeners."""
+        """Announce a change (kind: head | finish | delete) to waiters and listeners (inside
+        ``MetadataStore.atomic``, once its transaction has committed)."""
+        after_commit(lambda: self._announce(kind, repo, name))
+
+    def _announce(self, kind: str, repo: str, name: str) -> None:
         with self._cond:
             self._version += 1
             self._cond.notify_all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Iterator
@@ -19,8 +20,8 @@ from tusk.api.pps import (
     LogLine,
     WorkerInfo,
 )
-from tusk.errors import InvalidArgument, NotFound
-from tusk.meta import DatumRecord, JobFilter, JobRecord, LogFilter, Tx
+from tusk.errors import Conflict, InvalidArgument, NotFound
+from tusk.meta import DatumRecord, JobFilter, JobRecord, LogFilter, Tx, after_commit
 from tusk.pfs.commits import commit_info, resolve
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pps.datums import datum_hash, datum_id, enumerate_datums
@@ -175,7 +176,33 @@ class JobService:
             job = self._find(tx, job_id, pipeline)
         # ended first, so the pipeline's loop cannot take it up again once its workers stop
         self.runner.fail(job.pipeline, job_id, "stopped by the user", JobState.KILLED)
-        self.scheduler.kill_job(job.pipeline, job_id)
+        after_commit(lambda: self.scheduler.kill_job(job.pipeline, job_id))
+
+    def stop_set(self, job_id: str, reason: str) -> None:
+        """Kill every job of the global id ``job_id`` that has not ended, with ``reason``."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            jobs = tx.list_jobs(JobFilter(id=job_id, unfinished=True))
+        for job in jobs:
+            self.runner.fail(job.pipeline, job_id, reason, JobState.KILLED)
+            after_commit(functools.partial(self.scheduler.kill_job, job.pipeline, job_id))
+
+    def end(self, job_id: str, pipeline: str | None, state: JobState, reason: str) -> None:
+        """End a job that has not ended as failed or killed, with ``reason`` (a 2.x
+        UpdateJobState): its output commit is finished without data and its workers stop."""
+        if state not in (JobState.FAILURE, JobState.KILLED):
+            raise InvalidArgument(
+                f"a job can only be ended as failed or killed here, not as {state}",
+                hint="tusk's job runner sets every other state itself",
+            )
+        with self.ctx.meta.transaction(write=False) as tx:
+            job = self._find(tx, job_id, pipeline)
+        if job.state.terminal:
+            raise Conflict(
+                f"job {job.pipeline}@{job_id} has already finished",
+                hint="only a job that has not ended can change its state",
+            )
+        self.runner.fail(job.pipeline, job_id, reason, state)
+        after_commit(lambda: self.scheduler.kill_job(job.pipeline, job_id))
 
     def delete(self, job_id: str, pipeline: str | None = None) -> None:
         """Delete a job record (stopping it first); its output commit stays."""

@@ -13,7 +13,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from tusk.api.pps import JobState, PipelineCreated, PipelineInfo, PipelineSpecDoc, PipelineState
 from tusk.errors import AlreadyExists, HasDependents, InvalidSpec, NotFound
 from tusk.ids import new_id
-from tusk.meta import JobFilter, PipelineRecord, Tx
+from tusk.meta import JobFilter, PipelineRecord, Tx, after_commit
 from tusk.pfs.commits import CommitService, downstream_branches, upstream_branches
 from tusk.pfs.context import SPEC_REPO, PfsContext
 from tusk.pfs.files import FileService
@@ -249,14 +249,14 @@ class PipelineService:
                     name, version=version, salt=salt, spec=spec.to_json(), updated=now, state=state
                 )
         if self.scheduler.running:  # only the scheduler's server keeps workers; others reconcile
-            self.start_workers(name, version, spec)
+            after_commit(lambda: self.start_workers(name, version, spec))
         self.commits.create_branch(
             name, spec.output_branch, provenance=[*inputs, (SPEC_REPO, name)]
         )
         spec_commit = self._write_spec(name, spec, version, salt, stopped)
         with self.ctx.meta.transaction() as tx:
             tx.update_pipeline(name, spec_commit=spec_commit)
-        self.scheduler.add(name)
+        after_commit(lambda: self.scheduler.add(name))
         info = self.inspect(name)
         return PipelineCreated(**{**dict(info), "warnings": [*info.warnings, *warnings]})
 
@@ -289,7 +289,7 @@ class PipelineService:
             jobs = tx.list_jobs(JobFilter(pipeline=name, unfinished=True, newest_first=False))
         for j in jobs:
             self.scheduler.runner.fail(name, j.id, "pipeline was updated", JobState.KILLED)
-            self.scheduler.kill_job(name, j.id)
+            after_commit(functools.partial(self.scheduler.kill_job, name, j.id))
 
     # -- reads -------------------------------------------------------------------------------
     def _row(self, tx: Tx, name: str) -> PipelineRecord:

@@ -155,6 +155,11 @@ def squash_commit_set(commit_id: str, request: Request) -> list[CommitKey]:
     return eng(request).commits.squash(commit_id)
 
 
+@router.post("/commitsets/{commit_id}/drop")
+def drop_commit_set(commit_id: str, request: Request) -> list[CommitKey]:
+    return eng(request).drop_commit_set(commit_id)
+
+
 @router.get("/commitsets/{commit_id}/wave")
 def commit_wave(commit_id: str, request: Request, repo: str | None = None) -> CommitWave:
     return eng(request).lineage.wave(commit_id, repo)
