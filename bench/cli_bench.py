@@ -110,7 +110,9 @@ def main() -> None:
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print(f"{args.rounds} rounds\n")
-        print("| command | wall ms | ÷ `python -c pass` (same round) | CPU ms | CPU ÷ (same round) |")
+        print(
+            "| command | wall ms | ÷ `python -c pass` (same round) | CPU ms | CPU ÷ (same round) |"
+        )
         print("|---|---|---|---|---|")
         for k in commands:
             print(
