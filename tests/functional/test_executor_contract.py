@@ -451,6 +451,44 @@ class TestRayExecutor(ExecutorContract):
         assert again.ok and again.worker == name, again.reason
         assert executor.workers(PIPELINE)[0].restarts == 1
 
+    def test_tasks_are_made_as_actors_free_up(self, executor: Executor, tasks: Tasks) -> None:
+        """A job of 100,000 datums must not hold 100,000 tasks: the pool takes one from the job's
+        iterable per free actor (plus one ready ahead per actor), never the whole job."""
+        self.pool(executor, 2)
+        made: list[int] = []
+
+        def lazily() -> Iterator[DatumTask]:
+            for i in range(12):
+                made.append(i)
+                yield tasks.task(i, COPY)
+
+        results = []
+        for result in executor.run(PIPELINE, lazily()):
+            # in flight: one call per actor; ready ahead: one per actor
+            assert len(made) - len(results) <= 2 * 2, (len(made), len(results))
+            results.append(result)
+        assert sorted(int(r.task_id.split("-")[1]) for r in results) == list(range(12))
+        assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
+
+    def test_a_task_that_cannot_be_made_ends_the_run_after_the_made_ones(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        self.pool(executor, 2)
+
+        def broken() -> Iterator[DatumTask]:
+            for i in range(3):
+                yield tasks.task(i, COPY)
+            raise RuntimeError("cannot read the datum's input")
+
+        results: list[DatumResult] = []
+        with pytest.raises(RuntimeError, match="cannot read the datum's input"):
+            for result in executor.run(PIPELINE, broken()):
+                results.append(result)
+        assert sorted(r.task_id for r in results) == ["job1-0-1", "job1-1-1", "job1-2-1"]
+        assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
+        [after] = executor.run(PIPELINE, [tasks.task(0, COPY, job="job2")])  # the pool is idle
+        assert after.ok, after.reason
+
 
 def test_resources_become_actor_options() -> None:
     from tusk.pps.executors.ray import DEFAULT_NUM_CPUS, actor_options, parse_quantity

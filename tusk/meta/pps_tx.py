@@ -308,6 +308,18 @@ class PpsTx:
         )
         return [_datum({**r, "inputs": ""} if brief else r) for r in self.c.execute(q).mappings()]
 
+    def datums_after(self, pipeline: str, job_id: str, after: int, limit: int) -> list[DatumRecord]:
+        """Up to ``limit`` of a job's datums whose index is above ``after``, in datum order and
+        without their inputs: a page of a job too big to read at once."""
+        d = s.job_datums
+        q = (
+            select(*[c for c in d.c if c.name != "inputs"])
+            .where(and_(d.c.pipeline == pipeline, d.c.job_id == job_id, d.c.idx > after))
+            .order_by(d.c.idx)
+            .limit(limit)
+        )
+        return [_datum({**r, "inputs": ""}) for r in self.c.execute(q).mappings()]
+
     def datum_counts(self, pipeline: str, job_id: str) -> dict[str, int]:
         """How many datum rows of a job are in each state (counted by the database)."""
         d = s.job_datums

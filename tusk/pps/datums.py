@@ -91,9 +91,11 @@ def enumerate_datums(
         name = atom.name or atom.repo
         join_on, group_by = atom.join_on, atom.group_by
         if join_on is None and group_by is None:
-            nodes = list(tree.glob(ic.root, atom.glob))
-            nodes.sort(key=lambda n: (-n.size, n.path))
-            return [(_match(name, ic, n),) for n in nodes]
+            # made as the glob yields its matches: a list of 100,000 nodes (with their chunks)
+            # first would be the largest part of a big job's memory for a moment
+            plain: list[Datum] = [(_match(name, ic, n),) for n in tree.glob(ic.root, atom.glob)]
+            plain.sort(key=lambda d: (-d[0].size, d[0].path))
+            return plain
         # A keyed input (inside a join or group): in path order, as 2.x lists a glob.
         pattern = compile_glob(atom.glob, True)
         keyed: list[Datum] = []

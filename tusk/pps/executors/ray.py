@@ -135,6 +135,51 @@ class _Call:
     task: DatumTask
 
 
+class _Backlog:
+    """The tasks of a run not handed out yet: taken from the job's iterable as actors free up,
+    at most ``ahead`` made before an actor takes them. A task that cannot be made ends the
+    taking; the run raises its error once the calls in flight have their results."""
+
+    def __init__(self, tasks: Iterable[DatumTask], ahead: int) -> None:
+        self._source = iter(tasks)
+        self._ready: deque[DatumTask] = deque()
+        self._ahead = max(1, ahead)
+        self._done = False
+        self.error: BaseException | None = None
+
+    def __bool__(self) -> bool:
+        """Whether a task may still be handed out."""
+        return bool(self._ready) or not self._done
+
+    def fill(self) -> None:
+        """Make tasks until ``ahead`` are ready or there are no more."""
+        while not self._done and len(self._ready) < self._ahead:
+            try:
+                self._ready.append(next(self._source))
+            except StopIteration:
+                self._done = True
+            except Exception as e:  # noqa: BLE001 - raised again by RayPool.run
+                self.error, self._done = e, True
+
+    def pop(self) -> DatumTask | None:
+        """The next ready task, if any."""
+        return self._ready.popleft() if self._ready else None
+
+    def stop(self) -> None:
+        """Hand out nothing more (cancelled): the tasks not made yet never are."""
+        self._ready.clear()
+        self._done = True
+
+    def rest(self) -> Iterator[DatumTask]:
+        """Every task not handed out yet, made one at a time."""
+        while True:
+            self.fill()
+            task = self.pop()
+            if task is None:
+                return
+            yield task
+
+
 class RayPool:
     """The Ray actors of one pipeline version."""
 
@@ -186,41 +231,46 @@ class RayPool:
 
     # -- running datums --------------------------------------------------------------------------
     def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
-        """Hand the tasks to whichever actor is free; yield results as they arrive."""
-        todo = deque(tasks)
+        """Hand the tasks to whichever actor is free; yield results as they arrive.
+
+        Tasks are taken from ``tasks`` only as actors become free (a few made ahead, one call
+        in flight per actor), so a job of 100,000 datums holds a task per actor, not 100,000."""
+        backlog = _Backlog(tasks, len(self.actors))
         self.cancelled.clear()
         with self.lock:
             for actor in self.actors:
                 if actor.state == "Failed":
                     self._respawn(actor)
         while True:
+            if self.cancelled.is_set():
+                backlog.stop()
+            backlog.fill()  # outside the lock: making a task reads the datum's input tree
             with self.lock:
-                if self.cancelled.is_set():
-                    todo.clear()
-                self._dispatch(todo)
-                if not todo and not self.calls:
-                    return
+                self._dispatch(backlog)
+                if not backlog and not self.calls:
+                    break
                 waiting = list(self.calls) + [a.ready for a in self.actors if a.ready is not None]
             if not waiting:
                 # No worker runs or may still start: fail the datums rather than wait forever.
                 reasons = "; ".join(sorted({a.problem for a in self.actors}))
-                while todo:
-                    task = todo.popleft()
+                for task in backlog.rest():
                     yield DatumResult(task.task_id, False, reason=f"no ray worker: {reasons}")
-                return
+                break
             done, _ = ray.wait(waiting, num_returns=1, timeout=_POLL)
             for ref in done:
                 result = self._collect(ref)
                 if result is not None:
                     yield result
+        if backlog.error is not None:
+            raise backlog.error
 
-    def _dispatch(self, todo: deque[DatumTask]) -> None:
+    def _dispatch(self, backlog: _Backlog) -> None:
         busy = {id(c.actor) for c in self.calls.values()}
         for actor in self.actors:
-            if not todo:
-                return
             if actor.state == "Running" and id(actor) not in busy:
-                task = todo.popleft()
+                task = backlog.pop()
+                if task is None:
+                    return
                 ref = actor.handle.run.remote(json.dumps(task.to_json()))
                 self.calls[ref] = _Call(actor, actor.handle, task)
 

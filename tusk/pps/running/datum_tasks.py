@@ -7,13 +7,13 @@ import base64
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tusk.api.pps import DatumState
 from tusk.errors import InvalidArgument
-from tusk.meta import DatumRecord, JobCounters, LogRecord
+from tusk.meta import DatumRecord, JobCounters, LogRecord, Tx
 from tusk.pfs.context import PfsContext
 from tusk.pfs.paths import parent_and_name
 from tusk.pfs.tree import Shared
@@ -25,15 +25,31 @@ from tusk.worker.protocol import DatumTask
 from tusk.worker.runtimes.gpus import requested as requested_gpus
 
 INSERT_BLOCK = 5_000  # datum records per insert when a job is set up
+DATUM_PAGE = 5_000  # datum records per read of a job's datums
 
 
 @dataclass
 class Progress:
-    """What the job master keeps in memory while a job runs (it is the job's only writer)."""
+    """What the job master keeps in memory while a job runs (it is the job's only writer):
+    the job's datums (their ids are derived from them, as ``prepare_datums`` recorded them), the
+    tries of the datums that have had one and are still to run (none kept per datum otherwise:
+    a 100,000-datum job must not hold a dict over all of them), and the job's counters."""
 
-    datum_ids: dict[int, str]
+    datums: Sequence[Datum]
     tries: dict[int, int]
     totals: JobCounters
+
+    def datum_id(self, idx: int) -> str:
+        """The id of datum ``idx``."""
+        return datum_id(self.datums[idx])
+
+    def tried(self, idx: int, settled: bool) -> int:
+        """Count one more try of datum ``idx`` and return its tries so far; a ``settled`` datum
+        (no try follows) is forgotten."""
+        n = self.tries.pop(idx, 0) + 1
+        if not settled:
+            self.tries[idx] = n
+        return n
 
 
 def master_log(pipeline: str, job_id: str, message: str) -> LogRecord:
@@ -66,7 +82,7 @@ def prepare_datums(
         assert job is not None
         if job.state.terminal:
             return False
-        existing = {d.idx: d.state for d in tx.list_datums(pipeline, job_id, brief=True)}
+        existing = {d.idx: d.state for d in _pages(tx, pipeline, job_id)}
         fresh = [i for i in range(len(datums)) if i not in existing]
         cached = tx.cached_hashes(pipeline, [hashes[i] for i in fresh])
         # inserted a block at a time: 100,000 records (and the driver's parameters for them) at
@@ -105,17 +121,49 @@ def prepare_datums(
     return True
 
 
-def pending_datums(ctx: PfsContext, pipeline: str, job_id: str) -> tuple[list[int], Progress]:
-    """The datums still to run, and the job master's starting :class:`Progress`."""
+def job_datums(ctx: PfsContext, pipeline: str, job_id: str) -> Iterator[DatumRecord]:
+    """A job's datum records (without their inputs) in datum order, a page per read
+    transaction (the job master is the job's only writer), so that a job of 100,000 datums
+    never has all its records in memory at once."""
+
+    def read(after: int) -> list[DatumRecord]:
+        with ctx.meta.transaction(write=False) as tx:
+            return tx.datums_after(pipeline, job_id, after, DATUM_PAGE)
+
+    return _paged(read)
+
+
+def _pages(tx: Tx, pipeline: str, job_id: str) -> Iterator[DatumRecord]:
+    """A job's datum records as :func:`job_datums` reads them, within the transaction ``tx``."""
+    return _paged(lambda after: tx.datums_after(pipeline, job_id, after, DATUM_PAGE))
+
+
+def _paged(read: Callable[[int], list[DatumRecord]]) -> Iterator[DatumRecord]:
+    after = -1
+    while True:
+        page = read(after)
+        yield from page
+        if len(page) < DATUM_PAGE:
+            return
+        after = page[-1].idx
+
+
+def pending_datums(
+    ctx: PfsContext, pipeline: str, job_id: str, datums: Sequence[Datum]
+) -> tuple[list[int], Progress]:
+    """The datums still to run (of the job's ``datums``), and the job master's starting
+    :class:`Progress`."""
+    todo: list[int] = []
+    tries: dict[int, int] = {}
     with ctx.meta.transaction(write=False) as tx:
-        rows = tx.list_datums(pipeline, job_id, brief=True)
         job = tx.get_job(pipeline, job_id)
         assert job is not None
-    todo = sorted(r.idx for r in rows if not r.state.settled)
-    progress = Progress(
-        {r.idx: r.datum_id for r in rows}, {r.idx: r.tries for r in rows}, job.counters
-    )
-    return todo, progress
+        for r in _pages(tx, pipeline, job_id):
+            if not r.state.settled:
+                todo.append(r.idx)
+                if r.tries:
+                    tries[r.idx] = r.tries
+    return todo, Progress(datums, tries, job.counters)
 
 
 @dataclass(frozen=True)

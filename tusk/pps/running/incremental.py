@@ -18,7 +18,7 @@ the earlier job's.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tusk.api.pps import JobState
@@ -125,19 +125,9 @@ def plan(
     )
 
 
-def _top_names(manifest: str) -> set[str]:
+def top_names(manifest: str) -> set[str]:
+    """The top-level names a datum's output (its stored manifest) wrote files under."""
     return {f["path"].lstrip("/").split("/", 1)[0] for f in json.loads(manifest)["files"]}
-
-
-def owns_top_names(manifests: Iterable[str]) -> bool:
-    """Whether no two of these datum outputs share a top-level name."""
-    owner: set[str] = set()
-    for m in manifests:
-        names = _top_names(m)
-        if not owner.isdisjoint(names):
-            return False
-        owner |= names
-    return True
 
 
 def updated_output(
@@ -148,10 +138,10 @@ def updated_output(
     taken by another datum (the job then merges every output)."""
     gone: set[str] = set()
     for m in removed:
-        gone |= _top_names(m)
+        gone |= top_names(m)
     taken: set[str] = set()
     for m in added:
-        names = _top_names(m)
+        names = top_names(m)
         if not taken.isdisjoint(names):
             return None
         taken |= names

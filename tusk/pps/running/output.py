@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from tusk.api.pps import DatumState, JobState
 from tusk.errors import CommitFinished, TuskError
 from tusk.faults import crash_point
+from tusk.meta import DatumRecord
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import PfsContext
-from tusk.pfs.tree import EMPTY_ROOT, PutFile
+from tusk.pfs.tree import EMPTY_ROOT, PutFile, Tree
 from tusk.pps.running import incremental
-from tusk.pps.running.datum_tasks import master_log
+from tusk.pps.running.datum_tasks import job_datums, master_log
 from tusk.pps.running.egress import EgressFailed
 from tusk.storage import ChunkRef, file_hash
+
+TREE_BATCH = 10_000  # datum outputs per tree write of a job's output: bounds finish_job's memory
 
 
 def end_job(
@@ -60,38 +64,46 @@ def finish_job(
     job's ``egress`` if it has one. For an incremental job (``delta``; ``hashes`` are its changed
     datums') the earlier output is updated by the changed datums when it can, else every datum's
     output is merged afresh. Recovered datums (err_cmd) add nothing to the output."""
-    with ctx.meta.transaction(write=False) as tx:
-        rows = tx.list_datums(pipeline, job_id, brief=True)
-        bad = [d for d in rows if not d.state.settled]
-        recovered = {d.hash for d in rows if d.state is DatumState.RECOVERED}
-        hashes = [h for h in hashes if h not in recovered]
-        manifests = tx.cached_outputs(pipeline, [*hashes, *(delta.removed_hashes if delta else [])])
-    if bad:
-        first = bad[0]
+    first_bad: DatumRecord | None = None
+    recovered: set[str] = set()
+    for d in job_datums(ctx, pipeline, job_id):
+        if not d.state.settled:
+            first_bad = d
+            break
+        if d.state is DatumState.RECOVERED:
+            recovered.add(d.hash)
+    if first_bad is not None:
         end_job(
-            ctx, pipeline, job_id, f"failed to process datum: {first.datum_id} ({first.reason})"
+            ctx,
+            pipeline,
+            job_id,
+            f"failed to process datum: {first_bad.datum_id} ({first_bad.reason})",
         )
         return
+    if recovered:
+        hashes = [h for h in hashes if h not in recovered]
     try:
         root: str | None = None
-        if delta is not None and all(h in manifests for h in delta.removed_hashes):
-            added = [manifests[h] for h in hashes]
-            root = incremental.updated_output(
-                ctx,
-                delta,
-                [manifests[h] for h in delta.removed_hashes],
-                added,
-                list(merge_ops(added)),
-            )
+        if delta is not None:
+            with ctx.meta.transaction(write=False) as tx:
+                manifests = tx.cached_outputs(pipeline, [*hashes, *delta.removed_hashes])
+            if all(h in manifests for h in delta.removed_hashes):
+                added = [manifests[h] for h in hashes]
+                root = incremental.updated_output(
+                    ctx,
+                    delta,
+                    [manifests[h] for h in delta.removed_hashes],
+                    added,
+                    list(merge_ops(added)),
+                )
+            del manifests
         disjoint = root is not None and not recovered
         if root is None:
             if delta is not None:
                 hashes = [h for h in delta.all_hashes(ctx, pipeline) if h not in recovered]
-                with ctx.meta.transaction(write=False) as tx:
-                    manifests = tx.cached_outputs(pipeline, hashes)
-            ordered = [manifests[h] for h in hashes]
-            root = ctx.tree.apply(EMPTY_ROOT, list(merge_ops(ordered)))
-            disjoint = incremental.owns_top_names(ordered) and not recovered
+            merged = merge_outputs(ctx, pipeline, hashes)
+            root = merged.root
+            disjoint = merged.disjoint(ctx) and not recovered
     except TuskError as e:
         # e.g. one datum wrote a file where another wrote a directory: the job fails, and the
         # pipeline goes on with its next job
@@ -155,6 +167,56 @@ def _succeed(ctx: PfsContext, pipeline: str, job_id: str, disjoint: bool | None 
         tx.set_output_disjoint(pipeline, job_id, disjoint)
         tx.insert_logs([master_log(pipeline, job_id, "job success")])
     ctx.feed.publish("jobs", pipeline, job_id)
+
+
+@dataclass(frozen=True)
+class MergedOutput:
+    """The tree :func:`merge_outputs` wrote, and the sum over its datums of how many top-level
+    names each wrote."""
+
+    root: str
+    top_names: int
+
+    def disjoint(self, ctx: PfsContext) -> bool:
+        """Whether no two datums wrote under the same top-level name: the root's top-level
+        entries are the union of every datum's names, as many as their sum only when no two
+        datums share one (counted without a set of every name)."""
+        return sum(1 for _ in ctx.tree.list_dir(self.root)) == self.top_names
+
+
+def merge_outputs(
+    ctx: PfsContext, pipeline: str, hashes: Sequence[str], batch: int | None = None
+) -> MergedOutput:
+    """The outputs of the pipeline's datums with these ``hashes`` merged as :func:`merge_ops`
+    merges them, written ``batch`` (default ``TREE_BATCH``) datums at a time: each batch's
+    stored outputs are read and applied to the root the batches before it made, so the job
+    master never holds every datum's output at once. A file that an earlier batch wrote too gets this batch's chunks
+    appended (datum order holds across batches); a file where another datum wrote a directory
+    fails the merge with a :class:`~tusk.errors.PathConflict`, as in one tree write."""
+    tree = ctx.tree
+    size = max(1, TREE_BATCH if batch is None else batch)
+    root, top_names = EMPTY_ROOT, 0
+    for start in range(0, len(hashes), size):
+        part = hashes[start : start + size]
+        with ctx.meta.transaction(write=False) as tx:
+            manifests = tx.cached_outputs(pipeline, part)
+        ordered = [manifests[h] for h in part]
+        del manifests
+        top_names += sum(len(incremental.top_names(m)) for m in ordered)
+        ops = merge_ops(ordered)
+        root = tree.apply(root, ops if root == EMPTY_ROOT else _appended(tree, root, ops))
+    return MergedOutput(root, top_names)
+
+
+def _appended(tree: Tree, root: str, ops: Iterable[PutFile]) -> Iterator[PutFile]:
+    """``ops`` with the chunks of the file already at each path in ``root`` put first."""
+    for op in ops:
+        old = tree.get(root, op.path)
+        if old is None or old.kind == "dir":  # a directory: the tree write names the conflict
+            yield op
+            continue
+        chunks = (*old.chunks, *op.chunks)
+        yield PutFile(op.path, chunks, old.size + op.size, file_hash(chunks))
 
 
 def merge_ops(manifests: Iterable[str]) -> Iterator[PutFile]:

@@ -142,7 +142,7 @@ def record_results(
     cached: list[CachedDatum] = []
     logs: list[LogRecord] = []
     for idx, h, res in results:
-        progress.tries[idx] += 1
+        tries = progress.tried(idx, settled=res.ok or last)
         lines: list[tuple[float, str, str]] = [(ts, st, ln) for ts, st, ln in res.logs]
         if res.ok or last:  # a datum's last try only: a retry downloads the same bytes again
             totals["bytes_down"] += res.bytes_down
@@ -169,7 +169,7 @@ def record_results(
             LogRecord(
                 pipeline=pipeline,
                 job_id=job_id,
-                datum_id=progress.datum_ids[idx],
+                datum_id=progress.datum_id(idx),
                 worker=res.worker,
                 ts=ts,
                 stream=stream,
@@ -188,7 +188,7 @@ def record_results(
             DatumOutcome(
                 idx=idx,
                 state=state,
-                tries=progress.tries[idx],
+                tries=tries,
                 reason=res.reason,
                 bytes_down=res.bytes_down,
                 bytes_up=res.bytes_up,

@@ -132,7 +132,7 @@ class JobRunner:
         hashes = [datum_hash(d, pipeline, salt) for d in datums]
         if not prepare_datums(self.ctx, pipeline, job_id, datums, hashes, unchanged=unchanged):
             return  # stopped (or its pipeline updated) while it was being set up
-        todo, progress = pending_datums(self.ctx, pipeline, job_id)
+        todo, progress = pending_datums(self.ctx, pipeline, job_id, datums)
         deadline = time.time() + spec.job_timeout_seconds if spec.job_timeout_seconds else None
         # A hanging datum must not hold the job past its timeout: stop the workers at the deadline.
         watchdog = None
