@@ -374,9 +374,10 @@ def mount(mount_point: str, debug: bool, commits: tuple[str, ...], all_commits: 
     where = os.path.realpath(target)
     stderr = os.dup(2)
     gone = threading.Event()
+    loop = _FuseLoop()
     watcher = threading.Thread(
         target=_end_when_unmounted,
-        args=(where, threading.main_thread().ident, gone),
+        args=(where, threading.main_thread().ident, gone, loop),
         daemon=True,
     )
     watcher.start()
@@ -396,13 +397,35 @@ def mount(mount_point: str, debug: bool, commits: tuple[str, ...], all_commits: 
                 hint="FUSE needs /dev/fuse and the right to mount (root, or fusermount3)",
             ) from None
     finally:
+        loop.end()
         os.dup2(stderr, 2)
         os.close(stderr)
     for name in fs.finish_written():
         click.echo(f"finished {name}")
 
 
-def _end_when_unmounted(where: str, main: int | None, gone: threading.Event) -> None:
+class _FuseLoop:
+    """Whether libfuse's loop still runs in the main thread. Once it has returned, its signal
+    handlers are gone and a SIGTERM would kill the process (before the written commits are
+    finished), so the watcher signals only while the loop runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ended = False
+
+    def end(self) -> None:
+        with self._lock:
+            self._ended = True
+
+    def signal(self, main: int) -> None:
+        with self._lock:
+            if not self._ended:
+                signal.pthread_kill(main, signal.SIGTERM)
+
+
+def _end_when_unmounted(
+    where: str, main: int | None, gone: threading.Event, loop: _FuseLoop
+) -> None:
     seen = False
     deadline = time.monotonic() + 60
     while True:
@@ -420,7 +443,7 @@ def _end_when_unmounted(where: str, main: int | None, gone: threading.Event) -> 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
-    signal.pthread_kill(main, signal.SIGTERM)
+    loop.signal(main)
 
 
 def _unmount(mount_point: str) -> None:
