@@ -10,7 +10,9 @@ For each runtime (bwrap, podman) it measures, in the same run and on the same ti
   against ``subprocess.run(["true"])`` on the host, at parallelism 1 and 2 (two workers, each
   with its own sandbox, in two threads);
 - a whole datum through ``Worker.run`` (input copied to /pfs, command, output collected);
-- a CPU-bound datum (a shell loop) run 4 times by one worker and by two: the speed-up.
+- a CPU-bound datum (a shell loop) run 4 times by one worker and by two: the speed-up; then, in
+  alternation each round, 8 such datums by 1 and 2 workers beside the host running the same loop
+  bare 1 and 2 at a time (the machine's own ceiling): medians of the rounds' ratios.
 
 Figures go to stdout as a Markdown table (bench/RESULTS.md keeps them).
 """
@@ -57,6 +59,17 @@ def bare(n: int, workers: int) -> float:
             subprocess.run(["true"], check=True)
 
     return parallel(workers, job) / (n * workers) * workers
+
+
+def host_cpu(datums: int, workers: int) -> float:
+    """Seconds per CPU-bound datum (``CPU_LOOP`` in a bare ``sh``) on the host, ``workers`` at
+    once: the machine's own parallel speed-up, the ceiling for the sandboxed one."""
+
+    def job(i: int) -> None:
+        for _ in range(i, datums, workers):
+            subprocess.run(["sh", "-c", CPU_LOOP], check=True)
+
+    return parallel(workers, job) / datums
 
 
 def in_sandbox(runtime: str, image: str, scratch: str, n: int, workers: int) -> float:
@@ -173,7 +186,31 @@ def main(argv: list[str] | None = None) -> int:
                     f"{statistics.median(wholes) * 1e3:.2f} | {cpu[workers] * 4:.2f} | {speedup} |",
                     flush=True,
                 )
+        print_speedups(args.runtimes.split(","), image, scratch, store, args.rounds)
     return 0
+
+
+def print_speedups(
+    runtimes: list[str], image: str, scratch: str, store: LocalObjectStore, rounds: int
+) -> None:
+    """The CPU-bound speed-up of 2 workers over 1, each round measuring 1 and 2 workers back to
+    back (per runtime) beside the host's own speed-up for the same loop: medians of the rounds'
+    ratios."""
+    cmd = ["sh", "-c", CPU_LOOP]
+    ratios: dict[str, list[float]] = {k: [] for k in ["host", *runtimes]}
+    for _ in range(rounds):
+        ratios["host"].append(host_cpu(8, 1) / host_cpu(8, 2))
+        for runtime in runtimes:
+            one = worker_datums(runtime, image, scratch, store, cmd, 8, 1)
+            two = worker_datums(runtime, image, scratch, store, cmd, 8, 2)
+            ratios[runtime].append(one / two)
+    print()
+    print("| CPU-bound datum, 2 workers ÷ 1 | speed-up (median) | rounds |")
+    print("|---|---|---|")
+    for k, xs in ratios.items():
+        name = "host (bare sh, no tusk)" if k == "host" else k
+        runs = ", ".join(f"{x:.2f}" for x in xs)
+        print(f"| {name} | {statistics.median(xs):.2f}× | {runs} |", flush=True)
 
 
 if __name__ == "__main__":
