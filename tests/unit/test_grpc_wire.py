@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from pachyderm_sdk.api import pfs
 
 from tusk.errors import InvalidArgument
+from tusk.grpc import files
 from tusk.grpc.wire import encode_bytes_value, parse_modify_file
 
 
@@ -45,3 +46,17 @@ def test_truncated_add_file_is_invalid() -> None:
     data = bytes(pfs.ModifyFileRequest(add_file=pfs.AddFile(path="/a", raw=b"x" * 300)))
     with pytest.raises(InvalidArgument, match="malformed"):
         parse_modify_file(data[:-10])
+
+
+@given(st.lists(st.binary(max_size=300), max_size=12), st.integers(min_value=1, max_value=257))
+def test_get_file_answers_split_the_bytes_at_the_message_size(
+    pieces: list[bytes], size: int
+) -> None:
+    old, files.CHUNK = files.CHUNK, size
+    try:
+        answers = [BytesValue().parse(bytes(m)).value for m in files.chunks(iter(pieces))]
+    finally:
+        files.CHUNK = old
+    assert b"".join(answers) == b"".join(pieces)
+    assert all(len(a) == size for a in answers[:-1])
+    assert all(answers)  # no empty message, not even the last

@@ -11,7 +11,13 @@ from tusk.errors import InvalidArgument
 
 def encode_bytes_value(data: bytes) -> bytes:
     """``BytesValue{value: data}`` on the wire."""
-    return b"\x0a" + _varint(len(data)) + data
+    return bytes_value_wire([data], len(data))
+
+
+def bytes_value_wire(parts: list[bytes | memoryview], size: int) -> bytes:
+    """``BytesValue{value: b"".join(parts)}`` on the wire (``size`` bytes of payload), the
+    payload copied once."""
+    return b"".join([b"\x0a" + _varint(size), *parts])
 
 
 def _varint(n: int) -> bytes:
