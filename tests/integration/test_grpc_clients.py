@@ -282,6 +282,164 @@ def test_sdk_pipeline_jobs_datums_and_logs(server: Tuskd) -> None:
     assert got["after_delete"] == []
 
 
+def test_sdk_datums_of_an_input_before_any_pipeline(server: Tuskd) -> None:
+    # 2.x `list datum -f spec`: the datums a pipeline with this input would run now, in batches
+    # (the SDK's generate_datums) or paged (ListDatum with an input); nothing is stored or run
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps
+        c = Client(host="localhost", port=PORT)
+        for repo in ("pre_a", "pre_b"):
+            c.pfs.create_repo(repo=pfs.Repo(name=repo))
+        with c.pfs.commit(branch=pfs.Branch.from_uri("pre_a@master")) as commit:
+            for i in range(5):
+                commit.put_file_from_bytes(path=f"/f{i}", data=b"x" * (i + 1))
+        with c.pfs.commit(branch=pfs.Branch.from_uri("pre_b@master")) as commit:
+            commit.put_file_from_bytes(path="/one", data=b"1")
+            commit.put_file_from_bytes(path="/two", data=b"2")
+        cross = pps.Input(cross=[
+            pps.Input(pfs=pps.PfsInput(repo="pre_a", glob="/*")),
+            pps.Input(pfs=pps.PfsInput(repo="pre_b", glob="/*")),
+        ])
+        gen = c.pps.generate_datums(input_spec=cross, batch_size=4)
+        batches = [next(gen)]
+        batches.append(gen.send(3))
+        batches.extend(gen)
+        sizes = [len(b) for b in batches]
+        ids = [d.datum.id for b in batches for d in b]
+        files = sorted(
+            tuple(sorted(f.file.path for f in d.data)) for b in batches for d in b
+        )
+        plain = pps.Input(pfs=pps.PfsInput(repo="pre_a", glob="/*"))
+        listed = [d.datum.id for d in c.pps.list_datum(input=plain)]
+        page = [d.datum.id for d in c.pps.list_datum(input=plain, number=2)]
+        after = [
+            d.datum.id
+            for d in c.pps.list_datum(input=plain, number=2, pagination_marker=page[-1])
+        ]
+        state = pps.DatumState(next(iter(c.pps.list_datum(input=plain))).state).name
+        code("missing", lambda: list(c.pps.list_datum(
+            input=pps.Input(pfs=pps.PfsInput(repo="nope", glob="/*")))))
+        code("bad_glob", lambda: list(c.pps.list_datum(
+            input=pps.Input(pfs=pps.PfsInput(repo="pre_a")))))
+        jobs = [j.job.id for j in c.pps.list_job()]
+        out({"sizes": sizes, "ids": len(set(ids)), "files": files, "listed": listed,
+             "page": page, "after": after, "state": state, "codes": codes, "jobs": jobs,
+             "pipelines": [p.pipeline.name for p in c.pps.list_pipeline()]})
+        """,
+    )
+    assert got["sizes"][:2] == [4, 3] and sum(got["sizes"]) == 10  # 5 x 2
+    assert got["ids"] == 10
+    assert got["files"][0] == ["/f0", "/one"] and len(got["files"]) == 10
+    assert len(got["listed"]) == 5
+    assert got["page"] == got["listed"][:2] and got["after"] == got["listed"][2:4]
+    assert got["state"] == "UNKNOWN"
+    assert got["codes"]["missing"] == ["NOT_FOUND", "repo nope not found"]
+    assert got["codes"]["bad_glob"][0] == "INVALID_ARGUMENT"
+    assert got["jobs"] == [] or "pre_a" not in got["pipelines"]
+
+
+def test_sdk_rerun_subscribe_summaries_find_and_clear(server: Tuskd) -> None:
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import itertools
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs, pps
+        c = Client(host="localhost", port=PORT)
+        res = {}
+        c.pfs.create_repo(repo=pfs.Repo(name="rr_in"))
+        with c.pfs.commit(branch=pfs.Branch.from_uri("rr_in@master")) as commit:
+            commit.put_file_from_bytes(path="/a", data=b"a")
+            commit.put_file_from_bytes(path="/b", data=b"b")
+        c.pps.create_pipeline(
+            pipeline=pps.Pipeline(name="rr"),
+            input=pps.Input(pfs=pps.PfsInput(repo="rr_in", glob="/*")),
+            transform=pps.Transform(cmd=["sh", "-c", "cp /pfs/rr_in/* /pfs/out/"]),
+        )
+        rr = pps.Pipeline(name="rr")
+        def newest():
+            job = next(iter(c.pps.list_job(pipeline=rr)))
+            return c.pps.inspect_job(job=job.job, wait=True)
+        first = newest()
+        c.pps.rerun_pipeline(pipeline=rr)
+        second = newest()
+        c.pps.rerun_pipeline(pipeline=rr, reprocess=True)
+        third = newest()
+        res["jobs"] = [
+            [pps.JobState(j.state).name, j.data_processed, j.data_skipped]
+            for j in (first, second, third)
+        ]
+        res["distinct"] = len({first.job.id, second.job.id, third.job.id})
+        seen = list(itertools.islice(c.pps.subscribe_job(pipeline=rr), 3))
+        res["subscribed"] = [j.job.id for j in seen] == [first.job.id, second.job.id, third.job.id]
+        summary = c.pps.pipelines_summary(projects=[pfs.ProjectPicker(name="default")])
+        s = summary.summaries[0]
+        res["pipelines_summary"] = [s.project.name, s.active_pipelines >= 1, s.paused_pipelines]
+        repos = c.pfs.repos_summary().summaries
+        res["repos_summary"] = [
+            [r.project.name, r.user_repo_count >= 2, r.size_bytes >= 2]
+            for r in repos if r.project.name == "default"
+        ]
+        res["cluster_defaults"] = c.pps.get_cluster_defaults().cluster_defaults_json
+        code("set_defaults", lambda: c.pps.set_cluster_defaults(cluster_defaults_json="{}"))
+        code("rerun_missing", lambda: c.pps.rerun_pipeline(pipeline=pps.Pipeline(name="nope")))
+        code("subscribe_missing", lambda: next(iter(
+            c.pps.subscribe_job(pipeline=pps.Pipeline(name="nope")))))
+        # FindCommits: the commits that changed /a, newest first
+        c.pfs.create_repo(repo=pfs.Repo(name="fc"))
+        ids = []
+        for path, data in (("/a", b"1"), ("/b", b"2"), ("/a", b"3"), ("/c/d", b"4")):
+            with c.pfs.commit(branch=pfs.Branch.from_uri("fc@master")) as commit:
+                commit.put_file_from_bytes(path=path, data=data)
+            ids.append(commit.id)
+        head = pfs.Commit.from_uri("fc@master")
+        def find(path, limit=0):
+            found, last = [], None
+            for r in c.pfs.find_commits(start=head, file_path=path, limit=limit):
+                if r.found_commit:
+                    found.append(ids.index(r.found_commit.id))
+                else:
+                    last = [ids.index(r.last_searched_commit.id), r.commits_searched]
+            return [found, last]
+        res["find_a"] = find("/a")
+        res["find_a_1"] = find("/a", 1)
+        res["find_dir"] = find("/c")
+        # ClearCommit: an open commit drops its own changes (it reads as its parent again); a
+        # finished one is refused
+        open_commit = c.pfs.start_commit(branch=pfs.Branch.from_uri("fc@master"))
+        c.pfs.put_file_from_bytes(commit=open_commit, path="/new", data=b"x")
+        c.pfs.delete_file(commit=open_commit, path="/b")
+        c.pfs.clear_commit(commit=open_commit)
+        c.pfs.finish_commit(commit=open_commit)
+        res["cleared"] = [f.file.path for f in c.pfs.list_file(
+            file=pfs.File.from_uri(f"fc@{open_commit.id}:/"))]
+        code("clear_finished", lambda: c.pfs.clear_commit(commit=open_commit))
+        res["codes"] = codes
+        c.pps.delete_pipeline(pipeline=rr)
+        out(res)
+        """,
+    )
+    assert got["jobs"] == [["JOB_SUCCESS", 2, 0], ["JOB_SUCCESS", 0, 2], ["JOB_SUCCESS", 2, 0]]
+    assert got["distinct"] == 3 and got["subscribed"] is True
+    assert got["pipelines_summary"] == ["default", True, 0]
+    assert got["repos_summary"] == [["default", True, True]]
+    assert got["cluster_defaults"] == '{"createPipelineRequest": {}}'
+    codes = got["codes"]
+    assert codes["set_defaults"][0] == "UNIMPLEMENTED"
+    assert codes["rerun_missing"][0] == "NOT_FOUND"
+    assert codes["subscribe_missing"][0] == "NOT_FOUND"
+    assert got["find_a"] == [[2, 0], [0, 4]]
+    assert got["find_a_1"] == [[2], [2, 2]]
+    assert got["find_dir"] == [[3], [0, 4]]
+    assert got["cleared"] == ["/a", "/b", "/c/"]
+    assert codes["clear_finished"][0] == "FAILED_PRECONDITION"
+
+
 def test_python_pachyderm_workflow(server: Tuskd) -> None:
     got = run_client(
         PP,

@@ -179,6 +179,31 @@ class Service:
 
         return register
 
+    def bidi(
+        self, name: str, request: type[M], parse: Callable[[bytes], M] | None = None
+    ) -> Callable[[Callable[..., Any]], Any]:
+        """Register ``fn(iterator of requests) -> iterator of messages`` as the bidirectional
+        stream ``name``."""
+
+        def register(fn: Callable[..., Iterable[betterproto.Message]]) -> Callable[..., Any]:
+            def behavior(
+                reqs: Iterator[M], context: grpc.ServicerContext
+            ) -> Iterator[betterproto.Message]:
+                try:
+                    self._check(context)
+                    yield from fn((_checked(r) for r in reqs), context)
+                except BaseException as exc:  # noqa: BLE001 - every failure gets a status
+                    if isinstance(exc, GeneratorExit):
+                        raise
+                    _abort(context, self.name, name, exc)
+
+            self.methods[name] = grpc.stream_stream_rpc_method_handler(
+                behavior, request_deserializer=parser(request, parse), response_serializer=bytes
+            )
+            return fn
+
+        return register
+
     def refuse(self, names: Iterable[str], details: str, code: grpc.StatusCode) -> None:
         """Answer every call of ``names`` with ``code`` and ``details`` (whatever the
         request), as pachd does for a service that is not activated."""

@@ -84,6 +84,21 @@ def build(engine: Engine, token: str | None) -> Service:
             if not names or split(info.name)[0] in names:
                 yield cv.repo_info(info)
 
+    @svc.unary("ReposSummary", pfs.ReposSummaryRequest)
+    def repos_summary(req: pfs.ReposSummaryRequest, _ctx: Any) -> pfs.ReposSummaryResponse:
+        wanted = [p.name for p in req.projects if p.name] or [p.name for p in e.projects.list()]
+        out = []
+        for project in wanted:
+            repos = [r for r in e.repos.list(project=project) if r.kind in ("user", "output")]
+            out.append(
+                pfs.ReposSummary(
+                    project=cv.project(project),
+                    user_repo_count=len(repos),
+                    size_bytes=sum(r.size_bytes for r in repos),
+                )
+            )
+        return pfs.ReposSummaryResponse(summaries=out)
+
     @svc.unary("DeleteRepo", pfs.DeleteRepoRequest)
     def delete_repo(req: pfs.DeleteRepoRequest, _ctx: Any) -> pfs.DeleteRepoResponse:
         e.repos.delete(cv.repo_name(req.repo), force=req.force)
@@ -139,6 +154,30 @@ def build(engine: Engine, token: str | None) -> Service:
             infos.reverse()
         for info in infos:
             yield cv.commit_info(info)
+
+    @svc.unary("ClearCommit", pfs.ClearCommitRequest)
+    def clear_commit(req: pfs.ClearCommitRequest, _ctx: Any) -> Empty:
+        e.files.clear(*cv.commit_ref(req.commit))
+        return Empty()
+
+    @svc.stream("FindCommits", pfs.FindCommitsRequest)
+    def find_commits(req: pfs.FindCommitsRequest, ctx: Any) -> Iterator[pfs.FindCommitsResponse]:
+        # the commits that changed a path, newest first from ``start``, at most ``limit`` (0:
+        # all); the last answer names the last commit searched and how many were
+        repo, ref = cv.commit_ref(req.start)
+        searched, found, last = 0, 0, ""
+        for cid, changed in e.files.changes(repo, ref, req.file_path or "/"):
+            if not ctx.is_active():
+                return
+            searched, last = searched + 1, cid
+            if changed:
+                found += 1
+                yield pfs.FindCommitsResponse(found_commit=cv.commit_msg(repo, cid))
+                if req.limit and found >= req.limit:
+                    break
+        yield pfs.FindCommitsResponse(
+            last_searched_commit=cv.commit_msg(repo, last), commits_searched=searched
+        )
 
     @svc.stream("SubscribeCommit", pfs.SubscribeCommitRequest)
     def subscribe_commit(req: pfs.SubscribeCommitRequest, ctx: Any) -> Iterator[pfs.CommitInfo]:

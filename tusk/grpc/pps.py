@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import betterproto
 import grpc
 from betterproto import Casing
 from betterproto.lib.google.protobuf import Empty
@@ -20,9 +22,16 @@ from tusk.errors import InvalidArgument, InvalidSpec, NotFound
 from tusk.grpc import convert as cv
 from tusk.grpc.base import Service, Unimplemented
 from tusk.pps.spec import PipelineSpec
+from tusk.pps.spec.inputs import Input
 from tusk.runtime import Engine
 
 LOG_WAIT = 1.0  # seconds a followed log stream waits for new lines between checks
+JOBS_WATCHED = 100  # newest jobs a SubscribeJob checks for changes after the first answer
+EMPTY_DEFAULTS = '{"createPipelineRequest": {}}'
+NO_DEFAULTS = (
+    "cluster and project defaults are not supported by tusk: set the fields in each pipeline spec"
+)
+DATUM_BATCH = 100  # datums of a CreateDatum batch when the client asks for 0 (the server's pick)
 
 PIPELINE_STATES = {
     "starting": pps.PipelineState.PIPELINE_STARTING,
@@ -150,6 +159,40 @@ def datum_info(d: DatumInfo) -> pps.DatumInfo:
     )
 
 
+def preview_info(d: DatumInfo) -> pps.DatumInfo:
+    """A datum of an input spec (no job yet), as pachd lists one: its id and input files."""
+    return pps.DatumInfo(
+        datum=pps.Datum(id=d.id),
+        state=pps.DatumState.UNKNOWN,
+        data=[cv.file_info_of(i.repo, i.commit, i.path, i.size, i.hash) for i in d.inputs],
+    )
+
+
+def input_of(msg: pps.Input) -> Input:
+    """The tusk input tree of a 2.x ``Input`` (validated as a pipeline's input is)."""
+    doc = {
+        "pipeline": {"name": "datums"},
+        "transform": {"cmd": ["true"]},
+        "input": msg.to_dict(casing=Casing.SNAKE),
+    }
+    spec = PipelineSpec.from_dict(doc).normalized()
+    assert spec.input is not None
+    return spec.input
+
+
+def _datum_page(
+    infos: Iterator[pps.DatumInfo], marker: str, number: int, reverse: bool
+) -> Iterator[pps.DatumInfo]:
+    """ListDatum's paging: the datums after the one whose id is ``marker``, at most
+    ``number`` (0: all), in reverse order with ``reverse``."""
+    if reverse:
+        infos = iter(list(infos)[::-1])
+    if marker:
+        infos = itertools.dropwhile(lambda i: i.datum.id != marker, infos)
+        next(infos, None)  # the marker itself was on the page before
+    yield from itertools.islice(infos, number or None)
+
+
 def log_message(line: LogLine) -> pps.LogMessage:
     return pps.LogMessage(
         project_name=split(line.pipeline)[0],
@@ -259,6 +302,52 @@ def build(engine: Engine, token: str | None) -> list[Service]:
             raise InvalidArgument(f"pipeline {name} has no cron input")
         return Empty()
 
+    @svc.unary("RerunPipeline", pps.RerunPipelineRequest)
+    def rerun_pipeline(req: pps.RerunPipelineRequest, _ctx: Any) -> Empty:
+        # a new version with the same spec: a new job over the current inputs, which skips the
+        # datums already processed unless ``reprocess`` asks for them all
+        name = pipeline_name(req.pipeline)
+        spec = PipelineSpec.from_dict(e.pipelines.inspect(name).spec)
+        e.pipelines.create(spec, update=True, reprocess=req.reprocess)
+        return Empty()
+
+    @svc.unary("PipelinesSummary", pps.PipelinesSummaryRequest)
+    def pipelines_summary(req: pps.PipelinesSummaryRequest, _ctx: Any) -> Any:
+        wanted = [p.name for p in req.projects if p.name] or [p.name for p in e.projects.list()]
+        out = []
+        for project in wanted:
+            infos = e.pipelines.list(project=project)
+            failed = sum(1 for i in infos if str(i.state) == "failure")
+            paused = sum(1 for i in infos if i.stopped)
+            out.append(
+                pps.PipelinesSummary(
+                    project=cv.project(project),
+                    active_pipelines=len(infos) - paused - failed,
+                    paused_pipelines=paused,
+                    failed_pipelines=failed,
+                    unhealthy_pipelines=failed,
+                )
+            )
+        return pps.PipelinesSummaryResponse(summaries=out)
+
+    @svc.unary("GetClusterDefaults", pps.GetClusterDefaultsRequest)
+    def get_cluster_defaults(_req: pps.GetClusterDefaultsRequest, _ctx: Any) -> Any:
+        # tusk has no cluster-wide spec defaults: every field's default is the spec's own
+        return pps.GetClusterDefaultsResponse(cluster_defaults_json=EMPTY_DEFAULTS)
+
+    @svc.unary("GetProjectDefaults", pps.GetProjectDefaultsRequest)
+    def get_project_defaults(req: pps.GetProjectDefaultsRequest, _ctx: Any) -> Any:
+        e.projects.inspect(cv.project_name(req.project))
+        return pps.GetProjectDefaultsResponse(project_defaults_json=EMPTY_DEFAULTS)
+
+    @svc.unary("SetClusterDefaults", pps.SetClusterDefaultsRequest)
+    def set_cluster_defaults(_req: pps.SetClusterDefaultsRequest, _ctx: Any) -> Any:
+        raise Unimplemented(NO_DEFAULTS)
+
+    @svc.unary("SetProjectDefaults", pps.SetProjectDefaultsRequest)
+    def set_project_defaults(_req: pps.SetProjectDefaultsRequest, _ctx: Any) -> Any:
+        raise Unimplemented(NO_DEFAULTS)
+
     # -- jobs and job sets ------------------------------------------------------------------
     @svc.unary("InspectJob", pps.InspectJobRequest)
     def inspect_job(req: pps.InspectJobRequest, _ctx: Any) -> pps.JobInfo:
@@ -271,6 +360,23 @@ def build(engine: Engine, token: str | None) -> list[Service]:
         inputs = [cv.commit_ref(c) for c in req.input_commit] or None
         for job in _in_projects(e.jobs.list(pipeline, inputs, None), req.projects, _pipe):
             yield job_info(job)
+
+    @svc.stream("SubscribeJob", pps.SubscribeJobRequest)
+    def subscribe_job(req: pps.SubscribeJobRequest, ctx: Any) -> Iterator[pps.JobInfo]:
+        # each job of the pipeline as it is now, oldest first, then again at every change of
+        # its state, until the client goes away
+        name = pipeline_name(req.pipeline)
+        e.pipelines.inspect(name)
+        seen: dict[str, str] = {}
+        version = e.ctx.feed.version
+        limit = 0  # every job at first; then only the newest can have changed
+        while ctx.is_active():
+            for job in reversed(e.jobs.list(name, None, None, limit=limit)):
+                if seen.get(job.id) != str(job.state):
+                    seen[job.id] = str(job.state)
+                    yield job_info(job)
+            limit = JOBS_WATCHED
+            version = e.ctx.feed.wait(version, LOG_WAIT)
 
     def job_set(set_id: str) -> list[JobInfo]:
         return [j for j in e.jobs.list(None, None, None) if j.id == set_id]
@@ -321,10 +427,33 @@ def build(engine: Engine, token: str | None) -> list[Service]:
     @svc.stream("ListDatum", pps.ListDatumRequest)
     def list_datum(req: pps.ListDatumRequest, _ctx: Any) -> Iterator[pps.DatumInfo]:
         if req.input and not req.job:
-            raise Unimplemented("listing the datums of an input spec is not supported by tusk")
+            infos = map(preview_info, e.jobs.input_datums(input_of(req.input)))
+            yield from _datum_page(infos, req.pagination_marker, req.number, req.reverse)
+            return
         job_id, pipeline = _job_ref(req.job)
         for d in e.jobs.datums(job_id, pipeline):
             yield datum_info(d)
+
+    @svc.bidi("CreateDatum", pps.CreateDatumRequest)
+    def create_datum(reqs: Iterator[pps.CreateDatumRequest], _ctx: Any) -> Iterator[Any]:
+        # the SDK's generate_datums: a start with the input and a batch size, then a continue
+        # (with the next batch size) for each further batch; the stream ends with the datums
+        first = next(reqs, None)
+        if first is None or betterproto.which_one_of(first, "body")[0] != "start":
+            raise InvalidArgument("the first CreateDatum request must be a start request")
+        datums = map(preview_info, e.jobs.input_datums(input_of(first.start.input)))
+        number = first.start.number or DATUM_BATCH
+        while True:
+            sent = 0
+            for info in itertools.islice(datums, number):
+                sent += 1
+                yield info
+            if sent < number:
+                return
+            more = next(reqs, None)
+            if more is None:
+                return
+            number = (more.continue_.number if more.continue_ else 0) or number
 
     @svc.unary("InspectDatum", pps.InspectDatumRequest)
     def inspect_datum(req: pps.InspectDatumRequest, _ctx: Any) -> pps.DatumInfo:

@@ -229,6 +229,20 @@ class FileService:
                 clean_path(p)
         return self._write(repo, ref, build)
 
+    def clear(self, repo: str, ref: str) -> CommitKey:
+        """Drop every change an open commit holds: it reads as its parent again (2.x
+        ClearCommit). A finished commit is refused."""
+        with self.ctx.meta.transaction(write=False) as tx:
+            row = resolve(tx, repo, ref)
+            parent = tx.get_commit(repo, row.parent) if row.parent else None
+        if row.finished is not None:
+            raise CommitFinished(
+                f"cannot clear finished commit {row.id} in repo {repo}",
+                hint="only an open commit (start-commit, not finished yet) can be cleared",
+            )
+        base = parent.tree if parent is not None and parent.tree else EMPTY_ROOT
+        return self._write_root(repo, row.id, lambda _current: base)
+
     def copy(
         self,
         src_repo: str,
@@ -412,6 +426,22 @@ class FileService:
             else []
         )
         return node_info(node, children)
+
+    def changes(self, repo: str, ref: str, path: str) -> Iterator[tuple[str, bool]]:
+        """Each commit from ``ref`` back through its ancestors, newest first, and whether it
+        changed ``path`` (the file, or anything under the directory) from its parent: what 2.x
+        FindCommits searches. The Merkle hashes make each step two lookups, whatever the size
+        of the tree."""
+        path = clean_path(path)
+        with self.ctx.meta.transaction(write=False) as tx:
+            row: CommitRow | None = resolve(tx, repo, ref)
+        while row is not None:
+            with self.ctx.meta.transaction(write=False) as tx:
+                parent = tx.get_commit(repo, row.parent) if row.parent else None
+            new = self.ctx.tree.get(row.tree or EMPTY_ROOT, path)
+            old = self.ctx.tree.get(parent.tree or EMPTY_ROOT, path) if parent else None
+            yield row.id, (new.hash if new else None) != (old.hash if old else None)
+            row = parent
 
     def list(self, repo: str, ref: str, path: str = "/") -> builtins.list[FileInfo]:
         """What list-file shows: a directory's children or a file, for ``path`` or each glob match."""

@@ -24,12 +24,14 @@ from tusk.errors import Conflict, InvalidArgument, NotFound
 from tusk.meta import DatumRecord, JobFilter, JobRecord, LogFilter, Tx, after_commit
 from tusk.pfs.commits import commit_info, resolve
 from tusk.pfs.context import SPEC_REPO, PfsContext
-from tusk.pps.datums import datum_hash, datum_id, enumerate_datums
+from tusk.pfs.tree import EMPTY_ROOT
+from tusk.pps.datums import InputCommit, datum_hash, datum_id, enumerate_datums
 from tusk.pps.executors.base import Executor
 from tusk.pps.running.job_inputs import input_commits, load_spec
 from tusk.pps.running.runner import JobRunner
 from tusk.pps.running.stats import stats_commit_id
 from tusk.pps.scheduling.scheduler import Scheduler
+from tusk.pps.spec.inputs import Input
 from tusk.worker.protocol import DatumTask
 
 # list-datum shows failed datums first, then processed, then skipped ones
@@ -409,6 +411,39 @@ class JobService:
                 inputs=[DatumInputInfo.model_validate(c.to_json()) for c in d],
                 job_id=job.id,
                 pipeline=job.pipeline,
+            )
+
+    def input_datums(self, spec_input: Input) -> Iterator[DatumInfo]:
+        """The datums a pipeline with this input would run now: the input's globs over the
+        heads of its branches (2.x ``list datum -f``). Nothing is stored or run; an input
+        branch with no commit yet gives no datums, as it would give no job."""
+        commits: dict[tuple[str, str], InputCommit] = {}
+        with self.ctx.meta.transaction(write=False) as tx:
+            for leaf in spec_input.leaves():
+                if leaf.cron is not None or leaf.git is not None:
+                    raise InvalidArgument(
+                        "the datums of a cron or git input depend on its pipeline",
+                        hint="list the datums of one of the pipeline's jobs instead",
+                    )
+                atom = leaf.pfs_input
+                if atom is None:
+                    continue
+                branch = atom.branch or "master"
+                if tx.get_repo(atom.repo) is None:
+                    raise NotFound(f"repo {atom.repo} not found")
+                row = tx.get_branch(atom.repo, branch)
+                head = tx.get_commit(atom.repo, row.head) if row and row.head else None
+                if head is not None:
+                    commits[(atom.repo, branch)] = InputCommit(
+                        atom.repo, branch, head.id, head.tree or EMPTY_ROOT
+                    )
+        for d in enumerate_datums(spec_input, commits, self.ctx.tree):
+            yield DatumInfo(
+                id=datum_id(d),
+                state=DatumState.PENDING,
+                inputs=[DatumInputInfo.model_validate(c.to_json()) for c in d],
+                job_id="",
+                pipeline="",
             )
 
     def datum(self, job_id: str, datum_id: str, pipeline: str | None = None) -> DatumInfo:
