@@ -37,13 +37,37 @@ def join_spec(name: str, cmd: str, **purchases: Any) -> str:
     )
 
 
-def test_join_pipeline_through_the_cli(tusk: Tusk) -> None:
+def test_join_pipeline_through_the_cli(tusk: Tusk, tmp_path: Path) -> None:
     ok(tusk("create-repo", "jstores"))
     ok(tusk("create-repo", "jpurchases"))
     for i in (1, 2, 3):
         put(tusk, "jstores", f"/STOREID{i}.txt", f"store {i}\n")
     for p, s in (("P1", 1), ("P2", 1), ("P3", 2), ("P4", 4)):
         put(tusk, "jpurchases", f"/{p}_STOREID{s}.txt", f"{p.lower()}\n")
+
+    # the datums a join would run, before any pipeline has it: 1.7's command with -f, and 2.x's
+    # `list datum -f` (each datum's files), `--raw`; nothing is created or run
+    spec_file = tmp_path / "joined.json"
+    spec_file.write_text(join_spec("joined", JOINED, join_on="$1"))
+    preview = rows(ok(tusk("list-datum", "-f", str(spec_file))))
+    assert preview[0] == ["ID", "STATUS", "TIME"] and len(preview) == 4
+    assert {r[1] for r in preview[1:]} == {"-"}
+    v2 = ok(tusk("list", "datum", "-f", str(spec_file)))
+    assert v2.splitlines()[0].split() == ["ID", "FILES", "STATUS", "TIME"]
+    for pair in ("/STOREID1.txt, default/jpurchases@", "/STOREID2.txt, default/jpurchases@"):
+        assert pair in v2
+    assert "P4_STOREID4" not in v2  # an inner join: a purchase of no store is no datum
+    raw = raw_objects(ok(tusk("list-datum", "-f", str(spec_file), "--raw")))
+    assert sorted(i["path"] for d in raw for i in d["inputs"] if i["repo"] == "jpurchases") == [
+        "/P1_STOREID1.txt",
+        "/P2_STOREID1.txt",
+        "/P3_STOREID2.txt",
+    ]
+    fails(tusk("list-datum"), 2, "needs a job-id or -f")
+    bad = tmp_path / "bad.json"
+    bad.write_text(join_spec("jbad", "true", join_on="$1").replace("jstores", "nope"))
+    fails(tusk("list-datum", "-f", str(bad)), 3, "repo nope not found")
+    assert "joined" not in ok(tusk("list-pipeline")) and ok(tusk("list-job")).count("\n") <= 1
 
     # a join child without join_on is refused, naming the field and the fix; nothing is created
     err = fails(tusk("create-pipeline", input=join_spec("jbad", "true")), 2, "join_on")

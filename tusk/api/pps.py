@@ -103,6 +103,15 @@ class CreatePipelines(Wire):
     project: str | None = None
 
 
+class DatumsOfSpec(Wire):
+    """Body of ``POST /datums/preview``: a pipeline spec (JSON or YAML text; the first spec of
+    the text is taken) whose input's datums are wanted, as they would run now."""
+
+    specs: str
+    source: str = "spec"
+    project: str | None = None  # the project of a spec that names none; None: ``default``
+
+
 class CommitRefs(Wire):
     """Body of the flush calls: ``(repo, commit or branch)`` pairs and optional filters."""
 

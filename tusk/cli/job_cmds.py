@@ -197,8 +197,15 @@ def datum_line(d: dict[str, Any], v2: bool) -> str:
 
 
 @click.command("list-datum")
-@click.argument("job_id", metavar="job-id")
+@click.argument("job_id", metavar="job-id", required=False)
 @click.option("--pipeline", default="", help="The pipeline, when the job id is shared by several.")
+@click.option(
+    "-f",
+    "--file",
+    "spec_file",
+    default="",
+    help="The datums a pipeline with this spec's input would run now (no job-id).",
+)
 @click.option(
     "--pageSize",
     "page_size",
@@ -208,22 +215,33 @@ def datum_line(d: dict[str, Any], v2: bool) -> str:
 )
 @click.option("--page", default=0, type=int, help="Specify the page of results to send")
 @raw_option
-def list_datum(job_id: str, pipeline: str, page_size: int, page: int, raw: bool) -> None:
+def list_datum(
+    job_id: str | None, pipeline: str, spec_file: str, page_size: int, page: int, raw: bool
+) -> None:
     """Return the datums in a job.
 
-    Failed datums first. The table is printed block by block as the datums arrive."""
+    Failed datums first. The table is printed block by block as the datums arrive. With -f, the
+    datums of the spec's input over its branches' heads, before any pipeline has it."""
+    if bool(job_id) == bool(spec_file):
+        raise InvalidArgument(
+            "list-datum needs a job-id or -f <pipeline spec>, not both",
+            hint="e.g. `tusk list-datum <job-id>` or `tusk list-datum -f pipeline.json`",
+        )
     if page_size < 0 or page < 0:
         raise InvalidArgument(
             "--pageSize and --page must be >= 0", hint="e.g. --pageSize 10 --page 0"
         )
     if page and not page_size:
         raise InvalidArgument("--page needs --pageSize", hint="e.g. --pageSize 10 --page 1")
-    datums = reader().lines(
-        f"/jobs/{job_id}/datums",
-        pipeline=qualify(None, pipeline) if pipeline else None,
-        page_size=page_size or None,
-        page=page or None,
-    )
+    if spec_file:
+        datums = _datums_of_spec(spec_file, page_size, page)
+    else:
+        datums = reader().lines(
+            f"/jobs/{job_id}/datums",
+            pipeline=qualify(None, pipeline) if pipeline else None,
+            page_size=page_size or None,
+            page=page or None,
+        )
     if raw:
         print_raw(datums)
         return
@@ -231,6 +249,17 @@ def list_datum(job_id: str, pipeline: str, page_size: int, page: int, raw: bool)
     header = DATUM_HEADER_2X if v2 else DATUM_HEADER
     stream_lines(header, (datum_line(d, v2) for d in datums), sys.stdout.write)
     sys.stdout.flush()
+
+
+def _datums_of_spec(path: str, page_size: int, page: int) -> Iterator[dict[str, Any]]:
+    """The datums of the input of the spec in ``path`` (as -f of create-pipeline reads it)."""
+    from tusk.cli.pipeline_cmds import read_spec
+
+    text, source = read_spec(path)
+    found = client().pps.datums_of_spec(text, source=source)
+    if page_size:
+        found = found[page * page_size : (page + 1) * page_size]
+    return (d.model_dump(mode="json") for d in found)
 
 
 @click.command("inspect-datum")

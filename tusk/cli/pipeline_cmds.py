@@ -35,7 +35,7 @@ PIPELINE_HEADER = ("NAME", "INPUT", "OUTPUT", "CREATED", "STATE")
 
 
 # -- pipelines: create / update / edit ----------------------------------------------------------
-def _read_spec(path: str) -> tuple[str, str]:
+def read_spec(path: str) -> tuple[str, str]:
     """The text of ``-f`` (a file, an http(s) URL or ``-`` for stdin) and a name for errors."""
     if path == "-":
         warn("Reading from stdin.")
@@ -118,7 +118,7 @@ def create_pipeline(
     From a pipeline spec (JSON or YAML; several specs may stand in one file).
     """
     _warn_push(push_images)
-    text, source = _read_spec(path)
+    text, source = read_spec(path)
     _send_specs(text, source, update=False, reprocess=False)
 
 
@@ -135,7 +135,7 @@ def update_pipeline(
 ) -> None:
     """Update an existing Pachyderm pipeline."""
     _warn_push(push_images)
-    text, source = _read_spec(path)
+    text, source = read_spec(path)
     _send_specs(text, source, update=True, reprocess=reprocess)
 
 

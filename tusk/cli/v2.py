@@ -355,6 +355,14 @@ def _datum_rule(verb: str, usage: str, count: int) -> Convert:
     return convert
 
 
+def _list_datum(line: Line) -> tuple[str, list[str]]:
+    """``list datum pipeline@job-id``, or ``list datum -f spec`` (the datums of its input)."""
+    if any(o.partition("=")[0] in ("-f", "--file") for o in line.options):
+        _count(line, "list datum -f <pipeline spec>", 0)
+        return "list-datum", []
+    return _datum_rule("list", "pipeline@job-id", 1)(line)
+
+
 def _logs(line: Line) -> tuple[str, list[str]]:
     _count(line, "logs [--pipeline name | --job pipeline@job-id] [--datum id]", 0)
     for job in line.take("-j", "--job"):
@@ -414,7 +422,7 @@ RULES: dict[tuple[str, ...], tuple[Convert, frozenset[str]]] = {
     ("inspect", "job"): (_job_rule("inspect"), frozenset()),
     ("stop", "job"): (_job_rule("stop"), frozenset()),
     ("delete", "job"): (_job_rule("delete"), frozenset()),
-    ("list", "datum"): (_datum_rule("list", "pipeline@job-id", 1), frozenset()),
+    ("list", "datum"): (_list_datum, frozenset()),
     ("inspect", "datum"): (_datum_rule("inspect", "pipeline@job-id datum-id", 2), frozenset()),
     ("restart", "datum"): (
         _datum_rule("restart", "pipeline@job-id datum-path1,datum-path2", 2),

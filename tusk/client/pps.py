@@ -12,6 +12,7 @@ from tusk.api.pps import (
     CommitWave,
     CreatePipelines,
     DatumInfo,
+    DatumsOfSpec,
     FileLineage,
     JobInfo,
     LogLine,
@@ -141,6 +142,12 @@ class PpsClient:
             page_size=page_size or None,
             page=page or None,
         )
+
+    def datums_of_spec(self, spec: str, *, source: str = "spec") -> list[DatumInfo]:
+        """The datums a pipeline with this spec's input (JSON or YAML text) would run now,
+        before any pipeline has it; nothing is stored or run."""
+        body = DatumsOfSpec(specs=spec, source=source, project=self.project)
+        return self._http.post("/datums/preview", body, list[DatumInfo])
 
     # -- lineage -----------------------------------------------------------------------------
     def lineage(self, repo: str, commit: str, path: str) -> FileLineage:

@@ -12,6 +12,7 @@ from tusk.api.pps import (
     CommitRefs,
     CreatePipelines,
     DatumInfo,
+    DatumsOfSpec,
     JobInfo,
     LogLine,
     PipelineCreated,
@@ -147,6 +148,18 @@ def list_datums(
     if page_size:  # 1.7's pages: ``page`` (from 0) of ``page_size`` datums
         return datums[page * page_size : (page + 1) * page_size]
     return datums
+
+
+@router.post("/datums/preview", response_model=list[DatumInfo])
+def preview_datums(body: DatumsOfSpec, request: Request) -> list[DatumInfo]:
+    """The datums a pipeline with this spec's input would run now (2.x ``list datum -f``):
+    nothing is stored or run."""
+    spec = parse_specs(body.specs, body.source)[0].in_project(body.project).normalized()
+    if spec.input is None:
+        raise InvalidArgument(
+            f"the pipeline spec in {body.source} has no input", hint="add an input to the spec"
+        )
+    return list(eng(request).jobs.input_datums(spec.input))
 
 
 @router.post("/jobs/{job_id}/datums/restart", response_model=list[str])
