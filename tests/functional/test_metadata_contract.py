@@ -316,7 +316,20 @@ class MetadataContract:
             assert not tx.set_branch_head("r", "missing", _id(3))
         with meta.transaction(write=False) as tx:
             b = tx.get_branch("r", "master")
-        assert b is not None and b.head == _id(3)
+        assert b == BranchRow("r", "master", _id(3), 1.0)  # moving the head keeps its creation
+
+    def test_branch_deleted_and_inserted_again_has_the_new_creation_time(
+        self, meta: MetadataStore
+    ) -> None:
+        with meta.transaction() as tx:
+            tx.insert_repo(RepoRow("r", 1.0))
+            tx.insert_branch(BranchRow("r", "dev", None, 1.5))
+        with meta.transaction() as tx:
+            tx.delete_branch("r", "dev")
+            tx.insert_branch(BranchRow("r", "dev", None, 2.25))
+        with meta.transaction(write=False) as tx:
+            assert tx.get_branch("r", "dev") == BranchRow("r", "dev", None, 2.25)
+            assert tx.list_branches("r") == [BranchRow("r", "dev", None, 2.25)]
 
     def test_branch_provenance_and_subvenance(self, meta: MetadataStore) -> None:
         with meta.transaction() as tx:

@@ -10,6 +10,7 @@ import queue
 import random
 import threading
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -266,6 +267,19 @@ def test_abandoned_subscriptions_do_not_exhaust_the_server(client: Client, repo:
 
 
 # -- open commits over HTTP ----------------------------------------------------------------------
+def test_branches_carry_their_creation_time(client: Client, address: str, repo: str) -> None:
+    """``created`` in the branch answers (an additive field of the HTTP model): an RFC 3339
+    time, the same in inspect and list, kept when the head moves."""
+    before = datetime.now(UTC)
+    client.create_branch(repo, "dev")
+    after = datetime.now(UTC)
+    made = client.inspect_branch(repo, "dev").created
+    assert made is not None and before <= made <= after
+    client.put_file(repo, "dev", "/a", b"a")  # moves the head
+    [listed] = httpx.get(f"{address}/v1/repos/{repo}/branches").json()
+    assert listed["head"] and datetime.fromisoformat(listed["created"]) == made
+
+
 def test_commit_context_finishes_or_deletes(client: Client, repo: str) -> None:
     with client.commit(repo, "master", description="two files") as c:
         c.put_file("/a", b"a")

@@ -5,7 +5,7 @@ and ``--raw`` in 2.x's protobuf JSON form (1.7's commands keep 1.7's form)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,17 +95,26 @@ def test_pfs_in_the_2x_grammar(tusk: Tusk, tmp_path: Path) -> None:
     assert "Commit: v2in/" + history[1] in ok(tusk("inspect", "commit", "v2in@master^"))
 
     # branches; wait commit on a finished commit returns at once
-    ok(tusk("create", "branch", "v2in@dev", "--head", "master^"))
+    before = datetime.now(UTC).replace(microsecond=0)
+    ok(tusk("create", "branch", "v2in@dev", "--head", "master"))
+    after = datetime.now(UTC)
+    ok(tusk("create", "branch", "v2in@dev", "--head", "master^"))  # moved: still made at once
     assert ok(tusk("get", "file", "v2in@dev:/dir/b.csv")) == "b\n"
     branches = rows(ok(tusk("list", "branch", "v2in")))
     assert branches[0] == ["BRANCH", "HEAD", "TRIGGER", "CREATOR", "CREATED"]
-    assert ["dev", history[1], "-", "-", "-"] in branches[1:]
+    [dev] = [b for b in branches[1:] if b[0] == "dev"]
+    assert dev[:4] == ["dev", history[1], "-", "-"]
+    # CREATED: absolute, to the second, in the local zone, as pachctl 2.12 prints it
+    created = rfc3339(dev[4])
+    assert before <= created <= after
     assert rows(ok(tusk("list-branch", "v2in")))[0] == ["BRANCH", "HEAD"]
+    stamp = created.astimezone(UTC).isoformat().replace("+00:00", "Z")
     assert ok(tusk("inspect", "branch", "v2in@dev")) == (
-        f"Name: v2in@dev\nHead Commit: v2in@{history[1]} \n"
+        f"Name: v2in@dev\nHead Commit: v2in@{history[1]} \n\nCreated at: {stamp}\n"
     )
     [branch] = raw_objects(ok(tusk("inspect", "branch", "v2in@dev", "--raw")))
     assert branch["branch"]["name"] == "dev" and branch["head"]["id"] == history[1]
+    assert rfc3339(branch["created_at"]).replace(microsecond=0) == created
     fails(tusk("inspect", "branch", "v2in@nobranch"), 3, "nobranch")
     assert "Commit: v2in/" + history[0] in ok(tusk("wait", "commit", "v2in@master"))
 

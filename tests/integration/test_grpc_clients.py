@@ -261,6 +261,43 @@ out(res)
 """
 
 
+def test_sdk_branch_creation_time(server: Tuskd) -> None:
+    """BranchInfo.created_at: when the branch was made, the same through InspectBranch and
+    ListBranch, kept while its head moves, new when the branch is deleted and made again."""
+    got = run_client(
+        SDK,
+        server.port,
+        """
+        import time
+        from pachyderm_sdk import Client
+        from pachyderm_sdk.api import pfs
+        c = Client(host="localhost", port=PORT)
+        dev = pfs.Branch.from_uri("made@dev")
+        c.pfs.create_repo(repo=pfs.Repo(name="made"))
+        before = time.time()
+        c.pfs.create_branch(branch=dev)
+        after = time.time()
+        made = c.pfs.inspect_branch(branch=dev).created_at
+        time.sleep(1.1)
+        with c.pfs.commit(branch=dev) as commit:  # moves dev's head
+            commit.put_file_from_bytes(path="/a", data=b"a")
+        commit.wait()
+        moved = c.pfs.inspect_branch(branch=dev)
+        listed = [b.created_at for b in c.pfs.list_branch(repo=pfs.Repo(name="made"))]
+        c.pfs.delete_branch(branch=dev)
+        c.pfs.create_branch(branch=dev, head=commit)
+        again = c.pfs.inspect_branch(branch=dev).created_at
+        out({"window": [before, made.timestamp(), after], "head_moved": moved.head.id == commit.id,
+             "moved": moved.created_at.timestamp(), "listed": [t.timestamp() for t in listed],
+             "again": again.timestamp()})
+        """,
+    )
+    before, made, after = got["window"]
+    assert before <= made <= after
+    assert got["head_moved"] and got["moved"] == made and got["listed"] == [made]
+    assert got["again"] >= made + 1
+
+
 def test_sdk_pipeline_jobs_datums_and_logs(server: Tuskd) -> None:
     got = run_client(SDK, server.port, PIPELINE_SCRIPT)
     assert got["set"] == [["upper", True, True], ["words", True, True]]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
 import click
 import pytest
 
@@ -171,3 +175,82 @@ def test_progress_bar(counts: tuple[int, int, int], bar: str) -> None:
     from tusk.cli.units import progress_bar
 
     assert progress_bar(8, *counts) == bar
+
+
+@pytest.fixture
+def local_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Set the process's local time zone (a POSIX ``TZ``: no zone files needed); put back after."""
+
+    def use(tz: str) -> None:
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+
+    yield use
+    monkeypatch.undo()
+    time.tzset()
+
+
+# 2024-07-19T00:20:39.75Z
+MOMENT = datetime(2024, 7, 19, 0, 20, 39, 750000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("tz", "text"),
+    [
+        ("UTC0", "2024-07-19T00:20:39Z"),
+        ("EDT+4", "2024-07-18T20:20:39-04:00"),
+        ("IST-5:30", "2024-07-19T05:50:39+05:30"),
+    ],
+)
+def test_rfc3339_as_go_formats_it(local_zone: Callable[[str], None], tz: str, text: str) -> None:
+    """Go's ``Format(time.RFC3339)``: seconds truncated, ``Z`` for UTC, the local zone's offset
+    with ``local`` (pachctl 2.12's ``list branch``); UTC without it (its ``inspect branch``)."""
+    from tusk.cli.units import rfc3339
+
+    local_zone(tz)
+    assert rfc3339(MOMENT, local=True) == text
+    assert rfc3339(MOMENT) == "2024-07-19T00:20:39Z"
+    assert rfc3339(MOMENT.replace(tzinfo=None)) == "2024-07-19T00:20:39Z"  # naive: UTC
+
+
+def test_branch_row_prints_the_creation_time_or_a_dash(local_zone: Callable[[str], None]) -> None:
+    from tusk.cli.v2_tables import BRANCH_HEADER, branch_row
+
+    local_zone("EDT+4")
+    head = "7efc7c68e8444dff8ecdf6175d86ecee"
+    made = {
+        "branch": {"repo": "images", "name": "master"},
+        "head": head,
+        "created": MOMENT.isoformat(),
+    }
+    assert len(BRANCH_HEADER) == 5
+    assert branch_row(made) == ("master", head, "-", "-", "2024-07-18T20:20:39-04:00")
+    # from a server that does not send the time, and a branch without a head
+    assert branch_row({"branch": {"repo": "images", "name": "dev"}, "head": None}) == (
+        "dev",
+        "-",
+        "-",
+        "-",
+        "-",
+    )
+
+
+def test_branch_details_as_pachctl_2_12_prints_them() -> None:
+    from tusk.api.models import BranchInfo, BranchKey
+    from tusk.cli.v2_tables import branch_details
+
+    head = "7efc7c68e8444dff8ecdf6175d86ecee"
+    info = BranchInfo(
+        branch=BranchKey(repo="lab/edges", name="master"),
+        head=head,
+        provenance=[BranchKey(repo="lab/images", name="master"), BranchKey(repo="b", name="x")],
+        created=MOMENT,
+    )
+    assert branch_details(info) == (
+        f"Name: edges@master\nHead Commit: edges@{head} \n"
+        "Provenance: images@master b@x \n"
+        "\n"  # "Created by": no users here
+        "Created at: 2024-07-19T00:20:39Z\n"
+    )
+    bare = BranchInfo(branch=BranchKey(repo="images", name="dev"))
+    assert branch_details(bare) == "Name: images@dev\n\n\n"

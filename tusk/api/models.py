@@ -96,6 +96,9 @@ class BranchInfo(Wire):
     head: str | None = None
     provenance: list[BranchKey] = Field(default_factory=list)
     subvenance: list[BranchKey] = Field(default_factory=list)
+    # when the branch was made (kept when its head moves); None from a server that did not send
+    # it, which the 2.x tables print as "-"
+    created: datetime | None = None
 
 
 class FileInfo(Wire):

@@ -304,18 +304,10 @@ def list_branch(repo: str, raw: bool) -> None:
     branches = reader().get(f"/repos/{repo_seg(repo)}/branches")
     if raw:
         print_raw(branches)
-    elif v2_grammar():  # 2.12's columns; this server has no branch triggers and no users
-        from tusk.cli.v2_tables import BRANCH_HEADER, NO_CREATOR
+    elif v2_grammar():  # 2.12's columns
+        from tusk.cli.v2_tables import BRANCH_HEADER, branch_row
 
-        out(
-            print_table(
-                BRANCH_HEADER,
-                [
-                    (b["branch"]["name"], b.get("head") or "-", "-", NO_CREATOR, "-")
-                    for b in branches
-                ],
-            )
-        )
+        out(print_table(BRANCH_HEADER, [branch_row(b) for b in branches]))
     else:
         rows = [(b["branch"]["name"], b.get("head") or "-") for b in branches]
         out(print_table(("BRANCH", "HEAD"), rows))

@@ -249,6 +249,15 @@ def from_timestamp(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
+def rfc3339(ts: datetime, local: bool = False) -> str:
+    """Go's ``Format(time.RFC3339)``: whole seconds (truncated), ``Z`` for a zero offset; in the
+    local time zone (Go's ``In(time.Local)``, from ``TZ`` or the system's) when ``local``, else
+    in UTC."""
+    t = as_utc(ts)
+    text = (t.astimezone() if local else t.astimezone(UTC)).isoformat(timespec="seconds")
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+
+
 def parse_time(text: str | None) -> datetime | None:
     """A wire time as the plain reader gets it (ISO 8601 text, as the models serialize it) back
     as a datetime (``None`` stays)."""

@@ -21,6 +21,7 @@ from tusk.cli.units import (
     human_duration,
     parse_time,
     progress_bar,
+    rfc3339,
 )
 
 if TYPE_CHECKING:
@@ -239,12 +240,30 @@ def _started(commit: Mapping[str, Any]) -> datetime:
     return as_utc(parse_time(commit["started"]))
 
 
+def branch_row(info: Mapping[str, Any]) -> tuple[str, ...]:
+    """One row of 2.12's ``list branch`` (a branch as the plain reader answers it). TRIGGER and
+    CREATOR are "-": no branch triggers and no users here. CREATED is absolute, in the local
+    time zone, as pachctl 2.12 prints it (its ``list branch`` has no relative times and no
+    ``--full-timestamps``); "-" for a branch whose creation time the server did not send."""
+    created = parse_time(info.get("created"))
+    return (
+        info["branch"]["name"],
+        info.get("head") or "-",
+        "-",
+        NO_CREATOR,
+        rfc3339(created, local=True) if created else "-",
+    )
+
+
 def branch_details(info: BranchInfo) -> str:
-    """2.x's ``inspect branch``."""
-    repo = info.branch.repo
+    """2.12's ``inspect branch``: bare repo names (no project), then a line for who made the
+    branch (empty: no users here) and one for when, in UTC whatever ``--full-timestamps`` says
+    (empty when the server did not send the time), as pachctl's template leaves them."""
+    repo = bare(info.branch.repo)
     text = f"Name: {repo}@{info.branch.name}"
     if info.head:
         text += f"\nHead Commit: {repo}@{info.head} "
     if info.provenance:
-        text += "\nProvenance: " + "".join(f" {b.repo}@{b.name} " for b in info.provenance) + " "
-    return text + "\n"
+        text += "\nProvenance: " + "".join(f"{bare(b.repo)}@{b.name} " for b in info.provenance)
+    created = f"Created at: {rfc3339(info.created)}" if info.created else ""
+    return f"{text}\n\n{created}\n"

@@ -126,6 +126,7 @@ def branch_info(info: models.BranchInfo) -> pfs.BranchInfo:
         provenance=[branch_msg(b.repo, b.name) for b in info.provenance],
         direct_provenance=[branch_msg(b.repo, b.name) for b in info.provenance],
         subvenance=[branch_msg(b.repo, b.name) for b in info.subvenance],
+        created_at=info.created,
     )
 
 

@@ -650,6 +650,7 @@ class CommitService:
             head=b.head,
             provenance=[BranchKey(repo=r, name=n) for r, n in tx.branch_provenance(repo, name)],
             subvenance=[BranchKey(repo=r, name=n) for r, n in tx.branch_subvenance(repo, name)],
+            created=to_datetime(b.created),
         )
 
 
