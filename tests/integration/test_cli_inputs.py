@@ -67,7 +67,8 @@ def test_join_pipeline_through_the_cli(tusk: Tusk, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(join_spec("jbad", "true", join_on="$1").replace("jstores", "nope"))
     fails(tusk("list-datum", "-f", str(bad)), 3, "repo nope not found")
-    assert "joined" not in ok(tusk("list-pipeline")) and ok(tusk("list-job")).count("\n") <= 1
+    # (the server is shared with other tests: other pipelines' jobs may be listed)
+    assert "joined" not in ok(tusk("list-pipeline")) and "joined/" not in ok(tusk("list-job"))
 
     # a join child without join_on is refused, naming the field and the fix; nothing is created
     err = fails(tusk("create-pipeline", input=join_spec("jbad", "true")), 2, "join_on")
