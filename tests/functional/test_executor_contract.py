@@ -452,22 +452,27 @@ class TestRayExecutor(ExecutorContract):
         assert executor.workers(PIPELINE)[0].restarts == 1
 
     def test_tasks_are_made_as_actors_free_up(self, executor: Executor, tasks: Tasks) -> None:
-        """A job of 100,000 datums must not hold 100,000 tasks: the pool takes one from the job's
-        iterable per free actor (plus one ready ahead per actor), never the whole job."""
+        """A job of 100,000 datums must not hold 100,000 tasks: the pool takes from the job's
+        iterable only what its free actors' next groups need, never the whole job."""
+        from tusk.pps.executors.ray import MAX_GROUP
+
         self.pool(executor, 2)
         made: list[int] = []
+        count = 6 * MAX_GROUP
 
         def lazily() -> Iterator[DatumTask]:
-            for i in range(12):
+            for i in range(count):
                 made.append(i)
                 yield tasks.task(i, COPY)
 
         results = []
+        most = 0
         for result in executor.run(PIPELINE, lazily()):
-            # in flight: one call per actor; ready ahead: one per actor
-            assert len(made) - len(results) <= 2 * 2, (len(made), len(results))
+            most = max(most, len(made) - len(results))
             results.append(result)
-        assert sorted(int(r.task_id.split("-")[1]) for r in results) == list(range(12))
+        # in flight: a group per actor; made ahead: a group per actor
+        assert most <= 2 * 2 * MAX_GROUP < count, most
+        assert sorted(int(r.task_id.split("-")[1]) for r in results) == list(range(count))
         assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
 
     def test_a_task_that_cannot_be_made_ends_the_run_after_the_made_ones(
@@ -488,6 +493,94 @@ class TestRayExecutor(ExecutorContract):
         assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
         [after] = executor.run(PIPELINE, [tasks.task(0, COPY, job="job2")])  # the pool is idle
         assert after.ok, after.reason
+
+
+class TestRayGroups:
+    """Short datums go to a Ray actor in groups, one call each; what a group's loss costs."""
+
+    @pytest.fixture
+    def executor(self, cluster: RayCluster) -> Iterator[Any]:
+        from tusk.pps.executors.ray import RayExecutor
+
+        executor = RayExecutor(cluster.url, client=False)
+        executor.ensure_pool(PIPELINE, 1, 1)
+        wait_for(
+            "worker running", lambda: all(w.state == "Running" for w in executor.workers(PIPELINE))
+        )
+        yield executor
+        executor.close()
+
+    @pytest.fixture
+    def tasks(self, tmp_path: Path) -> Iterator[Tasks]:
+        tasks = Tasks(tmp_path)
+        yield tasks
+        for group in tasks.started().values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+
+    @staticmethod
+    def warm(executor: Any, tasks: Tasks, count: int = 60) -> int:
+        """Run short datums until the actor takes them in groups; the last group's size."""
+        results = list(
+            executor.run(PIPELINE, [tasks.task(i, COPY, job="warm") for i in range(count)])
+        )
+        assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
+        [actor] = executor._pools[PIPELINE].actors
+        return int(actor.last_group)
+
+    def test_short_datums_go_in_groups_with_one_result_each(
+        self, executor: Any, tasks: Tasks
+    ) -> None:
+        assert self.warm(executor, tasks) > 1
+        batch = [tasks.task(i, COPY) for i in range(40)]
+        results = list(executor.run(PIPELINE, batch))
+        assert sorted(r.task_id for r in results) == sorted(t.task_id for t in batch)
+        assert all(r.ok and tasks.output(r) for r in results), [r.reason for r in results]
+
+    def test_a_datum_that_kills_its_actor_fails_alone(self, executor: Any, tasks: Tasks) -> None:
+        assert self.warm(executor, tasks) > 1
+        killer = ["sh", "-c", "kill -9 $PPID; sleep 5"]
+        batch = [tasks.task(i, killer if i == 3 else COPY) for i in range(8)]
+        results = {r.task_id: r for r in executor.run(PIPELINE, batch)}
+        assert sorted(results) == sorted(t.task_id for t in batch)  # one result each
+        bad = results.pop("job1-3-1")
+        assert not bad.ok and "died" in bad.reason, bad.reason
+        assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
+
+    def test_restart_datum_in_a_group_reruns_the_others_untried(
+        self, executor: Any, tasks: Tasks
+    ) -> None:
+        assert self.warm(executor, tasks) >= 8
+        batch = [tasks.task(i, tasks.marking(60) if i == 3 else COPY) for i in range(8)]
+        running = Background(executor.run(PIPELINE, batch))
+        wait_for("the slow datum started", lambda: "datum3" in tasks.started())
+        assert len(executor.running(PIPELINE)) == 8  # the whole group is one call
+        assert executor.restart_datums(PIPELINE, lambda t: t.datum_id == "datum3") == ["datum3"]
+        results = {r.task_id: r for r in running.join()}
+        assert sorted(results) == sorted(t.task_id for t in batch)
+        restarted = results.pop("job1-3-1")
+        assert (restarted.ok, restarted.reason) == (False, "restarted by restart-datum")
+        assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
+
+    def test_the_last_datums_are_shared_among_the_actors(self, executor: Any, tasks: Tasks) -> None:
+        from tusk.pps.executors.base import CountedTasks
+
+        executor.ensure_pool(PIPELINE, 2, 2)
+        wait_for(
+            "workers running",
+            lambda: (
+                all(w.state == "Running" for w in executor.workers(PIPELINE))
+                and len(executor.workers(PIPELINE)) == 2
+            ),
+        )
+        list(executor.run(PIPELINE, [tasks.task(i, COPY, job="warm") for i in range(60)]))
+        slow = ["sh", "-c", "sleep 0.5; cp /pfs/in/a.txt /pfs/out/$PACH_DATUM_ID.txt"]
+        batch = [tasks.task(i, slow) for i in range(4)]
+        started = time.monotonic()
+        results = list(executor.run(PIPELINE, CountedTasks(iter(batch), len(batch))))
+        assert all(r.ok for r in results), [r.reason for r in results]
+        assert len({r.worker for r in results}) == 2  # not one group of 4 on one actor
+        assert time.monotonic() - started < 4 * 0.5 + 0.9
 
 
 def test_resources_become_actor_options() -> None:

@@ -179,6 +179,21 @@ def worker_name(pipeline: str, version: int) -> str:
     return f"pipeline-{name}-v{version}-{suffix}"
 
 
+class CountedTasks:
+    """A job's datum tasks, made one at a time as an executor takes them, with their number known
+    ahead (``len``), so an executor can share the last of them fairly among its workers."""
+
+    def __init__(self, tasks: Iterable[DatumTask], count: int) -> None:
+        self._tasks = tasks
+        self._count = count
+
+    def __iter__(self) -> Iterator[DatumTask]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return self._count
+
+
 class WorkerDied(Exception):
     """A worker process ended while it ran a datum."""
 

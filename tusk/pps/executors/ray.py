@@ -1,6 +1,12 @@
 """The Ray executor: per pipeline version, long-lived named Ray actors that each hold a datum
 :class:`~tusk.worker.Worker`; datums go to whichever actor is free, one call in flight per actor.
 
+A Ray actor call costs a few milliseconds on its own, more than a short datum. So a call carries
+a group of datums: one at first, then as many as fill about ``GROUP_SECONDS`` at the rate the
+actor has shown (at most twice the last group, at most ``MAX_GROUP``), and never more than the
+actor's fair share of what is left of the job, so the last datums still spread over every actor.
+Datums of a second or more go one per call, as before.
+
 Addresses (``make_executor``):
 
 - ``ray://host:port`` -- with Ray Client installed (``grpcio``, as ``ray[client]`` or
@@ -29,7 +35,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +57,8 @@ CONNECT_ATTEMPTS = 3  # Ray Client answers "Starting Ray client server failed" w
 # pipelines. Workers that do not fit stay Pending and get no datums (see RayPool.run).
 DEFAULT_NUM_CPUS = 0.25
 RESPAWN_TIMEOUT = 10.0
+GROUP_SECONDS = 0.1  # what one actor call should take: its fixed cost is then a few percent
+MAX_GROUP = 64
 ABORT_GRACE = 5.0  # for an aborted datum to end before its actor is killed
 _POLL = 0.5
 
@@ -60,20 +68,32 @@ class RayWorker:
 
     def __init__(self, name: str) -> None:
         self.worker = worker_from_environ(name)
+        self.stopped = 0  # the latest run generation cancelled (RayPool.run numbers its runs)
 
     def ready(self) -> dict[str, Any]:
         """The actor's process id and node: a cheap call to wait on until it is up."""
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
-    def run(self, task_json: str) -> str:
-        """Run one datum task in this actor."""
-        return json.dumps(run_line(self.worker, task_json.encode()).to_json())
+    def run(self, generation: int, tasks_json: list[str]) -> list[str]:
+        """Run a group of datum tasks in this actor, one after another; a task of a run that was
+        cancelled meanwhile is not started (its result says so)."""
+        results = []
+        for line in tasks_json:
+            if self.stopped >= generation:
+                task_id = json.loads(line).get("task_id", "")
+                result = DatumResult(task_id, False, reason="cancelled", worker=self.worker.name)
+            else:
+                result = run_line(self.worker, line.encode())
+            results.append(json.dumps(result.to_json()))
+        return results
 
-    def abort(self) -> int:
-        """Kill the running datum's user processes (runs beside ``run``: a threaded actor).
+    def abort(self, generation: int) -> int:
+        """Kill the running datum's user processes and start none of run ``generation``'s other
+        tasks (runs beside ``run``: a threaded actor).
 
         Each user command leads a session of its own, so killing a child's process group takes
         its whole tree; killing the actor instead would orphan grandchildren."""
+        self.stopped = max(self.stopped, generation)
         killed = 0
         for pid in _children(os.getpid()):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -126,58 +146,97 @@ class _Actor:
     state: str = "Pending"
     restarts: int = 0
     problem: str = ""
+    per_task: float | None = None  # seconds per datum of its calls (a moving average)
+    last_group: int = 0
+
+    def group(self, fair: int) -> int:
+        """How many datums its next call carries (see the module docstring)."""
+        if self.per_task is None:
+            return 1
+        fit = int(GROUP_SECONDS / max(self.per_task, 1e-6))
+        return max(1, min(fit, 2 * max(1, self.last_group), MAX_GROUP, fair))
+
+    def timed(self, seconds: float, count: int) -> None:
+        """Note how long a call of ``count`` datums took."""
+        rate = seconds / max(1, count)
+        self.per_task = rate if self.per_task is None else 0.5 * (self.per_task + rate)
 
 
 @dataclass
 class _Call:
     actor: _Actor
     handle: Any  # the handle the call went to (the actor's may be replaced meanwhile)
-    task: DatumTask
+    tasks: list[DatumTask]
+    generation: int
+    started: float = field(default_factory=time.monotonic)
 
 
 class _Backlog:
     """The tasks of a run not handed out yet: taken from the job's iterable as actors free up,
-    at most ``ahead`` made before an actor takes them. A task that cannot be made ends the
-    taking; the run raises its error once the calls in flight have their results."""
+    no more made than the free actors' next groups need. A task that cannot be made ends the
+    taking; the run raises its error once the calls in flight have their results.
 
-    def __init__(self, tasks: Iterable[DatumTask], ahead: int) -> None:
+    Tasks handed back (their group's actor was killed by restart-datum, or died) go out again
+    before new ones; those of a group whose actor died go one per call (``suspects``), so a datum
+    that kills its worker fails alone and its group's other datums run as if nothing happened."""
+
+    def __init__(self, tasks: Iterable[DatumTask]) -> None:
         self._source = iter(tasks)
+        self._left = len(tasks) if isinstance(tasks, Sized) else None  # not made yet
         self._ready: deque[DatumTask] = deque()
-        self._ahead = max(1, ahead)
+        self._suspects: deque[DatumTask] = deque()
         self._done = False
         self.error: BaseException | None = None
 
     def __bool__(self) -> bool:
         """Whether a task may still be handed out."""
-        return bool(self._ready) or not self._done
+        return bool(self._ready) or bool(self._suspects) or not self._done
 
-    def fill(self) -> None:
+    def left(self) -> int | None:
+        """How many tasks are still to be handed out (None: the job's iterable has no length)."""
+        if self._left is None and not self._done:
+            return None
+        return (self._left or 0) + len(self._ready) + len(self._suspects)
+
+    def fill(self, ahead: int) -> None:
         """Make tasks until ``ahead`` are ready or there are no more."""
-        while not self._done and len(self._ready) < self._ahead:
+        while not self._done and len(self._ready) < ahead:
             try:
                 self._ready.append(next(self._source))
+                if self._left is not None:
+                    self._left -= 1
             except StopIteration:
-                self._done = True
+                self._done, self._left = True, 0
             except Exception as e:  # noqa: BLE001 - raised again by RayPool.run
-                self.error, self._done = e, True
+                self.error, self._done, self._left = e, True, 0
 
-    def pop(self) -> DatumTask | None:
-        """The next ready task, if any."""
-        return self._ready.popleft() if self._ready else None
+    def take(self, count: int) -> list[DatumTask]:
+        """The next group of at most ``count`` ready tasks (a suspect goes alone)."""
+        if self._suspects:
+            return [self._suspects.popleft()]
+        return [self._ready.popleft() for _ in range(min(count, len(self._ready)))]
+
+    def hand_back(self, tasks: list[DatumTask], suspect: bool = False) -> None:
+        """Tasks whose call was lost: out again first (``suspect``: one per call)."""
+        if suspect:
+            self._suspects.extend(tasks)
+        else:
+            self._ready.extendleft(reversed(tasks))
 
     def stop(self) -> None:
         """Hand out nothing more (cancelled): the tasks not made yet never are."""
         self._ready.clear()
-        self._done = True
+        self._suspects.clear()
+        self._done, self._left = True, 0
 
     def rest(self) -> Iterator[DatumTask]:
         """Every task not handed out yet, made one at a time."""
         while True:
-            self.fill()
-            task = self.pop()
-            if task is None:
+            self.fill(1)
+            group = self.take(1)
+            if not group:
                 return
-            yield task
+            yield group[0]
 
 
 class RayPool:
@@ -193,7 +252,8 @@ class RayPool:
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
         self.calls: dict[Any, _Call] = {}
-        self.restarted: set[Any] = set()  # calls whose actor restart-datum killed
+        self.restarted: dict[Any, set[str]] = {}  # calls restart-datum killed: its task ids
+        self.generation = 0  # numbers the runs, so an abort stops only the run it was meant for
         self.closed = False
         self.actors = [self._spawn(worker_name(pipeline, version)) for _ in range(max(1, count))]
 
@@ -231,20 +291,25 @@ class RayPool:
 
     # -- running datums --------------------------------------------------------------------------
     def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
-        """Hand the tasks to whichever actor is free; yield results as they arrive.
+        """Hand the tasks to whichever actor is free, in groups; yield results as they arrive.
 
-        Tasks are taken from ``tasks`` only as actors become free (a few made ahead, one call
-        in flight per actor), so a job of 100,000 datums holds a task per actor, not 100,000."""
-        backlog = _Backlog(tasks, len(self.actors))
+        Tasks are taken from ``tasks`` only as actors become free (the free actors' next groups
+        made ahead, one call in flight per actor), so a job of 100,000 datums holds a few groups
+        of tasks, not 100,000. Give ``tasks`` a length (a sized iterable) and the last groups are
+        shared fairly among the actors."""
+        backlog = _Backlog(tasks)
         self.cancelled.clear()
         with self.lock:
+            self.generation += 1
             for actor in self.actors:
                 if actor.state == "Failed":
                     self._respawn(actor)
         while True:
             if self.cancelled.is_set():
                 backlog.stop()
-            backlog.fill()  # outside the lock: making a task reads the datum's input tree
+            with self.lock:
+                ahead = sum(a.group(MAX_GROUP) for a in self._free())
+            backlog.fill(ahead)  # outside the lock: making a task reads the datum's input tree
             with self.lock:
                 self._dispatch(backlog)
                 if not backlog and not self.calls:
@@ -258,64 +323,88 @@ class RayPool:
                 break
             done, _ = ray.wait(waiting, num_returns=1, timeout=_POLL)
             for ref in done:
-                result = self._collect(ref)
-                if result is not None:
-                    yield result
+                yield from self._collect(ref, backlog)
         if backlog.error is not None:
             raise backlog.error
 
-    def _dispatch(self, backlog: _Backlog) -> None:
+    def _free(self) -> list[_Actor]:
         busy = {id(c.actor) for c in self.calls.values()}
-        for actor in self.actors:
-            if actor.state == "Running" and id(actor) not in busy:
-                task = backlog.pop()
-                if task is None:
-                    return
-                ref = actor.handle.run.remote(json.dumps(task.to_json()))
-                self.calls[ref] = _Call(actor, actor.handle, task)
+        return [a for a in self.actors if a.state == "Running" and id(a) not in busy]
 
-    def _collect(self, ref: Any) -> DatumResult | None:
+    def _dispatch(self, backlog: _Backlog) -> None:
+        free = self._free()
+        for actor in free:
+            left = backlog.left()
+            fair = MAX_GROUP if left is None else max(1, -(-left // len(self.actors)))
+            group = backlog.take(actor.group(fair))
+            if not group:
+                return
+            actor.last_group = len(group)
+            lines = [json.dumps(t.to_json()) for t in group]
+            ref = actor.handle.run.remote(self.generation, lines)
+            self.calls[ref] = _Call(actor, actor.handle, group, self.generation)
+
+    def _collect(self, ref: Any, backlog: _Backlog) -> list[DatumResult]:
         with self.lock:
             call = self.calls.pop(ref, None)
             if call is None:
                 self._became_ready(ref)
-                return None
+                return []
+            restarted = self.restarted.pop(ref, None)
             try:
-                return DatumResult.from_json(json.loads(ray.get(ref)))
+                answers = ray.get(ref)
+                if call.handle is call.actor.handle:
+                    call.actor.timed(time.monotonic() - call.started, len(call.tasks))
+                return [DatumResult.from_json(json.loads(a)) for a in answers]
             except RayActorError as e:
-                if ref in self.restarted:
-                    reason = "restarted by restart-datum"
-                elif self.closed:
-                    reason = "worker stopped"
-                elif self.cancelled.is_set():
-                    reason = "cancelled"
-                else:
-                    reason = _died(e)
                 if call.handle is call.actor.handle and not self.closed:  # not replaced yet
                     self._respawn(call.actor)
+                if restarted is not None:
+                    # only the datums restart-datum named fail; the others go out again
+                    backlog.hand_back([t for t in call.tasks if t.task_id not in restarted])
+                    return self._failed(call, restarted, "restarted by restart-datum")
+                if self.closed or self.cancelled.is_set():
+                    why = "worker stopped" if self.closed else "cancelled"
+                    return self._failed(call, {t.task_id for t in call.tasks}, why)
+                if len(call.tasks) > 1:
+                    # which datum killed the actor is unknown: each goes again, alone, untried
+                    backlog.hand_back(call.tasks, suspect=True)
+                    return []
+                return self._failed(call, {call.tasks[0].task_id}, _died(e))
             except RayError as e:
                 reason = f"ray task failed: {_first_line(e)}"
-            finally:
-                self.restarted.discard(ref)
-            return DatumResult(call.task.task_id, False, reason=reason, worker=call.actor.name)
+                return self._failed(call, {t.task_id for t in call.tasks}, reason)
+
+    @staticmethod
+    def _failed(call: _Call, task_ids: set[str], reason: str) -> list[DatumResult]:
+        return [
+            DatumResult(t.task_id, False, reason=reason, worker=call.actor.name)
+            for t in call.tasks
+            if t.task_id in task_ids
+        ]
 
     def restart_datums(self, match: Callable[[DatumTask], bool]) -> list[str]:
         """Kill the actor of each running task ``match`` accepts and start a fresh one under the
         same name, as the local executor restarts its worker process: the task fails (a try of
-        its datum, retried like any other); return their datum ids."""
+        its datum, retried like any other) and the other datums of its group run again; return
+        the datum ids."""
         hit: list[str] = []
         with self.lock:
             for ref, call in list(self.calls.items()):
-                if call.handle is call.actor.handle and match(call.task):
-                    self.restarted.add(ref)
+                if call.handle is not call.actor.handle:
+                    continue
+                matched = [t for t in call.tasks if match(t)]
+                if matched:
+                    self.restarted[ref] = {t.task_id for t in matched}
                     self._respawn(call.actor)
-                    hit.append(call.task.datum_id)
+                    hit.extend(t.datum_id for t in matched)
         return hit
 
     def running(self) -> list[DatumTask]:
-        """The tasks the actors run now (not those of an actor being replaced)."""
+        """The tasks the actors run now (not those of an actor being replaced): each call's
+        group, whose first datums may have ended already (groups form of short datums only)."""
         with self.lock:
-            return [c.task for c in self.calls.values() if c.handle is c.actor.handle]
+            return [t for c in self.calls.values() if c.handle is c.actor.handle for t in c.tasks]
 
     def infos(self) -> list[WorkerInfo]:
         """The actors as list-worker shows them."""
@@ -355,7 +444,7 @@ class RayPool:
         with self.lock:
             calls = dict(self.calls)
             for call in calls.values():
-                call.handle.abort.remote()
+                call.handle.abort.remote(call.generation)
         if not calls:
             return
         _, stuck = ray.wait(list(calls), num_returns=len(calls), timeout=grace)

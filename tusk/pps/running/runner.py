@@ -15,7 +15,7 @@ from tusk.api.pps import JobState
 from tusk.errors import InvalidArgument, NotFound
 from tusk.pfs.context import PfsContext
 from tusk.pps.datums import Datum, datum_hash, enumerate_datums
-from tusk.pps.executors.base import Executor
+from tusk.pps.executors.base import CountedTasks, Executor
 from tusk.pps.running import incremental
 from tusk.pps.running.datum_tasks import (
     Progress,
@@ -228,9 +228,14 @@ class JobRunner:
             attempt += 1
             # made as the executor takes them: a task per datum at once would be the job's
             # largest memory (a few KB each, all alive until the last datum ran)
-            tasks = (
-                self.tasks.task(spec, provenance, pipeline, job_id, i, datums[i], attempt, secrets)
-                for i in todo
+            tasks = CountedTasks(
+                (
+                    self.tasks.task(
+                        spec, provenance, pipeline, job_id, i, datums[i], attempt, secrets
+                    )
+                    for i in todo
+                ),
+                len(todo),
             )
             failed: list[int] = []
             last = attempt >= tries
