@@ -97,6 +97,16 @@ class Tasks:
         return {o.path: b"".join(read_chunks(self.store, o.chunks)) for o in result.outputs}
 
 
+@pytest.fixture
+def tasks(tmp_path: Path) -> Iterator[Tasks]:
+    tasks = Tasks(tmp_path)
+    yield tasks
+    # A killed worker orphans its datum's processes (in either executor): end them here.
+    for group in tasks.started().values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+
+
 class Background:
     """Consumes ``executor.run`` in a thread, so a test can act while datums run."""
 
@@ -135,15 +145,6 @@ class ExecutorContract:
     def probe(self, executor: Executor, name: str) -> Callable[[], bool]:
         """A function telling whether the worker that has ``name`` now is still alive."""
         raise NotImplementedError
-
-    @pytest.fixture
-    def tasks(self, tmp_path: Path) -> Iterator[Tasks]:
-        tasks = Tasks(tmp_path)
-        yield tasks
-        # A killed worker orphans its datum's processes (in either executor): end them here.
-        for group in tasks.started().values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
 
     def pool(self, executor: Executor, workers: int, version: int = 1) -> list[str]:
         """Ensure the pool and wait until its workers run; their names."""
@@ -509,14 +510,6 @@ class TestRayGroups:
         )
         yield executor
         executor.close()
-
-    @pytest.fixture
-    def tasks(self, tmp_path: Path) -> Iterator[Tasks]:
-        tasks = Tasks(tmp_path)
-        yield tasks
-        for group in tasks.started().values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
 
     @staticmethod
     def warm(executor: Any, tasks: Tasks, count: int = 60) -> int:

@@ -141,17 +141,10 @@ class Service:
         """Register ``fn(request) -> iterator of messages`` as the server-streaming ``name``."""
 
         def register(fn: Callable[..., Iterable[betterproto.Message]]) -> Callable[..., Any]:
-            def behavior(req: M, context: grpc.ServicerContext) -> Iterator[betterproto.Message]:
-                try:
-                    self._check(context)
-                    yield from fn(_checked(req), context)
-                except BaseException as exc:  # noqa: BLE001 - every failure gets a status
-                    if isinstance(exc, GeneratorExit):
-                        raise
-                    _abort(context, self.name, name, exc)
-
             self.methods[name] = grpc.unary_stream_rpc_method_handler(
-                behavior, request_deserializer=parser(request, parse), response_serializer=bytes
+                self._yielding(name, fn, _checked),
+                request_deserializer=parser(request, parse),
+                response_serializer=bytes,
             )
             return fn
 
@@ -186,23 +179,37 @@ class Service:
         stream ``name``."""
 
         def register(fn: Callable[..., Iterable[betterproto.Message]]) -> Callable[..., Any]:
-            def behavior(
-                reqs: Iterator[M], context: grpc.ServicerContext
-            ) -> Iterator[betterproto.Message]:
-                try:
-                    self._check(context)
-                    yield from fn((_checked(r) for r in reqs), context)
-                except BaseException as exc:  # noqa: BLE001 - every failure gets a status
-                    if isinstance(exc, GeneratorExit):
-                        raise
-                    _abort(context, self.name, name, exc)
+            def each(reqs: Iterator[M]) -> Iterator[M]:
+                return (_checked(r) for r in reqs)
 
             self.methods[name] = grpc.stream_stream_rpc_method_handler(
-                behavior, request_deserializer=parser(request, parse), response_serializer=bytes
+                self._yielding(name, fn, each),
+                request_deserializer=parser(request, parse),
+                response_serializer=bytes,
             )
             return fn
 
         return register
+
+    def _yielding(
+        self,
+        name: str,
+        fn: Callable[..., Iterable[betterproto.Message]],
+        checked: Callable[[Any], Any],
+    ) -> Callable[[Any, grpc.ServicerContext], Iterator[betterproto.Message]]:
+        """The behavior of a method answering with a stream: ``fn(checked(request or requests),
+        context)``'s messages, any failure as its status."""
+
+        def behavior(arg: Any, context: grpc.ServicerContext) -> Iterator[betterproto.Message]:
+            try:
+                self._check(context)
+                yield from fn(checked(arg), context)
+            except BaseException as exc:  # noqa: BLE001 - every failure gets a status
+                if isinstance(exc, GeneratorExit):
+                    raise
+                _abort(context, self.name, name, exc)
+
+        return behavior
 
     def refuse(self, names: Iterable[str], details: str, code: grpc.StatusCode) -> None:
         """Answer every call of ``names`` with ``code`` and ``details`` (whatever the
