@@ -5,7 +5,7 @@ A Ray actor call costs a few milliseconds on its own, more than a short datum. S
 a group of datums: one at first, then as many as fill about ``GROUP_SECONDS`` at the rate the
 actor has shown (at most twice the last group, at most ``MAX_GROUP``), and never more than the
 actor's fair share of what is left of the job, so the last datums still spread over every actor.
-Datums of a second or more go one per call, as before.
+Datums of ``GROUP_SECONDS`` or more go one per call, as before.
 
 Addresses (``make_executor``):
 
