@@ -354,6 +354,44 @@ def test_jobs_record_image_digest_and_runtime(tmp_path: Path, tiny: str) -> None
         pps.close()
 
 
+def test_a_jobs_image_digest_follows_a_rebuilt_or_retagged_image(
+    tiny: str, python_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest is asked of podman only when its image store changed since the last answer."""
+    from tusk.worker.runtimes import ImageNotFound, images
+
+    podman = images.podman_executable()
+    assert podman is not None
+    name = f"localhost/tusk-test/retag-{os.getpid()}:1"
+
+    def tag(image: str) -> None:
+        subprocess.run([podman, "tag", image, name], check=True, capture_output=True)
+
+    asked: list[tuple[str, ...]] = []
+    real = images._podman
+
+    def counting(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        asked.append(args)
+        return real(*args, timeout=timeout)
+
+    monkeypatch.setattr(images, "_podman", counting)
+    tiny_digest = images.inspect_image(tiny, cached=False).digest
+    python_digest = images.inspect_image(python_image, cached=False).digest
+    assert tiny_digest != python_digest
+    try:
+        tag(tiny)
+        assert images.image_digest(name) == tiny_digest
+        asked.clear()
+        assert images.image_digest(name) == tiny_digest
+        assert asked == []  # nothing changed: no podman run
+        tag(python_image)  # the same name now on another image (a rebuild does the same)
+        assert images.image_digest(name) == python_digest
+    finally:
+        subprocess.run([podman, "rmi", name], capture_output=True)
+    with pytest.raises(ImageNotFound):
+        images.image_digest(name)
+
+
 def test_host_mode_is_recorded_in_every_job(tmp_path: Path) -> None:
     from conftest import Pps, atom
 

@@ -7,6 +7,7 @@ Both sandboxed runtimes take images from podman's local storage (there may be no
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -38,6 +39,8 @@ class ImageConfig:
 
 _cache: dict[str, ImageConfig] = {}
 _mounts: dict[str, str] = {}
+_digests: dict[str, tuple[tuple[int, int, int], str]] = {}  # image -> (store stamp, digest)
+_index: list[str | None] = []  # podman's image index file, once found (None: not found)
 _lock = threading.Lock()
 
 
@@ -83,8 +86,46 @@ def inspect_image(image: str, *, cached: bool = True) -> ImageConfig:
 
 
 def image_digest(image: str) -> str:
-    """The image's digest now (not cached: a rebuilt image gets a new one)."""
-    return inspect_image(image, cached=False).digest
+    """The image's digest now: asked of podman again whenever its image store changed since
+    the last answer (a rebuilt, retagged or removed image gets its new digest), so a job of an
+    unchanged image does not pay for a ``podman image inspect``."""
+    stamp = store_stamp()  # before the inspect: a change meanwhile makes the next call ask again
+    with _lock:
+        known = _digests.get(image)
+    if known is not None and stamp is not None and known[0] == stamp:
+        return known[1]
+    digest = inspect_image(image, cached=False).digest
+    if stamp is not None:
+        with _lock:
+            _digests[image] = (stamp, digest)
+    return digest
+
+
+def store_stamp() -> tuple[int, int, int] | None:
+    """What podman's image index file is now (inode, size, modification time): podman rewrites
+    it (a new file renamed over the old) whenever an image is added, tagged or removed. None
+    when it cannot be found (then every digest is asked of podman)."""
+    with _lock:
+        if not _index:
+            _index.append(_find_index())
+        path = _index[0]
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _find_index() -> str | None:
+    try:
+        proc = _podman("info", "--format", "{{.Store.GraphRoot}}\t{{.Store.GraphDriverName}}")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    root, _, driver = proc.stdout.decode(errors="replace").strip().partition("\t")
+    path = os.path.join(root, f"{driver}-images", "images.json")
+    return path if proc.returncode == 0 and root and driver and os.path.isfile(path) else None
 
 
 def mount_image(image: str) -> str:
