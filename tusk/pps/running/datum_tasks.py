@@ -21,7 +21,8 @@ from tusk.pps.datums import Datum, DatumInput, datum_id
 from tusk.pps.running.image import Provenance
 from tusk.pps.spec import PipelineSpec
 from tusk.pps.spec.units import parse_quantity
-from tusk.worker.protocol import DatumTask
+from tusk.worker.protocol import DatumInput as TaskInput
+from tusk.worker.protocol import DatumTask, InputFile
 from tusk.worker.runtimes.gpus import requested as requested_gpus
 
 INSERT_BLOCK = 5_000  # datum records per insert when a job is set up
@@ -216,6 +217,9 @@ class TaskBuilder:
         self.ctx = ctx
         self.store_url = store_url
         self.network = network
+        # The fields every task of one job shares, made once per job (a job makes a task per
+        # datum, and these are most of one): (spec, provenance, secrets, pipeline, job), fields.
+        self._job: tuple[tuple[object, ...], dict[str, Any], frozenset[str]] | None = None
 
     def task(
         self,
@@ -229,41 +233,60 @@ class TaskBuilder:
         secrets: SecretPayload | None = None,
     ) -> DatumTask:
         """The task of one try of datum ``idx`` (its id ``job-datum-attempt`` never collides)."""
-        t = spec.transform
-        limits = spec.resource_limits
-        return DatumTask.from_json(
-            {
-                "task_id": f"{job_id}-{idx}-{attempt}",
-                "job_id": job_id,
-                "datum_id": datum_id(datum),
-                "output_commit_id": job_id,
-                "pipeline": pipeline,
-                "store_url": self.store_url,
-                "cmd": list(t.cmd or []),
-                "stdin": list(t.stdin or []),
-                "env": dict(t.env or {}),
-                "accept_return_code": list(t.accept_return_code or []),
-                "working_dir": t.working_dir or "",
-                "timeout_seconds": spec.datum_timeout_seconds,
-                "runtime": provenance.runtime,
-                "image": provenance.image,
-                "user": t.user or "",
-                "cpu": _number(limits.cpu if limits else None),
-                "memory": _bytes(limits.memory if limits else None),
-                "disk": _disk(spec),
-                "gpus": _gpus(spec),
-                "network": self.network,
-                "inputs": [self._input(c, _empty_file_inputs(spec)) for c in datum],
-                "err_cmd": list(t.err_cmd or []),
-                "err_stdin": list(t.err_stdin or []),
-                "datum_batching": bool(t.datum_batching),
-                "secret_env": secrets.env if secrets else {},
-                "secret_files": secrets.files if secrets else {},
-            }
+        shared, empty_file_inputs = self._shared(spec, provenance, pipeline, job_id, secrets)
+        return DatumTask(
+            task_id=f"{job_id}-{idx}-{attempt}",
+            datum_id=datum_id(datum),
+            inputs=tuple(self._input(c, empty_file_inputs) for c in datum),
+            **shared,
         )
 
-    def _input(self, c: DatumInput, empty_file_inputs: frozenset[str]) -> dict[str, Any]:
-        files, dirs = [], []
+    def _shared(
+        self,
+        spec: PipelineSpec,
+        provenance: Provenance,
+        pipeline: str,
+        job_id: str,
+        secrets: SecretPayload | None,
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        key = (spec, provenance, secrets, pipeline, job_id)
+        known = self._job
+        if known is not None and all(a is b or a == b for a, b in zip(known[0], key, strict=True)):
+            return known[1], known[2]
+        t = spec.transform
+        limits = spec.resource_limits
+        shared: dict[str, Any] = {
+            "job_id": job_id,
+            "output_commit_id": job_id,
+            "pipeline": pipeline,
+            "store_url": self.store_url,
+            "cmd": tuple(t.cmd or ()),
+            "stdin": tuple(t.stdin or ()),
+            "env": dict(t.env or {}),
+            "accept_return_code": tuple(t.accept_return_code or ()),
+            "working_dir": t.working_dir or "",
+            "timeout_seconds": spec.datum_timeout_seconds,
+            "runtime": provenance.runtime,
+            "image": provenance.image,
+            "user": t.user or "",
+            "cpu": _number(limits.cpu if limits else None),
+            "memory": _bytes(limits.memory if limits else None),
+            "disk": _disk(spec),
+            "gpus": _gpus(spec),
+            "network": self.network,
+            "err_cmd": tuple(t.err_cmd or ()),
+            "err_stdin": tuple(t.err_stdin or ()),
+            "datum_batching": bool(t.datum_batching),
+            "secret_env": dict(secrets.env) if secrets else {},
+            "secret_files": {p: dict(keys) for p, keys in secrets.files.items()} if secrets else {},
+        }
+        empty_file_inputs = _empty_file_inputs(spec)
+        self._job = (key, shared, empty_file_inputs)
+        return shared, empty_file_inputs
+
+    def _input(self, c: DatumInput, empty_file_inputs: frozenset[str]) -> TaskInput:
+        files: list[InputFile] = []
+        dirs: list[str] = []
         tree = self.ctx.tree
         if c.kind == "file":
             node = tree.get(c.root, c.path)
@@ -286,17 +309,19 @@ class TaskBuilder:
             sh = shared.get(parent)
             if sh is None:
                 sh = shared[parent] = tree.shared(c.root, parent)
-            chunks = [*sh.header, *n.chunks, *sh.footer] if sh else n.chunks
-            size = sum(ch.length for ch in chunks) if sh else n.size
-            files.append({"path": n.path, "chunks": [ch.to_json() for ch in chunks], "size": size})
-        return {
-            "name": c.name,
-            "commit": c.commit,
-            "glob_path": c.path,
-            "files": files,
-            "dirs": dirs,
-            "empty_files": c.name in empty_file_inputs,
-        }
+            if sh:
+                chunks = (*sh.header, *n.chunks, *sh.footer)
+                files.append(InputFile(n.path, chunks, sum(ch.length for ch in chunks)))
+            else:
+                files.append(InputFile(n.path, tuple(n.chunks), n.size))
+        return TaskInput(
+            name=c.name,
+            commit=c.commit,
+            glob_path=c.path,
+            files=tuple(files),
+            dirs=tuple(dirs),
+            empty_files=c.name in empty_file_inputs,
+        )
 
 
 def _empty_file_inputs(spec: PipelineSpec) -> frozenset[str]:
