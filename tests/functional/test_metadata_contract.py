@@ -504,7 +504,9 @@ class MetadataContract:
             DatumOutcome(0, DatumState.SUCCESS, 1, "", 3, 4, 0.5, "w1"),
             DatumOutcome(1, DatumState.FAILED, 3, "boom", 3, 0, 0.1, "w2"),
         ]
-        logs = [LogRecord("p", float(i), f"line {i}", job_id=_id(1)) for i in range(3)]
+        # placeholders and quotes in a line are the line's (rows go to the driver as they are)
+        logs = [LogRecord("p", float(i), f"line {i}", job_id=_id(1)) for i in range(2)]
+        logs.append(LogRecord("p", 2.0, "50% done? 'yes' %s %(x)s", job_id=_id(1)))
         with meta.transaction() as tx:
             state = tx.record_results(
                 "p", _id(1), outcomes, [_cached("p", "h0")], logs, JobCounters(processed=1)
@@ -529,7 +531,7 @@ class MetadataContract:
             assert [r.message for r in tx.list_logs(LogFilter(pipeline="p"))] == [
                 "line 0",
                 "line 1",
-                "line 2",
+                "50% done? 'yes' %s %(x)s",
             ]
         with meta.transaction() as tx:
             tx.end_job("p", _id(1), JobState.KILLED, 2.0)

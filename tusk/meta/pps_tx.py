@@ -10,7 +10,7 @@ from dataclasses import fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, select, update
+from sqlalchemy import Connection, and_, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tusk.api.pps import TERMINAL_JOB_STATES, DatumState, JobState, PipelineState
@@ -84,6 +84,14 @@ class PpsTx:
     """Pipelines, jobs, datums and logs, read and written inside one transaction."""
 
     c: Connection
+
+    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run ``sql`` (``?`` placeholders) once per row through the database driver itself:
+        for the rows the job master writes per datum, SQLAlchemy's handling of each parameter
+        set costs more than the database does."""
+        if self.c.dialect.paramstyle != "qmark":
+            sql = sql.replace("?", "%s")
+        self.c.exec_driver_sql(sql, rows)
 
     def _insert_missing(self, table: Any, rows: list[dict[str, Any]]) -> None:
         """Insert rows, skipping those whose key exists (the one dialect-specific upsert)."""
@@ -482,38 +490,26 @@ class PpsTx:
         """Store a batch of datum results, their outputs (kept for later jobs in any case) and
         log lines, and the job's new counters unless the job has ended meanwhile; return the
         job's state (None if it is gone). The caller rolls back on a terminal state."""
-        d = s.job_datums
         if outcomes:
-            q = (
-                update(d)
-                .where(
-                    and_(
-                        d.c.pipeline == pipeline,
-                        d.c.job_id == job_id,
-                        d.c.idx == bindparam("k_idx"),
-                    )
-                )
-                .values(
-                    {
-                        name: bindparam(f"v_{name}")
-                        for name in (
-                            "state",
-                            "tries",
-                            "reason",
-                            "bytes_down",
-                            "bytes_up",
-                            "seconds",
-                            "worker",
-                            "seconds_download",
-                            "seconds_upload",
-                        )
-                    }
-                )
-            )
-            self.c.execute(
-                q,
+            self._many(
+                "UPDATE job_datums SET state = ?, tries = ?, reason = ?, bytes_down = ?, "
+                "bytes_up = ?, seconds = ?, worker = ?, seconds_download = ?, seconds_upload = ? "
+                "WHERE pipeline = ? AND job_id = ? AND idx = ?",
                 [
-                    {("k_idx" if k == "idx" else f"v_{k}"): v for k, v in _values(o).items()}
+                    (
+                        str(o.state),
+                        o.tries,
+                        o.reason,
+                        o.bytes_down,
+                        o.bytes_up,
+                        o.seconds,
+                        o.worker,
+                        o.seconds_download,
+                        o.seconds_upload,
+                        pipeline,
+                        job_id,
+                        o.idx,
+                    )
                     for o in outcomes
                 ],
             )
@@ -538,22 +534,25 @@ class PpsTx:
     def insert_logs(self, records: Sequence[LogRecord]) -> None:
         """Store log lines."""
         if records:
-            # Spelled out: the job master stores several lines a datum, and this is the hot path.
-            rows = [
-                {
-                    "pipeline": r.pipeline,
-                    "ts": r.ts,
-                    "message": r.message,
-                    "job_id": r.job_id,
-                    "datum_id": r.datum_id,
-                    "worker": r.worker,
-                    "stream": str(r.stream),
-                    "user": r.user,
-                    "master": r.master,
-                }
-                for r in records
-            ]
-            self.c.execute(s.logs.insert(), rows)
+            # The job master stores several lines a datum: rows go to the driver as they are.
+            self._many(
+                'INSERT INTO logs (pipeline, job_id, datum_id, worker, ts, stream, "user", '
+                "master, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.pipeline,
+                        r.job_id,
+                        r.datum_id,
+                        r.worker,
+                        r.ts,
+                        str(r.stream),
+                        r.user,
+                        r.master,
+                        r.message,
+                    )
+                    for r in records
+                ],
+            )
 
     def list_logs(self, where: LogFilter) -> list[LogRecord]:
         """Log lines matching the filter, oldest first."""
