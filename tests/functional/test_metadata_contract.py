@@ -543,6 +543,46 @@ class MetadataContract:
             job = tx.get_job("p", _id(1))
             assert job is not None and job.processed == 1
 
+    def test_unsettled_and_recovered_datums_are_found_by_the_database(
+        self, meta: MetadataStore
+    ) -> None:
+        states = [
+            DatumState.SUCCESS,
+            DatumState.PENDING,
+            DatumState.RECOVERED,
+            DatumState.FAILED,
+            DatumState.SKIPPED,
+            DatumState.RUNNING,
+            DatumState.RECOVERED,
+        ]
+        with meta.transaction() as tx:
+            tx.insert_job(_job("p", 1))
+            tx.insert_job(_job("p", 2))
+            tx.insert_datums([_datum("p", 1, i) for i in range(len(states))])
+            tx.insert_datums([_datum("p", 2, 0)])
+            outcomes = [
+                DatumOutcome(i, state, i, "", 0, 0, 0.0, "w") for i, state in enumerate(states)
+            ]
+            tx.record_results("p", _id(1), outcomes, [], [], JobCounters())
+            tx.record_results(
+                "p",
+                _id(2),
+                [DatumOutcome(0, DatumState.SUCCESS, 1, "", 0, 0, 0.0, "w")],
+                [],
+                [],
+                JobCounters(),
+            )
+        with meta.transaction(write=False) as tx:
+            assert tx.unsettled_after("p", _id(1), -1, 10) == [(1, 1), (3, 3), (5, 5)]
+            assert tx.unsettled_after("p", _id(1), -1, 2) == [(1, 1), (3, 3)]
+            assert tx.unsettled_after("p", _id(1), 3, 2) == [(5, 5)]
+            assert tx.unsettled_after("p", _id(2), -1, 10) == []
+            first = tx.first_unsettled("p", _id(1))
+            assert first is not None and (first.idx, first.state) == (1, DatumState.PENDING)
+            assert tx.first_unsettled("p", _id(2)) is None
+            assert tx.recovered_hashes("p", _id(1)) == {"h2", "h6"}
+            assert tx.recovered_hashes("p", _id(2)) == set()
+
     def test_datum_pages_are_counted_ordered_and_cut_by_the_database(
         self, meta: MetadataStore
     ) -> None:

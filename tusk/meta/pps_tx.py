@@ -30,6 +30,7 @@ from tusk.meta.pps_records import (
 )
 
 _BATCH = 500  # values per IN (...) query: below every dialect's parameter limit
+_SETTLED = [x for x in DatumState if x.settled]
 T = TypeVar("T")
 
 
@@ -327,6 +328,59 @@ class PpsTx:
             .limit(limit)
         )
         return [_datum({**r, "inputs": ""}) for r in self.c.execute(q).mappings()]
+
+    def unsettled_after(
+        self, pipeline: str, job_id: str, after: int, limit: int
+    ) -> list[tuple[int, int]]:
+        """``(index, tries)`` of up to ``limit`` of a job's datums above index ``after`` that
+        still need a try (neither done nor recovered), in datum order: what a job master starts
+        from, judged by the database instead of a record per datum."""
+        d = s.job_datums
+        q = (
+            select(d.c.idx, d.c.tries)
+            .where(
+                and_(
+                    d.c.pipeline == pipeline,
+                    d.c.job_id == job_id,
+                    d.c.idx > after,
+                    d.c.state.not_in([str(x) for x in _SETTLED]),
+                )
+            )
+            .order_by(d.c.idx)
+            .limit(limit)
+        )
+        return [(int(idx), int(tries)) for idx, tries in self.c.execute(q)]
+
+    def first_unsettled(self, pipeline: str, job_id: str) -> DatumRecord | None:
+        """The job's first datum (in datum order) that is neither done nor recovered, without
+        its inputs; None when every datum is settled."""
+        d = s.job_datums
+        q = (
+            select(*[c for c in d.c if c.name != "inputs"])
+            .where(
+                and_(
+                    d.c.pipeline == pipeline,
+                    d.c.job_id == job_id,
+                    d.c.state.not_in([str(x) for x in _SETTLED]),
+                )
+            )
+            .order_by(d.c.idx)
+            .limit(1)
+        )
+        r = self.c.execute(q).mappings().first()
+        return _datum({**r, "inputs": ""}) if r else None
+
+    def recovered_hashes(self, pipeline: str, job_id: str) -> set[str]:
+        """The hashes of the job's recovered datums (err_cmd: no output of theirs is kept)."""
+        d = s.job_datums
+        q = select(d.c.hash).where(
+            and_(
+                d.c.pipeline == pipeline,
+                d.c.job_id == job_id,
+                d.c.state == str(DatumState.RECOVERED),
+            )
+        )
+        return {str(h) for (h,) in self.c.execute(q)}
 
     def datum_counts(self, pipeline: str, job_id: str) -> dict[str, int]:
         """How many datum rows of a job are in each state (counted by the database)."""

@@ -122,18 +122,6 @@ def prepare_datums(
     return True
 
 
-def job_datums(ctx: PfsContext, pipeline: str, job_id: str) -> Iterator[DatumRecord]:
-    """A job's datum records (without their inputs) in datum order, a page per read
-    transaction (the job master is the job's only writer), so that a job of 100,000 datums
-    never has all its records in memory at once."""
-
-    def read(after: int) -> list[DatumRecord]:
-        with ctx.meta.transaction(write=False) as tx:
-            return tx.datums_after(pipeline, job_id, after, DATUM_PAGE)
-
-    return _paged(read)
-
-
 def _pages(tx: Tx, pipeline: str, job_id: str) -> Iterator[DatumRecord]:
     """A job's datum records as :func:`job_datums` reads them, within the transaction ``tx``."""
     return _paged(lambda after: tx.datums_after(pipeline, job_id, after, DATUM_PAGE))
@@ -159,11 +147,13 @@ def pending_datums(
     with ctx.meta.transaction(write=False) as tx:
         job = tx.get_job(pipeline, job_id)
         assert job is not None
-        for r in _pages(tx, pipeline, job_id):
-            if not r.state.settled:
-                todo.append(r.idx)
-                if r.tries:
-                    tries[r.idx] = r.tries
+        after = -1
+        while page := tx.unsettled_after(pipeline, job_id, after, DATUM_PAGE):
+            for idx, n in page:
+                todo.append(idx)
+                if n:
+                    tries[idx] = n
+            after = page[-1][0]
     return todo, Progress(datums, tries, job.counters)
 
 

@@ -8,15 +8,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from tusk.api.pps import DatumState, JobState
+from tusk.api.pps import JobState
 from tusk.errors import CommitFinished, TuskError
 from tusk.faults import crash_point
-from tusk.meta import DatumRecord
 from tusk.pfs.commits import CommitService
 from tusk.pfs.context import PfsContext
 from tusk.pfs.tree import EMPTY_ROOT, PutFile, Tree
 from tusk.pps.running import incremental
-from tusk.pps.running.datum_tasks import job_datums, master_log
+from tusk.pps.running.datum_tasks import master_log
 from tusk.pps.running.egress import EgressFailed
 from tusk.storage import ChunkRef, file_hash
 
@@ -64,14 +63,9 @@ def finish_job(
     job's ``egress`` if it has one. For an incremental job (``delta``; ``hashes`` are its changed
     datums') the earlier output is updated by the changed datums when it can, else every datum's
     output is merged afresh. Recovered datums (err_cmd) add nothing to the output."""
-    first_bad: DatumRecord | None = None
-    recovered: set[str] = set()
-    for d in job_datums(ctx, pipeline, job_id):
-        if not d.state.settled:
-            first_bad = d
-            break
-        if d.state is DatumState.RECOVERED:
-            recovered.add(d.hash)
+    with ctx.meta.transaction(write=False) as tx:
+        first_bad = tx.first_unsettled(pipeline, job_id)
+        recovered = tx.recovered_hashes(pipeline, job_id) if first_bad is None else set()
     if first_bad is not None:
         end_job(
             ctx,
