@@ -252,6 +252,8 @@ class Engine:
         self.code = CodeRuntime(
             check_choice(settings.runtime), gpu_devices=os.environ.get(GPU_DEVICES_ENV) or "/dev"
         )
+        if isinstance(self.executor, LocalExecutor):
+            self.executor.runtime = self.code.chosen
         self.runner = JobRunner(
             self.ctx,
             self.executor,

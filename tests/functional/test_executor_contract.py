@@ -323,6 +323,42 @@ class TestLocalExecutor(ExecutorContract):
         (worker,) = [w for p in executor._pools.values() for w in p.workers if w.name == name]
         return [t.datum_id for t in worker.sent]
 
+    def test_new_workers_get_the_pipelines_image_ready(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        """Workers of a sandboxed server are told the pipeline's image when they start, and
+        ask podman for it while no datum has come (the first datum no longer waits ~0.15 s)."""
+        assert isinstance(executor, LocalExecutor)
+        image = build_tiny_image()
+        executor.runtime = lambda: "bwrap"
+        executor.ensure_pool(PIPELINE, 1, 1, image=image)
+        (name,) = [w.name for w in executor.workers(PIPELINE)]
+        argv = Path(f"/proc/{self._process(executor, name).pid}/cmdline").read_bytes().split(b"\0")
+        assert argv[-5:-1] == [b"--warm-runtime", b"bwrap", b"--warm-image", image.encode()]
+        cmd = ["sh", "-c", "cp /pfs/in/a.txt /pfs/out/a.txt"]
+        [result] = executor.run(PIPELINE, [tasks.task(0, cmd, runtime="bwrap", image=image)])
+        assert result.ok, result.reason
+        # a host server's workers (and one whose runtime is unknown) are told nothing
+        executor.runtime = lambda: "host"
+        executor.ensure_pool(PIPELINE, 2, 1, image=image)
+        (name,) = [w.name for w in executor.workers(PIPELINE)]
+        argv = Path(f"/proc/{self._process(executor, name).pid}/cmdline").read_bytes()
+        assert b"--warm" not in argv
+
+    def test_warming_an_image_readies_it_or_leaves_the_problem_to_the_datum(self) -> None:
+        from tusk.worker.__main__ import warm_image
+        from tusk.worker.runtimes import images
+
+        image = build_tiny_image()
+        images._cache.pop(image, None)
+        images._mounts.pop(image, None)
+        warm_image("podman", image)
+        assert image in images._cache and image not in images._mounts
+        warm_image("bwrap", image)
+        assert os.path.isdir(images._mounts[image] + "/bin")
+        warm_image("bwrap", "localhost/no/such:1")  # nothing raised: its datum says what is wrong
+        assert "localhost/no/such:1" not in images._cache
+
     def test_a_lone_worker_gets_its_next_task_ahead(self, executor: Executor, tasks: Tasks) -> None:
         """While a lone worker runs a datum, the next task already waits in its pipe; when the
         worker dies, that task (never started) is no failed try: it runs on the restarted one."""

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
 from tusk.worker.protocol import DatumResult, DatumTask
+from tusk.worker.runtimes.images import DEFAULT_IMAGE
 
 log = logging.getLogger("tusk.worker")
 
@@ -26,11 +27,15 @@ log = logging.getLogger("tusk.worker")
 class WorkerProcess:
     """One long-lived worker process speaking JSON lines."""
 
-    def __init__(self, pipeline: str, version: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, pipeline: str, version: int, env: dict[str, str], warm: tuple[str, str] | None = None
+    ) -> None:
+        """``warm``: the (runtime, image) its datums will run in, made ready while it idles."""
         self.pipeline = pipeline
         self.version = version
         self.name = worker_name(pipeline, version)
         self.env = env
+        self.warm = warm
         self.restarts = 0
         self.started = time.time()
         self.state = "Pending"
@@ -44,8 +49,11 @@ class WorkerProcess:
         self._spawn()
 
     def _spawn(self) -> None:
+        argv = [sys.executable, "-m", "tusk.worker", "--name", self.name]
+        if self.warm is not None:
+            argv += ["--warm-runtime", self.warm[0], "--warm-image", self.warm[1]]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tusk.worker", "--name", self.name],
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -213,14 +221,20 @@ class LocalPool:
     """The worker processes of one pipeline version on this machine."""
 
     def __init__(
-        self, pipeline: str, version: int, count: int, env: dict[str, str], ahead: int = 1
+        self,
+        pipeline: str,
+        version: int,
+        count: int,
+        env: dict[str, str],
+        ahead: int = 1,
+        warm: tuple[str, str] | None = None,
     ) -> None:
         """``ahead``: tasks sent to a lone worker beyond the one it runs (0: one at a time).
         With several workers none is sent ahead: it could wait behind a slow datum while
-        another worker has nothing to do."""
+        another worker has nothing to do. ``warm``: see :class:`WorkerProcess`."""
         self.pipeline = pipeline
         self.version = version
-        self.workers = [WorkerProcess(pipeline, version, env) for _ in range(max(1, count))]
+        self.workers = [WorkerProcess(pipeline, version, env, warm) for _ in range(max(1, count))]
         self.cancelled = threading.Event()
         self.ahead = ahead
 
@@ -365,6 +379,9 @@ class LocalExecutor(PooledExecutor):
         super().__init__()
         self.env = dict(env or {})
         self.ahead = 1  # tasks sent to a worker beyond the one it runs (see LocalPool)
+        # The server's runtime for user code (None: not known, or the host): new workers get
+        # the pipeline's image ready (inspected, mounted) before its first datum needs it.
+        self.runtime: Callable[[], str | None] = lambda: None
 
     def capacity(self) -> int:
         """The number of CPUs of this machine."""
@@ -392,7 +409,11 @@ class LocalExecutor(PooledExecutor):
                 return
             if pool is not None:
                 pool.close()
-            self._pools[pipeline] = LocalPool(pipeline, version, workers, self.env, self.ahead)
+            runtime = self.runtime()
+            warm = (runtime, image or DEFAULT_IMAGE) if runtime in ("bwrap", "podman") else None
+            self._pools[pipeline] = LocalPool(
+                pipeline, version, workers, self.env, self.ahead, warm
+            )
 
     def close(self) -> None:
         """Stop every worker process."""

@@ -68,6 +68,13 @@ class CodeRuntime:
                 )
             return self._name
 
+    def chosen(self) -> str | None:
+        """The runtime's name, None when there is none (``name`` says why)."""
+        try:
+            return self.name()
+        except InvalidArgument:
+            return None
+
     def check(self, spec: PipelineSpec) -> list[str]:
         """What create-pipeline says about the spec's code (refuses when nothing can run it, or
         when it asks for more GPUs than the server has)."""
