@@ -374,6 +374,27 @@ class TestLocalExecutor(ExecutorContract):
         assert results.pop("job1-0-1").reason == "restarted by restart-datum"
         assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
 
+    def test_a_result_comes_while_the_next_datum_runs(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        """A worker writes a datum's result once the next datum's command has started (or
+        before it waits for a task): no result waits for the datum after it to end."""
+        self.pool(executor, 1)
+        batch = [tasks.task(0, COPY), tasks.task(1, ["sh", "-c", "exit 3"]), tasks.task(2, COPY)]
+        batch.append(tasks.task(3, tasks.marking(60)))
+        running = Background(executor.run(PIPELINE, batch))
+        wait_for("datum3 started", lambda: "datum3" in tasks.started())
+        wait_for("the results before it", lambda: len(running.results) == 3)
+        assert [r.task_id for r in running.results] == ["job1-0-1", "job1-1-1", "job1-2-1"]
+        assert [r.ok for r in running.results] == [True, False, True]
+        assert running.results[1].reason == "exit code 3"
+        assert executor.restart_datums(PIPELINE, lambda t: t.task_id == "job1-3-1") == ["datum3"]
+        last = running.join()[-1]
+        assert (last.task_id, last.reason) == ("job1-3-1", "restarted by restart-datum")
+        # a lone task's result is written before the worker waits for the next one
+        [alone] = executor.run(PIPELINE, [tasks.task(4, COPY)])
+        assert alone.ok, alone.reason
+
     def test_with_several_workers_none_gets_a_task_ahead(
         self, executor: Executor, tasks: Tasks
     ) -> None:

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, NoReturn
 
 from tusk.worker import worker_from_environ
@@ -45,41 +45,139 @@ BATCH_IDLE_SECONDS = 2.0
 
 
 def serve(worker: Worker, tasks: IO[bytes], results: IO[bytes]) -> None:
-    """One result line per task line, in order, until EOF."""
-    for line in _lines(worker, tasks):
-        if not line.strip():
-            continue
-        result = run_line(worker, line)
-        results.write(json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n")
-        results.flush()
+    """One result line per task line, in order, until EOF.
 
+    The worker waits while a datum's command runs (a process start is most of a small datum),
+    so that is when it writes the previous datum's result and parses the task after this one
+    when it has already come: a result is held until the next datum's command has started, or
+    until the worker would wait for a task."""
+    out = _Results(results)
+    feed = _Tasks(worker, tasks, before_wait=out.flush)
 
-def _lines(worker: Worker, tasks: IO[bytes]) -> Iterator[bytes]:
-    """The task lines; while datum batching's user code waits and no task comes for
-    BATCH_IDLE_SECONDS, the worker ends that code."""
+    def while_running() -> None:
+        out.flush()
+        feed.parse_ahead()
+
+    worker.while_running = while_running
     try:
-        fd = tasks.fileno()
-    except (OSError, ValueError):
-        yield from tasks
-        return
-    buffer = b""
-    while True:
-        end = buffer.find(b"\n")
-        if end >= 0:
-            line, buffer = buffer[: end + 1], buffer[end + 1 :]
-            yield line
-            continue
-        if worker.batch is not None:
-            ready, _, _ = select.select([fd], [], [], BATCH_IDLE_SECONDS)
-            if not ready:
-                worker.end_batch()
-                continue
-        data = os.read(fd, 1 << 20)
-        if not data:
-            if buffer:
-                yield buffer
+        for task in feed:
+            result = task if isinstance(task, DatumResult) else run_task(worker, task)
+            out.hold(result)
+            if out.broken is not None:
+                raise out.broken
+        out.flush()
+        if out.broken is not None:
+            raise out.broken
+    finally:
+        worker.while_running = None
+
+
+class _Results:
+    """The result lines, written in task order; the last one may be held (see ``serve``)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.held: bytes | None = None
+        self.broken: OSError | None = None  # the executor's end is gone: the worker ends
+
+    def hold(self, result: DatumResult) -> None:
+        self.flush()
+        self.held = json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n"
+
+    def flush(self) -> None:
+        line, self.held = self.held, None
+        if line is None or self.broken is not None:
             return
-        buffer += data
+        try:
+            self.stream.write(line)
+            self.stream.flush()
+        except OSError as e:
+            self.broken = e
+
+
+class _Tasks:
+    """The tasks read from the executor, each parsed (or the failed result of a bad line).
+    While datum batching's user code waits and no task comes for BATCH_IDLE_SECONDS, the
+    worker ends that code."""
+
+    def __init__(self, worker: Worker, stream: IO[bytes], before_wait: Callable[[], None]) -> None:
+        self.worker = worker
+        self.stream = stream
+        self.before_wait = before_wait  # called before the worker blocks on the executor
+        self.buffer = b""
+        self.ahead: list[DatumTask | DatumResult] = []  # parsed while a datum ran
+
+    def __iter__(self) -> Iterator[DatumTask | DatumResult]:
+        try:
+            fd = self.stream.fileno()
+        except (OSError, ValueError):
+            for raw in self.stream:
+                if raw.strip():
+                    yield parse_line(self.worker, raw)
+            return
+        while True:
+            if self.ahead:
+                yield self.ahead.pop()
+                continue
+            line = self._complete_line()
+            if line is not None:
+                if line.strip():
+                    yield parse_line(self.worker, line)
+                continue
+            self.before_wait()
+            if self.worker.batch is not None:
+                ready, _, _ = select.select([fd], [], [], BATCH_IDLE_SECONDS)
+                if not ready:
+                    self.worker.end_batch()
+                    continue
+            data = os.read(fd, 1 << 20)
+            if not data:
+                if self.buffer.strip():
+                    yield parse_line(self.worker, self.buffer)
+                return
+            self.buffer += data
+
+    def _complete_line(self) -> bytes | None:
+        end = self.buffer.find(b"\n")
+        if end < 0:
+            return None
+        line, self.buffer = self.buffer[: end + 1], self.buffer[end + 1 :]
+        return line
+
+    def parse_ahead(self) -> None:
+        """Parse the next task now if it has come (called while a datum's command runs)."""
+        if self.ahead:
+            return
+        while (line := self._complete_line()) is not None:
+            if line.strip():
+                self.ahead.append(parse_line(self.worker, line))
+                return
+
+
+def parse_line(worker: Worker, line: bytes) -> DatumTask | DatumResult:
+    """The task of one line, or the failed result of a line that is no task."""
+    raw: Any = None
+    try:
+        raw = json.loads(line)
+        return DatumTask.from_json(raw)
+    except Exception as e:
+        task_id = raw.get("task_id", "") if isinstance(raw, dict) else ""
+        return DatumResult(str(task_id), False, reason=f"invalid task: {e!r}", worker=worker.name)
+
+
+def run_task(worker: Worker, task: DatumTask) -> DatumResult:
+    """The result of one task; a worker error is a failed result."""
+    try:
+        return worker.run(task)
+    except Exception as e:
+        traceback.print_exc(file=sys.stderr)
+        return DatumResult(task.task_id, False, reason=f"worker error: {e!r}", worker=worker.name)
+
+
+def run_line(worker: Worker, line: bytes) -> DatumResult:
+    """The result of one task line; a bad line or a worker error is a failed result."""
+    task = parse_line(worker, line)
+    return task if isinstance(task, DatumResult) else run_task(worker, task)
 
 
 def warm_image(runtime: str, image: str) -> None:
@@ -94,22 +192,6 @@ def warm_image(runtime: str, image: str) -> None:
             mount_image(image)
     except Exception:  # noqa: BLE001 - the datum that needs the image says what is wrong
         return
-
-
-def run_line(worker: Worker, line: bytes) -> DatumResult:
-    """The result of one task line; a bad line or a worker error is a failed result."""
-    raw: Any = None
-    try:
-        raw = json.loads(line)
-        task = DatumTask.from_json(raw)
-    except Exception as e:
-        task_id = raw.get("task_id", "") if isinstance(raw, dict) else ""
-        return DatumResult(str(task_id), False, reason=f"invalid task: {e!r}", worker=worker.name)
-    try:
-        return worker.run(task)
-    except Exception as e:
-        traceback.print_exc(file=sys.stderr)
-        return DatumResult(task.task_id, False, reason=f"worker error: {e!r}", worker=worker.name)
 
 
 def _private_stdout() -> IO[bytes]:

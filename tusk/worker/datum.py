@@ -68,6 +68,9 @@ class Worker:
         self.sandbox: Sandbox | None = None
         self.spout: SpoutProcess | None = None  # a spout's code, running between its tasks
         self.batch: BatchSession | None = None  # datum batching's user code, between datums
+        # Called once a datum's command has started and before the worker waits for it: what
+        # the worker has to do anyway (its last result, the next task) is done meanwhile.
+        self.while_running: Callable[[], None] | None = None
 
     def store(self, url: str) -> ObjectStore:
         """The object store at ``url``, opened once per worker."""
@@ -359,6 +362,8 @@ class _DatumRun:
                     self.judge(first, plan)
                     return
             sandbox.agent.answer(datum_env)
+            if worker.while_running is not None:
+                worker.while_running()
             event = sandbox.agent.wait(self.logs)
             if isinstance(event, AgentResult):
                 worker.batch = None
@@ -393,7 +398,13 @@ class _DatumRun:
         task = self.task
         try:
             done = sandbox.run(
-                plan.argv, plan.env, plan.cwd, plan.stdin, task.timeout_seconds, self.logs
+                plan.argv,
+                plan.env,
+                plan.cwd,
+                plan.stdin,
+                task.timeout_seconds,
+                self.logs,
+                started=self.worker.while_running,
             )
         except LimitExceeded as e:
             if not sandbox.alive():

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -176,9 +177,13 @@ class AgentClient:
         logs: list[LogLine],
         uid: int = -1,
         gid: int = -1,
+        started: Callable[[], None] | None = None,
     ) -> AgentResult:
-        """Run one command in the sandbox, appending its output lines to ``logs``."""
+        """Run one command in the sandbox, appending its output lines to ``logs``; ``started``
+        is called once the command is on its way (the agent runs it meanwhile)."""
         self.start(argv, env, cwd, stdin, timeout, uid, gid)
+        if started is not None:
+            started()
         event = self.wait(logs)
         if not isinstance(event, AgentResult):
             raise SandboxDied("unexpected frame b'n' from the agent")

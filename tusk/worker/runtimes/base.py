@@ -391,8 +391,9 @@ class Sandbox:
         stdin: bytes | None,
         timeout: float | None,
         logs: list[LogLine],
+        started: Callable[[], None] | None = None,
     ) -> AgentResult:
-        """Run one command in the sandbox.
+        """Run one command in the sandbox (``started`` is called once it runs).
 
         Raises LimitExceeded when the command went past the sandbox's memory or disk limit
         (the sandbox lives on, except when the disk watchdog had to kill it).
@@ -400,7 +401,7 @@ class Sandbox:
         limit = self.dirs.disk_limit
         if limit is None or self.dirs.disk_hard or self.runtime == "host":
             try:
-                result = self.agent.run(argv, env, cwd, stdin, timeout, logs)
+                result = self.agent.run(argv, env, cwd, stdin, timeout, logs, started=started)
             except Exception:
                 self._check_oom()
                 raise
@@ -410,7 +411,7 @@ class Sandbox:
         watchdog = disk.Watchdog(watched, limit, self.kill, 0.2)
         try:
             with watchdog:
-                result = self.agent.run(argv, env, cwd, stdin, timeout, logs)
+                result = self.agent.run(argv, env, cwd, stdin, timeout, logs, started=started)
         except Exception:
             if watchdog.fired:
                 raise LimitExceeded(f"disk limit of {format_bytes(limit)} exceeded") from None
