@@ -3,8 +3,10 @@
     python bench/incremental_bench.py                       # bases of 1,000 and 100,000 datums
     python bench/incremental_bench.py --bases 1000,10000 --rounds 3
     python bench/incremental_bench.py --enumeration --bases 1000,100000   # no pipeline runs
+    python bench/incremental_bench.py --bases 1000 --runtime bwrap        # sandboxed datums
 
-In process (``tusk.Engine`` on SQLite and a local store, runtime ``host``), so the figures are
+In process (``tusk.Engine`` on SQLite and a local store, runtime ``host`` unless ``--runtime``
+says otherwise), so the figures are
 tusk's own cost: no HTTP, no CLI start. Each base is a repo of N small files with a pipeline
 (glob ``/*``, ``cp -r /pfs/in/. /pfs/out/``, 2 workers) that has processed all of them. Then each
 round puts one new file into every base, one after the other (the order alternating from round to
@@ -165,10 +167,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--enumeration", action="store_true", help="only time finding the datums")
+    ap.add_argument("--runtime", default="host", help="TUSK_RUNTIME: host, bwrap or podman")
     args = ap.parse_args()
     sizes = [int(x) for x in args.bases.split(",")]
     work = Path(tempfile.mkdtemp(prefix="tusk-incbench-", dir=args.workdir))
-    engine = Engine(Settings.for_home(work / "home", runtime="host"))
+    engine = Engine(Settings.for_home(work / "home", runtime=args.runtime))
     engine.start()
     try:
         if args.enumeration:
