@@ -30,7 +30,7 @@ from tusk.meta.pps_records import (
 )
 
 _BATCH = 500  # values per IN (...) query: below every dialect's parameter limit
-_SETTLED = [x for x in DatumState if x.settled]
+_SETTLED = [str(x) for x in DatumState if x.settled]  # states that need no more tries
 T = TypeVar("T")
 
 
@@ -343,7 +343,7 @@ class PpsTx:
                     d.c.pipeline == pipeline,
                     d.c.job_id == job_id,
                     d.c.idx > after,
-                    d.c.state.not_in([str(x) for x in _SETTLED]),
+                    d.c.state.not_in(_SETTLED),
                 )
             )
             .order_by(d.c.idx)
@@ -361,7 +361,7 @@ class PpsTx:
                 and_(
                     d.c.pipeline == pipeline,
                     d.c.job_id == job_id,
-                    d.c.state.not_in([str(x) for x in _SETTLED]),
+                    d.c.state.not_in(_SETTLED),
                 )
             )
             .order_by(d.c.idx)

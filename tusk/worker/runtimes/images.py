@@ -40,7 +40,7 @@ class ImageConfig:
 _cache: dict[str, ImageConfig] = {}
 _mounts: dict[str, str] = {}
 _digests: dict[str, tuple[tuple[int, int, int], str]] = {}  # image -> (store stamp, digest)
-_index: list[str | None] = []  # podman's image index file, once found (None: not found)
+_index: list[str] = []  # podman's image index file, once an inspect has shown where it is
 _lock = threading.Lock()
 
 
@@ -67,6 +67,7 @@ def inspect_image(image: str, *, cached: bool = True) -> ImageConfig:
     if proc.returncode != 0:
         raise ImageNotFound(image)
     raw = json.loads(proc.stdout)[0]
+    _note_index(raw)
     config = raw.get("Config") or {}
     env = {}
     for item in config.get("Env") or []:
@@ -104,11 +105,9 @@ def image_digest(image: str) -> str:
 def store_stamp() -> tuple[int, int, int] | None:
     """What podman's image index file is now (inode, size, modification time): podman rewrites
     it (a new file renamed over the old) whenever an image is added, tagged or removed. None
-    when it cannot be found (then every digest is asked of podman)."""
+    until an inspect has shown where the store is (then the digest is asked of podman)."""
     with _lock:
-        if not _index:
-            _index.append(_find_index())
-        path = _index[0]
+        path = _index[0] if _index else None
     if path is None:
         return None
     try:
@@ -118,14 +117,21 @@ def store_stamp() -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _find_index() -> str | None:
-    try:
-        proc = _podman("info", "--format", "{{.Store.GraphRoot}}\t{{.Store.GraphDriverName}}")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    root, _, driver = proc.stdout.decode(errors="replace").strip().partition("\t")
-    path = os.path.join(root, f"{driver}-images", "images.json")
-    return path if proc.returncode == 0 and root and driver and os.path.isfile(path) else None
+def _note_index(raw: dict[str, object]) -> None:
+    """Learn where podman's image index file is from an inspect's ``GraphDriver`` (its layer
+    directories lie under ``<store>/<driver>/``, the index is ``<store>/<driver>-images/``)."""
+    driver = raw.get("GraphDriver")
+    if _index or not isinstance(driver, dict):
+        return
+    name, data = driver.get("Name"), driver.get("Data")
+    layer = data.get("UpperDir") or data.get("MergedDir") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not isinstance(layer, str) or f"/{name}/" not in layer:
+        return
+    path = os.path.join(layer.rsplit(f"/{name}/", 1)[0], f"{name}-images", "images.json")
+    if os.path.isfile(path):
+        with _lock:
+            if not _index:
+                _index.append(path)
 
 
 def mount_image(image: str) -> str:
