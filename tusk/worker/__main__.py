@@ -105,7 +105,7 @@ class _Tasks:
         self.stream = stream
         self.before_wait = before_wait  # called before the worker blocks on the executor
         self.buffer = b""
-        self.ahead: list[DatumTask | DatumResult] = []  # parsed while a datum ran
+        self.next: DatumTask | DatumResult | None = None  # parsed, not yet handed out
 
     def __iter__(self) -> Iterator[DatumTask | DatumResult]:
         try:
@@ -116,13 +116,10 @@ class _Tasks:
                     yield parse_line(self.worker, raw)
             return
         while True:
-            if self.ahead:
-                yield self.ahead.pop()
-                continue
-            line = self._complete_line()
-            if line is not None:
-                if line.strip():
-                    yield parse_line(self.worker, line)
+            self.parse_ahead()
+            if self.next is not None:
+                task, self.next = self.next, None
+                yield task
                 continue
             self.before_wait()
             if self.worker.batch is not None:
@@ -145,13 +142,11 @@ class _Tasks:
         return line
 
     def parse_ahead(self) -> None:
-        """Parse the next task now if it has come (called while a datum's command runs)."""
-        if self.ahead:
-            return
-        while (line := self._complete_line()) is not None:
+        """Parse the next task if it has come and is not parsed yet (also called while a
+        datum's command runs)."""
+        while self.next is None and (line := self._complete_line()) is not None:
             if line.strip():
-                self.ahead.append(parse_line(self.worker, line))
-                return
+                self.next = parse_line(self.worker, line)
 
 
 def parse_line(worker: Worker, line: bytes) -> DatumTask | DatumResult:
