@@ -165,11 +165,12 @@ def record_results(
             totals["failed"] += 1 if last else 0
             note = f"failed processing datum: {res.reason}" + ("" if last else ", retrying")
             lines.append((now, "system", note))
+        datum_id = progress.datum_id(idx)  # once a datum: it hashes the datum's files
         logs.extend(
             LogRecord(
                 pipeline=pipeline,
                 job_id=job_id,
-                datum_id=progress.datum_id(idx),
+                datum_id=datum_id,
                 worker=res.worker,
                 ts=ts,
                 stream=stream,
