@@ -60,3 +60,36 @@ def test_tasks_of_a_job_are_what_the_worker_decodes(tmp_path: Path) -> None:
         assert other.secret_env == {} and other.secret_files == {}
     finally:
         pps.close()
+
+
+def test_each_datum_file_is_read_inside_its_own_directorys_header(tmp_path: Path) -> None:
+    """The builder looks a directory's header and footer up once per job: the datums of one
+    directory share them, another directory's files get that directory's (here none)."""
+    pps = Pps(tmp_path / "home")
+    try:
+        pps.repo("a")
+        pps.put("a", {"/d/1": "one\n", "/d/2": "two\n", "/e/3": "three\n"})
+        for part, data in (("header", b"<h>\n"), ("footer", b"</h>\n")):
+            batch = pps.engine.files.open_put("a", "master")
+            batch.begin_file("/d", shared=part)
+            batch.write(data)
+            batch.end_file()
+            batch.commit()
+        pps.create("p", atom("a", glob="/*/*"), ["true"])
+        (job,) = pps.wait_jobs("p", 1)
+        ctx = pps.engine.ctx
+        spec, _ = load_spec(ctx, job.spec_commit)
+        datums = enumerate_datums(spec.input, input_commits(ctx, "p", job.id), ctx.tree)
+        builder = TaskBuilder(ctx, "file:///store")
+        provenance = Provenance("ubuntu:16.04", "", "host")
+        files = sorted(
+            (
+                builder.task(spec, provenance, "p", job.id, i, d, 1).inputs[0].files[0]
+                for i, d in enumerate(datums)
+            ),
+            key=lambda f: f.path,
+        )
+        assert [(f.path, f.size) for f in files] == [("/d/1", 13), ("/d/2", 13), ("/e/3", 6)]
+        assert files[0].chunks[0] == files[1].chunks[0] != files[2].chunks[0]
+    finally:
+        pps.close()

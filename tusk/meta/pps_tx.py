@@ -94,18 +94,15 @@ class PpsTx:
             sql = sql.replace("?", "%s")
         self.c.exec_driver_sql(sql, rows)
 
-    def _insert_missing(self, table: Any, rows: list[dict[str, Any]]) -> None:
-        """Insert rows, skipping those whose key exists (the one dialect-specific upsert)."""
-        if not rows:
-            return
-        if self.c.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            self.c.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            self.c.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+    def _insert_new(
+        self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Insert rows, skipping those whose key exists (SQLite and PostgreSQL both say it
+        ``ON CONFLICT DO NOTHING``), through the driver as :meth:`_many` does."""
+        if rows:
+            marks = ", ".join("?" * len(columns))
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+            self._many(sql, rows)
 
     # -- pipelines ---------------------------------------------------------------------------
     def insert_pipeline(self, record: PipelineRecord) -> None:
@@ -567,14 +564,15 @@ class PpsTx:
                     for o in outcomes
                 ],
             )
-        self._insert_missing(s.datum_cache, [_values(c, "paths") for c in cached])
-        self._insert_missing(
-            s.datum_files,
-            [
-                {"pipeline": c.pipeline, "path": p, "hash": c.hash}
-                for c in cached
-                for p in sorted(set(c.paths))
-            ],
+        self._insert_new(
+            "datum_cache",
+            ("pipeline", "hash", "manifest", "bytes_up", "job_id"),
+            [(c.pipeline, c.hash, c.manifest, c.bytes_up, c.job_id) for c in cached],
+        )
+        self._insert_new(
+            "datum_files",
+            ("pipeline", "path", "hash"),
+            [(c.pipeline, p, c.hash) for c in cached for p in sorted(set(c.paths))],
         )
         self.insert_logs(logs)
         job = self.get_job(pipeline, job_id)

@@ -200,6 +200,9 @@ def resolve_secrets(
     return SecretPayload(env, files)
 
 
+_DIR_SHARED_MAX = 4096  # directories whose header and footer a TaskBuilder keeps
+
+
 class TaskBuilder:
     """Turns a datum into a :class:`DatumTask`: everything a stateless worker needs to run it."""
 
@@ -210,6 +213,9 @@ class TaskBuilder:
         # The fields every task of one job shares, made once per job (a job makes a task per
         # datum, and these are most of one): (spec, provenance, secrets, pipeline, job), fields.
         self._job: tuple[tuple[object, ...], dict[str, Any], frozenset[str]] | None = None
+        # Headers and footers of the input directories of the job's datums, by (tree root,
+        # directory): the datums of a glob like /* share one directory, looked up once.
+        self._dir_shared: dict[tuple[str, str], Shared] = {}
 
     def task(
         self,
@@ -272,6 +278,7 @@ class TaskBuilder:
         }
         empty_file_inputs = _empty_file_inputs(spec)
         self._job = (key, shared, empty_file_inputs)
+        self._dir_shared = {}
         return shared, empty_file_inputs
 
     def _input(self, c: DatumInput, empty_file_inputs: frozenset[str]) -> TaskInput:
@@ -286,19 +293,21 @@ class TaskBuilder:
             if not nodes:
                 dirs.append(c.path)
         # Files read inside their directory's header and footer (put-header, --split sql), as
-        # get-file reads them; one lookup per directory, none at all for header-less trees.
-        shared: dict[str, Shared] = {}
+        # get-file reads them; one lookup per directory and job.
+        shared = self._dir_shared
+        if len(shared) > _DIR_SHARED_MAX:
+            shared.clear()
         for n in nodes:
             if n.kind == "dir":
                 assert n.id is not None
-                shared[n.path] = tree.shared_of(n.id)
+                shared[c.root, n.path] = tree.shared_of(n.id)
                 if n.file_count == 0:
                     dirs.append(n.path)
                 continue
             parent = parent_and_name(n.path)[0]
-            sh = shared.get(parent)
+            sh = shared.get((c.root, parent))
             if sh is None:
-                sh = shared[parent] = tree.shared(c.root, parent)
+                sh = shared[c.root, parent] = tree.shared(c.root, parent)
             if sh:
                 chunks = (*sh.header, *n.chunks, *sh.footer)
                 files.append(InputFile(n.path, chunks, sum(ch.length for ch in chunks)))
