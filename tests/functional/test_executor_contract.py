@@ -334,7 +334,8 @@ class TestLocalExecutor(ExecutorContract):
         executor.ensure_pool(PIPELINE, 1, 1, image=image)
         (name,) = [w.name for w in executor.workers(PIPELINE)]
         argv = Path(f"/proc/{self._process(executor, name).pid}/cmdline").read_bytes().split(b"\0")
-        assert argv[-5:-1] == [b"--warm-runtime", b"bwrap", b"--warm-image", image.encode()]
+        at = argv.index(b"--warm-runtime")
+        assert argv[at : at + 4] == [b"--warm-runtime", b"bwrap", b"--warm-image", image.encode()]
         cmd = ["sh", "-c", "cp /pfs/in/a.txt /pfs/out/a.txt"]
         [result] = executor.run(PIPELINE, [tasks.task(0, cmd, runtime="bwrap", image=image)])
         assert result.ok, result.reason
@@ -344,6 +345,31 @@ class TestLocalExecutor(ExecutorContract):
         (name,) = [w.name for w in executor.workers(PIPELINE)]
         argv = Path(f"/proc/{self._process(executor, name).pid}/cmdline").read_bytes()
         assert b"--warm" not in argv
+
+    def test_workers_run_pinned_to_the_servers_cpus_in_turn(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        """Each new worker runs on one CPU, the next of the server's (round every pool), where
+        its agent hands it datums without waking another CPU; pinning can be turned off."""
+        assert isinstance(executor, LocalExecutor)
+        allowed = sorted(os.sched_getaffinity(0))
+        assert len(allowed) >= 2, "pinning needs a machine of two CPUs or more"
+
+        def cpus() -> list[set[int]]:
+            procs = [self._process(executor, w.name) for w in executor.workers(PIPELINE)]
+            return [os.sched_getaffinity(p.pid) for p in procs]
+
+        executor.ensure_pool(PIPELINE, 1, 2)
+        # a worker pins itself as it starts
+        pinned = wait_for("pinned workers", lambda: all(len(c) == 1 for c in cpus()) and cpus())
+        assert pinned[0] != pinned[1] and set.union(*pinned) <= set(allowed)
+        [result] = executor.run(PIPELINE, [tasks.task(0, COPY)])
+        assert result.ok, result.reason
+        executor.pin_workers = False
+        executor.ensure_pool(PIPELINE, 2, 1)
+        [result] = executor.run(PIPELINE, [tasks.task(0, COPY)])  # the worker is past its start
+        assert result.ok, result.reason
+        assert cpus() == [set(allowed)]
 
     def test_warming_an_image_readies_it_or_leaves_the_problem_to_the_datum(self) -> None:
         from tusk.worker.__main__ import warm_image

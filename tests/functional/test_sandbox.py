@@ -5,9 +5,11 @@ sees and cannot do there, and what the jobs record."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -19,6 +21,7 @@ import pytest
 
 from tusk.cli.pps_details import job_details
 from tusk.errors import InvalidArgument
+from tusk.pps.executors.local import encode_task
 from tusk.storage import Ingestor, ObjectStore, read_chunks
 from tusk.storage.local import LocalObjectStore
 from tusk.testing.images import TINY_ENV, TINY_WORKDIR, build_python_image, build_tiny_image
@@ -751,3 +754,49 @@ def test_limit_settings_parse_or_say_what_is_wrong(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("TUSK_SANDBOX_DISK", "lots")
     with pytest.raises(InvalidArgument, match="TUSK_SANDBOX_DISK='lots' is not a size"):
         Settings.from_env("/nonexistent-home")
+
+
+def _cpu_list(cpus: set[int]) -> str:
+    """CPUs as /proc/<pid>/status writes them (``0-3,6``)."""
+    ranges: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if ranges and ranges[-1][1] == cpu - 1:
+            ranges[-1][1] = cpu
+        else:
+            ranges.append([cpu, cpu])
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_pinned_worker_and_its_agent_share_one_cpu_and_commands_get_them_all(
+    runtime: str, tiny: str, store: LocalObjectStore, scratch: Path
+) -> None:
+    """``--cpu``: the worker and the agent (the sandbox's pid 1) run on that CPU only; a
+    command, once started, and what it starts run on every CPU the worker had."""
+    allowed = os.sched_getaffinity(0)
+    assert len(allowed) >= 2, "pinning needs a machine of two CPUs or more"
+    pin = max(allowed)
+    script = "sleep 0.3; grep Cpus_allowed_list /proc/self/status /proc/1/status"
+    env = {"PATH": os.environ["PATH"], "TUSK_WORKER_SCRATCH": str(scratch)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tusk.worker", "--name", "pipeline-p-v1-abcde", "--cpu", str(pin)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(encode_task(task(store, runtime, tiny, script)))
+        proc.stdin.flush()
+        result = DatumResult.from_json(json.loads(proc.stdout.readline()))
+        worker_cpus = os.sched_getaffinity(proc.pid)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    assert result.ok, result.reason
+    assert worker_cpus == {pin}
+    assert stdout(result) == [
+        f"/proc/self/status:Cpus_allowed_list:\t{_cpu_list(allowed)}",
+        f"/proc/1/status:Cpus_allowed_list:\t{pin}",
+    ]

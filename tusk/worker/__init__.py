@@ -9,6 +9,7 @@ read in one place: :mod:`tusk.worker.settings`.
 from __future__ import annotations
 
 import atexit
+from typing import Any
 
 from tusk.worker.datum import Worker
 from tusk.worker.protocol import (
@@ -37,9 +38,10 @@ __all__ = [
 _default: Worker | None = None
 
 
-def worker_from_environ(name: str = "") -> Worker:
-    """A worker set up from this process's environment (see :mod:`tusk.worker.settings`)."""
-    return Worker(name, settings=WorkerSettings.from_environ())
+def worker_from_environ(name: str = "", **overrides: Any) -> Worker:
+    """A worker set up from this process's environment (see :mod:`tusk.worker.settings`),
+    then ``overrides`` of its settings."""
+    return Worker(name, settings=WorkerSettings.from_environ(**overrides))
 
 
 def run_datum(task: DatumTask) -> DatumResult:

@@ -102,6 +102,7 @@ class Worker:
             gpu_ids=gpus.ids,
             secret_mounts=task.secret_mounts,
             spout=task.spout,
+            cpus=settings.cpus,
         )
         sandbox = self.sandbox
         if sandbox is not None and sandbox.spec == spec and sandbox.alive():

@@ -106,6 +106,7 @@ class WorkerSettings:
     memory_limit: int | None = None  # bytes, when a spec sets no resource_limits.memory
     disk_limit: int | None = DEFAULT_DISK_LIMIT  # bytes of /pfs/out and /tmp (None: no limit)
     gpu_devices: str = "/dev"  # where GPU device nodes are looked for
+    cpus: tuple[int, ...] = ()  # pinned to one CPU: where its commands run (see pin_to_cpu)
 
     @classmethod
     def from_environ(

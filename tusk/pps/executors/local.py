@@ -23,19 +23,28 @@ from tusk.worker.runtimes.images import DEFAULT_IMAGE
 
 log = logging.getLogger("tusk.worker")
 
+PIN_WORKERS_ENV = "TUSK_PIN_WORKERS"
+
 
 class WorkerProcess:
     """One long-lived worker process speaking JSON lines."""
 
     def __init__(
-        self, pipeline: str, version: int, env: dict[str, str], warm: tuple[str, str] | None = None
+        self,
+        pipeline: str,
+        version: int,
+        env: dict[str, str],
+        warm: tuple[str, str] | None = None,
+        cpu: int | None = None,
     ) -> None:
-        """``warm``: the (runtime, image) its datums will run in, made ready while it idles."""
+        """``warm``: the (runtime, image) its datums will run in, made ready while it idles;
+        ``cpu``: the CPU it runs pinned to (its commands run on every CPU once started)."""
         self.pipeline = pipeline
         self.version = version
         self.name = worker_name(pipeline, version)
         self.env = env
         self.warm = warm
+        self.cpu = cpu
         self.restarts = 0
         self.started = time.time()
         self.state = "Pending"
@@ -52,6 +61,8 @@ class WorkerProcess:
         argv = [sys.executable, "-m", "tusk.worker", "--name", self.name]
         if self.warm is not None:
             argv += ["--warm-runtime", self.warm[0], "--warm-image", self.warm[1]]
+        if self.cpu is not None:
+            argv += ["--cpu", str(self.cpu)]
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -228,13 +239,17 @@ class LocalPool:
         env: dict[str, str],
         ahead: int = 1,
         warm: tuple[str, str] | None = None,
+        cpu_for: Callable[[], int | None] = lambda: None,
     ) -> None:
         """``ahead``: tasks sent to a lone worker beyond the one it runs (0: one at a time).
         With several workers none is sent ahead: it could wait behind a slow datum while
-        another worker has nothing to do. ``warm``: see :class:`WorkerProcess`."""
+        another worker has nothing to do. ``warm``: see :class:`WorkerProcess`; ``cpu_for``
+        gives each new worker its CPU."""
         self.pipeline = pipeline
         self.version = version
-        self.workers = [WorkerProcess(pipeline, version, env, warm) for _ in range(max(1, count))]
+        self.workers = [
+            WorkerProcess(pipeline, version, env, warm, cpu_for()) for _ in range(max(1, count))
+        ]
         self.cancelled = threading.Event()
         self.ahead = ahead
 
@@ -382,10 +397,22 @@ class LocalExecutor(PooledExecutor):
         # The server's runtime for user code (None: not known, or the host): new workers get
         # the pipeline's image ready (inspected, mounted) before its first datum needs it.
         self.runtime: Callable[[], str | None] = lambda: None
+        # Each new worker runs pinned to the next of the server's CPUs, round the pools
+        # (TUSK_PIN_WORKERS=0: none is; see pin_to_cpu in tusk.worker.__main__).
+        self.pin_workers = os.environ.get(PIN_WORKERS_ENV) != "0"
+        self._next_cpu = itertools.count()
 
     def capacity(self) -> int:
         """The number of CPUs of this machine."""
         return os.cpu_count() or 1
+
+    def _cpu_for_worker(self) -> int | None:
+        """The CPU the next worker runs pinned to: the server's CPUs in turn (None: not
+        pinned, when pinning is off or the server may use only one CPU)."""
+        cpus = sorted(os.sched_getaffinity(0))
+        if not self.pin_workers or len(cpus) < 2:
+            return None
+        return cpus[next(self._next_cpu) % len(cpus)]
 
     def ensure_pool(
         self,
@@ -412,7 +439,7 @@ class LocalExecutor(PooledExecutor):
             runtime = self.runtime()
             warm = (runtime, image or DEFAULT_IMAGE) if runtime in ("bwrap", "podman") else None
             self._pools[pipeline] = LocalPool(
-                pipeline, version, workers, self.env, self.ahead, warm
+                pipeline, version, workers, self.env, self.ahead, warm, self._cpu_for_worker
             )
 
     def close(self) -> None:

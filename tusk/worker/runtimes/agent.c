@@ -20,6 +20,10 @@
  * NUL-terminated "NAME=value" variables, or 'q': no datum left), and the agent passes 'd' and
  * the variables to the client (which then returns) or kills the command. The timeout applies
  * to each datum: from the command's start or an answer to the next request.
+ * With --cpus=N,M,... the agent (and the worker) run pinned to one CPU, so that handing a
+ * command to the agent, its start and its end stay on that CPU; once a command has exec'd, the
+ * agent lets it run on the listed CPUs (what the worker was allowed), so user code that starts
+ * threads or processes still spreads over them.
  * With --pidns the agent owns a pid namespace: after every command it kills every process left
  * in it (setsid children included); otherwise only the command's process group is killed.
  * EOF on stdin ends the agent: between commands at once, during one by killing the command
@@ -28,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -47,6 +52,8 @@
 
 extern char **environ;
 static int ctl_in = -1, ctl_out = -1, chld_pipe[2] = {-1, -1}, own_pidns = 0;
+static cpu_set_t command_cpus; /* --cpus: where commands may run once started */
+static int have_command_cpus = 0;
 
 static void die(const char *what) {
   dprintf(2, "tusk-agent: %s: %s\n", what, strerror(errno));
@@ -296,6 +303,8 @@ static void run(char *msg, uint32_t len) {
       ssize_t r = read(ex[0], exec_err, sizeof exec_err - 1);
       if (r > 0) exec_err[r] = 0;
       ex_open = 0;
+      /* exec'd (EOF, nothing written): free it from the agent's CPU; ESRCH if it already ended */
+      if (r == 0 && have_command_cpus) sched_setaffinity(pid, sizeof command_cpus, &command_cpus);
     }
     if (fds[5].revents) {
       conn = accept4(lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -430,7 +439,18 @@ int main(int argc, char **argv) {
   name = name ? name + 1 : argv[0];
   if (strcmp(name, "pachctl") == 0 || strcmp(name, "tusk") == 0)
     return next_datum_client(argc, argv);
-  own_pidns = argc > 1 && strcmp(argv[1], "--pidns") == 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--pidns") == 0) own_pidns = 1;
+    if (strncmp(argv[i], "--cpus=", 7) == 0) {
+      CPU_ZERO(&command_cpus);
+      for (char *p = argv[i] + 7; *p;) {
+        long cpu = strtol(p, &p, 10);
+        if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET((int)cpu, &command_cpus);
+        if (*p) p++;
+      }
+      have_command_cpus = CPU_COUNT(&command_cpus) > 0;
+    }
+  }
   /* Not dumpable: user code (same uid) cannot open /proc/<agent>/fd or mem, so it can neither
    * write forged replies to the worker nor read the next request. exec resets it for commands. */
   prctl(PR_SET_DUMPABLE, 0);

@@ -37,6 +37,12 @@ class SandboxDied(Exception):
     """The sandbox (or the agent in it) ended while the worker talked to it."""
 
 
+def agent_flags(cpus: tuple[int, ...]) -> list[str]:
+    """The agent's flags after ``--pidns``: ``--cpus`` when the worker is pinned to one CPU
+    and the commands are to run on ``cpus`` once started."""
+    return [f"--cpus={','.join(map(str, cpus))}"] if cpus else []
+
+
 def agent_source() -> bytes:
     """The agent's C source, shipped in the package."""
     return resources.files("tusk.worker.runtimes").joinpath("agent.c").read_bytes()

@@ -52,6 +52,9 @@ class SandboxSpec:
     gpus: tuple[str, ...] = ()  # device nodes passed in (e.g. /dev/nvidia0, /dev/nvidiactl)
     gpu_ids: tuple[str, ...] = ()  # their indexes, for NVIDIA_VISIBLE_DEVICES
     spout: bool = False  # /pfs/out is a named pipe (a spout pipeline's), not a directory
+    # The worker runs pinned to one CPU: its commands get these CPUs once started (the agent's
+    # --cpus); empty when the worker is not pinned.
+    cpus: tuple[int, ...] = ()
 
     @property
     def memory_bytes(self) -> int | None:

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 from tusk.worker.runtimes import cgroups
-from tusk.worker.runtimes.agent import AGENT_NAME
+from tusk.worker.runtimes.agent import AGENT_NAME, agent_flags
 from tusk.worker.runtimes.base import (
     AGENT_DIR,
     RUN_DIR,
@@ -207,6 +207,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "--",
         f"{AGENT_DIR}/{AGENT_NAME}",
         "--pidns",
+        *agent_flags(spec.cpus),
     ]
     try:
         cgroup = cgroups.create(cgroups.Limits(spec.memory_bytes, spec.cpu, spec.pids))

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 
-from tusk.worker.runtimes.agent import AGENT_NAME
+from tusk.worker.runtimes.agent import AGENT_NAME, agent_flags
 from tusk.worker.runtimes.base import Sandbox, SandboxDirs, SandboxSpec
 
 _bwrap_problem: str | None = None
@@ -87,10 +87,11 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
             "--",
             agent,
             "--pidns",
+            *agent_flags(spec.cpus),
         ]
         pfs_view, how = "/pfs", "host, /pfs bound by bwrap"
     else:
-        argv = [agent]
+        argv = [agent, *agent_flags(spec.cpus)]
         pfs_view, how = dirs.pfs, f"host, no bwrap: /pfs is at {dirs.pfs}"
     log = dirs.open_log()
     proc = subprocess.Popen(

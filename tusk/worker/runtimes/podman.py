@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from tusk.worker.runtimes import cgroups
-from tusk.worker.runtimes.agent import AGENT_NAME, build_agent
+from tusk.worker.runtimes.agent import AGENT_NAME, agent_flags, build_agent
 from tusk.worker.runtimes.base import (
     AGENT_DIR,
     RUN_DIR,
@@ -173,6 +173,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         "/",
         spec.image,
         "--pidns",
+        *agent_flags(spec.cpus),
     ]
     log = dirs.open_log()
     proc = subprocess.Popen(
