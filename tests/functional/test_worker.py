@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -637,3 +638,24 @@ def test_terminating_the_worker_kills_the_running_command(
     assert proc.wait(timeout=30) == 128 + 15
     proc.stdin.close()
     assert not alive(int(pid_file.read_text()))
+
+
+def test_a_datum_whose_inputs_stopped_half_way_leaves_nothing_to_the_next(
+    worker: Worker, store: LocalObjectStore
+) -> None:
+    """A datum that fails while its inputs are copied (one came short) leaves its copies; the
+    next datum of the worker sees only its own inputs under the same /pfs/<input>."""
+    good = put(store, "/a", b"a")
+    short = dataclasses.replace(put(store, "/b", b"b"), size=2)
+    first = task(store, ["true"], inputs=(DatumInput("in", "c", "/", (good, short)),))
+    result = worker.run(first)
+    assert not result.ok and "has 1 bytes, expected 2" in result.reason
+    listing = ["sh", "-c", 'cd "$PFS" && ls in && ls -d *']
+    for i, path in enumerate(("/c", "/d")):  # the second keeps the directory the first made
+        files = (put(store, path, b"c"),)
+        nxt = task(
+            store, listing, task_id=f"job1-{i}-2", inputs=(DatumInput("in", "c", "/", files),)
+        )
+        result = worker.run(nxt)
+        assert result.ok, result.reason
+        assert user_lines(result) == [path[1:], "in", "out"]

@@ -236,8 +236,10 @@ class _DatumRun:
                         "runtime cannot mount them (use env_var and key instead)"
                     )
                 sandbox.dirs.write_secrets(task.secret_files)
-            self.inputs = materialise_inputs(task.inputs, real_pfs, store)
-            os.chmod(real_pfs, 0o555)
+            dirs = sandbox.dirs
+            present, dirs.pfs_inputs = dirs.pfs_inputs, None  # not known until all are there
+            self.inputs = materialise_inputs(task.inputs, real_pfs, store, present)
+            dirs.pfs_inputs = self.inputs.names
             self.phase_end("download", "finished downloading data")
 
             self.phase_start("process")
@@ -461,19 +463,24 @@ class _DatumRun:
             return  # nothing made, or the sandbox died and its directories went with it
         real_pfs = self.scratch
         inputs = self.inputs
+        dirs = self.sandbox.dirs
         try:
-            # What this run made is known, so removing it is a few syscalls, not a tree walk.
-            for directory in (real_pfs, *inputs.readonly_dirs):
+            # What this run made is known, so removing it is a few syscalls, not a tree walk;
+            # /pfs/<input> stays, empty, for the next datum (with /pfs read-only meanwhile).
+            for directory in inputs.readonly_dirs:
                 os.chmod(directory, 0o755)
             for path in inputs.by_path:
                 os.unlink(path)
             for directory in inputs.readonly_dirs:
-                if os.path.dirname(directory) != real_pfs:  # /pfs/<input> stays for the next
+                if os.path.dirname(directory) != real_pfs:
                     os.rmdir(directory)
         except OSError:  # user code added to the inputs, or a run that stopped half-way
-            for name in os.listdir(real_pfs):
-                if name != "out":
-                    force_rmtree(os.path.join(real_pfs, name))
+            dirs.pfs_inputs = None  # the next datum empties /pfs first
+            with contextlib.suppress(OSError):
+                os.chmod(real_pfs, 0o755)
+                for name in os.listdir(real_pfs):
+                    if name != "out":
+                        force_rmtree(os.path.join(real_pfs, name))
         with contextlib.suppress(OSError):
             batch = self.worker.batch
             # datum batching's user code lives on: only /pfs/out is per datum

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tusk.storage import FileWriter, Ingestor, ObjectStore, file_hash, read_chunks
 from tusk.worker.protocol import DatumInput, InputFile, OutputFile
+from tusk.worker.runtimes.base import force_rmtree
 
 PFS = "/pfs"
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -31,6 +32,7 @@ class Materialised:
     """The inputs of a datum as copied under /pfs."""
 
     bytes_down: int = 0
+    names: frozenset[str] = frozenset()  # of the /pfs/<name> directories
     readonly_dirs: list[str] = field(default_factory=list)
     by_path: dict[str, InputFile] = field(default_factory=dict)  # host path → input file
 
@@ -55,27 +57,35 @@ def check_input_name(name: str) -> str:
 
 
 def materialise_inputs(
-    inputs: tuple[DatumInput, ...], real_pfs: str, store: ObjectStore
+    inputs: tuple[DatumInput, ...],
+    real_pfs: str,
+    store: ObjectStore,
+    present: frozenset[str] | None = None,
 ) -> Materialised:
-    """Copy every input file to ``<real_pfs>/<input name><path>`` and make the copies read-only."""
+    """Copy every input file to ``<real_pfs>/<input name><path>`` and make the copies read-only.
+
+    ``present``: the names of the /pfs/<name> directories the previous datum left, empty, with
+    ``real_pfs`` read-only (making and removing a directory costs milliseconds on some disks,
+    where a file costs microseconds); None when not known: whatever is in ``real_pfs`` but
+    ``out`` is removed first."""
     done = Materialised()
-    made: set[str] = set()
-    # The previous datum's /pfs/<name> directories are kept, empty, for the next one: making and
-    # removing a directory costs milliseconds on some disks, where a file costs microseconds.
-    kept = {f"{real_pfs}/{n}" for n in os.listdir(real_pfs) if n != "out"}
-    for datum_input in inputs:
-        # One name may come several times (a group datum holds every match of its key): each
-        # adds its files under the same /pfs/<name>.
-        name = check_input_name(datum_input.name)
-        root = f"{real_pfs}/{name}"
-        if root not in made:
-            if root in kept:
-                kept.discard(root)
-            else:
-                os.mkdir(root)
-            made.add(root)
-    for stale in kept:  # an input the previous datum had and this one has not
-        shutil.rmtree(stale)
+    # One name may come several times (a group datum holds every match of its key): each adds
+    # its files under the same /pfs/<name>.
+    names = frozenset(check_input_name(i.name) for i in inputs)
+    if present is None or present != names:
+        os.chmod(real_pfs, 0o755)
+        if present is None:
+            present = frozenset(n for n in os.listdir(real_pfs) if n != "out")
+            for name in present:
+                force_rmtree(f"{real_pfs}/{name}")
+            present = frozenset()
+        for stale in present - names:  # an input the previous datum had and this one has not
+            shutil.rmtree(f"{real_pfs}/{stale}")
+        for name in names - present:
+            os.mkdir(f"{real_pfs}/{name}")
+        os.chmod(real_pfs, 0o555)
+    done.names = names
+    made = {f"{real_pfs}/{name}" for name in names}
     for datum_input in inputs:
         name = datum_input.name
         root = f"{real_pfs}/{name}"

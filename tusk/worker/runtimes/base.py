@@ -123,6 +123,9 @@ class SandboxDirs:
             # One directory per secret mount path, bound read-only there; filled by the worker.
             self.secret_dirs = {p: f"{self.root}/secret-{i}" for i, p in enumerate(secret_mounts)}
             self._secrets_written: dict[str, dict[str, str]] = {}
+            # The /pfs/<input> directories between two datums (kept empty for the next one, pfs
+            # read-only); None when not known (the next datum empties pfs and makes its own).
+            self.pfs_inputs: frozenset[str] | None = None
             for directory in self.secret_dirs.values():
                 os.mkdir(directory, 0o500)
                 if owner is not None:
