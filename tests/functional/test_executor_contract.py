@@ -354,6 +354,7 @@ class TestLocalExecutor(ExecutorContract):
         assert isinstance(executor, LocalExecutor)
         allowed = sorted(os.sched_getaffinity(0))
         assert len(allowed) >= 2, "pinning needs a machine of two CPUs or more"
+        executor.pin_workers = True  # what TUSK_PIN_WORKERS=1 sets
 
         def cpus() -> list[set[int]]:
             procs = [self._process(executor, w.name) for w in executor.workers(PIPELINE)]

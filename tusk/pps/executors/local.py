@@ -397,9 +397,10 @@ class LocalExecutor(PooledExecutor):
         # The server's runtime for user code (None: not known, or the host): new workers get
         # the pipeline's image ready (inspected, mounted) before its first datum needs it.
         self.runtime: Callable[[], str | None] = lambda: None
-        # Each new worker runs pinned to the next of the server's CPUs, round the pools
-        # (TUSK_PIN_WORKERS=0: none is; see pin_to_cpu in tusk.worker.__main__).
-        self.pin_workers = os.environ.get(PIN_WORKERS_ENV) != "0"
+        # TUSK_PIN_WORKERS=1: each new worker runs pinned to the next of the server's CPUs,
+        # round the pools (see pin_to_cpu in tusk.worker.__main__). Off by default: a worker
+        # alone gains, but beside the job master on two CPUs it was measured no faster.
+        self.pin_workers = os.environ.get(PIN_WORKERS_ENV) == "1"
         self._next_cpu = itertools.count()
 
     def capacity(self) -> int:
