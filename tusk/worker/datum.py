@@ -66,7 +66,6 @@ class Worker:
         self._open_store = open_store
         self._stores: dict[str, ObjectStore] = {}
         self.sandbox: Sandbox | None = None
-        self._sandbox_key: tuple[object, ...] | None = None  # of the tasks ``sandbox`` is for
         self.spout: SpoutProcess | None = None  # a spout's code, running between its tasks
         self.batch: BatchSession | None = None  # datum batching's user code, between datums
         # Called once a datum's command has started and before the worker waits for it: what
@@ -82,24 +81,6 @@ class Worker:
 
     def sandbox_for(self, task: DatumTask) -> Sandbox:
         """This worker's sandbox for ``task``, started when there is none (or another)."""
-        # What of a task decides its sandbox: the same as the last task's is the same sandbox
-        # (checked before a SandboxSpec is made, once a datum).
-        key = (
-            task.runtime,
-            task.image,
-            task.user,
-            task.cpu,
-            task.memory,
-            task.network,
-            task.disk,
-            task.gpus,
-            task.secret_mounts,
-            task.spout,
-        )
-        sandbox = self.sandbox
-        if sandbox is not None and key == self._sandbox_key and sandbox.alive():
-            return sandbox
-        self._sandbox_key = None
         settings = self.settings
         default_memory = settings.memory_limit
         try:
@@ -123,8 +104,8 @@ class Worker:
             spout=task.spout,
             cpus=settings.cpus,
         )
+        sandbox = self.sandbox
         if sandbox is not None and sandbox.spec == spec and sandbox.alive():
-            self._sandbox_key = key
             return sandbox
         self.close()
         try:
@@ -133,7 +114,6 @@ class Worker:
             raise DatumFailed(str(e)) from None
         except (OSError, ValueError) as e:
             raise DatumFailed(f"cannot start the {task.runtime} sandbox: {e}") from None
-        self._sandbox_key = key
         return self.sandbox
 
     def end_batch(self) -> None:
