@@ -7,8 +7,9 @@ Benchmarks (see bench/README.md): 1 per-datum overhead of a 1,000-datum job (``t
 parallelism 1 and 2, sandbox ``none`` and ``bwrap``) against the bare spawn of the same argv;
 2 one new file on top of 10,000 processed datums; 3 trigger latency from put-file returning to the
 job running and its user code starting; 4 one changed file through a 5-stage chain over 10,000
-files. Trees are deleted only at the end (ext4 without a journal is slow to create files for
-minutes after mass deletes).
+files; 5 a CPU-bound datum (a shell loop) at parallelism 1 and 2, beside the host running the same
+loop bare 1 and 2 at a time (the machine's own ceiling). Trees are deleted only at the end (ext4
+without a journal is slow to create files for minutes after mass deletes).
 """
 
 # The lambdas handed to timed() run before the loop moves on.
@@ -44,6 +45,8 @@ from tusk.worker.runtimes.host import host_root_binds
 
 TERMINAL = ("success", "failure", "killed")
 COMMANDS = {"true": ["true"], "cp": ["cp", "-r", "/pfs/in/.", "/pfs/out/"]}
+# The CPU-bound datum of benchmark 5: ~0.25 s of one CPU in dash here, no I/O.
+CPU_LOOP = "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Config:
     inc_files: int
     chain_files: int
     stages: int
+    cpu_datums: int
     rounds: int
     reps: int
     sandboxes: tuple[str, ...]
@@ -149,6 +153,19 @@ def spawn_floor(argv: list[str], n: int, work: Path, sandbox: str) -> float:
     for _ in range(n):
         subprocess.run(real, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     return (time.perf_counter() - t) / n
+
+
+def host_parallel(argv: list[str], n: int, par: int) -> float:
+    """Wall seconds for ``n`` runs of ``argv`` on the host, ``par`` at a time (no tusk)."""
+    t0 = time.perf_counter()
+    left = n
+    running: list[subprocess.Popen[bytes]] = []
+    while left or running:
+        while left and len(running) < par:
+            running.append(subprocess.Popen(argv))
+            left -= 1
+        running.pop(0).wait()
+    return time.perf_counter() - t0
 
 
 def ts_of(job: JobInfo, key: str) -> float:
@@ -324,6 +341,38 @@ class Bench:
             self.s.add(f"chain.{r}.first_wall", ts_of(first, "finished") - ts_of(first, "started"))
         self._fold(r, "chain", ("cli_put", "put_to_success", "per_stage", "first_wall"))
 
+    # 5 ------------------------------------------------------------------------------------------
+    def cpu_bound(self, r: int) -> None:
+        """The same CPU-bound job at parallelism 1 and 2 (order alternating by round), and the
+        host's own speed-up for the loop run bare, 1 and 2 at a time, in the same round."""
+        cfg = self.cfg
+        n = cfg.cpu_datums
+        tree = cfg.workdir / "tree-cpu"
+        if not tree.exists():
+            make_tree(tree, n)
+        argv = ["sh", "-c", CPU_LOOP]
+        host = {par: host_parallel(argv, n, par) for par in ((1, 2) if r % 2 == 0 else (2, 1))}
+        self.s.add("cpu.host.speedup", host[1] / host[2])
+        srv = self.server(cfg.sandboxes[0])
+        walls: dict[int, float] = {}
+        for par in (1, 2) if r % 2 == 0 else (2, 1):
+            name = self.name("cpu")
+            repo = name + "_in"
+            srv.create_pipeline(name, atom(repo), argv, par)
+            srv.put_tree(repo, tree)
+            job = srv.wait_job(name, srv.newest_job(name, set()))
+            assert job.processed == n, job
+            walls[par] = ts_of(job, "finished") - ts_of(job, "started")
+            self.s.add(f"cpu.{par}.wall", walls[par])
+            self.s.add(f"cpu.host.{par}", host[par])
+            srv.client.delete_pipeline(name)
+        self.s.add("cpu.speedup", walls[1] / walls[2])
+        print(
+            f"  5 p1 {walls[1]:.2f} s, p2 {walls[2]:.2f} s: {walls[1] / walls[2]:.2f}× "
+            f"(host {host[1] / host[2]:.2f}×)",
+            flush=True,
+        )
+
     def run(self) -> None:
         cfg = self.cfg
         if self.wants(2):
@@ -340,6 +389,8 @@ class Bench:
                 self.latency(r)
             if self.wants(4):
                 self.chain(r)
+            if self.wants(5):
+                self.cpu_bound(r)
             print(f"  round {r + 1}/{cfg.rounds} done in {time.monotonic() - t:.0f} s", flush=True)
 
 
@@ -422,6 +473,25 @@ def report(b: Bench) -> Iterator[str]:
         yield f"| the same per stage | {s.fmt('chain.per_stage')} |"
         yield f"| stage 1's job wall | {s.fmt('chain.first_wall')} |"
         yield ""
+    if s.has("cpu.speedup"):
+        n = cfg.cpu_datums
+        yield (
+            f"### 5. a CPU-bound datum: {n} datums of a shell loop (~0.25 s of CPU each here), "
+            f"sandbox {cfg.sandboxes[0]}\n"
+        )
+        yield "| | 1 worker s | 2 workers s | speed-up (median) | speed-up per round |"
+        yield "|---|---|---|---|---|"
+        for k, one, two, label in (
+            ("cpu.host", "cpu.host.1", "cpu.host.2", "host, bare `sh`, no tusk"),
+            ("cpu", "cpu.1.wall", "cpu.2.wall", "tusk: job wall"),
+        ):
+            rounds = ", ".join(f"{x:.2f}" for x in s.values[f"{k}.speedup"])
+            yield (
+                f"| {label} | {s.fmt(one)} | {s.fmt(two)} | {s.med(k + '.speedup'):.2f}× "
+                f"| {rounds} |"
+            )
+        ok = s.med("cpu.speedup") >= 1.8
+        yield f"\nGoal parallelism 2 ≥ 1.8× of 1: {s.med('cpu.speedup'):.2f}× → {goal(ok)}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -435,8 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inc-files", type=int, help="processed datums of benchmark 2 (default 10000)")
     p.add_argument("--chain-files", type=int, help="files of benchmark 4 (default 10000)")
     p.add_argument("--stages", type=int, default=5, help="stages of benchmark 4 (default 5)")
+    p.add_argument("--cpu-datums", type=int, help="datums of benchmark 5 (default 40)")
     p.add_argument(
-        "--sandboxes", default="host", help="runtimes (TUSK_RUNTIME) for 1 (2-4 use the first)"
+        "--sandboxes", default="host", help="runtimes (TUSK_RUNTIME) for 1 (2-5 use the first)"
     )
     add_run_options(p, "1,3")
     a = p.parse_args(argv)
@@ -448,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         inc_files=a.inc_files or (200 if q else 10_000),
         chain_files=a.chain_files or (100 if q else 10_000),
         stages=a.stages,
+        cpu_datums=a.cpu_datums or (8 if q else 40),
         rounds=a.rounds or (1 if q else 3),
         reps=a.reps or (1 if q else 3),
         sandboxes=tuple(x for x in a.sandboxes.split(",") if x),
