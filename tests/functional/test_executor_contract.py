@@ -422,52 +422,15 @@ class TestLocalExecutor(ExecutorContract):
         [alone] = executor.run(PIPELINE, [tasks.task(4, COPY)])
         assert alone.ok, alone.reason
 
-    def test_with_several_workers_none_gets_a_task_ahead_before_a_quick_datum(
+    def test_with_several_workers_none_gets_a_task_ahead(
         self, executor: Executor, tasks: Tasks
     ) -> None:
-        """A task sent ahead could wait behind a slow datum while another worker idles: a
-        worker of several gets none until it has run a quick datum."""
+        """A task sent ahead could wait behind a slow datum while another worker idles."""
         names = self.pool(executor, 2)
         batch = [tasks.task(i, tasks.marking(60)) for i in range(3)]
         running = Background(executor.run(PIPELINE, batch))
         wait_for("two datums started", lambda: len(tasks.started()) == 2)
         assert sorted(self._sent(executor, n) for n in names) == [["datum0"], ["datum1"]]
-        executor.cancel(PIPELINE)
-        running.join(timeout=30)
-
-    def test_with_several_workers_one_whose_datums_are_quick_gets_a_task_ahead(
-        self, executor: Executor, tasks: Tasks, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """After a quick datum a worker of several gets its next task ahead (it starts it as
-        soon as it answers), and after a slow one it does not."""
-        from tusk.pps.executors import local
-
-        monkeypatch.setattr(local, "QUICK_DATUM_SECONDS", 30.0)  # a loaded machine is slow too
-        names = self.pool(executor, 2)
-        quick = [tasks.task(i, COPY) for i in range(4)]
-        slow = [tasks.task(i, tasks.marking(60)) for i in range(4, 8)]
-        running = Background(executor.run(PIPELINE, quick + slow))
-        wait_for("two slow datums started", lambda: len(tasks.started()) == 2)
-        wait_for(
-            "a task ahead at each worker",
-            lambda: all(len(self._sent(executor, n)) == 2 for n in names),
-        )
-        sent = sorted(d for n in names for d in self._sent(executor, n))
-        assert sent == ["datum4", "datum5", "datum6", "datum7"]
-        started = set(tasks.started())
-        assert len(started) == 2 and started < {"datum4", "datum5", "datum6", "datum7"}
-        # each worker runs one slow datum and holds the next, never started
-        assert all(self._sent(executor, n)[0] in started for n in names)
-        executor.cancel(PIPELINE)
-        running.join(timeout=30)
-        # after a slow datum (longer than the limit), a worker gets one task at a time again
-        monkeypatch.setattr(local, "QUICK_DATUM_SECONDS", 0.0)
-        batch = [tasks.task(i, COPY) for i in range(8, 10)]
-        batch += [tasks.task(i, tasks.marking(60)) for i in range(10, 13)]
-        running = Background(executor.run(PIPELINE, batch))
-        wait_for("two slow datums started", lambda: len(tasks.started()) == 4)
-        time.sleep(0.3)  # time enough to send one ahead, were it to be sent
-        assert sorted(len(self._sent(executor, n)) for n in names) == [1, 1]
         executor.cancel(PIPELINE)
         running.join(timeout=30)
 

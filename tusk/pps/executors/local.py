@@ -55,9 +55,6 @@ class WorkerProcess:
         self.current: DatumTask | None = None  # the task it runs now
         self.sent: collections.deque[DatumTask] = collections.deque()  # not answered yet, in order
         self.restart_asked = False  # restart-datum killed its current task
-        # Its last datum took less than QUICK_DATUM_SECONDS (its own phases, as it reported
-        # them): in a pool of several, only then is a task sent to it ahead (see LocalPool).
-        self.last_quick = False
         self._spawn()
 
     def _spawn(self) -> None:
@@ -136,7 +133,6 @@ class WorkerProcess:
         self.kill()
         self._close_pipes()
         self.restarts += 1
-        self.last_quick = False
         self._spawn()
 
     def kill(self) -> None:
@@ -183,11 +179,6 @@ def encode_task(task: DatumTask) -> bytes:
 # holds 64 KiB: only a line well under that is sent ahead (a larger one could block the writer
 # while the worker blocks writing a large result nobody reads yet).
 AHEAD_MAX_BYTES = 32 << 10
-# In a pool of several workers, a task goes ahead to a worker only while its datums take less
-# than this: a task ahead that waits behind an unexpectedly slow datum, while another worker
-# has nothing left to do, then costs the job about one such datum at its end, where it saves
-# a round trip to the job master (~0.5 ms of a small datum) on every datum.
-QUICK_DATUM_SECONDS = 0.02
 
 
 class _TaskFeed:
@@ -250,11 +241,10 @@ class LocalPool:
         warm: tuple[str, str] | None = None,
         cpu_for: Callable[[], int | None] = lambda: None,
     ) -> None:
-        """``ahead``: tasks sent to a worker beyond the one it runs (0: one at a time). With
-        several workers, a worker gets them only while its datums are quick (its last took less
-        than ``QUICK_DATUM_SECONDS``): a task ahead could wait behind a slow datum while another
-        worker has nothing to do. ``warm``: see :class:`WorkerProcess`; ``cpu_for`` gives each
-        new worker its CPU."""
+        """``ahead``: tasks sent to a lone worker beyond the one it runs (0: one at a time).
+        With several workers none is sent ahead: it could wait behind a slow datum while
+        another worker has nothing to do. ``warm``: see :class:`WorkerProcess`; ``cpu_for``
+        gives each new worker its CPU."""
         self.pipeline = pipeline
         self.version = version
         self.workers = [
@@ -302,8 +292,6 @@ class LocalPool:
                         )
                     else:
                         sent.popleft()
-                        took = res.seconds_download + res.seconds_process + res.seconds_upload
-                        w.last_quick = took < QUICK_DATUM_SECONDS
                     finally:
                         w.current = sent[0] if sent else None  # the worker runs it now
                 results.put(res)
@@ -337,11 +325,10 @@ class LocalPool:
         queued: collections.deque[tuple[DatumTask, bytes]],
         sent: collections.deque[DatumTask],
     ) -> None:
-        """Keep ``1 + ahead`` tasks at a lone worker, or at one of several while its datums are
-        quick: it starts the next as soon as it answers the one before, while this process
-        records that answer and makes the task after (the job master's work per datum overlaps
-        the worker's instead of adding to it)."""
-        ahead = self.ahead if len(self.workers) == 1 or w.last_quick else 0
+        """Keep ``1 + ahead`` tasks at a lone worker: it starts the next as soon as it answers
+        the one before, while this process records that answer and makes the task after (the
+        job master's work per datum overlaps the worker's instead of adding to it)."""
+        ahead = self.ahead if len(self.workers) == 1 else 0
         while len(sent) + len(queued) <= ahead and not self.cancelled.is_set():
             task = feed.take()
             if task is None:
