@@ -38,6 +38,17 @@ def test_the_last_result_is_not_held_for_the_window() -> None:
     assert time.monotonic() - started < 10  # the end closed the group, not the 30 s window
 
 
+def test_more_than_a_batch_at_once_and_the_end_are_not_held_for_the_window() -> None:
+    from tusk.pps.running.results import BATCH
+
+    n = BATCH + 44
+    started = time.monotonic()
+    batches = list(result_batches(iter([_result(i) for i in range(n)]), window=30.0))
+    assert [r.task_id for b in batches for r in b] == [f"job-{i}-1" for i in range(n)]
+    assert max(len(b) for b in batches) == BATCH
+    assert time.monotonic() - started < 10  # neither group waited for the 30 s window
+
+
 def test_results_of_slow_datums_are_recorded_as_they_come() -> None:
     produced: list[float] = []
 

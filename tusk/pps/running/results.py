@@ -64,7 +64,7 @@ def result_batches(
     threading.Thread(target=pump, name="datum-results", daemon=True).start()
     while True:
         item: DatumResult | BaseException | None = q.get()
-        if pace.fast(window):
+        if isinstance(item, DatumResult) and pace.fast(window):
             ready.wait(window)
         ready.clear()  # set again by what comes meanwhile: the next group then waits no more
         batch: list[DatumResult] = []
@@ -77,6 +77,7 @@ def result_batches(
                 raise item
             batch.append(item)
             if len(batch) >= BATCH:
+                ready.set()  # more are waiting (the end, maybe): the next group need not wait
                 break
             try:
                 item = q.get_nowait()
