@@ -37,36 +37,25 @@ def result_batches(
     results come faster than two per ``window``, every one that arrives within ``window`` of it
     (a group commit: the job master's transaction costs about the same for one result as for
     many, so fast datums must not each pay for one). Slow datums are recorded as soon as they
-    end, and the end of the results (or a full batch) closes a group at once, so a job's last
-    datum is never held.
+    end, and the end of the results closes a group at once, so a job's last datum is never held.
 
-    A pump thread drains the executor, so workers never wait on the job master's writes. While
-    it gathers a group, the job master sleeps until the window ends (or the pump says the group
-    is full or the results ended) and then takes what came: it is not woken by every result."""
-    q: queue.SimpleQueue[DatumResult | BaseException | None] = queue.SimpleQueue()
-    pace = _Pace()
-    # set by the pump when waiting out the window is pointless: the results ended (or failed),
-    # or a whole batch is waiting
-    ready = threading.Event()
+    A pump thread drains the executor, so workers never wait on the job master's writes."""
+    q: queue.Queue[DatumResult | BaseException | None] = queue.Queue()
 
     def pump() -> None:
         try:
             for r in results:
-                pace.arrived()
                 q.put(r)
-                if q.qsize() >= BATCH:
-                    ready.set()
         except BaseException as exc:  # noqa: BLE001 - handed to the job master below
             q.put(exc)
         q.put(None)
-        ready.set()
 
     threading.Thread(target=pump, name="datum-results", daemon=True).start()
+    pace = _Pace()
     while True:
         item: DatumResult | BaseException | None = q.get()
-        if isinstance(item, DatumResult) and pace.fast(window):
-            ready.wait(window)
-        ready.clear()  # set again by what comes meanwhile: the next group then waits no more
+        now = pace.arrived()
+        until = now + window if pace.fast(window) else now
         batch: list[DatumResult] = []
         end = False
         while True:
@@ -77,12 +66,12 @@ def result_batches(
                 raise item
             batch.append(item)
             if len(batch) >= BATCH:
-                ready.set()  # more are waiting (the end, maybe): the next group need not wait
                 break
             try:
-                item = q.get_nowait()
+                item = q.get(timeout=max(0.0, until - time.monotonic()))
             except queue.Empty:
                 break
+            pace.arrived()
         if batch:
             yield batch
         if end:
