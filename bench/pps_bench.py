@@ -45,7 +45,7 @@ from tusk.worker.runtimes.host import host_root_binds
 
 TERMINAL = ("success", "failure", "killed")
 COMMANDS = {"true": ["true"], "cp": ["cp", "-r", "/pfs/in/.", "/pfs/out/"]}
-# The CPU-bound datum of benchmark 5: ~0.25 s of one CPU in dash here, no I/O.
+# The CPU-bound datum of benchmark 5: 0.075-0.25 s of one CPU in dash (machines differ), no I/O.
 CPU_LOOP = "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"
 
 
@@ -411,7 +411,7 @@ def report(b: Bench) -> Iterator[str]:
         )
         yield (
             "| sandbox | command | workers | wall s | put→success s | ms per datum (wall × "
-            "workers / datums) | bare spawn ms | overhead ms per datum | goal ≤ 2 ms |"
+            "workers / datums) | bare spawn ms | overhead ms per datum | goal ≤ 1 ms at 1 worker |"
         )
         yield "|---|---|---|---|---|---|---|---|---|"
         for sandbox in cfg.sandboxes:
@@ -425,7 +425,7 @@ def report(b: Bench) -> Iterator[str]:
                         f"| {sandbox} | `{' '.join(COMMANDS[cmd])}` | {par} | {s.fmt(k + '.wall')} "
                         f"| {s.fmt(k + '.put_to_success')} | {s.fmt(k + '.per_datum', 1000, 2)} "
                         f"| {floor} | {s.fmt(k + '.overhead', 1000, 2)} "
-                        f"| {goal(s.med(k + '.overhead') <= 0.002)} |"
+                        f"| {goal(s.med(k + '.overhead') <= 0.001) if par == 1 else '—'} |"
                     )
         yield (
             "\nReference: DVC 3.67.1 `repro` of a 100-stage `foreach`, ≈120 ms of overhead per "
@@ -476,8 +476,8 @@ def report(b: Bench) -> Iterator[str]:
     if s.has("cpu.speedup"):
         n = cfg.cpu_datums
         yield (
-            f"### 5. a CPU-bound datum: {n} datums of a shell loop (~0.25 s of CPU each here), "
-            f"sandbox {cfg.sandboxes[0]}\n"
+            f"### 5. a CPU-bound datum: {n} datums of a shell loop "
+            f"(~{s.med('cpu.host.1') / n:.2f} s of CPU each here), sandbox {cfg.sandboxes[0]}\n"
         )
         yield "| | 1 worker s | 2 workers s | speed-up (median) | speed-up per round |"
         yield "|---|---|---|---|---|"
