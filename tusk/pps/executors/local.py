@@ -410,8 +410,10 @@ class LocalExecutor(PooledExecutor):
     def _cpu_for_worker(self) -> int | None:
         """The CPU the next worker runs pinned to: the server's CPUs in turn (None: not
         pinned, when pinning is off or the server may use only one CPU)."""
+        if not self.pin_workers:
+            return None
         cpus = sorted(os.sched_getaffinity(0))
-        if not self.pin_workers or len(cpus) < 2:
+        if len(cpus) < 2:
             return None
         return cpus[next(self._next_cpu) % len(cpus)]
 
