@@ -344,7 +344,8 @@ class _DatumRun:
         """Datum batching: hand this datum to the user code waiting in ``next datum`` (started
         first when there is none for this job), and wait until it asks for the next one."""
         worker, task = self.worker, self.task
-        datum_env = {k: v for k, v in plan.env.items() if k in batch_variables(task)}
+        varying = batch_variables(task)
+        datum_env = {k: v for k, v in plan.env.items() if k in varying}
         base_env = {k: v for k, v in plan.env.items() if k not in datum_env}
         key: tuple[object, ...] = (task.job_id, tuple(plan.argv), plan.cwd, plan.stdin)
         key += (task.timeout_seconds, *sorted(base_env.items()))
