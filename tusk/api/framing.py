@@ -15,37 +15,44 @@ the reason before anything is stored.
 
 from __future__ import annotations
 
-import json
-import struct
 from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tusk.api.frames import (  # the writing half (standard library only), re-exported here
+    _HEAD,
+    COMMIT,
+    DATA,
+    END,
+    FRAMES_MEDIA_TYPE,
+    HEADER,
+    commit_frame,
+    frame,
+    frame_head,
+    header_frame,
+)
 from tusk.errors import InvalidArgument
 
-_HEAD = struct.Struct(">cI")
-HEADER, DATA, END, COMMIT = b"H", b"D", b"E", b"Z"
 MAX_FRAME = 64 << 20
-FRAMES_MEDIA_TYPE = "application/vnd.tusk.frames"
 MAX_TARGET = 1 << 62  # target_datums / target_bytes: any real count, and it fits a SQL BIGINT
 
-
-def frame_head(kind: bytes, length: int) -> bytes:
-    """The 5 header bytes of a frame, for senders that write a large payload without copying."""
-    return _HEAD.pack(kind, length)
-
-
-def frame(kind: bytes, payload: bytes | memoryview = b"") -> bytes:
-    return _HEAD.pack(kind, len(payload)) + bytes(payload)
-
-
-def header_frame(path: str, **options: Any) -> bytes:
-    return frame(HEADER, json.dumps({"path": path, **options}).encode())
-
-
-def commit_frame(description: str = "") -> bytes:
-    return frame(COMMIT, json.dumps({"description": description}).encode())
+__all__ = [
+    "COMMIT",
+    "DATA",
+    "END",
+    "FRAMES_MEDIA_TYPE",
+    "HEADER",
+    "MAX_FRAME",
+    "MAX_TARGET",
+    "FileHeader",
+    "FrameParser",
+    "PutStream",
+    "commit_frame",
+    "frame",
+    "frame_head",
+    "header_frame",
+]
 
 
 class FrameParser:

@@ -13,11 +13,12 @@ from typing import IO, Any, Literal
 import httpx
 from pydantic import TypeAdapter
 
-from tusk.api.framing import (
+from tusk.api.frames import (
     DATA,
     END,
     FRAMES_MEDIA_TYPE,
     commit_frame,
+    file_options,
     frame,
     frame_head,
     header_frame,
@@ -295,13 +296,9 @@ class PfsClient:
 
         def body() -> Iterator[bytes]:
             for src in sources:
-                opts = {"overwrite": src.overwrite, **src.options}
-                if src.split:
-                    opts.update(
-                        split=src.split,
-                        target_datums=src.target_datums,
-                        target_bytes=src.target_bytes,
-                    )
+                opts = file_options(
+                    src.overwrite, src.split, src.target_datums, src.target_bytes, src.options
+                )
                 size = _local_size(src) if local else None
                 if size is not None and size >= LOCAL_INGEST_MIN:
                     # Same machine, same user: the server reads the file itself.
