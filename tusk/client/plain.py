@@ -1,9 +1,11 @@
-"""Reads over the standard library alone: GET requests answered with plain JSON values.
+"""Requests over the standard library alone: GETs (and whole-body POSTs) answered with plain
+JSON values.
 
-The CLI's read commands (``list-repo``, ``list-file``, ``get-file``, ...) use this instead of the
-typed :class:`tusk.client.Client`, so that they import neither httpx nor pydantic and start in a
+The CLI's read commands (``list-repo``, ``list-file``, ``get-file``, ...) and its small puts
+(``put-file`` of a few local files or of stdin) use this instead of the typed
+:class:`tusk.client.Client`, so that they import neither httpx nor pydantic and start in a
 fraction of the time. Errors are the same :mod:`tusk.errors` classes the typed client raises,
-with the same messages. Writes keep the typed client.
+with the same messages. Other writes, and puts too big to hold in memory, keep the typed client.
 
 HTTP/1.1 is spoken over a socket here rather than through ``http.client``: that module imports
 ``email`` and ``ssl``, which cost a CLI start as much as everything else it imports (``ssl`` is
@@ -104,8 +106,18 @@ class _Connection:
         self.sock = sock
         self.file = sock.makefile("rb")
 
-    def send(self, head: bytes) -> _Answer:
-        self.sock.sendall(head)
+    def send(self, head: bytes, body: bytes = b"") -> _Answer:
+        try:
+            self.sock.sendall(head)
+            if body:
+                self.sock.sendall(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # the server may have answered (a refusal) before it read the whole body
+            try:
+                return _Answer(self)
+            except (OSError, ValueError, _Closed, _BadAnswer):
+                pass
+            raise
         return _Answer(self)
 
     def close(self) -> None:
@@ -114,7 +126,7 @@ class _Connection:
 
 
 class PlainReader:
-    """GET requests under ``/v1`` of one tuskd; one connection, kept open between requests."""
+    """Requests under ``/v1`` of one tuskd; one connection, kept open between GETs."""
 
     def __init__(
         self,
@@ -169,6 +181,26 @@ class PlainReader:
         finally:
             self._finish(resp)
 
+    def post(
+        self,
+        route: str,
+        body: bytes,
+        /,
+        *,
+        content_type: str,
+        timeout: float | None = -1.0,
+        **params: Any,
+    ) -> Any:
+        """POST ``body`` (whole, with its length) to ``route`` with the non-``None`` ``params``;
+        the answer's JSON value. Never sent twice: a POST goes on a new connection, and a lost one
+        is an error (the server may have carried the request out)."""
+        if self._conn is not None and self._answer is None:
+            self.close()  # a kept-alive connection may be closed under us: never retry a POST
+        resp = self._open(
+            route, params, accept="application/json", timeout=timeout, body=(content_type, body)
+        )
+        return json.loads(self._read_all(resp))
+
     def blocks(self, route: str, /, **params: Any) -> Iterator[bytes]:
         """GET ``route``; the body in blocks as it arrives (file contents)."""
         resp = self._open(route, params, accept="application/octet-stream")
@@ -194,7 +226,13 @@ class PlainReader:
         return self._conn
 
     def _open(
-        self, route: str, params: dict[str, Any], *, accept: str, timeout: float | None = -1.0
+        self,
+        route: str,
+        params: dict[str, Any],
+        *,
+        accept: str,
+        timeout: float | None = -1.0,
+        body: tuple[str, bytes] | None = None,
     ) -> _Answer:
         if self._answer is not None:  # an earlier answer was left unread: start afresh
             self.close()
@@ -205,8 +243,13 @@ class PlainReader:
         )
         if query:
             target += "?" + query
-        head = [f"GET {target} HTTP/1.1", f"Host: {self._host}:{self._port}", f"Accept: {accept}"]
-        head += [f"{k}: {v}" for k, v in self._headers.items()]
+        method = "GET" if body is None else "POST"
+        head = [f"{method} {target} HTTP/1.1", f"Host: {self._host}:{self._port}"]
+        head += [f"Accept: {accept}", *(f"{k}: {v}" for k, v in self._headers.items())]
+        content = b""
+        if body is not None:
+            content_type, content = body
+            head += [f"Content-Type: {content_type}", f"Content-Length: {len(content)}"]
         request = ("\r\n".join(head) + "\r\n\r\n").encode()
         wait = self._timeout if timeout == -1.0 else timeout
         for attempt in (1, 2):
@@ -214,11 +257,11 @@ class PlainReader:
             conn = self._connection()
             try:
                 conn.sock.settimeout(wait)
-                resp = conn.send(request)
+                resp = conn.send(request, content)
                 break
             except (_Closed, ConnectionResetError, BrokenPipeError) as e:
                 self.close()
-                if reused and attempt == 1:
+                if reused and attempt == 1 and body is None:
                     continue  # the server closed the idle kept-alive connection: reconnect
                 raise self._lost(e) from None
             except (OSError, ValueError, _BadAnswer) as e:
@@ -226,8 +269,7 @@ class PlainReader:
                 raise self._lost(e) from None
         self._answer = resp
         if resp.status >= 400:
-            body = self._read_all(resp)
-            _raise_for(resp.status, body)
+            _raise_for(resp.status, self._read_all(resp))
         return resp
 
     def _pieces(self, resp: _Answer, size: int) -> Iterator[bytes]:
