@@ -1,4 +1,5 @@
-"""``put-file`` (1.7 grammar): plan every source's destination, validate, then one streamed put."""
+"""``put-file`` (1.7 grammar): plan every source's destination, validate, then one put: sent whole
+by the plain reader when it is small, else streamed by the typed client."""
 
 from __future__ import annotations
 
@@ -7,20 +8,34 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import urlparse
 
 import click
-import httpx
 
-from tusk.cli.common import client, warn
+from tusk.api.frames import (
+    DATA,
+    END,
+    FRAMES_MEDIA_TYPE,
+    commit_frame,
+    file_options,
+    frame_head,
+    header_frame,
+)
+from tusk.cli.common import client, reader, repo_seg, warn
 from tusk.cli.remotes import is_remote, objects, read_object
-from tusk.client import PutSource
 from tusk.errors import InvalidArgument, SourceUnavailable
+
+if TYPE_CHECKING:
+    from tusk.client import PutSource
 
 BLOCK = 1 << 20
 PROGRESS_BYTES = 64 << 20
 PROGRESS_FILES = 1000
+# A put of local files (or stdin) holding this much at most is sent whole by the plain reader:
+# the typed client's imports (httpx, pydantic) would cost more than sending it.
+SMALL_PUT_BYTES = 4 << 20
+SMALL_PUT_FILES = 1000
 URL_SCHEMES = ("http", "https")
 
 
@@ -59,6 +74,8 @@ def url_reader(url: str) -> Callable[[], Iterator[bytes]]:
         )
 
     def read() -> Iterator[bytes]:
+        import httpx
+
         try:
             with httpx.stream(
                 "GET", url, follow_redirects=True, timeout=httpx.Timeout(300.0, connect=10.0)
@@ -306,6 +323,16 @@ def put_file(
         sources = ["-"]
     show = progress_wanted()
     planned = plan(sources, path, recursive, want_size=show)
+    options = file_options(overwrite, split, target_file_datums, target_file_bytes)
+    small = small_put_body(planned, options, description)
+    if isinstance(small, bytes):
+        reader().post(
+            f"/repos/{repo_seg(repo)}/put", small, content_type=FRAMES_MEDIA_TYPE, ref=branch
+        )
+        return
+    planned = small
+    from tusk.client import PutSource
+
     put_sources = [
         PutSource(
             p.dest,
@@ -328,6 +355,72 @@ def put_file(
         )
     else:
         c.put_files(repo, branch, put_sources, description=description)
+
+
+def small_put_body(
+    planned: list[Planned], options: dict[str, object], description: str
+) -> bytes | list[Planned]:
+    """The whole request body of a put of local files and stdin that hold at most
+    ``SMALL_PUT_BYTES`` together; else the planned files again, for the streamed put (stdin, when
+    it was read from, given back as what was read followed by the rest)."""
+    if len(planned) > SMALL_PUT_FILES:
+        return planned
+    total = 0
+    for p in planned:
+        if isinstance(p.data, LocalFile):
+            size = p.size if p.size is not None else _size_of(p.data.path)
+            if size is None:
+                return planned
+            total += size
+        elif p.data is not sys.stdin.buffer:
+            return planned  # a URL or an object store: streamed as it is read
+        if total > SMALL_PUT_BYTES:
+            return planned
+    frames: list[bytes] = []
+    for i, p in enumerate(planned):
+        if isinstance(p.data, LocalFile):
+            data = _read_local(p.data.path)
+        else:
+            data = sys.stdin.buffer.read(SMALL_PUT_BYTES - total + 1)
+            if total + len(data) > SMALL_PUT_BYTES:  # too much to hold: stream it after all
+                streamed = Planned(p.dest, _then(data, sys.stdin.buffer))
+                return [*planned[:i], streamed, *planned[i + 1 :]]
+        total += len(data) if not isinstance(p.data, LocalFile) else 0
+        frames.append(header_frame(p.dest, **options))
+        if data:
+            frames += (frame_head(DATA, len(data)), data)
+        frames.append(frame_head(END, 0))
+    frames.append(commit_frame(description))
+    return b"".join(frames)
+
+
+def _size_of(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _read_local(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise SourceUnavailable(
+            f"open {path}: {exc.strerror.lower() if exc.strerror else exc}",
+            hint="check the -f path and its permissions; nothing was stored",
+        ) from None
+
+
+def _then(head: bytes, rest: IO[bytes]) -> Callable[[], Iterator[bytes]]:
+    """The bytes already read from a stream, then the rest of it, in blocks."""
+
+    def read() -> Iterator[bytes]:
+        yield head
+        while block := rest.read(BLOCK):
+            yield block
+
+    return read
 
 
 def with_progress(

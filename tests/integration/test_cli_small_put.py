@@ -1,0 +1,127 @@
+"""``put-file`` of a few small local files or of stdin goes whole through the plain reader (no
+httpx, no pydantic in the CLI process); bigger puts stream through the typed client. Both
+store the same bytes and report the same errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tusk.cli.put_cmds import SMALL_PUT_BYTES
+from tusk.testing import clean_env
+
+from .conftest import Tusk, fails, ok, rows
+
+# Runs the CLI in process and reports, on exit, which heavy modules it loaded.
+HEAVY_PROBE = """
+import atexit, json, sys
+def report():
+    heavy = sorted(m for m in ("httpx", "pydantic", "tusk.client.client") if m in sys.modules)
+    sys.__stderr__.write("HEAVY=" + json.dumps(heavy) + "\\n")
+atexit.register(report)
+from tusk.cli.main import main
+main(sys.argv[1:])
+"""
+
+
+def heavy_modules(env: dict[str, str], *args: str, stdin: bytes = b"") -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", HEAVY_PROBE, *args],
+        input=stdin,
+        capture_output=True,
+        env=clean_env(env),
+        timeout=60,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    line = next(x for x in err.splitlines() if x.startswith("HEAVY="))
+    heavy = json.loads(line.removeprefix("HEAVY="))
+    assert isinstance(heavy, list)
+    return heavy
+
+
+def get(tusk: Tusk, repo: str, path: str) -> bytes:
+    code, out, err = tusk("get-file", repo, "master", path, binary=True)
+    assert code == 0, err
+    assert isinstance(out, bytes)
+    return out
+
+
+def test_small_puts_skip_the_typed_client(
+    tusk: Tusk, tusk_server: dict[str, str], tmp_path: Path
+) -> None:
+    ok(tusk("create-repo", "smallput"))
+    one = tmp_path / "one.txt"
+    one.write_bytes(b"one\n")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a").write_bytes(b"a\n")
+    (tree / "sub" / "b").write_bytes(b"")  # an empty file is a file too
+    env = tusk_server
+    assert heavy_modules(env, "put-file", "smallput", "master", "/one", "-f", str(one)) == []
+    assert heavy_modules(env, "put-file", "smallput", "master", "/in", stdin=b"stdin\n") == []
+    assert heavy_modules(env, "put-file", "-r", "smallput", "master", "/t", "-f", str(tree)) == []
+    assert get(tusk, "smallput", "/one") == b"one\n"
+    assert get(tusk, "smallput", "/in") == b"stdin\n"
+    assert get(tusk, "smallput", "/t/a") == b"a\n"
+    assert get(tusk, "smallput", "/t/sub/b") == b""
+    # each put is one commit, as before; appends and -o keep 1.7's meaning
+    ok(tusk("put-file", "smallput", "master", "/one", "-f", str(one)))
+    assert get(tusk, "smallput", "/one") == b"one\none\n"
+    ok(tusk("put-file", "-o", "smallput", "master", "/one", "-m", "again", input="new\n"))
+    assert get(tusk, "smallput", "/one") == b"new\n"
+    commits = rows(ok(tusk("list-commit", "smallput")))[1:]
+    assert len(commits) == 5
+    ok(tusk("put-file", "--split", "line", "smallput", "master", "/lines", input="1\n2\n3\n"))
+    assert len(rows(ok(tusk("list-file", "smallput", "master", "/lines")))) == 4
+
+
+def test_puts_above_the_limit_stream_and_store_the_same_bytes(
+    tusk: Tusk, tusk_server: dict[str, str], tmp_path: Path
+) -> None:
+    ok(tusk("create-repo", "bigput"))
+    data = os.urandom(SMALL_PUT_BYTES + 1)
+    big = tmp_path / "big.bin"
+    big.write_bytes(data)
+    env = tusk_server
+    heavy = heavy_modules(env, "put-file", "bigput", "master", "/file", "-f", str(big))
+    assert "httpx" in heavy  # streamed by the typed client
+    # stdin of unknown size: read up to the limit, then the rest streamed after what was read
+    heavy = heavy_modules(env, "put-file", "bigput", "master", "/stdin", stdin=data)
+    assert "httpx" in heavy
+    assert get(tusk, "bigput", "/file") == data
+    assert get(tusk, "bigput", "/stdin") == data
+    exact = data[:SMALL_PUT_BYTES]
+    assert heavy_modules(env, "put-file", "bigput", "master", "/exact", stdin=exact) == []
+    assert get(tusk, "bigput", "/exact") == exact
+
+
+def test_small_put_errors_name_the_problem_and_store_nothing(tusk: Tusk, tmp_path: Path) -> None:
+    near_limit = tmp_path / "near.bin"
+    near_limit.write_bytes(os.urandom(SMALL_PUT_BYTES - 1))  # refused before it is all read
+    fails(tusk("put-file", "nosuchrepo", "master", "/f", "-f", str(near_limit)), 3, "not found")
+    fails(tusk("put-file", "nosuchrepo", "master", "/f", input="x"), 3, "repo nosuchrepo not found")
+    ok(tusk("create-repo", "smallerr"))
+    fails(
+        tusk("put-file", "smallerr", "master", "/bad\x01name", input="x"),
+        2,
+        "non-printable character",
+    )
+    fails(
+        tusk("put-file", "smallerr", "master", "/f", "-f", str(tmp_path / "missing")),
+        7,
+        "no such file or directory",
+    )
+    assert rows(ok(tusk("list-commit", "smallerr")))[1:] == []  # the header only
+
+
+def test_small_put_into_another_project(tusk: Tusk, tmp_path: Path) -> None:
+    ok(tusk("create-project", "smallproj"))
+    env = {"TUSK_PROJECT": "smallproj"}
+    ok(tusk("create-repo", "data", env=env))
+    ok(tusk("put-file", "data", "master", "/f", input="in the project\n", env=env))
+    assert tusk("get-file", "data", "master", "/f", env=env)[1] == "in the project\n"
+    fails(tusk("get-file", "data", "master", "/f"), 3, "not found")  # not in default
