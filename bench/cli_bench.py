@@ -7,10 +7,11 @@
 Starts a tuskd on a fresh home (three repos, one file in ``images``, pipeline ``copy`` over it
 and its job), then each round spawns, in alternating order, ``python -c pass``, ``python -m
 tusk.cli.main --version`` and each read command (the code of ``pachctl``/``tusk``): list-repo,
-list-commit, list-pipeline, list-job, inspect-job, list-datum, get-logs. Ratios are taken within
-each round; the table shows medians (min–max). The CPU columns give the user + system time of
-each command's process (``getrusage`` of the children), which a loaded machine inflates far less
-than wall time: on a shared machine they are the figure to compare.
+list-commit, list-pipeline, list-job, inspect-job, list-datum, get-logs, and one write: put-file
+-o of a small file (a commit each time). Ratios are taken within each round; the table shows
+medians (min–max). The CPU columns give the user + system time of each command's process
+(``getrusage`` of the children), which a loaded machine inflates far less than wall time: on a
+shared machine they are the figure to compare.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ COMMANDS = {
     "inspect-job": [*CLI, "inspect-job", "JOB", "--pipeline", "copy"],
     "list-datum": [*CLI, "list-datum", "JOB", "--pipeline", "copy"],
     "get-logs -p copy": [*CLI, "get-logs", "-p", "copy"],
+    "put-file -o (a small file)": [*CLI, "put-file", "-o", "labels", "master", "/a", "-f", "FILE"],
 }
 SPEC = {
     "pipeline": {"name": "copy"},
@@ -70,7 +72,8 @@ def main() -> None:
     args = ap.parse_args()
     commands = dict(COMMANDS)
     if args.before:  # the commands this branch moved to the plain reader, and list-repo
-        for k in ("list-repo", "list-pipeline", "inspect-job", "list-datum", "get-logs -p copy"):
+        moved = ("list-repo", "list-pipeline", "inspect-job", "list-datum", "get-logs -p copy")
+        for k in (*moved, "put-file -o (a small file)"):
             commands[f"{k} (--before)"] = commands[k]
     work = Path(tempfile.mkdtemp(prefix="tusk-clibench-"))
     srv = Server(work / "home")
@@ -83,7 +86,8 @@ def main() -> None:
         srv.cli("create-pipeline", "-f", str(work / "spec.json"))
         srv.cli("flush-commit", "images/master")
         (job,) = srv.client.list_job("copy")
-        commands = {k: [job.id if a == "JOB" else a for a in v] for k, v in commands.items()}
+        fill = {"JOB": job.id, "FILE": str(work / "a.txt")}
+        commands = {k: [fill.get(a, a) for a in v] for k, v in commands.items()}
         env = srv.env
         # `python -m` puts the working directory first on sys.path: the other checkout's CLI
         # runs from that checkout (PYTHONPATH alone would still import this one)
