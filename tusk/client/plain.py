@@ -192,14 +192,31 @@ class PlainReader:
         **params: Any,
     ) -> Any:
         """POST ``body`` (whole, with its length) to ``route`` with the non-``None`` ``params``;
-        the answer's JSON value. Never sent twice: a POST goes on a new connection, and a lost one
-        is an error (the server may have carried the request out)."""
+        the answer's JSON value (None for an empty answer). Never sent twice: a write goes on a
+        new connection, and a lost one is an error (the server may have carried it out)."""
+        return self._write("POST", route, (content_type, body), params, timeout)
+
+    def send(self, method: str, route: str, payload: Any = None, /, **params: Any) -> Any:
+        """A write (``POST``, ``PUT``, ``DELETE``) of ``payload`` as JSON (None: no body) to
+        ``route``; the answer's JSON value (None for an empty answer). Sent once, as ``post``."""
+        body = None if payload is None else ("application/json", json.dumps(payload).encode())
+        return self._write(method, route, body, params, -1.0)
+
+    def _write(
+        self,
+        method: str,
+        route: str,
+        body: tuple[str, bytes] | None,
+        params: dict[str, Any],
+        timeout: float | None,
+    ) -> Any:
         if self._conn is not None and self._answer is None:
-            self.close()  # a kept-alive connection may be closed under us: never retry a POST
+            self.close()  # a kept-alive connection may be closed under us: never retry a write
         resp = self._open(
-            route, params, accept="application/json", timeout=timeout, body=(content_type, body)
+            route, params, accept="application/json", timeout=timeout, method=method, body=body
         )
-        return json.loads(self._read_all(resp))
+        text = self._read_all(resp)
+        return json.loads(text) if text.strip() else None
 
     def blocks(self, route: str, /, **params: Any) -> Iterator[bytes]:
         """GET ``route``; the body in blocks as it arrives (file contents)."""
@@ -232,6 +249,7 @@ class PlainReader:
         *,
         accept: str,
         timeout: float | None = -1.0,
+        method: str = "GET",
         body: tuple[str, bytes] | None = None,
     ) -> _Answer:
         if self._answer is not None:  # an earlier answer was left unread: start afresh
@@ -243,13 +261,14 @@ class PlainReader:
         )
         if query:
             target += "?" + query
-        method = "GET" if body is None else "POST"
         head = [f"{method} {target} HTTP/1.1", f"Host: {self._host}:{self._port}"]
         head += [f"Accept: {accept}", *(f"{k}: {v}" for k, v in self._headers.items())]
         content = b""
         if body is not None:
             content_type, content = body
-            head += [f"Content-Type: {content_type}", f"Content-Length: {len(content)}"]
+            head.append(f"Content-Type: {content_type}")
+        if method != "GET":
+            head.append(f"Content-Length: {len(content)}")
         request = ("\r\n".join(head) + "\r\n\r\n").encode()
         wait = self._timeout if timeout == -1.0 else timeout
         for attempt in (1, 2):
@@ -261,7 +280,7 @@ class PlainReader:
                 break
             except (_Closed, ConnectionResetError, BrokenPipeError) as e:
                 self.close()
-                if reused and attempt == 1 and body is None:
+                if reused and attempt == 1 and method == "GET":
                     continue  # the server closed the idle kept-alive connection: reconnect
                 raise self._lost(e) from None
             except (OSError, ValueError, _BadAnswer) as e:
