@@ -1,8 +1,9 @@
 """PFS commands in pachctl 1.7's grammar: repos, commits, branches and file reads/edits.
 
-``put-file`` lives in :mod:`tusk.cli.put_cmds`. Reads go through the plain reader
-(:func:`tusk.cli.common.reader`: JSON values, no httpx or pydantic to import); listings of files
-arrive as JSON lines and are printed block by block as they come.
+``put-file`` lives in :mod:`tusk.cli.put_cmds`. Reads and writes go through the plain reader
+(:func:`tusk.cli.common.reader`: JSON values, no httpx or pydantic to import; a write is sent
+once, never retried); listings of files arrive as JSON lines and are printed block by block as
+they come.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import click
 
 from tusk.api.projects import bare
 from tusk.cli.common import (
-    client,
     current_project,
     full_timestamps,
     out,
@@ -43,7 +43,8 @@ FILE_HEADER = ("NAME", "TYPE", "SIZE")
 @click.option("-d", "--description", default="", help="A description of the repo.")
 def create_repo(repo: str, description: str) -> None:
     """Create a new repo."""
-    client().create_repo(repo, description)
+    body = {"name": qualify(None, repo), "description": description, "update": False}
+    reader().send("POST", "/repos", body)
 
 
 @click.command("update-repo")
@@ -51,7 +52,8 @@ def create_repo(repo: str, description: str) -> None:
 @click.option("-d", "--description", default="", help="A description of the repo.")
 def update_repo(repo: str, description: str) -> None:
     """Update a repo."""
-    client().update_repo(repo, description)
+    body = {"name": repo, "description": description, "update": False}
+    reader().send("PUT", f"/repos/{repo_seg(repo)}", body)
 
 
 @click.command("inspect-repo")
@@ -112,7 +114,10 @@ def delete_repo(repo: str | None, force: bool, all_: bool) -> None:
             "either a repo name or the --all flag needs to be provided",
             hint="tusk delete-repo <repo>, or tusk delete-repo --all",
         )
-    client().delete_repo(repo, all=all_, force=force)
+    if repo:
+        reader().send("DELETE", f"/repos/{repo_seg(repo)}", force=force or None)
+    else:
+        reader().send("DELETE", "/repos", force=force or None, project=current_project())
 
 
 # -- commits ----------------------------------------------------------------------------------
@@ -140,8 +145,9 @@ def start_commit(repo: str, branch: str | None, parent: str | None, description:
     Prints the new commit's id. With a branch, the commit's parent is the branch's head and
     the branch moves to the new commit.
     """
-    info = client().start_commit(repo, branch, parent=parent or None, description=description)
-    click.echo(info.commit.id)
+    body = {"branch": branch, "parent": parent or None, "description": description}
+    info = reader().send("POST", f"/repos/{repo_seg(repo)}/commits", body)
+    click.echo(info["commit"]["id"])
 
 
 @click.command("finish-commit")
@@ -158,7 +164,8 @@ def start_commit(repo: str, branch: str | None, parent: str | None, description:
 )
 def finish_commit(repo: str, commit: str, description: str | None) -> None:
     """Finish a started commit."""
-    client().finish_commit(repo, commit, description=description)
+    body = {"description": description}
+    reader().send("POST", f"/repos/{repo_seg(repo)}/commit/finish", body, ref=commit)
 
 
 def commit_details(info: dict[str, Any]) -> str:
@@ -241,7 +248,7 @@ def delete_commit(repo: str, commit: str) -> None:
 
     The commits and jobs downstream of it are deleted with it.
     """
-    client().delete_commit(repo, commit)
+    reader().send("DELETE", f"/repos/{repo_seg(repo)}/commit", ref=commit)
 
 
 @click.command("subscribe-commit")
@@ -293,7 +300,16 @@ def _provenance(text: str) -> tuple[str, str]:
 def create_branch(repo: str, branch: str, head: str | None, provenance: Sequence[str]) -> None:
     """Create a new branch, or update an existing branch, on a repo."""
     prov = [_provenance(p) for p in provenance] if provenance else None
-    client().create_branch(repo, branch, head=head or None, provenance=prov)
+    set_branch_head(repo, branch, head or None, prov)
+
+
+def set_branch_head(
+    repo: str, branch: str, head: str | None, provenance: list[tuple[str, str]] | None = None
+) -> None:
+    """Create or move ``branch`` of ``repo`` (to ``head``), with its provenance if given."""
+    prov = None if provenance is None else [{"repo": r, "name": b} for r, b in provenance]
+    body = {"name": branch, "head": head, "provenance": prov}
+    reader().send("POST", f"/repos/{repo_seg(repo)}/branches", body)
 
 
 @click.command("list-branch")
@@ -324,7 +340,7 @@ def delete_branch(repo: str, branch: str, force: bool) -> None:
 
     The branch's commits are kept.
     """
-    client().delete_branch(repo, branch, force=force)
+    reader().send("DELETE", f"/repos/{repo_seg(repo)}/branches/{branch}", force=force or None)
 
 
 @click.command("set-branch")
@@ -337,7 +353,7 @@ def set_branch(repo: str, commit: str, branch: str) -> None:
     Use create-branch --head instead.
     """
     warn("set-branch is DEPRECATED, use create-branch instead.")
-    client().create_branch(repo, branch, head=commit)
+    set_branch_head(repo, branch, commit)
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -536,7 +552,8 @@ def delete_file(repo: str, commit: str, path: str) -> None:
 
     The path may be a directory (deleted whole) or a glob.
     """
-    client().delete_file(repo, commit, path)
+    body = {"paths": [path]}
+    reader().send("POST", f"/repos/{repo_seg(repo)}/delete-files", body, ref=commit)
 
 
 @click.command("copy-file")
@@ -566,9 +583,14 @@ def copy_file(
 
     No data is uploaded again.
     """
-    client().copy_file(
-        src_repo, src_commit, src_path, dst_repo, dst_commit, dst_path, overwrite=overwrite
-    )
+    body = {
+        "src_repo": src_repo,
+        "src_ref": src_commit,
+        "src_path": src_path,
+        "dst_path": dst_path,
+        "overwrite": overwrite,
+    }
+    reader().send("POST", f"/repos/{repo_seg(dst_repo)}/copy", body, ref=dst_commit)
 
 
 COMMANDS = [

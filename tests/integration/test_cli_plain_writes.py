@@ -1,6 +1,7 @@
-"""``put-file`` of a few small local files or of stdin goes whole through the plain reader (no
-httpx, no pydantic in the CLI process); bigger puts stream through the typed client. Both
-store the same bytes and report the same errors."""
+"""The PFS writes of the CLI go through the plain reader (no httpx, no pydantic in the CLI
+process): repo, commit, branch and file edits, and ``put-file`` of a few small local files or of
+stdin; bigger puts stream through the typed client. Both store the same bytes and report the
+same errors."""
 
 from __future__ import annotations
 
@@ -118,10 +119,49 @@ def test_small_put_errors_name_the_problem_and_store_nothing(tusk: Tusk, tmp_pat
     assert rows(ok(tusk("list-commit", "smallerr")))[1:] == []  # the header only
 
 
-def test_small_put_into_another_project(tusk: Tusk, tmp_path: Path) -> None:
+def test_small_put_into_another_project(tusk: Tusk) -> None:
     ok(tusk("create-project", "smallproj"))
     env = {"TUSK_PROJECT": "smallproj"}
-    ok(tusk("create-repo", "data", env=env))
-    ok(tusk("put-file", "data", "master", "/f", input="in the project\n", env=env))
-    assert tusk("get-file", "data", "master", "/f", env=env)[1] == "in the project\n"
-    fails(tusk("get-file", "data", "master", "/f"), 3, "not found")  # not in default
+    try:
+        ok(tusk("create-repo", "data", env=env))
+        ok(tusk("put-file", "data", "master", "/f", input="in the project\n", env=env))
+        assert tusk("get-file", "data", "master", "/f", env=env)[1] == "in the project\n"
+        fails(tusk("get-file", "data", "master", "/f"), 3, "not found")  # not in default
+    finally:  # the session's server is shared: other tests count its projects
+        tusk("delete-repo", "data", env=env)
+        ok(tusk("delete-project", "smallproj"))
+
+
+def test_pfs_edits_skip_the_typed_client(tusk: Tusk, tusk_server: dict[str, str]) -> None:
+    env = tusk_server
+
+    def light(*args: str) -> None:
+        assert heavy_modules(env, *args) == [], args
+
+    light("create-repo", "edits", "-d", "first")
+    light("update-repo", "edits", "-d", "second")
+    assert "Description: second" in ok(tusk("inspect-repo", "edits"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tusk.cli.main", "start-commit", "edits", "master"],
+        capture_output=True,
+        env=clean_env(env),
+        timeout=60,
+    )
+    commit = proc.stdout.decode().strip()
+    assert proc.returncode == 0 and len(commit) == 32, proc.stderr
+    ok(tusk("put-file", "edits", commit, "/a", input="a\n"))
+    light("finish-commit", "edits", commit, "-m", "done")
+    assert "Description: done" in ok(tusk("inspect-commit", "edits", commit))
+    light("copy-file", "edits", "master", "/a", "edits", "master", "/b")
+    light("delete-file", "edits", "master", "/a")
+    assert [r[0] for r in rows(ok(tusk("list-file", "edits", "master", "/")))[1:]] == ["b"]
+    light("create-branch", "edits", "dev", "--head", "master")
+    light("delete-branch", "edits", "dev")
+    assert [r[0] for r in rows(ok(tusk("list-branch", "edits")))[1:]] == ["master"]
+    fails(tusk("delete-branch", "edits", "dev"), 3, "branch dev not found in repo edits")
+    fails(tusk("finish-commit", "edits", commit), 5, "has already finished")
+    heads = len(rows(ok(tusk("list-commit", "edits"))))
+    light("delete-commit", "edits", "master")
+    assert len(rows(ok(tusk("list-commit", "edits")))) == heads - 1
+    light("delete-repo", "edits")
+    fails(tusk("inspect-repo", "edits"), 3, "repo edits not found")
