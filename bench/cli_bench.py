@@ -7,8 +7,8 @@
 Starts a tuskd on a fresh home (three repos, one file in ``images``, pipeline ``copy`` over it
 and its job), then each round spawns, in alternating order, ``python -c pass``, ``python -m
 tusk.cli.main --version`` and each read command (the code of ``pachctl``/``tusk``): list-repo,
-list-commit, list-pipeline, list-job, inspect-job, list-datum, get-logs, and one write: put-file
--o of a small file (a commit each time). Ratios are taken within each round; the table shows
+list-commit, list-pipeline, list-job, inspect-job, list-datum, get-logs, and two writes: put-file
+-o of a small file (a commit each time) and create-branch --head. Ratios are taken within each round; the table shows
 medians (min–max). The CPU columns give the user + system time of each command's process
 (``getrusage`` of the children), which a loaded machine inflates far less than wall time: on a
 shared machine they are the figure to compare.
@@ -40,6 +40,7 @@ COMMANDS = {
     "list-datum": [*CLI, "list-datum", "JOB", "--pipeline", "copy"],
     "get-logs -p copy": [*CLI, "get-logs", "-p", "copy"],
     "put-file -o (a small file)": [*CLI, "put-file", "-o", "labels", "master", "/a", "-f", "FILE"],
+    "create-branch --head": [*CLI, "create-branch", "labels", "dev", "--head", "master"],
 }
 SPEC = {
     "pipeline": {"name": "copy"},
@@ -73,7 +74,7 @@ def main() -> None:
     commands = dict(COMMANDS)
     if args.before:  # the commands this branch moved to the plain reader, and list-repo
         moved = ("list-repo", "list-pipeline", "inspect-job", "list-datum", "get-logs -p copy")
-        for k in (*moved, "put-file -o (a small file)"):
+        for k in (*moved, "put-file -o (a small file)", "create-branch --head"):
             commands[f"{k} (--before)"] = commands[k]
     work = Path(tempfile.mkdtemp(prefix="tusk-clibench-"))
     srv = Server(work / "home")
@@ -82,6 +83,7 @@ def main() -> None:
             srv.cli("create-repo", name)
         (work / "a.txt").write_text("a\n")
         srv.cli("put-file", "images", "master", "/a.txt", "-f", str(work / "a.txt"))
+        srv.cli("put-file", "labels", "master", "/a", "-f", str(work / "a.txt"))
         (work / "spec.json").write_text(json.dumps(SPEC))
         srv.cli("create-pipeline", "-f", str(work / "spec.json"))
         srv.cli("flush-commit", "images/master")
