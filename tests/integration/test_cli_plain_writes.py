@@ -165,3 +165,44 @@ def test_pfs_edits_skip_the_typed_client(tusk: Tusk, tusk_server: dict[str, str]
     assert len(rows(ok(tusk("list-commit", "edits")))) == heads - 1
     light("delete-repo", "edits")
     fails(tusk("inspect-repo", "edits"), 3, "repo edits not found")
+
+
+def test_pipeline_and_job_edits_skip_the_typed_client(
+    tusk: Tusk, tusk_server: dict[str, str], tmp_path: Path
+) -> None:
+    env = tusk_server
+
+    def light(*args: str, stdin: bytes = b"") -> None:
+        assert heavy_modules(env, *args, stdin=stdin) == [], args
+
+    ok(tusk("create-repo", "plainin"))
+    ok(tusk("put-file", "plainin", "master", "/a", input="a\n"))
+    spec = {
+        "pipeline": {"name": "plaincopy"},
+        "transform": {"cmd": ["sh", "-c", "cp -r /pfs/plainin/. /pfs/out/"]},
+        "input": {"atom": {"repo": "plainin", "glob": "/*"}},
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    light("create-pipeline", "-f", str(path))
+    ok(tusk("flush-commit", "plainin/master"))
+    assert ok(tusk("get-file", "plaincopy", "master", "/a")) == "a\n"
+    light("extract-pipeline", "plaincopy")
+    extracted = json.loads(ok(tusk("extract-pipeline", "plaincopy")))
+    assert extracted["transform"]["cmd"] == spec["transform"]["cmd"]
+    spec["transform"]["cmd"] = ["sh", "-c", "cp -r /pfs/plainin/. /pfs/out/; echo v2"]
+    path.write_text(json.dumps(spec))
+    light("update-pipeline", "-f", "-", stdin=path.read_bytes())
+    light("stop-pipeline", "plaincopy")
+    assert "paused" in ok(tusk("inspect-pipeline", "plaincopy")).lower()
+    light("start-pipeline", "plaincopy")
+    job = rows(ok(tusk("list-job", "-p", "plaincopy")))[1][0]
+    light("stop-job", job)
+    light("delete-job", job)
+    fails(tusk("inspect-job", job), 3, "not found")
+    fails(tusk("stop-job", job), 3, "not found")
+    err = fails(tusk("create-pipeline", "-f", str(path)), 4, "already exists")
+    assert "plaincopy" in err
+    light("delete-pipeline", "plaincopy")
+    fails(tusk("inspect-pipeline", "plaincopy"), 3, "not found")
+    ok(tusk("delete-repo", "plainin"))

@@ -164,7 +164,7 @@ def stop_job(job_id: str, pipeline: str) -> None:
 
     Its output commit is finished without data and the job is killed.
     """
-    client().stop_job(job_id, pipeline=pipeline or None)
+    reader().send("POST", f"/jobs/{job_id}/stop", pipeline=pipeline or None)
 
 
 @click.command("delete-job")
@@ -175,7 +175,7 @@ def delete_job(job_id: str, pipeline: str) -> None:
 
     Its output commit stays.
     """
-    client().delete_job(job_id, pipeline=pipeline or None)
+    reader().send("DELETE", f"/jobs/{job_id}", pipeline=pipeline or None)
 
 
 _ENDED = ("success", "skipped", "failed", "recovered")  # DatumState values
@@ -305,7 +305,8 @@ def restart_datum(job_id: str, datum_filter: str, pipeline: str) -> None:
     """Restart a datum: stop the running datum whose input files match all the given paths; it
     is tried again (the stopped run counts as one of its datum_tries)."""
     filters = [f for f in datum_filter.split(",") if f]
-    client().restart_datum(job_id, filters, pipeline=pipeline or None)
+    route = f"/jobs/{job_id}/datums/restart"
+    reader().send("POST", route, data=",".join(filters), pipeline=pipeline or None)
 
 
 # -- flush-commit ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from tusk.cli.common import (
     print_raw,
     raw_option,
     reader,
+    repo_seg,
     v2_grammar,
     warn,
 )
@@ -63,9 +64,15 @@ def read_spec(path: str) -> tuple[str, str]:
 
 def _send_specs(text: str, source: str, *, update: bool, reprocess: bool) -> None:
     """Hand the spec text to the server; print the warnings it answers with."""
-    infos = client().pps.create_pipeline(text, source=source, update=update, reprocess=reprocess)
-    for info in infos:
-        for warning in info.warnings:
+    body = {
+        "specs": text,
+        "source": source,
+        "update": update,
+        "reprocess": reprocess,
+        "project": current_project(),
+    }
+    for info in reader().send("POST", "/pipelines", body):
+        for warning in info.get("warnings") or ():
             warn(warning)
 
 
@@ -152,7 +159,7 @@ def update_pipeline(
 )
 def edit_pipeline(pipeline: str, editor: str, reprocess: bool) -> None:
     """Edit the manifest for a pipeline in your text editor."""
-    original = render_json(client().extract_pipeline(pipeline).root) + "\n"
+    original = render_json(reader().get(f"/pipelines/{repo_seg(pipeline)}/extract")) + "\n"
     fd, path = tempfile.mkstemp(prefix=f"{pipeline}-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -192,7 +199,7 @@ def extract_pipeline(pipeline: str) -> None:
 
     As JSON, with the pipeline's salt.
     """
-    echo_json(client().extract_pipeline(pipeline).root)
+    echo_json(reader().get(f"/pipelines/{repo_seg(pipeline)}/extract"))
 
 
 @click.command("inspect-pipeline")
@@ -268,7 +275,10 @@ def delete_pipeline(pipeline: str | None, all_: bool, force: bool) -> None:
             "either a pipeline name or the --all flag needs to be provided",
             hint="tusk delete-pipeline <pipeline>, or tusk delete-pipeline --all",
         )
-    client().delete_pipeline(pipeline, all=all_, force=force)
+    if pipeline:
+        reader().send("DELETE", f"/pipelines/{repo_seg(pipeline)}", force=force or None)
+    else:
+        reader().send("DELETE", "/pipelines", force=force or None, project=current_project())
 
 
 @click.command("start-pipeline")
@@ -278,7 +288,7 @@ def start_pipeline(pipeline: str) -> None:
 
     One job runs over the current inputs.
     """
-    client().start_pipeline(pipeline)
+    reader().send("POST", f"/pipelines/{repo_seg(pipeline)}/start")
 
 
 @click.command("stop-pipeline")
@@ -288,7 +298,7 @@ def stop_pipeline(pipeline: str) -> None:
 
     No new jobs start until start-pipeline.
     """
-    client().stop_pipeline(pipeline)
+    reader().send("POST", f"/pipelines/{repo_seg(pipeline)}/stop")
 
 
 COMMANDS = [
