@@ -185,7 +185,11 @@ def test_pipeline_and_job_edits_skip_the_typed_client(
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     light("create-pipeline", "-f", str(path))
-    ok(tusk("flush-commit", "plainin/master"))
+    light("flush-commit", "plainin/master")
+    light("flush-job", "plainin/master", "-p", "plaincopy")
+    flushed = rows(ok(tusk("flush-job", "plainin/master")))
+    assert flushed[0][0] == "ID" and flushed[1][-1] == "success", flushed
+    assert rows(ok(tusk("flush-commit", "plainin/master", "-r", "plaincopy")))[1][0] == "plaincopy"
     assert ok(tusk("get-file", "plaincopy", "master", "/a")) == "a\n"
     light("extract-pipeline", "plaincopy")
     extracted = json.loads(ok(tusk("extract-pipeline", "plaincopy")))

@@ -131,8 +131,16 @@ def flush_job(commits: Sequence[str], pipelines: Sequence[str], raw: bool) -> No
 
     Commits are given as repo/commit (or repo/branch).
     """
-    refs = [repo_ref(c) for c in commits]
-    print_jobs(client().flush_job(refs, pipelines=list(pipelines) or None), raw)
+    body = {
+        "commits": flush_refs(commits),
+        "pipelines": [qualify(None, p) for p in pipelines] if pipelines else None,
+    }
+    print_jobs(reader().send("POST", "/flush/jobs", body, timeout=None), raw)
+
+
+def flush_refs(commits: Sequence[str]) -> list[tuple[str, str]]:
+    """The ``repo/commit`` (or ``repo/branch``) arguments of a flush, repos in the project."""
+    return [(qualify(None, repo), ref) for repo, ref in (repo_ref(c) for c in commits)]
 
 
 @click.command("inspect-job")
@@ -324,8 +332,11 @@ def flush_commit(commits: Sequence[str], repos: Sequence[str], raw: bool) -> Non
 
     Commits are given as repo/commit (or repo/branch).
     """
-    refs = [repo_ref(c) for c in commits]
-    infos = client().flush_commit(refs, repos=list(repos) or None)
+    body = {
+        "commits": flush_refs(commits),
+        "repos": [qualify(None, r) for r in repos] if repos else None,
+    }
+    infos = reader().send("POST", "/flush/commits", body, timeout=None)
     if raw:
         print_raw(infos)
     else:

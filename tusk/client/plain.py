@@ -196,11 +196,21 @@ class PlainReader:
         new connection, and a lost one is an error (the server may have carried it out)."""
         return self._write("POST", route, (content_type, body), params, timeout)
 
-    def send(self, method: str, route: str, payload: Any = None, /, **params: Any) -> Any:
+    def send(
+        self,
+        method: str,
+        route: str,
+        payload: Any = None,
+        /,
+        *,
+        timeout: float | None = -1.0,
+        **params: Any,
+    ) -> Any:
         """A write (``POST``, ``PUT``, ``DELETE``) of ``payload`` as JSON (None: no body) to
-        ``route``; the answer's JSON value (None for an empty answer). Sent once, as ``post``."""
+        ``route``; the answer's JSON value (None for an empty answer). Sent once, as ``post``
+        (``timeout``: how long to wait for the answer, ``None`` for ever)."""
         body = None if payload is None else ("application/json", json.dumps(payload).encode())
-        return self._write(method, route, body, params, -1.0)
+        return self._write(method, route, body, params, timeout)
 
     def _write(
         self,
