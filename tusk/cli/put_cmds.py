@@ -365,27 +365,27 @@ def small_put_body(
     it was read from, given back as what was read followed by the rest)."""
     if len(planned) > SMALL_PUT_FILES:
         return planned
-    total = 0
+    local_bytes = 0
     for p in planned:
         if isinstance(p.data, LocalFile):
             size = p.size if p.size is not None else _size_of(p.data.path)
             if size is None:
                 return planned
-            total += size
+            local_bytes += size
+            if local_bytes > SMALL_PUT_BYTES:
+                return planned
         elif p.data is not sys.stdin.buffer:
             return planned  # a URL or an object store: streamed as it is read
-        if total > SMALL_PUT_BYTES:
-            return planned
     frames: list[bytes] = []
     for i, p in enumerate(planned):
         if isinstance(p.data, LocalFile):
             data = _read_local(p.data.path)
-        else:
-            data = sys.stdin.buffer.read(SMALL_PUT_BYTES - total + 1)
-            if total + len(data) > SMALL_PUT_BYTES:  # too much to hold: stream it after all
+        else:  # stdin (one at most): what still fits, and a byte more to know whether it all does
+            room = SMALL_PUT_BYTES - local_bytes
+            data = sys.stdin.buffer.read(room + 1)
+            if len(data) > room:  # too much to hold: streamed after all
                 streamed = Planned(p.dest, _then(data, sys.stdin.buffer))
                 return [*planned[:i], streamed, *planned[i + 1 :]]
-        total += len(data) if not isinstance(p.data, LocalFile) else 0
         frames.append(header_frame(p.dest, **options))
         if data:
             frames += (frame_head(DATA, len(data)), data)

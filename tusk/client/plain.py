@@ -1,11 +1,12 @@
-"""Requests over the standard library alone: GETs (and whole-body POSTs) answered with plain
-JSON values.
+"""Requests over the standard library alone: GETs, and writes of a whole body, answered with
+plain JSON values.
 
-The CLI's read commands (``list-repo``, ``list-file``, ``get-file``, ...) and its small puts
-(``put-file`` of a few local files or of stdin) use this instead of the typed
-:class:`tusk.client.Client`, so that they import neither httpx nor pydantic and start in a
-fraction of the time. Errors are the same :mod:`tusk.errors` classes the typed client raises,
-with the same messages. Other writes, and puts too big to hold in memory, keep the typed client.
+The CLI's reads (``list-repo``, ``list-file``, ``get-file``, ...), its edits (repos, commits,
+branches, pipelines, jobs) and its small puts (``put-file`` of a few local files or of stdin)
+use this instead of the typed :class:`tusk.client.Client`, so that they import neither httpx nor
+pydantic and start in a fraction of the time. Errors are the same :mod:`tusk.errors` classes the
+typed client raises, with the same messages. Puts too big to hold in memory, and the commands
+that render typed models, keep the typed client.
 
 HTTP/1.1 is spoken over a socket here rather than through ``http.client``: that module imports
 ``email`` and ``ssl``, which cost a CLI start as much as everything else it imports (``ssl`` is
