@@ -14,7 +14,7 @@ from pathlib import Path
 from tusk.cli.put_cmds import SMALL_PUT_BYTES
 from tusk.testing import clean_env
 
-from .conftest import Tusk, fails, ok, rows
+from .conftest import Tusk, atom, fails, ok, rows, spec
 
 # Runs the CLI in process and reports, on exit, which heavy modules it loaded.
 HEAVY_PROBE = """
@@ -177,13 +177,9 @@ def test_pipeline_and_job_edits_skip_the_typed_client(
 
     ok(tusk("create-repo", "plainin"))
     ok(tusk("put-file", "plainin", "master", "/a", input="a\n"))
-    spec = {
-        "pipeline": {"name": "plaincopy"},
-        "transform": {"cmd": ["sh", "-c", "cp -r /pfs/plainin/. /pfs/out/"]},
-        "input": {"atom": {"repo": "plainin", "glob": "/*"}},
-    }
+    copy = "cp -r /pfs/plainin/. /pfs/out/"
     path = tmp_path / "spec.json"
-    path.write_text(json.dumps(spec))
+    path.write_text(spec("plaincopy", copy, atom("plainin", "/*")))
     light("create-pipeline", "-f", str(path))
     light("flush-commit", "plainin/master")
     light("flush-job", "plainin/master", "-p", "plaincopy")
@@ -193,9 +189,8 @@ def test_pipeline_and_job_edits_skip_the_typed_client(
     assert ok(tusk("get-file", "plaincopy", "master", "/a")) == "a\n"
     light("extract-pipeline", "plaincopy")
     extracted = json.loads(ok(tusk("extract-pipeline", "plaincopy")))
-    assert extracted["transform"]["cmd"] == spec["transform"]["cmd"]
-    spec["transform"]["cmd"] = ["sh", "-c", "cp -r /pfs/plainin/. /pfs/out/; echo v2"]
-    path.write_text(json.dumps(spec))
+    assert extracted["transform"]["cmd"] == ["sh", "-c", copy]
+    path.write_text(spec("plaincopy", copy + "; echo v2", atom("plainin", "/*")))
     light("update-pipeline", "-f", "-", stdin=path.read_bytes())
     light("stop-pipeline", "plaincopy")
     assert "paused" in ok(tusk("inspect-pipeline", "plaincopy")).lower()
