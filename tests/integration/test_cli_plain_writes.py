@@ -1,7 +1,7 @@
-"""The PFS writes of the CLI go through the plain reader (no httpx, no pydantic in the CLI
-process): repo, commit, branch and file edits, and ``put-file`` of a few small local files or of
-stdin; bigger puts stream through the typed client. Both store the same bytes and report the
-same errors."""
+"""The writes of the CLI go through the plain reader (no httpx, no pydantic in the CLI process):
+repo, commit, branch, file, pipeline and job edits, the flushes, and ``put-file`` of a few small
+local files or of stdin (so do the inspects of pipelines and datums); bigger puts stream through
+the typed client. Both store the same bytes and report the same errors."""
 
 from __future__ import annotations
 
@@ -188,6 +188,13 @@ def test_pipeline_and_job_edits_skip_the_typed_client(
     assert rows(ok(tusk("flush-commit", "plainin/master", "-r", "plaincopy")))[1][0] == "plaincopy"
     assert ok(tusk("get-file", "plaincopy", "master", "/a")) == "a\n"
     light("extract-pipeline", "plaincopy")
+    light("inspect-pipeline", "plaincopy")
+    assert "Job Counts:" in ok(tusk("inspect-pipeline", "plaincopy"))
+    first = rows(ok(tusk("list-job", "-p", "plaincopy")))[1][0]
+    datum = rows(ok(tusk("list-datum", first)))[1][0]
+    light("inspect-datum", first, datum)
+    assert "State" in ok(tusk("inspect-datum", first, datum))
+    light("list-datum", "-f", str(path))
     extracted = json.loads(ok(tusk("extract-pipeline", "plaincopy")))
     assert extracted["transform"]["cmd"] == ["sh", "-c", copy]
     path.write_text(spec("plaincopy", copy + "; echo v2", atom("plainin", "/*")))

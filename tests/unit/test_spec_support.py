@@ -135,7 +135,7 @@ def test_inspect_pipeline_text_shows_the_service_and_the_warnings() -> None:
         warnings=spec_warnings(spec),
         service_url="http://127.0.0.1:30080",
     )
-    text = pipeline_details(info)
+    text = pipeline_details(info.model_dump(mode="json"))  # the JSON value the CLI reads
     assert "\nService: http://127.0.0.1:30080 (internal port 8000)\n" in text
     assert "\nWarning: pod_spec is ignored here: workers are not pods\n" in text
     assert text.index("Warning:") < text.index("Job Counts:")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tusk.cli.common import (
-    client,
+    current_project,
     out,
     print_raw,
     project_of,
@@ -264,10 +264,11 @@ def _datums_of_spec(path: str, page_size: int, page: int) -> Iterator[dict[str, 
     from tusk.cli.pipeline_cmds import read_spec
 
     text, source = read_spec(path)
-    found = client().pps.datums_of_spec(text, source=source)
+    body = {"specs": text, "source": source, "project": current_project()}
+    found: list[dict[str, Any]] = reader().send("POST", "/datums/preview", body)
     if page_size:
         found = found[page * page_size : (page + 1) * page_size]
-    return (d.model_dump(mode="json") for d in found)
+    return iter(found)
 
 
 @click.command("inspect-datum")
@@ -277,31 +278,35 @@ def _datums_of_spec(path: str, page_size: int, page: int) -> Iterator[dict[str, 
 @raw_option
 def inspect_datum(job_id: str, datum_id: str, pipeline: str, raw: bool) -> None:
     """Display detailed info about a single datum."""
-    d = client().inspect_datum(job_id, datum_id, pipeline=pipeline or None)
+    d = reader().get(
+        f"/jobs/{job_id}/datums/{datum_id}",
+        pipeline=qualify(None, pipeline) if pipeline else None,
+    )
     if raw:
         print_raw(d)
         return
-    state = d.state.upper() if d.state in _ENDED else "STARTING"
+    state = d["state"].upper() if d["state"] in _ENDED else "STARTING"
     w = TabWriter(20, 1, 3)
-    w.write(f"ID\t{d.id}\nJob ID\t{d.job_id}\nState\t{state}\n")
-    if d.state in ("failed", "recovered") and d.reason:
-        w.write(f"Reason\t{d.reason}\n")
-    w.write(f"Data Downloaded\t{bytes_size(d.bytes_down)}\n")
-    w.write(f"Data Uploaded\t{bytes_size(d.bytes_up)}\n")
-    total = d.seconds_download + d.seconds + d.seconds_upload
-    w.write(f"Total Time\t{format_duration_go(total)}\n")
-    w.write(f"Download Time\t{format_duration_go(d.seconds_download)}\n")
-    w.write(f"Process Time\t{format_duration_go(d.seconds)}\n")
-    w.write(f"Upload Time\t{format_duration_go(d.seconds_upload)}\n")
+    w.write(f"ID\t{d['id']}\nJob ID\t{d['job_id']}\nState\t{state}\n")
+    if d["state"] in ("failed", "recovered") and d.get("reason"):
+        w.write(f"Reason\t{d['reason']}\n")
+    down, up = d.get("seconds_download", 0.0), d.get("seconds_upload", 0.0)
+    seconds = d.get("seconds", 0.0)
+    w.write(f"Data Downloaded\t{bytes_size(d.get('bytes_down', 0))}\n")
+    w.write(f"Data Uploaded\t{bytes_size(d.get('bytes_up', 0))}\n")
+    w.write(f"Total Time\t{format_duration_go(down + seconds + up)}\n")
+    w.write(f"Download Time\t{format_duration_go(down)}\n")
+    w.write(f"Process Time\t{format_duration_go(seconds)}\n")
+    w.write(f"Upload Time\t{format_duration_go(up)}\n")
     # 1.7's PFS State is the datum's snapshot on the stats branch (with enable_stats)
     pfs_state = TabWriter(10, 1, 3)
     pfs_state.write("  REPO\tCOMMIT\tPATH\t\n")
-    if d.stats_commit:
-        pfs_state.write(f"  {d.pipeline}\t{d.stats_commit}\t/{d.id}/pfs\t\n")
+    if d.get("stats_commit"):
+        pfs_state.write(f"  {d['pipeline']}\t{d['stats_commit']}\t/{d['id']}/pfs\t\n")
     tables = TabWriter(10, 1, 3)
     tables.write("  REPO\tCOMMIT\tPATH\t\n")
-    for f in d.inputs:
-        tables.write(f"  {f.repo}\t{f.commit}\t{f.path}\t\n")
+    for f in d.get("inputs") or ():
+        tables.write(f"  {f['repo']}\t{f['commit']}\t{f['path']}\t\n")
     out(w.flush() + "PFS State:\n" + pfs_state.flush() + "Inputs:\n" + tables.flush())
 
 

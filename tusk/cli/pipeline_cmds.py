@@ -15,7 +15,6 @@ import click
 
 from tusk.api.projects import bare
 from tusk.cli.common import (
-    client,
     current_project,
     echo_json,
     out,
@@ -207,7 +206,7 @@ def extract_pipeline(pipeline: str) -> None:
 @raw_option
 def inspect_pipeline(pipeline: str, raw: bool) -> None:
     """Return info about a pipeline."""
-    info = client().inspect_pipeline(pipeline)
+    info = reader().get(f"/pipelines/{repo_seg(pipeline)}")
     if raw:
         print_raw(info)
     else:

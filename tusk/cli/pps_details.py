@@ -11,7 +11,7 @@ from tusk.cli.tables import TabWriter
 from tusk.cli.units import ago, bytes_size, from_timestamp, human_duration
 
 if TYPE_CHECKING:
-    from tusk.api.pps import JobInfo, PipelineInfo
+    from tusk.api.pps import JobInfo
 
 JOB_COUNT_STATES = ("starting", "running", "failure", "success")  # 1.7 leaves out killed
 
@@ -66,22 +66,22 @@ def _transform_json(transform: dict[str, Any] | None) -> str:
     return json.dumps(ordered, indent=2, ensure_ascii=False)
 
 
-def pipeline_details(info: PipelineInfo) -> str:
-    """inspect-pipeline's text."""
-    spec = info.spec
-    lines = [f"Name: {info.name}"]
+def pipeline_details(info: dict[str, Any]) -> str:
+    """inspect-pipeline's text (from the pipeline's JSON value, as the plain reader gets it)."""
+    spec: dict[str, Any] = info.get("spec") or {}
+    lines = [f"Name: {info['name']}"]
     if spec.get("description"):
         lines.append(f"Description: {spec['description']}")
     lines += [
-        f"Created: {ago(from_timestamp(info.created))}",
-        f"State: {info.state}",
-        f"Stopped: {'true' if info.stopped else 'false'}",
-        f"Reason: {info.reason}",
+        f"Created: {ago(from_timestamp(info.get('created')))}",
+        f"State: {info['state']}",
+        f"Stopped: {'true' if info.get('stopped') else 'false'}",
+        f"Reason: {info.get('reason', '')}",
         f"Parallelism Spec: {_parallelism(spec)}",
         *_resources("ResourceRequests", spec.get("resource_requests")),
         *_resources("ResourceLimits", spec.get("resource_limits")),
-        f"Datum Timeout: {proto_duration_text(info.datum_timeout_seconds)}",
-        f"Job Timeout: {proto_duration_text(info.job_timeout_seconds)}",
+        f"Datum Timeout: {proto_duration_text(info.get('datum_timeout_seconds'))}",
+        f"Job Timeout: {proto_duration_text(info.get('job_timeout_seconds'))}",
         "Input:",
         render_json(_input_json(spec.get("input"), {})),
         f"Output Branch: {spec.get('output_branch') or 'master'}",
@@ -90,11 +90,11 @@ def pipeline_details(info: PipelineInfo) -> str:
     ]
     if (spec.get("egress") or {}).get("URL"):
         lines.append(f"Egress: {spec['egress']['URL']} ")
-    if info.service_url:
+    if info.get("service_url"):
         port = (spec.get("service") or {}).get("internal_port")
-        lines.append(f"Service: {info.service_url} (internal port {port})")
-    lines += [f"Warning: {w}" for w in info.warnings]
-    counts = info.job_counts
+        lines.append(f"Service: {info['service_url']} (internal port {port})")
+    lines += [f"Warning: {w}" for w in info.get("warnings") or ()]
+    counts = info.get("job_counts") or {}
     lines += ["Job Counts:", "".join(f"{s}: {counts.get(s, 0)}\t" for s in JOB_COUNT_STATES)]
     return "\n".join(lines) + "\n"
 
