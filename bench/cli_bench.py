@@ -7,11 +7,11 @@
 Starts a tuskd on a fresh home (three repos, one file in ``images``, pipeline ``copy`` over it
 and its job), then each round spawns, in alternating order, ``python -c pass``, ``python -m
 tusk.cli.main --version`` and each read command (the code of ``pachctl``/``tusk``): list-repo,
-list-commit, list-pipeline, list-job, inspect-job, list-datum, get-logs, and two writes: put-file
--o of a small file (a commit each time) and create-branch --head. Ratios are taken within each round; the table shows
-medians (min–max). The CPU columns give the user + system time of each command's process
-(``getrusage`` of the children), which a loaded machine inflates far less than wall time: on a
-shared machine they are the figure to compare.
+list-commit, list-pipeline, inspect-pipeline, list-job, inspect-job, list-datum, get-logs, and
+two writes: put-file -o of a small file (a commit each time) and create-branch --head. Ratios are
+taken within each round; the table shows medians (min–max). The CPU columns give the user +
+system time of each command's process (``getrusage`` of the children), which a loaded machine
+inflates far less than wall time: on a shared machine they are the figure to compare.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ COMMANDS = {
     "--version": [*CLI, "--version"],
     "list-commit images": [*CLI, "list-commit", "images"],
     "list-pipeline": [*CLI, "list-pipeline"],
+    "inspect-pipeline copy": [*CLI, "inspect-pipeline", "copy"],
     "list-job": [*CLI, "list-job"],
     "inspect-job": [*CLI, "inspect-job", "JOB", "--pipeline", "copy"],
     "list-datum": [*CLI, "list-datum", "JOB", "--pipeline", "copy"],
@@ -74,7 +75,12 @@ def main() -> None:
     commands = dict(COMMANDS)
     if args.before:  # the commands this branch moved to the plain reader, and list-repo
         moved = ("list-repo", "list-pipeline", "inspect-job", "list-datum", "get-logs -p copy")
-        for k in (*moved, "put-file -o (a small file)", "create-branch --head"):
+        for k in (
+            *moved,
+            "inspect-pipeline copy",
+            "put-file -o (a small file)",
+            "create-branch --head",
+        ):
             commands[f"{k} (--before)"] = commands[k]
     work = Path(tempfile.mkdtemp(prefix="tusk-clibench-"))
     srv = Server(work / "home")
