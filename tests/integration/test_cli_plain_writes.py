@@ -1,7 +1,7 @@
 """The writes of the CLI go through the plain reader (no httpx, no pydantic in the CLI process):
-repo, commit, branch, file, pipeline and job edits, the flushes, and ``put-file`` of a few small
-local files or of stdin (so do the inspects of pipelines and datums); bigger puts stream through
-the typed client. Both store the same bytes and report the same errors."""
+repo, commit, branch, file, pipeline, job, project and secret commands, the flushes, and
+``put-file`` of a few small local files or of stdin (so do the inspects of pipelines and
+datums); bigger puts stream through the typed client. Both store the same bytes and report the same errors."""
 
 from __future__ import annotations
 
@@ -212,3 +212,33 @@ def test_pipeline_and_job_edits_skip_the_typed_client(
     light("delete-pipeline", "plaincopy")
     fails(tusk("inspect-pipeline", "plaincopy"), 3, "not found")
     ok(tusk("delete-repo", "plainin"))
+
+
+def test_project_and_secret_commands_skip_the_typed_client(
+    tusk: Tusk, tusk_server: dict[str, str], tmp_path: Path
+) -> None:
+    env = tusk_server
+
+    def light(*args: str) -> None:
+        assert heavy_modules(env, *args) == [], args
+
+    light("create-project", "plainproj", "-d", "first")
+    light("update-project", "plainproj", "-d", "second")
+    light("list-project")
+    light("inspect-project", "plainproj")
+    shown = ok(tusk("inspect-project", "plainproj"))
+    assert shown.startswith("Name: plainproj\nDescription: second\nCreated: ") and " ago" in shown
+    listed = rows(ok(tusk("list-project")))
+    assert ["plainproj", "second"] in [[r[0], r[-1]] for r in listed], listed  # not current: no *
+    light("delete-project", "plainproj")
+    fails(tusk("inspect-project", "plainproj"), 3, "not found")
+
+    manifest = tmp_path / "secret.json"
+    secret = {"kind": "Secret", "metadata": {"name": "plainsecret"}, "stringData": {"k": "v"}}
+    manifest.write_text(json.dumps(secret))
+    light("create-secret", "-f", str(manifest))
+    light("list-secret")
+    light("inspect-secret", "plainsecret")
+    assert "Keys: k\n" in ok(tusk("inspect-secret", "plainsecret"))
+    light("delete-secret", "plainsecret")
+    fails(tusk("inspect-secret", "plainsecret"), 3, "not found")

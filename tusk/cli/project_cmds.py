@@ -9,12 +9,12 @@ import click
 
 from tusk.cli import v2_tables
 from tusk.cli.common import (
-    client,
     current_project,
     full_timestamps,
     out,
     print_raw,
     raw_option,
+    reader,
 )
 from tusk.cli.tables import print_table
 from tusk.cli.units import ago
@@ -25,7 +25,7 @@ from tusk.cli.units import ago
 @click.option("-d", "--description", default="", help="The description of the project.")
 def create_project(name: str, description: str) -> None:
     """Create a new project."""
-    client().pfs.create_project(name, description)
+    reader().send("POST", "/projects", {"name": name, "description": description, "update": False})
 
 
 @click.command("update-project")
@@ -33,7 +33,7 @@ def create_project(name: str, description: str) -> None:
 @click.option("-d", "--description", default="", help="The new description of the project.")
 def update_project(name: str, description: str) -> None:
     """Change a project's description."""
-    client().pfs.create_project(name, description, update=True)
+    reader().send("POST", "/projects", {"name": name, "description": description, "update": True})
 
 
 @click.command("list-project")
@@ -41,7 +41,7 @@ def update_project(name: str, description: str) -> None:
 def list_project(raw: bool) -> None:
     """List every project; the current one is marked ``*`` (2.x's layout: projects are 2.x's,
     whichever way the command is spelled)."""
-    infos = client().pfs.list_project()
+    infos = reader().get("/projects")
     if raw:
         print_raw(infos)
         return
@@ -55,11 +55,12 @@ def list_project(raw: bool) -> None:
 @raw_option
 def inspect_project(name: str, raw: bool) -> None:
     """Show a project's name, description and creation time."""
-    info = client().pfs.inspect_project(name)
+    info = reader().get(f"/projects/{name}")
     if raw:
         print_raw(info)
         return
-    out(f"Name: {info.name}\nDescription: {info.description}\nCreated: {ago(info.created)}\n")
+    created = ago(v2_tables.moment(info["created"]))
+    out(f"Name: {info['name']}\nDescription: {info.get('description', '')}\nCreated: {created}\n")
 
 
 @click.command("delete-project")
@@ -72,7 +73,7 @@ def inspect_project(name: str, raw: bool) -> None:
 )
 def delete_project(name: str, force: bool) -> None:
     """Delete an empty project (delete its pipelines and repos first)."""
-    client().pfs.delete_project(name, force=force)
+    reader().send("DELETE", f"/projects/{name}", force=force or None)
 
 
 COMMANDS = [create_project, update_project, list_project, inspect_project, delete_project]

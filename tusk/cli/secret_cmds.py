@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from tusk.cli.common import client, out, print_raw, raw_option
+from tusk.cli.common import out, print_raw, raw_option, reader
 from tusk.cli.tables import print_table
 from tusk.cli.units import ago, from_timestamp
 from tusk.errors import SourceUnavailable
@@ -36,18 +36,18 @@ def _read_manifest(path: str) -> tuple[str, str]:
 def create_secret(path: str) -> None:
     """Create a secret from a Kubernetes Secret manifest."""
     text, source = _read_manifest(path)
-    client().pps.create_secret(text, source=source)
+    reader().send("POST", "/secrets", {"manifest": text, "source": source})
 
 
 @click.command("list-secret")
 @raw_option
 def list_secret(raw: bool) -> None:
     """List every secret: its name, type and creation time."""
-    infos = client().pps.list_secret()
+    infos = reader().get("/secrets")
     if raw:
         print_raw(infos)
         return
-    rows = [(i.name, i.type, ago(from_timestamp(i.created))) for i in infos]
+    rows = [(i["name"], i["type"], ago(from_timestamp(i["created"]))) for i in infos]
     out(print_table(SECRET_HEADER, rows))
 
 
@@ -56,13 +56,13 @@ def list_secret(raw: bool) -> None:
 @raw_option
 def inspect_secret(name: str, raw: bool) -> None:
     """Show a secret's name, type, creation time and key names (never its values)."""
-    info = client().pps.inspect_secret(name)
+    info = reader().get(f"/secrets/{name}")
     if raw:
         print_raw(info)
         return
     out(
-        f"Name: {info.name}\nType: {info.type}\n"
-        f"Created: {ago(from_timestamp(info.created))}\nKeys: {', '.join(info.keys)}\n"
+        f"Name: {info['name']}\nType: {info['type']}\n"
+        f"Created: {ago(from_timestamp(info['created']))}\nKeys: {', '.join(info.get('keys') or ())}\n"
     )
 
 
@@ -70,7 +70,7 @@ def inspect_secret(name: str, raw: bool) -> None:
 @click.argument("name")
 def delete_secret(name: str) -> None:
     """Delete a secret."""
-    client().pps.delete_secret(name)
+    reader().send("DELETE", f"/secrets/{name}")
 
 
 COMMANDS = [create_secret, list_secret, inspect_secret, delete_secret]

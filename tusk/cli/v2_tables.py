@@ -89,14 +89,20 @@ def file_line(info: Mapping[str, Any]) -> str:
     return f"{bytes_size(info['size_bytes'])}\t{path}\n"
 
 
-def project_row(info: ProjectInfo, active: str, full: bool) -> tuple[str, ...]:
-    """One row of 2.x's ``list project``: ``*`` on the current project; "-" for no
-    description."""
+def moment(value: datetime | str) -> datetime:
+    """A time of a JSON value (ISO 8601 text) or of a model."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def project_row(info: ProjectInfo | Mapping[str, Any], active: str, full: bool) -> tuple[str, ...]:
+    """One row of 2.x's ``list project`` (from the project's JSON value, or its model): ``*`` on
+    the current project; "-" for no description."""
+    p = info if isinstance(info, Mapping) else info.model_dump()
     return (
-        "*" if info.name == active else " ",
-        info.name,
-        when(info.created, full),
-        info.description or "-",
+        "*" if p["name"] == active else " ",
+        p["name"],
+        when(moment(p["created"]), full),
+        p.get("description") or "-",
     )
 
 
