@@ -1,7 +1,8 @@
 """The writes of the CLI go through the plain reader (no httpx, no pydantic in the CLI process):
 repo, commit, branch, file, pipeline, job, project and secret commands, the flushes, and
 ``put-file`` of a few small local files or of stdin (so do the inspects of pipelines and
-datums); bigger puts stream through the typed client. Both store the same bytes and report the same errors."""
+datums); bigger puts stream through the typed client. Both store the same bytes and report the
+same errors."""
 
 from __future__ import annotations
 
