@@ -17,7 +17,7 @@ from tusk.cli.common import (
     reader,
 )
 from tusk.cli.tables import print_table
-from tusk.cli.units import ago
+from tusk.cli.units import ago, parse_time
 
 
 @click.command("create-project")
@@ -59,7 +59,7 @@ def inspect_project(name: str, raw: bool) -> None:
     if raw:
         print_raw(info)
         return
-    created = ago(v2_tables.moment(info["created"]))
+    created = ago(parse_time(info["created"]))
     out(f"Name: {info['name']}\nDescription: {info.get('description', '')}\nCreated: {created}\n")
 
 

@@ -60,10 +60,9 @@ def inspect_secret(name: str, raw: bool) -> None:
     if raw:
         print_raw(info)
         return
-    out(
-        f"Name: {info['name']}\nType: {info['type']}\n"
-        f"Created: {ago(from_timestamp(info['created']))}\nKeys: {', '.join(info.get('keys') or ())}\n"
-    )
+    keys = ", ".join(info.get("keys") or ())
+    created = ago(from_timestamp(info["created"]))
+    out(f"Name: {info['name']}\nType: {info['type']}\nCreated: {created}\nKeys: {keys}\n")
 
 
 @click.command("delete-secret")

@@ -25,7 +25,7 @@ from tusk.cli.units import (
 )
 
 if TYPE_CHECKING:
-    from tusk.api.models import BranchInfo, CommitInfo, ProjectInfo, RepoInfo
+    from tusk.api.models import BranchInfo, CommitInfo, RepoInfo
     from tusk.api.pps import JobInfo, PipelineInfo
 
 REPO_HEADER = ("PROJECT", "NAME", "CREATED", "SIZE (MASTER)", "DESCRIPTION")
@@ -89,20 +89,14 @@ def file_line(info: Mapping[str, Any]) -> str:
     return f"{bytes_size(info['size_bytes'])}\t{path}\n"
 
 
-def moment(value: datetime | str) -> datetime:
-    """A time of a JSON value (ISO 8601 text) or of a model."""
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def project_row(info: ProjectInfo | Mapping[str, Any], active: str, full: bool) -> tuple[str, ...]:
-    """One row of 2.x's ``list project`` (from the project's JSON value, or its model): ``*`` on
-    the current project; "-" for no description."""
-    p = info if isinstance(info, Mapping) else info.model_dump()
+def project_row(info: Mapping[str, Any], active: str, full: bool) -> tuple[str, ...]:
+    """One row of 2.x's ``list project`` (from the project's JSON value): ``*`` on the current
+    project; "-" for no description."""
     return (
-        "*" if p["name"] == active else " ",
-        p["name"],
-        when(moment(p["created"]), full),
-        p.get("description") or "-",
+        "*" if info["name"] == active else " ",
+        info["name"],
+        when(parse_time(info["created"]), full),
+        info.get("description") or "-",
     )
 
 
