@@ -224,3 +224,53 @@ def test_batching_on_the_host_runtime(worker: Worker, store: LocalObjectStore) -
     assert first == []  # the shell took the first datum and printed nothing for it
     assert second[0].split()[1] == "d-b" and third[0].split()[1] == "d-c"
     assert second[0].split()[0] == third[0].split()[0]  # one Python process
+
+
+def test_python_code_keeps_its_connection_and_gives_way_to_pachctl(
+    worker: Worker, store: LocalObjectStore, python_image: str
+) -> None:
+    # tusk_batch keeps one connection to the agent; a `pachctl next datum` of a subprocess
+    # takes its place (it takes the next datum), and tusk_batch connects again after it
+    code = """
+import os, subprocess, tusk_batch
+for datum in tusk_batch.datums():
+    name = os.path.basename(os.environ["in"])
+    print(name, os.getpid(), flush=True)
+    if name == "b":
+        subprocess.run(["pachctl", "next", "datum"], check=True)
+        print("pachctl took", os.path.basename(os.environ["in"]), flush=True)
+"""
+    cmd = ("python3", "-c", code)
+    names = ["a", "b", "c", "d", "e"]
+    results = [worker.run(batch_task(store, "bwrap", python_image, cmd, n)) for n in names]
+    assert all(r.ok for r in results), [r.reason for r in results]
+    logs = [lines(r) for r in results]
+    pid = logs[0][0].split()[1]
+    assert logs[0] == [f"a {pid}"] and logs[1] == [f"b {pid}"]
+    # datum c went to pachctl; what the Python code printed meanwhile goes with c
+    assert logs[2] == ["pachctl took b"]
+    assert logs[3] == [f"d {pid}"] and logs[4] == [f"e {pid}"]  # the same process goes on
+
+
+def test_batched_code_keeps_every_cpu_while_its_hand_overs_stay_on_one(
+    worker: Worker, store: LocalObjectStore, python_image: str
+) -> None:
+    # quick datums are handed over on the worker thread's home CPU; the code gets its CPUs back
+    # before each datum runs, and the worker thread gets its own back when the batch ends
+    allowed = os.sched_getaffinity(0)
+    assert len(allowed) >= 2, "home CPUs need a machine of two CPUs or more"
+    code = """
+import os, tusk_batch
+for datum in tusk_batch.datums():
+    print(sorted(os.sched_getaffinity(0)), flush=True)
+"""
+    cmd = ("python3", "-c", code)
+    results = [
+        worker.run(batch_task(store, "bwrap", python_image, cmd, f"f{i:02}")) for i in range(30)
+    ]
+    assert all(r.ok for r in results), [r.reason for r in results]
+    assert worker.home.cpu in allowed
+    assert os.sched_getaffinity(0) == {worker.home.cpu}  # the worker thread, held
+    assert {line for r in results for line in lines(r)} == {str(sorted(allowed))}
+    worker.end_batch()
+    assert worker.home.cpu == -1 and os.sched_getaffinity(0) == allowed

@@ -2,9 +2,9 @@
  *
  * The worker keeps one agent per sandbox and talks to it over the agent's stdin and stdout.
  * Request: u32 little-endian length, then NUL-terminated fields
- *   socket, timeout_ms, uid, gid, cwd, argc, argv..., envc, env..., followed by the stdin bytes.
- *   (uid or gid -1: keep the agent's; timeout_ms 0: none; cwd empty: keep the agent's; socket
- *   empty: an ordinary command, else datum batching, below.)
+ *   socket, home_cpu, timeout_ms, uid, gid, cwd, argc, argv..., envc, env..., followed by the
+ *   stdin bytes. (uid or gid -1: keep the agent's; timeout_ms 0: none; cwd empty: keep the
+ *   agent's; socket empty: an ordinary command, else datum batching, below; home_cpu -1: none.)
  * Replies: frames of one type byte, a u32 little-endian length and the data:
  *   'r' once at start (ready), 'o' stdout bytes, 'e' stderr bytes,
  *   'x' "<status> <timed_out> <error kind> <errno>" at the end of each command, where status is
@@ -20,6 +20,18 @@
  * NUL-terminated "NAME=value" variables, or 'q': no datum left), and the agent passes 'd' and
  * the variables to the client (which then returns) or kills the command. The timeout applies
  * to each datum: from the command's start or an answer to the next request.
+ * A client that keeps its connection (the Python helper) opens it with 'P'; then each request
+ * is a u32 little-endian length and 'n' or 'e' and the message, and each answer a u32 length
+ * and 'd' and the variables. While such a connection waits between requests, a new client
+ * replaces it (it is closed unread: a request sent meanwhile was not taken, and is sent again).
+ * Batching with a home CPU (home_cpu >= 0): a batch of small datums is mostly hand-overs
+ * (client -> agent -> worker -> agent -> client), and on a virtual machine waking a process on
+ * another CPU costs tens of microseconds where the same CPU costs a few. The agent runs on the
+ * home CPU (where the worker runs) while the command runs; when a kept connection's datum took
+ * less than SHORT_DATUM_US, its client is held on the home CPU until the answer has woken it
+ * there, then given back its CPUs: the answer starts with 'D' instead of 'd', and the client
+ * takes back the CPUs it had before it runs on (the agent also does once it runs again). A
+ * longer datum is not held: its wake-up does not show.
  * With --cpus=N,M,... the agent (and the worker) run pinned to one CPU, so that handing a
  * command to the agent, its start and its end stay on that CPU; once a command has exec'd, the
  * agent lets it run on the listed CPUs (what the worker was allowed), so user code that starts
@@ -44,6 +56,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -54,6 +67,7 @@ extern char **environ;
 static int ctl_in = -1, ctl_out = -1, chld_pipe[2] = {-1, -1}, own_pidns = 0;
 static cpu_set_t command_cpus; /* --cpus: where commands may run once started */
 static int have_command_cpus = 0;
+#define SHORT_DATUM_US 2000 /* a datum this quick has its client's wake-up on the home CPU */
 
 static void die(const char *what) {
   dprintf(2, "tusk-agent: %s: %s\n", what, strerror(errno));
@@ -98,10 +112,22 @@ static void on_chld(int sig) {
   errno = saved;
 }
 
-static long long now_ms(void) {
+static long long now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static long long now_ms(void) { return now_us() / 1000; }
+
+/* The reply to a request of a kept connection: u32 little-endian length, then msg. */
+static void send_framed(int fd, const char *msg, uint32_t n) {
+  unsigned char head[4] = {n & 255, (n >> 8) & 255, (n >> 16) & 255, n >> 24};
+  struct iovec iov[2] = {{head, 4}, {(void *)msg, n}};
+  struct msghdr mh = {0};
+  mh.msg_iov = iov;
+  mh.msg_iovlen = 2;
+  (void)!sendmsg(fd, &mh, MSG_NOSIGNAL);
 }
 
 static void kill_leftovers(pid_t pgid, int reap) {
@@ -171,6 +197,7 @@ static char *next_field(char **p, char *end) {
 static void run(char *msg, uint32_t len) {
   char *p = msg, *end = msg + len;
   char *sock_path = next_field(&p, end);
+  int home = atoi(next_field(&p, end));
   long long timeout_ms = atoll(next_field(&p, end));
   long uid = atol(next_field(&p, end)), gid = atol(next_field(&p, end));
   char *cwd = next_field(&p, end);
@@ -191,6 +218,11 @@ static void run(char *msg, uint32_t len) {
   int batching = sock_path[0] != 0, lsock = -1, conn = -1, awaiting = 0, stopping = 0, lost = 0;
   static char req[65536];
   uint32_t req_len = 0;
+  /* a kept connection (-1: not known until its first byte), its client, the home CPU */
+  int kept = -1, held = 0, at_home = 0;
+  pid_t peer = 0;
+  long long answered_us = -1;
+  cpu_set_t own_cpus, home_cpus, client_cpus;
   if (batching && (lsock = listen_on(sock_path)) < 0) {
     char reply[80];
     int n = snprintf(reply, sizeof reply, "127 0 s %d", errno);
@@ -231,6 +263,13 @@ static void run(char *msg, uint32_t len) {
   close(out[1]);
   close(err[1]);
   close(ex[1]);
+  if (batching && home >= 0 && home < CPU_SETSIZE &&
+      sched_getaffinity(0, sizeof own_cpus, &own_cpus) == 0) {
+    CPU_ZERO(&home_cpus);
+    CPU_SET(home, &home_cpus);
+    client_cpus = have_command_cpus ? command_cpus : own_cpus;
+    at_home = sched_setaffinity(0, sizeof home_cpus, &home_cpus) == 0;
+  }
   fcntl(in[1], F_SETFL, O_NONBLOCK);
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   fcntl(err[0], F_SETFL, O_NONBLOCK);
@@ -250,7 +289,9 @@ static void run(char *msg, uint32_t len) {
     fds[n++] = (struct pollfd){err_open ? err[0] : -1, POLLIN, 0};
     fds[n++] = (struct pollfd){ex_open ? ex[0] : -1, POLLIN, 0};
     fds[n++] = (struct pollfd){in[1], POLLOUT, 0};
-    int accepting = lsock >= 0 && conn < 0 && !stopping && !exited;
+    /* a kept connection waiting between requests gives way to a new client */
+    int accepting = lsock >= 0 && (conn < 0 || (kept == 1 && !awaiting && req_len == 0)) &&
+                    !stopping && !exited;
     fds[n++] = (struct pollfd){accepting ? lsock : -1, POLLIN, 0};
     fds[n++] = (struct pollfd){conn >= 0 && !awaiting ? conn : -1, POLLIN, 0};
     fds[n++] = (struct pollfd){awaiting ? ctl_in : -1, POLLIN, 0};
@@ -306,19 +347,58 @@ static void run(char *msg, uint32_t len) {
       /* exec'd (EOF, nothing written): free it from the agent's CPU; ESRCH if it already ended */
       if (r == 0 && have_command_cpus) sched_setaffinity(pid, sizeof command_cpus, &command_cpus);
     }
-    if (fds[5].revents) {
-      conn = accept4(lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      req_len = 0;
+    if (fds[5].revents && !(conn >= 0 && fds[6].revents)) {
+      int fresh = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+      if (fresh >= 0) {
+        if (conn >= 0) close(conn); /* a kept connection, idle: its client connects again */
+        conn = fresh;
+        req_len = 0;
+        kept = -1;
+        struct ucred cred;
+        socklen_t size = sizeof cred;
+        peer = getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 ? cred.pid : 0;
+        struct timeval tv = {5, 0};
+        setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      }
     }
     if (fds[6].revents && conn >= 0) {
-      ssize_t r = read(conn, req + req_len, sizeof req - req_len);
+      ssize_t r = recv(conn, req + req_len, sizeof req - req_len, MSG_DONTWAIT);
       if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (r > 0) req_len += (uint32_t)r;
-      if (r <= 0 || req_len == sizeof req) {
+      if (kept < 0 && req_len > 0) {
+        kept = req[0] == 'P';
+        if (kept) memmove(req, req + 1, --req_len);
+      }
+      char *body = req;
+      uint32_t body_len = req_len;
+      int whole = 0;
+      if (kept == 1) {
+        if (r <= 0) { /* its client has gone: wait for another */
+          close(conn);
+          conn = -1;
+          continue;
+        }
+        uint32_t want = 0;
+        if (req_len >= 4) {
+          want = (unsigned char)req[0] | (unsigned char)req[1] << 8 |
+                 (unsigned char)req[2] << 16 | (uint32_t)(unsigned char)req[3] << 24;
+          if (want > sizeof req - 4) want = sizeof req - 4;
+          whole = req_len >= 4 + want;
+        }
+        body = req + 4;
+        body_len = want;
+      } else {
+        whole = r <= 0 || req_len == sizeof req;
+      }
+      if (whole) {
+        /* a quick datum: its client wakes on the home CPU, with the agent and the worker */
+        if (kept == 1 && at_home && peer > 0 && answered_us >= 0 &&
+            now_us() - answered_us < SHORT_DATUM_US)
+          held = sched_setaffinity(peer, sizeof home_cpus, &home_cpus) == 0;
         /* a whole request: what the datum printed goes first, then the request */
         drain(out[0], &out_open, 'o', buf, sizeof buf);
         drain(err[0], &err_open, 'e', buf, sizeof buf);
-        frame('n', req, req_len);
+        frame('n', body, body_len);
         awaiting = 1;
       }
     }
@@ -326,11 +406,12 @@ static void run(char *msg, uint32_t len) {
       uint32_t clen;
       char *msg = read_control(&clen);
       awaiting = 0;
+      int keep = 0;
       if (clen > 0 && msg[0] == 'd' && !exited) {
-        struct timeval tv = {5, 0};
-        setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        fcntl(conn, F_SETFL, 0);
-        (void)!send(conn, msg, clen, MSG_NOSIGNAL);
+        if (kept == 1 && held) msg[0] = 'D'; /* the client gives itself its CPUs back first */
+        if (kept == 1) send_framed(conn, msg, clen);
+        else (void)!send(conn, msg, clen, MSG_NOSIGNAL);
+        keep = kept == 1;
         if (timeout_ms > 0) deadline = now_ms() + timeout_ms;
       } else if (clen > 0 && msg[0] == 'd') {
         lost = 1; /* the command ended before it could take the datum */
@@ -338,8 +419,16 @@ static void run(char *msg, uint32_t len) {
         stopping = 1;
         kill_leftovers(pid, 0);
       }
-      close(conn);
-      conn = -1;
+      if (held) { /* woken on the home CPU by now: its own CPUs again */
+        sched_setaffinity(peer, sizeof client_cpus, &client_cpus);
+        held = 0;
+      }
+      answered_us = now_us();
+      req_len = 0;
+      if (!keep) {
+        close(conn);
+        conn = -1;
+      }
       free(msg);
     }
     if (fds[4].revents && in[1] >= 0) {
@@ -355,6 +444,7 @@ static void run(char *msg, uint32_t len) {
     }
   }
   kill_leftovers(pid, 1);
+  if (at_home) sched_setaffinity(0, sizeof own_cpus, &own_cpus);
   if (!exited) status = -SIGKILL;
   if (conn >= 0) close(conn);
   if (lsock >= 0) {

@@ -147,11 +147,14 @@ class AgentClient:
         uid: int = -1,
         gid: int = -1,
         batch_socket: str = "",
+        home_cpu: int = -1,
     ) -> None:
         """Send one command to the agent (with ``batch_socket``: a datum-batching command that
-        serves ``next datum`` on that socket, see :class:`BatchRun`)."""
+        serves ``next datum`` on that socket, its hand-overs on ``home_cpu`` when it is not
+        -1; see ``agent.c``)."""
         fields = [
             batch_socket,
+            str(home_cpu),
             str(int(timeout * 1000) if timeout else 0),
             str(uid),
             str(gid),

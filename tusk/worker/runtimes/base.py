@@ -443,12 +443,15 @@ class Sandbox:
         cwd: str,
         stdin: bytes | None,
         timeout: float | None,
+        home_cpu: int = -1,
     ) -> str:
         """Start a datum-batching command, which serves ``next datum`` on a socket of the run
         directory; returns the socket's path as user code sees it. Its events come from
-        ``agent.wait``, answers go by ``agent.answer``; :meth:`check_limits` after it ends."""
+        ``agent.wait``, answers go by ``agent.answer``; :meth:`check_limits` after it ends.
+        ``home_cpu``: the CPU of the worker's thread, where the agent hands quick datums over
+        (see ``agent.c``); -1 for none."""
         socket = f"{self.run_view}/next.sock"
-        self.agent.start(argv, env, cwd, stdin, timeout, batch_socket=socket)
+        self.agent.start(argv, env, cwd, stdin, timeout, batch_socket=socket, home_cpu=home_cpu)
         return socket
 
     def check_limits(self, result: AgentResult | None) -> None:
