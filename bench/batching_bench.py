@@ -29,6 +29,7 @@ from tusk.storage import Ingestor
 from tusk.storage.local import LocalObjectStore
 from tusk.testing.images import build_python_image
 from tusk.worker import DatumInput, DatumTask, InputFile, Worker, WorkerSettings
+from tusk.worker.cpus import HomeCpu
 from tusk.worker.datum import batch_environment
 from tusk.worker.runtimes import SandboxSpec, start_sandbox
 from tusk.worker.runtimes.agent import AgentResult
@@ -68,9 +69,10 @@ def protocol(image: str, scratch: str, n: int) -> tuple[float, float]:
     """Seconds per ``next datum`` round trip (worker answer → user code asks again), and the
     worker's CPU seconds per round trip."""
     sandbox = start_sandbox(SandboxSpec("bwrap", image), scratch)
+    home = HomeCpu()  # as the worker does
     try:
         env = batch_environment({"PATH": "/usr/bin:/bin"}, sandbox)
-        sandbox.start_batch(["python3", "-c", LOOP], env, "/", None, None)
+        sandbox.start_batch(["python3", "-c", LOOP], env, "/", None, None, home.hold())
         assert not isinstance(sandbox.agent.wait([]), AgentResult)
         datum = {"in": "/pfs/in/f", "PACH_DATUM_ID": "d"}
         t, cpu = time.perf_counter(), time.process_time()
@@ -82,6 +84,7 @@ def protocol(image: str, scratch: str, n: int) -> tuple[float, float]:
         sandbox.agent.wait([])
         return seconds / n, cpu / n
     finally:
+        home.release()
         sandbox.close()
 
 

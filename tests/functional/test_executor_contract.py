@@ -372,6 +372,24 @@ class TestLocalExecutor(ExecutorContract):
         assert result.ok, result.reason
         assert cpus() == [set(allowed)]
 
+    def test_unpinned_workers_get_home_cpus_in_turn_for_datum_batching(
+        self, executor: Executor
+    ) -> None:
+        """Unpinned, each new worker is told a CPU of its own (the next in turn), where datum
+        batching hands datums over, so that two workers' batches do not share one CPU."""
+        assert isinstance(executor, LocalExecutor)
+        allowed = sorted(os.sched_getaffinity(0))
+        assert len(allowed) >= 2, "home CPUs need a machine of two CPUs or more"
+        executor.ensure_pool(PIPELINE, 1, 2)
+        homes = []
+        for worker in executor.workers(PIPELINE):
+            proc = self._process(executor, worker.name)
+            argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+            assert b"--cpu" not in argv
+            homes.append(int(argv[argv.index(b"--home-cpu") + 1]))
+            assert os.sched_getaffinity(proc.pid) == set(allowed)  # not pinned
+        assert homes[0] != homes[1] and set(homes) <= set(allowed)
+
     def test_warming_an_image_readies_it_or_leaves_the_problem_to_the_datum(self) -> None:
         from tusk.worker.__main__ import warm_image
         from tusk.worker.runtimes import images

@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cpu", type=int, help="run on this CPU (its commands on all the worker's CPUs)"
     )
+    parser.add_argument(
+        "--home-cpu",
+        type=int,
+        help="hand datum batching's datums over on this CPU (see tusk.worker.cpus)",
+    )
     args = parser.parse_args(argv)
     cpus = pin_to_cpu(args.cpu) if args.cpu is not None else ()
     results = _private_stdout()
@@ -35,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(
             target=warm_image, args=(args.warm_runtime, args.warm_image), daemon=True
         ).start()
-    worker = worker_from_environ(args.name, cpus=cpus)
+    worker = worker_from_environ(args.name, cpus=cpus, home_cpu=args.home_cpu)
     try:
         serve(worker, sys.stdin.buffer, results)
     finally:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import operator
 import os
 import signal
 import time
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from tusk.errors import TuskError
 from tusk.storage import ObjectStore, open_object_store
+from tusk.worker.cpus import HomeCpu
 from tusk.worker.files import DatumFailed, Materialised, collect_outputs, materialise_inputs
 from tusk.worker.protocol import DatumResult, DatumTask, LogLine, OutputFile
 from tusk.worker.runtimes import (
@@ -49,6 +52,14 @@ BATCH_SOCKET_VARIABLE = "TUSK_NEXT_DATUM_SOCKET"  # where `next datum` finds its
 # The PATH of an image that sets none (as Docker and podman give one).
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+# A task's fields but its datum's own: every datum of a job has the same. Datum batching's code
+# takes the job's datums one after another while they stay the same (its sandbox, command and
+# environment follow from them).
+_PER_DATUM = frozenset({"task_id", "datum_id", "inputs"})
+_shared_fields = operator.attrgetter(
+    *(f.name for f in dataclasses.fields(DatumTask) if f.name not in _PER_DATUM)
+)
+
 
 class Worker:
     """Runs datum tasks one at a time in one sandbox, kept while the tasks' sandbox settings
@@ -68,6 +79,7 @@ class Worker:
         self.sandbox: Sandbox | None = None
         self.spout: SpoutProcess | None = None  # a spout's code, running between its tasks
         self.batch: BatchSession | None = None  # datum batching's user code, between datums
+        self.home = HomeCpu(settings.home_cpu)  # the thread's CPU while batching's code runs
         # Called once a datum's command has started and before the worker waits for it: what
         # the worker has to do anyway (its last result, the next task) is done meanwhile.
         self.while_running: Callable[[], None] | None = None
@@ -116,12 +128,20 @@ class Worker:
             raise DatumFailed(f"cannot start the {task.runtime} sandbox: {e}") from None
         return self.sandbox
 
+    def batch_for(self, task: DatumTask) -> BatchSession | None:
+        """Datum batching's running code when ``task`` is the next datum of its job."""
+        session = self.batch
+        if session is None or not task.datum_batching or session.shared != _shared_fields(task):
+            return None
+        return session
+
     def end_batch(self) -> None:
         """End datum batching's user code, waiting in ``next datum``: no datum is left for it
         (the agent kills it). Its /tmp goes with it."""
         session, self.batch = self.batch, None
         if session is None:
             return
+        self.home.release()
         sandbox = session.sandbox
         try:
             sandbox.agent.answer(None)
@@ -136,6 +156,7 @@ class Worker:
     def drop_sandbox(self) -> None:
         """Forget a sandbox that died (its next task starts a fresh one)."""
         self.batch = None
+        self.home.release()
         sandbox, self.sandbox = self.sandbox, None
         spout, self.spout = self.spout, None  # its code ends with its sandbox
         if spout is not None:
@@ -225,7 +246,12 @@ class _DatumRun:
         # directory made and removed per datum costs ~0.1 ms on some disks).
         try:
             self.phase_start("download", "starting to download data")
-            sandbox = self.sandbox = self.worker.sandbox_for(task)
+            # the next datum of datum batching's running code: its sandbox is known
+            session = self.worker.batch_for(task)
+            if session is None:
+                sandbox = self.sandbox = self.worker.sandbox_for(task)
+            else:
+                sandbox = self.sandbox = session.sandbox
             if sandbox.limits_note:
                 self.log(sandbox.limits_note)
             real_pfs = self.scratch = sandbox.dirs.pfs
@@ -243,17 +269,17 @@ class _DatumRun:
             self.phase_end("download", "finished downloading data")
 
             self.phase_start("process")
-            plan = self.plan(sandbox)
             self.log(f"beginning to run user code (runtime: {sandbox.description})")
-            try:
-                if task.datum_batching:
-                    self.run_batched(sandbox, plan)
-                else:
+            if task.datum_batching:
+                self.run_batched(sandbox, session)
+            else:
+                plan = self.plan(sandbox)
+                try:
                     self.run_user_code(sandbox, plan)
-            except DatumFailed:
-                if task.err_cmd and self.worker.sandbox is sandbox and not task.datum_batching:
-                    self.run_err_cmd(sandbox, plan)
-                raise
+                except DatumFailed:
+                    if task.err_cmd and self.worker.sandbox is sandbox:
+                        self.run_err_cmd(sandbox, plan)
+                    raise
             self.phase_end("process", "finished running user code")
 
             self.phase_start("upload", "starting to upload output")
@@ -306,13 +332,7 @@ class _DatumRun:
             env.setdefault("PATH", DEFAULT_PATH)
         env.update(task.env)
         env.update(task.secret_env)
-        for datum_input in task.inputs:
-            glob_path = datum_input.glob_path.rstrip("/")
-            env[datum_input.name] = f"{pfs}/{datum_input.name}{glob_path}"
-            env[f"{datum_input.name}_COMMIT"] = datum_input.commit
-        env["PACH_JOB_ID"] = task.job_id
-        env["PACH_OUTPUT_COMMIT_ID"] = task.output_commit_id
-        env["PACH_DATUM_ID"] = task.datum_id
+        env.update(self.datum_env(pfs))
         env["PFS"] = pfs
         if sandbox.spec.gpu_ids:
             visible = ",".join(sandbox.spec.gpu_ids)
@@ -322,6 +342,20 @@ class _DatumRun:
         if task.stdin:
             stdin = ("\n".join(task.stdin) + "\n").encode()
         return _Plan(argv, env, cwd, stdin)
+
+    def datum_env(self, pfs: str) -> dict[str, str]:
+        """The variables of this datum's own (its inputs' paths and commits, its ids), which
+        datum batching's code is given at each ``next datum``."""
+        task = self.task
+        env = {}
+        for datum_input in task.inputs:
+            glob_path = datum_input.glob_path.rstrip("/")
+            env[datum_input.name] = f"{pfs}/{datum_input.name}{glob_path}"
+            env[f"{datum_input.name}_COMMIT"] = datum_input.commit
+        env["PACH_JOB_ID"] = task.job_id
+        env["PACH_OUTPUT_COMMIT_ID"] = task.output_commit_id
+        env["PACH_DATUM_ID"] = task.datum_id
+        return env
 
     def run_err_cmd(self, sandbox: Sandbox, plan: _Plan) -> None:
         """2.x ``err_cmd``: after cmd failed, run it (with ``err_stdin``) in the same sandbox
@@ -340,44 +374,29 @@ class _DatumRun:
             self.log("err_cmd succeeded: the datum is recovered (its output is not kept)")
         self.exit_code = code
 
-    def run_batched(self, sandbox: Sandbox, plan: _Plan) -> None:
+    def run_batched(self, sandbox: Sandbox, session: BatchSession | None) -> None:
         """Datum batching: hand this datum to the user code waiting in ``next datum`` (started
-        first when there is none for this job), and wait until it asks for the next one."""
+        first when none runs for this job), and wait until it asks for the next one."""
         worker, task = self.worker, self.task
-        varying = batch_variables(task)
-        datum_env = {k: v for k, v in plan.env.items() if k in varying}
-        base_env = {k: v for k, v in plan.env.items() if k not in datum_env}
-        key: tuple[object, ...] = (task.job_id, tuple(plan.argv), plan.cwd, plan.stdin)
-        key += (task.timeout_seconds, *sorted(base_env.items()))
-        session = worker.batch
-        if session is not None and (session.key != key or session.sandbox is not sandbox):
-            worker.end_batch()
-            session = None
         try:
             if session is None:
-                env = batch_environment(base_env, sandbox)
-                sandbox.start_batch(plan.argv, env, plan.cwd, plan.stdin, task.timeout_seconds)
-                session = worker.batch = BatchSession(sandbox, key)
-                self.log("started the user code of datum batching")
-                first = sandbox.agent.wait(self.logs)  # its first `next datum`
-                if isinstance(first, AgentResult):  # it ran the datum like a plain command
-                    worker.batch = None
-                    sandbox.check_limits(first)
-                    self.judge(first, plan)
-                    return
-            sandbox.agent.answer(datum_env)
+                session = self.start_batch(sandbox)
+                if session is None:
+                    return  # it ran the datum like a plain command
+            sandbox.agent.answer(self.datum_env(sandbox.pfs_view))
             if worker.while_running is not None:
                 worker.while_running()
             event = sandbox.agent.wait(self.logs)
             if isinstance(event, AgentResult):
                 worker.batch = None
+                worker.home.release()
                 sandbox.check_limits(event)
                 if event.error == "gone":
                     raise DatumFailed(
                         "the user code of datum batching exited before it took the datum "
                         f"({_ended(event)}); the datum is retried"
                     )
-                self.judge(event, plan)
+                self.judge(event, session.plan)
                 return
             sandbox.check_limits(None)
         except LimitExceeded as e:
@@ -397,6 +416,28 @@ class _DatumRun:
         if event.startswith(b"e"):
             message = event[1:].decode("utf-8", "replace").strip() or "failed"
             raise DatumFailed(f"user code reported an error: {message}")
+
+    def start_batch(self, sandbox: Sandbox) -> BatchSession | None:
+        """Start datum batching's code for this task's job (ending any other) and wait for its
+        first ``next datum``; None when it ended without asking (judged as a plain command)."""
+        worker, task = self.worker, self.task
+        worker.end_batch()
+        plan = self.plan(sandbox)
+        own = self.datum_env(sandbox.pfs_view)  # given at each `next datum`, the rest once
+        base_env = {k: v for k, v in plan.env.items() if k not in own}
+        env = batch_environment(base_env, sandbox)
+        home = worker.home.hold()
+        sandbox.start_batch(plan.argv, env, plan.cwd, plan.stdin, task.timeout_seconds, home)
+        session = worker.batch = BatchSession(sandbox, _shared_fields(task), plan)
+        self.log("started the user code of datum batching")
+        first = sandbox.agent.wait(self.logs)  # its first `next datum`
+        if not isinstance(first, AgentResult):
+            return session
+        worker.batch = None
+        worker.home.release()
+        sandbox.check_limits(first)
+        self.judge(first, plan)
+        return None
 
     def run_user_code(self, sandbox: Sandbox, plan: _Plan) -> None:
         task = self.task
@@ -493,15 +534,8 @@ class BatchSession:
     """Datum batching's user code, running in ``sandbox`` and waiting in ``next datum``."""
 
     sandbox: Sandbox
-    key: tuple[object, ...]  # the job, command and environment it runs for
-
-
-def batch_variables(task: DatumTask) -> set[str]:
-    """The variables that change from datum to datum (given at each ``next datum``)."""
-    names = {"PACH_DATUM_ID", "PACH_JOB_ID", "PACH_OUTPUT_COMMIT_ID"}
-    for datum_input in task.inputs:
-        names |= {datum_input.name, f"{datum_input.name}_COMMIT"}
-    return names
+    shared: tuple[object, ...]  # the fields of its job's tasks (_shared_fields)
+    plan: _Plan  # how it was started
 
 
 def batch_environment(base: dict[str, str], sandbox: Sandbox) -> dict[str, str]:

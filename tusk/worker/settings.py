@@ -107,6 +107,7 @@ class WorkerSettings:
     disk_limit: int | None = DEFAULT_DISK_LIMIT  # bytes of /pfs/out and /tmp (None: no limit)
     gpu_devices: str = "/dev"  # where GPU device nodes are looked for
     cpus: tuple[int, ...] = ()  # pinned to one CPU: where its commands run (see pin_to_cpu)
+    home_cpu: int | None = None  # where datum batching hands over (None: where it runs then)
 
     @classmethod
     def from_environ(

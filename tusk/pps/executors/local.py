@@ -36,15 +36,18 @@ class WorkerProcess:
         env: dict[str, str],
         warm: tuple[str, str] | None = None,
         cpu: int | None = None,
+        pinned: bool = False,
     ) -> None:
         """``warm``: the (runtime, image) its datums will run in, made ready while it idles;
-        ``cpu``: the CPU it runs pinned to (its commands run on every CPU once started)."""
+        ``cpu``: its CPU, where it runs pinned (``pinned``: its commands run on every CPU once
+        started) or else where it hands datum batching's datums over (see tusk.worker.cpus)."""
         self.pipeline = pipeline
         self.version = version
         self.name = worker_name(pipeline, version)
         self.env = env
         self.warm = warm
         self.cpu = cpu
+        self.pinned = pinned
         self.restarts = 0
         self.started = time.time()
         self.state = "Pending"
@@ -62,7 +65,7 @@ class WorkerProcess:
         if self.warm is not None:
             argv += ["--warm-runtime", self.warm[0], "--warm-image", self.warm[1]]
         if self.cpu is not None:
-            argv += ["--cpu", str(self.cpu)]
+            argv += ["--cpu" if self.pinned else "--home-cpu", str(self.cpu)]
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -239,16 +242,16 @@ class LocalPool:
         env: dict[str, str],
         ahead: int = 1,
         warm: tuple[str, str] | None = None,
-        cpu_for: Callable[[], int | None] = lambda: None,
+        cpu_for: Callable[[], tuple[int | None, bool]] = lambda: (None, False),
     ) -> None:
         """``ahead``: tasks sent to a lone worker beyond the one it runs (0: one at a time).
         With several workers none is sent ahead: it could wait behind a slow datum while
         another worker has nothing to do. ``warm``: see :class:`WorkerProcess`; ``cpu_for``
-        gives each new worker its CPU."""
+        gives each new worker its CPU and whether it runs pinned to it."""
         self.pipeline = pipeline
         self.version = version
         self.workers = [
-            WorkerProcess(pipeline, version, env, warm, cpu_for()) for _ in range(max(1, count))
+            WorkerProcess(pipeline, version, env, warm, *cpu_for()) for _ in range(max(1, count))
         ]
         self.cancelled = threading.Event()
         self.ahead = ahead
@@ -407,15 +410,14 @@ class LocalExecutor(PooledExecutor):
         """The number of CPUs of this machine."""
         return os.cpu_count() or 1
 
-    def _cpu_for_worker(self) -> int | None:
-        """The CPU the next worker runs pinned to: the server's CPUs in turn (None: not
-        pinned, when pinning is off or the server may use only one CPU)."""
-        if not self.pin_workers:
-            return None
+    def _cpu_for_worker(self) -> tuple[int | None, bool]:
+        """The next worker's CPU, the server's CPUs in turn, and whether it runs pinned to it
+        (else it is where its datum batching hands datums over, so that two workers do not
+        share one); None when the server may use only one CPU."""
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) < 2:
-            return None
-        return cpus[next(self._next_cpu) % len(cpus)]
+            return None, False
+        return cpus[next(self._next_cpu) % len(cpus)], self.pin_workers
 
     def ensure_pool(
         self,
