@@ -1,3 +1,6 @@
+import itertools
+import posixpath
+
 import pytest
 
 from tusk.errors import InvalidName, InvalidPath
@@ -100,3 +103,22 @@ def test_branch_name_may_not_look_like_a_commit_id() -> None:
         validate_branch_name("0123456789abcdef0123456789abcdef")
     # 31 hex characters are a fine branch name.
     assert validate_branch_name("0123456789abcdef0123456789abcde")
+
+
+def test_a_worker_takes_exactly_the_canonical_absolute_paths_of_a_task() -> None:
+    # what a datum task's input paths must be: absolute and as posixpath.normpath leaves them;
+    # every path of up to 6 characters of "/", ".", "a" and NUL
+    from tusk.worker.files import DatumFailed, check_repo_path
+
+    paths = ["".join(p) for n in range(7) for p in itertools.product("/.a\x00", repeat=n)]
+    for path in paths:
+        canonical = (
+            path.startswith("/")
+            and not path.startswith("//")
+            and "\x00" not in path
+            and posixpath.normpath(path) == path
+        )
+        try:
+            assert check_repo_path(path, "input file") == path and canonical, path
+        except DatumFailed as e:
+            assert not canonical and str(e) == f"invalid input file path {path!r}", path

@@ -21,6 +21,7 @@ PFS = "/pfs"
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _READ_BLOCK = 4 << 20
 _MAX_SYMLINK_HOPS = 40
+_NOT_NAMES = frozenset({"", ".", ".."})
 
 
 class DatumFailed(Exception):
@@ -39,11 +40,12 @@ class Materialised:
 
 def check_repo_path(path: str, what: str) -> str:
     """``path`` if it is a canonical absolute path, else the datum fails."""
-    if (
+    # canonical: "/" or "/"-separated names, none of them empty, "." or ".." (what
+    # posixpath.normpath leaves unchanged, without its cost)
+    if path != "/" and (
         not path.startswith("/")
-        or path.startswith("//")
         or "\x00" in path
-        or posixpath.normpath(path) != path
+        or any(part in _NOT_NAMES for part in path[1:].split("/"))
     ):
         raise DatumFailed(f"invalid {what} path {path!r}")
     return path
@@ -94,8 +96,10 @@ def materialise_inputs(
             if directory != "/":
                 _make_dirs(root + directory, made)
         for input_file in datum_input.files:
-            host = root + check_repo_path(input_file.path, "input file")
-            _make_dirs(posixpath.dirname(host), made)
+            path = check_repo_path(input_file.path, "input file")
+            host = root + path
+            if path.rfind("/"):  # in a directory below /pfs/<name>
+                _make_dirs(posixpath.dirname(host), made)
             try:
                 if datum_input.empty_files:
                     _write_empty(host)
@@ -193,8 +197,9 @@ def collect_outputs(
     chunks); links that lead outside /pfs or nowhere, pipes, sockets and devices fail the datum.
     """
     walk = _Walk(real_pfs, inputs)
-    out = real_pfs + "/out"
-    _walk_dir(walk, out, "", {_dir_key(out)}, max_bytes)
+    # the directories followed links lead through (for loops): /pfs/out's own key is read
+    # only once a link to a directory is found
+    _walk_dir(walk, real_pfs + "/out", "", None, max_bytes)
     if not walk.to_ingest and not walk.by_reference:
         return Collected([], sorted(walk.dirs), 0)
     files = [
@@ -218,7 +223,11 @@ def _dir_key(path: str) -> tuple[int, int]:
 
 
 def _walk_dir(
-    walk: _Walk, host_dir: str, rel_dir: str, ancestors: set[tuple[int, int]], max_bytes: int
+    walk: _Walk,
+    host_dir: str,
+    rel_dir: str,
+    ancestors: set[tuple[int, int]] | None,
+    max_bytes: int,
 ) -> None:
     try:
         with os.scandir(host_dir) as entries:
@@ -247,7 +256,7 @@ def _walk_dir(
 
 
 def _follow_link(
-    walk: _Walk, host: str, rel: str, ancestors: set[tuple[int, int]], max_bytes: int
+    walk: _Walk, host: str, rel: str, ancestors: set[tuple[int, int]] | None, max_bytes: int
 ) -> None:
     target = os.readlink(host)
     resolved = resolve_in_pfs(host, walk.real_pfs)
@@ -259,6 +268,8 @@ def _follow_link(
         raise DatumFailed(f"output {rel} is a symlink to {target}, which does not exist") from None
     if stat.S_ISDIR(st.st_mode):
         key = (st.st_dev, st.st_ino)
+        if ancestors is None:
+            ancestors = {_dir_key(walk.real_pfs + "/out")}
         if key in ancestors:
             raise DatumFailed(f"output {rel} is a symlink to {target}, which makes a loop")
         _walk_dir(walk, resolved, rel, ancestors | {key}, max_bytes)
