@@ -8,8 +8,10 @@ parallelism 1 and 2, sandbox ``none`` and ``bwrap``) against the bare spawn of t
 2 one new file on top of 10,000 processed datums; 3 trigger latency from put-file returning to the
 job running and its user code starting; 4 one changed file through a 5-stage chain over 10,000
 files; 5 a CPU-bound datum (a shell loop) at parallelism 1 and 2, beside the host running the same
-loop bare 1 and 2 at a time (the machine's own ceiling). Trees are deleted only at the end (ext4
-without a journal is slow to create files for minutes after mass deletes).
+loop bare 1 and 2 at a time (the machine's own ceiling); 6 datum batching: the datums of 1 through
+one Python process per worker (``tusk_batch``, doing nothing) beside ``true`` once per datum, in
+the same Python image, parallelism 1 and 2 (the first sandbox). Trees are deleted only at the end
+(ext4 without a journal is slow to create files for minutes after mass deletes).
 """
 
 # The lambdas handed to timed() run before the loop moves on.
@@ -41,10 +43,13 @@ from pfs_bench import Server as PfsServer
 
 from tusk.api.pps import JobInfo
 from tusk.testing import wait_for
+from tusk.testing.images import build_python_image
 from tusk.worker.runtimes.host import host_root_binds
 
 TERMINAL = ("success", "failure", "killed")
 COMMANDS = {"true": ["true"], "cp": ["cp", "-r", "/pfs/in/.", "/pfs/out/"]}
+# Benchmark 6's user code: every datum through one process, doing nothing with it.
+BATCH_LOOP = "import tusk_batch\nfor _ in tusk_batch.datums():\n    pass\n"
 # The CPU-bound datum of benchmark 5: 0.075-0.25 s of one CPU in dash (machines differ), no I/O.
 CPU_LOOP = "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"
 
@@ -86,11 +91,17 @@ class Server(PfsServer):
         return time.time()
 
     def create_pipeline(
-        self, name: str, input: dict[str, Any], cmd: list[str], par: int, new_repo: bool = True
+        self,
+        name: str,
+        input: dict[str, Any],
+        cmd: list[str],
+        par: int,
+        new_repo: bool = True,
+        **transform: Any,
     ) -> None:
         spec = {
             "pipeline": {"name": name},
-            "transform": {"cmd": cmd},
+            "transform": {"cmd": cmd, **transform},
             "input": input,
             "parallelism_spec": {"constant": par},
         }
@@ -373,6 +384,35 @@ class Bench:
             flush=True,
         )
 
+    # 6 ------------------------------------------------------------------------------------------
+    def batching(self, r: int) -> None:
+        cfg = self.cfg
+        sandbox = cfg.sandboxes[0]
+        srv = self.server(sandbox)
+        tree = cfg.workdir / "tree-datums"
+        if not tree.exists():
+            make_tree(tree, cfg.datums)
+        image = {"image": build_python_image()} if sandbox in ("bwrap", "podman") else {}
+        modes = {
+            "batched": (["python3", "-c", BATCH_LOOP], {"datum_batching": True, **image}),
+            "unbatched": (["true"], image),
+        }
+        order = list(modes) if r % 2 == 0 else list(reversed(modes))
+        for mode in order:
+            argv, transform = modes[mode]
+            for par in (1, 2):
+                name = self.name(f"b{mode}")
+                repo = name + "_in"
+                srv.create_pipeline(name, atom(repo), argv, par, **transform)
+                srv.put_tree(repo, tree)
+                job = srv.wait_job(name, srv.newest_job(name, set()))
+                assert job.processed == cfg.datums, job
+                wall = ts_of(job, "finished") - ts_of(job, "started")
+                self.s.add(f"b.{mode}.{par}.wall", wall)
+                self.s.add(f"b.{mode}.{par}.per_datum", wall / cfg.datums)
+                srv.client.delete_pipeline(name)
+                print(f"  6 {sandbox} {mode} p{par}: {wall:.2f} s", flush=True)
+
     def run(self) -> None:
         cfg = self.cfg
         if self.wants(2):
@@ -391,6 +431,8 @@ class Bench:
                 self.chain(r)
             if self.wants(5):
                 self.cpu_bound(r)
+            if self.wants(6):
+                self.batching(r)
             print(f"  round {r + 1}/{cfg.rounds} done in {time.monotonic() - t:.0f} s", flush=True)
 
 
@@ -492,6 +534,27 @@ def report(b: Bench) -> Iterator[str]:
             )
         ok = s.med("cpu.speedup") >= 1.8
         yield f"\nGoal parallelism 2 ≥ 1.8× of 1: {s.med('cpu.speedup'):.2f}× → {goal(ok)}\n"
+    if s.has("b.batched.1.wall"):
+        yield (
+            f"### 6. datum batching: {n:,} datums of a few bytes through tuskd, "
+            f"sandbox {cfg.sandboxes[0]}\n"
+        )
+        yield (
+            "batched: one Python process per worker takes every datum (`tusk_batch`, doing "
+            "nothing); unbatched: `true` once per datum; same image. Wall = job record "
+            "`finished − started`.\n"
+        )
+        yield "| user code | workers | wall s | µs per datum (wall / datums) | ÷ batched |"
+        yield "|---|---|---|---|---|"
+        for mode in ("batched", "unbatched"):
+            for par in (1, 2):
+                k = f"b.{mode}.{par}"
+                ratio = s.med(k + ".wall") / s.med(f"b.batched.{par}.wall")
+                yield (
+                    f"| {mode} | {par} | {s.fmt(k + '.wall')} "
+                    f"| {s.fmt(k + '.per_datum', 1e6, 0)} | {ratio:.2f}× |"
+                )
+        yield ""
 
 
 def main(argv: list[str] | None = None) -> int:
