@@ -9,7 +9,9 @@ input file each, whose user code does nothing:
   the sandbox asks again through ``tusk_batch``), per datum;
 - batched: each datum through ``Worker.run`` (input to /pfs, the round trip, /pfs/out collected,
   result) with ``datum_batching``, per datum;
-- unbatched: the same datums, ``true`` run once per datum, per datum.
+- process: the same datums through a worker process (``python -m tusk.worker``) as the local
+  executor sends them: a JSON task line in, a JSON result line out (tasks written ahead);
+- unbatched: the same datums, ``true`` run once per datum through ``Worker.run``, per datum.
 
 tusk's overhead per batched datum is the batched figure: the user code spends nothing.
 """
@@ -17,14 +19,18 @@ tusk's overhead per batched datum is the batched figure: the user code spends no
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from tusk.pps.executors.local import encode_task
 from tusk.storage import Ingestor
 from tusk.storage.local import LocalObjectStore
 from tusk.testing.images import build_python_image
@@ -102,6 +108,46 @@ def through_worker(scratch: str, datums: list[DatumTask]) -> tuple[float, float]
         return (time.perf_counter() - t) / n, (time.process_time() - cpu) / n
 
 
+def through_process(scratch: str, datums: list[DatumTask]) -> tuple[float, float]:
+    """Seconds per datum through a worker process (task lines written ahead by a thread, as
+    fast as it reads them; one result line each), and that process's CPU seconds per datum."""
+    lines = [encode_task(t) for t in datums]
+    env = dict(os.environ, TUSK_WORKER_SCRATCH=scratch)
+    argv = [sys.executable, "-m", "tusk.worker", "--name", "pipeline-bench-v1-abcde"]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+    try:
+        stdin.write(encode_task(replace(datums[0], task_id="warm")))
+        stdin.flush()
+        assert json.loads(stdout.readline())["ok"]
+
+        def feed() -> None:
+            stdin.writelines(lines)
+            stdin.flush()
+
+        writer = threading.Thread(target=feed)
+        t, cpu = time.perf_counter(), _cpu_seconds(proc.pid)
+        writer.start()
+        for _ in lines:
+            result = json.loads(stdout.readline())
+            assert result["ok"], result["reason"]
+        n = len(lines)
+        seconds, cpu = time.perf_counter() - t, _cpu_seconds(proc.pid) - cpu
+        writer.join()
+        return seconds / n, cpu / n
+    finally:
+        stdin.close()
+        proc.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of process ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datums", type=int, default=10_000)
@@ -121,12 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, list[tuple[float, float]]] = {
             "protocol": [],
             "batched": [],
+            "process": [],
             "unbatched": [],
         }
         loads = [os.getloadavg()[0]]
         for _ in range(args.rounds):
             figures["protocol"].append(protocol(image, scratch, n))
             figures["batched"].append(through_worker(scratch, batched))
+            figures["process"].append(through_process(scratch, batched))
             figures["unbatched"].append(through_worker(scratch, plain))
             loads.append(os.getloadavg()[0])
         wall = {k: statistics.median(w for w, _ in v) for k, v in figures.items()}
