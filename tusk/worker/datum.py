@@ -344,7 +344,7 @@ class _DatumRun:
         return _Plan(argv, env, cwd, stdin)
 
     def datum_env(self, pfs: str) -> dict[str, str]:
-        """The variables of this datum's own (its inputs' paths and commits, its ids), which
+        """This datum's own variables (its inputs' paths and commits, its ids), which
         datum batching's code is given at each ``next datum``."""
         task = self.task
         env = {}

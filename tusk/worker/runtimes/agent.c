@@ -391,8 +391,9 @@ static void run(char *msg, uint32_t len) {
         whole = r <= 0 || req_len == sizeof req;
       }
       if (whole) {
-        /* a quick datum: its client wakes on the home CPU, with the agent and the worker */
-        if (kept == 1 && at_home && peer > 0 && answered_us >= 0 &&
+        /* a quick datum: its client wakes on the home CPU, with the agent and the worker
+         * (only in a pid namespace of our own, where its pid names nothing outside it) */
+        if (kept == 1 && at_home && own_pidns && peer > 0 && answered_us >= 0 &&
             now_us() - answered_us < SHORT_DATUM_US)
           held = sched_setaffinity(peer, sizeof home_cpus, &home_cpus) == 0;
         /* a whole request: what the datum printed goes first, then the request */
