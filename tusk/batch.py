@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 SOCKET_VARIABLE = "TUSK_NEXT_DATUM_SOCKET"
+MAX_REQUEST = 65532  # bytes of a request the agent reads (a longer error message is cut)
 
 
 class NoDatumLeft(Exception):
@@ -42,7 +43,6 @@ class _Connection:
 
     sock: socket.socket | None = None
     pid = 0
-    cpus: set[int] | None = None  # this process's CPUs when it connected
 
     @classmethod
     def open(cls, path: str) -> socket.socket:
@@ -57,16 +57,7 @@ class _Connection:
             sock.close()
             raise
         cls.sock, cls.pid = sock, os.getpid()
-        cls.cpus = os.sched_getaffinity(0)
         return sock
-
-    @classmethod
-    def unhold(cls) -> None:
-        """The agent held this process on its CPU for the answer to wake it there (a quick
-        datum): it gets back the CPUs it had, before the datum's code runs."""
-        if cls.cpus is not None:
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(0, cls.cpus)
 
     @classmethod
     def close(cls) -> None:
@@ -115,8 +106,9 @@ def next_datum(error: str = "") -> dict[str, str]:
         )
     for stream in (sys.stdout, sys.stderr):  # what this datum printed goes into its logs
         stream.flush()
-    body = b"e" + error.encode("utf-8", "replace") if error else b"n"
+    body = (b"e" + error.encode("utf-8", "replace"))[:MAX_REQUEST] if error else b"n"
     request = len(body).to_bytes(4, "little") + body
+    cpus = os.sched_getaffinity(0)
     # The agent closes a connection waiting between requests when another client connects
     # (`pachctl next datum` in a subprocess, say): the request was not taken, so it goes again.
     reply = _ask(path, request)
@@ -124,8 +116,9 @@ def next_datum(error: str = "") -> dict[str, str]:
         reply = _ask(path, request)
     if reply is None or reply[:1] not in (b"d", b"D"):
         raise NoDatumLeft("no datum left")
-    if reply[:1] == b"D":
-        _Connection.unhold()
+    if reply[:1] == b"D":  # held on the agent's CPU to be woken there (a quick datum)
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, cpus)  # its CPUs back before the datum's code runs
     env: dict[str, str] = {}
     for entry in reply[1:].split(b"\x00"):
         name, sep, value = entry.decode("utf-8", "replace").partition("=")

@@ -274,3 +274,23 @@ for datum in tusk_batch.datums():
     assert {line for r in results for line in lines(r)} == {str(sorted(allowed))}
     worker.end_batch()
     assert worker.home.cpu == -1 and os.sched_getaffinity(0) == allowed
+
+
+def test_an_error_message_too_long_for_the_agent_is_cut_and_the_next_datum_follows(
+    worker: Worker, store: LocalObjectStore, python_image: str
+) -> None:
+    code = """
+import os, tusk_batch
+for datum in tusk_batch.datums():
+    name = os.path.basename(os.environ["in"])
+    if name == "long":
+        datum.fail("x" * 100_000)
+    print(name, flush=True)
+"""
+    cmd = ("python3", "-c", code)
+    names = ["a", "long", "b", "c"]
+    results = [worker.run(batch_task(store, "bwrap", python_image, cmd, n)) for n in names]
+    assert [r.ok for r in results] == [True, False, True, True]
+    reason = results[1].reason
+    assert reason.startswith("user code reported an error: xxx") and len(reason) < 70_000
+    assert [lines(r) for r in results] == [["a"], ["long"], ["b"], ["c"]]
