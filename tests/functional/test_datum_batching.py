@@ -102,6 +102,23 @@ def batch_task(
     )
 
 
+# The loop of run_python's code: each datum's body sees ``datum`` and its input's ``name``.
+LOOP_HEAD = """
+import os, subprocess, tusk_batch
+for datum in tusk_batch.datums():
+    name = os.path.basename(os.environ["in"])
+"""
+
+
+def run_python(
+    worker: Worker, store: ObjectStore, image: str, body: str, names: list[str]
+) -> list[DatumResult]:
+    """One datum per name (a file of that name), through a Python loop under bwrap that runs
+    ``body`` (indented by 4) for each."""
+    cmd = ("python3", "-c", LOOP_HEAD + body)
+    return [worker.run(batch_task(store, "bwrap", image, cmd, n)) for n in names]
+
+
 def lines(result: DatumResult, stream: str = "stdout") -> list[str]:
     return [line for _, s, line in result.logs if s == stream]
 
@@ -232,17 +249,12 @@ def test_python_code_keeps_its_connection_and_gives_way_to_pachctl(
     # tusk_batch keeps one connection to the agent; a `pachctl next datum` of a subprocess
     # takes its place (it takes the next datum), and tusk_batch connects again after it
     code = """
-import os, subprocess, tusk_batch
-for datum in tusk_batch.datums():
-    name = os.path.basename(os.environ["in"])
     print(name, os.getpid(), flush=True)
     if name == "b":
         subprocess.run(["pachctl", "next", "datum"], check=True)
         print("pachctl took", os.path.basename(os.environ["in"]), flush=True)
 """
-    cmd = ("python3", "-c", code)
-    names = ["a", "b", "c", "d", "e"]
-    results = [worker.run(batch_task(store, "bwrap", python_image, cmd, n)) for n in names]
+    results = run_python(worker, store, python_image, code, ["a", "b", "c", "d", "e"])
     assert all(r.ok for r in results), [r.reason for r in results]
     logs = [lines(r) for r in results]
     pid = logs[0][0].split()[1]
@@ -260,14 +272,9 @@ def test_batched_code_keeps_every_cpu_while_its_hand_overs_stay_on_one(
     allowed = os.sched_getaffinity(0)
     assert len(allowed) >= 2, "home CPUs need a machine of two CPUs or more"
     code = """
-import os, tusk_batch
-for datum in tusk_batch.datums():
     print(sorted(os.sched_getaffinity(0)), flush=True)
 """
-    cmd = ("python3", "-c", code)
-    results = [
-        worker.run(batch_task(store, "bwrap", python_image, cmd, f"f{i:02}")) for i in range(30)
-    ]
+    results = run_python(worker, store, python_image, code, [f"f{i:02}" for i in range(30)])
     assert all(r.ok for r in results), [r.reason for r in results]
     assert worker.home.cpu in allowed
     assert os.sched_getaffinity(0) == {worker.home.cpu}  # the worker thread, held
@@ -280,16 +287,11 @@ def test_an_error_message_too_long_for_the_agent_is_cut_and_the_next_datum_follo
     worker: Worker, store: LocalObjectStore, python_image: str
 ) -> None:
     code = """
-import os, tusk_batch
-for datum in tusk_batch.datums():
-    name = os.path.basename(os.environ["in"])
     if name == "long":
         datum.fail("x" * 100_000)
     print(name, flush=True)
 """
-    cmd = ("python3", "-c", code)
-    names = ["a", "long", "b", "c"]
-    results = [worker.run(batch_task(store, "bwrap", python_image, cmd, n)) for n in names]
+    results = run_python(worker, store, python_image, code, ["a", "long", "b", "c"])
     assert [r.ok for r in results] == [True, False, True, True]
     reason = results[1].reason
     assert reason.startswith("user code reported an error: xxx") and len(reason) < 70_000
