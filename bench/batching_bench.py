@@ -30,6 +30,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from datum_cpu_bench import _cpu
+
 from tusk.pps.executors.local import encode_task
 from tusk.storage import Ingestor
 from tusk.storage.local import LocalObjectStore
@@ -127,25 +129,18 @@ def through_process(scratch: str, datums: list[DatumTask]) -> tuple[float, float
             stdin.flush()
 
         writer = threading.Thread(target=feed)
-        t, cpu = time.perf_counter(), _cpu_seconds(proc.pid)
+        t, cpu = time.perf_counter(), _cpu(f"/proc/{proc.pid}/stat")[1]
         writer.start()
         for _ in lines:
             result = json.loads(stdout.readline())
             assert result["ok"], result["reason"]
         n = len(lines)
-        seconds, cpu = time.perf_counter() - t, _cpu_seconds(proc.pid) - cpu
+        seconds, cpu = time.perf_counter() - t, _cpu(f"/proc/{proc.pid}/stat")[1] - cpu
         writer.join()
         return seconds / n, cpu / n
     finally:
         stdin.close()
         proc.wait()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of process ``pid`` so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> int:
