@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -101,13 +100,9 @@ def open_files(pid: int) -> set[str]:
 
 def test_ctrl_c_of_put_file_stores_nothing(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
-    noise = random.Random(7)
     with big.open("wb") as f:
-        for _ in range(96):
-            # 768 MiB, none of it repeated (nothing is stored once for two places): a quick
-            # machine reads it from its page cache, hashes and stores it in about a second,
-            # which must be longer than noticing the read and interrupting the CLI takes
-            f.write(noise.randbytes(8 << 20))
+        for _ in range(48):
+            f.write(os.urandom(8 << 20))  # 384 MiB: the server reads it for a few seconds
     with Tuskd(tmp_path / "home") as server:
         assert run("create-repo", "x", env=server.env)[0] == 0
         put = subprocess.Popen(
@@ -115,15 +110,13 @@ def test_ctrl_c_of_put_file_stores_nothing(tmp_path: Path) -> None:
             env=clean_env(server.env),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # Ctrl-C as at a terminal, even when these tests run where SIGINT is ignored (a
+            # shell's background job): an ignored SIGINT would stay ignored in the CLI
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             # interrupt once the server is reading the file (the whole request has been sent)
-            wait_for(
-                "the server to read the file",
-                lambda: str(big) in open_files(server.pid),
-                60,
-                interval=0.005,
-            )
+            wait_for("the server to read the file", lambda: str(big) in open_files(server.pid), 60)
             put.send_signal(signal.SIGINT)
             _out, put_err = put.communicate(timeout=30)
         finally:
