@@ -10,7 +10,8 @@ input file each, whose user code does nothing:
 - batched: each datum through ``Worker.run`` (input to /pfs, the round trip, /pfs/out collected,
   result) with ``datum_batching``, per datum;
 - process: the same datums through a worker process (``python -m tusk.worker``) as the local
-  executor sends them: a JSON task line in, a JSON result line out (tasks written ahead);
+  executor sends them: a JSON task line in (the datum's own fields after the first), a JSON
+  result line out (tasks written ahead);
 - unbatched: the same datums, ``true`` run once per datum through ``Worker.run``, per datum.
 
 tusk's overhead per batched datum is the batched figure: the user code spends nothing.
@@ -32,13 +33,13 @@ from pathlib import Path
 
 from datum_cpu_bench import _cpu
 
-from tusk.pps.executors.local import encode_task
 from tusk.storage import Ingestor
 from tusk.storage.local import LocalObjectStore
 from tusk.testing.images import build_python_image
 from tusk.worker import DatumInput, DatumTask, InputFile, Worker, WorkerSettings
 from tusk.worker.cpus import HomeCpu
 from tusk.worker.datum import batch_environment
+from tusk.worker.protocol import TaskEncoder
 from tusk.worker.runtimes import SandboxSpec, start_sandbox
 from tusk.worker.runtimes.agent import AgentResult
 
@@ -113,14 +114,16 @@ def through_worker(scratch: str, datums: list[DatumTask]) -> tuple[float, float]
 def through_process(scratch: str, datums: list[DatumTask]) -> tuple[float, float]:
     """Seconds per datum through a worker process (task lines written ahead by a thread, as
     fast as it reads them; one result line each), and that process's CPU seconds per datum."""
-    lines = [encode_task(t) for t in datums]
+    encoder = TaskEncoder()  # as the executor writes them: a job's next datums as follow-ups
+    warm = encoder.encode(replace(datums[0], task_id="warm"))
+    lines = [encoder.encode(t) for t in datums]
     env = dict(os.environ, TUSK_WORKER_SCRATCH=scratch)
     argv = [sys.executable, "-m", "tusk.worker", "--name", "pipeline-bench-v1-abcde"]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     assert proc.stdin is not None and proc.stdout is not None
     stdin, stdout = proc.stdin, proc.stdout
     try:
-        stdin.write(encode_task(replace(datums[0], task_id="warm")))
+        stdin.write(warm)
         stdin.flush()
         assert json.loads(stdout.readline())["ok"]
 

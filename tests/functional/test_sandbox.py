@@ -21,11 +21,11 @@ import pytest
 
 from tusk.cli.pps_details import job_details
 from tusk.errors import InvalidArgument
-from tusk.pps.executors.local import encode_task
 from tusk.storage import Ingestor, ObjectStore, read_chunks
 from tusk.storage.local import LocalObjectStore
 from tusk.testing.images import TINY_ENV, TINY_WORKDIR, build_python_image, build_tiny_image
 from tusk.worker import DatumInput, DatumResult, DatumTask, InputFile, Worker, WorkerSettings
+from tusk.worker.protocol import encode_task
 from tusk.worker.runtimes import SandboxSpec, start_sandbox
 
 RUNTIMES = ["bwrap", "podman"]

@@ -26,7 +26,10 @@ from tusk.worker import (
     WorkerSettings,
     run_datum,
 )
+from tusk.worker import datum as worker_datum
+from tusk.worker import files as worker_files
 from tusk.worker.process import MAX_LINE_BYTES
+from tusk.worker.protocol import TaskEncoder
 
 SANDBOXES = ["host"]  # runtimes with images: test_sandbox.py
 
@@ -64,7 +67,7 @@ def task(store: ObjectStore, cmd: list[str], **fields: Any) -> DatumTask:
     return DatumTask(
         task_id=fields.pop("task_id", "job1-0-1"),
         job_id="job1",
-        datum_id="datum0",
+        datum_id=fields.pop("datum_id", "datum0"),
         output_commit_id="outcommit1",
         pipeline="edges",
         store_url=store.url,
@@ -441,6 +444,39 @@ def test_bwrap_mounts_inputs_read_only(worker: Worker, store: LocalObjectStore) 
     assert not Path("/pfs").exists()  # the sandbox's /pfs is not made on the host
 
 
+@pytest.mark.parametrize("overrides", [True, False], ids=["root", "without-dac-override"])
+def test_input_dirs_are_read_only_while_datums_run_and_emptied_between_them(
+    worker: Worker, store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch, overrides: bool
+) -> None:
+    """/pfs/<input> and its subdirectories are read-only while user code runs. A worker that may
+    write there all the same (root) leaves /pfs/<input> read-only between datums; one that may
+    not makes it writable to empty it. Either way the next datum sees only its own files."""
+    monkeypatch.setattr(worker_files, "writes_in_readonly_dirs", lambda: overrides)
+    monkeypatch.setattr(worker_datum, "writes_in_readonly_dirs", lambda: overrides)
+    modes = 'stat -c "%n %a" "$PFS/in" "$PFS"/in/*; find "$PFS/in" -type f | sort'
+    seen = []
+    for i, paths in enumerate((("/a", "/sub/b"), ("/c",), ("/sub/d",))):
+        files = tuple(put(store, p, b"x") for p in paths)
+        t = task(
+            store,
+            ["sh", "-c", modes],
+            task_id=f"job1-{i}-1",
+            inputs=(DatumInput("in", "c", "/", files),),
+        )
+        result = worker.run(t)
+        assert result.ok, result.reason
+        seen.append([line.split("/pfs/", 1)[-1] for line in user_lines(result)])
+        assert worker.sandbox is not None
+        kept = os.stat(f"{worker.sandbox.dirs.pfs}/in").st_mode & 0o777
+        assert kept == (0o555 if overrides else 0o755)
+        assert os.listdir(f"{worker.sandbox.dirs.pfs}/in") == []
+    assert seen == [
+        ["in 555", "in/a 444", "in/sub 555", "in/a", "in/sub/b"],
+        ["in 555", "in/c 444", "in/c"],
+        ["in 555", "in/sub 555", "in/sub/d"],
+    ]
+
+
 # --- logs ---------------------------------------------------------------------------------------
 
 
@@ -605,6 +641,48 @@ def test_worker_process_answers_a_bad_line(store: LocalObjectStore) -> None:
         ("ok-0-1", True),
     ]
     assert results[0].reason == "invalid task: InvalidArgument(\"task field 'cmd' must be a list\")"
+
+
+def test_worker_process_takes_a_jobs_next_datums_as_follow_up_lines(
+    store: LocalObjectStore,
+) -> None:
+    """The executor's encoder sends a job's next datums with their own fields only; the worker
+    runs each with the job's command. A follow-up with no valid task before it fails."""
+    tasks = [
+        task(
+            store,
+            ["sh", "-c", 'cat "$data" > /pfs/out/"$PACH_DATUM_ID"; echo "$MODE"'],
+            inputs=(DatumInput("data", "c", f"/{i}", (put(store, f"/{i}", b"n%d" % i),)),),
+            task_id=f"j-{i}-1",
+            datum_id=f"d{i}",
+            env={"MODE": "one"},
+        )
+        for i in range(3)
+    ]
+    other = dataclasses.replace(tasks[2], task_id="k-0-1", job_id="k", env={"MODE": "two"})
+    encoder = TaskEncoder()
+    lines = [encoder.encode(t) for t in [*tasks, other]]
+    assert [b'"follows"' in line for line in lines] == [False, True, True, False]
+    orphan = lines[1].replace(b"j-1-1", b"o-0-1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tusk.worker", "--name", "w"],
+        input=orphan + b"".join(lines),
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    results = [DatumResult.from_json(json.loads(line)) for line in proc.stdout.splitlines()]
+    assert [(r.task_id, r.ok) for r in results] == [
+        ("o-0-1", False),
+        ("j-0-1", True),
+        ("j-1-1", True),
+        ("j-2-1", True),
+        ("k-0-1", True),
+    ]
+    assert "follow-up task line without a valid task line before it" in results[0].reason
+    outputs = [[(o.path, output_bytes(store, o)) for o in r.outputs] for r in results[1:]]
+    assert outputs == [[("/d0", b"n0")], [("/d1", b"n1")], [("/d2", b"n2")], [("/d2", b"n2")]]
+    assert [user_lines(r) for r in results[1:]] == [["one"], ["one"], ["one"], ["two"]]
 
 
 def test_terminating_the_worker_kills_the_running_command(

@@ -15,7 +15,7 @@ from typing import IO, Any, NoReturn
 
 from tusk.worker import worker_from_environ
 from tusk.worker.datum import Worker
-from tusk.worker.protocol import DatumResult, DatumTask
+from tusk.worker.protocol import DatumResult, DatumTask, TaskDecoder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +115,7 @@ class _Tasks:
         self.before_wait = before_wait  # called before the worker blocks on the executor
         self.buffer = b""
         self.next: DatumTask | DatumResult | None = None  # parsed, not yet handed out
+        self.decoder = TaskDecoder()
 
     def __iter__(self) -> Iterator[DatumTask | DatumResult]:
         try:
@@ -122,7 +123,7 @@ class _Tasks:
         except (OSError, ValueError):
             for raw in self.stream:
                 if raw.strip():
-                    yield parse_line(self.worker, raw)
+                    yield parse_line(self.worker, raw, self.decoder)
             return
         while True:
             self.parse_ahead()
@@ -139,7 +140,7 @@ class _Tasks:
             data = os.read(fd, 1 << 20)
             if not data:
                 if self.buffer.strip():
-                    yield parse_line(self.worker, self.buffer)
+                    yield parse_line(self.worker, self.buffer, self.decoder)
                 return
             self.buffer += data
 
@@ -155,15 +156,18 @@ class _Tasks:
         datum's command runs)."""
         while self.next is None and (line := self._complete_line()) is not None:
             if line.strip():
-                self.next = parse_line(self.worker, line)
+                self.next = parse_line(self.worker, line, self.decoder)
 
 
-def parse_line(worker: Worker, line: bytes) -> DatumTask | DatumResult:
-    """The task of one line, or the failed result of a line that is no task."""
+def parse_line(
+    worker: Worker, line: bytes, decoder: TaskDecoder | None = None
+) -> DatumTask | DatumResult:
+    """The task of one line (a follow-up line with ``decoder``, which has the lines before it),
+    or the failed result of a line that is no task."""
     raw: Any = None
     try:
         raw = json.loads(line)
-        return DatumTask.from_json(raw)
+        return DatumTask.from_json(raw) if decoder is None else decoder.decode(raw)
     except Exception as e:
         task_id = raw.get("task_id", "") if isinstance(raw, dict) else ""
         return DatumResult(str(task_id), False, reason=f"invalid task: {e!r}", worker=worker.name)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
-import operator
 import os
 import signal
 import time
@@ -16,8 +14,14 @@ from typing import TYPE_CHECKING
 from tusk.errors import TuskError
 from tusk.storage import ObjectStore, open_object_store
 from tusk.worker.cpus import HomeCpu
-from tusk.worker.files import DatumFailed, Materialised, collect_outputs, materialise_inputs
-from tusk.worker.protocol import DatumResult, DatumTask, LogLine, OutputFile
+from tusk.worker.files import (
+    DatumFailed,
+    Materialised,
+    collect_outputs,
+    materialise_inputs,
+    writes_in_readonly_dirs,
+)
+from tusk.worker.protocol import DatumResult, DatumTask, LogLine, OutputFile, shared_fields
 from tusk.worker.runtimes import (
     ImageNotFound,
     LimitExceeded,
@@ -51,14 +55,6 @@ BATCH_SOCKET_VARIABLE = "TUSK_NEXT_DATUM_SOCKET"  # where `next datum` finds its
 
 # The PATH of an image that sets none (as Docker and podman give one).
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-# A task's fields but its datum's own: every datum of a job has the same. Datum batching's code
-# takes the job's datums one after another while they stay the same (its sandbox, command and
-# environment follow from them).
-_PER_DATUM = frozenset({"task_id", "datum_id", "inputs"})
-_shared_fields = operator.attrgetter(
-    *(f.name for f in dataclasses.fields(DatumTask) if f.name not in _PER_DATUM)
-)
 
 
 class Worker:
@@ -131,7 +127,7 @@ class Worker:
     def batch_for(self, task: DatumTask) -> BatchSession | None:
         """Datum batching's running code when ``task`` is the next datum of its job."""
         session = self.batch
-        if session is None or not task.datum_batching or session.shared != _shared_fields(task):
+        if session is None or not task.datum_batching or session.shared != shared_fields(task):
             return None
         return session
 
@@ -200,6 +196,7 @@ class _DatumRun:
         self.scratch: str | None = None
         self.sandbox: Sandbox | None = None
         self.inputs = Materialised()
+        self.out_empty = False  # collecting found nothing in /pfs/out
         self.exit_code: int | None = None
         self.recovered = False
         self.seconds = {"download": 0.0, "process": 0.0, "upload": 0.0}
@@ -284,6 +281,7 @@ class _DatumRun:
 
             self.phase_start("upload", "starting to upload output")
             collected = collect_outputs(real_pfs, self.inputs.by_path, store, task.max_output_bytes)
+            self.out_empty = not collected.files and not collected.dirs
             self.phase_end("upload", "finished uploading output")
         except DatumFailed as e:
             self.phase_end(self.phase, f"errored {self.phase_verb()}", str(e))
@@ -428,7 +426,7 @@ class _DatumRun:
         env = batch_environment(base_env, sandbox)
         home = worker.home.hold()
         sandbox.start_batch(plan.argv, env, plan.cwd, plan.stdin, task.timeout_seconds, home)
-        session = worker.batch = BatchSession(sandbox, _shared_fields(task), plan)
+        session = worker.batch = BatchSession(sandbox, shared_fields(task), plan)
         self.log("started the user code of datum batching")
         first = sandbox.agent.wait(self.logs)  # its first `next datum`
         if not isinstance(first, AgentResult):
@@ -508,9 +506,11 @@ class _DatumRun:
         dirs = self.sandbox.dirs
         try:
             # What this run made is known, so removing it is a few syscalls, not a tree walk;
-            # /pfs/<input> stays, empty, for the next datum (with /pfs read-only meanwhile).
-            for directory in inputs.readonly_dirs:
-                os.chmod(directory, 0o755)
+            # /pfs/<input> stays, empty, for the next datum (with /pfs read-only meanwhile;
+            # read-only itself when the worker can write there all the same).
+            if not writes_in_readonly_dirs():
+                for directory in inputs.readonly_dirs:
+                    os.chmod(directory, 0o755)
             for path in inputs.by_path:
                 os.unlink(path)
             for directory in inputs.readonly_dirs:
@@ -523,10 +523,14 @@ class _DatumRun:
                 for name in os.listdir(real_pfs):
                     if name != "out":
                         force_rmtree(os.path.join(real_pfs, name))
+        batch = self.worker.batch
+        # datum batching's user code lives on: only /pfs/out is per datum (and left as it is
+        # when collecting found it empty, the code waiting meanwhile)
+        batching = batch is not None and batch.sandbox is self.sandbox
+        if batching and self.out_empty:
+            return
         with contextlib.suppress(OSError):
-            batch = self.worker.batch
-            # datum batching's user code lives on: only /pfs/out is per datum
-            self.sandbox.dirs.clear(out_only=batch is not None and batch.sandbox is self.sandbox)
+            self.sandbox.dirs.clear(out_only=batching)
 
 
 @dataclass(slots=True)
@@ -534,7 +538,7 @@ class BatchSession:
     """Datum batching's user code, running in ``sandbox`` and waiting in ``next datum``."""
 
     sandbox: Sandbox
-    shared: tuple[object, ...]  # the fields of its job's tasks (_shared_fields)
+    shared: tuple[object, ...]  # the fields of its job's tasks (shared_fields)
     plan: _Plan  # how it was started
 
 

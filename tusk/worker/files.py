@@ -6,6 +6,7 @@ change them; whatever user code does to a copy, the stored objects are untouched
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import shutil
@@ -22,6 +23,22 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _READ_BLOCK = 4 << 20
 _MAX_SYMLINK_HOPS = 40
 _NOT_NAMES = frozenset({"", ".", ".."})
+_CAP_DAC_OVERRIDE = 1  # its bit in /proc/<pid>/status's CapEff
+
+
+@functools.cache
+def writes_in_readonly_dirs() -> bool:
+    """Whether this process may create and remove files in a read-only directory (it has
+    CAP_DAC_OVERRIDE, as root has): then /pfs/<input> stays read-only from one datum to the next,
+    and the worker fills and empties it without changing its mode twice per datum."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << _CAP_DAC_OVERRIDE))
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 class DatumFailed(Exception):
@@ -34,7 +51,7 @@ class Materialised:
 
     bytes_down: int = 0
     names: frozenset[str] = frozenset()  # of the /pfs/<name> directories
-    readonly_dirs: list[str] = field(default_factory=list)
+    readonly_dirs: list[str] = field(default_factory=list)  # deepest first
     by_path: dict[str, InputFile] = field(default_factory=dict)  # host path → input file
 
 
@@ -69,11 +86,13 @@ def materialise_inputs(
     ``present``: the names of the /pfs/<name> directories the previous datum left, empty, with
     ``real_pfs`` read-only (making and removing a directory costs milliseconds on some disks,
     where a file costs microseconds); None when not known: whatever is in ``real_pfs`` but
-    ``out`` is removed first."""
+    ``out`` is removed first. The /pfs/<name> directories the previous datum left are
+    read-only already when ``writes_in_readonly_dirs()``."""
     done = Materialised()
     # One name may come several times (a group datum holds every match of its key): each adds
     # its files under the same /pfs/<name>.
     names = frozenset(check_input_name(i.name) for i in inputs)
+    kept = names & present if present is not None and writes_in_readonly_dirs() else frozenset()
     if present is None or present != names:
         os.chmod(real_pfs, 0o755)
         if present is None:
@@ -118,7 +137,8 @@ def materialise_inputs(
     # Deepest first, so a parent turns read-only only after its children were changed.
     done.readonly_dirs.sort(key=len, reverse=True)
     for directory in done.readonly_dirs:
-        os.chmod(directory, 0o555)
+        if directory[len(real_pfs) + 1 :] not in kept:
+            os.chmod(directory, 0o555)
     return done
 
 

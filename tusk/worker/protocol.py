@@ -7,6 +7,9 @@ file references, the object store's URL); a result carries the output manifest, 
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -192,6 +195,78 @@ class DatumTask:
                 for path, keys in (raw.get("secret_files") or {}).items()
             },
         )
+
+
+# A task's own fields: every other field is the same for all datums of a job (its command,
+# image, environment, limits, ...); ``shared_fields(task)`` is the tuple of those others.
+PER_DATUM_FIELDS = ("task_id", "datum_id", "inputs")
+shared_fields = operator.attrgetter(
+    *(f.name for f in dataclasses.fields(DatumTask) if f.name not in PER_DATUM_FIELDS)
+)
+FOLLOWS = "follows"  # a task line's key: only the datum's own fields, the rest as before
+
+
+class TaskEncoder:
+    """The task lines for one worker process. A task whose other fields are those of the task
+    before it (the next datum of the same job) goes as a follow-up line that holds only its
+    datum's own fields: a job's datums do not send, nor parse, its command, image, environment
+    and limits again each time."""
+
+    def __init__(self) -> None:
+        self._shared: tuple[object, ...] | None = None
+
+    def encode(self, task: DatumTask) -> bytes:
+        """``task`` as one JSON line, a follow-up when it can be."""
+        shared = shared_fields(task)
+        if shared == self._shared:
+            raw: dict[str, Any] = {
+                FOLLOWS: True,
+                "task_id": task.task_id,
+                "datum_id": task.datum_id,
+                "inputs": [i.to_json() for i in task.inputs],
+            }
+        else:
+            raw, self._shared = task.to_json(), shared
+        return json.dumps(raw, separators=(",", ":")).encode() + b"\n"
+
+    def reset(self) -> None:
+        """A new worker process: its next task goes in full."""
+        self._shared = None
+
+
+class TaskDecoder:
+    """The tasks of one stream of task lines (see :class:`TaskEncoder`)."""
+
+    def __init__(self) -> None:
+        self._previous: DatumTask | None = None
+
+    def decode(self, raw: Any) -> DatumTask:
+        """The task of one parsed line; InvalidArgument for a line that is none (a follow-up
+        after it fails too)."""
+        previous, self._previous = self._previous, None
+        if not isinstance(raw, dict):
+            raise InvalidArgument("a task line must hold a JSON object")
+        if raw.get(FOLLOWS):
+            if previous is None:
+                raise InvalidArgument("a follow-up task line without a valid task line before it")
+            inputs = raw.get("inputs") or ()
+            if not isinstance(inputs, list):
+                raise InvalidArgument("task field 'inputs' must be a list")
+            task = dataclasses.replace(
+                previous,
+                task_id=str(raw["task_id"]),
+                datum_id=str(raw["datum_id"]),
+                inputs=tuple(DatumInput.from_json(i) for i in inputs),
+            )
+        else:
+            task = DatumTask.from_json(raw)
+        self._previous = task
+        return task
+
+
+def encode_task(task: DatumTask) -> bytes:
+    """A task as one full JSON line (what a worker reads without a line before it)."""
+    return json.dumps(task.to_json(), separators=(",", ":")).encode() + b"\n"
 
 
 @dataclass(frozen=True, slots=True)

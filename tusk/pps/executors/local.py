@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
 from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
-from tusk.worker.protocol import DatumResult, DatumTask
+from tusk.worker.protocol import DatumResult, DatumTask, TaskEncoder
 from tusk.worker.runtimes.images import DEFAULT_IMAGE
 
 log = logging.getLogger("tusk.worker")
@@ -57,10 +57,12 @@ class WorkerProcess:
         self.lock = threading.Lock()
         self.current: DatumTask | None = None  # the task it runs now
         self.sent: collections.deque[DatumTask] = collections.deque()  # not answered yet, in order
+        self.encoder = TaskEncoder()  # its task lines (a job's next datum as a follow-up)
         self.restart_asked = False  # restart-datum killed its current task
         self._spawn()
 
     def _spawn(self) -> None:
+        self.encoder.reset()
         argv = [sys.executable, "-m", "tusk.worker", "--name", self.name]
         if self.warm is not None:
             argv += ["--warm-runtime", self.warm[0], "--warm-image", self.warm[1]]
@@ -106,7 +108,7 @@ class WorkerProcess:
 
     def run(self, task: DatumTask) -> DatumResult:
         """Run one task on this process and wait for its result."""
-        self.send(encode_task(task))
+        self.send(self.encoder.encode(task))
         return self.receive()
 
     def send(self, line: bytes) -> None:
@@ -171,11 +173,6 @@ class WorkerProcess:
 
 def _readline(stream: IO[bytes]) -> bytes:
     return stream.readline()
-
-
-def encode_task(task: DatumTask) -> bytes:
-    """A task as the worker reads it: one JSON line."""
-    return json.dumps(task.to_json(), separators=(",", ":")).encode() + b"\n"
 
 
 # A task sent while its worker still runs the one before waits in the pipe to the worker, which
@@ -336,7 +333,7 @@ class LocalPool:
             task = feed.take()
             if task is None:
                 break
-            queued.append((task, encode_task(task)))
+            queued.append((task, w.encoder.encode(task)))
         while queued and (not sent or len(queued[0][1]) <= AHEAD_MAX_BYTES):
             task, line = queued.popleft()
             sent.append(task)
