@@ -12,7 +12,9 @@ input file each, whose user code does nothing:
 - process: the same datums through a worker process (``python -m tusk.worker``) as the local
   executor sends them: a JSON task line in (the datum's own fields after the first), a JSON
   result line out (tasks written ahead);
-- unbatched: the same datums, ``true`` run once per datum through ``Worker.run``, per datum.
+- unbatched: the same datums, ``true`` run once per datum through ``Worker.run``, per datum;
+- task lines: what the executor encodes and the worker parses per datum, a full task line
+  against a follow-up line (the job's next datum: its own fields only), best of 7 passes.
 
 tusk's overhead per batched datum is the batched figure: the user code spends nothing.
 """
@@ -28,6 +30,8 @@ import sys
 import tempfile
 import threading
 import time
+import timeit
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,7 +43,7 @@ from tusk.testing.images import build_python_image
 from tusk.worker import DatumInput, DatumTask, InputFile, Worker, WorkerSettings
 from tusk.worker.cpus import HomeCpu
 from tusk.worker.datum import batch_environment
-from tusk.worker.protocol import TaskEncoder
+from tusk.worker.protocol import TaskDecoder, TaskEncoder, encode_task
 from tusk.worker.runtimes import SandboxSpec, start_sandbox
 from tusk.worker.runtimes.agent import AgentResult
 
@@ -146,6 +150,49 @@ def through_process(scratch: str, datums: list[DatumTask]) -> tuple[float, float
         proc.wait()
 
 
+def task_lines(datums: list[DatumTask]) -> dict[str, tuple[float, float, float]]:
+    """Per datum: (bytes, seconds to encode, seconds to parse) of full and follow-up lines."""
+    full = [encode_task(t) for t in datums]
+    encoder = TaskEncoder()
+    follow_ups = [encoder.encode(t) for t in datums][1:]
+    first = json.loads(full[0])
+
+    def encode_full() -> None:
+        for t in datums:
+            encode_task(t)
+
+    def encode_follow_ups() -> None:
+        encoder = TaskEncoder()
+        for t in datums:
+            encoder.encode(t)
+
+    def parse_follow_ups() -> None:
+        decoder = TaskDecoder()
+        decoder.decode(first)
+        for line in follow_ups:
+            decoder.decode(json.loads(line))
+
+    def parse_full() -> None:
+        for line in full:
+            DatumTask.from_json(json.loads(line))
+
+    def best(f: Callable[[], None]) -> float:
+        return min(timeit.repeat(f, number=1, repeat=7)) / len(datums)
+
+    return {
+        "full": (
+            statistics.mean(map(len, full)),
+            best(encode_full),
+            best(parse_full),
+        ),
+        "follow-up": (
+            statistics.mean(map(len, follow_ups)),
+            best(encode_follow_ups),
+            best(parse_follow_ups),
+        ),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datums", type=int, default=10_000)
@@ -190,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
             f"unbatched / batched: wall {wall['unbatched'] / wall['batched']:.1f}×, "
             f"worker CPU {cpu['unbatched'] / cpu['batched']:.1f}×"
         )
+        print()
+        print("| task line | bytes | encode µs (executor) | parse µs (worker) |")
+        print("|---|---|---|---|")
+        for kind, (size, encode, parse) in task_lines(batched).items():
+            print(f"| {kind} | {size:.0f} | {encode * 1e6:.1f} | {parse * 1e6:.1f} |")
     return 0
 
 

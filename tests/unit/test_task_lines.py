@@ -100,3 +100,12 @@ def test_a_follow_up_with_bad_inputs_is_refused() -> None:
         decoder.decode({"follows": True, "task_id": "t", "datum_id": "d", "inputs": "x"})
     with pytest.raises(InvalidArgument, match="must hold a JSON object"):
         decoder.decode(["follows"])
+
+
+def test_a_follow_up_without_inputs_is_a_task_without_inputs() -> None:
+    """A spout's next stream (no inputs) follows the one before it."""
+    tasks = [replace(datum("spout", i), inputs=(), spout=True) for i in range(3)]
+    encoder = TaskEncoder()
+    lines = [encoder.encode(t) for t in tasks]
+    assert ["follows" in json.loads(line) for line in lines] == [False, True, True]
+    assert decode_all(lines) == tasks

@@ -182,9 +182,10 @@ def run_task(worker: Worker, task: DatumTask) -> DatumResult:
         return DatumResult(task.task_id, False, reason=f"worker error: {e!r}", worker=worker.name)
 
 
-def run_line(worker: Worker, line: bytes) -> DatumResult:
-    """The result of one task line; a bad line or a worker error is a failed result."""
-    task = parse_line(worker, line)
+def run_line(worker: Worker, line: bytes, decoder: TaskDecoder | None = None) -> DatumResult:
+    """The result of one task line (a follow-up line with ``decoder``, see parse_line); a bad
+    line or a worker error is a failed result."""
+    task = parse_line(worker, line, decoder)
     return task if isinstance(task, DatumResult) else run_task(worker, task)
 
 

@@ -249,7 +249,7 @@ class TaskDecoder:
         if raw.get(FOLLOWS):
             if previous is None:
                 raise InvalidArgument("a follow-up task line without a valid task line before it")
-            inputs = raw.get("inputs") or ()
+            inputs = raw.get("inputs", [])
             if not isinstance(inputs, list):
                 raise InvalidArgument("task field 'inputs' must be a list")
             task = dataclasses.replace(

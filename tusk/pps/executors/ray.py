@@ -47,7 +47,7 @@ from tusk.pps.executors.base import PooledExecutor, WorkerInfo, worker_name
 from tusk.pps.spec import parse_quantity
 from tusk.worker import worker_from_environ
 from tusk.worker.__main__ import run_line
-from tusk.worker.protocol import DatumResult, DatumTask
+from tusk.worker.protocol import DatumResult, DatumTask, TaskDecoder, TaskEncoder
 
 NAMESPACE = "tusk"
 CONNECT_ATTEMPTS = 3  # Ray Client answers "Starting Ray client server failed" when busy
@@ -78,12 +78,13 @@ class RayWorker:
         """Run a group of datum tasks in this actor, one after another; a task of a run that was
         cancelled meanwhile is not started (its result says so)."""
         results = []
+        decoder = TaskDecoder()  # the group's lines: its first task in full, follow-ups after
         for line in tasks_json:
             if self.stopped >= generation:
                 task_id = json.loads(line).get("task_id", "")
                 result = DatumResult(task_id, False, reason="cancelled", worker=self.worker.name)
             else:
-                result = run_line(self.worker, line.encode())
+                result = run_line(self.worker, line.encode(), decoder)
             results.append(json.dumps(result.to_json()))
         return results
 
@@ -340,7 +341,8 @@ class RayPool:
             if not group:
                 return
             actor.last_group = len(group)
-            lines = [json.dumps(t.to_json()) for t in group]
+            encoder = TaskEncoder()  # the same job's next datums as follow-up lines
+            lines = [encoder.encode(t).decode().rstrip("\n") for t in group]
             ref = actor.handle.run.remote(self.generation, lines)
             self.calls[ref] = _Call(actor, actor.handle, group, self.generation)
 
