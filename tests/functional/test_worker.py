@@ -624,9 +624,8 @@ def test_worker_process_runs_tasks_until_eof(store: LocalObjectStore, scratch: P
     assert list(scratch.iterdir()) == []
 
 
-def test_worker_process_answers_a_bad_line(store: LocalObjectStore) -> None:
-    good = json.dumps(task(store, ["true"], task_id="ok-0-1").to_json())
-    lines = b'{"task_id": "bad-0-1", "cmd": "x"}\nnot json\n' + good.encode() + b"\n"
+def worker_process_results(lines: bytes) -> list[DatumResult]:
+    """The results a worker process (``python -m tusk.worker``) answers to ``lines``."""
     proc = subprocess.run(
         [sys.executable, "-m", "tusk.worker", "--name", "w"],
         input=lines,
@@ -634,7 +633,13 @@ def test_worker_process_answers_a_bad_line(store: LocalObjectStore) -> None:
         timeout=60,
         check=True,
     )
-    results = [DatumResult.from_json(json.loads(line)) for line in proc.stdout.splitlines()]
+    return [DatumResult.from_json(json.loads(line)) for line in proc.stdout.splitlines()]
+
+
+def test_worker_process_answers_a_bad_line(store: LocalObjectStore) -> None:
+    good = json.dumps(task(store, ["true"], task_id="ok-0-1").to_json())
+    lines = b'{"task_id": "bad-0-1", "cmd": "x"}\nnot json\n' + good.encode() + b"\n"
+    results = worker_process_results(lines)
     assert [(r.task_id, r.ok) for r in results] == [
         ("bad-0-1", False),
         ("", False),
@@ -664,14 +669,7 @@ def test_worker_process_takes_a_jobs_next_datums_as_follow_up_lines(
     lines = [encoder.encode(t) for t in [*tasks, other]]
     assert [b'"follows"' in line for line in lines] == [False, True, True, False]
     orphan = lines[1].replace(b"j-1-1", b"o-0-1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "tusk.worker", "--name", "w"],
-        input=orphan + b"".join(lines),
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    results = [DatumResult.from_json(json.loads(line)) for line in proc.stdout.splitlines()]
+    results = worker_process_results(orphan + b"".join(lines))
     assert [(r.task_id, r.ok) for r in results] == [
         ("o-0-1", False),
         ("j-0-1", True),

@@ -218,15 +218,15 @@ class TaskEncoder:
     def encode(self, task: DatumTask) -> bytes:
         """``task`` as one JSON line, a follow-up when it can be."""
         shared = shared_fields(task)
-        if shared == self._shared:
-            raw: dict[str, Any] = {
-                FOLLOWS: True,
-                "task_id": task.task_id,
-                "datum_id": task.datum_id,
-                "inputs": [i.to_json() for i in task.inputs],
-            }
-        else:
-            raw, self._shared = task.to_json(), shared
+        if shared != self._shared:
+            self._shared = shared
+            return encode_task(task)
+        raw = {
+            FOLLOWS: True,
+            "task_id": task.task_id,
+            "datum_id": task.datum_id,
+            "inputs": [i.to_json() for i in task.inputs],
+        }
         return json.dumps(raw, separators=(",", ":")).encode() + b"\n"
 
     def reset(self) -> None:
