@@ -240,9 +240,14 @@ def test_filter_datums_by_running(pps: Pps, http: httpx.Client) -> None:
     )
     job = pps.wait_for("a job", lambda: next(iter(pps.engine.jobs.list("sleepy")), None))
     base = f"/console/api/jobs/sleepy/{job.id}/datums"
+
+    def page() -> dict[str, Any]:
+        p = http.get(base).json()  # counts and rows are one view, even while the job starts
+        assert all(n > 0 for n in p["counts"].values()) and sum(p["counts"].values()) == p["total"]
+        return p
+
     pg = pps.wait_for(
-        "one datum running",
-        lambda: (p := http.get(base).json())["counts"].get("running") == 1 and p,
+        "one datum running", lambda: (p := page())["counts"].get("running") == 1 and p
     )
     assert pg["counts"] == {"running": 1, "pending": 2} and pg["total"] == 3
     running = http.get(base, params={"state": "running"}).json()

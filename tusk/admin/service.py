@@ -63,7 +63,7 @@ class AdminService:
     def _live_objects(self) -> set[str]:
         """Every object a commit's tree or a stored datum output uses."""
         with self.ctx.meta.transaction(write=False) as tx:
-            dump.snapshot(tx)
+            tx.snapshot()
             trees, manifests = dump.object_roots(tx)
         return self._used_by(trees, manifests)
 
@@ -131,7 +131,7 @@ class AdminService:
     def extract(self, objects: bool = True) -> Iterator[bytes]:
         """Everything this deployment holds as one stream (see :mod:`tusk.admin.archive`)."""
         with self.ctx.meta.transaction(write=False) as tx:
-            dump.snapshot(tx)
+            tx.snapshot()
             rows: dict[str, list[dict[str, object]]] = {}
             for table, row in dump.dump(tx):
                 rows.setdefault(table, []).append(row)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, update
 
 from tusk.meta import schema as s
 from tusk.meta.store import Tx
@@ -31,13 +31,6 @@ def _serial_key(table: Table) -> str | None:
     with the rows inserted in their old order so the new keys keep it."""
     keys = [c.name for c in table.primary_key.columns]
     return keys[0] if keys == ["pk"] else None
-
-
-def snapshot(tx: Tx) -> None:
-    """Make the reads of ``tx`` one consistent view (PostgreSQL reads each statement afresh by
-    default; a SQLite transaction already is one snapshot). Call it before any read."""
-    if tx.c.dialect.name == "postgresql":
-        tx.c.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
 
 
 def dump(tx: Tx) -> Iterator[tuple[str, Row]]:

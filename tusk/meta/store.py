@@ -23,6 +23,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -100,6 +101,13 @@ class Tx(PpsTx, OpenTxMixin):
     def rollback(self) -> None:
         """Undo everything this transaction wrote so far."""
         (self.savepoint or self.c).rollback()
+
+    def snapshot(self) -> None:
+        """Make the reads of this transaction one consistent view (PostgreSQL reads each
+        statement afresh by default; a SQLite transaction already is one snapshot). Call it
+        before any read."""
+        if self.c.dialect.name == "postgresql":
+            self.c.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
 
     # -- projects ----------------------------------------------------------------------------
     def insert_project(self, row: ProjectRow) -> None:

@@ -281,35 +281,39 @@ class JobService:
         (skipped datums have no record and are enumerated again). A datum a worker runs now is
         shown ``running``."""
         with self.ctx.meta.transaction(write=False) as tx:
+            now = self._running_now(self._find(tx, job_id, pipeline))
+        rank = {str(k): v for k, v in _DATUM_ORDER.items()}
+        pending = str(DatumState.PENDING)
+        # one snapshot: counts and rows read apart could see a job master's rows land between
+        with self.ctx.meta.transaction(write=False) as tx:
+            tx.snapshot()
             job = self._find(tx, job_id, pipeline)
             counts = tx.datum_counts(job.pipeline, job_id)
-        now = self._running_now(job)
-        if job.total > sum(counts.values()):
+            stored = job.total <= sum(counts.values())
+            if stored:
+                stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
+                running = (
+                    tx.datums_page(job.pipeline, job_id, rank, pending, 0, len(now), ids=now)
+                    if now
+                    else []
+                )
+                if state == DatumState.RUNNING:
+                    rows = running[offset : offset + limit]
+                elif state == DatumState.PENDING:
+                    rows = tx.datums_page(
+                        job.pipeline, job_id, rank, pending, offset, limit, without=now
+                    )
+                else:
+                    rows = tx.datums_page(job.pipeline, job_id, rank, state, offset, limit)
+        if not stored:
             every = self._mark_running(job, self.datums(job_id, job.pipeline), now)
             counts = {}
             for d in every:
                 counts[d.state.value] = counts.get(d.state.value, 0) + 1
             chosen = [d for d in every if d.state == state] if state else every
             return chosen[offset : offset + limit], len(chosen), counts
-        rank = {str(k): v for k, v in _DATUM_ORDER.items()}
-        pending = str(DatumState.PENDING)
-        with self.ctx.meta.transaction(write=False) as tx:
-            stats = tx.get_commit(job.pipeline, stats_commit_id(job_id))
-            running = (
-                tx.datums_page(job.pipeline, job_id, rank, pending, 0, len(now), ids=now)
-                if now
-                else []
-            )
-            if state == DatumState.RUNNING:
-                rows = running[offset : offset + limit]
-            elif state == DatumState.PENDING:
-                rows = tx.datums_page(
-                    job.pipeline, job_id, rank, pending, offset, limit, without=now
-                )
-            else:
-                rows = tx.datums_page(job.pipeline, job_id, rank, state, offset, limit)
         if running:  # a running datum is stored pending until its result
-            counts[pending] = counts.get(pending, 0) - len(running)
+            counts[pending] -= len(running)
             counts[str(DatumState.RUNNING)] = len(running)
             if not counts[pending]:
                 del counts[pending]
