@@ -452,6 +452,28 @@ class TestLocalExecutor(ExecutorContract):
         executor.cancel(PIPELINE)
         running.join(timeout=30)
 
+    def test_workers_of_quick_datums_get_tasks_ahead(
+        self, executor: Executor, tasks: Tasks
+    ) -> None:
+        """Once a worker's datums are known to be quick, it is sent as many tasks ahead as it
+        runs in ``ahead_seconds`` (a pool of several too): it never waits for the job master
+        between them. A slow datum then holds the tasks sent behind it; stopping it hands them
+        out again, not counted as tries."""
+        assert isinstance(executor, LocalExecutor)
+        executor.ahead_seconds = 600.0  # every datum here counts as quick
+        names = self.pool(executor, 2)
+        batch = [tasks.task(i, COPY) for i in range(6)]
+        batch += [tasks.task(6, tasks.marking(60))] + [tasks.task(i, COPY) for i in range(7, 10)]
+        running = Background(executor.run(PIPELINE, batch))
+        wait_for("datum6 started", lambda: "datum6" in tasks.started())
+        (held,) = [sent for sent in (self._sent(executor, n) for n in names) if "datum6" in sent]
+        assert held[0] == "datum6" and len(held) > 1, held
+        assert executor.restart_datums(PIPELINE, lambda t: t.datum_id == "datum6") == ["datum6"]
+        results = {r.task_id: r for r in running.join()}
+        assert sorted(results) == sorted(t.task_id for t in batch)
+        assert results.pop("job1-6-1").reason == "restarted by restart-datum"
+        assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
+
     def test_workers_get_a_minimal_environment(self) -> None:
         server_env = {
             "PATH": "/usr/bin:/bin",

@@ -57,6 +57,8 @@ class WorkerProcess:
         self.lock = threading.Lock()
         self.current: DatumTask | None = None  # the task it runs now
         self.sent: collections.deque[DatumTask] = collections.deque()  # not answered yet, in order
+        self.sent_bytes: collections.deque[int] = collections.deque()  # their task lines' sizes
+        self.pace = _Pace()  # how long its datums take, judged from its results
         self.encoder = TaskEncoder()  # its task lines (a job's next datum as a follow-up)
         self.restart_asked = False  # restart-datum killed its current task
         self._spawn()
@@ -176,9 +178,47 @@ def _readline(stream: IO[bytes]) -> bytes:
 
 
 # A task sent while its worker still runs the one before waits in the pipe to the worker, which
-# holds 64 KiB: only a line well under that is sent ahead (a larger one could block the writer
-# while the worker blocks writing a large result nobody reads yet).
+# holds 64 KiB: the lines sent and not answered stay well under that (more could block the
+# writer while the worker blocks writing a large result nobody reads yet).
 AHEAD_MAX_BYTES = 32 << 10
+# A worker whose datums are quick is sent as many tasks ahead as it runs in AHEAD_SECONDS at
+# its recent pace (at most AHEAD_MAX_TASKS): it never waits for the job master between two of
+# them, and at a job's end no other worker waits longer than about that for the tasks it holds.
+AHEAD_SECONDS = 0.005
+AHEAD_MAX_TASKS = 64
+
+
+class _Pace:
+    """How long a worker's datums take (a moving average), from each task's start (its
+    result before it came, or it was sent to a worker that had nothing to do) to its result:
+    the job master's own work is not counted."""
+
+    def __init__(self) -> None:
+        self.seconds: float | None = None
+        self.start: float | None = None  # when the worker started the task it runs now
+
+    def reset(self) -> None:
+        self.seconds = self.start = None
+
+    def sent(self, idle: bool) -> None:
+        """A task was sent; ``idle``: the worker had none, so it starts now."""
+        if idle:
+            self.start = time.monotonic()
+
+    def result(self, has_next: bool) -> None:
+        """A result came; ``has_next``: the worker had its next task, which starts now."""
+        now = time.monotonic()
+        if self.start is not None:
+            gap = now - self.start
+            self.seconds = gap if self.seconds is None else 0.75 * self.seconds + 0.25 * gap
+        self.start = now if has_next else None
+
+    def ahead(self, least: int, seconds: float = AHEAD_SECONDS) -> int:
+        """Tasks to send beyond the one running: as many as the worker runs in ``seconds``, at
+        least ``least``, at most AHEAD_MAX_TASKS."""
+        if self.seconds is None:
+            return least
+        return max(least, min(AHEAD_MAX_TASKS, int(seconds / max(self.seconds, 1e-6))))
 
 
 class _TaskFeed:
@@ -240,10 +280,12 @@ class LocalPool:
         ahead: int = 1,
         warm: tuple[str, str] | None = None,
         cpu_for: Callable[[], tuple[int | None, bool]] = lambda: (None, False),
+        ahead_seconds: float = AHEAD_SECONDS,
     ) -> None:
-        """``ahead``: tasks sent to a lone worker beyond the one it runs (0: one at a time).
-        With several workers none is sent ahead: it could wait behind a slow datum while
-        another worker has nothing to do. ``warm``: see :class:`WorkerProcess`; ``cpu_for``
+        """``ahead``: tasks sent to a lone worker beyond the one it runs, whatever its pace (0:
+        one at a time, but for quick datums). Any worker is sent as many tasks ahead as it
+        runs in ``ahead_seconds`` at its recent pace; with several workers only those (a task
+        waiting behind a slow datum could leave another worker with nothing to do). ``warm``: see :class:`WorkerProcess`; ``cpu_for``
         gives each new worker its CPU and whether it runs pinned to it."""
         self.pipeline = pipeline
         self.version = version
@@ -252,12 +294,13 @@ class LocalPool:
         ]
         self.cancelled = threading.Event()
         self.ahead = ahead
+        self.ahead_seconds = ahead_seconds
 
     def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
         """Hand the tasks to whichever worker is free; yield results as they arrive.
 
         Tasks are taken from ``tasks`` only as workers become free, so a job of 100,000 datums
-        holds a task per worker (two for a lone worker, see ``ahead``), not 100,000 of them."""
+        holds a few tasks per worker (see ``ahead``), not 100,000 of them."""
         feed = _TaskFeed(tasks, len(self.workers))
         results: queue.Queue[DatumResult] = queue.Queue()
         self.cancelled.clear()
@@ -266,6 +309,8 @@ class LocalPool:
             queued: collections.deque[tuple[DatumTask, bytes]] = collections.deque()
             sent = w.sent
             sent.clear()  # what a cancelled run had sent went with the killed process
+            w.sent_bytes.clear()
+            w.pace.reset()  # another job's datums may take another time
             while not self.cancelled.is_set():
                 with w.lock:
                     self._feed_worker(w, feed, queued, sent)
@@ -282,6 +327,8 @@ class LocalPool:
                         # the tasks after it never started: not a try of their datums
                         feed.give_back([*sent, *(t for t, _ in queued)])
                         sent.clear()
+                        w.sent_bytes.clear()
+                        w.pace.reset()
                         queued.clear()
                         w.restart()
                         reason = f"{e}; it was restarted"
@@ -291,7 +338,9 @@ class LocalPool:
                             task_id=task.task_id, ok=False, reason=reason, worker=w.name
                         )
                     else:
+                        w.pace.result(has_next=len(sent) > 1)
                         sent.popleft()
+                        w.sent_bytes.popleft()
                     finally:
                         w.current = sent[0] if sent else None  # the worker runs it now
                 results.put(res)
@@ -325,18 +374,28 @@ class LocalPool:
         queued: collections.deque[tuple[DatumTask, bytes]],
         sent: collections.deque[DatumTask],
     ) -> None:
-        """Keep ``1 + ahead`` tasks at a lone worker: it starts the next as soon as it answers
-        the one before, while this process records that answer and makes the task after (the
-        job master's work per datum overlaps the worker's instead of adding to it)."""
-        ahead = self.ahead if len(self.workers) == 1 else 0
-        while len(sent) + len(queued) <= ahead and not self.cancelled.is_set():
-            task = feed.take()
-            if task is None:
-                break
-            queued.append((task, w.encoder.encode(task)))
-        while queued and (not sent or len(queued[0][1]) <= AHEAD_MAX_BYTES):
-            task, line = queued.popleft()
+        """Keep tasks ahead at the worker (see ``ahead`` and AHEAD_SECONDS): it starts the next
+        as soon as it answers the one before, while this process records that answer and makes
+        the tasks after (the job master's work per datum overlaps the worker's instead of
+        adding to it)."""
+        least = self.ahead if len(self.workers) == 1 else 0
+        ahead = w.pace.ahead(least, self.ahead_seconds)
+        sizes = w.sent_bytes
+        while not self.cancelled.is_set():
+            if not queued:
+                if len(sent) > ahead:
+                    break
+                task = feed.take()
+                if task is None:
+                    break
+                queued.append((task, w.encoder.encode(task)))
+            task, line = queued[0]
+            if sent and sum(sizes) + len(line) > AHEAD_MAX_BYTES:
+                break  # sent once the worker has answered what it holds
+            queued.popleft()
+            w.pace.sent(idle=not sent)
             sent.append(task)
+            sizes.append(len(line))
             try:
                 w.send(line)
             except WorkerDied:
@@ -393,7 +452,8 @@ class LocalExecutor(PooledExecutor):
         picks it; none of the server's own variables are passed on by default)."""
         super().__init__()
         self.env = dict(env or {})
-        self.ahead = 1  # tasks sent to a worker beyond the one it runs (see LocalPool)
+        self.ahead = 1  # tasks sent to a lone worker beyond the one it runs (see LocalPool)
+        self.ahead_seconds = AHEAD_SECONDS  # work sent ahead to a worker of quick datums
         # The server's runtime for user code (None: not known, or the host): new workers get
         # the pipeline's image ready (inspected, mounted) before its first datum needs it.
         self.runtime: Callable[[], str | None] = lambda: None
@@ -441,7 +501,14 @@ class LocalExecutor(PooledExecutor):
             runtime = self.runtime()
             warm = (runtime, image or DEFAULT_IMAGE) if runtime in ("bwrap", "podman") else None
             self._pools[pipeline] = LocalPool(
-                pipeline, version, workers, self.env, self.ahead, warm, self._cpu_for_worker
+                pipeline,
+                version,
+                workers,
+                self.env,
+                self.ahead,
+                warm,
+                self._cpu_for_worker,
+                self.ahead_seconds,
             )
 
     def close(self) -> None:
