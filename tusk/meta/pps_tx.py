@@ -299,9 +299,34 @@ class PpsTx:
 
     # -- datums ------------------------------------------------------------------------------
     def insert_datums(self, records: Sequence[DatumRecord]) -> None:
-        """Add datum rows of a job."""
+        """Add datum rows of a job (a row per datum at a job's start: through the driver, as
+        :meth:`_many` says)."""
         if records:
-            self.c.execute(s.job_datums.insert(), [_values(r) for r in records])
+            self._many(
+                "INSERT INTO job_datums (pipeline, job_id, idx, datum_id, hash, state, tries, "
+                "reason, inputs, bytes_down, bytes_up, seconds, worker, seconds_download, "
+                "seconds_upload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.pipeline,
+                        r.job_id,
+                        r.idx,
+                        r.datum_id,
+                        r.hash,
+                        str(r.state),
+                        r.tries,
+                        r.reason,
+                        r.inputs,
+                        r.bytes_down,
+                        r.bytes_up,
+                        r.seconds,
+                        r.worker,
+                        r.seconds_download,
+                        r.seconds_upload,
+                    )
+                    for r in records
+                ],
+            )
 
     def list_datums(self, pipeline: str, job_id: str, *, brief: bool = False) -> list[DatumRecord]:
         """A job's datums in datum order; ``brief`` leaves out their inputs (cheap for many)."""

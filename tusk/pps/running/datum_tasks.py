@@ -39,10 +39,13 @@ class Progress:
     datums: Sequence[Datum]
     tries: dict[int, int]
     totals: JobCounters
+    # the datum ids of the tasks made and not recorded yet (a task carries its datum's id)
+    made: dict[int, str] = field(default_factory=dict)
 
     def datum_id(self, idx: int) -> str:
-        """The id of datum ``idx``."""
-        return datum_id(self.datums[idx])
+        """The id of datum ``idx`` (its task's, if one was made and not recorded yet)."""
+        known = self.made.pop(idx, None)
+        return known if known is not None else datum_id(self.datums[idx])
 
     def tried(self, idx: int, settled: bool) -> int:
         """Count one more try of datum ``idx`` and return its tries so far; a ``settled`` datum

@@ -32,6 +32,7 @@ from tusk.pps.running.output import Egress, end_job, finish_job, settle_finished
 from tusk.pps.running.results import JobEnded, record_results, result_batches
 from tusk.pps.running.stats import write_stats
 from tusk.pps.spec import PipelineSpec
+from tusk.worker.protocol import DatumTask
 from tusk.worker.runtimes import ImageNotFound
 
 
@@ -226,17 +227,18 @@ class JobRunner:
         attempt = 0
         while todo and attempt < tries:
             attempt += 1
+            progress.made.clear()
+
+            def made(i: int, attempt: int = attempt) -> DatumTask:
+                task = self.tasks.task(
+                    spec, provenance, pipeline, job_id, i, datums[i], attempt, secrets
+                )
+                progress.made[i] = task.datum_id  # its result needs it: not hashed again
+                return task
+
             # made as the executor takes them: a task per datum at once would be the job's
             # largest memory (a few KB each, all alive until the last datum ran)
-            tasks = CountedTasks(
-                (
-                    self.tasks.task(
-                        spec, provenance, pipeline, job_id, i, datums[i], attempt, secrets
-                    )
-                    for i in todo
-                ),
-                len(todo),
-            )
+            tasks = CountedTasks((made(i) for i in todo), len(todo))
             failed: list[int] = []
             last = attempt >= tries
             for batch in result_batches(self.executor.run(pipeline, tasks)):
