@@ -285,8 +285,9 @@ class LocalPool:
         """``ahead``: tasks sent to a lone worker beyond the one it runs, whatever its pace (0:
         one at a time, but for quick datums). Any worker is sent as many tasks ahead as it
         runs in ``ahead_seconds`` at its recent pace; with several workers only those (a task
-        waiting behind a slow datum could leave another worker with nothing to do). ``warm``: see :class:`WorkerProcess`; ``cpu_for``
-        gives each new worker its CPU and whether it runs pinned to it."""
+        waiting behind a slow datum could leave another worker with nothing to do).
+        ``warm``: see :class:`WorkerProcess`; ``cpu_for`` gives each new worker its CPU and
+        whether it runs pinned to it."""
         self.pipeline = pipeline
         self.version = version
         self.workers = [
