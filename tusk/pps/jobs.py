@@ -280,14 +280,13 @@ class JobService:
         its cost does not grow with the job; a job that skipped datums is the exception
         (skipped datums have no record and are enumerated again). A datum a worker runs now is
         shown ``running``."""
-        with self.ctx.meta.transaction(write=False) as tx:
-            now = self._running_now(self._find(tx, job_id, pipeline))
         rank = {str(k): v for k, v in _DATUM_ORDER.items()}
         pending = str(DatumState.PENDING)
         # one snapshot: counts and rows read apart could see a job master's rows land between
         with self.ctx.meta.transaction(write=False) as tx:
             tx.snapshot()
             job = self._find(tx, job_id, pipeline)
+            now = self._running_now(job)
             counts = tx.datum_counts(job.pipeline, job_id)
             stored = job.total <= sum(counts.values())
             if stored:
