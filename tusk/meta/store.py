@@ -6,6 +6,8 @@ driver errors. Every contract is in ``tests/functional/test_metadata_contract.py
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -433,6 +435,22 @@ def after_commit(action: Callable[[], object]) -> None:
         pending.append(action)
 
 
+def _use_wal(dbapi_conn: sqlite3.Connection, wait: float = 60.0) -> None:
+    """Put the database in WAL mode (it stays so once set). Switching needs the database to
+    itself, and SQLite answers "database is locked" at once, without waiting its busy timeout,
+    when two fresh connections try together: so try again until ``wait`` seconds have passed."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class MetadataStore:
     """Connection factory and transaction boundary for one metadata database URL."""
 
@@ -476,8 +494,8 @@ class MetadataStore:
             @event.listens_for(engine, "connect")
             def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
                 dbapi_conn.isolation_level = None
+                _use_wal(dbapi_conn)
                 cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=FULL")  # per transaction: see _on_begin
                 cur.execute("PRAGMA busy_timeout=60000")
                 cur.close()
