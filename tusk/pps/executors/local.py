@@ -9,7 +9,6 @@ import itertools
 import json
 import logging
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
 from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
+from tusk.pps.handoff import Handoff
 from tusk.worker.protocol import DatumResult, DatumTask, TaskEncoder
 from tusk.worker.runtimes.images import DEFAULT_IMAGE
 
@@ -303,7 +303,7 @@ class LocalPool:
         Tasks are taken from ``tasks`` only as workers become free, so a job of 100,000 datums
         holds a few tasks per worker (see ``ahead``), not 100,000 of them."""
         feed = _TaskFeed(tasks, len(self.workers))
-        results: queue.Queue[DatumResult] = queue.Queue()
+        results: Handoff[DatumResult] = Handoff()
         self.cancelled.clear()
 
         def serve(w: WorkerProcess) -> None:
@@ -354,15 +354,14 @@ class LocalPool:
             th.start()
         got = 0
         while not feed.finished(got):
-            try:
-                res = results.get(timeout=0.2)
-            except queue.Empty:
+            came = results.take(AHEAD_MAX_TASKS, until=time.monotonic() + 0.2)
+            if not came:
                 stopped = self.cancelled.is_set() or feed.error is not None
                 if stopped and not any(th.is_alive() for th in threads):
                     break
                 continue
-            got += 1
-            yield res
+            got += len(came)
+            yield from came
         for th in threads:
             th.join()
         if feed.error is not None:

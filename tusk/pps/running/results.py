@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from tusk.errors import InvalidPath
 from tusk.meta import CachedDatum, DatumOutcome, LogRecord
 from tusk.pfs.context import PfsContext
 from tusk.pfs.paths import clean_path
+from tusk.pps.handoff import Handoff
 from tusk.pps.running.datum_tasks import Progress
 from tusk.worker.protocol import DatumResult
 
@@ -39,43 +39,30 @@ def result_batches(
     many, so fast datums must not each pay for one). Slow datums are recorded as soon as they
     end, and the end of the results closes a group at once, so a job's last datum is never held.
 
-    A pump thread drains the executor, so workers never wait on the job master's writes."""
-    q: queue.Queue[DatumResult | BaseException | None] = queue.Queue()
+    A pump thread drains the executor, so workers never wait on the job master's writes; while
+    a window gathers, results coming in do not wake the job master one by one."""
+    box: Handoff[DatumResult] = Handoff()
 
     def pump() -> None:
         try:
             for r in results:
-                q.put(r)
-        except BaseException as exc:  # noqa: BLE001 - handed to the job master below
-            q.put(exc)
-        q.put(None)
+                box.put(r)
+        except BaseException as exc:  # noqa: BLE001 - raised to the job master by take
+            box.close(exc)
+        else:
+            box.close()
 
     threading.Thread(target=pump, name="datum-results", daemon=True).start()
     pace = _Pace()
     while True:
-        item: DatumResult | BaseException | None = q.get()
-        now = pace.arrived()
-        until = now + window if pace.fast(window) else now
-        batch: list[DatumResult] = []
-        end = False
-        while True:
-            if item is None:
-                end = True
-                break
-            if isinstance(item, BaseException):
-                raise item
-            batch.append(item)
-            if len(batch) >= BATCH:
-                break
-            try:
-                item = q.get(timeout=max(0.0, until - time.monotonic()))
-            except queue.Empty:
-                break
-            pace.arrived()
-        if batch:
-            yield batch
-        if end:
+        batch = box.take(BATCH)  # the first result, and every one that finished meanwhile
+        if not batch:
             return
+        now = pace.arrived(len(batch))
+        if pace.fast(window) and len(batch) < BATCH:
+            left = BATCH - len(batch)
+            batch += box.take(left, want=left, until=now + window)
+        yield batch
 
 
 class _Pace:
@@ -88,12 +75,13 @@ class _Pace:
         self.gap: float | None = None
         self.gaps = 0
 
-    def arrived(self) -> float:
+    def arrived(self, count: int = 1) -> float:
+        """``count`` results were taken now (they came in the time since the last ones)."""
         now = time.monotonic()
         if self.last is not None:
-            gap = now - self.last
+            gap = (now - self.last) / count
             self.gap = gap if self.gap is None else 0.75 * self.gap + 0.25 * gap
-            self.gaps += 1
+            self.gaps += count
         self.last = now
         return now
 
