@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import func, select
 
 from tusk.api.pps import DatumState, JobState, PipelineState
 from tusk.errors import AlreadyExists
@@ -663,6 +664,54 @@ class MetadataContract:
             assert [r.message for r in some] == ["user a", "user q"]
             after = tx.list_logs(LogFilter(pipeline="p", after=user[0].pk))
             assert [r.message for r in after] == ["user b"]
+
+    def test_consecutive_lines_of_one_source_come_back_one_by_one(
+        self, meta: MetadataStore
+    ) -> None:
+        """Lines of one datum and stream in a row share a stored row; reading gives every line
+        with its own time and a pk that orders it, and ``after``/``limit`` may stop in a row."""
+
+        def line(i: int, stream: str = "system", datum: str = "d1") -> LogRecord:
+            user = stream != "system"
+            return LogRecord(
+                "p", 100.0 + i, f"line {i}", job_id=_id(1), datum_id=datum, worker="w",
+                stream=stream, user=user,
+            )  # fmt: skip
+
+        sent = [
+            *(line(i) for i in range(3)),
+            *(line(i, "stdout") for i in range(3, 5)),
+            *(line(i) for i in range(5, 8)),
+            *(line(i, datum="d2") for i in range(8, 150)),  # more than one row holds
+            line(150, "stderr", datum="d2"),
+        ]
+        with meta.transaction() as tx:
+            tx.insert_logs(sent)
+        with meta.engine.connect() as conn:
+            rows = conn.execute(select(func.count()).select_from(s.logs)).scalar()
+        assert rows == 1 + 1 + 1 + 3 + 1  # d1: 3 system, 2 stdout, 3 system; d2: 64+64+14, 1
+        with meta.transaction(write=False) as tx:
+            got = tx.list_logs(LogFilter(pipeline="p"))
+            assert [(r.ts, r.message, r.stream, r.datum_id) for r in got] == [
+                (r.ts, r.message, r.stream, r.datum_id) for r in sent
+            ]
+            assert all(not r.user for r in got if r.stream == "system")
+            pks = [r.pk for r in got]
+            assert pks == sorted(set(pks))
+            # paging by limit and after, stopping inside rows: every line once, in order
+            paged: list[LogRecord] = []
+            while page := tx.list_logs(
+                LogFilter(pipeline="p", after=paged[-1].pk if paged else 0, limit=5)
+            ):
+                assert len(page) <= 5
+                paged += page
+            assert [r.pk for r in paged] == pks
+            assert [r.message for r in tx.list_logs(LogFilter(after=pks[1]))][:2] == [
+                "line 2",
+                "line 3",
+            ]
+            d1_user = tx.list_logs(LogFilter(datum_ids=("d1",)))
+            assert [r.message for r in d1_user] == [f"line {i}" for i in range(8)]
 
     def test_rollback_undoes_the_transaction_so_far(self, meta: MetadataStore) -> None:
         with meta.transaction() as tx:

@@ -43,6 +43,7 @@ ADDED_IN_0005 = {"job_datums": ("seconds_download", "seconds_upload")}
 ADDED_IN_0006 = {"jobs": ("output_disjoint",)}
 TABLES_ADDED_IN_0009 = {"datum_files"}
 TABLES_ADDED_IN_0010 = {"open_transactions", "open_transaction_requests"}
+ADDED_IN_0011 = {"logs": ("lines",)}
 
 
 def _id(n: int) -> str:
@@ -125,6 +126,7 @@ def _baseline_metadata() -> MetaData:
             *ADDED_IN_0004.get(table.name, ()),
             *ADDED_IN_0005.get(table.name, ()),
             *ADDED_IN_0006.get(table.name, ()),
+            *ADDED_IN_0011.get(table.name, ()),
         ):
             copy._columns.remove(copy.c[column])
     return meta
@@ -198,6 +200,7 @@ def _insert_old_rows(url: str) -> None:
 # -- tests -------------------------------------------------------------------------------------
 def test_head_is_the_schema_version() -> None:
     assert [m.revision for m in migrations.history()] == [
+        "0011",
         "0010",
         "0009",
         "0008",
@@ -408,10 +411,11 @@ def test_admin_cli(tmp_path: Path) -> None:
         return result.output
 
     assert run("current", "--url", url) == "none\n"
-    assert run("upgrade", "--url", url) == "0010 (head)\n"
-    assert run("current", "--url", url) == "0010 (head)\n"
+    assert run("upgrade", "--url", url) == "0011 (head)\n"
+    assert run("current", "--url", url) == "0011 (head)\n"
     lines = run("history", "--url", url).splitlines()
     assert [line.split()[0] for line in lines] == [
+        "0011",
         "0010",
         "0009",
         "0008",

@@ -4,6 +4,7 @@ logs, as the typed records of :mod:`tusk.meta.pps_records` (the PFS half is in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields
@@ -29,6 +30,8 @@ from tusk.meta.pps_records import (
     SecretRecord,
 )
 
+# A log row holds up to this many lines; a line's pk is its row's times this plus its place.
+LINES_PER_ROW = 64
 _BATCH = 500  # values per IN (...) query: below every dialect's parameter limit
 _SETTLED = [str(x) for x in DatumState if x.settled]  # states that need no more tries
 T = TypeVar("T")
@@ -609,32 +612,35 @@ class PpsTx:
 
     # -- logs --------------------------------------------------------------------------------
     def insert_logs(self, records: Sequence[LogRecord]) -> None:
-        """Store log lines."""
-        if records:
-            # The job master stores several lines a datum: rows go to the driver as they are.
-            self._many(
-                'INSERT INTO logs (pipeline, job_id, datum_id, worker, ts, stream, "user", '
-                "master, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        r.pipeline,
-                        r.job_id,
-                        r.datum_id,
-                        r.worker,
-                        r.ts,
-                        str(r.stream),
-                        r.user,
-                        r.master,
-                        r.message,
-                    )
-                    for r in records
-                ],
-            )
+        """Store log lines. Consecutive lines of one source share a row (a datum's system
+        lines, a burst of its output): a quick datum's six lines cost one row, not six."""
+        if not records:
+            return
+        rows: list[tuple[Any, ...]] = []
+        run: list[LogRecord] = []
+        run_source: tuple[Any, ...] = ()
+        for r in records:
+            source = _source(r)
+            if run and (source != run_source or len(run) >= LINES_PER_ROW):
+                rows.append(_log_row(run_source, run))
+                run = []
+            run_source = source
+            run.append(r)
+        rows.append(_log_row(run_source, run))
+        # The job master stores several lines a datum: rows go to the driver as they are.
+        self._many(
+            'INSERT INTO logs (pipeline, job_id, datum_id, worker, ts, stream, "user", '
+            "master, message, lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
     def list_logs(self, where: LogFilter) -> list[LogRecord]:
-        """Log lines matching the filter, oldest first."""
+        """Log lines matching the filter, oldest first. A line's ``pk`` orders it among all
+        lines (its row's key times LINES_PER_ROW plus its place in the row): ``after`` takes
+        the last one read."""
         lg = s.logs
-        q = select(lg).where(lg.c.pk > where.after, lg.c.master == where.master).order_by(lg.c.pk)
+        row_after, _ = divmod(where.after, LINES_PER_ROW)
+        q = select(lg).where(lg.c.pk >= row_after, lg.c.master == where.master).order_by(lg.c.pk)
         if where.pipeline:
             q = q.where(lg.c.pipeline == where.pipeline)
         if where.job_id:
@@ -644,8 +650,19 @@ class PpsTx:
         if where.datum_ids:
             q = q.where(lg.c.datum_id.in_(where.datum_ids))
         if where.limit:
-            q = q.limit(where.limit)
-        return [_record(LogRecord, r) for r in self.c.execute(q).mappings()]
+            q = q.limit(where.limit + 1)  # every row holds a line; the first may be read already
+        out: list[LogRecord] = []
+        for row in self.c.execute(q).mappings():
+            base = _record(LogRecord, row)
+            first = row["pk"] * LINES_PER_ROW
+            if row["lines"] == 1:
+                lines = [(base.ts, base.message)]
+            else:
+                lines = [(float(ts), str(text)) for ts, text in json.loads(base.message)]
+            for i, (ts, text) in enumerate(lines):
+                if first + i > where.after:
+                    out.append(dataclasses.replace(base, pk=first + i, ts=ts, message=text))
+        return out[: where.limit] if where.limit else out
 
     # -- secrets -----------------------------------------------------------------------------
     def insert_secret(self, record: SecretRecord) -> None:
@@ -685,3 +702,18 @@ def _secret(mapping: Any) -> SecretRecord:
         created=mapping["created"],
         keys=tuple(json.loads(mapping["keys"])),
     )
+
+
+def _source(r: LogRecord) -> tuple[Any, ...]:
+    """What lines sharing a row have in common (all of a row's columns but the line's own)."""
+    return (r.pipeline, r.job_id, r.datum_id, r.worker, str(r.stream), r.user, r.master)
+
+
+def _log_row(source: tuple[Any, ...], run: list[LogRecord]) -> tuple[Any, ...]:
+    """The row of consecutive lines of one ``source`` (see ``insert_logs``)."""
+    first = run[0]
+    if len(run) == 1:
+        message = first.message
+    else:
+        message = json.dumps([[r.ts, r.message] for r in run], separators=(",", ":"))
+    return (*source[:4], first.ts, *source[4:], message, len(run))

@@ -21,7 +21,7 @@ metadata = MetaData()
 
 # The number of the head Alembic revision (tusk/meta/migrations/versions), written in `settings`
 # for humans. Change the schema here and in a new revision together; a test checks they agree.
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 settings = Table(
     "settings",
@@ -217,6 +217,9 @@ logs = Table(
     Column("user", Boolean, nullable=False, default=True),
     Column("master", Boolean, nullable=False, default=False),
     Column("message", Text, nullable=False),
+    # how many lines the row holds: 1, the message itself; more, consecutive lines of one
+    # source (pipeline, job, datum, worker, stream), the message a JSON list of [ts, line]
+    Column("lines", Integer, nullable=False, default=1, server_default="1"),
 )
 Index("ix_logs_pipeline", logs.c.pipeline, logs.c.pk)
 Index("ix_logs_job", logs.c.job_id)
