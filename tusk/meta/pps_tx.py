@@ -4,7 +4,6 @@ logs, as the typed records of :mod:`tusk.meta.pps_records` (the PFS half is in
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields
@@ -652,17 +651,28 @@ class PpsTx:
         if where.limit:
             q = q.limit(where.limit + 1)  # every row holds a line; the first may be read already
         out: list[LogRecord] = []
-        for row in self.c.execute(q).mappings():
-            base = _record(LogRecord, row)
-            first = row["pk"] * LINES_PER_ROW
-            if row["lines"] == 1:
-                lines = [(base.ts, base.message)]
-            else:
-                lines = [(float(ts), str(text)) for ts, text in json.loads(base.message)]
+        for row in self.c.execute(q):  # rows are read as they are taken: stop at the limit
+            first = row.pk * LINES_PER_ROW
+            lines = [(row.ts, row.message)] if row.lines == 1 else json.loads(row.message)
             for i, (ts, text) in enumerate(lines):
                 if first + i > where.after:
-                    out.append(dataclasses.replace(base, pk=first + i, ts=ts, message=text))
-        return out[: where.limit] if where.limit else out
+                    out.append(
+                        LogRecord(
+                            pipeline=row.pipeline,
+                            ts=ts,
+                            message=text,
+                            job_id=row.job_id,
+                            datum_id=row.datum_id,
+                            worker=row.worker,
+                            stream=row.stream,
+                            user=row.user,
+                            master=row.master,
+                            pk=first + i,
+                        )
+                    )
+            if where.limit and len(out) >= where.limit:
+                return out[: where.limit]
+        return out
 
     # -- secrets -----------------------------------------------------------------------------
     def insert_secret(self, record: SecretRecord) -> None:
