@@ -684,12 +684,18 @@ class MetadataContract:
             *(line(i) for i in range(5, 8)),
             *(line(i, datum="d2") for i in range(8, 150)),  # more than one row holds
             line(150, "stderr", datum="d2"),
+            *(
+                replace(line(i, "stderr", datum="d2"), message=f"{i} " + "x" * 40_000)
+                for i in range(151, 154)
+            ),  # long lines: a row holds about 64 KiB of text
         ]
         with meta.transaction() as tx:
             tx.insert_logs(sent)
         with meta.engine.connect() as conn:
             rows = conn.execute(select(func.count()).select_from(s.logs)).scalar()
-        assert rows == 1 + 1 + 1 + 3 + 1  # d1: 3 system, 2 stdout, 3 system; d2: 64+64+14, 1
+        # d1: 3 system, 2 stdout, 3 system; d2: 64 + 64 + 14 system; its stderr: line 150 with
+        # the first long line, then a row for each other long line
+        assert rows == 3 + 3 + 3
         with meta.transaction(write=False) as tx:
             got = tx.list_logs(LogFilter(pipeline="p"))
             assert [(r.ts, r.message, r.stream, r.datum_id) for r in got] == [

@@ -31,6 +31,7 @@ from tusk.meta.pps_records import (
 
 # A log row holds up to this many lines; a line's pk is its row's times this plus its place.
 LINES_PER_ROW = 64
+ROW_CHARS = 64 << 10  # and lines of about this much text at most (a longer line: a row alone)
 _BATCH = 500  # values per IN (...) query: below every dialect's parameter limit
 _SETTLED = [str(x) for x in DatumState if x.settled]  # states that need no more tries
 T = TypeVar("T")
@@ -612,19 +613,26 @@ class PpsTx:
     # -- logs --------------------------------------------------------------------------------
     def insert_logs(self, records: Sequence[LogRecord]) -> None:
         """Store log lines. Consecutive lines of one source share a row (a datum's system
-        lines, a burst of its output): a quick datum's six lines cost one row, not six."""
+        lines, a burst of its output), up to LINES_PER_ROW lines and ROW_CHARS of text: a
+        quick datum's six lines cost one row, not six."""
         if not records:
             return
         rows: list[tuple[Any, ...]] = []
         run: list[LogRecord] = []
         run_source: tuple[Any, ...] = ()
+        run_chars = 0
         for r in records:
             source = _source(r)
-            if run and (source != run_source or len(run) >= LINES_PER_ROW):
+            if run and (
+                source != run_source
+                or len(run) >= LINES_PER_ROW
+                or run_chars + len(r.message) > ROW_CHARS
+            ):
                 rows.append(_log_row(run_source, run))
-                run = []
+                run, run_chars = [], 0
             run_source = source
             run.append(r)
+            run_chars += len(r.message)
         rows.append(_log_row(run_source, run))
         # The job master stores several lines a datum: rows go to the driver as they are.
         self._many(
