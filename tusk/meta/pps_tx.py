@@ -659,27 +659,28 @@ class PpsTx:
         if where.limit:
             q = q.limit(where.limit + 1)  # every row holds a line; the first may be read already
         out: list[LogRecord] = []
-        for row in self.c.execute(q):  # rows are read as they are taken: stop at the limit
-            first = row.pk * LINES_PER_ROW
-            lines = [(row.ts, row.message)] if row.lines == 1 else json.loads(row.message)
-            for i, (ts, text) in enumerate(lines):
-                if first + i > where.after:
-                    out.append(
-                        LogRecord(
-                            pipeline=row.pipeline,
-                            ts=ts,
-                            message=text,
-                            job_id=row.job_id,
-                            datum_id=row.datum_id,
-                            worker=row.worker,
-                            stream=row.stream,
-                            user=row.user,
-                            master=row.master,
-                            pk=first + i,
-                        )
+        with self.c.execute(q) as rows:  # rows are read as they are taken: stop at the limit
+            for row in rows:
+                first = row.pk * LINES_PER_ROW
+                lines = [(row.ts, row.message)] if row.lines == 1 else json.loads(row.message)
+                out.extend(
+                    LogRecord(
+                        pipeline=row.pipeline,
+                        ts=ts,
+                        message=text,
+                        job_id=row.job_id,
+                        datum_id=row.datum_id,
+                        worker=row.worker,
+                        stream=row.stream,
+                        user=row.user,
+                        master=row.master,
+                        pk=first + i,
                     )
-            if where.limit and len(out) >= where.limit:
-                return out[: where.limit]
+                    for i, (ts, text) in enumerate(lines)
+                    if first + i > where.after
+                )
+                if where.limit and len(out) >= where.limit:
+                    return out[: where.limit]
         return out
 
     # -- secrets -----------------------------------------------------------------------------
