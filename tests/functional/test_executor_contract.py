@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import itertools
 import os
 import re
 import shutil
@@ -473,6 +474,32 @@ class TestLocalExecutor(ExecutorContract):
         assert sorted(results) == sorted(t.task_id for t in batch)
         assert results.pop("job1-6-1").reason == "restarted by restart-datum"
         assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
+
+    def test_an_error_of_a_worker_thread_ends_the_results(
+        self, executor: Executor, tasks: Tasks, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The results end once every worker's thread has ended: one that fails (a bug, not a
+        worker dying) ends them with its error instead of leaving the job master waiting."""
+        from tusk.pps.executors.local import WorkerProcess
+        from tusk.pps.handoff import HandoffStream
+
+        self.pool(executor, 2)
+        received = WorkerProcess.receive
+        calls = itertools.count()
+
+        def receive(w: WorkerProcess) -> DatumResult:
+            if next(calls) == 2:
+                raise RuntimeError("reading a result went wrong")
+            return received(w)
+
+        monkeypatch.setattr(WorkerProcess, "receive", receive)
+        stream = executor.run(PIPELINE, [tasks.task(i, COPY) for i in range(6)])
+        assert isinstance(stream, HandoffStream)  # the job master takes results from it directly
+        running = Background(stream)
+        with pytest.raises(RuntimeError, match="reading a result went wrong"):
+            running.join(timeout=60)
+        # the results before the error came first; the failed thread's datum has none
+        assert 2 <= len(running.results) <= 5 and all(r.ok for r in running.results)
 
     def test_workers_get_a_minimal_environment(self) -> None:
         server_env = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -58,3 +59,23 @@ class Handoff(Generic[T]):
             if not items and self._closed and self._error is not None:
                 raise self._error
             return [items.popleft() for _ in range(min(most, len(items)))]
+
+
+class HandoffStream(Iterator[T]):
+    """The items of a :class:`Handoff` as an iterator, one at a time, that a consumer may also
+    ``take`` in groups: an executor whose threads produce results returns one, and the job
+    master takes its results from it directly (an iterator of any other kind is drained by a
+    thread of its own into a Handoff first)."""
+
+    def __init__(self, box: Handoff[T]) -> None:
+        self.box = box
+
+    def __next__(self) -> T:
+        got = self.box.take(1)
+        if not got:
+            raise StopIteration
+        return got[0]
+
+    def take(self, most: int, *, want: int = 1, until: float | None = None) -> list[T]:
+        """See :meth:`Handoff.take`."""
+        return self.box.take(most, want=want, until=until)

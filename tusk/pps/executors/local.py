@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
 from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
-from tusk.pps.handoff import Handoff
+from tusk.pps.handoff import Handoff, HandoffStream
 from tusk.worker.protocol import DatumResult, DatumTask, TaskEncoder
 from tusk.worker.runtimes.images import DEFAULT_IMAGE
 
@@ -230,7 +230,6 @@ class _TaskFeed:
         # the first ``ahead`` now: they say how many workers to start (fewer tasks, fewer)
         self._ahead = collections.deque(itertools.islice(self._source, ahead))
         self.head = len(self._ahead)
-        self.taken = 0
         self.done = False
         self.error: BaseException | None = None
 
@@ -250,7 +249,6 @@ class _TaskFeed:
                 except BaseException as e:  # noqa: BLE001 - raised again by LocalPool.run
                     self.error, self.done = e, True
                     return None
-            self.taken += 1
             return task
 
     def give_back(self, tasks: Iterable[DatumTask]) -> None:
@@ -258,14 +256,6 @@ class _TaskFeed:
         with self._lock:
             back = list(tasks)
             self._ahead.extendleft(reversed(back))
-            self.taken -= len(back)
-
-    def finished(self, results: int) -> bool:
-        """Whether every task taken has its result and no task is left."""
-        with self._lock:
-            return (
-                (self.done or self.error is not None) and results >= self.taken and not self._ahead
-            )
 
 
 class LocalPool:
@@ -298,7 +288,8 @@ class LocalPool:
         self.ahead_seconds = ahead_seconds
 
     def run(self, tasks: Iterable[DatumTask]) -> Iterator[DatumResult]:
-        """Hand the tasks to whichever worker is free; yield results as they arrive.
+        """Hand the tasks to whichever worker is free; the results as they arrive (a task that
+        could not be made, or a worker thread's error, ends them).
 
         Tasks are taken from ``tasks`` only as workers become free, so a job of 100,000 datums
         holds a few tasks per worker (see ``ahead``), not 100,000 of them."""
@@ -346,26 +337,26 @@ class LocalPool:
                         w.current = sent[0] if sent else None  # the worker runs it now
                 results.put(res)
 
-        threads = [
-            threading.Thread(target=serve, args=(w,), daemon=True)
-            for w in self.workers[: max(1, min(feed.head, len(self.workers)))]
-        ]
-        for th in threads:
-            th.start()
-        got = 0
-        while not feed.finished(got):
-            came = results.take(AHEAD_MAX_TASKS, until=time.monotonic() + 0.2)
-            if not came:
-                stopped = self.cancelled.is_set() or feed.error is not None
-                if stopped and not any(th.is_alive() for th in threads):
-                    break
-                continue
-            got += len(came)
-            yield from came
-        for th in threads:
-            th.join()
-        if feed.error is not None:
-            raise feed.error
+        serving = self.workers[: max(1, min(feed.head, len(self.workers)))]
+        left = [len(serving)]  # serve threads still running: the last one ends the results
+        lock = threading.Lock()
+        failed: list[BaseException] = []
+
+        def serve_until_done(w: WorkerProcess) -> None:
+            try:
+                serve(w)
+            except BaseException as e:  # noqa: BLE001 - ends the results with it, below
+                failed.append(e)
+            finally:
+                with lock:
+                    left[0] -= 1
+                    last = left[0] == 0
+                if last:
+                    results.close(feed.error or (failed[0] if failed else None))
+
+        for w in serving:
+            threading.Thread(target=serve_until_done, args=(w,), daemon=True).start()
+        return HandoffStream(results)
 
     def _feed_worker(
         self,

@@ -15,7 +15,7 @@ from tusk.errors import InvalidPath
 from tusk.meta import CachedDatum, DatumOutcome, LogRecord
 from tusk.pfs.context import PfsContext
 from tusk.pfs.paths import clean_path
-from tusk.pps.handoff import Handoff
+from tusk.pps.handoff import Handoff, HandoffStream
 from tusk.pps.running.datum_tasks import Progress
 from tusk.worker.protocol import DatumResult
 
@@ -39,8 +39,24 @@ def result_batches(
     many, so fast datums must not each pay for one). Slow datums are recorded as soon as they
     end, and the end of the results closes a group at once, so a job's last datum is never held.
 
-    A pump thread drains the executor, so workers never wait on the job master's writes; while
-    a window gathers, results coming in do not wake the job master one by one."""
+    An executor's results come in a :class:`HandoffStream` (else a thread drains them into
+    one), so workers never wait on the job master's writes; while a window gathers, results
+    coming in do not wake the job master one by one."""
+    box = results if isinstance(results, HandoffStream) else _pumped(results)
+    pace = _Pace()
+    while True:
+        batch = box.take(BATCH)  # the first result, and every one that finished meanwhile
+        if not batch:
+            return
+        now = pace.arrived(len(batch))
+        if pace.fast(window) and len(batch) < BATCH:
+            left = BATCH - len(batch)
+            batch += box.take(left, want=left, until=now + window)
+        yield batch
+
+
+def _pumped(results: Iterator[DatumResult]) -> HandoffStream[DatumResult]:
+    """``results`` drained by a thread of its own as they come."""
     box: Handoff[DatumResult] = Handoff()
 
     def pump() -> None:
@@ -53,16 +69,7 @@ def result_batches(
             box.close()
 
     threading.Thread(target=pump, name="datum-results", daemon=True).start()
-    pace = _Pace()
-    while True:
-        batch = box.take(BATCH)  # the first result, and every one that finished meanwhile
-        if not batch:
-            return
-        now = pace.arrived(len(batch))
-        if pace.fast(window) and len(batch) < BATCH:
-            left = BATCH - len(batch)
-            batch += box.take(left, want=left, until=now + window)
-        yield batch
+    return HandoffStream(box)
 
 
 class _Pace:
