@@ -481,7 +481,7 @@ class TestLocalExecutor(ExecutorContract):
         """The results end once every worker's thread has ended: one that fails (a bug, not a
         worker dying) ends them with its error instead of leaving the job master waiting."""
         from tusk.pps.executors.local import WorkerProcess
-        from tusk.pps.handoff import HandoffStream
+        from tusk.pps.handoff import Handoff
 
         self.pool(executor, 2)
         received = WorkerProcess.receive
@@ -494,7 +494,7 @@ class TestLocalExecutor(ExecutorContract):
 
         monkeypatch.setattr(WorkerProcess, "receive", receive)
         stream = executor.run(PIPELINE, [tasks.task(i, COPY) for i in range(6)])
-        assert isinstance(stream, HandoffStream)  # the job master takes results from it directly
+        assert isinstance(stream, Handoff)  # the job master takes results from it directly
         running = Background(stream)
         with pytest.raises(RuntimeError, match="reading a result went wrong"):
             running.join(timeout=60)

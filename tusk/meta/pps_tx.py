@@ -636,8 +636,8 @@ class PpsTx:
         rows.append(_log_row(run_source, run))
         # The job master stores several lines a datum: rows go to the driver as they are.
         self._many(
-            'INSERT INTO logs (pipeline, job_id, datum_id, worker, ts, stream, "user", '
-            "master, message, lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            'INSERT INTO logs (pipeline, job_id, datum_id, worker, stream, "user", master, ts, '
+            "message, lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -735,4 +735,4 @@ def _log_row(source: tuple[Any, ...], run: list[LogRecord]) -> tuple[Any, ...]:
         message = first.message
     else:
         message = json.dumps([[r.ts, r.message] for r in run], separators=(",", ":"))
-    return (*source[:4], first.ts, *source[4:], message, len(run))
+    return (*source, first.ts, message, len(run))

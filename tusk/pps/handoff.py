@@ -12,13 +12,16 @@ import collections
 import threading
 import time
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
 
-class Handoff(Generic[T]):
-    """An unbounded hand-over: any thread may ``put``; one thread ``take``s."""
+class Handoff(Iterator[T]):
+    """An unbounded hand-over: any thread may ``put``; one thread ``take``s the items in groups
+    or iterates over them one at a time. An executor whose threads produce results returns its
+    Handoff, and the job master takes from it directly (any other iterator of results is
+    drained into one by a thread of its own)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -60,22 +63,8 @@ class Handoff(Generic[T]):
                 raise self._error
             return [items.popleft() for _ in range(min(most, len(items)))]
 
-
-class HandoffStream(Iterator[T]):
-    """The items of a :class:`Handoff` as an iterator, one at a time, that a consumer may also
-    ``take`` in groups: an executor whose threads produce results returns one, and the job
-    master takes its results from it directly (an iterator of any other kind is drained by a
-    thread of its own into a Handoff first)."""
-
-    def __init__(self, box: Handoff[T]) -> None:
-        self.box = box
-
     def __next__(self) -> T:
-        got = self.box.take(1)
+        got = self.take(1)
         if not got:
             raise StopIteration
         return got[0]
-
-    def take(self, most: int, *, want: int = 1, until: float | None = None) -> list[T]:
-        """See :meth:`Handoff.take`."""
-        return self.box.take(most, want=want, until=until)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
 from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
-from tusk.pps.handoff import Handoff, HandoffStream
+from tusk.pps.handoff import Handoff
 from tusk.worker.protocol import DatumResult, DatumTask, TaskEncoder
 from tusk.worker.runtimes.images import DEFAULT_IMAGE
 
@@ -356,7 +356,7 @@ class LocalPool:
 
         for w in serving:
             threading.Thread(target=serve_until_done, args=(w,), daemon=True).start()
-        return HandoffStream(results)
+        return results
 
     def _feed_worker(
         self,

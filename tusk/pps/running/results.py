@@ -15,7 +15,7 @@ from tusk.errors import InvalidPath
 from tusk.meta import CachedDatum, DatumOutcome, LogRecord
 from tusk.pfs.context import PfsContext
 from tusk.pfs.paths import clean_path
-from tusk.pps.handoff import Handoff, HandoffStream
+from tusk.pps.handoff import Handoff
 from tusk.pps.running.datum_tasks import Progress
 from tusk.worker.protocol import DatumResult
 
@@ -39,10 +39,10 @@ def result_batches(
     many, so fast datums must not each pay for one). Slow datums are recorded as soon as they
     end, and the end of the results closes a group at once, so a job's last datum is never held.
 
-    An executor's results come in a :class:`HandoffStream` (else a thread drains them into
-    one), so workers never wait on the job master's writes; while a window gathers, results
-    coming in do not wake the job master one by one."""
-    box = results if isinstance(results, HandoffStream) else _pumped(results)
+    An executor's results come in a :class:`Handoff` (else a thread drains them into one), so
+    workers never wait on the job master's writes; while a window gathers, results coming in
+    do not wake the job master one by one."""
+    box = results if isinstance(results, Handoff) else _pumped(results)
     pace = _Pace()
     while True:
         batch = box.take(BATCH)  # the first result, and every one that finished meanwhile
@@ -55,7 +55,7 @@ def result_batches(
         yield batch
 
 
-def _pumped(results: Iterator[DatumResult]) -> HandoffStream[DatumResult]:
+def _pumped(results: Iterator[DatumResult]) -> Handoff[DatumResult]:
     """``results`` drained by a thread of its own as they come."""
     box: Handoff[DatumResult] = Handoff()
 
@@ -69,7 +69,7 @@ def _pumped(results: Iterator[DatumResult]) -> HandoffStream[DatumResult]:
             box.close()
 
     threading.Thread(target=pump, name="datum-results", daemon=True).start()
-    return HandoffStream(box)
+    return box
 
 
 class _Pace:
