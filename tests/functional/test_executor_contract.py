@@ -38,6 +38,24 @@ COPY = ["sh", "-c", "cp /pfs/in/a.txt /pfs/out/$PACH_DATUM_ID.txt"]
 WAIT = 60.0
 
 
+# A worker process that counts its first task done (as if it held the result) and dies taking
+# the second; it leaves ``marker`` so that the restarted process is a real worker.
+DIES_HOLDING = """
+import mmap, os, struct
+args = open("/proc/self/cmdline", "rb").read().split(b"\\0")
+if b"--progress-fd" in args and not os.path.exists({marker!r}):
+    open({marker!r}, "w").close()
+    counter = mmap.mmap(int(args[args.index(b"--progress-fd") + 1]), 8)
+    lines = b""
+    while lines.count(b"\\n") < 1:
+        lines += os.read(0, 1 << 16)
+    struct.pack_into("<Q", counter, 0, 1)
+    while lines.count(b"\\n") < 2:
+        lines += os.read(0, 1 << 16)
+    os._exit(1)
+"""
+
+
 def name_pattern(version: int) -> re.Pattern[str]:
     return re.compile(rf"pipeline-{PIPELINE}-v{version}-[a-z0-9]{{5}}")
 
@@ -474,6 +492,29 @@ class TestLocalExecutor(ExecutorContract):
         assert sorted(results) == sorted(t.task_id for t in batch)
         assert results.pop("job1-6-1").reason == "restarted by restart-datum"
         assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
+
+    def test_a_worker_that_dies_holding_results_runs_their_datums_again(
+        self, executor: Executor, tasks: Tasks, tmp_path: Path
+    ) -> None:
+        """A worker counts each result as it makes it and may hold a few: when it dies, the
+        datum it was running fails (a try) and those whose results it held, never recorded,
+        run again on the restarted worker (no try)."""
+        assert isinstance(executor, LocalExecutor)
+        site = tmp_path / "site"
+        site.mkdir()
+        # sitecustomize runs before ``-m tusk.worker``: the first process counts its first task
+        # done without writing the result, and dies taking the second; later ones are real
+        (site / "sitecustomize.py").write_text(DIES_HOLDING.format(marker=str(tmp_path / "died")))
+        executor.env = {**executor.env, "PYTHONPATH": str(site)}
+        self.pool(executor, 1)
+        batch = [tasks.task(i, COPY) for i in range(4)]
+        results = {r.task_id: r for r in executor.run(PIPELINE, batch)}
+        assert sorted(results) == [t.task_id for t in batch]
+        died = results.pop("job1-1-1")
+        assert not died.ok and "died" in died.reason and "restarted" in died.reason, died.reason
+        assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
+        assert tasks.output(results["job1-0-1"]) == {"/datum0.txt": tasks.data}
+        assert executor.workers(PIPELINE)[0].restarts == 1
 
     def test_an_error_of_a_worker_thread_ends_the_results(
         self, executor: Executor, tasks: Tasks, monkeypatch: pytest.MonkeyPatch

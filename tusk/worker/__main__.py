@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import os
 import select
 import signal
+import struct
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import IO, Any, NoReturn
@@ -32,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="hand datum batching's datums over on this CPU (see tusk.worker.cpus)",
     )
+    parser.add_argument(
+        "--progress-fd",
+        type=int,
+        help="an 8-byte counter of the tasks done, which the executor reads if this worker dies "
+        "(quick datums' results are then written several at once)",
+    )
     args = parser.parse_args(argv)
     cpus = pin_to_cpu(args.cpu) if args.cpu is not None else ()
     results = _private_stdout()
@@ -41,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
             target=warm_image, args=(args.warm_runtime, args.warm_image), daemon=True
         ).start()
     worker = worker_from_environ(args.name, cpus=cpus, home_cpu=args.home_cpu)
+    progress = None
+    if args.progress_fd is not None:
+        progress = mmap.mmap(args.progress_fd, _DONE.size)
+        os.close(args.progress_fd)
     try:
-        serve(worker, sys.stdin.buffer, results)
+        serve(worker, sys.stdin.buffer, results, progress)
     finally:
         worker.close()  # ends the sandbox and removes its directories
     return 0
@@ -53,25 +66,29 @@ def main(argv: list[str] | None = None) -> int:
 BATCH_IDLE_SECONDS = 2.0
 
 
-def serve(worker: Worker, tasks: IO[bytes], results: IO[bytes]) -> None:
+def serve(
+    worker: Worker, tasks: IO[bytes], results: IO[bytes], progress: mmap.mmap | None = None
+) -> None:
     """One result line per task line, in order, until EOF.
 
     The worker waits while a datum's command runs (a process start is most of a small datum),
-    so that is when it writes the previous datum's result and parses the task after this one
-    when it has already come: a result is held until the next datum's command has started, or
-    until the worker would wait for a task."""
-    out = _Results(results)
+    so that is when it writes the results it holds and parses the task after this one when it
+    has already come. Without ``progress`` a result is held until the next datum's command has
+    started, or until the worker would wait for a task; with it (a counter of the tasks done,
+    which the executor reads when the worker dies), quick datums' results go several at once
+    (see :class:`_Results`)."""
+    out = _Results(results, progress)
     feed = _Tasks(worker, tasks, before_wait=out.flush)
 
     def while_running() -> None:
-        out.flush()
+        out.running(feed.waiting())
         feed.parse_ahead()
 
     worker.while_running = while_running
     try:
         for task in feed:
             result = task if isinstance(task, DatumResult) else run_task(worker, task)
-            out.hold(result)
+            out.add(result)
             if out.broken is not None:
                 raise out.broken
         out.flush()
@@ -79,29 +96,91 @@ def serve(worker: Worker, tasks: IO[bytes], results: IO[bytes]) -> None:
             raise out.broken
     finally:
         worker.while_running = None
+        out.close()
+
+
+# Results held at most, and for at most this long, when they go several at once (see _Results).
+HOLD_MAX = 32
+HOLD_SECONDS = 0.01
+_DONE = struct.Struct("<Q")  # the progress counter: tasks done (each has its result made)
 
 
 class _Results:
-    """The result lines, written in task order; the last one may be held (see ``serve``)."""
+    """The result lines, written in task order.
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    Without a progress counter, the last result is held until the next datum's command has
+    started (see ``serve``). With one, results are held while the worker has at least as many
+    tasks waiting as it holds results, at most HOLD_MAX of them for at most HOLD_SECONDS (a
+    thread writes them then): the executor wakes once per group, not once per datum, and
+    sends the tasks that replace them before the worker runs out. Each result counts in
+    ``progress`` as it is made, so when the worker dies holding some, the executor knows which
+    datum was running (and runs the held ones again, as none of them was recorded)."""
+
+    def __init__(self, stream: IO[bytes], progress: mmap.mmap | None = None) -> None:
         self.stream = stream
-        self.held: bytes | None = None
+        self.progress = progress
+        self.lines: list[bytes] = []
+        self.since = 0.0  # when the oldest held line was made
+        self.done = 0
         self.broken: OSError | None = None  # the executor's end is gone: the worker ends
+        self.lock = threading.Lock()
+        self.holding = threading.Event()  # lines are held (the writer thread watches them)
+        self.closed = False
+        if progress is not None:
+            threading.Thread(target=self._write_late, name="tusk-results", daemon=True).start()
 
-    def hold(self, result: DatumResult) -> None:
-        self.flush()
-        self.held = json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n"
+    def add(self, result: DatumResult) -> None:
+        """Hold one more result (writing the one held before it, without a counter)."""
+        line = json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n"
+        with self.lock:
+            if self.progress is None:
+                self._write()
+            self.lines.append(line)
+            self.done += 1
+            if self.progress is not None:
+                _DONE.pack_into(self.progress, 0, self.done)
+                if len(self.lines) == 1:
+                    self.since = time.monotonic()
+                    self.holding.set()
+
+    def running(self, waiting: int) -> None:
+        """The next datum's command has started, and ``waiting`` tasks have come after it."""
+        lines = self.lines
+        if self.progress is None or len(lines) >= HOLD_MAX or waiting <= len(lines):
+            self.flush()
 
     def flush(self) -> None:
-        line, self.held = self.held, None
-        if line is None or self.broken is not None:
+        """Write every result held."""
+        with self.lock:
+            self._write()
+
+    def close(self) -> None:
+        """Write what is held and end the writer thread."""
+        self.flush()
+        self.closed = True
+        self.holding.set()
+
+    def _write(self) -> None:
+        lines, self.lines = self.lines, []
+        if not lines or self.broken is not None:
             return
         try:
-            self.stream.write(line)
+            self.stream.write(b"".join(lines))
             self.stream.flush()
         except OSError as e:
             self.broken = e
+
+    def _write_late(self) -> None:
+        while True:
+            self.holding.wait()
+            if self.closed:
+                return
+            time.sleep(HOLD_SECONDS)
+            with self.lock:
+                if self.lines and time.monotonic() - self.since >= HOLD_SECONDS:
+                    self._write()
+                if not self.lines:
+                    self.holding.clear()
 
 
 class _Tasks:
@@ -113,7 +192,9 @@ class _Tasks:
         self.worker = worker
         self.stream = stream
         self.before_wait = before_wait  # called before the worker blocks on the executor
-        self.buffer = b""
+        self.buffer = bytearray()  # read, from ``start`` on not taken yet
+        self.start = 0
+        self.whole = 0  # the whole lines in it
         self.next: DatumTask | DatumResult | None = None  # parsed, not yet handed out
         self.decoder = TaskDecoder()
 
@@ -139,16 +220,37 @@ class _Tasks:
                     continue
             data = os.read(fd, 1 << 20)
             if not data:
-                if self.buffer.strip():
-                    yield parse_line(self.worker, self.buffer, self.decoder)
+                rest = bytes(self.buffer[self.start :])
+                if rest.strip():
+                    yield parse_line(self.worker, rest, self.decoder)
                 return
-            self.buffer += data
+            self._add(data)
+
+    def _add(self, data: bytes) -> None:
+        if self.start > len(self.buffer) // 2:
+            del self.buffer[: self.start]
+            self.start = 0
+        self.buffer += data
+        self.whole += data.count(b"\n")
+
+    def waiting(self) -> int:
+        """How many tasks have come and are not handed out yet (what the pipe holds too)."""
+        try:
+            fd = self.stream.fileno()
+            ready, _, _ = select.select([fd], [], [], 0)
+            if ready:
+                self._add(os.read(fd, 1 << 20))  # b"" at EOF: read again, and seen, later
+        except (OSError, ValueError):
+            pass
+        return (self.next is not None) + self.whole
 
     def _complete_line(self) -> bytes | None:
-        end = self.buffer.find(b"\n")
-        if end < 0:
+        if not self.whole:
             return None
-        line, self.buffer = self.buffer[: end + 1], self.buffer[end + 1 :]
+        end = self.buffer.index(b"\n", self.start)
+        line = bytes(self.buffer[self.start : end + 1])
+        self.start = end + 1
+        self.whole -= 1
         return line
 
     def parse_ahead(self) -> None:

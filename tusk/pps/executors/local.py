@@ -8,7 +8,9 @@ import contextlib
 import itertools
 import json
 import logging
+import mmap
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -55,28 +57,45 @@ class WorkerProcess:
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._stderr_reader: threading.Thread | None = None
         self.lock = threading.Lock()
-        self.current: DatumTask | None = None  # the task it runs now
         self.sent: collections.deque[DatumTask] = collections.deque()  # not answered yet, in order
         self.sent_bytes: collections.deque[int] = collections.deque()  # their task lines' sizes
+        self.answered = 0  # results received from this process
+        self.books = threading.Lock()  # sent and answered, as restart-datum reads them
         self.pace = _Pace()  # how long its datums take, judged from its results
         self.encoder = TaskEncoder()  # its task lines (a job's next datum as a follow-up)
-        self.restart_asked = False  # restart-datum killed its current task
+        self.restart_asked: DatumTask | None = None  # restart-datum killed it running this task
+        self.progress: mmap.mmap | None = None  # tasks it has done (see tusk.worker.__main__)
+        self.results: _Lines | None = None
         self._spawn()
 
     def _spawn(self) -> None:
         self.encoder.reset()
+        self.answered = 0
         argv = [sys.executable, "-m", "tusk.worker", "--name", self.name]
         if self.warm is not None:
             argv += ["--warm-runtime", self.warm[0], "--warm-image", self.warm[1]]
         if self.cpu is not None:
             argv += ["--cpu" if self.pinned else "--home-cpu", str(self.cpu)]
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=self.env,
-        )
+        counter = _progress_counter()
+        self.progress = None
+        if counter is not None:
+            argv += ["--progress-fd", str(counter)]
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.env,
+                pass_fds=() if counter is None else (counter,),
+            )
+            if counter is not None:
+                self.progress = mmap.mmap(counter, _DONE.size)
+        finally:
+            if counter is not None:
+                os.close(counter)
+        assert self.proc.stdout is not None
+        self.results = _Lines(self.proc.stdout.fileno())
         self.stderr_tail.clear()
         self._stderr_reader = threading.Thread(
             target=self._drain_stderr, args=(self.proc.stderr,), daemon=True
@@ -125,15 +144,37 @@ class WorkerProcess:
 
     def receive(self) -> DatumResult:
         """Wait for the result of the oldest task sent and not answered yet."""
-        proc = self.proc
-        assert proc is not None and proc.stdout is not None
         try:
-            line = _readline(proc.stdout)
-        except (BrokenPipeError, OSError, ValueError):
+            line = self.results.readline() if self.results is not None else b""
+        except (OSError, ValueError):
             line = b""
         if not line:
             raise self.died()
         return DatumResult.from_json(json.loads(line))
+
+    def answered_one(self) -> None:
+        """The oldest task sent has its result."""
+        with self.books:
+            self.sent.popleft()
+            self.sent_bytes.popleft()
+            self.answered += 1
+
+    def more_results(self) -> bool:
+        """Whether another result has come already (the worker writes several at once)."""
+        return self.results is not None and self.results.pending()
+
+    def running_index(self) -> int:
+        """Where in ``sent`` the task this process runs now is (``len(sent)``: none of them):
+        its results held and not written yet come before it."""
+        progress = self.progress
+        done = _DONE.unpack_from(progress)[0] if progress is not None else self.answered
+        return max(0, done - self.answered)
+
+    def running(self) -> DatumTask | None:
+        """The task this process runs now (None when it waits for one)."""
+        with self.books:
+            index = self.running_index()
+            return self.sent[index] if index < len(self.sent) else None
 
     def restart(self) -> None:
         """Kill the process and start a new one (counted as a restart)."""
@@ -166,6 +207,7 @@ class WorkerProcess:
 
     def _close_pipes(self) -> None:
         # Only with the worker's lock held (or no reader left): a reader may be in readline.
+        self.results = None  # its fd is closed below, and its number soon another file's
         if self.proc is not None:
             for pipe in (self.proc.stdin, self.proc.stdout):
                 if pipe is not None:
@@ -173,8 +215,47 @@ class WorkerProcess:
                         pipe.close()
 
 
-def _readline(stream: IO[bytes]) -> bytes:
-    return stream.readline()
+class _Lines:
+    """The lines read from a pipe, as many per read as have come."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+
+    def pending(self) -> bool:
+        """Whether a whole line has been read already."""
+        return b"\n" in self.buffer
+
+    def readline(self) -> bytes:
+        """The next line; b"" at the end (a last line cut short is no line)."""
+        while True:
+            end = self.buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self.buffer[: end + 1])
+                del self.buffer[: end + 1]
+                return line
+            data = os.read(self.fd, 1 << 16)
+            if not data:
+                return b""
+            self.buffer += data
+
+
+_DONE = struct.Struct("<Q")  # a worker's progress counter: the tasks it has done
+
+
+def _progress_counter() -> int | None:
+    """A fresh zeroed counter a worker process shares (its fd), or None where memfd_create is
+    missing (the worker then writes each result at once)."""
+    try:
+        fd = os.memfd_create("tusk-worker-progress", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        return None
+    try:
+        os.ftruncate(fd, _DONE.size)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 # A task sent while its worker still runs the one before waits in the pipe to the worker, which
@@ -205,11 +286,12 @@ class _Pace:
         if idle:
             self.start = time.monotonic()
 
-    def result(self, has_next: bool) -> None:
-        """A result came; ``has_next``: the worker had its next task, which starts now."""
+    def result(self, has_next: bool, count: int = 1) -> None:
+        """``count`` results came (written together); ``has_next``: the worker had its next
+        task, which it runs now."""
         now = time.monotonic()
         if self.start is not None:
-            gap = now - self.start
+            gap = (now - self.start) / count
             self.seconds = gap if self.seconds is None else 0.75 * self.seconds + 0.25 * gap
         self.start = now if has_next else None
 
@@ -300,41 +382,30 @@ class LocalPool:
         def serve(w: WorkerProcess) -> None:
             queued: collections.deque[tuple[DatumTask, bytes]] = collections.deque()
             sent = w.sent
-            sent.clear()  # what a cancelled run had sent went with the killed process
-            w.sent_bytes.clear()
+            with w.books:
+                sent.clear()  # what a cancelled run had sent went with the killed process
+                w.sent_bytes.clear()
             w.pace.reset()  # another job's datums may take another time
+            come = 0  # results read since the worker's last write
             while not self.cancelled.is_set():
                 with w.lock:
-                    self._feed_worker(w, feed, queued, sent)
+                    if not w.more_results():  # refill once the results that came are read
+                        self._feed_worker(w, feed, queued, sent)
                     if not sent:
                         return
-                    if w.current is not sent[0]:
-                        w.current, w.restart_asked = sent[0], False
                     try:
                         res = w.receive()
                     except WorkerDied as e:
                         if self.cancelled.is_set():
                             return  # killed by cancel (which restarts it) or close (which must not)
-                        task = sent.popleft()
-                        # the tasks after it never started: not a try of their datums
-                        feed.give_back([*sent, *(t for t, _ in queued)])
-                        sent.clear()
-                        w.sent_bytes.clear()
-                        w.pace.reset()
-                        queued.clear()
-                        w.restart()
-                        reason = f"{e}; it was restarted"
-                        if w.restart_asked:
-                            reason = "restarted by restart-datum"
-                        res = DatumResult(
-                            task_id=task.task_id, ok=False, reason=reason, worker=w.name
-                        )
+                        res = self._died(w, e, feed, queued)
+                        come = 0
                     else:
-                        w.pace.result(has_next=len(sent) > 1)
-                        sent.popleft()
-                        w.sent_bytes.popleft()
-                    finally:
-                        w.current = sent[0] if sent else None  # the worker runs it now
+                        w.answered_one()
+                        come += 1
+                        if not w.more_results():
+                            w.pace.result(has_next=bool(sent), count=come)
+                            come = 0
                 results.put(res)
 
         serving = self.workers[: max(1, min(feed.head, len(self.workers)))]
@@ -358,6 +429,31 @@ class LocalPool:
             threading.Thread(target=serve_until_done, args=(w,), daemon=True).start()
         return results
 
+    def _died(
+        self,
+        w: WorkerProcess,
+        error: WorkerDied,
+        feed: _TaskFeed,
+        queued: collections.deque[tuple[DatumTask, bytes]],
+    ) -> DatumResult:
+        """The failed result of the task a worker died running (restarting it); the tasks sent
+        with it go back to the feed, not counted as tries: those after it never started, and
+        those before it had results the worker held and never wrote (they run again, as none
+        of them was recorded)."""
+        with w.books:
+            sent = list(w.sent)
+            index = min(w.running_index(), len(sent) - 1)
+            w.sent.clear()
+            w.sent_bytes.clear()
+        task = sent.pop(index)
+        feed.give_back([*sent, *(t for t, _ in queued)])
+        queued.clear()
+        w.pace.reset()
+        asked, w.restart_asked = w.restart_asked, None
+        w.restart()
+        reason = "restarted by restart-datum" if asked is task else f"{error}; it was restarted"
+        return DatumResult(task_id=task.task_id, ok=False, reason=reason, worker=w.name)
+
     def _feed_worker(
         self,
         w: WorkerProcess,
@@ -372,6 +468,7 @@ class LocalPool:
         least = self.ahead if len(self.workers) == 1 else 0
         ahead = w.pace.ahead(least, self.ahead_seconds)
         sizes = w.sent_bytes
+        lines: list[bytes] = []
         while not self.cancelled.is_set():
             if not queued:
                 if len(sent) > ahead:
@@ -385,12 +482,15 @@ class LocalPool:
                 break  # sent once the worker has answered what it holds
             queued.popleft()
             w.pace.sent(idle=not sent)
-            sent.append(task)
-            sizes.append(len(line))
+            with w.books:
+                sent.append(task)
+                sizes.append(len(line))
+            lines.append(line)
+        if lines:
             try:
-                w.send(line)
+                w.send(b"".join(lines))
             except WorkerDied:
-                return  # its receive reports the death, for the first task sent
+                return  # its receive reports the death, for the task it ran
 
     def cancel(self) -> None:
         """Kill the running datums (their workers restart)."""
@@ -407,16 +507,16 @@ class LocalPool:
         datum, retried like any other) and the worker restarts; return their datum ids."""
         hit: list[str] = []
         for w in self.workers:
-            task = w.current
+            task = w.running()
             if task is not None and match(task):
-                w.restart_asked = True
+                w.restart_asked = task
                 w.kill()
                 hit.append(task.datum_id)
         return hit
 
     def running(self) -> list[DatumTask]:
         """The tasks the workers run now."""
-        return [t for t in (w.current for w in self.workers) if t is not None]
+        return [t for t in (w.running() for w in self.workers) if t is not None]
 
     def infos(self) -> list[WorkerInfo]:
         """The workers as list-worker shows them."""
