@@ -10,8 +10,11 @@ input file each, whose user code does nothing:
 - batched: each datum through ``Worker.run`` (input to /pfs, the round trip, /pfs/out collected,
   result) with ``datum_batching``, per datum;
 - process: the same datums through a worker process (``python -m tusk.worker``) as the local
-  executor sends them: a JSON task line in (the datum's own fields after the first), a JSON
-  result line out (tasks written ahead);
+  executor runs it: a JSON task line in (the datum's own fields after the first), a JSON
+  result line out (tasks written ahead), with a progress counter, so that results of quick
+  datums go several at once;
+- process, each result alone: the same without the counter (each result written once the
+  next datum has started, as before results went in groups);
 - unbatched: the same datums, ``true`` run once per datum through ``Worker.run``, per datum;
 - task lines: what the executor encodes and the worker parses per datum, a full task line
   against a follow-up line (the job's next datum: its own fields only), best of 7 passes.
@@ -115,15 +118,27 @@ def through_worker(scratch: str, datums: list[DatumTask]) -> tuple[float, float]
         return (time.perf_counter() - t) / n, (time.process_time() - cpu) / n
 
 
-def through_process(scratch: str, datums: list[DatumTask]) -> tuple[float, float]:
+def through_process(
+    scratch: str, datums: list[DatumTask], counter: bool = True
+) -> tuple[float, float]:
     """Seconds per datum through a worker process (task lines written ahead by a thread, as
-    fast as it reads them; one result line each), and that process's CPU seconds per datum."""
+    fast as it reads them; one result line each), and that process's CPU seconds per datum;
+    ``counter``: with a progress counter, as the local executor starts it."""
     encoder = TaskEncoder()  # as the executor writes them: a job's next datums as follow-ups
     warm = encoder.encode(replace(datums[0], task_id="warm"))
     lines = [encoder.encode(t) for t in datums]
     env = dict(os.environ, TUSK_WORKER_SCRATCH=scratch)
     argv = [sys.executable, "-m", "tusk.worker", "--name", "pipeline-bench-v1-abcde"]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    fds: tuple[int, ...] = ()
+    if counter:
+        fds = (os.memfd_create("progress"),)
+        os.ftruncate(fds[0], 8)
+        argv += ["--progress-fd", str(fds[0])]
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, pass_fds=fds
+    )
+    for fd in fds:
+        os.close(fd)
     assert proc.stdin is not None and proc.stdout is not None
     stdin, stdout = proc.stdin, proc.stdout
     try:
@@ -213,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             "protocol": [],
             "batched": [],
             "process": [],
+            "process, each result alone": [],
             "unbatched": [],
         }
         loads = [os.getloadavg()[0]]
@@ -220,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
             figures["protocol"].append(protocol(image, scratch, n))
             figures["batched"].append(through_worker(scratch, batched))
             figures["process"].append(through_process(scratch, batched))
+            figures["process, each result alone"].append(
+                through_process(scratch, batched, counter=False)
+            )
             figures["unbatched"].append(through_worker(scratch, plain))
             loads.append(os.getloadavg()[0])
         wall = {k: statistics.median(w for w, _ in v) for k, v in figures.items()}

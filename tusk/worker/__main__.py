@@ -81,7 +81,7 @@ def serve(
     feed = _Tasks(worker, tasks, before_wait=out.flush)
 
     def while_running() -> None:
-        out.running(feed.waiting())
+        out.running(feed.waiting(enough=len(out.lines) + 1))
         feed.parse_ahead()
 
     worker.while_running = while_running
@@ -233,8 +233,12 @@ class _Tasks:
         self.buffer += data
         self.whole += data.count(b"\n")
 
-    def waiting(self) -> int:
-        """How many tasks have come and are not handed out yet (what the pipe holds too)."""
+    def waiting(self, enough: int) -> int:
+        """How many tasks have come and are not handed out yet: what was read, and when that
+        is fewer than ``enough``, what the pipe holds too."""
+        count = (self.next is not None) + self.whole
+        if count >= enough:
+            return count
         try:
             fd = self.stream.fileno()
             ready, _, _ = select.select([fd], [], [], 0)
