@@ -228,12 +228,14 @@ class _Lines:
 
     def readline(self) -> bytes:
         """The next line; b"" at the end (a last line cut short is no line)."""
+        seen = 0  # the bytes known to hold no line end (a large result comes in many reads)
         while True:
-            end = self.buffer.find(b"\n")
+            end = self.buffer.find(b"\n", seen)
             if end >= 0:
                 line = bytes(self.buffer[: end + 1])
                 del self.buffer[: end + 1]
                 return line
+            seen = len(self.buffer)
             data = os.read(self.fd, 1 << 16)
             if not data:
                 return b""
