@@ -12,7 +12,7 @@ from tusk.pps.executors.local import _Lines
 def test_lines_that_come_together_are_taken_one_by_one() -> None:
     r, w = os.pipe()
     try:
-        lines = _Lines(r)
+        lines = _Lines(os.fdopen(r, "rb", closefd=False))
         assert not lines.pending()
         os.write(w, b'{"a":1}\n{"b":2}\n{"c"')
         assert lines.readline() == b'{"a":1}\n'
@@ -37,7 +37,7 @@ def test_a_long_line_over_many_reads_and_a_cut_line_at_the_end() -> None:
     writer = threading.Thread(target=write)
     writer.start()
     try:
-        lines = _Lines(r)
+        lines = _Lines(os.fdopen(r, "rb", closefd=False))
         assert lines.readline() == big
         assert lines.readline() == b""  # a worker killed mid-write: its last line is no result
         assert lines.readline() == b""

@@ -95,7 +95,7 @@ class WorkerProcess:
             if counter is not None:
                 os.close(counter)
         assert self.proc.stdout is not None
-        self.results = _Lines(self.proc.stdout.fileno())
+        self.results = _Lines(self.proc.stdout)
         self.stderr_tail.clear()
         self._stderr_reader = threading.Thread(
             target=self._drain_stderr, args=(self.proc.stderr,), daemon=True
@@ -216,10 +216,11 @@ class WorkerProcess:
 
 
 class _Lines:
-    """The lines read from a pipe, as many per read as have come."""
+    """The lines read from a pipe, as many per read as have come (through the pipe's file
+    object, so that reading it once closed fails instead of reading another file's fd)."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
         self.buffer = bytearray()
 
     def pending(self) -> bool:
@@ -236,7 +237,7 @@ class _Lines:
                 del self.buffer[: end + 1]
                 return line
             seen = len(self.buffer)
-            data = os.read(self.fd, 1 << 16)
+            data = self.stream.read1(1 << 16)  # type: ignore[attr-defined]
             if not data:
                 return b""
             self.buffer += data
