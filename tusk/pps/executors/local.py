@@ -207,7 +207,7 @@ class WorkerProcess:
 
     def _close_pipes(self) -> None:
         # Only with the worker's lock held (or no reader left): a reader may be in readline.
-        self.results = None  # its fd is closed below, and its number soon another file's
+        self.results = None  # the pipe is closed below: a late reader finds it gone
         if self.proc is not None:
             for pipe in (self.proc.stdin, self.proc.stdout):
                 if pipe is not None:
