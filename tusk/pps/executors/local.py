@@ -268,7 +268,9 @@ AHEAD_MAX_BYTES = 32 << 10
 # A worker whose datums are quick is sent as many tasks ahead as it runs in AHEAD_SECONDS at
 # its recent pace (at most AHEAD_MAX_TASKS): it never waits for the job master between two of
 # them, and at a job's end no other worker waits longer than about that for the tasks it holds.
-AHEAD_SECONDS = 0.005
+# Twice the time of the results a worker may hold (tusk.worker.__main__.HOLD_SECONDS): it holds
+# them while as many tasks wait, so about half of these go back as one group.
+AHEAD_SECONDS = 0.010
 AHEAD_MAX_TASKS = 64
 
 
