@@ -18,7 +18,7 @@ from typing import IO, Any, NoReturn
 
 from tusk.worker import worker_from_environ
 from tusk.worker.datum import Worker
-from tusk.worker.protocol import DatumResult, DatumTask, TaskDecoder
+from tusk.worker.protocol import DatumResult, DatumTask, LineBuffer, TaskDecoder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,9 +192,7 @@ class _Tasks:
         self.worker = worker
         self.stream = stream
         self.before_wait = before_wait  # called before the worker blocks on the executor
-        self.buffer = bytearray()  # read, from ``start`` on not taken yet
-        self.start = 0
-        self.whole = 0  # the whole lines in it
+        self.lines = LineBuffer()  # read, not parsed yet
         self.next: DatumTask | DatumResult | None = None  # parsed, not yet handed out
         self.decoder = TaskDecoder()
 
@@ -220,47 +218,31 @@ class _Tasks:
                     continue
             data = os.read(fd, 1 << 20)
             if not data:
-                rest = bytes(self.buffer[self.start :])
+                rest = self.lines.rest()
                 if rest.strip():
                     yield parse_line(self.worker, rest, self.decoder)
                 return
-            self._add(data)
-
-    def _add(self, data: bytes) -> None:
-        if self.start > len(self.buffer) // 2:
-            del self.buffer[: self.start]
-            self.start = 0
-        self.buffer += data
-        self.whole += data.count(b"\n")
+            self.lines.add(data)
 
     def waiting(self, enough: int) -> int:
         """How many tasks have come and are not handed out yet: what was read, and when that
         is fewer than ``enough``, what the pipe holds too."""
-        count = (self.next is not None) + self.whole
+        count = (self.next is not None) + self.lines.whole
         if count >= enough:
             return count
         try:
             fd = self.stream.fileno()
             ready, _, _ = select.select([fd], [], [], 0)
             if ready:
-                self._add(os.read(fd, 1 << 20))  # b"" at EOF: read again, and seen, later
+                self.lines.add(os.read(fd, 1 << 20))  # b"" at EOF: read again, and seen, later
         except (OSError, ValueError):
             pass
-        return (self.next is not None) + self.whole
-
-    def _complete_line(self) -> bytes | None:
-        if not self.whole:
-            return None
-        end = self.buffer.index(b"\n", self.start)
-        line = bytes(self.buffer[self.start : end + 1])
-        self.start = end + 1
-        self.whole -= 1
-        return line
+        return (self.next is not None) + self.lines.whole
 
     def parse_ahead(self) -> None:
         """Parse the next task if it has come and is not parsed yet (also called while a
         datum's command runs)."""
-        while self.next is None and (line := self._complete_line()) is not None:
+        while self.next is None and (line := self.lines.take()) is not None:
             if line.strip():
                 self.next = parse_line(self.worker, line, self.decoder)
 

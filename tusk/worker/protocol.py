@@ -206,6 +206,38 @@ shared_fields = operator.attrgetter(
 FOLLOWS = "follows"  # a task line's key: only the datum's own fields, the rest as before
 
 
+class LineBuffer:
+    """Bytes read from a pipe, split into the JSON lines both ends of it speak: as many lines
+    per read as have come, each whole line counted as it arrives (no rescanning)."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._start = 0  # where the lines not taken yet begin
+        self.whole = 0  # the whole lines not taken yet
+
+    def add(self, data: bytes) -> None:
+        """What one read gave."""
+        if self._start > len(self._data) // 2:
+            del self._data[: self._start]
+            self._start = 0
+        self._data += data
+        self.whole += data.count(b"\n")
+
+    def take(self) -> bytes | None:
+        """The next whole line (with its newline), or None until one has come."""
+        if not self.whole:
+            return None
+        end = self._data.index(b"\n", self._start)
+        line = bytes(self._data[self._start : end + 1])
+        self._start = end + 1
+        self.whole -= 1
+        return line
+
+    def rest(self) -> bytes:
+        """What came after the last whole line (a line cut short)."""
+        return bytes(self._data[self._start :])
+
+
 class TaskEncoder:
     """The task lines for one worker process. A task whose other fields are those of the task
     before it (the next datum of the same job) goes as a follow-up line that holds only its

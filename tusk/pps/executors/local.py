@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
 from tusk.pps.handoff import Handoff
-from tusk.worker.protocol import DatumResult, DatumTask, TaskEncoder
+from tusk.worker.protocol import DatumResult, DatumTask, LineBuffer, TaskEncoder
 from tusk.worker.runtimes.images import DEFAULT_IMAGE
 
 log = logging.getLogger("tusk.worker")
@@ -216,31 +216,25 @@ class WorkerProcess:
 
 
 class _Lines:
-    """The lines read from a pipe, as many per read as have come (through the pipe's file
+    """A worker's result lines, as many per read as have come (read through the pipe's file
     object, so that reading it once closed fails instead of reading another file's fd)."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
-        self.buffer = bytearray()
+        self.buffer = LineBuffer()
 
     def pending(self) -> bool:
         """Whether a whole line has been read already."""
-        return b"\n" in self.buffer
+        return self.buffer.whole > 0
 
     def readline(self) -> bytes:
         """The next line; b"" at the end (a last line cut short is no line)."""
-        seen = 0  # the bytes known to hold no line end (a large result comes in many reads)
-        while True:
-            end = self.buffer.find(b"\n", seen)
-            if end >= 0:
-                line = bytes(self.buffer[: end + 1])
-                del self.buffer[: end + 1]
-                return line
-            seen = len(self.buffer)
+        while (line := self.buffer.take()) is None:
             data = self.stream.read1(1 << 16)  # type: ignore[attr-defined]
             if not data:
                 return b""
-            self.buffer += data
+            self.buffer.add(data)
+        return line
 
 
 _DONE = struct.Struct("<Q")  # a worker's progress counter: the tasks it has done
