@@ -399,6 +399,19 @@ def test_named_pipe_output_fails_the_datum(worker: Worker, store: LocalObjectSto
     assert result.reason.startswith("output /pipe is a named pipe")
 
 
+def test_an_output_name_that_is_not_utf8_fails_the_datum(
+    store: LocalObjectStore, scratch: Path
+) -> None:
+    # through a worker process: the result still goes back as a line, and the worker goes on
+    make = "import os; os.makedirs(b'/pfs/out/d'); open(b'/pfs/out/d/caf\\xe9', 'w').close()"
+    lines = task(store, py(make), task_id="bad-0-1").to_json(), task(store, ["true"]).to_json()
+    results = worker_process_results(b"".join(json.dumps(t).encode() + b"\n" for t in lines))
+    assert [(r.task_id, r.ok) for r in results] == [("bad-0-1", False), ("job1-0-1", True)]
+    assert results[0].reason == (
+        "output /d/caf\\xe9 has a name that is not valid UTF-8; file names in a repo are text"
+    )
+
+
 def test_output_over_the_limit_fails(worker: Worker, store: LocalObjectStore) -> None:
     script = "open('/pfs/out/f', 'wb').write(b'x' * 5000)"
     result = worker.run(task(store, py(script), max_output_bytes=4096))

@@ -10,6 +10,7 @@ from dataclasses import fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Connection, and_, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -734,5 +735,5 @@ def _log_row(source: tuple[Any, ...], run: list[LogRecord]) -> tuple[Any, ...]:
     if len(run) == 1:
         message = first.message
     else:
-        message = json.dumps([[r.ts, r.message] for r in run], separators=(",", ":"))
+        message = orjson.dumps([[r.ts, r.message] for r in run]).decode()
     return (*source, first.ts, message, len(run))

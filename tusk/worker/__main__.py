@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import mmap
 import os
 import select
@@ -16,9 +15,11 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import IO, Any, NoReturn
 
+import orjson
+
 from tusk.worker import worker_from_environ
 from tusk.worker.datum import Worker
-from tusk.worker.protocol import DatumResult, DatumTask, LineBuffer, TaskDecoder
+from tusk.worker.protocol import DatumResult, DatumTask, LineBuffer, TaskDecoder, result_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +132,7 @@ class _Results:
 
     def add(self, result: DatumResult) -> None:
         """Hold one more result (writing the one held before it, without a counter)."""
-        line = json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n"
+        line = result_line(result)
         with self.lock:
             if self.progress is None:
                 self._write()
@@ -254,7 +255,7 @@ def parse_line(
     or the failed result of a line that is no task."""
     raw: Any = None
     try:
-        raw = json.loads(line)
+        raw = orjson.loads(line)
         return DatumTask.from_json(raw) if decoder is None else decoder.decode(raw)
     except Exception as e:
         task_id = raw.get("task_id", "") if isinstance(raw, dict) else ""

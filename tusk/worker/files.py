@@ -258,6 +258,8 @@ def _walk_dir(
         walk.dirs.append(rel_dir)
     for entry in listing:
         rel = f"{rel_dir}/{entry.name}"
+        if not entry.name.isascii():
+            _check_text(rel)
         if entry.is_symlink():
             _follow_link(walk, entry.path, rel, ancestors, max_bytes)
             continue
@@ -273,6 +275,18 @@ def _walk_dir(
                 f"output {rel} is {_kind(mode)}; outputs must be regular files, directories "
                 "or symlinks to them"
             )
+
+
+def _check_text(rel: str) -> None:
+    """A name read from /pfs/out that is not UTF-8 (Python keeps its bytes as surrogates)
+    fails the datum: repo paths are text."""
+    try:
+        rel.encode()
+    except UnicodeEncodeError:
+        shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
+        raise DatumFailed(
+            f"output {shown} has a name that is not valid UTF-8; file names in a repo are text"
+        ) from None
 
 
 def _follow_link(

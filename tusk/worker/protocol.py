@@ -8,10 +8,11 @@ file references, the object store's URL); a result carries the output manifest, 
 from __future__ import annotations
 
 import dataclasses
-import json
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 from tusk.errors import InvalidArgument
 from tusk.storage import ChunkRef
@@ -259,7 +260,7 @@ class TaskEncoder:
             "datum_id": task.datum_id,
             "inputs": [i.to_json() for i in task.inputs],
         }
-        return json.dumps(raw, separators=(",", ":")).encode() + b"\n"
+        return orjson.dumps(raw) + b"\n"
 
     def reset(self) -> None:
         """A new worker process: its next task goes in full."""
@@ -298,7 +299,7 @@ class TaskDecoder:
 
 def encode_task(task: DatumTask) -> bytes:
     """A task as one full JSON line (what a worker reads without a line before it)."""
-    return json.dumps(task.to_json(), separators=(",", ":")).encode() + b"\n"
+    return orjson.dumps(task.to_json()) + b"\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +385,16 @@ class DatumResult:
             seconds_upload=float(raw.get("seconds_upload", 0.0)),
             worker=str(raw.get("worker") or ""),
         )
+
+
+def result_line(result: DatumResult) -> bytes:
+    """A result as one JSON line."""
+    return orjson.dumps(result.to_json()) + b"\n"
+
+
+def parse_result(line: bytes | str) -> DatumResult:
+    """The result of one line a worker wrote."""
+    return DatumResult.from_json(orjson.loads(line))
 
 
 def _log_line(raw: list[Any]) -> LogLine:

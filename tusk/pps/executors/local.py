@@ -6,7 +6,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-import json
 import logging
 import mmap
 import os
@@ -20,7 +19,7 @@ from typing import IO, Any
 
 from tusk.pps.executors.base import PooledExecutor, WorkerDied, WorkerInfo, worker_name
 from tusk.pps.handoff import Handoff
-from tusk.worker.protocol import DatumResult, DatumTask, LineBuffer, TaskEncoder
+from tusk.worker.protocol import DatumResult, DatumTask, LineBuffer, TaskEncoder, parse_result
 from tusk.worker.runtimes.images import DEFAULT_IMAGE
 
 log = logging.getLogger("tusk.worker")
@@ -150,7 +149,7 @@ class WorkerProcess:
             line = b""
         if not line:
             raise self.died()
-        return DatumResult.from_json(json.loads(line))
+        return parse_result(line)
 
     def answered_one(self) -> None:
         """The oldest task sent has its result."""

@@ -47,7 +47,14 @@ from tusk.pps.executors.base import PooledExecutor, WorkerInfo, worker_name
 from tusk.pps.spec import parse_quantity
 from tusk.worker import worker_from_environ
 from tusk.worker.__main__ import run_line
-from tusk.worker.protocol import DatumResult, DatumTask, TaskDecoder, TaskEncoder
+from tusk.worker.protocol import (
+    DatumResult,
+    DatumTask,
+    TaskDecoder,
+    TaskEncoder,
+    parse_result,
+    result_line,
+)
 
 NAMESPACE = "tusk"
 CONNECT_ATTEMPTS = 3  # Ray Client answers "Starting Ray client server failed" when busy
@@ -85,7 +92,7 @@ class RayWorker:
                 result = DatumResult(task_id, False, reason="cancelled", worker=self.worker.name)
             else:
                 result = run_line(self.worker, line.encode(), decoder)
-            results.append(json.dumps(result.to_json()))
+            results.append(result_line(result).decode())
         return results
 
     def abort(self, generation: int) -> int:
@@ -357,7 +364,7 @@ class RayPool:
                 answers = ray.get(ref)
                 if call.handle is call.actor.handle:
                     call.actor.timed(time.monotonic() - call.started, len(call.tasks))
-                return [DatumResult.from_json(json.loads(a)) for a in answers]
+                return [parse_result(a) for a in answers]
             except RayActorError as e:
                 if call.handle is call.actor.handle and not self.closed:  # not replaced yet
                     self._respawn(call.actor)

@@ -4,12 +4,13 @@ each one still to run into a self-contained :class:`DatumTask` for a worker."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from tusk.api.pps import DatumState
 from tusk.errors import InvalidArgument
@@ -103,7 +104,7 @@ def prepare_datums(
                         datum_id=datum_id(datums[i]),
                         hash=hashes[i],
                         state=DatumState.PENDING,
-                        inputs=json.dumps([c.to_json() for c in datums[i]]),
+                        inputs=orjson.dumps([c.to_json() for c in datums[i]]).decode(),
                     )
                     for i in todo[start : start + INSERT_BLOCK]
                 ]
