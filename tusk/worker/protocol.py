@@ -201,9 +201,10 @@ class DatumTask:
 # A task's own fields: every other field is the same for all datums of a job (its command,
 # image, environment, limits, ...); ``shared_fields(task)`` is the tuple of those others.
 PER_DATUM_FIELDS = ("task_id", "datum_id", "inputs")
-shared_fields = operator.attrgetter(
-    *(f.name for f in dataclasses.fields(DatumTask) if f.name not in PER_DATUM_FIELDS)
+SHARED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(DatumTask) if f.name not in PER_DATUM_FIELDS
 )
+shared_fields = operator.attrgetter(*SHARED_FIELDS)
 FOLLOWS = "follows"  # a task line's key: only the datum's own fields, the rest as before
 
 
@@ -271,29 +272,31 @@ class TaskDecoder:
     """The tasks of one stream of task lines (see :class:`TaskEncoder`)."""
 
     def __init__(self) -> None:
-        self._previous: DatumTask | None = None
+        # the shared fields of the last task, by name (None after a line that is no task)
+        self._shared: dict[str, Any] | None = None
 
     def decode(self, raw: Any) -> DatumTask:
         """The task of one parsed line; InvalidArgument for a line that is none (a follow-up
         after it fails too)."""
-        previous, self._previous = self._previous, None
+        shared, self._shared = self._shared, None
         if not isinstance(raw, dict):
             raise InvalidArgument("a task line must hold a JSON object")
         if raw.get(FOLLOWS):
-            if previous is None:
+            if shared is None:
                 raise InvalidArgument("a follow-up task line without a valid task line before it")
             inputs = raw.get("inputs", [])
             if not isinstance(inputs, list):
                 raise InvalidArgument("task field 'inputs' must be a list")
-            task = dataclasses.replace(
-                previous,
+            task = DatumTask(
                 task_id=str(raw["task_id"]),
                 datum_id=str(raw["datum_id"]),
                 inputs=tuple(DatumInput.from_json(i) for i in inputs),
+                **shared,
             )
         else:
             task = DatumTask.from_json(raw)
-        self._previous = task
+            shared = dict(zip(SHARED_FIELDS, shared_fields(task), strict=True))
+        self._shared = shared
         return task
 
 
