@@ -25,6 +25,7 @@ from tusk.meta import (
     BranchRow,
     CachedDatum,
     CommitRow,
+    DatumLines,
     DatumOutcome,
     DatumRecord,
     JobCounters,
@@ -506,8 +507,10 @@ class MetadataContract:
             DatumOutcome(1, DatumState.FAILED, 3, "boom", 3, 0, 0.1, "w2"),
         ]
         # placeholders and quotes in a line are the line's (rows go to the driver as they are)
-        logs = [LogRecord("p", float(i), f"line {i}", job_id=_id(1)) for i in range(2)]
-        logs.append(LogRecord("p", 2.0, "50% done? 'yes' %s %(x)s", job_id=_id(1)))
+        logs = [
+            DatumLines("d1", "w1", [(float(i), "stdout", f"line {i}") for i in range(2)]),
+            DatumLines("d2", "w2", [(2.0, "stdout", "50% done? 'yes' %s %(x)s")]),  # a row alone
+        ]
         with meta.transaction() as tx:
             state = tx.record_results(
                 "p", _id(1), outcomes, [_cached("p", "h0")], logs, JobCounters(processed=1)
@@ -718,6 +721,21 @@ class MetadataContract:
             ]
             d1_user = tx.list_logs(LogFilter(datum_ids=("d1",)))
             assert [r.message for r in d1_user] == [f"line {i}" for i in range(8)]
+        # the same lines as a job master records them, a datum's lines at a time: the same rows
+        by_datum = [
+            DatumLines(d, "w", [(r.ts, r.stream, r.message) for r in sent if r.datum_id == d])
+            for d in ("d1", "d2")
+        ]
+        with meta.transaction() as tx:
+            assert tx.record_results("p2", _id(1), [], [], by_datum, JobCounters()) is None
+        with meta.engine.connect() as conn:
+            count = select(func.count()).select_from(s.logs).where(s.logs.c.pipeline == "p2")
+            assert conn.execute(count).scalar() == rows
+        with meta.transaction(write=False) as tx:
+            again = tx.list_logs(LogFilter(pipeline="p2"))
+            assert [replace(r, pipeline="p", pk=0) for r in again] == [
+                replace(r, pk=0) for r in got
+            ]
 
     def test_rollback_undoes_the_transaction_so_far(self, meta: MetadataStore) -> None:
         with meta.transaction() as tx:

@@ -4,6 +4,7 @@ from tusk.meta.lease import Lease, lease_for
 from tusk.meta.open_tx import OpenTransactionRow
 from tusk.meta.pps_records import (
     CachedDatum,
+    DatumLines,
     DatumOutcome,
     DatumRecord,
     JobCounters,
@@ -29,6 +30,7 @@ __all__ = [
     "BranchRow",
     "CachedDatum",
     "CommitRow",
+    "DatumLines",
     "DatumOutcome",
     "DatumRecord",
     "JobCounters",

@@ -162,6 +162,17 @@ class LogRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DatumLines:
+    """The log lines of one try of a datum, ``(ts, stream, line)`` in order, as its worker sent
+    them (stream ``system`` for the worker's own lines, else user code's): stored as
+    :class:`LogRecord` lines of the job, without a record made for each line."""
+
+    datum_id: str
+    worker: str
+    lines: Sequence[tuple[float, str, str]]
+
+
+@dataclass(frozen=True, slots=True)
 class LogFilter:
     """Which log lines ``list_logs`` returns: after ``after`` (a pk), oldest first."""
 

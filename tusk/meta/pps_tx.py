@@ -19,6 +19,7 @@ from tusk.errors import AlreadyExists
 from tusk.meta import schema as s
 from tusk.meta.pps_records import (
     CachedDatum,
+    DatumLines,
     DatumOutcome,
     DatumRecord,
     JobCounters,
@@ -564,7 +565,7 @@ class PpsTx:
         job_id: str,
         outcomes: Sequence[DatumOutcome],
         cached: Sequence[CachedDatum],
-        logs: Sequence[LogRecord],
+        logs: Sequence[DatumLines],
         counters: JobCounters,
     ) -> JobState | None:
         """Store a batch of datum results, their outputs (kept for later jobs in any case) and
@@ -603,7 +604,7 @@ class PpsTx:
             ("pipeline", "path", "hash"),
             [(c.pipeline, p, c.hash) for c in cached for p in sorted(set(c.paths))],
         )
-        self.insert_logs(logs)
+        self._insert_log_rows(_datum_log_rows(pipeline, job_id, logs))
         job = self.get_job(pipeline, job_id)
         if job is None:
             return None
@@ -629,12 +630,17 @@ class PpsTx:
                 or len(run) >= LINES_PER_ROW
                 or run_chars + len(r.message) > ROW_CHARS
             ):
-                rows.append(_log_row(run_source, run))
+                rows.append(_log_row(run_source, [(x.ts, x.message) for x in run]))
                 run, run_chars = [], 0
             run_source = source
             run.append(r)
             run_chars += len(r.message)
-        rows.append(_log_row(run_source, run))
+        rows.append(_log_row(run_source, [(x.ts, x.message) for x in run]))
+        self._insert_log_rows(rows)
+
+    def _insert_log_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
         # The job master stores several lines a datum: rows go to the driver as they are.
         self._many(
             'INSERT INTO logs (pipeline, job_id, datum_id, worker, stream, "user", master, ts, '
@@ -729,11 +735,36 @@ def _source(r: LogRecord) -> tuple[Any, ...]:
     return (r.pipeline, r.job_id, r.datum_id, r.worker, str(r.stream), r.user, r.master)
 
 
-def _log_row(source: tuple[Any, ...], run: list[LogRecord]) -> tuple[Any, ...]:
-    """The row of consecutive lines of one ``source`` (see ``insert_logs``)."""
-    first = run[0]
-    if len(run) == 1:
-        message = first.message
-    else:
-        message = orjson.dumps([[r.ts, r.message] for r in run]).decode()
-    return (*source, first.ts, message, len(run))
+def _log_row(source: tuple[Any, ...], run: list[tuple[float, str]]) -> tuple[Any, ...]:
+    """The row of consecutive lines ``(ts, line)`` of one ``source`` (see ``insert_logs``)."""
+    ts, message = run[0]
+    if len(run) > 1:
+        message = orjson.dumps(run).decode()
+    return (*source, ts, message, len(run))
+
+
+def _datum_log_rows(
+    pipeline: str, job_id: str, logs: Sequence[DatumLines]
+) -> list[tuple[Any, ...]]:
+    """The rows of datums' lines, made as ``insert_logs`` makes them from their records."""
+    rows: list[tuple[Any, ...]] = []
+    for d in logs:
+        run: list[tuple[float, str]] = []
+        run_stream = ""
+        run_chars = 0
+        for ts, stream, line in d.lines:
+            if run and (
+                stream != run_stream
+                or len(run) >= LINES_PER_ROW
+                or run_chars + len(line) > ROW_CHARS
+            ):
+                source = (pipeline, job_id, d.datum_id, d.worker, run_stream)
+                rows.append(_log_row((*source, run_stream != "system", False), run))
+                run, run_chars = [], 0
+            run_stream = stream
+            run.append((ts, line))
+            run_chars += len(line)
+        if run:
+            source = (pipeline, job_id, d.datum_id, d.worker, run_stream)
+            rows.append(_log_row((*source, run_stream != "system", False), run))
+    return rows

@@ -5,14 +5,15 @@ count once, none is lost or run twice."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 import time
 from collections.abc import Iterator
 
+import orjson
+
 from tusk.api.pps import DatumState
 from tusk.errors import InvalidPath
-from tusk.meta import CachedDatum, DatumOutcome, LogRecord
+from tusk.meta import CachedDatum, DatumLines, DatumOutcome
 from tusk.pfs.context import PfsContext
 from tusk.pfs.paths import clean_path
 from tusk.pps.handoff import Handoff
@@ -135,10 +136,10 @@ def record_results(
     totals = {f.name: getattr(progress.totals, f.name) for f in dataclasses.fields(progress.totals)}
     outcomes: list[DatumOutcome] = []
     cached: list[CachedDatum] = []
-    logs: list[LogRecord] = []
+    logs: list[DatumLines] = []
     for idx, h, res in results:
         tries = progress.tried(idx, settled=res.ok or last)
-        lines: list[tuple[float, str, str]] = [(ts, st, ln) for ts, st, ln in res.logs]
+        lines: list[tuple[float, str, str]] = list(res.logs)
         if res.ok or last:  # a datum's last try only: a retry downloads the same bytes again
             totals["bytes_down"] += res.bytes_down
         totals["seconds_download"] += res.seconds_download
@@ -150,7 +151,9 @@ def record_results(
             manifest = {"files": [o.to_json() for o in res.outputs], "dirs": list(res.dirs)}
             paths = tuple(o.path for o in res.outputs)
             cached.append(
-                CachedDatum(pipeline, h, json.dumps(manifest), res.bytes_up, job_id, paths)
+                CachedDatum(
+                    pipeline, h, orjson.dumps(manifest).decode(), res.bytes_up, job_id, paths
+                )
             )
         elif last and res.recovered:
             totals["recovered"] += 1
@@ -161,19 +164,7 @@ def record_results(
             note = f"failed processing datum: {res.reason}" + ("" if last else ", retrying")
             lines.append((now, "system", note))
         datum_id = progress.datum_id(idx)  # once a datum: it hashes the datum's files
-        logs.extend(
-            LogRecord(
-                pipeline=pipeline,
-                job_id=job_id,
-                datum_id=datum_id,
-                worker=res.worker,
-                ts=ts,
-                stream=stream,
-                user=stream != "system",
-                message=line,
-            )
-            for ts, stream, line in lines
-        )
+        logs.append(DatumLines(datum_id, res.worker, lines))
         if res.ok:
             state = DatumState.SUCCESS
         elif not last:
