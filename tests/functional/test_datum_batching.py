@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,32 @@ def test_a_hundred_datums_in_one_shell_process(
     assert len(pids) == 1  # one process ran them all
     assert lines(results[0])[0] == "starting"  # start-up output goes with the first datum
     assert "starting" not in lines(results[1])
+
+
+def test_a_datum_too_large_for_memory_ends_the_batch_and_runs_with_its_inputs_on_disk(
+    store: LocalObjectStore, tiny: str
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="tusk-batch-test-", dir="/var/tmp") as scratch:
+        os.chmod(scratch, 0o711)
+        environ = {"PATH": "/usr/bin:/bin", "TUSK_SANDBOX_INPUT_MEMORY": "64Ki"}
+        settings = WorkerSettings.from_environ(environ, scratch_root=scratch)
+        cmd = ("sh", "-c", SHELL_LOOP)
+        with Worker("pipeline-batch-v1-abcde", settings=settings) as worker:
+            first = worker.run(batch_task(store, "bwrap", tiny, cmd, "a"))
+            assert first.ok, first.reason
+            in_memory = worker.sandbox
+            assert in_memory is not None and in_memory.dirs.input_memory is not None
+            big = batch_task(store, "bwrap", tiny, cmd, "big")
+            data = put(store, "/big", b"x" * 100_000)
+            big = replace(big, inputs=(DatumInput("in", "c0ffee", "/big", (data,)),))
+            second = worker.run(big)
+            assert second.ok, second.reason
+            assert worker.sandbox is not in_memory and worker.sandbox.dirs.input_memory is None
+            assert lines(second)[0] == "starting"  # the code started again, in the new sandbox
+            third = worker.run(batch_task(store, "bwrap", tiny, cmd, "c"))
+            assert third.ok, third.reason
+            assert "starting" not in lines(third)  # and goes on there
+            assert len({lines(r)[-1].split()[-1] for r in (second, third)}) == 1
 
 
 @pytest.mark.parametrize("runtime", ["bwrap", "podman"])

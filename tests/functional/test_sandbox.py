@@ -306,9 +306,19 @@ def test_a_scratch_dir_the_sandbox_uid_cannot_reach_is_a_clear_error(
     assert "TUSK_WORKER_SCRATCH" in result.reason
 
 
+def mounts_under(path: Path) -> list[str]:
+    """Mount points of the host at or below ``path``."""
+    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [p for p in points if p == str(path) or p.startswith(f"{path}/")]
+
+
 def test_sandbox_dirs_of_a_killed_worker_are_removed_by_the_next(tiny: str, scratch: Path) -> None:
     stale = scratch / "tusk-sandbox-999999999-abc"
     (stale / "pfs").mkdir(parents=True)
+    # its inputs' tmpfs, still mounted: a killed worker unmounts nothing
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tusk-inputs", stale / "pfs"], check=True
+    )
     (stale / "pfs" / "f").write_text("x")
     sandbox = start_sandbox(SandboxSpec("bwrap", tiny), str(scratch))
     try:
@@ -316,6 +326,41 @@ def test_sandbox_dirs_of_a_killed_worker_are_removed_by_the_next(tiny: str, scra
         assert (Path(sandbox.dirs.root).stat().st_mode & 0o777) == 0o700
     finally:
         sandbox.close()
+    assert list(scratch.iterdir()) == []
+    assert mounts_under(scratch) == []
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_small_inputs_are_in_memory_larger_ones_on_disk_where_the_sandbox_stays(
+    scratch: Path, store: LocalObjectStore, tiny: str, runtime: str
+) -> None:
+    environ = {"PATH": "/usr/bin:/bin", "TUSK_SANDBOX_INPUT_MEMORY": "64Ki"}
+    settings = WorkerSettings.from_environ(environ, scratch_root=str(scratch))
+    small = put(store, "/small.txt", b"s" * 1000)
+    large = put(store, "/large.bin", b"l" * 100_000)  # more than 64Ki
+
+    def run(worker: Worker, data: InputFile) -> list[str]:
+        script = f"stat -f -c %T /pfs; wc -c < /pfs/in{data.path}; touch /pfs/in/x || echo ro"
+        inputs = (DatumInput("in", "c", data.path, (data,)),)
+        result = worker.run(task(store, runtime, tiny, script, inputs=inputs))
+        assert result.ok, result.reason
+        return stdout(result)
+
+    with Worker("pipeline-sbx-v1-abcde", settings=settings) as worker:
+        assert run(worker, small) == ["tmpfs", "1000", "ro"]
+        in_memory = worker.sandbox
+        assert in_memory is not None and in_memory.dirs.input_memory == 64 * 1024
+        assert str(scratch / Path(in_memory.dirs.root).name / "pfs") in mounts_under(scratch)
+        # too large for it: a sandbox with its inputs on disk takes over ...
+        on_disk, size, ro = run(worker, large)
+        assert on_disk != "tmpfs" and (size, ro) == ("100000", "ro")
+        assert worker.sandbox is not in_memory and worker.sandbox is not None
+        assert worker.sandbox.dirs.input_memory is None
+        kept = worker.sandbox
+        # ... and stays for the smaller datums after it (a job's largest come first)
+        assert run(worker, small) == [on_disk, "1000", "ro"]
+        assert worker.sandbox is kept
+    assert mounts_under(scratch) == []
     assert list(scratch.iterdir()) == []
 
 
@@ -741,7 +786,11 @@ def test_limit_settings_parse_or_say_what_is_wrong(monkeypatch: pytest.MonkeyPat
     assert unset.disk_limit == 10 * 2**30
     assert unset.memory_limit is not None and unset.memory_limit > 0  # half of the host's
     assert WorkerSettings.from_environ({"TUSK_SANDBOX_MEMORY": "0"}).memory_limit is None
+    assert unset.input_memory == 64 * MiB
+    assert WorkerSettings.from_environ({"TUSK_SANDBOX_INPUT_MEMORY": "1Mi"}).input_memory == MiB
+    assert WorkerSettings.from_environ({"TUSK_SANDBOX_INPUT_MEMORY": "0"}).input_memory is None
     for variable, value in (
+        ("TUSK_SANDBOX_INPUT_MEMORY", "plenty"),
         ("TUSK_SANDBOX_DISK", "lots"),
         ("TUSK_SANDBOX_MEMORY", "-1Gi"),
         ("TUSK_SANDBOX_PIDS", "many"),

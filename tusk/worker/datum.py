@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from tusk.errors import TuskError
@@ -32,7 +32,7 @@ from tusk.worker.runtimes import (
     start_sandbox,
 )
 from tusk.worker.runtimes.agent import AgentResult
-from tusk.worker.runtimes.base import force_rmtree
+from tusk.worker.runtimes.base import force_rmtree, input_bytes
 from tusk.worker.runtimes.gpus import GpuUnavailable
 from tusk.worker.runtimes.gpus import assign as assign_gpus
 from tusk.worker.settings import WorkerSettings
@@ -87,8 +87,11 @@ class Worker:
             store = self._stores[url] = self._open_store(url)
         return store
 
-    def sandbox_for(self, task: DatumTask) -> Sandbox:
-        """This worker's sandbox for ``task``, started when there is none (or another)."""
+    def sandbox_for(self, task: DatumTask, inputs: int = 0) -> Sandbox:
+        """This worker's sandbox for ``task``, whose inputs take ``inputs`` bytes (see
+        ``input_bytes``), started when there is none (or another). A new sandbox has its
+        inputs in memory when they fit in the settings' ``input_memory``; a sandbox with them
+        on disk is kept for datums that would fit (a job's largest datums come first)."""
         settings = self.settings
         default_memory = settings.memory_limit
         try:
@@ -111,9 +114,19 @@ class Worker:
             secret_mounts=task.secret_mounts,
             spout=task.spout,
             cpus=settings.cpus,
+            input_memory=(
+                settings.input_memory
+                if settings.input_memory is not None and inputs <= settings.input_memory
+                else None
+            ),
         )
         sandbox = self.sandbox
-        if sandbox is not None and sandbox.spec == spec and sandbox.alive():
+        if (
+            sandbox is not None
+            and replace(sandbox.spec, input_memory=spec.input_memory) == spec
+            and sandbox.dirs.holds_inputs(inputs)
+            and sandbox.alive()
+        ):
             return sandbox
         self.close()
         try:
@@ -245,8 +258,12 @@ class _DatumRun:
             self.phase_start("download", "starting to download data")
             # the next datum of datum batching's running code: its sandbox is known
             session = self.worker.batch_for(task)
+            inputs = task_input_bytes(task)
+            if session is not None and not session.sandbox.dirs.holds_inputs(inputs):
+                self.worker.end_batch()  # its inputs go to the disk, in another sandbox
+                session = None
             if session is None:
-                sandbox = self.sandbox = self.worker.sandbox_for(task)
+                sandbox = self.sandbox = self.worker.sandbox_for(task, inputs)
             else:
                 sandbox = self.sandbox = session.sandbox
             if sandbox.limits_note:
@@ -572,3 +589,11 @@ def _duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.3f}ms"
     return f"{seconds:.3f}s"
+
+
+def task_input_bytes(task: DatumTask) -> int:
+    """What the task's input files take under /pfs (see ``input_bytes``; empty files for an
+    input of ``empty_files``)."""
+    return input_bytes(
+        0 if i.empty_files else f.size for i in task.inputs for f in i.files
+    ) + input_bytes(0 for i in task.inputs for _ in i.dirs)

@@ -19,6 +19,7 @@ SANDBOX_PIDS_ENV = "TUSK_SANDBOX_PIDS"
 PODMAN_FLAGS_ENV = "TUSK_PODMAN_FLAGS"
 SANDBOX_MEMORY_ENV = "TUSK_SANDBOX_MEMORY"
 SANDBOX_DISK_ENV = "TUSK_SANDBOX_DISK"
+INPUT_MEMORY_ENV = "TUSK_SANDBOX_INPUT_MEMORY"
 GPU_DEVICES_ENV = "TUSK_GPU_DEVICES"
 # The settings a worker reads from its environment (the server passes them on).
 WORKER_SETTINGS_ENV = (
@@ -28,11 +29,14 @@ WORKER_SETTINGS_ENV = (
     PODMAN_FLAGS_ENV,
     SANDBOX_MEMORY_ENV,
     SANDBOX_DISK_ENV,
+    INPUT_MEMORY_ENV,
     GPU_DEVICES_ENV,
 )
 DEFAULT_SANDBOX_UID = 100000
 DEFAULT_PIDS_LIMIT = 4096
 DEFAULT_DISK_LIMIT = 10 * 2**30  # /pfs/out and /tmp together, per sandbox
+# A datum's inputs up to this size are copied to memory (a tmpfs at /pfs), not to disk
+DEFAULT_INPUT_MEMORY = 64 * 2**20
 
 _SCALE = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _SCALE.update({"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40})
@@ -105,6 +109,7 @@ class WorkerSettings:
     podman_flags: tuple[str, ...] | None = None  # None: probe for flags that work
     memory_limit: int | None = None  # bytes, when a spec sets no resource_limits.memory
     disk_limit: int | None = DEFAULT_DISK_LIMIT  # bytes of /pfs/out and /tmp (None: no limit)
+    input_memory: int | None = DEFAULT_INPUT_MEMORY  # bytes of inputs in memory (None: disk)
     gpu_devices: str = "/dev"  # where GPU device nodes are looked for
     cpus: tuple[int, ...] = ()  # pinned to one CPU: where its commands run (see pin_to_cpu)
     home_cpu: int | None = None  # where datum batching hands over (None: where it runs then)
@@ -119,7 +124,8 @@ class WorkerSettings:
         sandboxes, ``$TUSK_SANDBOX_PIDS`` their process limit, ``$TUSK_SANDBOX_MEMORY`` their
         memory limit when a spec sets none (half of the host's memory when unset; 0: none),
         ``$TUSK_SANDBOX_DISK`` the size limit of /pfs/out and /tmp together (10Gi when unset; 0:
-        none), ``$TUSK_GPU_DEVICES`` where GPU device nodes are (``/dev``) and
+        none), ``$TUSK_SANDBOX_INPUT_MEMORY`` the memory for a datum's inputs (64Mi when unset;
+        0: inputs always on disk), ``$TUSK_GPU_DEVICES`` where GPU device nodes are (``/dev``) and
         ``$TUSK_PODMAN_FLAGS`` the flags of ``podman run`` (space-separated; probed when unset).
         Of the rest only the basic
         variables (``PATH``, ``HOME``, locale …) reach host-mode user code, never the worker's
@@ -130,6 +136,7 @@ class WorkerSettings:
         pids = env.get(SANDBOX_PIDS_ENV)
         memory = env.get(SANDBOX_MEMORY_ENV)
         disk = env.get(SANDBOX_DISK_ENV)
+        input_memory = env.get(INPUT_MEMORY_ENV)
         settings = cls(
             scratch_root=env.get(SCRATCH_ENV) or None,
             user_env=basic_env(env),
@@ -140,6 +147,11 @@ class WorkerSettings:
                 parse_bytes(memory, SANDBOX_MEMORY_ENV) if memory else default_memory_limit()
             ),
             disk_limit=parse_bytes(disk, SANDBOX_DISK_ENV) if disk else DEFAULT_DISK_LIMIT,
+            input_memory=(
+                parse_bytes(input_memory, INPUT_MEMORY_ENV)
+                if input_memory
+                else DEFAULT_INPUT_MEMORY
+            ),
             gpu_devices=env.get(GPU_DEVICES_ENV) or "/dev",
         )
         return replace(settings, **overrides)

@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,6 +49,7 @@ class SandboxSpec:
     podman_flags: tuple[str, ...] | None = None
     secret_mounts: tuple[str, ...] = ()  # directories where secrets appear, read-only
     disk: int | None = None  # bytes of /pfs/out and /tmp together
+    input_memory: int | None = None  # /pfs (the inputs) in memory of this size (None: on disk)
     gpus: tuple[str, ...] = ()  # device nodes passed in (e.g. /dev/nvidia0, /dev/nvidiactl)
     gpu_ids: tuple[str, ...] = ()  # their indexes, for NVIDIA_VISIBLE_DEVICES
     spout: bool = False  # /pfs/out is a named pipe (a spout pipeline's), not a directory
@@ -81,10 +82,13 @@ class SandboxDirs:
         disk_limit: int | None = None,
         secret_mounts: tuple[str, ...] = (),
         spout: bool = False,
+        input_memory: int | None = None,
     ) -> None:
         """With ``spout``, /pfs/out is a named pipe (``fifo``) in ``pfs``, which the read-only
         bind of /pfs carries into the sandbox (writing to a pipe writes nothing to its
-        filesystem); ``out`` is then a directory of its own that nothing binds."""
+        filesystem); ``out`` is then a directory of its own that nothing binds. With
+        ``input_memory`` (and root), ``pfs`` is a tmpfs of that many bytes: a datum's input
+        files cost a few microseconds each to make and remove there, on a disk tens."""
         base = os.path.abspath(root or default_scratch_root())
         if owner is not None:
             _check_searchable(base)
@@ -98,9 +102,13 @@ class SandboxDirs:
         self.disk_limit = disk_limit
         self.disk_hard = False  # /pfs/out and /tmp are on a filesystem of the limit's size
         self.disk_problem = ""  # why they are not (the fallback applies)
+        self.input_memory: int | None = None  # bytes of the tmpfs at pfs (None: on disk)
         try:
             self.run = self.root + "/run"  # datum batching's socket (/.tusk/run), writable
-            for path in (self.pfs, self.out, self.agent_dir, self.run):
+            os.mkdir(self.pfs, 0o700)
+            if input_memory is not None and os.geteuid() == 0:
+                self.input_memory = _memory_pfs(self.pfs, input_memory)
+            for path in (self.out, self.agent_dir, self.run):
                 os.mkdir(path, 0o700)
             self.tmp = self._writable_dirs(disk_limit)
             self.shm = os.path.dirname(self.tmp) + "/shm"  # the sandbox's /dev/shm
@@ -174,12 +182,16 @@ class SandboxDirs:
                 raise disk.DiskUnavailable(proc.stderr.decode(errors="replace").strip())
         except disk.DiskUnavailable as e:
             self.disk_problem = str(e)
-            _unmount_all(self.root)
+            _unmount_writable(self.root)
             os.mkdir(self.root + "/tmp", 0o700)
             return self.root + "/tmp"
         self.disk_hard = True
         os.mkdir(rw + "/tmp", 0o700)
         return rw + "/tmp"
+
+    def holds_inputs(self, size: int) -> bool:
+        """Whether inputs taking ``size`` bytes (see ``input_bytes``) fit in ``pfs``."""
+        return self.input_memory is None or size <= self.input_memory
 
     def out_binds(self, flag: str = "--bind") -> list[str]:
         """bwrap's arguments that bind /pfs/out (none for a spout: its pipe comes with /pfs)."""
@@ -240,11 +252,34 @@ def _add_batching_tools(agent_dir: str) -> None:
     os.chmod(f"{agent_dir}/python/tusk_batch.py", 0o644)
 
 
-def _unmount_all(root: str) -> None:
+def _memory_pfs(pfs: str, size: int) -> int | None:
+    """Mount a tmpfs of ``size`` bytes at ``pfs``; its size, or None when it cannot be (the
+    inputs then go to the disk, as without one)."""
+    options = f"size={size},mode=0700,nosuid,nodev"
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tusk-inputs", pfs], capture_output=True, timeout=60
+    )
+    return size if proc.returncode == 0 else None
+
+
+def input_bytes(files: Iterable[int]) -> int:
+    """What input files of these sizes take in a tmpfs: whole pages, and a page more for
+    each (its directory entry and what rounding leaves)."""
+    return sum(((size + 4095) // 4096 + 1) * 4096 for size in files)
+
+
+def _unmount_writable(root: str) -> None:
     """Unmount the sandbox directory's /pfs/out bind (a spout's out directory) and its
     size-limited filesystem."""
     for mountpoint in (root + "/pfs/out", root + _SPOUT_OUT, root + "/rw"):
         disk.unmount(mountpoint)
+
+
+def _unmount_all(root: str) -> None:
+    """Unmount all of the sandbox directory's filesystems: its inputs' tmpfs last, as the
+    /pfs/out bind is inside it."""
+    _unmount_writable(root)
+    disk.unmount(root + "/pfs")
 
 
 def default_scratch_root() -> str:

@@ -153,6 +153,7 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
         spec.disk,
         spec.secret_mounts,
         spout=spec.spout,
+        input_memory=spec.input_memory,
     )
     exe = bwrap_executable()
     assert exe is not None

@@ -70,7 +70,7 @@ def host_root_binds() -> list[str]:
 
 def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     """Start the agent on the host (in a bubblewrap mount and pid namespace when possible)."""
-    dirs = SandboxDirs(scratch_root, None, spout=spec.spout)
+    dirs = SandboxDirs(scratch_root, None, spout=spec.spout, input_memory=spec.input_memory)
     agent = f"{dirs.agent_dir}/{AGENT_NAME}"
     if _bwrap_works():
         exe = shutil.which("bwrap")

@@ -117,7 +117,14 @@ def start(spec: SandboxSpec, scratch_root: str | None) -> Sandbox:
     exe = podman_executable()
     assert exe is not None
     remove_stale_containers(exe)
-    dirs = SandboxDirs(scratch_root, host_uid, spec.disk, spec.secret_mounts, spout=spec.spout)
+    dirs = SandboxDirs(
+        scratch_root,
+        host_uid,
+        spec.disk,
+        spec.secret_mounts,
+        spout=spec.spout,
+        input_memory=spec.input_memory,
+    )
     secrets = [f"--volume={dirs.secret_dirs[m]}:{m}:ro" for m in spec.secret_mounts]
     name = f"tusk-{os.getpid()}-{os.path.basename(dirs.root)[-8:]}"
     flags = spec.podman_flags if spec.podman_flags is not None else working_flags()
