@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import gc
 import os
 import signal
 import sys
@@ -40,6 +41,16 @@ def _lock_home(home: Path) -> IO[str] | None:
         lock.close()
         return None
     return lock
+
+
+def quiet_garbage_collector() -> None:
+    """Keep Python's cycle collector from scanning the server's long-lived objects over and
+    over. What start-up made (modules, the app, caches) is frozen out of its scans, and it runs
+    after 10,000 new objects instead of 700: a job master making a task and recording a result
+    per datum otherwise spends about a sixth of its time in collections that find little.
+    Objects are still freed as their last reference goes; only cycles wait a little longer."""
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 10)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = uvicorn.Server(config)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    quiet_garbage_collector()
     try:
         server.run()
     finally:
