@@ -339,10 +339,10 @@ def test_small_inputs_are_in_memory_larger_ones_on_disk_where_the_sandbox_stays(
     small = put(store, "/small.txt", b"s" * 1000)
     large = put(store, "/large.bin", b"l" * 100_000)  # more than 64Ki
 
-    def run(worker: Worker, data: InputFile) -> list[str]:
+    def run(worker: Worker, data: InputFile, job: str = "job1") -> list[str]:
         script = f"stat -f -c %T /pfs; wc -c < /pfs/in{data.path}; touch /pfs/in/x || echo ro"
         inputs = (DatumInput("in", "c", data.path, (data,)),)
-        result = worker.run(task(store, runtime, tiny, script, inputs=inputs))
+        result = worker.run(replace(task(store, runtime, tiny, script, inputs=inputs), job_id=job))
         assert result.ok, result.reason
         return stdout(result)
 
@@ -357,9 +357,13 @@ def test_small_inputs_are_in_memory_larger_ones_on_disk_where_the_sandbox_stays(
         assert worker.sandbox is not in_memory and worker.sandbox is not None
         assert worker.sandbox.dirs.input_memory is None
         kept = worker.sandbox
-        # ... and stays for the smaller datums after it (a job's largest come first)
+        # ... and stays for the smaller datums after it (a job's largest come first) ...
         assert run(worker, small) == [on_disk, "1000", "ro"]
         assert worker.sandbox is kept
+        # ... but not for the next job's
+        assert run(worker, small, "job2") == ["tmpfs", "1000", "ro"]
+        assert worker.sandbox is not kept
+        assert run(worker, small, "job3") == ["tmpfs", "1000", "ro"]
     assert mounts_under(scratch) == []
     assert list(scratch.iterdir()) == []
 

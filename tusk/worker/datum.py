@@ -75,6 +75,7 @@ class Worker:
         self.sandbox: Sandbox | None = None
         self.spout: SpoutProcess | None = None  # a spout's code, running between its tasks
         self.batch: BatchSession | None = None  # datum batching's user code, between datums
+        self.inputs_on_disk_for = ""  # the job that put the sandbox's inputs on disk (if one)
         self.home = HomeCpu(settings.home_cpu)  # the thread's CPU while batching's code runs
         # Called once a datum's command has started and before the worker waits for it: what
         # the worker has to do anyway (its last result, the next task) is done meanwhile.
@@ -90,8 +91,9 @@ class Worker:
     def sandbox_for(self, task: DatumTask, inputs: int = 0) -> Sandbox:
         """This worker's sandbox for ``task``, whose inputs take ``inputs`` bytes (see
         ``input_bytes``), started when there is none (or another). A new sandbox has its
-        inputs in memory when they fit in the settings' ``input_memory``; a sandbox with them
-        on disk is kept for datums that would fit (a job's largest datums come first)."""
+        inputs in memory when they fit in the settings' ``input_memory``. A sandbox that has
+        them on disk for a datum too large is kept for the rest of that datum's job (a job's
+        largest datums come first), not for the next job's."""
         settings = self.settings
         default_memory = settings.memory_limit
         try:
@@ -125,10 +127,13 @@ class Worker:
             sandbox is not None
             and replace(sandbox.spec, input_memory=spec.input_memory) == spec
             and sandbox.dirs.holds_inputs(inputs)
+            and (spec.input_memory is None or self.inputs_on_disk_for in ("", task.job_id))
             and sandbox.alive()
         ):
             return sandbox
         self.close()
+        # the job whose datum was too large for memory: its next datums stay on disk
+        self.inputs_on_disk_for = task.job_id if spec.input_memory != settings.input_memory else ""
         try:
             self.sandbox = start_sandbox(spec, self.settings.scratch_root)
         except (ImageNotFound, SandboxDied, RuntimeUnavailable) as e:
