@@ -749,6 +749,11 @@ def _datum_log_rows(
     """The rows of datums' lines, made as ``insert_logs`` makes them from their records."""
     rows: list[tuple[Any, ...]] = []
     for d in logs:
+
+        def row(stream: str, run: list[tuple[float, str]], d: DatumLines = d) -> tuple[Any, ...]:
+            source = (pipeline, job_id, d.datum_id, d.worker, stream, stream != "system", False)
+            return _log_row(source, run)
+
         run: list[tuple[float, str]] = []
         run_stream = ""
         run_chars = 0
@@ -758,13 +763,11 @@ def _datum_log_rows(
                 or len(run) >= LINES_PER_ROW
                 or run_chars + len(line) > ROW_CHARS
             ):
-                source = (pipeline, job_id, d.datum_id, d.worker, run_stream)
-                rows.append(_log_row((*source, run_stream != "system", False), run))
+                rows.append(row(run_stream, run))
                 run, run_chars = [], 0
             run_stream = stream
             run.append((ts, line))
             run_chars += len(line)
         if run:
-            source = (pipeline, job_id, d.datum_id, d.worker, run_stream)
-            rows.append(_log_row((*source, run_stream != "system", False), run))
+            rows.append(row(run_stream, run))
     return rows
