@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 from datum_cpu_bench import _cpu
 
 from tusk.storage import Ingestor
@@ -170,7 +171,7 @@ def task_lines(datums: list[DatumTask]) -> dict[str, tuple[float, float, float]]
     full = [encode_task(t) for t in datums]
     encoder = TaskEncoder()
     follow_ups = [encoder.encode(t) for t in datums][1:]
-    first = json.loads(full[0])
+    first = orjson.loads(full[0])
 
     def encode_full() -> None:
         for t in datums:
@@ -185,11 +186,11 @@ def task_lines(datums: list[DatumTask]) -> dict[str, tuple[float, float, float]]
         decoder = TaskDecoder()
         decoder.decode(first)
         for line in follow_ups:
-            decoder.decode(json.loads(line))
+            decoder.decode(orjson.loads(line))
 
     def parse_full() -> None:
         for line in full:
-            DatumTask.from_json(json.loads(line))
+            DatumTask.from_json(orjson.loads(line))
 
     def best(f: Callable[[], None]) -> float:
         return min(timeit.repeat(f, number=1, repeat=7)) / len(datums)
