@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -67,6 +68,7 @@ class Config:
     sandboxes: tuple[str, ...]
     workdir: Path
     only: frozenset[int]
+    varied_sizes: bool = False  # benchmark 6's files of 1-3,000 bytes (largest datums first)
 
 
 # -- a server ----------------------------------------------------------------------------------
@@ -141,11 +143,15 @@ def atom(repo: str, glob: str = "/*") -> dict[str, Any]:
     return {"atom": {"name": "in", "repo": repo, "glob": glob}}
 
 
-def make_tree(root: Path, count: int, prefix: str = "f") -> Path:
-    """``count`` files of a few bytes, flat (glob ``/*`` gives one datum per file)."""
+def make_tree(root: Path, count: int, prefix: str = "f", varied: bool = False) -> Path:
+    """``count`` files of a few bytes, flat (glob ``/*`` gives one datum per file); ``varied``:
+    of 1 to 3,000 bytes each (the same sizes every run), so that a job, which runs its largest
+    datums first, takes them in no order of their paths."""
     root.mkdir(parents=True)
+    sizes = random.Random(6)
     for i in range(count):
-        (root / f"{prefix}{i:05d}").write_bytes(f"datum {i}\n".encode())
+        data = b"x" * sizes.randint(1, 3000) if varied else f"datum {i}\n".encode()
+        (root / f"{prefix}{i:05d}").write_bytes(data)
     return root
 
 
@@ -396,9 +402,9 @@ class Bench:
         cfg = self.cfg
         sandbox = cfg.sandboxes[0]
         srv = self.server(sandbox)
-        tree = cfg.workdir / "tree-datums"
+        tree = cfg.workdir / ("tree-varied" if cfg.varied_sizes else "tree-datums")
         if not tree.exists():
-            make_tree(tree, cfg.datums)
+            make_tree(tree, cfg.datums, varied=cfg.varied_sizes)
         image = {"image": build_python_image()} if sandbox in ("bwrap", "podman") else {}
         modes = {
             "batched": (["python3", "-c", BATCH_LOOP], {"datum_batching": True, **image}),
@@ -546,7 +552,8 @@ def report(b: Bench) -> Iterator[str]:
         yield f"\nGoal parallelism 2 ≥ 1.8× of 1: {s.med('cpu.speedup'):.2f}× → {goal(ok)}\n"
     if s.has("b.batched.1.wall"):
         yield (
-            f"### 6. datum batching: {n:,} datums of a few bytes through tuskd, "
+            f"### 6. datum batching: {n:,} datums of "
+            f"{'1 to 3,000 bytes' if cfg.varied_sizes else 'a few bytes'} through tuskd, "
             f"sandbox {cfg.sandboxes[0]}\n"
         )
         yield (
@@ -588,6 +595,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--sandboxes", default="host", help="runtimes (TUSK_RUNTIME) for 1 (2-5 use the first)"
     )
+    p.add_argument(
+        "--varied-sizes",
+        action="store_true",
+        help="benchmark 6 on files of 1-3,000 bytes: its datums in no order of their paths",
+    )
     add_run_options(p, "1,3")
     a = p.parse_args(argv)
 
@@ -604,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         sandboxes=tuple(x for x in a.sandboxes.split(",") if x),
         workdir=workdir,
         only=parse_only(a.only),
+        varied_sizes=a.varied_sizes,
     )
     print(f"# workdir {workdir}", flush=True)
     cmd = " ".join(["python", "bench/pps_bench.py", *(argv if argv is not None else sys.argv[1:])])

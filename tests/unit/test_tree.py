@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tusk.errors import InvalidPath, NotFound, PathConflict
+from tusk.errors import CorruptObject, InvalidPath, NotFound, PathConflict
 from tusk.pfs.tree import (
     EMPTY_ROOT,
     NO_SHARED,
@@ -637,3 +637,20 @@ def test_added_bytes_is_the_size_of_the_diffs_new_files() -> None:
         want = sum(n.size for n in added if n.kind == "file")
         assert tree.added_bytes(new_root, old_root) == want
     assert tree.added_bytes(new, base) == len("changed!") + len("new") + len("12345")
+
+
+def test_tree_objects_parse_whatever_their_json_holds_and_refuse_what_is_not() -> None:
+    store = MemStore()
+    tree = Tree(store)
+    # written by hand: a size of 64 bits and a name that is not ASCII, escaped or not
+    big = 2**64 - 1
+    entry = {"n": "caf\u00e9", "s": big, "h": "h" * 64, "c": [["c" * 64, "o" * 64, 0, big]]}
+    for escaped in (False, True):
+        data = json.dumps({"e": [entry]}, separators=(",", ":"), ensure_ascii=escaped).encode()
+        node = tree.get(store.put(data), "/caf\u00e9")
+        assert node is not None and node.size == big and node.chunks[0].length == big
+        assert isinstance(node.size, int)
+    # bytes whose hash is their id, but no tree object: corrupt, as before
+    for junk in (b"{not json", b"[1, 2]", b'{"e": 3}'):
+        with pytest.raises(CorruptObject, match="does not decode"):
+            tree.get(store.put(junk), "/x")

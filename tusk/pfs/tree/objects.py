@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from tusk.errors import CorruptObject
 from tusk.storage.base import ChunkRef, ObjectStore
 from tusk.storage.hashing import hash_bytes
@@ -266,7 +268,7 @@ def _parse(oid: str, data: bytes) -> Listing | Index:
         problem = "its content does not match its id"
     else:
         try:
-            raw = json.loads(data)
+            raw = orjson.loads(data)  # a few times quicker than json on a page of entries
             if "p" in raw:
                 return Index(raw["p"], raw["s"], raw["k"], raw["n"], Shared.from_json(raw))
             entries = raw["e"]

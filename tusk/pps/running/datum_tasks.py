@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from tusk.errors import InvalidArgument
 from tusk.meta import DatumRecord, JobCounters, LogRecord, Tx
 from tusk.pfs.context import PfsContext
 from tusk.pfs.paths import parent_and_name
-from tusk.pfs.tree import Shared
+from tusk.pfs.tree import Node, Shared
 from tusk.pps.datums import Datum, DatumInput, datum_id
 from tusk.pps.running.image import Provenance
 from tusk.pps.spec import PipelineSpec
@@ -205,6 +205,7 @@ def resolve_secrets(
 
 
 _DIR_SHARED_MAX = 4096  # directories whose header and footer a TaskBuilder keeps
+FileNodes = dict[tuple[str, str], Node | None]  # (tree root, path) → the file's node
 
 
 class TaskBuilder:
@@ -231,15 +232,26 @@ class TaskBuilder:
         datum: Datum,
         attempt: int,
         secrets: SecretPayload | None = None,
+        nodes: FileNodes | None = None,
     ) -> DatumTask:
-        """The task of one try of datum ``idx`` (its id ``job-datum-attempt`` never collides)."""
+        """The task of one try of datum ``idx`` (its id ``job-datum-attempt`` never collides);
+        ``nodes``: its input files, looked up beforehand (``file_nodes``)."""
         shared, empty_file_inputs = self._shared(spec, provenance, pipeline, job_id, secrets)
         return DatumTask(
             task_id=f"{job_id}-{idx}-{attempt}",
             datum_id=datum_id(datum),
-            inputs=tuple(self._input(c, empty_file_inputs) for c in datum),
+            inputs=tuple(self._input(c, empty_file_inputs, nodes) for c in datum),
             **shared,
         )
+
+    def file_nodes(self, datums: Iterable[Datum]) -> FileNodes:
+        """The tree nodes of the datums' file inputs, looked up in path order. A job makes its
+        tasks largest datum first, which in a big directory is a random order of its paths:
+        looked up one by one, most lookups read and parse a page of the directory that the
+        tree's cache no longer holds; in path order each page is read once."""
+        keys = sorted({(c.root, c.path) for datum in datums for c in datum if c.kind == "file"})
+        tree = self.ctx.tree
+        return {(root, path): tree.get(root, path) for root, path in keys}
 
     def _shared(
         self,
@@ -285,12 +297,15 @@ class TaskBuilder:
         self._dir_shared = {}
         return shared, empty_file_inputs
 
-    def _input(self, c: DatumInput, empty_file_inputs: frozenset[str]) -> TaskInput:
+    def _input(
+        self, c: DatumInput, empty_file_inputs: frozenset[str], found: FileNodes | None
+    ) -> TaskInput:
         files: list[InputFile] = []
         dirs: list[str] = []
         tree = self.ctx.tree
         if c.kind == "file":
-            node = tree.get(c.root, c.path)
+            key = (c.root, c.path)
+            node = found[key] if found is not None and key in found else tree.get(*key)
             nodes = [node] if node is not None else []
         else:
             nodes = list(tree.walk(c.root, c.path))

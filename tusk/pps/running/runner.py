@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from tusk.api.pps import JobState
 from tusk.errors import InvalidArgument, NotFound
@@ -34,6 +34,10 @@ from tusk.pps.running.stats import write_stats
 from tusk.pps.spec import PipelineSpec
 from tusk.worker.protocol import DatumTask
 from tusk.worker.runtimes import ImageNotFound
+
+# Datums whose input files a job master looks up at once when it makes their tasks (their
+# nodes are about 0.5 KB each, alive until the window's last task is made)
+LOOKUP_WINDOW = 8192
 
 
 class JobRunner:
@@ -229,16 +233,29 @@ class JobRunner:
             attempt += 1
             progress.made.clear()
 
-            def made(i: int, attempt: int = attempt) -> DatumTask:
-                task = self.tasks.task(
-                    spec, provenance, pipeline, job_id, i, datums[i], attempt, secrets
-                )
-                progress.made[i] = task.datum_id  # its result needs it: not hashed again
-                return task
+            def made(todo: list[int] = todo, attempt: int = attempt) -> Iterator[DatumTask]:
+                # a window of datums' input files looked up at once, in path order
+                for start in range(0, len(todo), LOOKUP_WINDOW):
+                    part = todo[start : start + LOOKUP_WINDOW]
+                    nodes = self.tasks.file_nodes(datums[i] for i in part)
+                    for i in part:
+                        task = self.tasks.task(
+                            spec,
+                            provenance,
+                            pipeline,
+                            job_id,
+                            i,
+                            datums[i],
+                            attempt,
+                            secrets,
+                            nodes,
+                        )
+                        progress.made[i] = task.datum_id  # its result needs it: not hashed again
+                        yield task
 
             # made as the executor takes them: a task per datum at once would be the job's
             # largest memory (a few KB each, all alive until the last datum ran)
-            tasks = CountedTasks((made(i) for i in todo), len(todo))
+            tasks = CountedTasks(made(), len(todo))
             failed: list[int] = []
             last = attempt >= tries
             for batch in result_batches(self.executor.run(pipeline, tasks)):
