@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tusk.errors import InvalidSpec
-from tusk.pps.spec import pipeline_name_of, split_documents
+from tusk.pps.spec import parse_specs, pipeline_name_of, split_documents
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
 _VALUES = st.recursive(
@@ -90,3 +90,26 @@ def test_bad_yaml_names_the_place() -> None:
 )
 def test_pipeline_name_of_a_raw_document(doc: Any, name: str | None) -> None:
     assert pipeline_name_of(doc) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('"transform": {"cmd": ["echo", "\\udcff"]}', "transform.cmd[1]"),
+        ('"transform": {"cmd": ["true"], "env": {"A": "x\\ud800"}}', "transform.env.A"),
+        ('"transform": {"cmd": ["true"], "env": {"\\udcff": "x"}}', "transform.env"),
+        ('transform: {cmd: ["echo", "\\udcff"]}', "transform.cmd[1]"),  # YAML
+    ],
+)
+def test_text_that_is_not_unicode_is_refused_naming_its_field(text: str, field: str) -> None:
+    # a JSON or YAML escape can make a lone surrogate: no database stores it, no worker gets it
+    inp = '"input": {"pfs": {"repo": "r", "glob": "/*"}}'
+    spec = f'{{"pipeline": {{"name": "p"}}, {text}, {inp}}}'
+    if text.startswith("transform:"):
+        spec = f"pipeline: {{name: p}}\n{text}\ninput: {{pfs: {{repo: r, glob: /*}}}}\n"
+    with pytest.raises(InvalidSpec, match="not valid Unicode") as raised:
+        parse_specs(spec, "spec.json")
+    assert raised.value.fields.get("field") == field
+    # the character itself, or its UTF-16 pair, is fine
+    ok = spec.replace("\\udcff", "\\u00e9").replace("x\\ud800", "\\ud83d\\ude00")
+    assert parse_specs(ok, "spec.json")[0].pipeline.name == "p"

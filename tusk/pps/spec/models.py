@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from tusk.api.projects import DEFAULT_PROJECT, qualify
+from tusk.errors import InvalidSpec
 from tusk.pfs.paths import validate_branch_name
 from tusk.pps.spec.base import (
     DEFAULT_BRANCH,
@@ -435,10 +436,45 @@ class PipelineSpec(SpecModel):
     @classmethod
     def from_dict(cls, data: Any) -> PipelineSpec:
         """Validate one decoded spec, raising :class:`InvalidSpec` for every problem."""
+        where = _not_text(data)
+        if where is not None:
+            raise InvalidSpec(
+                f"malformed pipeline spec: {where or 'a key'} holds text that is not valid "
+                "Unicode (a lone surrogate such as \\udcff)",
+                hint="write the character itself or its UTF-16 pair, or pass bytes through a "
+                "file in a repo",
+                field=where,
+            )
         try:
             return cls.model_validate(data)
         except ValidationError as e:
             raise to_invalid_spec(e, cls) from None
+
+
+def _not_text(value: Any, where: str = "") -> str | None:
+    """Where in a decoded spec a string (key or value) is not valid Unicode, as a JSON escape
+    of a lone surrogate makes it; None when all are. Such text cannot be stored, nor sent to a
+    worker."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            bad = _not_text(key, where) if isinstance(key, str) else None
+            if bad is None:
+                bad = _not_text(item, inner)
+            if bad is not None:
+                return bad
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            bad = _not_text(item, f"{where}[{i}]")
+            if bad is not None:
+                return bad
+    return None
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
