@@ -5,7 +5,7 @@ logs, as the typed records of :mod:`tusk.meta.pps_records` (the PFS half is in
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import fields
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ ROW_CHARS = 64 << 10  # and lines of about this much text at most (a longer line
 _BATCH = 500  # values per IN (...) query: below every dialect's parameter limit
 _SETTLED = [str(x) for x in DatumState if x.settled]  # states that need no more tries
 T = TypeVar("T")
+K = TypeVar("K")  # what the lines of one log row share
 
 
 def _record(cls: type[T], mapping: Any, state: type[StrEnum] | None = None) -> T:
@@ -617,25 +618,8 @@ class PpsTx:
         """Store log lines. Consecutive lines of one source share a row (a datum's system
         lines, a burst of its output), up to LINES_PER_ROW lines and ROW_CHARS of text: a
         quick datum's six lines cost one row, not six."""
-        if not records:
-            return
-        rows: list[tuple[Any, ...]] = []
-        run: list[LogRecord] = []
-        run_source: tuple[Any, ...] = ()
-        run_chars = 0
-        for r in records:
-            source = _source(r)
-            if run and (
-                source != run_source
-                or len(run) >= LINES_PER_ROW
-                or run_chars + len(r.message) > ROW_CHARS
-            ):
-                rows.append(_log_row(run_source, [(x.ts, x.message) for x in run]))
-                run, run_chars = [], 0
-            run_source = source
-            run.append(r)
-            run_chars += len(r.message)
-        rows.append(_log_row(run_source, [(x.ts, x.message) for x in run]))
+        lines = ((_source(r), r.ts, r.message) for r in records)
+        rows = [_log_row(source, run) for source, run in _log_runs(lines)]
         self._insert_log_rows(rows)
 
     def _insert_log_rows(self, rows: list[tuple[Any, ...]]) -> None:
@@ -743,31 +727,33 @@ def _log_row(source: tuple[Any, ...], run: list[tuple[float, str]]) -> tuple[Any
     return (*source, ts, message, len(run))
 
 
+def _log_runs(lines: Iterable[tuple[K, float, str]]) -> Iterator[tuple[K, list[tuple[float, str]]]]:
+    """Lines ``(source, ts, line)`` cut into the runs that share a row: consecutive lines of one
+    source, up to LINES_PER_ROW lines and ROW_CHARS of text."""
+    run: list[tuple[float, str]] = []
+    run_source: Any = None
+    run_chars = 0
+    for source, ts, line in lines:
+        if run and (
+            source != run_source or len(run) >= LINES_PER_ROW or run_chars + len(line) > ROW_CHARS
+        ):
+            yield run_source, run
+            run, run_chars = [], 0
+        run_source = source
+        run.append((ts, line))
+        run_chars += len(line)
+    if run:
+        yield run_source, run
+
+
 def _datum_log_rows(
     pipeline: str, job_id: str, logs: Sequence[DatumLines]
 ) -> list[tuple[Any, ...]]:
-    """The rows of datums' lines, made as ``insert_logs`` makes them from their records."""
+    """The rows of datums' lines, as ``insert_logs`` makes them from records (a line's source
+    is its datum's but for its stream)."""
     rows: list[tuple[Any, ...]] = []
     for d in logs:
-
-        def row(stream: str, run: list[tuple[float, str]], d: DatumLines = d) -> tuple[Any, ...]:
+        for stream, run in _log_runs((st, ts, line) for ts, st, line in d.lines):
             source = (pipeline, job_id, d.datum_id, d.worker, stream, stream != "system", False)
-            return _log_row(source, run)
-
-        run: list[tuple[float, str]] = []
-        run_stream = ""
-        run_chars = 0
-        for ts, stream, line in d.lines:
-            if run and (
-                stream != run_stream
-                or len(run) >= LINES_PER_ROW
-                or run_chars + len(line) > ROW_CHARS
-            ):
-                rows.append(row(run_stream, run))
-                run, run_chars = [], 0
-            run_stream = stream
-            run.append((ts, line))
-            run_chars += len(line)
-        if run:
-            rows.append(row(run_stream, run))
+            rows.append(_log_row(source, run))
     return rows
