@@ -16,10 +16,15 @@ input file each, whose user code does nothing:
 - process, each result alone: the same without the counter (each result written once the
   next datum has started, as before results went in groups);
 - unbatched: the same datums, ``true`` run once per datum through ``Worker.run``, per datum;
+- bare round trip: the floor of any hand-over, two Python processes pinned to one CPU trading
+  a message of a datum's variables over a socketpair (``wakeup_bench.py``'s), per round trip;
 - task lines: what the executor encodes and the worker parses per datum, a full task line
   against a follow-up line (the job's next datum: its own fields only), best of 7 passes.
 
-tusk's overhead per batched datum is the batched figure: the user code spends nothing.
+tusk's overhead per batched datum is the batched figure: the user code spends nothing. Datum
+batching as Pachyderm defines it needs at least one round trip per datum (``/pfs`` holds one
+datum, and ``/pfs/out`` is collected before the next one's inputs go in), so the batched figure
+is also given as a multiple of the bare round trip.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from pathlib import Path
 
 import orjson
 from datum_cpu_bench import _cpu
+from wakeup_bench import round_trip
 
 from tusk.storage import Ingestor
 from tusk.storage.local import LocalObjectStore
@@ -231,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             "process": [],
             "process, each result alone": [],
             "unbatched": [],
+            "bare round trip": [],
         }
         loads = [os.getloadavg()[0]]
         for _ in range(args.rounds):
@@ -241,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                 through_process(scratch, batched, counter=False)
             )
             figures["unbatched"].append(through_worker(scratch, plain))
+            cpu0 = sorted(os.sched_getaffinity(0))[0]
+            figures["bare round trip"].append((round_trip(n, cpu0), float("nan")))
             loads.append(os.getloadavg()[0])
         wall = {k: statistics.median(w for w, _ in v) for k, v in figures.items()}
         cpu = {k: statistics.median(c for _, c in v) for k, v in figures.items()}
@@ -251,11 +260,17 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|---|")
         for key, values in figures.items():
             runs = ", ".join(f"{w * 1e6:.0f}" for w, _ in values)
-            print(f"| {key} | {wall[key] * 1e6:.0f} | {runs} | {cpu[key] * 1e6:.0f} |")
+            used = "—" if key == "bare round trip" else f"{cpu[key] * 1e6:.0f}"
+            print(f"| {key} | {wall[key] * 1e6:.0f} | {runs} | {used} |")
         print()
         print(
             f"unbatched / batched: wall {wall['unbatched'] / wall['batched']:.1f}×, "
             f"worker CPU {cpu['unbatched'] / cpu['batched']:.1f}×"
+        )
+        floor = wall["bare round trip"]
+        print(
+            f"per datum ÷ bare round trip: protocol {wall['protocol'] / floor:.1f}×, "
+            f"batched {wall['batched'] / floor:.1f}×, process {wall['process'] / floor:.1f}×"
         )
         print()
         print("| task line | bytes | encode µs (executor) | parse µs (worker) |")
