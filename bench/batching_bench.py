@@ -18,13 +18,18 @@ input file each, whose user code does nothing:
 - unbatched: the same datums, ``true`` run once per datum through ``Worker.run``, per datum;
 - bare round trip: the floor of any hand-over, two Python processes pinned to one CPU trading
   a message of a datum's variables over a socketpair (``wakeup_bench.py``'s), per round trip;
+- Python floor: the least a Python worker does for a datum, none of tusk's code in it: read the
+  input file from a directory on disk, write it into a directory in memory, hand the datum's
+  variables to a process on the same CPU and wait for its answer (a bare round trip), scan the
+  output directory, remove the input, encode a result line and write 32 of them at a time to a
+  pipe; per datum, with that process's CPU;
 - task lines: what the executor encodes and the worker parses per datum, a full task line
   against a follow-up line (the job's next datum: its own fields only), best of 7 passes.
 
 tusk's overhead per batched datum is the batched figure: the user code spends nothing. Datum
 batching as Pachyderm defines it needs at least one round trip per datum (``/pfs`` holds one
 datum, and ``/pfs/out`` is collected before the next one's inputs go in), so the batched figure
-is also given as a multiple of the bare round trip.
+is also given as a multiple of the bare round trip and of the Python floor.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -172,6 +179,60 @@ def through_process(
         proc.wait()
 
 
+def python_floor(scratch: str, n: int, cpu: int) -> tuple[float, float]:
+    """Seconds per datum of the least a Python worker does for a datum (see the module's
+    docstring), on ``cpu`` with the process it hands over to, and its CPU seconds per datum."""
+    store = Path(scratch) / "floor-store"
+    store.mkdir()
+    for i in range(n):
+        (store / f"f{i:05d}").write_bytes(f"datum {i}\n".encode())
+    memory = "/dev/shm" if os.path.isdir("/dev/shm") else scratch
+    pfs = Path(tempfile.mkdtemp(prefix="tusk-bench-floor-", dir=memory))
+    (pfs / "in").mkdir()
+    (pfs / "out").mkdir()
+    here, there = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the user code: answers each hand-over
+        here.close()
+        os.sched_setaffinity(0, {cpu})
+        while there.recv(4096):
+            there.send(b"n")
+        os._exit(0)
+    there.close()
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    results_r, results_w = os.pipe()
+    held: list[bytes] = []
+    try:
+        t, used = time.perf_counter(), time.process_time()
+        for i in range(n):
+            name = f"f{i:05d}"
+            with open(store / name, "rb") as f:
+                data = f.read()
+            path = f"{pfs}/in/{name}"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            os.write(fd, data)
+            os.close(fd)
+            here.send(orjson.dumps({"in": path, "PACH_DATUM_ID": f"d{i}"}))
+            here.recv(4096)
+            outputs = [entry.name for entry in os.scandir(f"{pfs}/out")]
+            os.unlink(path)
+            held.append(orjson.dumps({"task_id": i, "ok": True, "outputs": outputs}) + b"\n")
+            if len(held) == 32 or i == n - 1:
+                os.write(results_w, b"".join(held))
+                os.read(results_r, 1 << 20)
+                held.clear()
+        return (time.perf_counter() - t) / n, (time.process_time() - used) / n
+    finally:
+        here.close()
+        os.waitpid(pid, 0)
+        os.sched_setaffinity(0, saved)
+        os.close(results_r)
+        os.close(results_w)
+        shutil.rmtree(pfs)
+        shutil.rmtree(store)
+
+
 def task_lines(datums: list[DatumTask]) -> dict[str, tuple[float, float, float]]:
     """Per datum: (bytes, seconds to encode, seconds to parse) of full and follow-up lines."""
     full = [encode_task(t) for t in datums]
@@ -238,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             "process, each result alone": [],
             "unbatched": [],
             "bare round trip": [],
+            "Python floor": [],
         }
         loads = [os.getloadavg()[0]]
         for _ in range(args.rounds):
@@ -250,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["unbatched"].append(through_worker(scratch, plain))
             cpu0 = sorted(os.sched_getaffinity(0))[0]
             figures["bare round trip"].append((round_trip(n, cpu0), float("nan")))
+            figures["Python floor"].append(python_floor(scratch, n, cpu0))
             loads.append(os.getloadavg()[0])
         wall = {k: statistics.median(w for w, _ in v) for k, v in figures.items()}
         cpu = {k: statistics.median(c for _, c in v) for k, v in figures.items()}
@@ -267,11 +330,12 @@ def main(argv: list[str] | None = None) -> int:
             f"unbatched / batched: wall {wall['unbatched'] / wall['batched']:.1f}×, "
             f"worker CPU {cpu['unbatched'] / cpu['batched']:.1f}×"
         )
-        floor = wall["bare round trip"]
-        print(
-            f"per datum ÷ bare round trip: protocol {wall['protocol'] / floor:.1f}×, "
-            f"batched {wall['batched'] / floor:.1f}×, process {wall['process'] / floor:.1f}×"
-        )
+        for floor in ("bare round trip", "Python floor"):
+            print(
+                f"per datum ÷ {floor}: protocol {wall['protocol'] / wall[floor]:.1f}×, "
+                f"batched {wall['batched'] / wall[floor]:.1f}×, "
+                f"process {wall['process'] / wall[floor]:.1f}×"
+            )
         print()
         print("| task line | bytes | encode µs (executor) | parse µs (worker) |")
         print("|---|---|---|---|")
