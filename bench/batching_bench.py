@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from pathlib import Path
 
 import orjson
 from datum_cpu_bench import _cpu
-from wakeup_bench import round_trip
+from wakeup_bench import answering_process, round_trip
 
 from tusk.storage import Ingestor
 from tusk.storage.local import LocalObjectStore
@@ -190,15 +189,7 @@ def python_floor(scratch: str, n: int, cpu: int) -> tuple[float, float]:
     pfs = Path(tempfile.mkdtemp(prefix="tusk-bench-floor-", dir=memory))
     (pfs / "in").mkdir()
     (pfs / "out").mkdir()
-    here, there = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:  # the user code: answers each hand-over
-        here.close()
-        os.sched_setaffinity(0, {cpu})
-        while there.recv(4096):
-            there.send(b"n")
-        os._exit(0)
-    there.close()
+    here, pid = answering_process(cpu)  # the user code: answers each hand-over
     saved = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {cpu})
     results_r, results_w = os.pipe()

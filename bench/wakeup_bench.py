@@ -21,11 +21,12 @@ import time
 MESSAGE = b"dPACH_DATUM_ID=0123456789abcdef\x00in=/pfs/in/f00001\x00PACH_JOB_ID=abc\x00"
 
 
-def round_trip(trips: int, cpu: int | None) -> float:
-    """Seconds per round trip, the two processes pinned to ``cpu`` (None: not pinned)."""
+def answering_process(cpu: int | None) -> tuple[socket.socket, int]:
+    """A forked process (pinned to ``cpu`` unless None) that answers each message sent on the
+    returned socket, until it is closed; and its pid, to wait for."""
     here, there = socket.socketpair()
     pid = os.fork()
-    if pid == 0:  # the other side: answers each message
+    if pid == 0:
         here.close()
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
@@ -33,6 +34,12 @@ def round_trip(trips: int, cpu: int | None) -> float:
             there.send(b"n")
         os._exit(0)
     there.close()
+    return here, pid
+
+
+def round_trip(trips: int, cpu: int | None) -> float:
+    """Seconds per round trip, the two processes pinned to ``cpu`` (None: not pinned)."""
+    here, pid = answering_process(cpu)
     saved = os.sched_getaffinity(0)
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
