@@ -51,7 +51,7 @@ from pathlib import Path
 
 import orjson
 from datum_cpu_bench import _cpu
-from wakeup_bench import answering_process, round_trip
+from wakeup_bench import answering, round_trip
 
 from tusk.storage import Ingestor
 from tusk.storage.local import LocalObjectStore
@@ -189,35 +189,30 @@ def python_floor(scratch: str, n: int, cpu: int) -> tuple[float, float]:
     pfs = Path(tempfile.mkdtemp(prefix="tusk-bench-floor-", dir=memory))
     (pfs / "in").mkdir()
     (pfs / "out").mkdir()
-    here, pid = answering_process(cpu)  # the user code: answers each hand-over
-    saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
     results_r, results_w = os.pipe()
     held: list[bytes] = []
     try:
-        t, used = time.perf_counter(), time.process_time()
-        for i in range(n):
-            name = f"f{i:05d}"
-            with open(store / name, "rb") as f:
-                data = f.read()
-            path = f"{pfs}/in/{name}"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            os.write(fd, data)
-            os.close(fd)
-            here.send(orjson.dumps({"in": path, "PACH_DATUM_ID": f"d{i}"}))
-            here.recv(4096)
-            outputs = [entry.name for entry in os.scandir(f"{pfs}/out")]
-            os.unlink(path)
-            held.append(orjson.dumps({"task_id": i, "ok": True, "outputs": outputs}) + b"\n")
-            if len(held) == 32 or i == n - 1:
-                os.write(results_w, b"".join(held))
-                os.read(results_r, 1 << 20)
-                held.clear()
-        return (time.perf_counter() - t) / n, (time.process_time() - used) / n
+        with answering(cpu) as here:  # the user code: answers each hand-over
+            t, used = time.perf_counter(), time.process_time()
+            for i in range(n):
+                name = f"f{i:05d}"
+                with open(store / name, "rb") as f:
+                    data = f.read()
+                path = f"{pfs}/in/{name}"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                os.write(fd, data)
+                os.close(fd)
+                here.send(orjson.dumps({"in": path, "PACH_DATUM_ID": f"d{i}"}))
+                here.recv(4096)
+                outputs = [entry.name for entry in os.scandir(f"{pfs}/out")]
+                os.unlink(path)
+                held.append(orjson.dumps({"task_id": i, "ok": True, "outputs": outputs}) + b"\n")
+                if len(held) == 32 or i == n - 1:
+                    os.write(results_w, b"".join(held))
+                    os.read(results_r, 1 << 20)
+                    held.clear()
+            return (time.perf_counter() - t) / n, (time.process_time() - used) / n
     finally:
-        here.close()
-        os.waitpid(pid, 0)
-        os.sched_setaffinity(0, saved)
         os.close(results_r)
         os.close(results_w)
         shutil.rmtree(pfs)

@@ -12,18 +12,21 @@ batching keeps its hand-overs on one CPU (tusk.worker.cpus).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 
 MESSAGE = b"dPACH_DATUM_ID=0123456789abcdef\x00in=/pfs/in/f00001\x00PACH_JOB_ID=abc\x00"
 
 
-def answering_process(cpu: int | None) -> tuple[socket.socket, int]:
-    """A forked process (pinned to ``cpu`` unless None) that answers each message sent on the
-    returned socket, until it is closed; and its pid, to wait for."""
+@contextlib.contextmanager
+def answering(cpu: int | None) -> Iterator[socket.socket]:
+    """A socket to a forked process that answers each message sent on it; both processes run
+    on ``cpu`` (None: free) until the block ends, when the other one is waited for."""
     here, there = socket.socketpair()
     pid = os.fork()
     if pid == 0:
@@ -34,16 +37,20 @@ def answering_process(cpu: int | None) -> tuple[socket.socket, int]:
             there.send(b"n")
         os._exit(0)
     there.close()
-    return here, pid
-
-
-def round_trip(trips: int, cpu: int | None) -> float:
-    """Seconds per round trip, the two processes pinned to ``cpu`` (None: not pinned)."""
-    here, pid = answering_process(cpu)
     saved = os.sched_getaffinity(0)
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     try:
+        yield here
+    finally:
+        here.close()
+        os.waitpid(pid, 0)
+        os.sched_setaffinity(0, saved)
+
+
+def round_trip(trips: int, cpu: int | None) -> float:
+    """Seconds per round trip, the two processes pinned to ``cpu`` (None: not pinned)."""
+    with answering(cpu) as here:
         for _ in range(100):  # both running and pinned before the clock starts
             here.send(MESSAGE)
             here.recv(4096)
@@ -52,10 +59,6 @@ def round_trip(trips: int, cpu: int | None) -> float:
             here.send(MESSAGE)
             here.recv(4096)
         return (time.perf_counter() - t) / trips
-    finally:
-        here.close()
-        os.waitpid(pid, 0)
-        os.sched_setaffinity(0, saved)
 
 
 def main(argv: list[str] | None = None) -> int:
